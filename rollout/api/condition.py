@@ -1,0 +1,90 @@
+"""Status conditions in the Kubernetes shape, and the helpers that set them.
+
+Reconcilers never assemble condition dicts by hand: they call `set_condition`, which
+keeps `lastTransitionTime` when the status did not change (so a condition that stays
+False for an hour says so), and replaces the condition of the same type.
+
+Pure; time is passed in. Called by reconcilers and by the release engine.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from rollout.api import base
+
+__all__ = [
+    "Condition",
+    "ConditionStatus",
+    "ConditionType",
+    "get_condition",
+    "is_true",
+    "set_condition",
+]
+
+
+class ConditionStatus(enum.StrEnum):
+    TRUE = "True"
+    FALSE = "False"
+    UNKNOWN = "Unknown"
+
+
+class ConditionType(enum.StrEnum):
+    """Condition types used across resources (Knative's names where they exist)."""
+
+    READY = "Ready"
+    REVISIONS_READY = "RevisionsReady"
+    ROUTES_READY = "RoutesReady"
+    VALID = "Valid"
+    PROGRESSING = "Progressing"
+    TRAFFIC_APPLIED = "TrafficApplied"
+
+
+class Condition(base.ApiModel):
+    """One observation of one aspect of a resource, as in Kubernetes."""
+
+    type: str
+    status: ConditionStatus
+    reason: str = ""
+    message: str = ""
+    last_transition_time: datetime | None = None
+    observed_generation: base.Int | None = None
+
+
+def get_condition(conditions: list[Condition], type_: str) -> Condition | None:
+    """The condition of the given type, or None."""
+    return next((c for c in conditions if c.type == type_), None)
+
+
+def is_true(conditions: list[Condition], type_: str) -> bool:
+    """True when the condition exists and its status is True."""
+    condition = get_condition(conditions, type_)
+    return condition is not None and condition.status is ConditionStatus.TRUE
+
+
+def set_condition(
+    conditions: list[Condition],
+    *,
+    type_: str,
+    status: ConditionStatus,
+    reason: str,
+    message: str,
+    now: datetime,
+    observed_generation: int | None = None,
+) -> list[Condition]:
+    """A new list with the condition of `type_` set; other conditions are kept.
+
+    `lastTransitionTime` moves only when the status changes.
+    """
+    old = get_condition(conditions, type_)
+    transition = now if old is None or old.status != status else old.last_transition_time
+    new = Condition(
+        type=type_,
+        status=status,
+        reason=reason,
+        message=message,
+        last_transition_time=transition,
+        observed_generation=observed_generation,
+    )
+    return [new if c.type == type_ else c for c in conditions] if old else [*conditions, new]

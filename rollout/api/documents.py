@@ -1,0 +1,310 @@
+"""YAML text → resources, with every problem reported at its file, line and field.
+
+`parse(text, path)` reads a multi-document YAML stream and returns the resources it
+holds and a `Diagnostic` per problem — YAML syntax errors with their line, duplicate
+keys, unknown kinds, and every validation error of every document, each written as
+`PATH:LINE: FIELD.PATH: message`. It never raises on bad input: a loader that
+crashes on a typo is a bug.
+
+How lines are found: the document is composed into PyYAML nodes, which carry their
+position; a walk records the line of every field path (`spec.steps[2].setWeight`);
+a pydantic error location is then mapped to the line of its longest known prefix
+(a missing field points at its parent's line).
+
+Pure: text in, values out; reading files is `rollout.api.loader`'s job.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from typing import Any
+
+import pydantic
+import yaml
+import yaml.nodes
+
+from rollout.api import base, kinds, problems
+
+__all__ = ["Diagnostic", "Document", "Parsed", "format_loc", "parse", "validate_data"]
+
+_MAX_NODES = 200_000
+
+
+@dataclasses.dataclass(frozen=True)
+class Diagnostic:
+    """One problem at a place: `PATH:LINE: FIELD.PATH: message` when printed."""
+
+    path: str
+    line: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line > 0 else self.path
+        return (
+            f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Document:
+    """A resource loaded from a file, with where it came from."""
+
+    path: str
+    line: int
+    resource: kinds.Resource
+
+
+@dataclasses.dataclass
+class Parsed:
+    documents: list[Document] = dataclasses.field(default_factory=list)
+    diagnostics: list[Diagnostic] = dataclasses.field(default_factory=list)
+
+    def extend(self, other: Parsed) -> None:
+        self.documents.extend(other.documents)
+        self.diagnostics.extend(other.diagnostics)
+
+
+def parse(text: str, path: str) -> Parsed:
+    """Every resource in a YAML stream, and a diagnostic for every problem in it."""
+    result = Parsed()
+    loader = yaml.SafeLoader(text)
+    try:
+        while True:
+            try:
+                if not loader.check_node():
+                    break
+                node = loader.get_node()
+            except yaml.MarkedYAMLError as exc:
+                mark = exc.problem_mark or exc.context_mark
+                line = mark.line + 1 if mark is not None else 1
+                problem = exc.problem or exc.context or "invalid YAML"
+                result.diagnostics.append(
+                    Diagnostic(path, line, "", f"YAML syntax error: {problem}")
+                )
+                break
+            except yaml.YAMLError as exc:
+                result.diagnostics.append(Diagnostic(path, 1, "", f"YAML error: {exc}"))
+                break
+            except RecursionError:
+                result.diagnostics.append(Diagnostic(path, 1, "", "YAML nested too deeply"))
+                break
+            if node is not None:
+                result.extend(_document(loader, node, path))
+    finally:
+        loader.dispose()
+    return result
+
+
+def _document(loader: yaml.SafeLoader, node: yaml.Node, path: str) -> Parsed:
+    start = node.start_mark.line + 1
+    lines, dupes = _line_map(loader, node)
+    try:
+        data = loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else start
+        return Parsed(diagnostics=[Diagnostic(path, line, "", f"YAML error: {exc.problem}")])
+    except (yaml.YAMLError, RecursionError, ValueError, TypeError) as exc:
+        return Parsed(diagnostics=[Diagnostic(path, start, "", f"YAML error: {exc}")])
+    if data is None:
+        return Parsed()
+    diagnostics = [Diagnostic(path, line, format_loc(loc), message) for loc, line, message in dupes]
+    if diagnostics:
+        return Parsed(diagnostics=diagnostics)
+    resource, found = validate_data(data)
+    if resource is None:
+        return Parsed(
+            diagnostics=[
+                Diagnostic(path, _line_of(lines, p.loc, start), format_loc(p.loc), p.message)
+                for p in found
+            ]
+        )
+    return Parsed(documents=[Document(path, start, resource)])
+
+
+def validate_data(data: Any) -> tuple[kinds.Resource | None, list[problems.Problem]]:
+    """Turn one document's data into a resource, or say every way it is wrong."""
+    if not isinstance(data, dict):
+        return None, [
+            problems.Problem(
+                (), "a document must be a mapping with apiVersion, kind, metadata and spec"
+            )
+        ]
+    found = []
+    api_version = data.get("apiVersion")
+    if api_version != kinds.API_VERSION:
+        message = (
+            "required field missing"
+            if api_version is None
+            else f"must be {kinds.API_VERSION} (got {api_version!r})"
+        )
+        found.append(problems.Problem(("apiVersion",), message))
+    kind_name = data.get("kind")
+    kind = kinds.KINDS.get(kind_name) if isinstance(kind_name, str) else None
+    if kind is None:
+        known = ", ".join(kinds.KINDS)
+        message = (
+            f"required field missing (one of {known})"
+            if kind_name is None
+            else f"unknown kind {kind_name!r} (one of {known})"
+        )
+        found.append(problems.Problem(("kind",), message))
+    if found or kind is None:
+        return None, found
+    try:
+        resource = kind.model.model_validate(data)
+    except pydantic.ValidationError as exc:
+        return None, [_problem(kind.model, error) for error in exc.errors(include_url=False)]
+    return typing.cast(kinds.Resource, resource), []
+
+
+# --- pydantic errors → messages --------------------------------------------------------
+
+_MAPPING_TYPES = {"model_type", "model_attributes_type", "dict_type"}
+_SELF_EXPLAINED = {"rule", "template"}  # messages that already quote what is wrong
+
+
+def _problem(model: type[base.ApiModel], error: Any) -> problems.Problem:
+    loc: problems.Loc = tuple(error["loc"])
+    kind = error["type"]
+    if kind == "missing":
+        return problems.Problem(loc, "required field missing")
+    if kind == "extra_forbidden":
+        allowed = _fields_at(model, loc[:-1])
+        hint = difflib.get_close_matches(str(loc[-1]), sorted(allowed), n=1)
+        message = "unknown field" + (f" (did you mean {hint[0]}?)" if hint else "")
+        if not hint and allowed:
+            message += f" (known: {', '.join(sorted(allowed))})"
+        return problems.Problem(loc, message)
+    if kind in _MAPPING_TYPES:
+        return problems.Problem(loc, "must be a mapping (key: value)")
+    if kind == "list_type":
+        return problems.Problem(loc, "must be a list")
+    message = str(error["msg"])
+    message = message.removeprefix("Value error, ")
+    if message.startswith("Input should be "):
+        message = "must be " + message.removeprefix("Input should be ")
+    given = error.get("input")
+    shown = repr(given)
+    if (
+        isinstance(given, str | int | float | bool)
+        and kind not in _SELF_EXPLAINED
+        and len(shown) < 60
+        and str(given) not in message
+    ):
+        message += f" (got {shown})"
+    return problems.Problem(loc, message)
+
+
+def _fields_at(model: type[base.ApiModel], loc: problems.Loc) -> set[str]:
+    """The field names (aliases) of the model found by following `loc` from `model`."""
+    annotation: Any = model
+    for part in loc:
+        annotation = _unwrap(annotation, isinstance(part, int))
+        if not (isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel)):
+            if isinstance(part, int):
+                continue
+            return set()
+        if isinstance(part, int):
+            continue
+        field = next(
+            (f for name, f in annotation.model_fields.items() if (f.alias or name) == part), None
+        )
+        if field is None:
+            return set()
+        annotation = field.annotation
+    annotation = _unwrap(annotation, False)
+    if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel):
+        return {f.alias or name for name, f in annotation.model_fields.items()}
+    return set()
+
+
+def _unwrap(annotation: Any, into_items: bool) -> Any:
+    """Strip Optional/Annotated, and list/dict when stepping into items."""
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(annotation) if a is not type(None)]
+            if len(args) != 1:
+                return annotation
+            annotation = args[0]
+        elif into_items and origin in (list, dict):
+            annotation = typing.get_args(annotation)[-1]
+            into_items = False
+        else:
+            return annotation
+
+
+# --- line numbers --------------------------------------------------------------------
+
+
+def _line_map(
+    loader: yaml.SafeLoader, root: yaml.Node
+) -> tuple[dict[problems.Loc, int], list[tuple[problems.Loc, int, str]]]:
+    """The line of every field path under `root`, and the duplicate keys found."""
+    lines: dict[problems.Loc, int] = {(): root.start_mark.line + 1}
+    dupes: list[tuple[problems.Loc, int, str]] = []
+    budget = _MAX_NODES
+    stack: list[tuple[yaml.Node, problems.Loc, frozenset[int]]] = [(root, (), frozenset())]
+    while stack and budget > 0:
+        node, loc, ancestors = stack.pop()
+        budget -= 1
+        if id(node) in ancestors:
+            continue
+        inner = ancestors | {id(node)}
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for key_node, value_node in node.value:
+                key = _key(loader, key_node)
+                if key is None:
+                    continue
+                line = key_node.start_mark.line + 1
+                if key in seen and key != "<<":
+                    dupes.append(((*loc, key), line, f"duplicate key (first at line {seen[key]})"))
+                seen.setdefault(key, line)
+                lines.setdefault((*loc, key), line)
+                stack.append((value_node, (*loc, key), inner))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                lines.setdefault((*loc, i), item.start_mark.line + 1)
+                stack.append((item, (*loc, i), inner))
+    return lines, dupes
+
+
+def _key(loader: yaml.SafeLoader, node: yaml.Node) -> str | int | None:
+    if not isinstance(node, yaml.ScalarNode):
+        return None
+    try:
+        value = loader.construct_object(node)
+    except (yaml.YAMLError, ValueError, TypeError):
+        return None
+    if isinstance(value, bool):
+        return str(node.value)
+    return value if isinstance(value, str | int) else str(value)
+
+
+def _line_of(lines: dict[problems.Loc, int], loc: problems.Loc, default: int) -> int:
+    for end in range(len(loc), -1, -1):
+        line = lines.get(loc[:end])
+        if line is not None:
+            return line
+    return default
+
+
+def format_loc(loc: problems.Loc) -> str:
+    """`('spec', 'steps', 2, 'setWeight')` → `spec.steps[2].setWeight`."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part.replace("_", "").replace("-", "").isalnum():
+            out += f".{part}" if out else part
+        else:
+            out += f"[{part!r}]"
+    return out

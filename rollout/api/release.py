@@ -1,0 +1,166 @@
+"""Release: one run of the release state machine, from a stable to a canary revision.
+
+The spec holds what the release is about (service, the two revisions, a snapshot of
+the policy taken when it started, so editing the policy never changes a running
+release) and the user's intent (`paused`, `abort`, `promote`) written by the CLI.
+The status is the engine's memory: everything needed to resume after a crash.
+
+`Phase` and `Verdict` are defined here because they are part of the resource; the
+transitions between phases live in `rollout.release`.
+
+Pure data and rules; no I/O.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from rollout.api import base, condition, meta, policyspec, problems, split
+
+__all__ = [
+    "TERMINAL_PHASES",
+    "HistoryEntry",
+    "MetricStatus",
+    "Phase",
+    "PromoteRequest",
+    "Release",
+    "ReleaseSpec",
+    "ReleaseStatus",
+    "Verdict",
+    "Weights",
+]
+
+
+class Phase(enum.StrEnum):
+    PENDING = "Pending"
+    PROGRESSING = "Progressing"
+    PAUSED = "Paused"
+    PROMOTING = "Promoting"
+    SUCCEEDED = "Succeeded"
+    ROLLING_BACK = "RollingBack"
+    ROLLED_BACK = "RolledBack"
+    ABORTED = "Aborted"
+    SUPERSEDED = "Superseded"
+    FAILED = "Failed"
+
+
+TERMINAL_PHASES = frozenset(
+    {Phase.SUCCEEDED, Phase.ROLLED_BACK, Phase.ABORTED, Phase.SUPERSEDED, Phase.FAILED}
+)
+
+
+class Verdict(enum.StrEnum):
+    PASSED = "Passed"
+    FAILED = "Failed"
+    INCONCLUSIVE = "Inconclusive"  # no data, too few samples, NaN: never a rollback
+    ERROR = "Error"  # provider unreachable or bad query: never a promotion
+
+
+class PromoteRequest(base.ApiModel):
+    """`rollout promote`: advance from `fromStep` (so repeating it never skips two)."""
+
+    from_step: base.NonNegativeInt
+    full: base.Bool = False
+    requested_by: str | None = None
+    requested_at: datetime | None = None
+
+
+class ReleaseSpec(base.ApiModel):
+    service: base.Name
+    stable_revision: str | None = None
+    canary_revision: str
+    policy_name: base.Name | None = None
+    policy: policyspec.RolloutPolicySpec
+    paused: base.Bool = False
+    abort: base.Bool = False
+    promote: PromoteRequest | None = None
+
+
+class Weights(base.ApiModel):
+    stable: base.Percent
+    canary: base.Percent
+
+    @model_validator(mode="after")
+    def _sum(self) -> Weights:
+        if self.stable + self.canary != 100:
+            problems.raise_problems(
+                "Weights", [problems.Problem((), "stable + canary must be 100")]
+            )
+        return self
+
+
+class MetricStatus(base.ApiModel):
+    """The latest verdict of one metric and its counters in the current step."""
+
+    metric: str
+    verdict: Verdict | None = None
+    value: base.Float | None = None
+    reason: str = ""
+    at: datetime | None = None
+    measurements: base.NonNegativeInt = 0
+    failures: base.NonNegativeInt = 0
+    inconclusive: base.NonNegativeInt = 0
+    errors: base.NonNegativeInt = 0
+    consecutive_errors: base.NonNegativeInt = 0
+
+
+class HistoryEntry(base.ApiModel):
+    """One thing that happened to the release: a phase or weight change, a verdict, a command."""
+
+    at: datetime
+    event: str
+    message: str = ""
+    phase: Phase | None = None
+    step_index: base.Int | None = None
+    weights: Weights | None = None
+    by: str | None = None
+
+
+class ReleaseStatus(base.ApiModel):
+    observed_generation: base.Int | None = None
+    phase: Phase = Phase.PENDING
+    step_index: base.NonNegativeInt = 0
+    weights: Weights | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    step_started_at: datetime | None = None
+    next_decision_at: datetime | None = None
+    analysis: list[MetricStatus] = Field(default_factory=list)
+    history: list[HistoryEntry] = Field(default_factory=list)
+    message: str = ""
+    conditions: list[condition.Condition] = Field(default_factory=list)
+
+
+class Release(base.ApiModel):
+    """One run of the release state machine from a stable to a canary revision."""
+
+    api_version: Literal["rollout.dev/v1alpha1"] = "rollout.dev/v1alpha1"
+    kind: Literal["Release"] = "Release"
+    metadata: meta.ObjectMeta
+    spec: ReleaseSpec
+    status: ReleaseStatus = Field(default_factory=ReleaseStatus)
+
+    @model_validator(mode="after")
+    def _rules(self) -> Release:
+        spec = self.spec
+        found = []
+        for field, value in (
+            ("stableRevision", spec.stable_revision),
+            ("canaryRevision", spec.canary_revision),
+        ):
+            if value is not None and not split.belongs_to(value, spec.service):
+                found.append(
+                    problems.Problem(
+                        ("spec", field), f"{value!r} is not a revision of service {spec.service!r}"
+                    )
+                )
+        if spec.stable_revision is not None and spec.stable_revision == spec.canary_revision:
+            found.append(
+                problems.Problem(("spec", "canaryRevision"), "must differ from stableRevision")
+            )
+        problems.raise_problems("Release", found)
+        return self

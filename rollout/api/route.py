@@ -1,0 +1,48 @@
+"""Route: the traffic split of one service, as desired and as applied.
+
+Owned by its Service. `spec.traffic` is what the Service (or a Release) wants;
+`status.traffic` is what the traffic router reports it actually applied, with a URL
+per tag.
+
+Pure data and rules; no I/O.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from rollout.api import base, condition, meta, problems, split
+
+__all__ = ["Route", "RouteSpec", "RouteStatus"]
+
+
+class RouteSpec(base.ApiModel):
+    service: base.Name
+    traffic: list[split.TrafficTarget] = Field(default_factory=list)
+
+
+class RouteStatus(base.ApiModel):
+    observed_generation: base.Int | None = None
+    traffic: list[split.TrafficStatus] = Field(default_factory=list)
+    url: str | None = None
+    conditions: list[condition.Condition] = Field(default_factory=list)
+
+
+class Route(base.ApiModel):
+    """The traffic split of one service: desired in spec, applied in status."""
+
+    api_version: Literal["rollout.dev/v1alpha1"] = "rollout.dev/v1alpha1"
+    kind: Literal["Route"] = "Route"
+    metadata: meta.ObjectMeta
+    spec: RouteSpec
+    status: RouteStatus = Field(default_factory=RouteStatus)
+
+    @model_validator(mode="after")
+    def _rules(self) -> Route:
+        problems.raise_problems(
+            "Route",
+            split.split_problems(self.spec.traffic, ("spec", "traffic"), service=self.spec.service),
+        )
+        return self

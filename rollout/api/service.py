@@ -1,0 +1,84 @@
+"""Service: what users declare — a workload template, a policy, optionally a split.
+
+A template change makes a new immutable Revision (`<service>-00001`, …). With
+`policy`, a Release moves traffic to it step by step; without, traffic moves at once
+when it is ready (Knative's immediate rollout); with `traffic`, the split is applied
+as written (the manual path). `policy` and `traffic` exclude each other.
+
+Pure data and rules; no I/O.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from rollout.api import base, condition, meta, problems, split, workload
+
+__all__ = ["MAX_SERVICE_NAME", "Service", "ServiceSpec", "ServiceStatus"]
+
+# Revision names append "-00001" and must stay valid 63-character DNS labels.
+MAX_SERVICE_NAME = 57
+
+
+class ServiceSpec(base.ApiModel):
+    template: workload.WorkloadTemplate
+    policy: base.Name | None = None
+    traffic: list[split.TrafficTarget] | None = None
+    port: base.Port | None = None
+    revision_history_limit: base.NonNegativeInt = 10
+
+
+class ServiceStatus(base.ApiModel):
+    observed_generation: base.Int | None = None
+    latest_created_revision: str | None = None
+    latest_ready_revision: str | None = None
+    stable_revision: str | None = None
+    traffic: list[split.TrafficStatus] = Field(default_factory=list)
+    current_release: str | None = None
+    url: str | None = None
+    conditions: list[condition.Condition] = Field(default_factory=list)
+
+
+class Service(base.ApiModel):
+    """A service users declare: a workload template, and how new revisions get traffic."""
+
+    api_version: Literal["rollout.dev/v1alpha1"] = "rollout.dev/v1alpha1"
+    kind: Literal["Service"] = "Service"
+    metadata: meta.ObjectMeta
+    spec: ServiceSpec
+    status: ServiceStatus = Field(default_factory=ServiceStatus)
+
+    @model_validator(mode="after")
+    def _rules(self) -> Service:
+        problems.raise_problems("Service", service_problems(self))
+        return self
+
+
+def service_problems(service: Service) -> list[problems.Problem]:
+    found = []
+    name = service.metadata.name
+    if len(name) > MAX_SERVICE_NAME:
+        found.append(
+            problems.Problem(
+                ("metadata", "name"),
+                f"must be at most {MAX_SERVICE_NAME} characters (revision names add -00001)",
+            )
+        )
+    spec = service.spec
+    if spec.traffic is not None:
+        if spec.policy is not None:
+            found.append(
+                problems.Problem(
+                    ("spec", "traffic"),
+                    "a manual split cannot be combined with spec.policy: a policy moves"
+                    " traffic itself; remove one of them",
+                )
+            )
+        if not spec.traffic:
+            found.append(
+                problems.Problem(("spec", "traffic"), "give at least one target, or leave it out")
+            )
+        found.extend(split.split_problems(spec.traffic, ("spec", "traffic"), service=name))
+    return found

@@ -1,0 +1,60 @@
+"""Traffic targets: which revision gets what percent, under which tag.
+
+Shared by `Service.spec.traffic` (the manual split), `Route.spec.traffic` and the
+statuses that report what is applied. A split is valid when its percents sum to 100
+and its tags are unique; a tag makes a revision reachable on its own (the
+`Rollout-Tag` header locally, a header-matched route on Kubernetes) whatever its
+percent, which is how blue-green tests a revision at weight 0.
+
+Pure data and rules; no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+
+from rollout.api import base, problems
+
+__all__ = ["TrafficStatus", "TrafficTarget", "belongs_to", "split_problems"]
+
+
+class TrafficTarget(base.ApiModel):
+    revision_name: str
+    percent: base.Percent
+    tag: base.Name | None = None
+
+
+class TrafficStatus(TrafficTarget):
+    """A target as applied, with the URL that reaches it by tag (when tagged)."""
+
+    url: str | None = None
+
+
+def split_problems(
+    targets: list[TrafficTarget], loc: problems.Loc, *, service: str | None
+) -> list[problems.Problem]:
+    """Percents sum to 100, tags are unique, revisions belong to `service` (when given)."""
+    found = []
+    total = sum(t.percent for t in targets)
+    if targets and total != 100:
+        found.append(problems.Problem(loc, f"percents must sum to 100 (they sum to {total})"))
+    tags: set[str] = set()
+    for i, target in enumerate(targets):
+        if target.tag is not None:
+            if target.tag in tags:
+                found.append(problems.Problem((*loc, i, "tag"), f"duplicate tag {target.tag!r}"))
+            tags.add(target.tag)
+        if service is not None and not belongs_to(target.revision_name, service):
+            found.append(
+                problems.Problem(
+                    (*loc, i, "revisionName"),
+                    f"{target.revision_name!r} is not a revision of service {service!r}"
+                    f" (revisions are named {service}-00001, {service}-00002, …)",
+                )
+            )
+    return found
+
+
+def belongs_to(revision_name: str, service: str) -> bool:
+    """True when `revision_name` is `<service>-NNNNN` (five or more digits)."""
+    return re.fullmatch(rf"{re.escape(service)}-[0-9]{{5,}}", revision_name) is not None

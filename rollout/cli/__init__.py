@@ -1,0 +1,1 @@
+"""The `rollout` command line: thin commands that parse, read or write intent, render."""

@@ -1,0 +1,102 @@
+"""Plain-text explanations of resources for `rollout validate --explain`.
+
+A policy is shown as the plan the release engine will follow: its steps after the
+`canary` shorthand is expanded (0-based, as `status.stepIndex` counts them), the
+final promotion to 100%, and every metric gate with its provider and limits.
+
+Pure: resources in, text out.
+"""
+
+from __future__ import annotations
+
+from rollout.api import documents, durations, policyspec, rolloutpolicy, service
+
+__all__ = ["explain", "explain_policy"]
+
+
+def explain(doc: documents.Document) -> str:
+    resource = doc.resource
+    head = f"{doc.path}:{doc.line}: {resource.kind} {resource.metadata.name}"
+    if isinstance(resource, rolloutpolicy.RolloutPolicy):
+        return "\n".join([head, *explain_policy(resource.spec)]) + "\n"
+    if isinstance(resource, service.Service):
+        return "\n".join([head, *_explain_service(resource)]) + "\n"
+    return head + "\n"
+
+
+def explain_policy(spec: policyspec.RolloutPolicySpec) -> list[str]:
+    lines = []
+    source = "steps (expanded from canary shorthand):" if spec.canary else "steps:"
+    lines.append(f"  {source}")
+    steps = spec.expanded_steps()
+    width = len(str(len(steps) - 1))
+    for i, step in enumerate(steps):
+        lines.append(f"    [{i:>{width}}] {step.describe()}")
+    lines.append("    then: promote — 100% of traffic to the new revision")
+    analysis = spec.analysis
+    if analysis is not None and analysis.metrics:
+        limit = analysis.failure_limit
+        fails = (
+            "as soon as one measurement fails"
+            if limit == 0
+            else f"when more than {limit} measurement(s) fail in a step"
+        )
+        lines.append(
+            f"  analysis every {durations.format_duration(analysis.interval)}:"
+            f" a metric fails {fails}; {analysis.inconclusive_limit} inconclusive or"
+            f" {analysis.consecutive_error_limit} errors in a row pause for a human"
+        )
+        for metric in analysis.metrics:
+            lines.append(f"    {metric.name}: {_describe_metric(metric)}")
+    deadline = f"  progress deadline {durations.format_duration(spec.progress_deadline)}"
+    if analysis is not None and analysis.metrics:
+        deadline += f"; on failed analysis: {spec.rollback.on_failure.value}"
+    lines.append(deadline)
+    for hook in spec.webhooks:
+        lines.append(f"  webhook {hook.name} ({hook.type.value}): {hook.url}")
+    return lines
+
+
+def _describe_metric(metric: policyspec.Metric) -> str:
+    provider = metric.provider
+    if provider.local is not None:
+        source = f"local proxy {provider.local.stat.value}"
+    elif provider.prometheus is not None:
+        source = f"prometheus {provider.prometheus.address}"
+    else:
+        assert provider.web is not None
+        source = f"web {provider.web.url} {provider.web.json_path}"
+    gates = []
+    if metric.thresholds is not None:
+        if metric.thresholds.min is not None:
+            gates.append(f"≥ {metric.thresholds.min:g}")
+        if metric.thresholds.max is not None:
+            gates.append(f"≤ {metric.thresholds.max:g}")
+    if metric.compare is not None:
+        c = metric.compare
+        gates.append(
+            f"vs stable by {c.method.value} test (alpha {c.alpha:g}, max ratio {c.max_ratio:g})"
+        )
+    text = f"{source} over {durations.format_duration(metric.window)}, " + " and ".join(gates)
+    if metric.min_samples:
+        text += f"; inconclusive below {metric.min_samples} requests"
+    return text
+
+
+def _explain_service(svc: service.Service) -> list[str]:
+    spec = svc.spec
+    lines = []
+    for container in spec.template.containers:
+        what = " ".join(container.command or []) or container.image or ""
+        lines.append(f"  container {container.name}: {what}")
+    if spec.traffic is not None:
+        split = ", ".join(
+            f"{t.revision_name} {t.percent}%" + (f" (tag {t.tag})" if t.tag else "")
+            for t in spec.traffic
+        )
+        lines.append(f"  manual traffic split: {split}")
+    elif spec.policy is not None:
+        lines.append(f"  new revisions are released by policy {spec.policy}")
+    else:
+        lines.append("  no policy: a new revision takes all traffic as soon as it is ready")
+    return lines

@@ -1,0 +1,32 @@
+"""Entry point of the `rollout` command and its command group.
+
+Exit codes (DESIGN §7): 0 ok, 1 a release ended badly or a check failed, 2 usage or
+validation error. Errors go to stderr, one line each.
+"""
+
+from __future__ import annotations
+
+import click
+
+from rollout import __version__
+from rollout.cli import crds_cmd, validate_cmd
+
+__all__ = ["cli", "main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="rollout")
+def cli() -> None:
+    """Progressive delivery: Services, immutable Revisions and Routes, and releases that
+    shift traffic step by step, gated on metric analysis, rolled back on failure.
+
+    Start with `rollout validate -f policies/ --explain` to see what a policy does.
+    """
+
+
+cli.add_command(validate_cmd.validate)
+cli.add_command(crds_cmd.crds_command)
+
+
+def main() -> None:
+    cli()
