@@ -51,9 +51,9 @@ def _check_dns1123(value: str) -> str:
     if not DNS1123_LABEL.match(value):
         raise PydanticCustomError(
             "dns1123_label",
-            "{value!r} is not a valid name: use at most 63 lowercase letters, digits"
+            "{value} is not a valid name: use at most 63 lowercase letters, digits"
             " and '-', starting and ending with a letter or digit",
-            {"value": value},
+            {"value": repr(value)},
         )
     return value
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import pydantic
 import yaml
-import yaml.nodes
+import yaml.reader
 
 from rollout.api import base, kinds, problems
 
@@ -56,6 +56,11 @@ class Document:
     path: str
     line: int
     resource: kinds.Resource
+    lines: dict[problems.Loc, int] = dataclasses.field(default_factory=dict, compare=False)
+
+    def line_of(self, loc: problems.Loc) -> int:
+        """The line of a field path in this document (its parent's when not written)."""
+        return _line_of(self.lines, loc, self.line)
 
 
 @dataclasses.dataclass
@@ -71,32 +76,37 @@ class Parsed:
 def parse(text: str, path: str) -> Parsed:
     """Every resource in a YAML stream, and a diagnostic for every problem in it."""
     result = Parsed()
-    loader = yaml.SafeLoader(text)
+    loader: yaml.SafeLoader | None = None
     try:
-        while True:
-            try:
-                if not loader.check_node():
-                    break
-                node = loader.get_node()
-            except yaml.MarkedYAMLError as exc:
-                mark = exc.problem_mark or exc.context_mark
-                line = mark.line + 1 if mark is not None else 1
-                problem = exc.problem or exc.context or "invalid YAML"
-                result.diagnostics.append(
-                    Diagnostic(path, line, "", f"YAML syntax error: {problem}")
-                )
-                break
-            except yaml.YAMLError as exc:
-                result.diagnostics.append(Diagnostic(path, 1, "", f"YAML error: {exc}"))
-                break
-            except RecursionError:
-                result.diagnostics.append(Diagnostic(path, 1, "", "YAML nested too deeply"))
-                break
+        loader = yaml.SafeLoader(text)
+        while loader.check_node():
+            node = loader.get_node()
             if node is not None:
                 result.extend(_document(loader, node, path))
+    except yaml.YAMLError as exc:
+        result.diagnostics.append(_yaml_error(exc, text, path, "YAML syntax error"))
+    except RecursionError:
+        result.diagnostics.append(Diagnostic(path, 1, "", "YAML nested too deeply"))
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return result
+
+
+def _yaml_error(exc: yaml.YAMLError, text: str, path: str, what: str) -> Diagnostic:
+    """A diagnostic at the line where PyYAML saw the problem, naming where it began."""
+    if isinstance(exc, yaml.reader.ReaderError):
+        line = text.count("\n", 0, max(exc.position, 0)) + 1
+        return Diagnostic(path, line, "", f"{what}: character {exc.character!r} is not allowed")
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else 1
+        message = f"{what}: {exc.problem or exc.context or 'invalid YAML'}"
+        context = exc.context_mark
+        if exc.context and context is not None and context.line + 1 != line:
+            message += f" ({exc.context} at line {context.line + 1})"
+        return Diagnostic(path, line, "", message)
+    return Diagnostic(path, 1, "", f"{what}: {exc}")
 
 
 def _document(loader: yaml.SafeLoader, node: yaml.Node, path: str) -> Parsed:
@@ -104,11 +114,9 @@ def _document(loader: yaml.SafeLoader, node: yaml.Node, path: str) -> Parsed:
     lines, dupes = _line_map(loader, node)
     try:
         data = loader.construct_document(node)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else start
-        return Parsed(diagnostics=[Diagnostic(path, line, "", f"YAML error: {exc.problem}")])
-    except (yaml.YAMLError, RecursionError, ValueError, TypeError) as exc:
+    except yaml.YAMLError as exc:
+        return Parsed(diagnostics=[_yaml_error(exc, "", path, "YAML error")])
+    except (RecursionError, ValueError, TypeError) as exc:
         return Parsed(diagnostics=[Diagnostic(path, start, "", f"YAML error: {exc}")])
     if data is None:
         return Parsed()
@@ -123,7 +131,7 @@ def _document(loader: yaml.SafeLoader, node: yaml.Node, path: str) -> Parsed:
                 for p in found
             ]
         )
-    return Parsed(documents=[Document(path, start, resource)])
+    return Parsed(documents=[Document(path, start, resource, lines)])
 
 
 def validate_data(data: Any) -> tuple[kinds.Resource | None, list[problems.Problem]]:
@@ -189,14 +197,10 @@ def _problem(model: type[base.ApiModel], error: Any) -> problems.Problem:
     if message.startswith("Input should be "):
         message = "must be " + message.removeprefix("Input should be ")
     given = error.get("input")
-    shown = repr(given)
-    if (
-        isinstance(given, str | int | float | bool)
-        and kind not in _SELF_EXPLAINED
-        and len(shown) < 60
-        and str(given) not in message
-    ):
-        message += f" (got {shown})"
+    if isinstance(given, str | int | float | bool) and kind not in _SELF_EXPLAINED:
+        shown = repr(given) if not isinstance(given, str) or len(given) < 60 else ""
+        if shown and str(given) not in message:
+            message += f" (got {shown})"
     return problems.Problem(loc, message)
 
 
@@ -250,14 +254,15 @@ def _line_map(
     """The line of every field path under `root`, and the duplicate keys found."""
     lines: dict[problems.Loc, int] = {(): root.start_mark.line + 1}
     dupes: list[tuple[problems.Loc, int, str]] = []
-    budget = _MAX_NODES
-    stack: list[tuple[yaml.Node, problems.Loc, frozenset[int]]] = [(root, (), frozenset())]
-    while stack and budget > 0:
-        node, loc, ancestors = stack.pop()
-        budget -= 1
-        if id(node) in ancestors:
+    # Each node is walked once: an alias (or a recursive alias) is not walked again,
+    # so its fields fall back to the line of the key that refers to it.
+    visited: set[int] = set()
+    stack: list[tuple[yaml.Node, problems.Loc]] = [(root, ())]
+    while stack and len(visited) < _MAX_NODES:
+        node, loc = stack.pop()
+        if id(node) in visited:
             continue
-        inner = ancestors | {id(node)}
+        visited.add(id(node))
         if isinstance(node, yaml.MappingNode):
             seen: dict[Any, int] = {}
             for key_node, value_node in node.value:
@@ -269,11 +274,11 @@ def _line_map(
                     dupes.append(((*loc, key), line, f"duplicate key (first at line {seen[key]})"))
                 seen.setdefault(key, line)
                 lines.setdefault((*loc, key), line)
-                stack.append((value_node, (*loc, key), inner))
+                stack.append((value_node, (*loc, key)))
         elif isinstance(node, yaml.SequenceNode):
             for i, item in enumerate(node.value):
                 lines.setdefault((*loc, i), item.start_mark.line + 1)
-                stack.append((item, (*loc, i), inner))
+                stack.append((item, (*loc, i)))
     return lines, dupes
 
 

@@ -25,6 +25,7 @@ __all__ = [
 ]
 
 _UNITS_MS = {"h": 3_600_000, "m": 60_000, "s": 1_000, "ms": 1}
+_MAX_MS = 10 * 365 * 24 * _UNITS_MS["h"]  # ten years: longer is a typo
 _PART = re.compile(r"(\d+)(ms|h|m|s)")
 DURATION_PATTERN = r"^(\d+(ms|h|m|s))+$"
 _WHOLE = re.compile(DURATION_PATTERN)
@@ -36,6 +37,10 @@ def parse_duration(text: str) -> timedelta:
     if not _WHOLE.match(text):
         raise ValueError(f"{text!r} is not a duration: write it like 500ms, 15s, 2m or 1h")
     millis = sum(int(n) * _UNITS_MS[unit] for n, unit in _PART.findall(text))
+    if millis > _MAX_MS:
+        raise ValueError(
+            f"{text!r} is too long for a duration: at most {_MAX_MS // _UNITS_MS['h']}h"
+        )
     return timedelta(milliseconds=millis)
 
 

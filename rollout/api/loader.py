@@ -66,7 +66,7 @@ def _duplicates(docs: list[documents.Document]) -> list[documents.Diagnostic]:
             found.append(
                 documents.Diagnostic(
                     doc.path,
-                    doc.line,
+                    doc.line_of(("metadata", "name")),
                     "metadata.name",
                     f"{doc.resource.kind} {meta.name!r} is defined twice"
                     f" (first at {first.path}:{first.line})",

@@ -35,7 +35,7 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 def _check_env_name(value: str) -> str:
     if not _ENV_NAME.match(value):
         raise PydanticCustomError(
-            "env_name", "{value!r} is not a valid environment variable name", {"value": value}
+            "env_name", "{value} is not a valid environment variable name", {"value": repr(value)}
         )
     return value
 
