@@ -303,12 +303,16 @@ class Analysis(base.ApiModel):
     `failureLimit`: a metric fails when its failed measurements in a step exceed it.
     `inconclusiveLimit`: then the release pauses for a human (never rolls back).
     `consecutiveErrorLimit`: provider errors in a row, then the release pauses.
+    `advanceEarly`: an analysis step may end before its duration when every metric it
+    gates has passed decisively (a sequential comparison ruled out a ratio above
+    `maxRatio`; threshold metrics passed with no failure in the step).
     """
 
     interval: durations.PositiveDuration = timedelta(seconds=15)
     failure_limit: base.NonNegativeInt = 1
     inconclusive_limit: base.NonNegativeInt = 8
     consecutive_error_limit: base.NonNegativeInt = 4
+    advance_early: base.Bool = False
     metrics: list[Metric] = Field(default_factory=list)
 
     @model_validator(mode="after")

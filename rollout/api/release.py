@@ -23,6 +23,8 @@ from rollout.api import base, condition, meta, policyspec, problems, split
 
 __all__ = [
     "TERMINAL_PHASES",
+    "Command",
+    "Evidence",
     "HistoryEntry",
     "MetricStatus",
     "Phase",
@@ -60,13 +62,18 @@ class Verdict(enum.StrEnum):
     ERROR = "Error"  # provider unreachable or bad query: never a promotion
 
 
-class PromoteRequest(base.ApiModel):
+class Command(base.ApiModel):
+    """An edge-triggered command (`resume`, `retry`): handled once per `requestedAt`."""
+
+    requested_at: datetime
+    requested_by: str | None = None
+
+
+class PromoteRequest(Command):
     """`rollout promote`: advance from `fromStep` (so repeating it never skips two)."""
 
     from_step: base.NonNegativeInt
     full: base.Bool = False
-    requested_by: str | None = None
-    requested_at: datetime | None = None
 
 
 class ReleaseSpec(base.ApiModel):
@@ -78,6 +85,8 @@ class ReleaseSpec(base.ApiModel):
     paused: base.Bool = False
     abort: base.Bool = False
     promote: PromoteRequest | None = None
+    resume: Command | None = None
+    retry: Command | None = None
 
 
 class Weights(base.ApiModel):
@@ -93,19 +102,37 @@ class Weights(base.ApiModel):
         return self
 
 
+class Evidence(base.ApiModel):
+    """Running state of a sequential comparison, kept for the whole release.
+
+    `logLikelihood[j]` is the log-likelihood of the error split so far under the j-th
+    ratio of the test's grid; the counts are totals over the measured increments.
+    """
+
+    log_likelihood: list[base.Float] = Field(default_factory=list)
+    canary_requests: base.NonNegativeInt = 0
+    canary_errors: base.NonNegativeInt = 0
+    stable_requests: base.NonNegativeInt = 0
+    stable_errors: base.NonNegativeInt = 0
+
+
 class MetricStatus(base.ApiModel):
-    """The latest verdict of one metric and its counters in the current step."""
+    """The latest verdict of one metric, its counters in the current step, its evidence."""
 
     metric: str
     verdict: Verdict | None = None
     value: base.Float | None = None
     reason: str = ""
     at: datetime | None = None
+    measured_until: datetime | None = None
     measurements: base.NonNegativeInt = 0
+    passes: base.NonNegativeInt = 0
     failures: base.NonNegativeInt = 0
     inconclusive: base.NonNegativeInt = 0
     errors: base.NonNegativeInt = 0
     consecutive_errors: base.NonNegativeInt = 0
+    passed_early: base.Bool = False
+    evidence: Evidence | None = None
 
 
 class HistoryEntry(base.ApiModel):
@@ -131,6 +158,8 @@ class ReleaseStatus(base.ApiModel):
     next_decision_at: datetime | None = None
     analysis: list[MetricStatus] = Field(default_factory=list)
     history: list[HistoryEntry] = Field(default_factory=list)
+    pause_reason: str | None = None
+    last_command_at: datetime | None = None
     message: str = ""
     conditions: list[condition.Condition] = Field(default_factory=list)
 

@@ -1,0 +1,145 @@
+"""A metric's readings over a step, with the policy's limits → the step's gate.
+
+`fold` takes the metrics' statuses (counters of the current step, evidence of the
+whole release) and new readings, evaluates each reading and returns the new statuses.
+`gate` reads the statuses of the metrics a step is gated on and says whether the
+step failed, must pause, has passed, or may end early:
+
+- a metric **fails** when its failed readings in the step exceed `failureLimit`
+  (Argo's meaning: failureLimit 1 fails on the second); every metric of the policy
+  counts here, in every step, so a failure rolls back wherever it happens;
+- **inconclusive**: more than `inconclusiveLimit` inconclusive readings of a gating
+  metric in the step → pause for a human (never a rollback);
+- **errors**: more than `consecutiveErrorLimit` provider errors in a row → pause;
+- **passed**: every gating metric has at least one Passed reading in the step and
+  none of the above holds;
+- **early**: passed, and every gating metric's last reading passed decisively.
+
+Pure; no I/O. Called by the release engine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+
+from rollout.analysis import evaluate, measurement, sequential
+from rollout.api import policyspec
+from rollout.api.release import Evidence, MetricStatus, Verdict
+
+__all__ = ["Gate", "fold", "gate", "reset_step"]
+
+
+def fold(
+    analysis: policyspec.Analysis,
+    statuses: Sequence[MetricStatus],
+    readings: Iterable[measurement.Measurement],
+) -> list[MetricStatus]:
+    """New metric statuses after evaluating `readings` in order."""
+    by_name = {s.metric: s for s in statuses}
+    metrics = {m.name: m for m in analysis.metrics}
+    for reading in readings:
+        metric = metrics.get(reading.metric)
+        if metric is None:
+            continue
+        old = by_name.get(metric.name) or MetricStatus(metric=metric.name)
+        result = evaluate.evaluate(metric, reading, _state(old.evidence))
+        by_name[metric.name] = _count(old, reading, result)
+    return [by_name.get(m.name) or MetricStatus(metric=m.name) for m in analysis.metrics]
+
+
+def _state(evidence: Evidence | None) -> sequential.State | None:
+    if evidence is None:
+        return None
+    return sequential.State(
+        tuple(evidence.log_likelihood),
+        measurement.Counts(evidence.canary_requests, evidence.canary_errors),
+        measurement.Counts(evidence.stable_requests, evidence.stable_errors),
+    )
+
+
+def _evidence(state: sequential.State | None) -> Evidence | None:
+    if state is None:
+        return None
+    return Evidence(
+        log_likelihood=list(state.log_likelihood),
+        canary_requests=state.canary.requests,
+        canary_errors=state.canary.errors,
+        stable_requests=state.stable.requests,
+        stable_errors=state.stable.errors,
+    )
+
+
+def _count(
+    old: MetricStatus, reading: measurement.Measurement, result: evaluate.Result
+) -> MetricStatus:
+    verdict = result.verdict
+    return old.model_copy(
+        update={
+            "verdict": verdict,
+            "value": result.value,
+            "reason": result.reason,
+            "at": reading.at,
+            "measured_until": reading.until or old.measured_until,
+            "measurements": old.measurements + 1,
+            "passes": old.passes + (verdict is Verdict.PASSED),
+            "failures": old.failures + (verdict is Verdict.FAILED),
+            "inconclusive": old.inconclusive + (verdict is Verdict.INCONCLUSIVE),
+            "errors": old.errors + (verdict is Verdict.ERROR),
+            "consecutive_errors": old.consecutive_errors + 1 if verdict is Verdict.ERROR else 0,
+            "passed_early": result.passed_early,
+            "evidence": _evidence(result.evidence) or old.evidence,
+        }
+    )
+
+
+def reset_step(statuses: Sequence[MetricStatus]) -> list[MetricStatus]:
+    """Statuses for a new step: step counters zeroed, evidence and cursor kept."""
+    zero = {"measurements": 0, "passes": 0, "failures": 0, "inconclusive": 0, "errors": 0}
+    return [
+        s.model_copy(update={**zero, "consecutive_errors": 0, "passed_early": False})
+        for s in statuses
+    ]
+
+
+@dataclasses.dataclass(frozen=True)
+class Gate:
+    failed: tuple[str, ...] = ()  # reasons of metrics over failureLimit
+    inconclusive: tuple[str, ...] = ()  # gating metrics over inconclusiveLimit
+    errors: tuple[str, ...] = ()  # metrics over consecutiveErrorLimit
+    passed: bool = False
+    early: bool = False
+
+
+def gate(
+    analysis: policyspec.Analysis | None,
+    statuses: Sequence[MetricStatus],
+    gating: Iterable[str],
+) -> Gate:
+    """The gate of the current step over the metrics named in `gating`."""
+    if analysis is None or not analysis.metrics:
+        return Gate(passed=True)
+    by_name = {s.metric: s for s in statuses}
+    metrics = {m.name: m for m in analysis.metrics}
+    failed, inconclusive, errors = [], [], []
+    for name, metric in metrics.items():
+        status = by_name.get(name) or MetricStatus(metric=name)
+        limit = metric.failure_limit if metric.failure_limit is not None else analysis.failure_limit
+        if status.failures > limit:
+            failed.append(f"{name}: {status.reason}")
+        if status.consecutive_errors > analysis.consecutive_error_limit:
+            errors.append(f"{name}: {status.reason}")
+    names = list(gating)
+    for name in names:
+        status = by_name.get(name) or MetricStatus(metric=name)
+        if status.inconclusive > analysis.inconclusive_limit:
+            inconclusive.append(f"{name}: {status.reason}")
+    ok = not (failed or inconclusive or errors)
+    passed = ok and all((by_name.get(n) or MetricStatus(metric=n)).passes > 0 for n in names)
+    early = passed and all(
+        (s := by_name.get(n)) is not None
+        and s.verdict is Verdict.PASSED
+        and (s.passed_early or metrics[n].compare is None)
+        for n in names
+    )
+    return Gate(tuple(failed), tuple(inconclusive), tuple(errors), passed, early)

@@ -1,0 +1,441 @@
+"""`decide()`: one step of the release state machine, pure.
+
+    decide(spec, status, observation) -> Decision(status, actions, requeue_after)
+
+Per call: fold the observation's metric readings into the analysis statuses (pure,
+`rollout.analysis.assess`), build a `transitions.Machine` over a plain model object
+that wraps a working copy of the status (`auto_transitions=False`,
+`ignore_invalid_triggers=True`, transitions from `table.ROWS`), fire the triggers the
+spec's commands call for, then `tick` until nothing moves. Conditions read only the
+frozen observation and the status; callbacks change the working status and record
+`actions` — nothing else. The result says when the next decision is due
+(`requeue_after`); nothing waits in a timer.
+
+Commands are intents in the spec: `abort` and `paused` are levels; `promote`,
+`resume` and `retry` are edges handled once per `requestedAt` (remembered in
+`status.lastCommandAt`), and `promote` applies only from the step it names, so
+repeating it never skips two steps. A command that does not apply is recorded in the
+history with the reason.
+
+No I/O, no wall clock. Called by the release reconciler and the simulator.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from transitions import Machine
+
+from rollout.analysis import assess
+from rollout.api import durations, policyspec
+from rollout.api.release import (
+    TERMINAL_PHASES,
+    Command,
+    HistoryEntry,
+    Phase,
+    ReleaseSpec,
+    ReleaseStatus,
+    Weights,
+)
+from rollout.release import actions, observation, steps, table
+from rollout.release.triggers import Trigger
+
+__all__ = ["HISTORY_LIMIT", "POLL", "Decision", "decide", "due_metrics"]
+
+POLL = timedelta(seconds=2)  # while waiting for readiness or for weights to be applied
+HISTORY_LIMIT = 200
+
+
+@dataclasses.dataclass(frozen=True)
+class Decision:
+    status: ReleaseStatus
+    actions: tuple[actions.Action, ...]
+    requeue_after: timedelta | None
+
+
+def decide(spec: ReleaseSpec, status: ReleaseStatus, obs: observation.Observation) -> Decision:
+    """The next status, the actions to apply, and when to decide again."""
+    if status.phase in TERMINAL_PHASES:
+        return Decision(status, (), None)
+    model = _Model(spec, status.model_copy(), obs)  # callbacks replace, never mutate, fields
+    model.run()
+    new = model.status
+    new.phase = Phase(model.state)
+    new.message = describe(spec, new, obs.now)
+    requeue = _requeue(spec, new, obs)
+    new.next_decision_at = obs.now + requeue if requeue is not None else None
+    return Decision(new, tuple(model.actions), requeue)
+
+
+def due_metrics(
+    spec: policyspec.RolloutPolicySpec, status: ReleaseStatus, now: datetime
+) -> list[policyspec.Metric]:
+    """The metrics whose next reading is due (measured in Progressing and Paused)."""
+    if status.phase not in (Phase.PROGRESSING, Phase.PAUSED) or spec.analysis is None:
+        return []
+    last = {m.metric: m.at for m in status.analysis}
+    return [
+        m
+        for m in spec.analysis.metrics
+        if (at := last.get(m.name)) is None or now - at >= (m.interval or spec.analysis.interval)
+    ]
+
+
+class _Model:
+    """The object the machine drives: conditions, callbacks, a working status."""
+
+    state: str
+    trigger: Callable[[str], bool]  # added by the machine
+
+    def __init__(
+        self, spec: ReleaseSpec, status: ReleaseStatus, obs: observation.Observation
+    ) -> None:
+        self.spec = spec
+        self.policy = spec.policy
+        self.steps = spec.policy.expanded_steps()
+        self.status = status
+        self.obs = obs
+        self.now = obs.now
+        self.actions: list[actions.Action] = []
+        self.by: str | None = None
+        self.state = status.phase.value
+
+    # --- the run ----------------------------------------------------------------------
+
+    def run(self) -> None:
+        if self.status.started_at is None:
+            self.status.started_at = self.now
+        if self.status.phase in (Phase.PROGRESSING, Phase.PAUSED) and self.policy.analysis:
+            self.status.analysis = assess.fold(
+                self.policy.analysis, self.status.analysis, self.obs.readings
+            )
+        machine = Machine(
+            model=self,
+            states=[p.value for p in Phase],
+            transitions=table.as_transitions(self._resolve, self._recorder),
+            initial=self.state,
+            auto_transitions=False,
+            ignore_invalid_triggers=True,
+        )
+        del machine  # the model keeps its triggers; the machine is not needed after
+        self._commands()
+        for _ in range(len(self.steps) + 3):
+            if not self._fire(Trigger.TICK):
+                break
+
+    def _fire(self, trigger: Trigger, by: str | None = None) -> bool:
+        self.by = by
+        moved = bool(self.trigger(trigger.value))
+        self.by = None
+        return moved
+
+    def _commands(self) -> None:
+        spec, status = self.spec, self.status
+        if self.obs.superseded_by is not None:
+            self._fire(Trigger.SUPERSEDE)
+            return
+        if spec.abort:
+            self._fire(Trigger.ABORT)
+        handled: list[datetime] = []
+        promote = spec.promote
+        if promote is not None and self._is_new(promote):
+            handled.append(promote.requested_at)
+            trigger = Trigger.PROMOTE_FULL if promote.full else Trigger.PROMOTE
+            if not self._fire(trigger, promote.requested_by):
+                self._note(
+                    "PromoteIgnored", self._why_not_promoted(promote.from_step, promote.full)
+                )
+        if spec.paused and self.state == Phase.PROGRESSING.value:
+            self._fire(Trigger.PAUSE)
+        elif not spec.paused and status.pause_reason == "user" and self.state == Phase.PAUSED.value:
+            self._fire(Trigger.RESUME)
+        for command, trigger in ((spec.resume, Trigger.RESUME), (spec.retry, Trigger.RETRY)):
+            if command is not None and self._is_new(command):
+                handled.append(command.requested_at)
+                if not self._fire(trigger, command.requested_by):
+                    self._note(f"{trigger.value.title()}Ignored", self._why_not(trigger))
+        if handled:
+            status.last_command_at = max([*handled, *filter(None, [status.last_command_at])])
+
+    def _is_new(self, command: Command) -> bool:
+        last = self.status.last_command_at
+        return last is None or command.requested_at > last
+
+    def _why_not_promoted(self, from_step: int, full: bool) -> str:
+        if self.state not in (Phase.PROGRESSING.value, Phase.PAUSED.value):
+            return f"nothing to promote: the release is {self.state}"
+        if full:
+            return "the canary is not ready"
+        return (
+            f"promote from step {from_step} ignored: the release is at step"
+            f" {self.status.step_index}"
+        )
+
+    def _why_not(self, trigger: Trigger) -> str:
+        if self.state == Phase.PAUSED.value and self.at_pause_step():
+            return f"{trigger.value} ignored: waiting at a pause step, use promote"
+        return f"{trigger.value} ignored: the release is {self.state}, not paused"
+
+    # --- plumbing for the table -------------------------------------------------------
+
+    def _resolve(self, name: str) -> Callable[..., Any]:
+        method: Callable[..., Any] = getattr(self, name)
+        return method
+
+    def _recorder(self, row: table.Row) -> Callable[[], None]:
+        def record() -> None:
+            message = self._message_for(row)
+            self.actions.append(actions.Event(row.event, message, row.warning))
+            self._history(row.event, message, Phase(row.dest))
+
+        return record
+
+    def _history(self, event: str, message: str, phase: Phase | None) -> None:
+        entry = HistoryEntry(
+            at=self.now,
+            event=event,
+            message=message,
+            phase=phase,
+            step_index=self.status.step_index,
+            weights=self.status.weights,
+            by=self.by,
+        )
+        self.status.history = [*self.status.history, entry][-HISTORY_LIMIT:]
+
+    def _note(self, event: str, message: str) -> None:
+        self.actions.append(actions.Event(event, message, warning=True))
+        self._history(event, message, None)
+
+    def _message_for(self, row: table.Row) -> str:
+        gate = self._gate()
+        if row.name in ("analysis-failed", "analysis-failed-pause"):
+            return "; ".join(gate.failed)
+        if row.name == "analysis-errors":
+            return "provider errors: " + "; ".join(gate.errors)
+        if row.name == "analysis-inconclusive":
+            return "inconclusive: " + "; ".join(gate.inconclusive)
+        if row.name in ("canary-failed", "canary-failed-pending"):
+            return f"canary {self.spec.canary_revision} failed: {self.obs.canary_failure}"
+        if row.name == "readiness-deadline":
+            deadline = durations.format_duration(self.policy.progress_deadline)
+            return f"canary {self.spec.canary_revision} not ready within {deadline}"
+        if row.name == "weights-stuck":
+            return "traffic weights were not applied within the progress deadline"
+        if row.name == "supersede":
+            return f"superseded by {self.obs.superseded_by}"
+        if row.name in ("abort", "abort-pending"):
+            return "aborted by " + (self.by or "a user")
+        if row.name in ("step-done", "promote-step", "start"):
+            return f"step {self.status.step_index}: {self._step_text()}"
+        weights = self.status.weights
+        split = f"stable {weights.stable}% / canary {weights.canary}%" if weights else ""
+        return f"{row.event}: {split}".rstrip(": ")
+
+    def _step_text(self) -> str:
+        if self.status.step_index >= len(self.steps):
+            return "done"
+        return self.steps[self.status.step_index].describe()
+
+    # --- conditions (read the observation and the status only) --------------------------
+
+    def _gate(self) -> assess.Gate:
+        step = self._step()
+        gating = steps.gating_metrics(self.policy, step) if step is not None else []
+        return assess.gate(self.policy.analysis, self.status.analysis, gating)
+
+    def _step(self) -> policyspec.Step | None:
+        i = self.status.step_index
+        return self.steps[i] if 0 <= i < len(self.steps) else None
+
+    def canary_ready(self) -> bool:
+        return self.obs.canary_ready
+
+    def canary_broken(self) -> bool:
+        return self.obs.canary_failure is not None
+
+    def deadline_passed(self) -> bool:
+        started = self.status.started_at or self.now
+        return self.now >= started + self.policy.progress_deadline
+
+    def analysis_failed(self) -> bool:
+        return bool(self._gate().failed)
+
+    def error_limit(self) -> bool:
+        return bool(self._gate().errors)
+
+    def inconclusive_limit(self) -> bool:
+        return bool(self._gate().inconclusive)
+
+    def pause_on_failure(self) -> bool:
+        return self.policy.rollback.on_failure is policyspec.OnFailure.PAUSE
+
+    def weights_applied(self) -> bool:
+        return self.obs.applied is not None and self.obs.applied == self.status.weights
+
+    def weights_stuck(self) -> bool:
+        started = self.status.step_started_at or self.now
+        return not self.weights_applied() and self.now >= started + self.policy.progress_deadline
+
+    def at_pause_step(self) -> bool:
+        step = self._step()
+        return step is not None and steps.is_indefinite_pause(step)
+
+    def at_last_step(self) -> bool:
+        return self.status.step_index >= len(self.steps) - 1
+
+    def abort_requested(self) -> bool:
+        return self.spec.abort
+
+    def promote_matches_step(self) -> bool:
+        promote = self.spec.promote
+        return promote is not None and promote.from_step == self.status.step_index
+
+    def step_done(self) -> bool:
+        step = self._step()
+        if step is None or not self.weights_applied():
+            return step is None
+        if step.set_weight is not None:
+            return True
+        started = self.status.step_started_at or self.now
+        end = steps.ends_at(step, started)
+        if end is None:
+            return False
+        if step.analysis is None:
+            return self.now >= end
+        gate = self._gate()
+        analysis = self.policy.analysis
+        early = analysis is not None and analysis.advance_early and gate.early
+        return gate.passed and (self.now >= end or early)
+
+    # --- callbacks (change the working status, record actions) --------------------------
+
+    def begin(self) -> None:
+        self._enter_step(0)
+
+    def advance_step(self) -> None:
+        self._enter_step(self.status.step_index + 1)
+
+    def restart_step(self) -> None:
+        self._enter_step(self.status.step_index)
+
+    def fresh_look(self) -> None:
+        self.status.analysis = assess.reset_step(self.status.analysis)
+
+    def _enter_step(self, index: int) -> None:
+        self.status.step_index = index
+        self.status.step_started_at = self.now
+        self.status.analysis = assess.reset_step(self.status.analysis)
+        self._route(steps.weight_at(self.steps, index))
+
+    def route_to_canary(self) -> None:
+        self._route(100)
+
+    def route_to_stable(self) -> None:
+        self._route(0)
+
+    def _route(self, canary: int) -> None:
+        wanted = steps.weights(canary)
+        if self.status.weights != wanted:
+            self.status.weights = wanted
+        self.actions.append(actions.SetWeights(wanted))
+
+    def finish(self) -> None:
+        self.status.finished_at = self.now
+        self.status.pause_reason = None
+
+    def pause_for_user(self) -> None:
+        self.status.pause_reason = "user"
+
+    def pause_for_failure(self) -> None:
+        self.status.pause_reason = "failure"
+
+    def pause_for_errors(self) -> None:
+        self.status.pause_reason = "errors"
+
+    def pause_for_inconclusive(self) -> None:
+        self.status.pause_reason = "inconclusive"
+
+    def pause_for_promotion(self) -> None:
+        self.status.pause_reason = "promotion"
+
+    def clear_pause(self) -> None:
+        self.status.pause_reason = None
+
+
+def _requeue(
+    spec: ReleaseSpec, status: ReleaseStatus, obs: observation.Observation
+) -> timedelta | None:
+    """When the next decision is due, from the status just decided."""
+    phase, now, policy = status.phase, obs.now, spec.policy
+    if phase in TERMINAL_PHASES:
+        return None
+    due: list[datetime] = []
+    if phase in (Phase.PENDING, Phase.PROMOTING, Phase.ROLLING_BACK) or (
+        status.weights is not None and obs.applied != status.weights
+    ):
+        due.append(now + POLL)
+    if phase is Phase.PENDING and status.started_at is not None:
+        due.append(status.started_at + policy.progress_deadline)
+    if phase in (Phase.PROGRESSING, Phase.PAUSED) and policy.analysis:
+        last = {m.metric: m.at for m in status.analysis}
+        for metric in policy.analysis.metrics:
+            at = last.get(metric.name)
+            due.append(now if at is None else at + (metric.interval or policy.analysis.interval))
+    if phase is Phase.PROGRESSING:
+        index = status.step_index
+        if 0 <= index < len(expanded := policy.expanded_steps()) and status.step_started_at:
+            end = steps.ends_at(expanded[index], status.step_started_at)
+            if end is not None:
+                due.append(end)
+    if not due:
+        return None
+    return max(min(due) - now, timedelta(0))
+
+
+def describe(spec: ReleaseSpec, status: ReleaseStatus, now: datetime) -> str:
+    """The one-line message users see for a release (a pure function of its state)."""
+    expanded = spec.policy.expanded_steps()
+    weights: Weights | None = status.weights
+    split = f"canary {weights.canary}%" if weights else "no traffic moved"
+    phase = status.phase
+    # Why the release is ending: the entry that sent it to RollingBack or a terminal phase.
+    cause = next(
+        (
+            h.message
+            for h in reversed(status.history)
+            if h.phase in (Phase.ROLLING_BACK, Phase.FAILED, Phase.SUPERSEDED, Phase.ABORTED)
+        ),
+        "",
+    )
+    if phase is Phase.PENDING:
+        return f"waiting for {spec.canary_revision} to be ready"
+    if phase is Phase.PROGRESSING:
+        i = status.step_index
+        if i >= len(expanded):
+            return f"all steps done, {split}"
+        text = f"step {i + 1}/{len(expanded)}: {expanded[i].describe()}, {split}"
+        end = steps.ends_at(expanded[i], status.step_started_at or now)
+        if end is not None and end > now:
+            text += f", {durations.format_duration(end - now)} left"
+        return text
+    if phase is Phase.PAUSED:
+        reason = {
+            "user": "paused by a user: `rollout resume` to continue",
+            "promotion": "waiting for `rollout promote`",
+            "inconclusive": "paused: analysis inconclusive; `rollout resume` to look again",
+            "errors": "paused: metric provider errors; `rollout resume` to look again",
+            "failure": "paused after failed analysis; `rollout retry`, `promote` or `abort`",
+        }.get(status.pause_reason or "", "paused")
+        return f"{reason} ({split})"
+    if phase is Phase.PROMOTING:
+        return "promoting: moving 100% of traffic to the canary"
+    if phase is Phase.ROLLING_BACK:
+        return f"rolling back: {cause}"
+    if phase is Phase.SUCCEEDED:
+        return f"{spec.canary_revision} promoted to 100%"
+    if phase is Phase.SUPERSEDED:
+        return f"superseded by a newer revision; traffic back to {spec.stable_revision}"
+    return f"{phase.value}: {cause}" if cause else phase.value

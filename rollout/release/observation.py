@@ -1,0 +1,29 @@
+"""What the release engine sees: a frozen snapshot gathered before it decides.
+
+The release reconciler (or the simulator) builds an `Observation` from the platform —
+revision readiness, the weights the router reports as applied, new metric readings,
+whether a newer revision supersedes the release — and the time. Conditions of the
+state machine read only this and the status.
+
+Pure data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+
+from rollout.analysis import measurement
+from rollout.api.release import Weights
+
+__all__ = ["Observation"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Observation:
+    now: datetime
+    canary_ready: bool = False
+    canary_failure: str | None = None  # e.g. "crash loop: 5 restarts"; None when healthy
+    applied: Weights | None = None  # what the traffic router reports it applied
+    readings: tuple[measurement.Measurement, ...] = ()
+    superseded_by: str | None = None  # the newer revision, when there is one

@@ -1,0 +1,133 @@
+"""The transitions of the release state machine, as data (DESIGN §4).
+
+One `Row` per transition: a name (each has a test named after it), the trigger, the
+phases it leaves from, the phase it enters, the conditions that must hold (and those
+that must not), the callbacks that run after it, and the event reason it records.
+Rows of the same trigger and source are tried in order; the first whose conditions
+hold wins. Conditions and callbacks are names of methods of `engine._Model`.
+
+Terminal phases have no rows: a terminal release never changes.
+
+Pure data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+from rollout.api.release import Phase
+from rollout.release.triggers import Trigger
+
+__all__ = ["ACTIVE", "ROWS", "Row", "as_transitions"]
+
+P = Phase
+T = Trigger
+ACTIVE = (P.PENDING, P.PROGRESSING, P.PAUSED, P.PROMOTING, P.ROLLING_BACK)
+RUNNING = (P.PROGRESSING, P.PAUSED)
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    name: str
+    trigger: Trigger
+    source: tuple[Phase, ...]
+    dest: Phase
+    conditions: tuple[str, ...] = ()
+    unless: tuple[str, ...] = ()
+    after: tuple[str, ...] = ()
+    event: str = ""
+    warning: bool = False
+
+
+ROWS: tuple[Row, ...] = (
+    # --- commands -------------------------------------------------------------------
+    Row("supersede", T.SUPERSEDE, ACTIVE, P.SUPERSEDED,
+        after=("route_to_stable", "finish"), event="Superseded", warning=True),
+    Row("abort-pending", T.ABORT, (P.PENDING,), P.ABORTED,
+        after=("route_to_stable", "finish"), event="Aborted", warning=True),
+    Row("abort", T.ABORT, (*RUNNING, P.PROMOTING), P.ROLLING_BACK,
+        after=("route_to_stable",), event="AbortRequested", warning=True),
+    Row("promote-full", T.PROMOTE_FULL, RUNNING, P.PROMOTING,
+        conditions=("canary_ready",), after=("clear_pause", "route_to_canary"),
+        event="PromotedFull"),
+    Row("promote-last-step", T.PROMOTE, RUNNING, P.PROMOTING,
+        conditions=("promote_matches_step", "at_last_step"),
+        after=("clear_pause", "route_to_canary"), event="PromotedStep"),
+    Row("promote-step", T.PROMOTE, RUNNING, P.PROGRESSING,
+        conditions=("promote_matches_step",), after=("clear_pause", "advance_step"),
+        event="PromotedStep"),
+    Row("pause", T.PAUSE, (P.PROGRESSING,), P.PAUSED,
+        after=("pause_for_user",), event="Paused"),
+    Row("resume", T.RESUME, (P.PAUSED,), P.PROGRESSING,
+        unless=("at_pause_step",), after=("clear_pause", "fresh_look"), event="Resumed"),
+    Row("retry", T.RETRY, (P.PAUSED,), P.PROGRESSING,
+        unless=("at_pause_step",), after=("clear_pause", "restart_step"), event="Retried"),
+    # --- ticks: waiting for the canary ---------------------------------------------
+    Row("start", T.TICK, (P.PENDING,), P.PROGRESSING,
+        conditions=("canary_ready",), after=("begin",), event="ReleaseStarted"),
+    Row("canary-failed-pending", T.TICK, (P.PENDING,), P.FAILED,
+        conditions=("canary_broken",), after=("route_to_stable", "finish"),
+        event="CanaryFailed", warning=True),
+    Row("readiness-deadline", T.TICK, (P.PENDING,), P.FAILED,
+        conditions=("deadline_passed",), after=("route_to_stable", "finish"),
+        event="ProgressDeadlineExceeded", warning=True),
+    # --- ticks: running -------------------------------------------------------------
+    Row("canary-failed", T.TICK, RUNNING, P.ROLLING_BACK,
+        conditions=("canary_broken",), after=("route_to_stable",),
+        event="CanaryFailed", warning=True),
+    Row("analysis-failed", T.TICK, RUNNING, P.ROLLING_BACK,
+        conditions=("analysis_failed",), unless=("pause_on_failure",),
+        after=("route_to_stable",), event="AnalysisFailed", warning=True),
+    Row("analysis-failed-pause", T.TICK, (P.PROGRESSING,), P.PAUSED,
+        conditions=("analysis_failed", "pause_on_failure"), after=("pause_for_failure",),
+        event="AnalysisFailed", warning=True),
+    Row("analysis-errors", T.TICK, (P.PROGRESSING,), P.PAUSED,
+        conditions=("error_limit",), after=("pause_for_errors",),
+        event="AnalysisErrors", warning=True),
+    Row("analysis-inconclusive", T.TICK, (P.PROGRESSING,), P.PAUSED,
+        conditions=("inconclusive_limit",), after=("pause_for_inconclusive",),
+        event="AnalysisInconclusive", warning=True),
+    Row("weights-stuck", T.TICK, (P.PROGRESSING,), P.ROLLING_BACK,
+        conditions=("weights_stuck",), after=("route_to_stable",),
+        event="ProgressDeadlineExceeded", warning=True),
+    Row("wait-at-pause-step", T.TICK, (P.PROGRESSING,), P.PAUSED,
+        conditions=("at_pause_step", "weights_applied"), after=("pause_for_promotion",),
+        event="WaitingForPromotion"),
+    Row("last-step-done", T.TICK, (P.PROGRESSING,), P.PROMOTING,
+        conditions=("step_done", "at_last_step"), after=("route_to_canary",),
+        event="Promoting"),
+    Row("step-done", T.TICK, (P.PROGRESSING,), P.PROGRESSING,
+        conditions=("step_done",), after=("advance_step",), event="StepAdvanced"),
+    # --- ticks: moving traffic to the end -------------------------------------------
+    Row("promoted", T.TICK, (P.PROMOTING,), P.SUCCEEDED,
+        conditions=("weights_applied",), after=("finish",), event="Promoted"),
+    Row("aborted", T.TICK, (P.ROLLING_BACK,), P.ABORTED,
+        conditions=("weights_applied", "abort_requested"), after=("finish",),
+        event="Aborted", warning=True),
+    Row("rolled-back", T.TICK, (P.ROLLING_BACK,), P.ROLLED_BACK,
+        conditions=("weights_applied",), after=("finish",), event="RolledBack", warning=True),
+)  # fmt: skip
+
+
+def as_transitions(
+    resolve: Callable[[str], Callable[..., Any]],
+    record: Callable[[Row], Callable[..., Any]],
+) -> list[dict[str, Any]]:
+    """The rows in the shape `transitions.Machine` takes.
+
+    `resolve` turns a condition or callback name into a bound method of the model;
+    `record(row)` is the callback that records the row's event and history entry.
+    """
+    return [
+        {
+            "trigger": row.trigger.value,
+            "source": [p.value for p in row.source],
+            "dest": row.dest.value,
+            "conditions": [resolve(c) for c in row.conditions],
+            "unless": [resolve(c) for c in row.unless],
+            "after": [*(resolve(c) for c in row.after), record(row)],
+        }
+        for row in ROWS
+    ]
