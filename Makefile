@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test check lint typecheck unit crds demo clean
+.PHONY: test check lint typecheck unit crds diagram demo clean system-deps
 
 # Create the virtualenv when missing and (re)install when pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -14,8 +14,16 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 ## make test: install what the tests need, then lint, type-check and run every test.
-test: $(STAMP)
+test: $(STAMP) system-deps
 	$(MAKE) check
+
+## Programs the tests need from Debian: Graphviz `dot` (state diagram as SVG/PNG).
+## Installed with apt-get when missing and running as root; otherwise say what to install.
+system-deps:
+	@command -v dot >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz; \
+	  else echo "missing: Graphviz 'dot' (Debian package graphviz); install it and rerun" >&2; exit 1; fi; }
 
 ## make check: the same as `make test` without the install step.
 check: lint typecheck unit
@@ -33,6 +41,10 @@ unit:
 ## make crds: regenerate crds/ from the resource models.
 crds:
 	$(BIN)/rollout crds --write crds
+
+## make diagram: redraw docs/release-states.svg from the transitions table (needs Graphviz `dot`).
+diagram:
+	$(BIN)/rollout diagram --format svg -o docs/release-states.svg
 
 ## make demo: the tour of what rollout does today — the ready policies, explained.
 ## (The live tour on the local platform replaces this when that platform lands.)

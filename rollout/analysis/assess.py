@@ -13,7 +13,10 @@ step failed, must pause, has passed, or may end early:
 - **errors**: more than `consecutiveErrorLimit` provider errors in a row → pause;
 - **passed**: every gating metric has at least one Passed reading in the step and
   none of the above holds;
-- **early**: passed, and every gating metric's last reading passed decisively.
+- **early**: passed, and every gating metric's last reading passed decisively;
+- **suspect**: a gating sequential comparison leans towards a regression (its fail
+  e-value is at least `SUSPECT_E_VALUE`) without having proved one — a step with
+  `maxDuration` keeps observing instead of advancing.
 
 Pure; no I/O. Called by the release engine.
 """
@@ -21,13 +24,16 @@ Pure; no I/O. Called by the release engine.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Iterable, Sequence
 
 from rollout.analysis import evaluate, measurement, sequential
 from rollout.api import policyspec
 from rollout.api.release import Evidence, MetricStatus, Verdict
 
-__all__ = ["Gate", "fold", "gate", "reset_step"]
+__all__ = ["SUSPECT_E_VALUE", "Gate", "fold", "gate", "reset_step"]
+
+SUSPECT_E_VALUE = 3.0
 
 
 def fold(
@@ -109,6 +115,7 @@ class Gate:
     errors: tuple[str, ...] = ()  # metrics over consecutiveErrorLimit
     passed: bool = False
     early: bool = False
+    suspect: bool = False
 
 
 def gate(
@@ -142,4 +149,16 @@ def gate(
         and (s.passed_early or metrics[n].compare is None)
         for n in names
     )
-    return Gate(tuple(failed), tuple(inconclusive), tuple(errors), passed, early)
+    suspect = any(_suspect(metrics[n], by_name.get(n)) for n in names if n in metrics)
+    return Gate(tuple(failed), tuple(inconclusive), tuple(errors), passed, early, suspect)
+
+
+def _suspect(metric: policyspec.Metric, status: MetricStatus | None) -> bool:
+    compare = metric.compare
+    if compare is None or compare.method is not policyspec.CompareMethod.SEQUENTIAL:
+        return False
+    state = _state(status.evidence if status is not None else None)
+    if state is None:
+        return False
+    g = sequential.grid(compare.max_ratio)
+    return sequential.fail_log_e(state, g) >= math.log(SUSPECT_E_VALUE)

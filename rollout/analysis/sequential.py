@@ -44,7 +44,7 @@ from rollout.analysis import measurement
 __all__ = ["Grid", "State", "fail_log_e", "grid", "pass_log_e", "update"]
 
 _ZERO = measurement.Counts(0, 0)
-_BASE = tuple(2 ** (k / 2) for k in range(-6, 13))  # 1/8 … 64 in half-octave steps
+_BASE = tuple(2.0**k for k in range(-3, 7))  # 1/8 … 64 in octaves
 
 
 @dataclasses.dataclass(frozen=True)

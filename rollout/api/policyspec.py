@@ -106,9 +106,13 @@ class AnalysisStep(base.ApiModel):
     """Hold the current weight while metrics are measured; all must pass for `duration`.
 
     `metrics` restricts the gate to some of the policy's metrics (default: all).
+    `maxDuration`: when, at the end of `duration`, a comparison against the stable
+    revision leans towards a regression without having proved one, keep observing at
+    this weight — until the suspicion clears, the comparison fails, or `maxDuration`.
     """
 
     duration: durations.PositiveDuration
+    max_duration: durations.PositiveDuration | None = None
     metrics: list[str] | None = None
 
 
@@ -140,7 +144,11 @@ class Step(base.ApiModel):
             return f"pause {durations.format_duration(self.pause.duration)}"
         assert self.analysis is not None
         which = ", ".join(self.analysis.metrics) if self.analysis.metrics else "all metrics"
-        return f"analysis for {durations.format_duration(self.analysis.duration)} ({which})"
+        text = f"analysis for {durations.format_duration(self.analysis.duration)}"
+        if self.analysis.max_duration is not None:
+            longest = durations.format_duration(self.analysis.max_duration)
+            text += f" (up to {longest} while a regression is suspected)"
+        return f"{text} ({which})"
 
 
 class CanaryShorthand(base.ApiModel):
@@ -434,6 +442,13 @@ def _analysis_step_problems(
     if not known:
         return [problems.Problem(loc, "an analysis step needs metrics in spec.analysis.metrics")]
     found = []
+    if step.max_duration is not None and step.max_duration < step.duration:
+        found.append(
+            problems.Problem(
+                (*loc, "maxDuration"),
+                f"must be at least duration ({durations.format_duration(step.duration)})",
+            )
+        )
     for j, name in enumerate(step.metrics or []):
         if name not in known:
             found.append(

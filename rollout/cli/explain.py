@@ -77,9 +77,17 @@ def _describe_metric(metric: policyspec.Metric) -> str:
         gates.append(
             f"vs stable by {c.method.value} test (alpha {c.alpha:g}, max ratio {c.max_ratio:g})"
         )
-    text = f"{source} over {durations.format_duration(metric.window)}, " + " and ".join(gates)
+    sequential = metric.compare is not None and metric.compare.method.value == "sequential"
+    span = (
+        "all requests since the release started"
+        if sequential and metric.thresholds is None
+        else f"over {durations.format_duration(metric.window)}"
+    )
+    text = f"{source} {span}, " + " and ".join(gates)
     if metric.min_samples:
         text += f"; inconclusive below {metric.min_samples} requests"
+    if metric.failure_limit is not None:
+        text += f"; fails when more than {metric.failure_limit} readings fail in a step"
     return text
 
 

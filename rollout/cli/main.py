@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from rollout import __version__
-from rollout.cli import crds_cmd, validate_cmd
+from rollout.cli import crds_cmd, diagram_cmd, simulate_cmd, validate_cmd
 
 __all__ = ["cli", "main"]
 
@@ -26,6 +26,8 @@ def cli() -> None:
 
 cli.add_command(validate_cmd.validate)
 cli.add_command(crds_cmd.crds_command)
+cli.add_command(simulate_cmd.simulate_command)
+cli.add_command(diagram_cmd.diagram_command)
 
 
 def main() -> None:

@@ -307,8 +307,12 @@ class _Model:
             return self.now >= end
         gate = self._gate()
         analysis = self.policy.analysis
-        early = analysis is not None and analysis.advance_early and gate.early
-        return gate.passed and (self.now >= end or early)
+        if analysis is not None and analysis.advance_early and gate.early:
+            return True
+        longest = step.analysis.max_duration
+        if gate.suspect and longest is not None and self.now < started + longest:
+            return False  # a regression is suspected: keep observing at this weight
+        return gate.passed and self.now >= end
 
     # --- callbacks (change the working status, record actions) --------------------------
 

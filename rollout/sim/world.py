@@ -1,0 +1,296 @@
+"""One seed's simulated traffic, and the metrics backend a decision-maker queries.
+
+`World` generates traffic for a canary and a stable revision in whole seconds,
+vectorised with numpy over the seconds of an interval (never per request):
+
+- arrivals: Poisson at `rps` times a per-minute gamma multiplier (mean 1, CV from the
+  scenario: 0.1 by default, 1 in `noisy-good`); the multiplier scales the total, so it
+  is shared by both revisions;
+- routing: each request goes to the canary with probability `canary_weight` (a
+  binomial split per second);
+- errors: binomial per revision with the scenario's per-second error rates;
+- latency: log-normal, median 100 ms, p99 300 ms (sigma = ln 3 / z0.99), canary
+  latencies times the scenario's `latency_factor`. Latencies are in **seconds**.
+
+Time is float seconds from 0. Second `s` covers [s, s+1) and is drawn with the weight
+in force at its start: `advance(until, w)` draws every second `s < until` not drawn
+yet, so a weight set at a fractional time takes effect at the next whole second.
+
+Latency storage (bounded): for each second and revision the world keeps at most
+`latency_samples_per_second` (default 32) raw samples — the first ones drawn, an
+i.i.d. subset since latencies are i.i.d. within a revision and second — stored flat
+with per-second offsets. That supports exact quantiles over the kept samples of a
+window and samples for a Mann-Whitney test, in O(seconds x 32) memory whatever the
+request rate (at 10 rps nothing is dropped).
+
+Queries answer like a metrics backend behind a scrape delay: only complete seconds
+that ended at or before `now - scrape_delay` are visible (the window end is clipped
+there). `oracle_counts` gives the undelayed truth, for tests and scoring only.
+
+Random streams: a `numpy.random.SeedSequence(seed)` spawns independent generators
+for the per-minute noise, arrivals, routing, errors and latency. Noise and arrivals
+do not depend on the weights, so a seed's arrival process is the same whatever the
+decision-maker does (common random numbers across policies); the rest depends on
+the weights applied.
+
+Must not: read clocks, sleep, do I/O, or know about any decision-maker.
+Called by `rollout.sim.harness` and by runners through the query methods.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from rollout.sim import scenarios
+
+__all__ = [
+    "LATENCY_MEDIAN_S",
+    "LATENCY_SIGMA",
+    "Revision",
+    "World",
+]
+
+Revision = Literal["canary", "stable"]
+_T = TypeVar("_T", bound=np.generic)
+
+#: Median latency of a healthy revision, seconds.
+LATENCY_MEDIAN_S = 0.1
+#: Log-normal sigma giving p99 = 3 x median: ln(3) / z(0.99).
+LATENCY_SIGMA = math.log(3.0) / 2.3263478740408408
+
+_MINUTE = 60
+_INITIAL_SECONDS = 900  # buffers double when a run goes longer
+_ARRIVAL_BLOCK_MINUTES = 10  # arrivals are drawn ahead in blocks (same stream either way)
+_EPS = 1e-9  # tolerance when turning float times into whole seconds
+
+
+def _grown(array: npt.NDArray[_T], size: int) -> npt.NDArray[_T]:
+    """`array` zero-padded to at least `size` elements (doubling, amortised O(1))."""
+    if size <= array.shape[0]:
+        return array
+    capacity = max(size, 2 * array.shape[0])
+    out = np.zeros(capacity, dtype=array.dtype)
+    out[: array.shape[0]] = array
+    return out
+
+
+class _Series:
+    """Per-second traffic of one revision: requests, errors, kept latency samples.
+
+    Latency samples are stored flat, second after second; `offsets[s]` is where
+    second `s` starts, so a window's samples are one contiguous slice.
+    """
+
+    def __init__(self) -> None:
+        self.requests = np.zeros(_INITIAL_SECONDS, dtype=np.int64)
+        self.errors = np.zeros(_INITIAL_SECONDS, dtype=np.int64)
+        self.offsets = np.zeros(_INITIAL_SECONDS + 1, dtype=np.int64)
+        self.latency = np.zeros(_INITIAL_SECONDS * 10, dtype=np.float64)
+
+    def append(
+        self,
+        start: int,
+        requests: npt.NDArray[np.int64],
+        errors: npt.NDArray[np.int64],
+        kept: npt.NDArray[np.int64],
+        latency: npt.NDArray[np.float64],
+    ) -> None:
+        end = start + requests.shape[0]
+        self.requests = _grown(self.requests, end)
+        self.errors = _grown(self.errors, end)
+        self.offsets = _grown(self.offsets, end + 1)
+        first = int(self.offsets[start])
+        self.latency = _grown(self.latency, first + latency.shape[0])
+        self.requests[start:end] = requests
+        self.errors[start:end] = errors
+        self.offsets[start + 1 : end + 1] = first + np.cumsum(kept)
+        self.latency[first : first + latency.shape[0]] = latency
+
+    def samples(self, lo: int, hi: int) -> npt.NDArray[np.float64]:
+        return self.latency[self.offsets[lo] : self.offsets[hi]]
+
+
+class World:
+    """One seed's traffic for a canary and a stable revision, queried with a scrape delay."""
+
+    def __init__(
+        self,
+        scenario: scenarios.Scenario,
+        *,
+        seed: int,
+        rps: float = 10.0,
+        p0: float = 0.001,
+        scrape_delay: float = 10.0,
+        latency_samples_per_second: int = 32,
+    ) -> None:
+        if rps <= 0.0:
+            raise ValueError("rps must be positive")
+        if not 0.0 <= p0 <= 1.0:
+            raise ValueError("p0 must be a probability")
+        if scrape_delay < 0.0:
+            raise ValueError("scrape delay must not be negative")
+        if latency_samples_per_second < 1:
+            raise ValueError("keep at least one latency sample per second")
+        self.scenario = scenario
+        self.seed = seed
+        self.rps = rps
+        self.p0 = p0
+        self.scrape_delay = scrape_delay
+        noise, arrivals, split, errors, latency = np.random.SeedSequence(seed).spawn(5)
+        self._rng_noise = np.random.default_rng(noise)
+        self._rng_arrivals = np.random.default_rng(arrivals)
+        self._rng_split = np.random.default_rng(split)
+        self._rng_errors = np.random.default_rng(errors)
+        self._rng_latency = np.random.default_rng(latency)
+        self._arrivals = np.zeros(0, dtype=np.int64)
+        self._k = latency_samples_per_second
+        self._series = {"canary": _Series(), "stable": _Series()}
+        self._drawn = 0  # whole seconds drawn so far: [0, _drawn)
+        self._now = 0.0
+        self._canary_failed = 0
+        self._canary_requests = 0
+
+    # -- clock and traffic --------------------------------------------------------------
+
+    @property
+    def now(self) -> float:
+        """Current simulated time, seconds from the start of the release."""
+        return self._now
+
+    @property
+    def canary_failed(self) -> int:
+        """Failed requests the canary has served so far (ground truth, no delay)."""
+        return self._canary_failed
+
+    @property
+    def canary_requests(self) -> int:
+        """Requests the canary has served so far (ground truth, no delay)."""
+        return self._canary_requests
+
+    def advance(self, until: float, canary_weight: float) -> None:
+        """Move the clock to `until`, drawing traffic at `canary_weight` (0..1).
+
+        Every whole second `s` with `s < until` not drawn yet is drawn with this weight.
+        """
+        if until < self._now:
+            raise ValueError(f"cannot go back in time: {until} < now {self._now}")
+        if not 0.0 <= canary_weight <= 1.0:
+            raise ValueError(f"canary weight {canary_weight} is not in [0, 1]")
+        end = math.ceil(until - _EPS)
+        if end > self._drawn:
+            self._draw(self._drawn, end, canary_weight)
+            self._drawn = end
+        self._now = until
+
+    def _draw(self, start: int, end: int, weight: float) -> None:
+        self._ensure_arrivals(end)
+        seconds = np.arange(start, end, dtype=np.int64)
+        total = self._arrivals[start:end]
+        if weight <= 0.0:
+            canary = np.zeros_like(total)
+        elif weight >= 1.0:
+            canary = total.copy()
+        else:
+            canary = self._rng_split.binomial(total, weight)
+        stable = total - canary
+        p_canary, p_stable = self.scenario.error_rates(seconds, p0=self.p0)
+        canary_errors = self._rng_errors.binomial(canary, p_canary)
+        stable_errors = self._rng_errors.binomial(stable, p_stable)
+        self._record("canary", start, canary, canary_errors, self.scenario.latency_factor)
+        self._record("stable", start, stable, stable_errors, 1.0)
+        self._canary_failed += int(canary_errors.sum())
+        self._canary_requests += int(canary.sum())
+
+    def _record(
+        self,
+        revision: str,
+        start: int,
+        requests: npt.NDArray[np.int64],
+        errors: npt.NDArray[np.int64],
+        latency_factor: float,
+    ) -> None:
+        kept = np.minimum(requests, self._k)
+        normal = self._rng_latency.standard_normal(int(kept.sum()))
+        latency = (LATENCY_MEDIAN_S * latency_factor) * np.exp(LATENCY_SIGMA * normal)
+        self._series[revision].append(start, requests, errors, kept, latency)
+
+    def _ensure_arrivals(self, end: int) -> None:
+        have = self._arrivals.shape[0]
+        if have >= end:
+            return
+        minutes = max(_ARRIVAL_BLOCK_MINUTES, -(-(end - have) // _MINUTE))
+        cv = self.scenario.traffic_cv
+        if cv > 0.0:
+            multiplier = self._rng_noise.gamma(1.0 / cv**2, cv**2, minutes)
+        else:
+            multiplier = np.ones(minutes)
+        rate = np.repeat(self.rps * multiplier, _MINUTE)
+        block = self._rng_arrivals.poisson(rate).astype(np.int64)
+        self._arrivals = np.concatenate([self._arrivals, block])
+
+    # -- queries (what a metrics backend would answer) -----------------------------------
+
+    def _window(self, start: float, end: float, *, delayed: bool) -> tuple[int, int]:
+        """Whole seconds [lo, hi) inside [start, end), clipped to what is visible."""
+        if delayed:
+            end = min(end, self._now - self.scrape_delay)
+        end = min(end, self._now)
+        lo = max(0, math.ceil(start - _EPS))
+        hi = min(self._drawn, math.floor(end + _EPS))
+        return lo, max(lo, hi)
+
+    def counts(self, revision: Revision, start: float, end: float) -> tuple[int, int]:
+        """(requests, errors) of `revision` in [start, end), as the metrics backend sees them.
+
+        Only data older than `now - scrape_delay` is visible: `end` is clipped to
+        `now - scrape_delay`, and only whole seconds inside the window count.
+        """
+        lo, hi = self._window(start, end, delayed=True)
+        series = self._series[revision]
+        return int(series.requests[lo:hi].sum()), int(series.errors[lo:hi].sum())
+
+    def oracle_counts(self, revision: Revision, start: float, end: float) -> tuple[int, int]:
+        """(requests, errors) in [start, end) without the scrape delay: ground truth.
+
+        For tests and scoring only; a decision-maker must use `counts`.
+        """
+        lo, hi = self._window(start, end, delayed=False)
+        series = self._series[revision]
+        return int(series.requests[lo:hi].sum()), int(series.errors[lo:hi].sum())
+
+    def latency_quantile(
+        self, revision: Revision, start: float, end: float, q: float
+    ) -> float | None:
+        """The q-quantile (0..1) of `revision`'s latency in [start, end), seconds.
+
+        Computed over the kept samples of the visible window (end clipped to
+        `now - scrape_delay`); None when the window holds no request.
+        """
+        if not 0.0 <= q <= 1.0:
+            raise ValueError(f"quantile {q} is not in [0, 1]")
+        lo, hi = self._window(start, end, delayed=True)
+        samples = self._series[revision].samples(lo, hi)
+        if samples.size == 0:
+            return None
+        return float(np.quantile(samples, q))
+
+    def latency_sample(
+        self, revision: Revision, start: float, end: float, max_n: int
+    ) -> npt.NDArray[np.float64]:
+        """Up to `max_n` latency samples (seconds) of `revision` in the visible window.
+
+        When more are kept, an evenly spaced subset in time order is returned (the
+        samples are i.i.d., so this is still a random sample). Empty when no data.
+        """
+        if max_n < 1:
+            raise ValueError("max_n must be at least 1")
+        lo, hi = self._window(start, end, delayed=True)
+        samples = self._series[revision].samples(lo, hi)
+        if samples.size > max_n:
+            index = np.linspace(0, samples.size - 1, max_n).round().astype(np.int64)
+            samples = samples[index]
+        return samples.copy()
