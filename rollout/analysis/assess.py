@@ -33,7 +33,7 @@ from rollout.api.release import Evidence, MetricStatus, Verdict
 
 __all__ = ["SUSPECT_E_VALUE", "Gate", "fold", "gate", "reset_step"]
 
-SUSPECT_E_VALUE = 3.0
+SUSPECT_E_VALUE = 1.5
 
 
 def fold(
@@ -85,6 +85,7 @@ def _count(
             "verdict": verdict,
             "value": result.value,
             "reason": result.reason,
+            "failure_reason": result.reason if verdict is Verdict.FAILED else old.failure_reason,
             "at": reading.at,
             "measured_until": reading.until or old.measured_until,
             "measurements": old.measurements + 1,
@@ -101,7 +102,8 @@ def _count(
 
 def reset_step(statuses: Sequence[MetricStatus]) -> list[MetricStatus]:
     """Statuses for a new step: step counters zeroed, evidence and cursor kept."""
-    zero = {"measurements": 0, "passes": 0, "failures": 0, "inconclusive": 0, "errors": 0}
+    zero: dict[str, object] = {"measurements": 0, "passes": 0, "failures": 0}
+    zero |= {"inconclusive": 0, "errors": 0, "failure_reason": ""}
     return [
         s.model_copy(update={**zero, "consecutive_errors": 0, "passed_early": False})
         for s in statuses
@@ -133,7 +135,7 @@ def gate(
         status = by_name.get(name) or MetricStatus(metric=name)
         limit = metric.failure_limit if metric.failure_limit is not None else analysis.failure_limit
         if status.failures > limit:
-            failed.append(f"{name}: {status.reason}")
+            failed.append(f"{name}: {status.failure_reason or status.reason}")
         if status.consecutive_errors > analysis.consecutive_error_limit:
             errors.append(f"{name}: {status.reason}")
     names = list(gating)
@@ -146,6 +148,7 @@ def gate(
     early = passed and all(
         (s := by_name.get(n)) is not None
         and s.verdict is Verdict.PASSED
+        and s.failures == 0
         and (s.passed_early or metrics[n].compare is None)
         for n in names
     )

@@ -123,6 +123,7 @@ class MetricStatus(base.ApiModel):
     verdict: Verdict | None = None
     value: base.Float | None = None
     reason: str = ""
+    failure_reason: str = ""
     at: datetime | None = None
     measured_until: datetime | None = None
     measurements: base.NonNegativeInt = 0

@@ -23,6 +23,7 @@ No I/O, no wall clock. Called by the release reconciler and the simulator.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -44,6 +45,10 @@ from rollout.release import actions, observation, steps, table
 from rollout.release.triggers import Trigger
 
 __all__ = ["HISTORY_LIMIT", "POLL", "Decision", "decide", "due_metrics"]
+
+# Triggers that do not apply are expected (commands are tried, the table decides);
+# the library logs each at WARNING, which is noise here.
+logging.getLogger("transitions.core").setLevel(logging.ERROR)
 
 POLL = timedelta(seconds=2)  # while waiting for readiness or for weights to be applied
 HISTORY_LIMIT = 200
@@ -108,10 +113,6 @@ class _Model:
     def run(self) -> None:
         if self.status.started_at is None:
             self.status.started_at = self.now
-        if self.status.phase in (Phase.PROGRESSING, Phase.PAUSED) and self.policy.analysis:
-            self.status.analysis = assess.fold(
-                self.policy.analysis, self.status.analysis, self.obs.readings
-            )
         machine = Machine(
             model=self,
             states=[p.value for p in Phase],
@@ -121,6 +122,10 @@ class _Model:
             ignore_invalid_triggers=True,
         )
         del machine  # the model keeps its triggers; the machine is not needed after
+        if self.status.phase in (Phase.PROGRESSING, Phase.PAUSED) and self.policy.analysis:
+            self.status.analysis = assess.fold(
+                self.policy.analysis, self.status.analysis, self.obs.readings
+            )
         self._commands()
         for _ in range(len(self.steps) + 3):
             if not self._fire(Trigger.TICK):
@@ -139,6 +144,8 @@ class _Model:
             return
         if spec.abort:
             self._fire(Trigger.ABORT)
+        if self.analysis_failed() and not self.pause_on_failure():
+            return  # the tick rolls back: no resume, retry or promote may hide a failure
         handled: list[datetime] = []
         promote = spec.promote
         if promote is not None and self._is_new(promote):
@@ -228,6 +235,8 @@ class _Model:
             return f"superseded by {self.obs.superseded_by}"
         if row.name in ("abort", "abort-pending"):
             return "aborted by " + (self.by or "a user")
+        if row.name == "unpause-at-pause-step":
+            return "waiting for `rollout promote` at a pause step"
         if row.name in ("step-done", "promote-step", "start"):
             return f"step {self.status.step_index}: {self._step_text()}"
         weights = self.status.weights
@@ -349,6 +358,9 @@ class _Model:
     def finish(self) -> None:
         self.status.finished_at = self.now
         self.status.pause_reason = None
+
+    def unpaused_by_user(self) -> bool:
+        return self.status.pause_reason == "user"
 
     def pause_for_user(self) -> None:
         self.status.pause_reason = "user"

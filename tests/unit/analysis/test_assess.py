@@ -1,0 +1,335 @@
+"""`assess`: readings folded into metric statuses, and the gate of a step over them.
+
+failureLimit with Argo's off-by-one (fail when failures exceed it), per-metric
+overrides, inconclusiveLimit for gating metrics only, the consecutive-error limit,
+what "passed" and "early" need, and what a new step keeps.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from rollout.analysis import assess, measurement
+from rollout.api import policyspec
+from rollout.api.release import MetricStatus, Verdict
+
+T0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
+PROVIDER = {"local": {"stat": "error_rate"}}
+
+
+def analysis(*metrics: dict[str, Any], **limits: Any) -> policyspec.Analysis:
+    """An analysis with threshold metrics `max 0.01` unless a metric says otherwise."""
+    return policyspec.Analysis.model_validate(
+        {
+            "failureLimit": 1,
+            "inconclusiveLimit": 2,
+            "consecutiveErrorLimit": 2,
+            **limits,
+            "metrics": [
+                {"provider": PROVIDER, "thresholds": {"max": 0.01}, **metric} for metric in metrics
+            ],
+        }
+    )
+
+
+A = {"name": "a"}
+B = {"name": "b"}
+SEQ = {
+    "name": "seq",
+    "thresholds": None,
+    "compare": {"against": "stable", "method": "sequential", "alpha": 0.01, "maxRatio": 2},
+}
+
+
+def passing(name: str = "a", i: int = 0) -> measurement.Measurement:
+    return measurement.Measurement(name, T0 + timedelta(seconds=i), value=0.001, samples=100)
+
+
+def failed(name: str = "a", i: int = 0) -> measurement.Measurement:
+    return measurement.Measurement(name, T0 + timedelta(seconds=i), value=0.05, samples=100)
+
+
+def no_data(name: str = "a", i: int = 0) -> measurement.Measurement:
+    return measurement.Measurement(name, T0 + timedelta(seconds=i))
+
+
+def error(name: str = "a", i: int = 0) -> measurement.Measurement:
+    return measurement.Measurement(name, T0 + timedelta(seconds=i), error="connection refused")
+
+
+def counts(canary: tuple[int, int], stable: tuple[int, int], i: int = 0) -> measurement.Measurement:
+    return measurement.Measurement(
+        "seq",
+        T0 + timedelta(seconds=i),
+        canary=measurement.Counts(*canary),
+        stable=measurement.Counts(*stable),
+    )
+
+
+def fold(
+    policy: policyspec.Analysis, *readings: measurement.Measurement
+) -> dict[str, MetricStatus]:
+    return {s.metric: s for s in assess.fold(policy, [], readings)}
+
+
+def gate_after(
+    policy: policyspec.Analysis, gating: list[str], *readings: measurement.Measurement
+) -> assess.Gate:
+    return assess.gate(policy, assess.fold(policy, [], readings), gating)
+
+
+# --- fold ---------------------------------------------------------------------------------
+
+
+def test_fold_counts_verdicts_per_metric() -> None:
+    """Each reading bumps its metric's counter for its verdict; the last one is shown."""
+    policy = analysis(A, B)
+
+    statuses = fold(policy, passing("a", 1), failed("a", 2), no_data("b", 3), error("a", 4))
+
+    a, b = statuses["a"], statuses["b"]
+    assert (a.measurements, a.passes, a.failures, a.errors) == (3, 1, 1, 1)
+    assert (a.verdict, a.at, a.reason) == (
+        Verdict.ERROR,
+        T0 + timedelta(seconds=4),
+        "provider error: connection refused",
+    )
+    assert (b.measurements, b.inconclusive, b.verdict) == (1, 1, Verdict.INCONCLUSIVE)
+
+
+def test_fold_returns_every_metric_in_policy_order_and_skips_unknown() -> None:
+    """A reading of an unknown metric is ignored; metrics without readings get a status."""
+    policy = analysis(A, B)
+
+    statuses = assess.fold(policy, [], [failed("zzz"), passing("b")])
+
+    assert [s.metric for s in statuses] == ["a", "b"]
+    assert statuses[0].measurements == 0
+    assert statuses[1].passes == 1
+
+
+def test_consecutive_errors_reset_by_a_reading_without_error() -> None:
+    """Only errors in a row count: any other verdict resets the streak."""
+    policy = analysis(A)
+
+    streak = fold(policy, error(i=1), error(i=2), no_data(i=3), error(i=4))["a"]
+
+    assert streak.errors == 3
+    assert streak.consecutive_errors == 1
+
+
+# --- gate: failures ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("limit", "failures", "fails"),
+    [
+        pytest.param(0, 1, True, id="limit-0-first-failure"),
+        pytest.param(1, 1, False, id="limit-1-first-failure-tolerated"),
+        pytest.param(1, 2, True, id="limit-1-second-failure"),
+        pytest.param(3, 3, False, id="limit-3-third-tolerated"),
+        pytest.param(3, 4, True, id="limit-3-fourth"),
+    ],
+)
+def test_failure_limit_is_exceeded_not_reached(limit: int, failures: int, fails: bool) -> None:
+    """A metric fails when its failed readings exceed failureLimit (Argo's meaning)."""
+    policy = analysis(A, failureLimit=limit)
+
+    gate = gate_after(policy, ["a"], *(failed(i=i) for i in range(failures)))
+
+    assert bool(gate.failed) is fails
+    assert not gate.passed
+
+
+@pytest.mark.parametrize(("failures", "fails"), [(3, False), (4, True)])
+def test_metric_failure_limit_overrides_the_analysis_one(failures: int, fails: bool) -> None:
+    """A metric's own failureLimit replaces the analysis-wide one, for that metric only."""
+    policy = analysis({**A, "failureLimit": 3}, B, failureLimit=1)
+
+    gate = gate_after(policy, ["a", "b"], *(failed("a", i) for i in range(failures)))
+
+    assert bool(gate.failed) is fails
+    assert not gate_after(policy, [], failed("b", 1)).failed
+    assert gate_after(policy, [], failed("b", 1), failed("b", 2)).failed
+
+
+def test_failures_count_for_metrics_the_step_does_not_gate() -> None:
+    """A failure rolls back wherever it happens: non-gating metrics fail the gate too."""
+    policy = analysis(A, B)
+
+    gate = gate_after(policy, ["a"], passing("a"), failed("b", 1), failed("b", 2))
+
+    assert gate.failed == ("b: 0.05 > max 0.01",)
+    assert not gate.passed
+
+
+def test_failed_reason_is_the_failure_not_the_last_reading() -> None:
+    """The reason of a failed metric explains the failure, even if a pass came after it."""
+    policy = analysis(A)
+
+    gate = gate_after(policy, ["a"], failed(i=1), failed(i=2), passing(i=3))
+
+    assert len(gate.failed) == 1
+    assert "0.05 > max 0.01" in gate.failed[0]
+
+
+# --- gate: inconclusive and errors --------------------------------------------------------
+
+
+@pytest.mark.parametrize(("count", "pauses"), [(2, False), (3, True)])
+def test_inconclusive_limit_for_gating_metrics(count: int, pauses: bool) -> None:
+    """More than inconclusiveLimit inconclusive readings of a gating metric: pause."""
+    policy = analysis(A, B)
+    readings = [no_data("a", i) for i in range(count)]
+
+    gating = gate_after(policy, ["a"], *readings)
+    not_gating = gate_after(policy, ["b"], *readings)
+
+    assert bool(gating.inconclusive) is pauses
+    assert not gating.failed
+    assert not not_gating.inconclusive
+    assert not not_gating.failed
+
+
+@pytest.mark.parametrize(
+    ("readings", "pauses"),
+    [
+        pytest.param([error(i=1), error(i=2)], False, id="at-limit"),
+        pytest.param([error(i=1), error(i=2), error(i=3)], True, id="over-limit"),
+        pytest.param([error(i=1), error(i=2), passing(i=3), error(i=4)], False, id="reset-by-pass"),
+        pytest.param(
+            [error(i=1), error(i=2), no_data(i=3), error(i=4)], False, id="reset-by-no-data"
+        ),
+    ],
+)
+def test_consecutive_error_limit(readings: list[measurement.Measurement], pauses: bool) -> None:
+    """More than consecutiveErrorLimit errors in a row: pause; errors never pass."""
+    gate = gate_after(analysis(A), ["a"], *readings)
+
+    assert bool(gate.errors) is pauses
+    assert not gate.failed
+    if pauses:
+        assert not gate.passed
+        assert "connection refused" in gate.errors[0]
+
+
+# --- gate: passed and early ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("gating", "readings", "passed"),
+    [
+        pytest.param(["a", "b"], [passing("a"), passing("b")], True, id="every-gating-passed"),
+        pytest.param(["a", "b"], [passing("a")], False, id="one-without-reading"),
+        pytest.param(["a", "b"], [passing("a"), no_data("b")], False, id="one-inconclusive"),
+        pytest.param(["a"], [passing("a")], True, id="non-gating-ignored"),
+        pytest.param(["a"], [passing("a", 1), failed("a", 2)], True, id="failure-within-limit"),
+        pytest.param(["a"], [passing("a", 1), error("a", 2)], True, id="error-within-limit"),
+        pytest.param(["a"], [], False, id="no-readings"),
+    ],
+)
+def test_passed_needs_a_pass_of_every_gating_metric(
+    gating: list[str], readings: list[measurement.Measurement], passed: bool
+) -> None:
+    """passed: at least one Passed reading per gating metric and nothing over a limit."""
+    assert gate_after(analysis(A, B), gating, *readings).passed is passed
+
+
+def test_no_analysis_passes() -> None:
+    """A policy without metrics never holds a step."""
+    assert assess.gate(None, [], []).passed
+
+
+# Errors split by traffic share (10% canary), enough to rule out a ratio above 2.
+RULED_OUT = counts((4000, 40), (36000, 360))
+NOT_YET = counts((100, 1), (900, 9))
+
+
+@pytest.mark.parametrize(
+    ("readings", "early"),
+    [
+        pytest.param([passing("a"), RULED_OUT], True, id="threshold-passed-sequential-ruled-out"),
+        pytest.param([passing("a"), NOT_YET], False, id="sequential-not-ruled-out"),
+        pytest.param([no_data("a", 1), passing("a", 2), RULED_OUT], True, id="after-no-data"),
+        pytest.param([passing("a", 1), no_data("a", 2), RULED_OUT], False, id="last-no-data"),
+        pytest.param(
+            [failed("a", 1), passing("a", 2), RULED_OUT], False, id="threshold-failed-in-step"
+        ),
+    ],
+)
+def test_early_needs_every_gating_metric_decisive(
+    readings: list[measurement.Measurement], early: bool
+) -> None:
+    """early: sequential metrics ruled out maxRatio, threshold metrics passed with no failure."""
+    gate = gate_after(analysis(A, SEQ), ["a", "seq"], *readings)
+
+    assert gate.passed
+    assert gate.early is early
+
+
+@pytest.mark.parametrize(
+    ("gated", "readings", "suspect"),
+    [
+        pytest.param(["seq"], [counts((100, 3), (900, 2))], True, id="leaning-to-regression"),
+        pytest.param(["seq"], [counts((100, 1), (900, 9))], False, id="split-by-share"),
+        pytest.param(["seq"], [counts((100, 0), (900, 0))], False, id="no-errors"),
+        pytest.param(["a"], [counts((100, 3), (900, 2))], False, id="not-gating"),
+        pytest.param(["seq"], [], False, id="no-evidence"),
+    ],
+)
+def test_suspect_when_the_comparison_leans_to_a_regression(
+    gated: list[str], readings: list[measurement.Measurement], suspect: bool
+) -> None:
+    """suspect: a gating sequential comparison with fail e-value ≥ SUSPECT_E_VALUE."""
+    policy = analysis(A, SEQ)
+    statuses = assess.fold(policy, [], readings)
+
+    gate = assess.gate(policy, statuses, gated)
+
+    assert gate.suspect is suspect
+    assert not gate.failed
+    if suspect:
+        seq = statuses[1]
+        assert seq.verdict is Verdict.PASSED
+        assert seq.value is not None
+        assert assess.SUSPECT_E_VALUE <= seq.value < 100
+
+
+# --- reset_step ---------------------------------------------------------------------------
+
+
+def test_reset_step_zeroes_counters_and_keeps_evidence() -> None:
+    """A new step starts counting afresh but keeps the evidence and the reading cursor."""
+    policy = analysis(A, SEQ)
+    before = assess.fold(
+        policy, [], [failed("a", 1), error("a", 2), error("a", 3), RULED_OUT, no_data("a", 4)]
+    )
+
+    after = {s.metric: s for s in assess.reset_step(before)}
+
+    for status in after.values():
+        counters = (status.measurements, status.passes, status.failures, status.inconclusive)
+        assert counters == (0, 0, 0, 0)
+        assert (status.errors, status.consecutive_errors, status.passed_early) == (0, 0, False)
+    seq = {s.metric: s for s in before}["seq"]
+    assert after["seq"].evidence == seq.evidence
+    assert after["seq"].evidence is not None
+    assert after["seq"].evidence.canary_requests == 4000
+    assert after["a"].at == T0 + timedelta(seconds=4)
+    assert not assess.gate(policy, list(after.values()), ["a", "seq"]).failed
+
+
+def test_evidence_carries_over_a_reset() -> None:
+    """The sequential test keeps summing across steps: the release's whole evidence."""
+    policy = analysis(SEQ)
+    first = assess.fold(policy, [], [counts((25, 2), (475, 1), 1)])
+    assert first[0].verdict is Verdict.PASSED
+
+    second = assess.fold(policy, assess.reset_step(first), [counts((25, 3), (475, 0), 2)])
+
+    assert second[0].verdict is Verdict.FAILED
+    assert second[0].evidence is not None
+    assert (second[0].evidence.canary_errors, second[0].evidence.stable_errors) == (5, 1)
