@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import numpy as np
 from scipy import stats
 
 from rollout.analysis import measurement, sequential
@@ -132,8 +133,10 @@ def _mann_whitney(metric: policyspec.Metric, reading: measurement.Measurement) -
         return Result(
             Verdict.INCONCLUSIVE, f"{len(canary)} canary / {len(stable)} stable samples < {need}"
         )
-    scaled = [v * metric.compare.max_ratio for v in stable]
-    test = stats.mannwhitneyu(canary, scaled, alternative="greater")
+    scaled = np.asarray(stable, dtype=np.float64) * metric.compare.max_ratio
+    test = stats.mannwhitneyu(
+        np.asarray(canary, dtype=np.float64), scaled, alternative="greater", method="asymptotic"
+    )
     p = float(test.pvalue)
     if p < metric.compare.alpha:
         return Result(

@@ -107,6 +107,9 @@ class _Model:
         self.actions: list[actions.Action] = []
         self.by: str | None = None
         self.state = status.phase.value
+        # The gate depends only on the step and the analysis statuses (replaced, never
+        # mutated), so it is computed once per (step, statuses) within a decision.
+        self._gate_cache: tuple[tuple[int, int], assess.Gate] | None = None
 
     # --- the run ----------------------------------------------------------------------
 
@@ -251,9 +254,13 @@ class _Model:
     # --- conditions (read the observation and the status only) --------------------------
 
     def _gate(self) -> assess.Gate:
-        step = self._step()
-        gating = steps.gating_metrics(self.policy, step) if step is not None else []
-        return assess.gate(self.policy.analysis, self.status.analysis, gating)
+        key = (self.status.step_index, id(self.status.analysis))
+        if self._gate_cache is None or self._gate_cache[0] != key:
+            step = self._step()
+            gating = steps.gating_metrics(self.policy, step) if step is not None else []
+            gate = assess.gate(self.policy.analysis, self.status.analysis, gating)
+            self._gate_cache = (key, gate)
+        return self._gate_cache[1]
 
     def _step(self) -> policyspec.Step | None:
         i = self.status.step_index
@@ -403,9 +410,13 @@ def _requeue(
     if phase is Phase.PROGRESSING:
         index = status.step_index
         if 0 <= index < len(expanded := policy.expanded_steps()) and status.step_started_at:
-            end = steps.ends_at(expanded[index], status.step_started_at)
-            if end is not None:
-                due.append(end)
+            step, started = expanded[index], status.step_started_at
+            ends = [steps.ends_at(step, started)]
+            if step.analysis is not None and step.analysis.max_duration is not None:
+                ends.append(started + step.analysis.max_duration)
+            # Only ends still ahead: once past, the step waits for its gate, whose
+            # readings are already due above (no busy loop on a past time).
+            due.extend(end for end in ends if end is not None and end > now)
     if not due:
         return None
     return max(min(due) - now, timedelta(0))

@@ -114,6 +114,9 @@ ROWS: tuple[Row, ...] = (
 )  # fmt: skip
 
 
+_SOURCES = {row.name: [p.value for p in row.source] for row in ROWS}
+
+
 def as_transitions(
     resolve: Callable[[str], Callable[..., Any]],
     record: Callable[[Row], Callable[..., Any]],
@@ -126,7 +129,7 @@ def as_transitions(
     return [
         {
             "trigger": row.trigger.value,
-            "source": [p.value for p in row.source],
+            "source": _SOURCES[row.name],
             "dest": row.dest.value,
             "conditions": [resolve(c) for c in row.conditions],
             "unless": [resolve(c) for c in row.unless],
