@@ -77,7 +77,9 @@ def _describe_metric(metric: policyspec.Metric) -> str:
         gates.append(
             f"vs stable by {c.method.value} test (alpha {c.alpha:g}, max ratio {c.max_ratio:g})"
         )
-    sequential = metric.compare is not None and metric.compare.method.value == "sequential"
+    sequential = (
+        metric.compare is not None and metric.compare.method is policyspec.CompareMethod.SEQUENTIAL
+    )
     span = (
         "all requests since the release started"
         if sequential and metric.thresholds is None
