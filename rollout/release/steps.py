@@ -9,7 +9,7 @@ Pure; time is passed in.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from rollout.api import policyspec
 from rollout.api.release import Weights
@@ -47,7 +47,3 @@ def gating_metrics(spec: policyspec.RolloutPolicySpec, step: policyspec.Step) ->
     if step.analysis is None:
         return []
     return list(step.analysis.metrics or spec.metric_names())
-
-
-def measurement_interval(spec: policyspec.RolloutPolicySpec) -> timedelta | None:
-    return spec.analysis.interval if spec.analysis and spec.analysis.metrics else None
