@@ -1,0 +1,91 @@
+"""Metric readings from a simulated world, shaped as a provider would return them.
+
+One function, `read(metric, world, origin=…, measured_until=…)`, used by the
+simulator's `PolicyRunner` and by the controller's rehearsal platform (`--platform
+sim`), so a policy reads the same numbers in `rollout simulate` and in a rehearsal.
+World time 0 is the datetime `origin`.
+
+Readings per provider (only the `local` provider can be simulated):
+- `compare: sequential` on `errors`/`error_rate`: request and error counts of both
+  revisions since `measured_until` (an increment, never overlapping);
+- thresholds on `error_rate`, `errors`, `requests`, `latency_p50|p90|p99`: the canary's
+  value over the metric's `window`, with the number of requests behind it;
+- `compare: mann-whitney` on latency stats: latency samples of both revisions over the
+  window.
+
+No I/O, no clock: time comes from the world.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from rollout.analysis import measurement
+from rollout.api import policyspec
+from rollout.sim import world
+
+__all__ = ["read"]
+
+_QUANTILES = {
+    policyspec.LocalStat.LATENCY_P50: 0.5,
+    policyspec.LocalStat.LATENCY_P90: 0.9,
+    policyspec.LocalStat.LATENCY_P99: 0.99,
+}
+_MAX_LATENCY_SAMPLES = 200
+
+
+def read(
+    metric: policyspec.Metric,
+    w: world.World,
+    *,
+    origin: datetime,
+    measured_until: datetime | None,
+) -> measurement.Measurement:
+    """One reading of `metric` at the world's current time, behind its scrape delay."""
+    now = origin + timedelta(seconds=w.now)
+    if metric.provider.local is None:
+        return measurement.Measurement(
+            metric=metric.name,
+            at=now,
+            error=f"the {metric.provider.kind} provider cannot be simulated",
+        )
+    stat = metric.provider.local.stat
+    visible_end = w.now - w.scrape_delay
+    until = origin + timedelta(seconds=max(visible_end, 0.0))
+    if metric.compare is not None and metric.compare.method is policyspec.CompareMethod.SEQUENTIAL:
+        since = (measured_until - origin).total_seconds() if measured_until is not None else 0.0
+        c_req, c_err = w.counts("canary", since, visible_end)
+        s_req, s_err = w.counts("stable", since, visible_end)
+        return measurement.Measurement(
+            metric=metric.name,
+            at=now,
+            until=until,
+            value=None,
+            canary=measurement.Counts(c_req, c_err),
+            stable=measurement.Counts(s_req, s_err),
+        )
+    start = w.now - metric.window.total_seconds()
+    requests, errors = w.counts("canary", start, w.now)
+    value: float | None
+    if stat is policyspec.LocalStat.REQUESTS:
+        value = float(requests)
+    elif stat is policyspec.LocalStat.ERRORS:
+        value = float(errors)
+    elif stat is policyspec.LocalStat.ERROR_RATE:
+        value = errors / requests if requests else None
+    else:
+        value = w.latency_quantile("canary", start, w.now, _QUANTILES[stat])
+    canary_values: tuple[float, ...] = ()
+    stable_values: tuple[float, ...] = ()
+    if metric.compare is not None:  # mann-whitney on latency samples
+        canary_values = tuple(w.latency_sample("canary", start, w.now, _MAX_LATENCY_SAMPLES))
+        stable_values = tuple(w.latency_sample("stable", start, w.now, _MAX_LATENCY_SAMPLES))
+    return measurement.Measurement(
+        metric=metric.name,
+        at=now,
+        until=until,
+        value=value,
+        samples=requests,
+        canary_values=canary_values,
+        stable_values=stable_values,
+    )
