@@ -1,0 +1,330 @@
+"""The SQLite store: the Store contract in one file (`<state-dir>/state.db`), shared by
+the CLI and the controller — separate processes — and the controller's worker threads.
+
+Schema version 1 (`PRAGMA user_version`, created on first open):
+
+    objects(kind, namespace, name, uid, body)        one row per object, JSON (`objects.dumps`)
+    owners(owner_uid, kind, namespace, name)         owner references, for cascade delete
+    events(rv INTEGER PRIMARY KEY, kind, type, body) append-only change log, serves `watch`
+
+A resourceVersion is the rowid of an `events` row: one counter across kinds, like etcd's
+revision. Every write is one `BEGIN IMMEDIATE` transaction — read, check the
+precondition, write the object and its event(s) — so the resourceVersion precondition
+holds across processes; within a process a lock queues writers instead of leaving them
+to SQLite's busy handler, which waits up to `BUSY_TIMEOUT` for another process. WAL
+lets readers run beside the writer; `synchronous=NORMAL` may lose the last commits on
+power loss (never the file) and saves an fsync per write. The log keeps at least the
+last `log_size` events (pruned back to that when it reaches twice as many); `watch`
+from older raises `Expired`. `watch` polls `PRAGMA data_version` (changes when another
+connection commits) every `POLL` seconds and wakes at once on a write by this process.
+
+What a write may change is decided by `objects` (shared with `memory`); this module
+only keeps the bytes and makes writes atomic. One connection per thread (and per
+process, after a fork). Called through the `port.Store` protocol only.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import os
+import pathlib
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from rollout.api import kinds
+from rollout.store import errors, objects, port
+
+__all__ = ["BUSY_TIMEOUT", "POLL", "SCHEMA_VERSION", "SqliteStore"]
+
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT = 10.0  # seconds a write waits for another process's transaction
+POLL = 0.05  # seconds between two looks for another process's writes in `watch`
+
+_Key = tuple[str, str, str]
+_Rule = Callable[..., kinds.Resource]  # objects.updated / objects.status_updated
+_WHERE_KEY = "kind = ? AND namespace = ? AND name = ?"
+
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS objects (
+        kind TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,
+        uid TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (kind, namespace, name))""",
+    """CREATE TABLE IF NOT EXISTS owners (
+        owner_uid TEXT NOT NULL,
+        kind TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS owners_by_owner ON owners (owner_uid)",
+    "CREATE INDEX IF NOT EXISTS owners_by_object ON owners (kind, namespace, name)",
+    """CREATE TABLE IF NOT EXISTS events (
+        rv INTEGER PRIMARY KEY, kind TEXT NOT NULL, type TEXT NOT NULL, body TEXT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS events_by_kind ON events (kind, rv)",
+    f"PRAGMA user_version = {SCHEMA_VERSION}",
+)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _not_found(key: _Key) -> errors.NotFound:
+    return errors.NotFound(f"{key[0]} {key[1]}/{key[2]} not found")
+
+
+def _one(conn: sqlite3.Connection, sql: str, args: tuple[object, ...] = ()) -> Any:
+    row = conn.execute(sql, args).fetchone()
+    return None if row is None else row[0]
+
+
+def _last_rv(conn: sqlite3.Connection) -> int:
+    # The newest event is never pruned, so MAX(rv) is the counter.
+    return int(_one(conn, "SELECT MAX(rv) FROM events") or 0)
+
+
+class SqliteStore:
+    """A Store in one SQLite file. Safe for threads and for several processes."""
+
+    def __init__(
+        self,
+        path: pathlib.Path,
+        *,
+        now: Callable[[], datetime] = _utcnow,
+        log_size: int = 100_000,
+    ) -> None:
+        if log_size < 1:
+            raise ValueError("log_size must be at least 1")
+        self.path = path
+        self._now = now
+        self._log_size = log_size
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()  # guards _connections and _closed
+        self._closed = False
+        self._write_lock = threading.Lock()
+        self._changed = threading.Condition()  # notified after each commit of this process
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._migrate()
+        except BaseException:
+            self.close()
+            raise
+
+    # --- connections and transactions -------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None and self._local.pid == os.getpid():
+            return conn
+        with self._lock:
+            if self._closed:
+                raise errors.StoreError(f"store {self.path} is closed")
+            try:
+                conn = sqlite3.connect(
+                    self.path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
+                )
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = NORMAL")
+            except sqlite3.Error as exc:
+                raise errors.StoreError(f"cannot open {self.path}: {exc}") from exc
+            self._connections.append(conn)
+        self._local.conn, self._local.pid = conn, os.getpid()
+        return conn
+
+    @contextlib.contextmanager
+    def _tx(self, *, write: bool) -> Iterator[sqlite3.Connection]:
+        """A transaction: `BEGIN IMMEDIATE` (writes, then prune the log) or a snapshot read."""
+        conn = self._conn()
+        try:
+            with self._write_lock if write else contextlib.nullcontext():
+                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                try:
+                    yield conn
+                    if write:
+                        self._prune(conn)
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise errors.StoreError(f"{self.path}: {exc}") from exc
+        if write:
+            with self._changed:
+                self._changed.notify_all()
+
+    def _migrate(self) -> None:
+        with self._tx(write=True) as conn:
+            version = int(_one(conn, "PRAGMA user_version"))
+            if version > SCHEMA_VERSION:
+                raise errors.StoreError(
+                    f"{self.path} has schema version {version}, newer than this rollout's"
+                    f" ({SCHEMA_VERSION}): upgrade rollout"
+                )
+            if version < SCHEMA_VERSION:
+                for statement in _SCHEMA:
+                    conn.execute(statement)
+
+    def _prune(self, conn: sqlite3.Connection) -> None:
+        # Two queries: SQLite answers MIN and MAX of a rowid by a seek only one at a time.
+        first = _one(conn, "SELECT MIN(rv) FROM events")
+        last = _last_rv(conn)
+        if first is not None and last - int(first) + 1 > 2 * self._log_size:
+            conn.execute("DELETE FROM events WHERE rv <= ?", (last - self._log_size,))
+
+    # --- reads ------------------------------------------------------------------------
+
+    def get(self, kind: str, namespace: str, name: str) -> kinds.Resource:
+        objects.kind_of(kind)
+        key = (kind, namespace, name)
+        with self._tx(write=False) as conn:
+            text = _one(conn, f"SELECT body FROM objects WHERE {_WHERE_KEY}", key)
+        if text is None:
+            raise _not_found(key)
+        return objects.loads(kind, str(text))
+
+    def list(
+        self,
+        kind: str,
+        namespace: str | None = None,
+        *,
+        labels: Mapping[str, str] | None = None,
+    ) -> port.Listed:
+        objects.kind_of(kind)
+        sql, args = "SELECT body FROM objects WHERE kind = ?", [kind]
+        if namespace is not None:
+            sql, args = sql + " AND namespace = ?", [kind, namespace]
+        with self._tx(write=False) as conn:
+            rv = _last_rv(conn)
+            rows = conn.execute(sql + " ORDER BY namespace, name", args).fetchall()
+        items = [objects.loads(kind, text) for (text,) in rows]
+        return port.Listed([o for o in items if objects.matches(o, namespace, labels)], str(rv))
+
+    # --- writes -----------------------------------------------------------------------
+
+    def create(self, obj: kinds.Resource) -> kinds.Resource:
+        with self._tx(write=True) as conn:
+            rv = _last_rv(conn) + 1
+            new = objects.created(obj, resource_version=str(rv), now=self._now())
+            key = port.key_of(new)
+            if _one(conn, f"SELECT 1 FROM objects WHERE {_WHERE_KEY}", key) is not None:
+                raise errors.AlreadyExists(f"{key[0]} {key[1]}/{key[2]} already exists")
+            return self._put(conn, rv, key, new, port.EventType.ADDED)
+
+    def update(self, obj: kinds.Resource) -> kinds.Resource:
+        return self._modify(obj, objects.updated, owners=True)
+
+    def update_status(self, obj: kinds.Resource) -> kinds.Resource:
+        return self._modify(obj, objects.status_updated, owners=False)
+
+    def _modify(self, obj: kinds.Resource, rule: _Rule, *, owners: bool) -> kinds.Resource:
+        key = port.key_of(obj)
+        objects.kind_of(key[0])
+        with self._tx(write=True) as conn:
+            text = _one(conn, f"SELECT body FROM objects WHERE {_WHERE_KEY}", key)
+            if text is None:
+                raise _not_found(key)
+            rv = _last_rv(conn) + 1
+            new = rule(objects.loads(key[0], str(text)), obj, resource_version=str(rv))
+            return self._put(conn, rv, key, new, port.EventType.MODIFIED, owners=owners)
+
+    def _put(
+        self,
+        conn: sqlite3.Connection,
+        rv: int,
+        key: _Key,
+        obj: kinds.Resource,
+        type_: port.EventType,
+        *,
+        owners: bool = True,
+    ) -> kinds.Resource:
+        text = objects.dumps(obj)
+        conn.execute(
+            "INSERT INTO objects (kind, namespace, name, uid, body) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (kind, namespace, name) DO UPDATE SET body = excluded.body",
+            (*key, obj.metadata.uid, text),
+        )
+        conn.execute("INSERT INTO events VALUES (?, ?, ?, ?)", (rv, key[0], type_.value, text))
+        if owners:
+            conn.execute(f"DELETE FROM owners WHERE {_WHERE_KEY}", key)
+            conn.executemany(
+                "INSERT INTO owners VALUES (?, ?, ?, ?)",
+                [(ref.uid, *key) for ref in obj.metadata.owner_references],
+            )
+        return objects.loads(key[0], text)
+
+    def delete(self, kind: str, namespace: str, name: str) -> None:
+        objects.kind_of(kind)
+        with self._tx(write=True) as conn:
+            if (
+                _one(conn, f"SELECT 1 FROM objects WHERE {_WHERE_KEY}", (kind, namespace, name))
+                is None
+            ):
+                raise _not_found((kind, namespace, name))
+            rv = _last_rv(conn)
+            pending: list[_Key] = [(kind, namespace, name)]
+            while pending:  # owners first, then what they own, recursively
+                key = pending.pop()
+                row = conn.execute(
+                    f"SELECT uid, body FROM objects WHERE {_WHERE_KEY}", key
+                ).fetchone()
+                if row is None:  # already deleted through another owner
+                    continue
+                rv += 1
+                conn.execute(f"DELETE FROM objects WHERE {_WHERE_KEY}", key)
+                conn.execute(f"DELETE FROM owners WHERE {_WHERE_KEY}", key)
+                conn.execute(
+                    "INSERT INTO events VALUES (?, ?, ?, ?)",
+                    (rv, key[0], port.EventType.DELETED.value, row[1]),
+                )
+                owned = conn.execute(
+                    "SELECT kind, namespace, name FROM owners WHERE owner_uid = ?", (row[0],)
+                )
+                pending.extend(owned.fetchall())
+
+    # --- watch ------------------------------------------------------------------------
+
+    def watch(self, kind: str, *, since: str, timeout: float) -> Iterator[port.WatchEvent]:
+        objects.kind_of(kind)
+        after = int(since)
+        deadline = time.monotonic() + timeout
+        conn = self._conn()
+        seen: object = None
+        while True:
+            try:
+                version = _one(conn, "PRAGMA data_version")
+            except sqlite3.Error as exc:
+                raise errors.StoreError(f"{self.path}: {exc}") from exc
+            if version != seen:  # someone committed since the last look (or first look)
+                seen = version
+                rows, after = self._events(kind, after)
+                if rows:
+                    break
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            with self._changed:
+                self._changed.wait(min(POLL, remaining))
+        for rv, type_, text in rows:
+            yield port.WatchEvent(port.EventType(type_), objects.loads(kind, text), str(rv))
+
+    def _events(self, kind: str, after: int) -> tuple[builtins.list[tuple[int, str, str]], int]:
+        """Events of `kind` after `after`, and where to look from next time."""
+        with self._tx(write=False) as conn:
+            first = _one(conn, "SELECT MIN(rv) FROM events")
+            if first is not None and after < int(first) - 1:
+                raise errors.Expired(f"resourceVersion {after} is too old; list again")
+            rows = conn.execute(
+                "SELECT rv, type, body FROM events WHERE kind = ? AND rv > ? ORDER BY rv",
+                (kind, after),
+            ).fetchall()
+            last = _last_rv(conn)
+        return rows, after if rows else max(after, last)  # other kinds' events are not ours
+
+    def close(self) -> None:
+        """Close every connection; the store cannot be used afterwards."""
+        with self._lock:
+            self._closed = True
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            conn.close()
