@@ -8,11 +8,12 @@ Pure data; no I/O.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Literal
 
 from pydantic import Field
 
-from rollout.api import base, condition, meta, workload
+from rollout.api import base, condition, durations, meta, workload
 
 __all__ = ["Revision", "RevisionSpec", "RevisionStatus"]
 
@@ -21,6 +22,7 @@ class RevisionSpec(base.ApiModel):
     service: base.Name
     service_generation: base.Int | None = None
     template: workload.WorkloadTemplate
+    progress_deadline: durations.PositiveDuration = timedelta(minutes=10)
 
 
 class RevisionStatus(base.ApiModel):

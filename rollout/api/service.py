@@ -10,11 +10,12 @@ Pure data and rules; no I/O.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Literal
 
 from pydantic import Field, model_validator
 
-from rollout.api import base, condition, meta, problems, split, workload
+from rollout.api import base, condition, durations, meta, problems, split, workload
 
 __all__ = ["MAX_SERVICE_NAME", "Service", "ServiceSpec", "ServiceStatus"]
 
@@ -28,6 +29,8 @@ class ServiceSpec(base.ApiModel):
     traffic: list[split.TrafficTarget] | None = None
     port: base.Port | None = None
     revision_history_limit: base.NonNegativeInt = 10
+    # A new revision not ready within this long is not given traffic (ProgressDeadlineExceeded).
+    progress_deadline: durations.PositiveDuration = timedelta(minutes=10)
 
 
 class ServiceStatus(base.ApiModel):

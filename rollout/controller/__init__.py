@@ -1,0 +1,7 @@
+"""The controller: work queue, watch wiring, workers.
+
+queue     de-duplicating work queue with delays and backoff
+wiring    which keys a watch event enqueues
+manager   Controller: watch → queue → reconcilers, threaded or synchronous
+metrics   the controller's prometheus_client metrics
+"""

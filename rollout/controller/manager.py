@@ -1,0 +1,217 @@
+"""The controller: watches the store, queues keys, runs reconcilers.
+
+- Watch: for each kind, list once (enqueue everything), then watch from the list's
+  resourceVersion; each event enqueues the keys `wiring.Index` maps it to. A watch
+  that expired lists again.
+- Queue: `queue.WorkQueue` (de-duplicated, delayed by `requeue_after`, backoff on
+  errors). A `Conflict` is retried at once (re-read, reconcile again); other errors
+  back off exponentially and leave the resource's own status to say what is wrong —
+  the controller never stops on one bad object.
+- Two ways to run: `run(stop)` with watcher and worker threads (waits converted from
+  clock time to real time, so `--speed 30` runs 30× faster), and `run_until_idle()`
+  synchronously, for scenario tests with a fake clock.
+
+Called by `rollout controller` and the scenario tests.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+import structlog
+
+from rollout import clock as clocks
+from rollout.api import release
+from rollout.controller import metrics, queue, wiring
+from rollout.platforms import ports
+from rollout.reconcilers import base
+from rollout.reconcilers import release as release_reconciler
+from rollout.reconcilers import revision as revision_reconciler
+from rollout.reconcilers import route as route_reconciler
+from rollout.reconcilers.service import reconcile as service_reconciler
+from rollout.store import errors, port
+
+__all__ = ["KINDS", "Controller"]
+
+log = structlog.get_logger(__name__)
+
+RECONCILERS: Mapping[str, base.Reconcile] = {
+    "Service": service_reconciler.reconcile,
+    "Revision": revision_reconciler.reconcile,
+    "Route": route_reconciler.reconcile,
+    "Release": release_reconciler.reconcile,
+}
+KINDS = (*RECONCILERS, "RolloutPolicy")
+_MAX_WAIT = 1.0  # real seconds a worker or watcher waits before looking again
+
+
+class Controller:
+    def __init__(
+        self,
+        store: port.Store,
+        platform: ports.Platform,
+        clock: clocks.Clock,
+        *,
+        workers: int = 4,
+    ) -> None:
+        self.ctx = base.Context(store=store, platform=platform, clock=clock)
+        self.clock = clock
+        self.queue = queue.WorkQueue()
+        self.index = wiring.Index()
+        self.metrics = metrics.ControllerMetrics()
+        self.workers = workers
+        self._since: dict[str, str] = {}
+        self._due: dict[base.Key, datetime] = {}
+
+    # --- watching ---------------------------------------------------------------------
+
+    def list_all(self) -> None:
+        """List every kind, index it, and enqueue every object (a full resync)."""
+        for kind in KINDS:
+            self._relist(kind)
+
+    def _relist(self, kind: str) -> None:
+        listed = self.ctx.store.list(kind)
+        now = self.clock.now()
+        for obj in listed.items:
+            event = port.WatchEvent(port.EventType.ADDED, obj, listed.resource_version)
+            self._enqueue(self.index.keys_for(event), now)
+        self._since[kind] = listed.resource_version
+
+    def pump(self, kind: str, timeout: float) -> int:
+        """Take the watch events of `kind` that are there (or wait up to `timeout`)."""
+        try:
+            events = list(self.ctx.store.watch(kind, since=self._since[kind], timeout=timeout))
+        except errors.Expired:
+            log.warning("watch expired; listing again", kind=kind)
+            self._relist(kind)
+            return 0
+        now = self.clock.now()
+        for event in events:
+            self._enqueue(self.index.keys_for(event), now)
+            self._since[kind] = event.resource_version
+        return len(events)
+
+    def _enqueue(self, keys: list[base.Key], at: datetime) -> None:
+        for key in keys:
+            if key.kind in RECONCILERS:
+                self.queue.add(key, at)
+                self._due[key] = min(at, self._due.get(key, at))
+
+    # --- reconciling ------------------------------------------------------------------
+
+    def process(self, key: base.Key) -> None:
+        """Reconcile one key (owned by the caller after `queue.pop`) and requeue it."""
+        now = self.clock.now()
+        due = self._due.pop(key, now)
+        self.metrics.lateness.labels(key.kind).observe(max((now - due).total_seconds(), 0.0))
+        started = time.perf_counter()
+        bound = log.bind(kind=key.kind, namespace=key.namespace, name=key.name)
+        try:
+            result = RECONCILERS[key.kind](self.ctx, key)
+        except errors.Conflict:
+            self.queue.done(key)
+            self.queue.add(key, self.clock.now())
+            self._due[key] = self.clock.now()
+            self.metrics.errors.labels(key.kind, "Conflict").inc()
+            return
+        except Exception as exc:  # one bad object must not stop the controller
+            self.queue.done(key)
+            delay = self.queue.failed(key, self.clock.now())
+            self._due[key] = self.clock.now() + delay
+            self.metrics.errors.labels(key.kind, type(exc).__name__).inc()
+            bound.warning("reconcile failed", error=str(exc), retry_in=delay.total_seconds())
+            return
+        finally:
+            self.metrics.reconciles.labels(key.kind).inc()
+            self.metrics.duration.labels(key.kind).observe(time.perf_counter() - started)
+        self.queue.forget(key)
+        self.queue.done(key)
+        if result.requeue_after is not None:
+            at = self.clock.now() + max(result.requeue_after, timedelta(0))
+            self.queue.add(key, at)
+            self._due[key] = min(at, self._due.get(key, at))
+        self.metrics.queue_depth.set(len(self.queue))
+        if key.kind == "Release":
+            self._release_metrics(key)
+
+    def _release_metrics(self, key: base.Key) -> None:
+        try:
+            rel = self.ctx.store.get("Release", key.namespace, key.name)
+        except errors.NotFound:
+            return
+        assert isinstance(rel, release.Release)
+        for phase in release.Phase:
+            self.metrics.release_phase.labels(key.namespace, key.name, phase.value).set(
+                1 if rel.status.phase is phase else 0
+            )
+        weight = rel.status.weights.canary if rel.status.weights else 0
+        self.metrics.canary_weight.labels(key.namespace, key.name).set(weight)
+
+    # --- synchronous (scenario tests) -------------------------------------------------
+
+    def run_until_idle(self, *, limit: int = 10_000) -> int:
+        """Process every key due now and every event that causes, until nothing is due."""
+        if not self._since:
+            self.list_all()
+        processed = 0
+        while processed < limit:
+            for kind in KINDS:
+                self.pump(kind, 0)
+            key = self.queue.pop(self.clock.now())
+            if key is None:
+                return processed
+            assert isinstance(key, base.Key)
+            self.process(key)
+            processed += 1
+        raise RuntimeError(f"not idle after {limit} reconciles: a reconcile loop?")
+
+    def next_due(self) -> datetime | None:
+        return self.queue.next_due()
+
+    # --- threaded (rollout controller) ------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        """Watch and reconcile until `stop` is set; returns when every thread ended."""
+        self.list_all()
+        threads = [
+            threading.Thread(target=self._watch_loop, args=(kind, stop), name=f"watch-{kind}")
+            for kind in KINDS
+        ] + [
+            threading.Thread(target=self._work_loop, args=(stop,), name=f"worker-{i}")
+            for i in range(self.workers)
+        ]
+        for thread in threads:
+            thread.start()
+        log.info("controller started", platform=self.ctx.platform.name, workers=self.workers)
+        stop.wait()
+        with self.queue.changed:
+            self.queue.changed.notify_all()
+        for thread in threads:
+            thread.join()
+        log.info("controller stopped")
+
+    def _watch_loop(self, kind: str, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                self.pump(kind, _MAX_WAIT)
+            except Exception as exc:  # a store hiccup: look again shortly
+                log.warning("watch failed", kind=kind, error=str(exc))
+                stop.wait(_MAX_WAIT)
+
+    def _work_loop(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            key = self.queue.pop(self.clock.now())
+            if key is None:
+                due = self.queue.next_due()
+                wait = _MAX_WAIT
+                if due is not None:
+                    wait = min(wait, self.clock.real_seconds(due - self.clock.now()))
+                with self.queue.changed:
+                    self.queue.changed.wait(max(wait, 0.001))
+                continue
+            assert isinstance(key, base.Key)
+            self.process(key)

@@ -1,0 +1,83 @@
+"""Which keys a watch event should enqueue, and the small index that answers it.
+
+A change to one object can matter to others: a Revision's readiness to its Service
+and to the running Release; a Route's applied split to the Release waiting for it; a
+Release's end to its Service; a RolloutPolicy to the Services that name it. The index
+remembers, from the events it has seen, the releases of each service (and whether
+they are still running) and the services of each policy, so mapping an event never
+reads the store.
+
+Pure and in memory; fed by `manager`. Thread-safe.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+
+from rollout.api import kinds, release, service
+from rollout.api.release import TERMINAL_PHASES
+from rollout.reconcilers import base
+from rollout.store import port
+
+__all__ = ["Index"]
+
+_Service = tuple[str, str]  # namespace, name
+
+
+class Index:
+    def __init__(self) -> None:
+        self._releases: dict[_Service, dict[str, bool]] = defaultdict(dict)  # name → running
+        self._by_policy: dict[tuple[str, str], set[str]] = defaultdict(set)
+        self._policy_of: dict[_Service, str | None] = {}
+        self._lock = threading.Lock()
+
+    def keys_for(self, event: port.WatchEvent) -> list[base.Key]:
+        """Update the index with `event`; the keys to reconcile because of it."""
+        obj = event.object
+        kind, namespace, name = port.key_of(obj)
+        deleted = event.type is port.EventType.DELETED
+        keys = [base.Key(kind, namespace, name)]
+        with self._lock:
+            if isinstance(obj, release.Release):
+                svc = (namespace, obj.spec.service)
+                if deleted:
+                    self._releases[svc].pop(name, None)
+                else:
+                    self._releases[svc][name] = obj.status.phase not in TERMINAL_PHASES
+                keys.append(base.Key("Service", *svc))
+            elif isinstance(obj, service.Service):
+                svc = (namespace, name)
+                old = self._policy_of.pop(svc, None)
+                if old is not None:
+                    self._by_policy[(namespace, old)].discard(name)
+                if not deleted:
+                    self._policy_of[svc] = obj.spec.policy
+                    if obj.spec.policy is not None:
+                        self._by_policy[(namespace, obj.spec.policy)].add(name)
+                keys.extend(self._running(svc))
+            elif obj.kind == "RolloutPolicy":
+                keys.extend(
+                    base.Key("Service", namespace, s)
+                    for s in sorted(self._by_policy[(namespace, name)])
+                )
+            else:  # Revision, Route: their service and its running release
+                owner = _service_of(obj)
+                if owner is not None:
+                    svc = (namespace, owner)
+                    keys.append(base.Key("Service", *svc))
+                    keys.extend(self._running(svc))
+        return keys
+
+    def _running(self, svc: _Service) -> list[base.Key]:
+        return [
+            base.Key("Release", svc[0], name)
+            for name, running in sorted(self._releases[svc].items())
+            if running
+        ]
+
+
+def _service_of(obj: kinds.Resource) -> str | None:
+    label = obj.metadata.labels.get(base.SERVICE_LABEL)
+    spec_service = getattr(obj.spec, "service", None)
+    return label or (spec_service if isinstance(spec_service, str) else None)

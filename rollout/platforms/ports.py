@@ -1,0 +1,111 @@
+"""The ports a platform provides to the reconcilers: Runtime, TrafficRouter,
+MetricProvider, EventRecorder — and `Platform`, the four together.
+
+Implementations: `memory` (tests), `sim` (rehearsal: `rollout controller --platform
+sim`), later `local` (processes and a proxy) and `kubernetes`.
+
+Every method is idempotent: reconcilers call them on every pass with the desired
+state, never with a change.
+
+Pure declarations; no I/O.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from typing import Protocol
+
+from rollout.analysis import measurement
+from rollout.api import policyspec, revision, route, split
+
+__all__ = [
+    "EventRecorder",
+    "MeasureContext",
+    "MetricProvider",
+    "Platform",
+    "RecordedEvent",
+    "Runtime",
+    "RuntimeState",
+    "TrafficRouter",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class RuntimeState:
+    """What the runtime reports about one revision."""
+
+    ready: bool
+    reason: str  # CamelCase: Starting, Ready, ProbeFailing, CrashLoop, …
+    message: str = ""
+    replicas: int = 0
+    ready_replicas: int = 0
+    restarts: int = 0
+    url: str | None = None
+    failed: bool = False  # a failure the revision will not recover from (crash loop)
+
+
+class Runtime(Protocol):
+    def ensure(self, rev: revision.Revision) -> RuntimeState:
+        """Run the revision if it is not running; report its state."""
+        ...
+
+    def remove(self, namespace: str, name: str) -> None:
+        """Stop the revision's workload; nothing happens when there is none."""
+        ...
+
+
+class TrafficRouter(Protocol):
+    def apply(self, rt: route.Route) -> list[split.TrafficStatus]:
+        """Make the data plane split traffic as `rt.spec.traffic` says; return what it
+        actually applies (read back, not assumed)."""
+        ...
+
+    def remove(self, namespace: str, name: str) -> None:
+        """Forget the route; nothing happens when there is none."""
+        ...
+
+
+@dataclasses.dataclass(frozen=True)
+class MeasureContext:
+    """Where and when to measure: the revisions being compared, and the time range."""
+
+    namespace: str
+    service: str
+    stable: str | None
+    canary: str
+    now: datetime
+    release_started_at: datetime | None = None
+    measured_until: datetime | None = None  # sequential comparisons read increments from here
+
+
+class MetricProvider(Protocol):
+    def measure(self, metric: policyspec.Metric, ctx: MeasureContext) -> measurement.Measurement:
+        """One reading; failures are returned as `Measurement.error`, never raised."""
+        ...
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordedEvent:
+    """A Kubernetes-style event about one object."""
+
+    kind: str
+    namespace: str
+    name: str
+    reason: str
+    message: str
+    warning: bool
+    at: datetime
+
+
+class EventRecorder(Protocol):
+    def record(self, event: RecordedEvent) -> None: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class Platform:
+    name: str
+    runtime: Runtime
+    router: TrafficRouter
+    metrics: MetricProvider
+    events: EventRecorder

@@ -1,0 +1,108 @@
+"""What every reconciler shares: the key it reconciles, the result it returns, the
+context it works in (store, platform, clock), and small helpers for labels, owner
+references, events and status writes.
+
+A reconciler is `reconcile(ctx, key) -> Result`: observe (read the store and the
+platform), decide (pure builders), apply (platform and child objects), persist (one
+status write, skipped when nothing changed). It raises only for failures the
+controller should retry with backoff (a store Conflict among them).
+
+Called by `rollout.controller`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import structlog
+
+from rollout import clock as clocks
+from rollout.api import kinds, meta
+from rollout.platforms import ports
+from rollout.store import port
+
+__all__ = [
+    "SERVICE_LABEL",
+    "Context",
+    "Key",
+    "Reconcile",
+    "Result",
+    "owner_reference",
+    "write_status",
+]
+
+SERVICE_LABEL = "rollout.dev/service"
+REVISION_LABEL = "rollout.dev/revision"
+
+log = structlog.get_logger(__name__)
+
+
+@dataclasses.dataclass(frozen=True, order=True)
+class Key:
+    kind: str
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}/{self.namespace}/{self.name}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+    requeue_after: timedelta | None = None  # reconcile again after this much clock time
+
+
+@dataclasses.dataclass
+class Context:
+    store: port.Store
+    platform: ports.Platform
+    clock: clocks.Clock
+
+    def event(
+        self, obj: kinds.Resource, reason: str, message: str, *, warning: bool = False
+    ) -> None:
+        self.platform.events.record(
+            ports.RecordedEvent(
+                kind=obj.kind,
+                namespace=obj.metadata.namespace or port.DEFAULT_NAMESPACE,
+                name=obj.metadata.name,
+                reason=reason,
+                message=message,
+                warning=warning,
+                at=self.clock.now(),
+            )
+        )
+        log.info(
+            "event",
+            kind=obj.kind,
+            name=obj.metadata.name,
+            reason=reason,
+            message=message,
+            warning=warning,
+        )
+
+
+Reconcile = Callable[[Context, Key], Result]
+
+
+def owner_reference(owner: kinds.Resource) -> meta.OwnerReference:
+    """An owner reference to `owner` (a stored object, so it has a uid)."""
+    assert owner.metadata.uid is not None, "owners are stored objects"
+    return meta.OwnerReference(
+        api_version=owner.api_version,
+        kind=owner.kind,
+        name=owner.metadata.name,
+        uid=owner.metadata.uid,
+        controller=True,
+        block_owner_deletion=True,
+    )
+
+
+def write_status(ctx: Context, obj: Any, status: Any) -> Any:
+    """Persist `status` unless it equals `obj.status`; return the object as stored."""
+    if status == obj.status:
+        return obj
+    return ctx.store.update_status(obj.model_copy(update={"status": status}))

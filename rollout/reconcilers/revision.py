@@ -1,0 +1,66 @@
+"""The Revision reconciler: asks the Runtime to run a revision and reports readiness.
+
+Ready is True once the runtime's probe passes; False with the runtime's reason while
+it starts (`Starting`), when it crash-loops (`CrashLoop`, permanent), or when it is
+not ready within `spec.progressDeadline` of its creation
+(`ProgressDeadlineExceeded`). A deleted revision's workload is removed. While not
+ready, the revision is looked at again every second (clock time); once ready, every
+30 s to notice a crash.
+
+Called by the controller.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from rollout.api import condition, revision
+from rollout.reconcilers import base
+from rollout.store import errors
+
+__all__ = ["reconcile"]
+
+POLL_STARTING = timedelta(seconds=1)
+POLL_READY = timedelta(seconds=30)
+
+
+def reconcile(ctx: base.Context, key: base.Key) -> base.Result:
+    try:
+        rev = ctx.store.get("Revision", key.namespace, key.name)
+    except errors.NotFound:
+        ctx.platform.runtime.remove(key.namespace, key.name)
+        return base.Result()
+    assert isinstance(rev, revision.Revision)
+    now = ctx.clock.now()
+    state = ctx.platform.runtime.ensure(rev)
+    status = rev.status.model_copy()
+    status.observed_generation = rev.metadata.generation
+    status.replicas = state.replicas
+    status.ready_replicas = state.ready_replicas
+    status.restarts = state.restarts
+    status.url = state.url
+    status.ready = state.ready
+    created = rev.metadata.creation_timestamp or now
+    overdue = now - created >= rev.spec.progress_deadline
+    if state.ready:
+        value, reason, message = condition.ConditionStatus.TRUE, "Ready", ""
+    elif state.failed:
+        value, reason, message = condition.ConditionStatus.FALSE, state.reason, state.message
+    elif overdue:
+        value, reason = condition.ConditionStatus.FALSE, "ProgressDeadlineExceeded"
+        message = f"not ready after {rev.spec.progress_deadline}: {state.message}"
+    else:
+        value, reason, message = condition.ConditionStatus.UNKNOWN, state.reason, state.message
+    status.conditions = condition.set_condition(
+        status.conditions,
+        type_=condition.ConditionType.READY,
+        status=value,
+        reason=reason,
+        message=message,
+        now=now,
+        observed_generation=rev.metadata.generation,
+    )
+    if status != rev.status and status.ready != rev.status.ready:
+        ctx.event(rev, "Ready" if state.ready else reason, message or "the revision is ready")
+    base.write_status(ctx, rev, status)
+    return base.Result(POLL_READY if state.ready or state.failed else POLL_STARTING)

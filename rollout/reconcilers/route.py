@@ -1,0 +1,58 @@
+"""The Route reconciler: asks the TrafficRouter to apply the split and reports what it
+actually applied.
+
+`status.traffic` is what the router reads back, never what was asked; Ready
+(`TrafficApplied`) is True when that equals `spec.traffic`. A split someone else
+changed in the data plane is found on the next pass (every 30 s) and set right. A
+deleted Route is removed from the router.
+
+Called by the controller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+
+from rollout.api import condition, route, split
+from rollout.reconcilers import base
+from rollout.store import errors
+
+__all__ = ["reconcile"]
+
+RESYNC = timedelta(seconds=30)
+
+
+def _same(applied: Sequence[split.TrafficTarget], wanted: Sequence[split.TrafficTarget]) -> bool:
+    """Equal splits, ignoring untagged targets at 0% and the order."""
+
+    def norm(items: Sequence[split.TrafficTarget]) -> list[tuple[str, int, str | None]]:
+        return sorted((t.revision_name, t.percent, t.tag) for t in items if t.percent or t.tag)
+
+    return norm(applied) == norm(wanted)
+
+
+def reconcile(ctx: base.Context, key: base.Key) -> base.Result:
+    try:
+        rt = ctx.store.get("Route", key.namespace, key.name)
+    except errors.NotFound:
+        ctx.platform.router.remove(key.namespace, key.name)
+        return base.Result()
+    assert isinstance(rt, route.Route)
+    now = ctx.clock.now()
+    applied = ctx.platform.router.apply(rt)
+    ok = _same(applied, rt.spec.traffic)
+    status = rt.status.model_copy()
+    status.observed_generation = rt.metadata.generation
+    status.traffic = applied
+    status.conditions = condition.set_condition(
+        status.conditions,
+        type_=condition.ConditionType.READY,
+        status=condition.ConditionStatus.TRUE if ok else condition.ConditionStatus.FALSE,
+        reason="TrafficApplied" if ok else "TrafficNotApplied",
+        message="" if ok else "the router reports a different split than the route asks for",
+        now=now,
+        observed_generation=rt.metadata.generation,
+    )
+    base.write_status(ctx, rt, status)
+    return base.Result(RESYNC)

@@ -1,0 +1,2 @@
+"""The Service reconciler: `reconcile` (observe → decide → apply → persist) and
+its pure `builders`."""

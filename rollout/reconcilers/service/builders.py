@@ -1,0 +1,180 @@
+"""Pure builders and selections of the Service reconciler: revision names and objects,
+releases, the steady-state route, which revisions to collect, and the status.
+
+No I/O, no clock: `now` is passed in. Table-tested in tests/unit/reconcilers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from rollout.api import condition, meta, release, revision, route, service, split
+from rollout.api import rolloutpolicy as policies
+from rollout.reconcilers import base
+
+__all__ = [
+    "latest_release",
+    "make_release",
+    "make_revision",
+    "make_route",
+    "next_number",
+    "number_of",
+    "release_name",
+    "revision_name",
+    "select_garbage",
+    "steady_traffic",
+]
+
+_NUMBER = re.compile(r"-([0-9]{5,})$")
+
+
+def number_of(name: str | None) -> int:
+    """The counter of a revision name (`web-00012` → 12); 0 when there is none."""
+    match = _NUMBER.search(name or "")
+    return int(match.group(1)) if match else 0
+
+
+def revision_name(service_name: str, number: int) -> str:
+    return f"{service_name}-{number:05d}"
+
+
+def next_number(svc: service.Service, revisions: Iterable[revision.Revision]) -> int:
+    """One past the highest number ever used: existing revisions and the status."""
+    used = [number_of(r.metadata.name) for r in revisions]
+    return max([number_of(svc.status.latest_created_revision), *used]) + 1
+
+
+def _labels(svc: service.Service, **extra: str) -> dict[str, str]:
+    return {base.SERVICE_LABEL: svc.metadata.name, **extra}
+
+
+def make_revision(svc: service.Service, number: int) -> revision.Revision:
+    """The next immutable Revision of `svc`: its template, frozen."""
+    name = revision_name(svc.metadata.name, number)
+    return revision.Revision(
+        metadata=meta.ObjectMeta(
+            name=name,
+            namespace=svc.metadata.namespace,
+            labels=_labels(svc, **{base.REVISION_LABEL: name}),
+            owner_references=[base.owner_reference(svc)],
+        ),
+        spec=revision.RevisionSpec(
+            service=svc.metadata.name,
+            service_generation=svc.metadata.generation,
+            template=svc.spec.template,
+            progress_deadline=svc.spec.progress_deadline,
+        ),
+    )
+
+
+def release_name(canary: str, attempt: int) -> str:
+    """`web-00002` for the first release of a canary, `web-00002-2` for a retry."""
+    return canary if attempt == 1 else f"{canary}-{attempt}"
+
+
+def make_release(
+    svc: service.Service,
+    policy: policies.RolloutPolicy,
+    *,
+    stable: str,
+    canary: str,
+    attempt: int,
+) -> release.Release:
+    """A Release from `stable` to `canary` with a snapshot of the policy."""
+    return release.Release(
+        metadata=meta.ObjectMeta(
+            name=release_name(canary, attempt),
+            namespace=svc.metadata.namespace,
+            labels=_labels(svc),
+            annotations={"rollout.dev/attempt": str(attempt)},
+            owner_references=[base.owner_reference(svc)],
+        ),
+        spec=release.ReleaseSpec(
+            service=svc.metadata.name,
+            stable_revision=stable,
+            canary_revision=canary,
+            policy_name=policy.metadata.name,
+            policy=policy.spec,
+        ),
+    )
+
+
+def latest_release(
+    releases: Sequence[release.Release], canary: str | None = None
+) -> release.Release | None:
+    """The most recent release (of `canary`, when given): highest attempt, then created."""
+    mine = [r for r in releases if canary is None or r.spec.canary_revision == canary]
+    return max(mine, key=_release_order) if mine else None
+
+
+def _release_order(r: release.Release) -> tuple[int, int]:
+    return (
+        number_of(r.spec.canary_revision),
+        int(r.metadata.annotations.get("rollout.dev/attempt", "1")),
+    )
+
+
+def steady_traffic(stable: str) -> list[split.TrafficTarget]:
+    """All traffic on the stable revision, no tags (no release is running)."""
+    return [split.TrafficTarget(revision_name=stable, percent=100)]
+
+
+def make_route(svc: service.Service, traffic: list[split.TrafficTarget]) -> route.Route:
+    return route.Route(
+        metadata=meta.ObjectMeta(
+            name=svc.metadata.name,
+            namespace=svc.metadata.namespace,
+            labels=_labels(svc),
+            owner_references=[base.owner_reference(svc)],
+        ),
+        spec=route.RouteSpec(service=svc.metadata.name, traffic=traffic),
+    )
+
+
+def select_garbage(
+    revisions: Sequence[revision.Revision], *, keep: set[str], limit: int
+) -> list[str]:
+    """Revisions to delete: all but `keep` and the `limit` most recent others."""
+    others = sorted(
+        (r.metadata.name for r in revisions if r.metadata.name not in keep),
+        key=number_of,
+        reverse=True,
+    )
+    return others[limit:]
+
+
+def ready_condition(
+    conditions: list[condition.Condition],
+    *,
+    revisions_ready: tuple[bool, str, str],
+    routes_ready: tuple[bool, str, str],
+    now: datetime,
+    generation: int | None,
+) -> list[condition.Condition]:
+    """RevisionsReady, RoutesReady and Ready (both), Knative-style."""
+    result = conditions
+    for type_, (ok, reason, message) in (
+        (condition.ConditionType.REVISIONS_READY, revisions_ready),
+        (condition.ConditionType.ROUTES_READY, routes_ready),
+    ):
+        result = condition.set_condition(
+            result,
+            type_=type_,
+            status=condition.ConditionStatus.TRUE if ok else condition.ConditionStatus.FALSE,
+            reason=reason,
+            message=message,
+            now=now,
+            observed_generation=generation,
+        )
+    failing = [c for c in (revisions_ready, routes_ready) if not c[0]]
+    return condition.set_condition(
+        result,
+        type_=condition.ConditionType.READY,
+        status=condition.ConditionStatus.FALSE if failing else condition.ConditionStatus.TRUE,
+        reason=failing[0][1] if failing else "Ready",
+        message=failing[0][2] if failing else "",
+        now=now,
+        observed_generation=generation,
+    )

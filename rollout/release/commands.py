@@ -1,0 +1,123 @@
+"""Manual commands as intents: what `rollout promote|abort|pause|resume|retry|undo`
+write, or why they do not apply.
+
+Each function takes the object as read and returns the new spec to write (one small
+update, conditional on the resourceVersion read), or raises `NotApplicable` with the
+reason the CLI prints (exit 1). The controller does the work; these functions only
+say what the user wants, in a form that is safe to repeat: `promote` names the step
+it promotes from, edges carry `requestedAt`, levels (`paused`, `abort`) are levels.
+
+Pure; `now` and `by` are passed in. Called by the CLI and the scenario tests.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from rollout.api import release, revision, service
+from rollout.api.release import TERMINAL_PHASES, Command, Phase, PromoteRequest
+
+__all__ = ["NotApplicable", "abort", "pause", "promote", "resume", "retry", "undo"]
+
+
+class NotApplicable(Exception):
+    """The command does not apply to the release as it is; the message says why."""
+
+
+def _running(rel: release.Release, command: str) -> None:
+    if rel.status.phase in TERMINAL_PHASES:
+        raise NotApplicable(
+            f"cannot {command}: release {rel.metadata.name} has finished ({rel.status.phase.value})"
+        )
+
+
+def promote(
+    rel: release.Release, *, full: bool, now: datetime, by: str | None
+) -> release.ReleaseSpec:
+    """Advance one step from the current one (or all the way with `full`)."""
+    _running(rel, "promote")
+    phase = rel.status.phase
+    if not full and phase is not Phase.PAUSED:
+        raise NotApplicable(
+            f"nothing to promote: release {rel.metadata.name} is {phase.value}, not paused"
+            " (use --full to promote all the way now)"
+        )
+    if phase in (Phase.ROLLING_BACK, Phase.PROMOTING):
+        raise NotApplicable(f"cannot promote: release {rel.metadata.name} is {phase.value}")
+    request = PromoteRequest(
+        from_step=rel.status.step_index, full=full, requested_at=now, requested_by=by
+    )
+    return rel.spec.model_copy(update={"promote": request})
+
+
+def abort(rel: release.Release) -> release.ReleaseSpec:
+    """All traffic back to the stable revision at once; the release ends Aborted."""
+    _running(rel, "abort")
+    if rel.spec.abort:
+        raise NotApplicable(f"release {rel.metadata.name} is already being aborted")
+    return rel.spec.model_copy(update={"abort": True})
+
+
+def pause(rel: release.Release) -> release.ReleaseSpec:
+    """Hold at the current weight until `resume`."""
+    _running(rel, "pause")
+    if rel.spec.paused:
+        raise NotApplicable(f"release {rel.metadata.name} is already paused by a user")
+    return rel.spec.model_copy(update={"paused": True})
+
+
+def resume(rel: release.Release, *, now: datetime, by: str | None) -> release.ReleaseSpec:
+    """Continue a paused release (paused by a user, or for inconclusive data or errors)."""
+    _running(rel, "resume")
+    if rel.status.phase is not Phase.PAUSED and not rel.spec.paused:
+        raise NotApplicable(
+            f"nothing to resume: release {rel.metadata.name} is {rel.status.phase.value}"
+        )
+    if rel.status.pause_reason == "promotion":
+        raise NotApplicable(
+            f"release {rel.metadata.name} waits at a pause step: use `rollout promote`"
+        )
+    return rel.spec.model_copy(
+        update={"paused": False, "resume": Command(requested_at=now, requested_by=by)}
+    )
+
+
+def retry(rel: release.Release, *, now: datetime, by: str | None) -> release.ReleaseSpec:
+    """Look again: restart a paused step's analysis, or run a failed release again."""
+    phase = rel.status.phase
+    if phase in (Phase.SUCCEEDED, Phase.SUPERSEDED):
+        raise NotApplicable(f"nothing to retry: release {rel.metadata.name} is {phase.value}")
+    if phase not in TERMINAL_PHASES and phase is not Phase.PAUSED:
+        raise NotApplicable(
+            f"nothing to retry: release {rel.metadata.name} is {phase.value}, not paused"
+        )
+    return rel.spec.model_copy(update={"retry": Command(requested_at=now, requested_by=by)})
+
+
+def undo(
+    svc: service.Service, revisions: list[revision.Revision], *, to_revision: str | None
+) -> service.ServiceSpec:
+    """The Service's template set back to an earlier revision's (the one before the
+    stable revision by default): a new revision with that template, released under
+    the service's policy like any other change."""
+    if svc.spec.traffic is not None:
+        raise NotApplicable(
+            f"service {svc.metadata.name} has a manual traffic split; edit spec.traffic instead"
+        )
+    stable = svc.status.stable_revision
+    by_name = {r.metadata.name: r for r in revisions}
+    if to_revision is None:
+        earlier = sorted((n for n in by_name if stable is None or n < stable), reverse=True)
+        if not earlier:
+            raise NotApplicable(f"no revision of {svc.metadata.name} before {stable} to go back to")
+        to_revision = earlier[0]
+    target = by_name.get(to_revision)
+    if target is None:
+        raise NotApplicable(
+            f"revision {to_revision} does not exist (have: {', '.join(sorted(by_name))})"
+        )
+    if target.spec.template == svc.spec.template:
+        raise NotApplicable(
+            f"service {svc.metadata.name} already runs the template of {to_revision}"
+        )
+    return svc.spec.model_copy(update={"template": target.spec.template})

@@ -1,0 +1,161 @@
+"""The in-memory store: the Store contract in one process, for tests and the
+rehearsal platform.
+
+Objects are kept as their JSON (so every read is a fresh copy and nothing a caller
+does to a returned object leaks in); one lock guards everything; a bounded log of
+changes serves `watch`, and a condition variable wakes watchers. resourceVersions
+are one counter across kinds, like etcd's revision.
+
+Called through the `port.Store` protocol only.
+"""
+
+from __future__ import annotations
+
+import bisect
+import builtins
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
+
+from rollout.api import kinds
+from rollout.store import errors, objects, port
+
+__all__ = ["MemoryStore"]
+
+_Key = tuple[str, str, str]
+_Log = list[tuple[int, str, port.EventType, str]]  # (resourceVersion, kind, type, JSON)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class MemoryStore:
+    """A Store in a dict. Thread-safe."""
+
+    def __init__(self, *, now: Callable[[], datetime] = _utcnow, log_size: int = 100_000) -> None:
+        self._now = now
+        self._objects: dict[_Key, str] = {}
+        self._log: _Log = []
+        self._log_size = log_size
+        self._dropped_until = 0  # events up to this resourceVersion are forgotten
+        self._rv = 0
+        self._lock = threading.Condition()
+
+    # --- reads ------------------------------------------------------------------------
+
+    def get(self, kind: str, namespace: str, name: str) -> kinds.Resource:
+        objects.kind_of(kind)
+        with self._lock:
+            text = self._objects.get((kind, namespace, name))
+        if text is None:
+            raise errors.NotFound(f"{kind} {namespace}/{name} not found")
+        return objects.loads(kind, text)
+
+    def list(
+        self,
+        kind: str,
+        namespace: str | None = None,
+        *,
+        labels: Mapping[str, str] | None = None,
+    ) -> port.Listed:
+        objects.kind_of(kind)
+        with self._lock:
+            texts = [t for (k, _, _), t in self._objects.items() if k == kind]
+            rv = self._rv
+        items = [objects.loads(kind, t) for t in texts]
+        items = [o for o in items if objects.matches(o, namespace, labels)]
+        items.sort(key=lambda o: (o.metadata.namespace or "", o.metadata.name))
+        return port.Listed(items, str(rv))
+
+    # --- writes -----------------------------------------------------------------------
+
+    def create(self, obj: kinds.Resource) -> kinds.Resource:
+        with self._lock:
+            new = objects.created(obj, resource_version=str(self._rv + 1), now=self._now())
+            key = port.key_of(new)
+            if key in self._objects:
+                raise errors.AlreadyExists(f"{key[0]} {key[1]}/{key[2]} already exists")
+            return self._put(key, new, port.EventType.ADDED)
+
+    def update(self, obj: kinds.Resource) -> kinds.Resource:
+        with self._lock:
+            stored = self._stored(obj)
+            new = objects.updated(stored, obj, resource_version=str(self._rv + 1))
+            return self._put(port.key_of(stored), new, port.EventType.MODIFIED)
+
+    def update_status(self, obj: kinds.Resource) -> kinds.Resource:
+        with self._lock:
+            stored = self._stored(obj)
+            new = objects.status_updated(stored, obj, resource_version=str(self._rv + 1))
+            return self._put(port.key_of(stored), new, port.EventType.MODIFIED)
+
+    def delete(self, kind: str, namespace: str, name: str) -> None:
+        objects.kind_of(kind)
+        with self._lock:
+            text = self._objects.get((kind, namespace, name))
+            if text is None:
+                raise errors.NotFound(f"{kind} {namespace}/{name} not found")
+            pending = [objects.loads(kind, text)]
+            while pending:
+                obj = pending.pop()
+                key = port.key_of(obj)
+                if self._objects.pop(key, None) is None:
+                    continue
+                self._rv += 1
+                self._append(key[0], port.EventType.DELETED, objects.dumps(obj))
+                pending.extend(self._owned_by(obj.metadata.uid))
+            self._lock.notify_all()
+
+    def _owned_by(self, uid: str | None) -> builtins.list[kinds.Resource]:
+        found = []
+        for (kind, _, _), text in self._objects.items():
+            obj = objects.loads(kind, text)
+            if any(ref.uid == uid for ref in obj.metadata.owner_references):
+                found.append(obj)
+        return found
+
+    def _stored(self, obj: kinds.Resource) -> kinds.Resource:
+        key = port.key_of(obj)
+        text = self._objects.get(key)
+        if text is None:
+            raise errors.NotFound(f"{key[0]} {key[1]}/{key[2]} not found")
+        return objects.loads(key[0], text)
+
+    def _put(self, key: _Key, obj: kinds.Resource, type_: port.EventType) -> kinds.Resource:
+        text = objects.dumps(obj)
+        self._rv += 1
+        self._objects[key] = text
+        self._append(key[0], type_, text)
+        self._lock.notify_all()
+        return objects.loads(key[0], text)
+
+    def _append(self, kind: str, type_: port.EventType, text: str) -> None:
+        self._log.append((self._rv, kind, type_, text))
+        if len(self._log) > 2 * self._log_size:
+            self._dropped_until = self._log[-self._log_size - 1][0]
+            del self._log[: -self._log_size]
+
+    # --- watch ------------------------------------------------------------------------
+
+    def watch(self, kind: str, *, since: str, timeout: float) -> Iterator[port.WatchEvent]:
+        objects.kind_of(kind)
+        after = int(since)
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            if after < self._dropped_until:
+                raise errors.Expired(f"resourceVersion {since} is too old; list again")
+            while True:
+                start = bisect.bisect_right(self._log, after, key=lambda e: e[0])
+                pending = [e for e in self._log[start:] if e[1] == kind]
+                remaining = deadline - time.monotonic()
+                if pending or remaining <= 0:
+                    break
+                after = self._rv  # later events of other kinds are not ours
+                self._lock.wait(remaining)
+        for rv, _, type_, text in pending:
+            yield port.WatchEvent(type_, objects.loads(kind, text), str(rv))
+
+    def close(self) -> None:
+        """Nothing to release; here for the protocol."""

@@ -1,0 +1,88 @@
+"""The Store port: where resources live, Kubernetes API semantics.
+
+Every implementation (`memory` for tests, `sqlite` for the local platform, the
+Kubernetes adapter on a cluster) passes the same contract suite
+(`tests/unit/store/test_contract.py`):
+
+- `get`, `list` (namespace, equality label selector) return typed resources
+  (`rollout.api.Resource`); `list` also returns the resourceVersion to watch from.
+- `create` sets `uid`, `resourceVersion`, `generation` 1 and `creationTimestamp`,
+  and defaults the namespace to `default`; a taken name raises `AlreadyExists`.
+- `update` writes metadata (labels, annotations, owner references) and spec — never
+  status — with a precondition on `metadata.resourceVersion` (stale → `Conflict`;
+  `None` → unconditional). `metadata.generation` is bumped when the spec changes, and
+  only then.
+- `update_status` writes status only, with the same precondition; it never bumps
+  the generation.
+- `delete` removes the object and, recursively, every object whose owner references
+  name its uid (cascade). Deleting a missing object raises `NotFound`.
+- `watch(kind, since=rv, timeout=s)` yields `WatchEvent`s of that kind after
+  resourceVersion `since`, in order, waiting up to `timeout` seconds for the first
+  one (0: only what is already there), and returns; a `since` older than what the
+  store keeps raises `Expired` (list again). resourceVersions are opaque strings:
+  compare them only for equality, except through the store.
+
+Objects returned are copies: changing them changes nothing stored.
+Callers: the controller, the reconcilers, the CLI.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Iterator, Mapping
+from typing import Protocol
+
+from rollout.api import kinds
+
+__all__ = ["DEFAULT_NAMESPACE", "EventType", "Listed", "Store", "WatchEvent", "key_of"]
+
+DEFAULT_NAMESPACE = "default"
+
+
+class EventType(enum.StrEnum):
+    ADDED = "ADDED"
+    MODIFIED = "MODIFIED"
+    DELETED = "DELETED"
+
+
+@dataclasses.dataclass(frozen=True)
+class WatchEvent:
+    type: EventType
+    object: kinds.Resource  # for DELETED: the object as it was last stored
+    resource_version: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Listed:
+    items: list[kinds.Resource]
+    resource_version: str  # watch from here to see every change after this list
+
+
+def key_of(obj: kinds.Resource) -> tuple[str, str, str]:
+    """(kind, namespace, name) of a resource; namespace `default` when unset."""
+    return (obj.kind, obj.metadata.namespace or DEFAULT_NAMESPACE, obj.metadata.name)
+
+
+class Store(Protocol):
+    def get(self, kind: str, namespace: str, name: str) -> kinds.Resource: ...
+
+    def list(
+        self,
+        kind: str,
+        namespace: str | None = None,
+        *,
+        labels: Mapping[str, str] | None = None,
+    ) -> Listed: ...
+
+    def create(self, obj: kinds.Resource) -> kinds.Resource: ...
+
+    def update(self, obj: kinds.Resource) -> kinds.Resource: ...
+
+    def update_status(self, obj: kinds.Resource) -> kinds.Resource: ...
+
+    def delete(self, kind: str, namespace: str, name: str) -> None: ...
+
+    def watch(self, kind: str, *, since: str, timeout: float) -> Iterator[WatchEvent]: ...
+
+    def close(self) -> None: ...
