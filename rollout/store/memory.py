@@ -41,6 +41,8 @@ class MemoryStore:
         self._log_size = log_size
         self._dropped_until = 0  # events up to this resourceVersion are forgotten
         self._rv = 0
+        self._owned: dict[str, dict[_Key, None]] = {}  # owner uid → what names it (ordered)
+        self._owners: dict[_Key, tuple[str, ...]] = {}  # key → the owner uids it names
         self._lock = threading.Condition()
 
     # --- reads ------------------------------------------------------------------------
@@ -94,27 +96,29 @@ class MemoryStore:
     def delete(self, kind: str, namespace: str, name: str) -> None:
         objects.kind_of(kind)
         with self._lock:
-            text = self._objects.get((kind, namespace, name))
-            if text is None:
+            if (kind, namespace, name) not in self._objects:
                 raise errors.NotFound(f"{kind} {namespace}/{name} not found")
-            pending = [objects.loads(kind, text)]
+            pending: builtins.list[_Key] = [(kind, namespace, name)]
             while pending:
-                obj = pending.pop()
-                key = port.key_of(obj)
-                if self._objects.pop(key, None) is None:
+                key = pending.pop()
+                text = self._objects.pop(key, None)
+                if text is None:  # already deleted through another owner
                     continue
                 self._rv += 1
-                self._append(key[0], port.EventType.DELETED, objects.dumps(obj))
-                pending.extend(self._owned_by(obj.metadata.uid))
+                self._append(key[0], port.EventType.DELETED, text)
+                self._index_owners(key, ())
+                uid = objects.loads(key[0], text).metadata.uid or ""
+                pending.extend(self._owned.pop(uid, {}))
             self._lock.notify_all()
 
-    def _owned_by(self, uid: str | None) -> builtins.list[kinds.Resource]:
-        found = []
-        for (kind, _, _), text in self._objects.items():
-            obj = objects.loads(kind, text)
-            if any(ref.uid == uid for ref in obj.metadata.owner_references):
-                found.append(obj)
-        return found
+    def _index_owners(self, key: _Key, uids: tuple[str, ...]) -> None:
+        """Record which owners `key` names (an index, so cascade needs no scan)."""
+        for uid in self._owners.pop(key, ()):
+            self._owned.get(uid, {}).pop(key, None)
+        if uids:
+            self._owners[key] = uids
+        for uid in uids:
+            self._owned.setdefault(uid, {})[key] = None
 
     def _stored(self, obj: kinds.Resource) -> kinds.Resource:
         key = port.key_of(obj)
@@ -127,6 +131,7 @@ class MemoryStore:
         text = objects.dumps(obj)
         self._rv += 1
         self._objects[key] = text
+        self._index_owners(key, tuple(ref.uid for ref in obj.metadata.owner_references))
         self._append(key[0], type_, text)
         self._lock.notify_all()
         return objects.loads(key[0], text)
