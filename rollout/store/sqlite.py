@@ -8,19 +8,19 @@ Schema version 1 (`PRAGMA user_version`, created on first open):
     events(rv INTEGER PRIMARY KEY, kind, type, body) append-only change log, serves `watch`
 
 A resourceVersion is the rowid of an `events` row: one counter across kinds, like etcd's
-revision. Every write is one `BEGIN IMMEDIATE` transaction — read, check the
-precondition, write the object and its event(s) — so the resourceVersion precondition
-holds across processes; within a process a lock queues writers instead of leaving them
-to SQLite's busy handler, which waits up to `BUSY_TIMEOUT` for another process. WAL
-lets readers run beside the writer; `synchronous=NORMAL` may lose the last commits on
-power loss (never the file) and saves an fsync per write. The log keeps at least the
-last `log_size` events (pruned back to that when it reaches twice as many); `watch`
-from older raises `Expired`. `watch` polls `PRAGMA data_version` (changes when another
-connection commits) every `POLL` seconds and wakes at once on a write by this process.
+revision. Every write is one `BEGIN IMMEDIATE` transaction (read, check the
+precondition, write the object and its events), so the precondition holds across
+processes; in a process a lock queues writers, across processes SQLite's busy handler
+waits up to `BUSY_TIMEOUT`. WAL lets readers run beside the writer; `synchronous=NORMAL`
+may lose the last commits on power loss (never the file) and saves an fsync per write.
+The log keeps at least the last `log_size` events (pruned back to that at twice as
+many); `watch` from older raises `Expired`. `watch` polls `PRAGMA data_version`
+(another connection committed) every `POLL` seconds, and wakes at once on a write by
+this process.
 
-What a write may change is decided by `objects` (shared with `memory`); this module
-only keeps the bytes and makes writes atomic. One connection per thread (and per
-process, after a fork). Called through the `port.Store` protocol only.
+What a write may change is decided by `objects` (shared with `memory`); this module only
+keeps the bytes and makes writes atomic. One connection per thread (and per process,
+after a fork). Called through the `port.Store` protocol only.
 """
 
 from __future__ import annotations
@@ -76,6 +76,15 @@ def _not_found(key: _Key) -> errors.NotFound:
 def _one(conn: sqlite3.Connection, sql: str, args: tuple[object, ...] = ()) -> Any:
     row = conn.execute(sql, args).fetchone()
     return None if row is None else row[0]
+
+
+def _row(conn: sqlite3.Connection, key: _Key) -> Any:
+    """(uid, body) of the object at `key`, or None."""
+    return conn.execute(f"SELECT uid, body FROM objects WHERE {_WHERE_KEY}", key).fetchone()
+
+
+def _event(conn: sqlite3.Connection, rv: int, kind: str, type_: port.EventType, body: str) -> None:
+    conn.execute("INSERT INTO events VALUES (?, ?, ?, ?)", (rv, kind, type_.value, body))
 
 
 def _last_rv(conn: sqlite3.Connection) -> int:
@@ -178,10 +187,10 @@ class SqliteStore:
         objects.kind_of(kind)
         key = (kind, namespace, name)
         with self._tx(write=False) as conn:
-            text = _one(conn, f"SELECT body FROM objects WHERE {_WHERE_KEY}", key)
-        if text is None:
+            row = _row(conn, key)
+        if row is None:
             raise _not_found(key)
-        return objects.loads(kind, str(text))
+        return objects.loads(kind, row[1])
 
     def list(
         self,
@@ -207,7 +216,7 @@ class SqliteStore:
             rv = _last_rv(conn) + 1
             new = objects.created(obj, resource_version=str(rv), now=self._now())
             key = port.key_of(new)
-            if _one(conn, f"SELECT 1 FROM objects WHERE {_WHERE_KEY}", key) is not None:
+            if _row(conn, key) is not None:
                 raise errors.AlreadyExists(f"{key[0]} {key[1]}/{key[2]} already exists")
             return self._put(conn, rv, key, new, port.EventType.ADDED)
 
@@ -221,11 +230,11 @@ class SqliteStore:
         key = port.key_of(obj)
         objects.kind_of(key[0])
         with self._tx(write=True) as conn:
-            text = _one(conn, f"SELECT body FROM objects WHERE {_WHERE_KEY}", key)
-            if text is None:
+            row = _row(conn, key)
+            if row is None:
                 raise _not_found(key)
             rv = _last_rv(conn) + 1
-            new = rule(objects.loads(key[0], str(text)), obj, resource_version=str(rv))
+            new = rule(objects.loads(key[0], row[1]), obj, resource_version=str(rv))
             return self._put(conn, rv, key, new, port.EventType.MODIFIED, owners=owners)
 
     def _put(
@@ -244,7 +253,7 @@ class SqliteStore:
             " ON CONFLICT (kind, namespace, name) DO UPDATE SET body = excluded.body",
             (*key, obj.metadata.uid, text),
         )
-        conn.execute("INSERT INTO events VALUES (?, ?, ?, ?)", (rv, key[0], type_.value, text))
+        _event(conn, rv, key[0], type_, text)
         if owners:
             conn.execute(f"DELETE FROM owners WHERE {_WHERE_KEY}", key)
             conn.executemany(
@@ -256,27 +265,19 @@ class SqliteStore:
     def delete(self, kind: str, namespace: str, name: str) -> None:
         objects.kind_of(kind)
         with self._tx(write=True) as conn:
-            if (
-                _one(conn, f"SELECT 1 FROM objects WHERE {_WHERE_KEY}", (kind, namespace, name))
-                is None
-            ):
+            if _row(conn, (kind, namespace, name)) is None:
                 raise _not_found((kind, namespace, name))
             rv = _last_rv(conn)
             pending: list[_Key] = [(kind, namespace, name)]
             while pending:  # owners first, then what they own, recursively
                 key = pending.pop()
-                row = conn.execute(
-                    f"SELECT uid, body FROM objects WHERE {_WHERE_KEY}", key
-                ).fetchone()
+                row = _row(conn, key)
                 if row is None:  # already deleted through another owner
                     continue
                 rv += 1
                 conn.execute(f"DELETE FROM objects WHERE {_WHERE_KEY}", key)
                 conn.execute(f"DELETE FROM owners WHERE {_WHERE_KEY}", key)
-                conn.execute(
-                    "INSERT INTO events VALUES (?, ?, ?, ?)",
-                    (rv, key[0], port.EventType.DELETED.value, row[1]),
-                )
+                _event(conn, rv, key[0], port.EventType.DELETED, row[1])
                 owned = conn.execute(
                     "SELECT kind, namespace, name FROM owners WHERE owner_uid = ?", (row[0],)
                 )
