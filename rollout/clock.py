@@ -14,7 +14,6 @@ No other module reads the wall clock for decisions.
 from __future__ import annotations
 
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -38,17 +37,22 @@ class WallClock:
 
 
 class ScaledClock:
-    """Real time, `speed` times faster, starting at `start` (default: now)."""
+    """Real time, `speed` times faster: at the real instant `anchor` (default: now) it
+    reads `start` (default: the same instant). Two processes given the same anchor,
+    start and speed read the same time (the rehearsal controller and the CLI)."""
 
-    def __init__(self, speed: float, start: datetime | None = None) -> None:
+    def __init__(
+        self, speed: float, *, start: datetime | None = None, anchor: datetime | None = None
+    ) -> None:
         if speed <= 0:
             raise ValueError("speed must be positive")
         self.speed = speed
-        self._start = start or datetime.now(UTC)
-        self._t0 = time.monotonic()
+        self.anchor = anchor or datetime.now(UTC)
+        self.start = start or self.anchor
 
     def now(self) -> datetime:
-        return self._start + timedelta(seconds=(time.monotonic() - self._t0) * self.speed)
+        real = (datetime.now(UTC) - self.anchor).total_seconds()
+        return self.start + timedelta(seconds=real * self.speed)
 
     def real_seconds(self, span: timedelta) -> float:
         return max(span.total_seconds(), 0.0) / self.speed

@@ -9,7 +9,17 @@ from __future__ import annotations
 import click
 
 from rollout import __version__
-from rollout.cli import crds_cmd, diagram_cmd, simulate_cmd, validate_cmd
+from rollout.cli import (
+    apply_cmd,
+    controller_cmd,
+    crds_cmd,
+    diagram_cmd,
+    get_cmd,
+    release_cmds,
+    simulate_cmd,
+    status_cmd,
+    validate_cmd,
+)
 
 __all__ = ["cli", "main"]
 
@@ -24,7 +34,14 @@ def cli() -> None:
     """
 
 
+cli.add_command(apply_cmd.apply_command)
 cli.add_command(validate_cmd.validate)
+cli.add_command(get_cmd.get_command)
+cli.add_command(status_cmd.status_command)
+for command in release_cmds.COMMANDS:
+    cli.add_command(command)
+cli.add_command(status_cmd.history_command)
+cli.add_command(controller_cmd.controller_command)
 cli.add_command(crds_cmd.crds_command)
 cli.add_command(simulate_cmd.simulate_command)
 cli.add_command(diagram_cmd.diagram_command)

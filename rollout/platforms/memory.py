@@ -25,7 +25,8 @@ _Key = tuple[str, str]
 
 
 class MemoryRuntime:
-    """Revisions are Ready `ready_after` (clock time) after they are first ensured."""
+    """Revisions are Ready `ready_after` (clock time) after they are first ensured; one
+    that was Ready before a restart is adopted as running."""
 
     def __init__(self, clock: clocks.Clock, *, ready_after: timedelta = timedelta(seconds=2)):
         self.clock = clock
@@ -39,8 +40,10 @@ class MemoryRuntime:
     def ensure(self, rev: revision.Revision) -> ports.RuntimeState:
         key = (rev.metadata.namespace or "default", rev.metadata.name)
         now = self.clock.now()
+        # A revision already Ready when first seen was running before a restart: adopt it.
+        first = now - self.ready_after if rev.status.ready else now
         with self._lock:
-            started = self.started.setdefault(key, now)
+            started = self.started.setdefault(key, first)
         name = rev.metadata.name
         replicas = rev.spec.template.scaling.min_replicas if rev.spec.template.scaling else 1
         if name in self.crashing:

@@ -98,9 +98,10 @@ class SimTraffic:
         with self._lock:
             run = self._run(ctx.namespace, ctx.service, ctx.canary)
             self._advance(run)
-            return readings.read(
-                metric, run.world, origin=run.origin, measured_until=ctx.measured_until
-            )
+            since = ctx.measured_until
+            if since is not None and since < run.origin:
+                since = run.origin  # a world made after a restart starts at its creation
+            return readings.read(metric, run.world, origin=run.origin, measured_until=since)
 
     def canary_failed(self, namespace: str, service: str, canary: str) -> int:
         """Failed requests the canary served so far (ground truth)."""

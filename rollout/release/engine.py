@@ -241,7 +241,7 @@ class _Model:
         if row.name == "unpause-at-pause-step":
             return "waiting for `rollout promote` at a pause step"
         if row.name in ("step-done", "promote-step", "start"):
-            return f"step {self.status.step_index}: {self._step_text()}"
+            return f"step {self.status.step_index + 1}: {self._step_text()}"
         weights = self.status.weights
         split = f"stable {weights.stable}% / canary {weights.canary}%" if weights else ""
         return f"{row.event}: {split}".rstrip(": ")
@@ -422,8 +422,11 @@ def _requeue(
     return max(min(due) - now, timedelta(0))
 
 
-def describe(spec: ReleaseSpec, status: ReleaseStatus, now: datetime) -> str:
-    """The one-line message users see for a release (a pure function of its state)."""
+def describe(
+    spec: ReleaseSpec, status: ReleaseStatus, now: datetime, *, countdown: bool = True
+) -> str:
+    """The one-line message users see for a release (a pure function of its state);
+    `countdown=False` leaves out the time left in the step."""
     expanded = spec.policy.expanded_steps()
     weights: Weights | None = status.weights
     split = f"canary {weights.canary}%" if weights else "no traffic moved"
@@ -445,8 +448,9 @@ def describe(spec: ReleaseSpec, status: ReleaseStatus, now: datetime) -> str:
             return f"all steps done, {split}"
         text = f"step {i + 1}/{len(expanded)}: {expanded[i].describe()}, {split}"
         end = steps.ends_at(expanded[i], status.step_started_at or now)
-        if end is not None and end > now:
-            text += f", {durations.format_duration(end - now)} left"
+        if countdown and end is not None and end > now:
+            left = timedelta(seconds=round((end - now).total_seconds()))
+            text += f", {durations.format_duration(left)} left"
         return text
     if phase is Phase.PAUSED:
         reason = {

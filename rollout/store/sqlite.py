@@ -100,7 +100,7 @@ class SqliteStore:
         path: pathlib.Path,
         *,
         now: Callable[[], datetime] = _utcnow,
-        log_size: int = 100_000,
+        log_size: int = 10_000,
     ) -> None:
         if log_size < 1:
             raise ValueError("log_size must be at least 1")

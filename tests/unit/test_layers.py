@@ -54,6 +54,23 @@ def test_pure_layer_imports_no_io_client(package: str) -> None:
     assert not offenders
 
 
+# The core runs on every platform: only adapters may import clients and databases.
+CORE_PACKAGES = ["reconcilers", "controller"]
+ADAPTER_MODULES = {"kubernetes", "sqlite3", "prometheus_api_client", "aiohttp", "httpx", "requests"}
+
+
+@pytest.mark.parametrize("package", CORE_PACKAGES)
+def test_core_imports_no_adapter_client(package: str) -> None:
+    """Reconcilers and the controller reach the world only through ports."""
+    offenders = {
+        f"{path.relative_to(PACKAGE)}: {name}"
+        for path in (PACKAGE / package).rglob("*.py")
+        for name in _imports(path)
+        if any(name == m or name.startswith(m + ".") for m in ADAPTER_MODULES)
+    }
+    assert not offenders
+
+
 def test_contract_detects_an_offender(tmp_path: pathlib.Path) -> None:
     """The checker itself finds a forbidden import (so the contract can fail)."""
     module = tmp_path / "bad.py"

@@ -1,0 +1,94 @@
+"""`rollout apply -f PATH…`: create or update Services and RolloutPolicies.
+
+Everything is validated first; one problem anywhere and nothing is written (exit 2,
+one `PATH:LINE: FIELD.PATH: message` line per problem). Policies are written before
+services, so a service can name a policy from the same files. An update replaces the
+spec and the labels and annotations, conditional on the resourceVersion just read (a
+concurrent change makes it read and try again); status is the controller's and is
+never written here. Revisions, Routes and Releases belong to the controller: applying
+one is refused.
+"""
+
+from __future__ import annotations
+
+import click
+
+from rollout.api import kinds, loader
+from rollout.cli import common
+from rollout.store import errors
+
+__all__ = ["apply_command"]
+
+APPLICABLE = ("RolloutPolicy", "Service")
+_ATTEMPTS = 5
+
+
+@click.command("apply")
+@click.option(
+    "-f",
+    "--filename",
+    "paths",
+    multiple=True,
+    required=True,
+    type=click.Path(path_type=str),
+    help="A YAML file or a directory of them. Repeatable.",
+)
+@common.state_options()
+def apply_command(paths: tuple[str, ...], opts: common.Options) -> None:
+    """Create or update resources from YAML files (Services and RolloutPolicies).
+
+    \b
+    Examples:
+      rollout apply -f policies/canary-standard.yaml -f examples/local/hello.yaml
+    """
+    result = loader.load_paths(list(paths))
+    problems = [str(d) for d in result.diagnostics]
+    for doc in result.documents:
+        if doc.resource.kind not in APPLICABLE:
+            problems.append(
+                f"{doc.path}:{doc.line}: kind: {doc.resource.kind} is managed by the"
+                " controller; apply a Service (or a RolloutPolicy) instead"
+            )
+    if problems:
+        for line in problems:
+            click.echo(line, err=True)
+        common.fail(f"{len(problems)} problem(s) found; nothing applied", code=2)
+    docs = sorted(result.documents, key=lambda d: APPLICABLE.index(d.resource.kind))
+    for doc in docs:
+        obj = doc.resource
+        if obj.metadata.namespace is None:
+            obj = obj.model_copy(
+                update={"metadata": obj.metadata.model_copy(update={"namespace": opts.namespace})}
+            )
+        label = f"{obj.kind.lower()}/{obj.metadata.name}"
+        click.echo(f"{label} {_apply_one(opts, obj)}")
+
+
+def _apply_one(opts: common.Options, obj: kinds.Resource) -> str:
+    store = opts.store
+    kind, name = obj.kind, obj.metadata.name
+    namespace = obj.metadata.namespace or opts.namespace
+    for _ in range(_ATTEMPTS):
+        try:
+            current = store.get(kind, namespace, name)
+        except errors.NotFound:
+            try:
+                store.create(obj)
+            except errors.AlreadyExists:
+                continue
+            return "created"
+        meta = current.metadata.model_copy(
+            update={
+                "labels": obj.metadata.labels,
+                "annotations": obj.metadata.annotations,
+            }
+        )
+        new = obj.model_copy(update={"metadata": meta})
+        if new.spec == current.spec and meta == current.metadata:
+            return "unchanged"
+        try:
+            store.update(new)
+        except errors.Conflict:
+            continue
+        return "configured"
+    raise common.fail(f"{kind} {namespace}/{name} kept changing while being applied; try again")

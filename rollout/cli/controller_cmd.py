@@ -1,0 +1,129 @@
+"""`rollout controller`: run the controller in the foreground until SIGINT/SIGTERM.
+
+Platforms: `sim` (rehearsal: no processes, a revision is ready after 2 s, traffic
+and metrics from a simulator `--scenario`, time `--speed` times faster). The local
+platform (processes and a proxy) and Kubernetes come with their own issues and are
+refused with a clear message until then.
+
+The store is the state dir's SQLite file. A rehearsal writes its clock anchor to the
+state dir so that the CLI's commands are stamped in the controller's time, and so
+that a restarted controller carries on from the time it had reached. Controller
+metrics are served on `--metrics-addr` (default 127.0.0.1:9464; `off` for none).
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from datetime import UTC, datetime
+from types import FrameType
+from typing import Any
+
+import click
+import structlog
+from prometheus_client import start_http_server
+
+from rollout import clock as clocks
+from rollout import logs
+from rollout.cli import common
+from rollout.controller import manager
+from rollout.platforms import sim
+from rollout.sim import scenarios
+
+__all__ = ["controller_command"]
+
+log = structlog.get_logger(__name__)
+
+
+@click.command("controller")
+@click.option(
+    "--platform",
+    type=click.Choice(["sim", "local", "kubernetes"]),
+    default="sim",
+    show_default=True,
+    help="sim: rehearse releases on simulated traffic (no processes).",
+)
+@click.option(
+    "--scenario",
+    type=click.Choice(list(scenarios.SCENARIOS)),
+    default="good",
+    show_default=True,
+    help="sim: how every canary behaves.",
+)
+@click.option("--speed", default=1.0, show_default=True, type=click.FloatRange(min=0.01))
+@click.option("--rps", default=10.0, show_default=True, type=click.FloatRange(min=0.1))
+@click.option("--workers", default=4, show_default=True, type=click.IntRange(min=1, max=64))
+@click.option("--metrics-addr", default="127.0.0.1:9464", show_default=True)
+@common.state_options()
+def controller_command(
+    platform: str,
+    scenario: str,
+    speed: float,
+    rps: float,
+    workers: int,
+    metrics_addr: str,
+    opts: common.Options,
+) -> None:
+    """Run the controller in the foreground (stop with Ctrl-C).
+
+    \b
+    Rehearse a policy end to end, 30 times faster than real time:
+      rollout controller --platform sim --scenario bad-5pct --speed 30 &
+      rollout apply -f policies/canary-standard.yaml -f my-service.yaml
+    """
+    logs.configure()
+    if platform != "sim":
+        common.fail(
+            f"the {platform} platform is not available in this version; use --platform sim",
+            code=2,
+        )
+    clock = _rehearsal_clock(opts, speed)
+    opts._clock = clock
+    store = opts.store
+    plat = sim.make(clock, scenario, rps=rps)
+    controller = manager.Controller(store, plat, clock, workers=workers)
+    server = _serve_metrics(metrics_addr, controller)
+    stop = threading.Event()
+
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        log.info("stopping", signal=signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    log.info(
+        "controller",
+        platform=platform,
+        scenario=scenario,
+        speed=speed,
+        state_dir=str(opts.state_dir),
+        metrics=metrics_addr,
+    )
+    try:
+        controller.run(stop)
+    finally:
+        if server is not None:
+            server.shutdown()
+
+
+def _rehearsal_clock(opts: common.Options, speed: float) -> clocks.ScaledClock:
+    """Carry on from the time a previous rehearsal reached (time never goes back)."""
+    previous = common.load_clock(opts.state_dir)
+    now = datetime.now(UTC)
+    start = max(previous.now(), now)
+    clock = clocks.ScaledClock(speed, start=start, anchor=now)
+    common.save_clock(opts.state_dir, clock)
+    return clock
+
+
+def _serve_metrics(addr: str, controller: manager.Controller) -> Any:
+    if addr == "off":
+        return None
+    host, _, port = addr.rpartition(":")
+    try:
+        server, _thread = start_http_server(
+            int(port), addr=host or "127.0.0.1", registry=controller.metrics.registry
+        )
+    except (ValueError, OSError) as exc:
+        common.fail(f"--metrics-addr {addr}: {exc}", code=2)
+    return server

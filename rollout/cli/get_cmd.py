@@ -1,0 +1,55 @@
+"""`rollout get KIND [NAME]`: list or show services, revisions, routes, releases,
+policies — as a table (the printer columns), JSON or YAML."""
+
+from __future__ import annotations
+
+import click
+
+from rollout.api import kinds
+from rollout.cli import common, render
+from rollout.store import errors
+
+__all__ = ["get_command"]
+
+
+@click.command("get")
+@click.argument("kind_name", metavar="KIND")
+@click.argument("name", required=False)
+@click.option("-l", "--selector", help="Label selector: key=value[,key=value].")
+@common.state_options(output=True)
+def get_command(
+    kind_name: str, name: str | None, selector: str | None, opts: common.Options
+) -> None:
+    """List or show resources: services (rsvc), revisions (rrev), routes, releases
+    (rrel), rolloutpolicies (rpol).
+
+    \b
+    Examples:
+      rollout get services
+      rollout get rrel web-00002 -o yaml
+    """
+    kind = kinds.lookup(kind_name)
+    if kind is None:
+        known = ", ".join(k.plural for k in kinds.KINDS.values())
+        common.fail(f"unknown kind {kind_name!r}; known: {known}", code=2)
+    labels: dict[str, str] = {}
+    for part in filter(None, (selector or "").split(",")):
+        key, sep, value = part.partition("=")
+        if not sep:
+            common.fail(f"selector {part!r} is not key=value", code=2)
+        labels[key.strip()] = value.strip()
+    if name is not None:
+        try:
+            objs = [opts.store.get(kind.kind, opts.namespace, name)]
+        except errors.NotFound:
+            common.fail(f"{kind.singular} {name!r} not found in namespace {opts.namespace}")
+    else:
+        objs = opts.store.list(kind.kind, opts.namespace, labels=labels or None).items
+    if opts.output == "table":
+        if not objs:
+            click.echo(f"No {kind.plural} in namespace {opts.namespace}.", err=True)
+            return
+        click.echo(render.resource_table(kind, objs, opts.clock.now()))
+        return
+    data = [render.as_data(o) for o in objs]
+    click.echo(render.dump(data[0] if name is not None else data, opts.output))

@@ -1,0 +1,171 @@
+"""`rollout promote|abort|pause|resume|retry|undo SERVICE`: manual commands.
+
+Each writes the user's intent into one spec (the service's current Release, or the
+Service for `undo`) in one update conditional on the resourceVersion it read, and
+returns at once with a one-line confirmation; the controller does the work. A
+command that does not apply says why and exits 1. The intents themselves are
+`rollout.release.commands` (pure, shared with the tests).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import click
+
+from rollout.api import release, revision, service
+from rollout.cli import common
+from rollout.release import commands
+from rollout.store import errors
+
+__all__ = ["COMMANDS"]
+
+_ATTEMPTS = 5
+
+
+def _service(opts: common.Options, name: str) -> service.Service:
+    try:
+        svc = opts.store.get("Service", opts.namespace, name)
+    except errors.NotFound:
+        common.fail(f"service {name!r} not found in namespace {opts.namespace}")
+    assert isinstance(svc, service.Service)
+    return svc
+
+
+def _current_release(opts: common.Options, name: str) -> release.Release:
+    svc = _service(opts, name)
+    current = svc.status.current_release
+    if current is None:
+        common.fail(f"service {name!r} has no release yet")
+    try:
+        rel = opts.store.get("Release", opts.namespace, current)
+    except errors.NotFound:
+        common.fail(f"release {current!r} of service {name!r} no longer exists")
+    assert isinstance(rel, release.Release)
+    return rel
+
+
+def _command(
+    service_name: str,
+    opts: common.Options,
+    intent: Callable[[release.Release], release.ReleaseSpec],
+    done: Callable[[release.Release], str],
+) -> None:
+    for _ in range(_ATTEMPTS):
+        rel = _current_release(opts, service_name)
+        try:
+            spec = intent(rel)
+        except commands.NotApplicable as exc:
+            common.fail(str(exc))
+        try:
+            opts.store.update(rel.model_copy(update={"spec": spec}))
+        except errors.Conflict:
+            continue  # the controller wrote in between: read again and decide again
+        click.echo(f"release {rel.metadata.name}: {done(rel)}")
+        return
+    common.fail(f"release of {service_name!r} kept changing; try again")
+
+
+@click.command("promote")
+@click.argument("service_name", metavar="SERVICE")
+@click.option("--full", is_flag=True, help="Skip the remaining steps: 100% to the canary now.")
+@common.state_options()
+def promote_command(service_name: str, full: bool, opts: common.Options) -> None:
+    """Promote the current release one step (or all the way with --full)."""
+    _command(
+        service_name,
+        opts,
+        lambda rel: commands.promote(rel, full=full, now=opts.clock.now(), by=common.requester()),
+        lambda rel: (
+            "full promotion requested"
+            if full
+            else f"promotion from step {rel.status.step_index + 1} requested"
+        ),
+    )
+
+
+@click.command("abort")
+@click.argument("service_name", metavar="SERVICE")
+@common.state_options()
+def abort_command(service_name: str, opts: common.Options) -> None:
+    """Abort the current release: all traffic back to the stable revision at once."""
+    _command(
+        service_name,
+        opts,
+        commands.abort,
+        lambda rel: f"abort requested; traffic goes back to {rel.spec.stable_revision}",
+    )
+
+
+@click.command("pause")
+@click.argument("service_name", metavar="SERVICE")
+@common.state_options()
+def pause_command(service_name: str, opts: common.Options) -> None:
+    """Pause the current release at its current weight."""
+    _command(service_name, opts, commands.pause, lambda rel: "pause requested")
+
+
+@click.command("resume")
+@click.argument("service_name", metavar="SERVICE")
+@common.state_options()
+def resume_command(service_name: str, opts: common.Options) -> None:
+    """Resume a paused release."""
+    _command(
+        service_name,
+        opts,
+        lambda rel: commands.resume(rel, now=opts.clock.now(), by=common.requester()),
+        lambda rel: "resume requested",
+    )
+
+
+@click.command("retry")
+@click.argument("service_name", metavar="SERVICE")
+@common.state_options()
+def retry_command(service_name: str, opts: common.Options) -> None:
+    """Retry: look again at a paused step, or run a failed release again."""
+    _command(
+        service_name,
+        opts,
+        lambda rel: commands.retry(rel, now=opts.clock.now(), by=common.requester()),
+        lambda rel: "retry requested",
+    )
+
+
+@click.command("undo")
+@click.argument("service_name", metavar="SERVICE")
+@click.option("--to-revision", help="The revision to go back to (default: the one before).")
+@common.state_options()
+def undo_command(service_name: str, to_revision: str | None, opts: common.Options) -> None:
+    """Release an earlier revision's template again (the one before the stable revision
+    by default), under the service's policy."""
+    for _ in range(_ATTEMPTS):
+        svc = _service(opts, service_name)
+        listed = opts.store.list(
+            "Revision", opts.namespace, labels={"rollout.dev/service": service_name}
+        ).items
+        revs = [r for r in listed if isinstance(r, revision.Revision)]
+        try:
+            spec = commands.undo(svc, revs, to_revision=to_revision)
+        except commands.NotApplicable as exc:
+            common.fail(str(exc))
+        try:
+            opts.store.update(svc.model_copy(update={"spec": spec}))
+        except errors.Conflict:
+            continue
+        source = next(r.metadata.name for r in revs if r.spec.template == spec.template)
+        click.echo(
+            f"service {service_name}: template of {source} applied again; a new revision"
+            " will be released"
+        )
+        return
+    common.fail(f"service {service_name!r} kept changing; try again")
+
+
+COMMANDS = [
+    promote_command,
+    abort_command,
+    pause_command,
+    resume_command,
+    retry_command,
+    undo_command,
+]

@@ -1,0 +1,183 @@
+"""`rollout status SERVICE [--watch] [--timeout D]` and `rollout history SERVICE`.
+
+`status` prints the service's traffic and its current release once; with `--watch`
+it follows them (a live view on a terminal, one line per change otherwise) until the
+latest revision is rolled out (exit 0) or its release ends otherwise (exit 1), or
+`--timeout` passes (exit 1). `-o json` prints the DESIGN §7 shape.
+
+`history` lists the service's releases with their outcome, duration and reason, then
+the entries of one release (the latest by default): phase and weight changes,
+verdicts, commands and who gave them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import timedelta
+
+import click
+from rich.console import Console
+from rich.live import Live
+
+from rollout.api import durations, release, service
+from rollout.cli import common, render, status_view
+from rollout.reconcilers.service import builders
+from rollout.store import errors
+
+__all__ = ["history_command", "status_command"]
+
+_POLL = 0.25  # seconds between two looks at the store
+
+
+def _read(opts: common.Options, name: str) -> tuple[service.Service, release.Release | None]:
+    try:
+        svc = opts.store.get("Service", opts.namespace, name)
+    except errors.NotFound:
+        common.fail(f"service {name!r} not found in namespace {opts.namespace}")
+    assert isinstance(svc, service.Service)
+    rel = None
+    if svc.status.current_release is not None:
+        try:
+            found = opts.store.get("Release", opts.namespace, svc.status.current_release)
+        except errors.NotFound:
+            found = None
+        rel = found if isinstance(found, release.Release) else None
+    return svc, rel
+
+
+@click.command("status")
+@click.argument("service_name", metavar="SERVICE")
+@click.option("-w", "--watch", is_flag=True, help="Follow the release until it ends.")
+@click.option("--timeout", default="30m", show_default=True, help="Give up watching after.")
+@common.state_options(output=True)
+def status_command(service_name: str, watch: bool, timeout: str, opts: common.Options) -> None:
+    """Show a service's traffic and current release; --watch follows it to the end.
+
+    With --watch, exits 0 when the latest revision is rolled out and 1 when its
+    release ends otherwise (rolled back, aborted, failed) or the timeout passes.
+    """
+    try:
+        limit = durations.parse_duration(timeout).total_seconds()
+    except ValueError as exc:
+        common.fail(f"--timeout: {exc}", code=2)
+    svc, rel = _read(opts, service_name)
+    if not watch:
+        _print_once(svc, rel, opts)
+        return
+    deadline = time.monotonic() + limit
+    console = Console()
+    code: int | None = None
+    if opts.output == "table" and console.is_terminal:
+        with Live(console=console, auto_refresh=False) as live:
+            while True:
+                live.update(status_view.panel(svc, rel, opts.clock.now()), refresh=True)
+                code = status_view.outcome(svc, rel)
+                if code is not None or time.monotonic() >= deadline:
+                    break
+                time.sleep(_POLL)
+                svc, rel = _read(opts, service_name)
+    else:
+        last = ""
+        while True:
+            data = status_view.snapshot(svc, rel, opts.clock.now(), countdown=False)
+            text = json.dumps(data) if opts.output == "json" else status_view.line(data)
+            if text != last:
+                click.echo(text)
+                last = text
+            code = status_view.outcome(svc, rel)
+            if code is not None or time.monotonic() >= deadline:
+                break
+            time.sleep(_POLL)
+            svc, rel = _read(opts, service_name)
+    if code is None:
+        click.echo(f"timed out after {timeout} waiting for {service_name}", err=True)
+        raise SystemExit(1)
+    if code != 0:
+        phase = rel.status.phase.value if rel is not None else "not rolled out"
+        click.echo(f"{service_name}: release ended {phase}", err=True)
+    raise SystemExit(code)
+
+
+def _print_once(svc: service.Service, rel: release.Release | None, opts: common.Options) -> None:
+    now = opts.clock.now()
+    data = status_view.snapshot(svc, rel, now)
+    if opts.output == "table":
+        Console().print(status_view.panel(svc, rel, now))
+    else:
+        click.echo(render.dump(data, opts.output))
+
+
+@click.command("history")
+@click.argument("service_name", metavar="SERVICE")
+@click.option("--release", "release_name", help="Show this release's entries (default: latest).")
+@common.state_options(output=True)
+def history_command(service_name: str, release_name: str | None, opts: common.Options) -> None:
+    """Past releases of a service, then what happened in one of them."""
+    _read(opts, service_name)
+    listed = opts.store.list(
+        "Release", opts.namespace, labels={"rollout.dev/service": service_name}
+    ).items
+    rels = sorted(
+        (r for r in listed if isinstance(r, release.Release)),
+        key=lambda r: (builders.number_of(r.spec.canary_revision), r.metadata.name),
+    )
+    if not rels:
+        click.echo(f"service {service_name!r} has had no release yet")
+        return
+    chosen = rels[-1]
+    if release_name is not None:
+        match = [r for r in rels if r.metadata.name == release_name]
+        if not match:
+            common.fail(f"release {release_name!r} is not a release of {service_name!r}")
+        chosen = match[0]
+    if opts.output != "table":
+        data = [
+            {
+                "name": r.metadata.name,
+                "stableRevision": r.spec.stable_revision,
+                "canaryRevision": r.spec.canary_revision,
+                "phase": r.status.phase.value,
+                "startedAt": r.status.started_at.isoformat() if r.status.started_at else None,
+                "finishedAt": r.status.finished_at.isoformat() if r.status.finished_at else None,
+                "message": r.status.message,
+                "history": [
+                    h.model_dump(by_alias=True, exclude_none=True, mode="json")
+                    for h in r.status.history
+                ],
+            }
+            for r in rels
+        ]
+        click.echo(render.dump(data, opts.output))
+        return
+    rows = []
+    for r in rels:
+        took = ""
+        if r.status.started_at and r.status.finished_at:
+            seconds = round((r.status.finished_at - r.status.started_at).total_seconds())
+            took = durations.format_duration(timedelta(seconds=seconds))
+        rows.append(
+            [
+                r.metadata.name,
+                r.spec.stable_revision,
+                r.spec.canary_revision,
+                r.status.phase.value,
+                took,
+                r.status.message,
+            ]
+        )
+    click.echo(render.table(["Release", "Stable", "Canary", "Phase", "Took", "Message"], rows))
+    click.echo(f"\n{chosen.metadata.name}:")
+    entries = [
+        [
+            f"{h.at:%H:%M:%S}",
+            h.event,
+            h.phase.value if h.phase else "",
+            "" if h.step_index is None else h.step_index + 1,
+            f"{h.weights.canary}%" if h.weights else "",
+            h.by or "",
+            h.message,
+        ]
+        for h in chosen.status.history
+    ]
+    click.echo(render.table(["At", "Event", "Phase", "Step", "Canary", "By", "Message"], entries))

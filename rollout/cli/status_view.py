@@ -1,0 +1,172 @@
+"""What `rollout status` shows, computed from the Service and its current Release.
+
+- `snapshot(...)`: the stable `-o json` shape of DESIGN §7;
+- `outcome(...)`: 0 when the latest change has been rolled out (release Succeeded, or
+  an immediate rollout done), 1 when it ended otherwise, None while it is going;
+- `line(...)`: one line per change, for logs and pipes (no TTY);
+- `panel(...)`: the live view — weight bars, step N of M, phase, time in step, the
+  latest verdict per metric with its reason, the last events.
+
+The message comes from the engine's `describe`, a pure function of spec and status,
+so it is current even between the controller's writes. Pure; no I/O.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from rollout.api import condition, durations, release, service
+from rollout.api.release import TERMINAL_PHASES, Phase
+from rollout.release import engine
+
+__all__ = ["line", "outcome", "panel", "snapshot"]
+
+_BAR = 30
+_GOOD = {Phase.SUCCEEDED}
+
+
+def _message(rel: release.Release, now: datetime, *, countdown: bool = True) -> str:
+    if rel.status.phase in TERMINAL_PHASES:
+        return rel.status.message or engine.describe(rel.spec, rel.status, now)
+    return engine.describe(rel.spec, rel.status, now, countdown=countdown)
+
+
+def _current(svc: service.Service, rel: release.Release | None) -> release.Release | None:
+    """The release of the latest revision, when there is one."""
+    latest = svc.status.latest_created_revision
+    if rel is None or rel.spec.canary_revision != latest:
+        return None
+    return rel
+
+
+def snapshot(
+    svc: service.Service,
+    rel: release.Release | None,
+    now: datetime,
+    *,
+    countdown: bool = True,
+) -> dict[str, Any]:
+    rel = _current(svc, rel) or rel
+    data: dict[str, Any] = {
+        "service": svc.metadata.name,
+        "namespace": svc.metadata.namespace or "default",
+        "stableRevision": svc.status.stable_revision,
+        "canaryRevision": rel.spec.canary_revision
+        if rel is not None and rel.status.phase not in TERMINAL_PHASES
+        else None,
+        "traffic": [
+            {"revision": t.revision_name, "percent": t.percent, "tag": t.tag}
+            for t in svc.status.traffic
+        ],
+        "release": None,
+        "analysis": [],
+    }
+    if rel is not None:
+        data["release"] = {
+            "name": rel.metadata.name,
+            "phase": rel.status.phase.value,
+            "stepIndex": rel.status.step_index,
+            "steps": len(rel.spec.policy.expanded_steps()),
+            "message": _message(rel, now, countdown=countdown),
+        }
+        data["analysis"] = [
+            {
+                "metric": m.metric,
+                "verdict": m.verdict.value if m.verdict else None,
+                "value": m.value,
+                "at": m.at.isoformat() if m.at else None,
+                "reason": m.reason,
+            }
+            for m in rel.status.analysis
+        ]
+    return data
+
+
+def outcome(svc: service.Service, rel: release.Release | None) -> int | None:
+    """0: the latest revision is rolled out; 1: its rollout ended otherwise; None: going."""
+    if svc.status.observed_generation != svc.metadata.generation:
+        return None
+    latest = svc.status.latest_created_revision
+    if latest is None:
+        return None
+    current = _current(svc, rel)
+    if current is not None:
+        if current.status.phase in _GOOD:
+            return 0 if svc.status.stable_revision == latest else None
+        return 1 if current.status.phase in TERMINAL_PHASES else None
+    if svc.status.stable_revision == latest and condition.is_true(
+        svc.status.conditions, condition.ConditionType.READY
+    ):
+        return 0
+    revisions = condition.get_condition(
+        svc.status.conditions, condition.ConditionType.REVISIONS_READY
+    )
+    if revisions is not None and revisions.reason == "ProgressDeadlineExceeded":
+        return 1
+    return None
+
+
+def line(data: dict[str, Any]) -> str:
+    split = ", ".join(f"{t['revision']} {t['percent']}%" for t in data["traffic"] if t["percent"])
+    rel = data["release"]
+    text = f"{data['service']}: {split or 'no traffic'}"
+    if rel is not None:
+        text += f" | {rel['name']} {rel['phase']} step {min(rel['stepIndex'] + 1, rel['steps'])}"
+        text += f"/{rel['steps']}: {rel['message']}"
+    return text
+
+
+def _bar(percent: int) -> Text:
+    filled = round(_BAR * percent / 100)
+    return Text("█" * filled, style="green") + Text("░" * (_BAR - filled), style="dim")
+
+
+def panel(svc: service.Service, rel: release.Release | None, now: datetime) -> RenderableType:
+    data = snapshot(svc, rel, now)
+    parts: list[RenderableType] = []
+    head = Text(f"{data['service']}", style="bold") + Text(f"  ({data['namespace']})")
+    head += Text(f"   stable {data['stableRevision'] or '—'}")
+    if data["canaryRevision"]:
+        head += Text(f"   canary {data['canaryRevision']}")
+    parts.append(head)
+    weights = Table.grid(padding=(0, 2))
+    for t in data["traffic"]:
+        weights.add_row(t["revision"], _bar(t["percent"]), f"{t['percent']:>3}%", t["tag"] or "")
+    parts.append(weights)
+    info = data["release"]
+    if info is not None and rel is not None:
+        style = {"Succeeded": "green", "RolledBack": "red", "Failed": "red"}.get(
+            info["phase"], "yellow"
+        )
+        text = Text(f"release {info['name']}  ") + Text(info["phase"], style=f"bold {style}")
+        text += Text(f"  step {min(info['stepIndex'] + 1, info['steps'])}/{info['steps']}")
+        started = rel.status.step_started_at
+        if started is not None and rel.status.phase not in TERMINAL_PHASES:
+            spent = timedelta(seconds=round((now - started).total_seconds()))
+            text += Text(f"  in step {durations.format_duration(spent)}")
+        parts.append(text)
+        parts.append(Text(f"  {info['message']}"))
+        if rel.status.analysis:
+            verdicts = Table.grid(padding=(0, 2))
+            for m in rel.status.analysis:
+                colour = {"Passed": "green", "Failed": "red"}.get(
+                    m.verdict.value if m.verdict else "", "yellow"
+                )
+                verdicts.add_row(
+                    f"  {m.metric}",
+                    Text(m.verdict.value if m.verdict else "—", style=colour),
+                    m.reason,
+                )
+            parts.append(Text("analysis", style="bold"))
+            parts.append(verdicts)
+        events = rel.status.history[-5:]
+        if events:
+            parts.append(Text("last events", style="bold"))
+            for h in events:
+                parts.append(Text(f"  {h.at:%H:%M:%S}  {h.event}  {h.message}"))
+    return Group(*parts)
