@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 import structlog
 
 from rollout import clock as clocks
-from rollout.api import release
+from rollout.api import condition, release
 from rollout.controller import metrics, queue, wiring
 from rollout.platforms import ports
 from rollout.reconcilers import base
@@ -57,7 +57,9 @@ class Controller:
         *,
         workers: int = 4,
     ) -> None:
-        self.ctx = base.Context(store=store, platform=platform, clock=clock)
+        self.ctx = base.Context(
+            store=store, platform=platform, clock=clock, on_release=self._on_release
+        )
         self.clock = clock
         self.queue = queue.WorkQueue()
         self.index = wiring.Index()
@@ -124,6 +126,7 @@ class Controller:
             self._due[key] = self.clock.now() + delay
             self.metrics.errors.labels(key.kind, type(exc).__name__).inc()
             bound.warning("reconcile failed", error=str(exc), retry_in=delay.total_seconds())
+            self._mark_failed(key, exc)
             return
         finally:
             self.metrics.reconciles.labels(key.kind).inc()
@@ -135,21 +138,40 @@ class Controller:
             self.queue.add(key, at)
             self._due[key] = min(at, self._due.get(key, at))
         self.metrics.queue_depth.set(len(self.queue))
-        if key.kind == "Release":
-            self._release_metrics(key)
 
-    def _release_metrics(self, key: base.Key) -> None:
-        try:
-            rel = self.ctx.store.get("Release", key.namespace, key.name)
-        except errors.NotFound:
-            return
-        assert isinstance(rel, release.Release)
+    def _on_release(
+        self, key: base.Key, status: release.ReleaseStatus, verdicts: tuple[release.Verdict, ...]
+    ) -> None:
         for phase in release.Phase:
             self.metrics.release_phase.labels(key.namespace, key.name, phase.value).set(
-                1 if rel.status.phase is phase else 0
+                1 if status.phase is phase else 0
             )
-        weight = rel.status.weights.canary if rel.status.weights else 0
+        weight = status.weights.canary if status.weights else 0
         self.metrics.canary_weight.labels(key.namespace, key.name).set(weight)
+        for verdict in verdicts:
+            self.metrics.verdicts.labels(key.namespace, key.name, verdict.value).inc()
+
+    def _mark_failed(self, key: base.Key, exc: Exception) -> None:
+        """Say on the object itself why its reconcile failed (best effort)."""
+        try:
+            obj = self.ctx.store.get(key.kind, key.namespace, key.name)
+            status = getattr(obj, "status", None)
+            if status is None:
+                return
+            conditions = condition.set_condition(
+                status.conditions,
+                type_=base.ERROR_CONDITION,
+                status=condition.ConditionStatus.TRUE,
+                reason=type(exc).__name__,
+                message=str(exc)[:1000],
+                now=self.clock.now(),
+                observed_generation=obj.metadata.generation,
+            )
+            if conditions != status.conditions:
+                new = status.model_copy(update={"conditions": conditions})
+                self.ctx.store.update_status(obj.model_copy(update={"status": new}))
+        except Exception as again:  # the store itself is failing: the log has it
+            log.warning("could not record the failure", key=str(key), error=str(again))
 
     # --- synchronous (scenario tests) -------------------------------------------------
 

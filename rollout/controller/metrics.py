@@ -54,7 +54,7 @@ class ControllerMetrics:
         )
         self.verdicts = Counter(
             "rollout_analysis_verdicts",
-            "Analysis verdicts by metric and verdict.",
-            ["namespace", "release", "metric", "verdict"],
+            "Analysis verdicts by release and verdict.",
+            ["namespace", "release", "verdict"],
             registry=self.registry,
         )

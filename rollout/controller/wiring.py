@@ -7,6 +7,9 @@ remembers, from the events it has seen, the releases of each service (and whethe
 they are still running) and the services of each policy, so mapping an event never
 reads the store.
 
+A status-only change (same generation as last seen) does not enqueue the object
+itself: its own reconciler wrote it. It still enqueues the objects that depend on it.
+
 Pure and in memory; fed by `manager`. Thread-safe.
 """
 
@@ -30,6 +33,7 @@ class Index:
         self._releases: dict[_Service, dict[str, bool]] = defaultdict(dict)  # name → running
         self._by_policy: dict[tuple[str, str], set[str]] = defaultdict(set)
         self._policy_of: dict[_Service, str | None] = {}
+        self._generations: dict[base.Key, int | None] = {}
         self._lock = threading.Lock()
 
     def keys_for(self, event: port.WatchEvent) -> list[base.Key]:
@@ -37,8 +41,18 @@ class Index:
         obj = event.object
         kind, namespace, name = port.key_of(obj)
         deleted = event.type is port.EventType.DELETED
-        keys = [base.Key(kind, namespace, name)]
+        own = base.Key(kind, namespace, name)
         with self._lock:
+            generation = obj.metadata.generation
+            seen = self._generations.get(own)
+            if deleted:
+                self._generations.pop(own, None)
+            else:
+                self._generations[own] = generation
+            # A status-only write is the object's own reconciler's doing: nothing new
+            # for it to see (Kubernetes' generation-changed predicate).
+            status_only = event.type is port.EventType.MODIFIED and seen == generation
+            keys = [] if status_only else [own]
             if isinstance(obj, release.Release):
                 svc = (namespace, obj.spec.service)
                 if deleted:

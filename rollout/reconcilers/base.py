@@ -20,7 +20,7 @@ from typing import Any
 import structlog
 
 from rollout import clock as clocks
-from rollout.api import kinds, meta
+from rollout.api import condition, kinds, meta, release
 from rollout.platforms import ports
 from rollout.store import port
 
@@ -31,6 +31,7 @@ __all__ = [
     "Reconcile",
     "Result",
     "owner_reference",
+    "without_error",
     "write_status",
 ]
 
@@ -55,11 +56,19 @@ class Result:
     requeue_after: timedelta | None = None  # reconcile again after this much clock time
 
 
+ReleaseHook = Callable[["Key", release.ReleaseStatus, tuple[release.Verdict, ...]], None]
+
+ERROR_CONDITION = "ReconcileError"
+
+
 @dataclasses.dataclass
 class Context:
     store: port.Store
     platform: ports.Platform
     clock: clocks.Clock
+    # Called after each release decision with the new status and the verdicts of the
+    # readings taken (the controller's metrics); None: nobody listens.
+    on_release: ReleaseHook | None = None
 
     def event(
         self, obj: kinds.Resource, reason: str, message: str, *, warning: bool = False
@@ -102,7 +111,19 @@ def owner_reference(owner: kinds.Resource) -> meta.OwnerReference:
 
 
 def write_status(ctx: Context, obj: Any, status: Any) -> Any:
-    """Persist `status` unless it equals `obj.status`; return the object as stored."""
+    """Persist `status` unless it equals `obj.status`; return the object as stored.
+
+    A successful reconcile clears the controller's `ReconcileError` condition."""
+    status = without_error(status)
     if status == obj.status:
         return obj
     return ctx.store.update_status(obj.model_copy(update={"status": status}))
+
+
+def without_error(status: Any) -> Any:
+    """`status` without the `ReconcileError` condition (set when a reconcile raised)."""
+    conditions = getattr(status, "conditions", None)
+    if not conditions or condition.get_condition(conditions, ERROR_CONDITION) is None:
+        return status
+    kept = [c for c in conditions if c.type != ERROR_CONDITION]
+    return status.model_copy(update={"conditions": kept})

@@ -64,8 +64,15 @@ def reconcile(ctx: base.Context, key: base.Key) -> base.Result:
             _set_weights(ctx, rt, rel, action.weights)
         else:
             ctx.event(rel, action.reason, action.message, warning=action.warning)
-    new = decision.status
+    new = base.without_error(decision.status)
     new.observed_generation = rel.metadata.generation
+    if ctx.on_release is not None:
+        verdicts = tuple(
+            m.verdict
+            for m in new.analysis
+            if m.verdict is not None and any(r.metric == m.metric for r in obs.readings)
+        )
+        ctx.on_release(key, new, verdicts)
     if new.phase != rel.status.phase:
         log.info(
             "release.transition",
