@@ -20,7 +20,7 @@ import click
 from rich.console import Console
 from rich.live import Live
 
-from rollout.api import durations, release, service
+from rollout.api import durations, release, route, service
 from rollout.cli import common, render, status_view
 from rollout.reconcilers.service import builders
 from rollout.store import errors
@@ -30,7 +30,10 @@ __all__ = ["history_command", "status_command"]
 _POLL = 0.25  # seconds between two looks at the store
 
 
-def _read(opts: common.Options, name: str) -> tuple[service.Service, release.Release | None]:
+_State = tuple[service.Service, release.Release | None, route.Route | None]
+
+
+def _read(opts: common.Options, name: str) -> _State:
     try:
         svc = opts.store.get("Service", opts.namespace, name)
     except errors.NotFound:
@@ -43,7 +46,11 @@ def _read(opts: common.Options, name: str) -> tuple[service.Service, release.Rel
         except errors.NotFound:
             found = None
         rel = found if isinstance(found, release.Release) else None
-    return svc, rel
+    try:
+        found_route = opts.store.get("Route", opts.namespace, name)
+    except errors.NotFound:
+        found_route = None
+    return svc, rel, found_route if isinstance(found_route, route.Route) else None
 
 
 @click.command("status")
@@ -61,9 +68,9 @@ def status_command(service_name: str, watch: bool, timeout: str, opts: common.Op
         limit = durations.parse_duration(timeout).total_seconds()
     except ValueError as exc:
         common.fail(f"--timeout: {exc}", code=2)
-    svc, rel = _read(opts, service_name)
+    svc, rel, rt = _read(opts, service_name)
     if not watch:
-        _print_once(svc, rel, opts)
+        _print_once(svc, rel, rt, opts)
         return
     deadline = time.monotonic() + limit
     console = Console()
@@ -71,16 +78,16 @@ def status_command(service_name: str, watch: bool, timeout: str, opts: common.Op
     if opts.output == "table" and console.is_terminal:
         with Live(console=console, auto_refresh=False) as live:
             while True:
-                live.update(status_view.panel(svc, rel, opts.clock.now()), refresh=True)
+                live.update(status_view.panel(svc, rel, opts.clock.now(), rt=rt), refresh=True)
                 code = status_view.outcome(svc, rel)
                 if code is not None or time.monotonic() >= deadline:
                     break
                 time.sleep(_POLL)
-                svc, rel = _read(opts, service_name)
+                svc, rel, rt = _read(opts, service_name)
     else:
         last = ""
         while True:
-            data = status_view.snapshot(svc, rel, opts.clock.now(), countdown=False)
+            data = status_view.snapshot(svc, rel, opts.clock.now(), rt=rt, countdown=False)
             text = json.dumps(data) if opts.output == "json" else status_view.line(data)
             if text != last:
                 click.echo(text)
@@ -89,7 +96,7 @@ def status_command(service_name: str, watch: bool, timeout: str, opts: common.Op
             if code is not None or time.monotonic() >= deadline:
                 break
             time.sleep(_POLL)
-            svc, rel = _read(opts, service_name)
+            svc, rel, rt = _read(opts, service_name)
     if code is None:
         click.echo(f"timed out after {timeout} waiting for {service_name}", err=True)
         raise SystemExit(1)
@@ -99,11 +106,16 @@ def status_command(service_name: str, watch: bool, timeout: str, opts: common.Op
     raise SystemExit(code)
 
 
-def _print_once(svc: service.Service, rel: release.Release | None, opts: common.Options) -> None:
+def _print_once(
+    svc: service.Service,
+    rel: release.Release | None,
+    rt: route.Route | None,
+    opts: common.Options,
+) -> None:
     now = opts.clock.now()
-    data = status_view.snapshot(svc, rel, now)
+    data = status_view.snapshot(svc, rel, now, rt=rt)
     if opts.output == "table":
-        Console().print(status_view.panel(svc, rel, now))
+        Console().print(status_view.panel(svc, rel, now, rt=rt))
     else:
         click.echo(render.dump(data, opts.output))
 

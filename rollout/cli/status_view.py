@@ -1,6 +1,7 @@
 """What `rollout status` shows, computed from the Service and its current Release.
 
-- `snapshot(...)`: the stable `-o json` shape of DESIGN §7;
+- `snapshot(...)`: the stable `-o json` shape of DESIGN §7; traffic as the Route
+  reports it applied (the Service's copy is refreshed when no release runs);
 - `outcome(...)`: 0 when the latest change has been rolled out (release Succeeded, or
   an immediate rollout done), 1 when it ended otherwise, None while it is going;
 - `line(...)`: one line per change, for logs and pipes (no TTY);
@@ -20,7 +21,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from rollout.api import condition, durations, release, service
+from rollout.api import condition, durations, release, route, service
 from rollout.api.release import TERMINAL_PHASES, Phase
 from rollout.release import engine
 
@@ -49,6 +50,7 @@ def snapshot(
     rel: release.Release | None,
     now: datetime,
     *,
+    rt: route.Route | None = None,
     countdown: bool = True,
 ) -> dict[str, Any]:
     rel = _current(svc, rel) or rel
@@ -61,7 +63,7 @@ def snapshot(
         else None,
         "traffic": [
             {"revision": t.revision_name, "percent": t.percent, "tag": t.tag}
-            for t in svc.status.traffic
+            for t in (rt.status.traffic if rt is not None else svc.status.traffic)
         ],
         "release": None,
         "analysis": [],
@@ -126,8 +128,14 @@ def _bar(percent: int) -> Text:
     return Text("█" * filled, style="green") + Text("░" * (_BAR - filled), style="dim")
 
 
-def panel(svc: service.Service, rel: release.Release | None, now: datetime) -> RenderableType:
-    data = snapshot(svc, rel, now)
+def panel(
+    svc: service.Service,
+    rel: release.Release | None,
+    now: datetime,
+    *,
+    rt: route.Route | None = None,
+) -> RenderableType:
+    data = snapshot(svc, rel, now, rt=rt)
     parts: list[RenderableType] = []
     head = Text(f"{data['service']}", style="bold") + Text(f"  ({data['namespace']})")
     head += Text(f"   stable {data['stableRevision'] or '—'}")

@@ -8,7 +8,9 @@ they are still running) and the services of each policy, so mapping an event nev
 reads the store.
 
 A status-only change (same generation as last seen) does not enqueue the object
-itself: its own reconciler wrote it. It still enqueues the objects that depend on it.
+itself: its own reconciler wrote it. It still enqueues the objects that depend on it
+— except that a running release's progress (its status, its route) concerns the
+release alone: the service hears when a release starts, ends or gets a command.
 
 Pure and in memory; fed by `manager`. Thread-safe.
 """
@@ -55,11 +57,15 @@ class Index:
             keys = [] if status_only else [own]
             if isinstance(obj, release.Release):
                 svc = (namespace, obj.spec.service)
+                was_running = self._releases[svc].get(name)
+                running = not deleted and obj.status.phase not in TERMINAL_PHASES
                 if deleted:
                     self._releases[svc].pop(name, None)
                 else:
-                    self._releases[svc][name] = obj.status.phase not in TERMINAL_PHASES
-                keys.append(base.Key("Service", *svc))
+                    self._releases[svc][name] = running
+                # The service cares when a release starts, ends, or gets a command (retry).
+                if was_running is None or was_running != running or not status_only:
+                    keys.append(base.Key("Service", *svc))
             elif isinstance(obj, service.Service):
                 svc = (namespace, name)
                 old = self._policy_of.pop(svc, None)
@@ -79,8 +85,11 @@ class Index:
                 owner = _service_of(obj)
                 if owner is not None:
                     svc = (namespace, owner)
-                    keys.append(base.Key("Service", *svc))
-                    keys.extend(self._running(svc))
+                    releases = self._running(svc)
+                    # While a release moves the route, the release is the one to tell.
+                    if obj.kind == "Revision" or not releases:
+                        keys.append(base.Key("Service", *svc))
+                    keys.extend(releases)
         return keys
 
     def _running(self, svc: _Service) -> list[base.Key]:

@@ -4,8 +4,8 @@ Ready is True once the runtime's probe passes; False with the runtime's reason w
 it starts (`Starting`), when it crash-loops (`CrashLoop`, permanent), or when it is
 not ready within `spec.progressDeadline` of its creation
 (`ProgressDeadlineExceeded`). A deleted revision's workload is removed. While not
-ready, the revision is looked at again every second (clock time); once ready, every
-30 s to notice a crash.
+ready, the revision is looked at again every second (clock time); once ready,
+every 5 minutes.
 
 Called by the controller.
 """
@@ -21,7 +21,7 @@ from rollout.store import errors
 __all__ = ["reconcile"]
 
 POLL_STARTING = timedelta(seconds=1)
-POLL_READY = timedelta(seconds=30)
+POLL_READY = timedelta(minutes=5)
 
 
 def reconcile(ctx: base.Context, key: base.Key) -> base.Result:

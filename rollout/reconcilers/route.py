@@ -3,7 +3,7 @@ actually applied.
 
 `status.traffic` is what the router reads back, never what was asked; Ready
 (`TrafficApplied`) is True when that equals `spec.traffic`. A split someone else
-changed in the data plane is found on the next pass (every 30 s) and set right. A
+changed in the data plane is found on the next pass (every 5 minutes) and set right. A
 deleted Route is removed from the router.
 
 Called by the controller.
@@ -20,7 +20,7 @@ from rollout.store import errors
 
 __all__ = ["reconcile"]
 
-RESYNC = timedelta(seconds=30)
+RESYNC = timedelta(minutes=5)
 
 
 def _same(applied: Sequence[split.TrafficTarget], wanted: Sequence[split.TrafficTarget]) -> bool:

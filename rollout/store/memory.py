@@ -43,6 +43,9 @@ class MemoryStore:
         self._rv = 0
         self._owned: dict[str, dict[_Key, None]] = {}  # owner uid → what names it (ordered)
         self._owners: dict[_Key, tuple[str, ...]] = {}  # key → the owner uids it names
+        self._kinds: dict[str, dict[_Key, None]] = {}  # kind → its keys (ordered set)
+        self._labels: dict[_Key, dict[str, str]] = {}
+        self._by_label: dict[tuple[str, str, str], dict[_Key, None]] = {}  # kind, key, value
         self._lock = threading.Condition()
 
     # --- reads ------------------------------------------------------------------------
@@ -64,7 +67,17 @@ class MemoryStore:
     ) -> port.Listed:
         objects.kind_of(kind)
         with self._lock:
-            texts = [t for (k, _, _), t in self._objects.items() if k == kind]
+            if labels:
+                first = next(iter(labels.items()))
+                keys = builtins.list(self._by_label.get((kind, *first), {}))
+            else:
+                keys = builtins.list(self._kinds.get(kind, {}))
+            texts = [
+                self._objects[k]
+                for k in keys
+                if (namespace is None or k[1] == namespace)
+                and all(self._labels[k].get(n) == v for n, v in (labels or {}).items())
+            ]
             rv = self._rv
         items = [objects.loads(kind, t) for t in texts]
         items = [o for o in items if objects.matches(o, namespace, labels)]
@@ -107,9 +120,22 @@ class MemoryStore:
                 self._rv += 1
                 self._append(key[0], port.EventType.DELETED, text)
                 self._index_owners(key, ())
+                self._index_labels(key, {}, present=False)
                 uid = objects.loads(key[0], text).metadata.uid or ""
                 pending.extend(self._owned.pop(uid, {}))
             self._lock.notify_all()
+
+    def _index_labels(self, key: _Key, labels: dict[str, str], *, present: bool) -> None:
+        """Keys by kind and by label, so a list reads only what it returns."""
+        for label in self._labels.pop(key, {}).items():
+            self._by_label.get((key[0], *label), {}).pop(key, None)
+        if present:
+            self._kinds.setdefault(key[0], {})[key] = None
+            self._labels[key] = dict(labels)
+            for label in labels.items():
+                self._by_label.setdefault((key[0], *label), {})[key] = None
+        else:
+            self._kinds.get(key[0], {}).pop(key, None)
 
     def _index_owners(self, key: _Key, uids: tuple[str, ...]) -> None:
         """Record which owners `key` names (an index, so cascade needs no scan)."""
@@ -132,6 +158,7 @@ class MemoryStore:
         self._rv += 1
         self._objects[key] = text
         self._index_owners(key, tuple(ref.uid for ref in obj.metadata.owner_references))
+        self._index_labels(key, obj.metadata.labels, present=True)
         self._append(key[0], type_, text)
         self._lock.notify_all()
         return objects.loads(key[0], text)

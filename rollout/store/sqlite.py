@@ -1,10 +1,12 @@
 """The SQLite store: the Store contract in one file (`<state-dir>/state.db`), shared by
 the CLI and the controller — separate processes — and the controller's worker threads.
 
-Schema version 1 (`PRAGMA user_version`, created on first open):
+Schema version 2 (`PRAGMA user_version`, created on first open; a version 1 file
+gets its labels indexed):
 
     objects(kind, namespace, name, uid, body)        one row per object, JSON (`objects.dumps`)
     owners(owner_uid, kind, namespace, name)         owner references, for cascade delete
+    labels(kind, namespace, name, key, value)        labels, so a selector reads only matches
     events(rv INTEGER PRIMARY KEY, kind, type, body) append-only change log, serves `watch`
 
 A resourceVersion is the rowid of an `events` row: one counter across kinds, like etcd's
@@ -41,7 +43,7 @@ from rollout.store import errors, objects, port
 
 __all__ = ["BUSY_TIMEOUT", "POLL", "SCHEMA_VERSION", "SqliteStore"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT = 10.0  # seconds a write waits for another process's transaction
 POLL = 0.05  # seconds between two looks for another process's writes in `watch`
 
@@ -61,6 +63,11 @@ _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS events (
         rv INTEGER PRIMARY KEY, kind TEXT NOT NULL, type TEXT NOT NULL, body TEXT NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS events_by_kind ON events (kind, rv)",
+    """CREATE TABLE IF NOT EXISTS labels (
+        kind TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,
+        key TEXT NOT NULL, value TEXT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS labels_by_label ON labels (kind, key, value)",
+    "CREATE INDEX IF NOT EXISTS labels_by_object ON labels (kind, namespace, name)",
     f"PRAGMA user_version = {SCHEMA_VERSION}",
 )
 
@@ -85,6 +92,14 @@ def _row(conn: sqlite3.Connection, key: _Key) -> Any:
 
 def _event(conn: sqlite3.Connection, rv: int, kind: str, type_: port.EventType, body: str) -> None:
     conn.execute("INSERT INTO events VALUES (?, ?, ?, ?)", (rv, kind, type_.value, body))
+
+
+def _index_labels(conn: sqlite3.Connection, key: _Key, obj: kinds.Resource) -> None:
+    conn.execute(f"DELETE FROM labels WHERE {_WHERE_KEY}", key)
+    conn.executemany(
+        "INSERT INTO labels VALUES (?, ?, ?, ?, ?)",
+        [(*key, k, v) for k, v in obj.metadata.labels.items()],
+    )
 
 
 def _last_rv(conn: sqlite3.Connection) -> int:
@@ -173,6 +188,11 @@ class SqliteStore:
             if version < SCHEMA_VERSION:
                 for statement in _SCHEMA:
                     conn.execute(statement)
+            if 1 <= version < 2:  # labels came with version 2: index what is there
+                for kind, namespace, name, body in conn.execute(
+                    "SELECT kind, namespace, name, body FROM objects"
+                ).fetchall():
+                    _index_labels(conn, (kind, namespace, name), objects.loads(kind, body))
 
     def _prune(self, conn: sqlite3.Connection) -> None:
         # Two queries: SQLite answers MIN and MAX of a rowid by a seek only one at a time.
@@ -200,12 +220,20 @@ class SqliteStore:
         labels: Mapping[str, str] | None = None,
     ) -> port.Listed:
         objects.kind_of(kind)
-        sql, args = "SELECT body FROM objects WHERE kind = ?", [kind]
+        sql, args = "SELECT o.body FROM objects o", []
+        if labels:  # candidates by one label through its index; the rest checked below
+            key, value = next(iter(labels.items()))
+            sql += (
+                " JOIN labels l ON l.kind = o.kind AND l.namespace = o.namespace"
+                " AND l.name = o.name AND l.key = ? AND l.value = ?"
+            )
+            args += [key, value]
+        sql, args = sql + " WHERE o.kind = ?", [*args, kind]
         if namespace is not None:
-            sql, args = sql + " AND namespace = ?", [kind, namespace]
+            sql, args = sql + " AND o.namespace = ?", [*args, namespace]
         with self._tx(write=False) as conn:
             rv = _last_rv(conn)
-            rows = conn.execute(sql + " ORDER BY namespace, name", args).fetchall()
+            rows = conn.execute(sql + " ORDER BY o.namespace, o.name", args).fetchall()
         items = [objects.loads(kind, text) for (text,) in rows]
         return port.Listed([o for o in items if objects.matches(o, namespace, labels)], str(rv))
 
@@ -254,7 +282,8 @@ class SqliteStore:
             (*key, obj.metadata.uid, text),
         )
         _event(conn, rv, key[0], type_, text)
-        if owners:
+        if owners:  # metadata may have changed: owner references and labels
+            _index_labels(conn, key, obj)
             conn.execute(f"DELETE FROM owners WHERE {_WHERE_KEY}", key)
             conn.executemany(
                 "INSERT INTO owners VALUES (?, ?, ?, ?)",
@@ -277,6 +306,7 @@ class SqliteStore:
                 rv += 1
                 conn.execute(f"DELETE FROM objects WHERE {_WHERE_KEY}", key)
                 conn.execute(f"DELETE FROM owners WHERE {_WHERE_KEY}", key)
+                conn.execute(f"DELETE FROM labels WHERE {_WHERE_KEY}", key)
                 _event(conn, rv, key[0], port.EventType.DELETED, row[1])
                 owned = conn.execute(
                     "SELECT kind, namespace, name FROM owners WHERE owner_uid = ?", (row[0],)
