@@ -1,0 +1,255 @@
+"""`wiring.Index.keys_for`: which keys a watch event enqueues, given the events seen
+before it. Each case is a history of events, then one event and the keys it maps to.
+
+Rules (wiring's docstring): an event enqueues its own object unless it is status-only
+(same generation as last seen); a Revision also its Service and the service's running
+releases; a Route its running releases, or its Service when none runs; a Release its
+Service when it starts, ends or its spec changes; a Service its running releases; a
+RolloutPolicy the services naming it. DELETED forgets what the index knew."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from rollout.api import meta, policyspec, release, revision, rolloutpolicy, route, service
+from rollout.api.release import Phase
+from rollout.controller import wiring
+from rollout.reconcilers import base
+from rollout.store import port
+
+ADDED, MODIFIED, DELETED = port.EventType.ADDED, port.EventType.MODIFIED, port.EventType.DELETED
+TEMPLATE: dict[str, Any] = {"containers": [{"name": "app", "command": ["app"]}]}
+POLICY_SPEC = policyspec.RolloutPolicySpec.model_validate({"steps": [{"setWeight": 50}]})
+
+
+def _meta(name: str, generation: int, **labels: str) -> meta.ObjectMeta:
+    return meta.ObjectMeta(name=name, namespace="default", generation=generation, labels=labels)
+
+
+def svc(name: str = "web", *, policy: str | None = None, gen: int = 1) -> service.Service:
+    return service.Service.model_validate(
+        {"metadata": _meta(name, gen), "spec": {"template": TEMPLATE, "policy": policy}}
+    )
+
+
+def rev(name: str = "web-00001", *, gen: int = 1, labelled: bool = True) -> revision.Revision:
+    owner = name.rsplit("-", 1)[0]
+    labels = {base.SERVICE_LABEL: owner} if labelled else {}
+    return revision.Revision.model_validate(
+        {"metadata": _meta(name, gen, **labels), "spec": {"service": owner, "template": TEMPLATE}}
+    )
+
+
+def rt(name: str = "web", *, gen: int = 1) -> route.Route:
+    return route.Route(
+        metadata=_meta(name, gen, **{base.SERVICE_LABEL: name}),
+        spec=route.RouteSpec(service=name),
+    )
+
+
+def rel(
+    name: str = "web-00002", *, phase: Phase = Phase.PROGRESSING, gen: int = 1
+) -> release.Release:
+    service_name = name.split("-")[0]
+    return release.Release(
+        metadata=_meta(name, gen, **{base.SERVICE_LABEL: service_name}),
+        spec=release.ReleaseSpec(
+            service=service_name,
+            stable_revision=f"{service_name}-00001",
+            canary_revision=name[: len(service_name) + 6],
+            policy=POLICY_SPEC,
+        ),
+        status=release.ReleaseStatus(phase=phase),
+    )
+
+
+def pol(name: str = "canary", *, gen: int = 1) -> rolloutpolicy.RolloutPolicy:
+    return rolloutpolicy.RolloutPolicy(metadata=_meta(name, gen), spec=POLICY_SPEC)
+
+
+def event(type_: port.EventType, obj: Any) -> port.WatchEvent:
+    return port.WatchEvent(type_, obj, "1")
+
+
+def k(kind: str, name: str) -> base.Key:
+    return base.Key(kind, "default", name)
+
+
+CASES = [
+    # --- Revision and Route: own key, the service, its running releases ---
+    pytest.param(
+        [],
+        event(ADDED, rev()),
+        [k("Revision", "web-00001"), k("Service", "web")],
+        id="revision-added-no-release",
+    ),
+    pytest.param(
+        [event(ADDED, rel("web-00002")), event(ADDED, rel("api-00002"))],
+        event(ADDED, rev("web-00002")),
+        [k("Revision", "web-00002"), k("Service", "web"), k("Release", "web-00002")],
+        id="revision-added-running-release-of-its-service-only",
+    ),
+    pytest.param(
+        [event(ADDED, rel("web-00002", phase=Phase.ROLLED_BACK)), event(ADDED, rel("web-00003"))],
+        event(ADDED, rev("web-00003")),
+        [k("Revision", "web-00003"), k("Service", "web"), k("Release", "web-00003")],
+        id="revision-finished-release-not-enqueued",
+    ),
+    pytest.param(
+        [event(ADDED, rel("web-00002")), event(MODIFIED, rel("web-00002", phase=Phase.SUCCEEDED))],
+        event(ADDED, rev("web-00002")),
+        [k("Revision", "web-00002"), k("Service", "web")],
+        id="revision-release-finished-since",
+    ),
+    pytest.param(
+        [],
+        event(ADDED, rev("web-00001", labelled=False)),
+        [k("Revision", "web-00001"), k("Service", "web")],
+        id="revision-service-from-spec-without-label",
+    ),
+    pytest.param(
+        [event(ADDED, rel("web-00002"))],
+        event(ADDED, rt()),
+        [k("Route", "web"), k("Release", "web-00002")],
+        id="route-running-release-told-not-service",
+    ),
+    pytest.param(
+        [event(ADDED, rel("web-00002", phase=Phase.SUCCEEDED))],
+        event(ADDED, rt()),
+        [k("Route", "web"), k("Service", "web")],
+        id="route-no-running-release-service-told",
+    ),
+    # --- Release: own key and its service ---
+    pytest.param(
+        [],
+        event(ADDED, rel()),
+        [k("Release", "web-00002"), k("Service", "web")],
+        id="release-added",
+    ),
+    pytest.param(
+        [event(ADDED, rel())],
+        event(MODIFIED, rel(gen=2)),
+        [k("Release", "web-00002"), k("Service", "web")],
+        id="release-spec-changed",
+    ),
+    # --- Service: own key and its running releases ---
+    pytest.param([], event(ADDED, svc()), [k("Service", "web")], id="service-added"),
+    pytest.param(
+        [event(ADDED, rel("web-00002"))],
+        event(MODIFIED, svc(gen=2)),
+        [k("Service", "web"), k("Release", "web-00002")],
+        id="service-spec-changed-running-release",
+    ),
+    # --- RolloutPolicy: the services naming it ---
+    pytest.param(
+        [
+            event(ADDED, svc("web", policy="canary")),
+            event(ADDED, svc("api", policy="canary")),
+            event(ADDED, svc("db", policy="other")),
+            event(ADDED, svc("batch")),
+        ],
+        event(MODIFIED, pol("canary", gen=2)),
+        [k("RolloutPolicy", "canary"), k("Service", "api"), k("Service", "web")],
+        id="policy-services-naming-it",
+    ),
+    pytest.param([], event(ADDED, pol()), [k("RolloutPolicy", "canary")], id="policy-no-service"),
+    pytest.param(
+        [
+            event(ADDED, svc("web", policy="canary")),
+            event(MODIFIED, svc("web", policy="other", gen=2)),
+        ],
+        event(MODIFIED, pol("canary", gen=2)),
+        [k("RolloutPolicy", "canary")],
+        id="policy-service-switched-away",
+    ),
+    # --- status-only writes: dependents only ---
+    pytest.param(
+        [event(ADDED, rel("web-00002")), event(ADDED, rev("web-00002"))],
+        event(MODIFIED, rev("web-00002")),
+        [k("Service", "web"), k("Release", "web-00002")],
+        id="status-only-revision",
+    ),
+    pytest.param(
+        [event(ADDED, rel())],
+        event(MODIFIED, rel(phase=Phase.PAUSED)),
+        [],
+        id="status-only-release-progress-wakes-nobody",
+    ),
+    pytest.param(
+        [event(ADDED, rel())],
+        event(MODIFIED, rel(phase=Phase.SUCCEEDED)),
+        [k("Service", "web")],
+        id="status-only-release-ending-wakes-service",
+    ),
+    pytest.param([event(ADDED, svc())], event(MODIFIED, svc()), [], id="status-only-service"),
+    pytest.param(
+        [event(ADDED, rel()), event(ADDED, rt())],
+        event(MODIFIED, rt()),
+        [k("Release", "web-00002")],
+        id="status-only-route-running-release",
+    ),
+    pytest.param(
+        [event(ADDED, rt())],
+        event(MODIFIED, rt()),
+        [k("Service", "web")],
+        id="status-only-route-no-release",
+    ),
+    pytest.param(
+        [],
+        event(MODIFIED, rev("web-00001")),
+        [k("Revision", "web-00001"), k("Service", "web")],
+        id="modified-never-seen-is-not-status-only",
+    ),
+    # --- DELETED forgets ---
+    pytest.param(
+        [event(ADDED, rel("web-00002")), event(DELETED, rel("web-00002"))],
+        event(ADDED, rev("web-00002")),
+        [k("Revision", "web-00002"), k("Service", "web")],
+        id="deleted-release-forgotten",
+    ),
+    pytest.param(
+        [event(ADDED, svc("web", policy="canary")), event(DELETED, svc("web", policy="canary"))],
+        event(MODIFIED, pol("canary", gen=2)),
+        [k("RolloutPolicy", "canary")],
+        id="deleted-service-forgotten-by-policy",
+    ),
+    pytest.param(
+        [event(ADDED, rev()), event(DELETED, rev())],
+        event(MODIFIED, rev()),
+        [k("Revision", "web-00001"), k("Service", "web")],
+        id="deleted-generation-forgotten",
+    ),
+    pytest.param(
+        [event(ADDED, rel())],
+        event(DELETED, rel()),
+        [k("Release", "web-00002"), k("Service", "web")],
+        id="deleted-release-enqueues-itself-and-service",
+    ),
+]
+
+
+@pytest.mark.parametrize(("before", "ev", "expected"), CASES)
+def test_keys_for(
+    before: list[port.WatchEvent], ev: port.WatchEvent, expected: list[base.Key]
+) -> None:
+    """The keys an event enqueues, after the index has seen `before`."""
+    index = wiring.Index()
+    for earlier in before:
+        index.keys_for(earlier)
+    assert index.keys_for(ev) == expected
+
+
+def test_namespaces_are_kept_apart() -> None:
+    """A release in another namespace is not enqueued for a revision of the same name."""
+    index = wiring.Index()
+    other = rel()
+    other = other.model_copy(
+        update={"metadata": other.metadata.model_copy(update={"namespace": "staging"})}
+    )
+    index.keys_for(event(ADDED, other))
+    assert index.keys_for(event(ADDED, rev("web-00002"))) == [
+        k("Revision", "web-00002"),
+        k("Service", "web"),
+    ]
