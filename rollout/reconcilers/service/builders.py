@@ -63,7 +63,7 @@ def make_revision(svc: service.Service, number: int) -> revision.Revision:
         spec=revision.RevisionSpec(
             service=svc.metadata.name,
             service_generation=svc.metadata.generation,
-            template=svc.spec.template,
+            template=svc.spec.template.model_copy(deep=True),  # a snapshot, not shared
             progress_deadline=svc.spec.progress_deadline,
         ),
     )
@@ -96,7 +96,7 @@ def make_release(
             stable_revision=stable,
             canary_revision=canary,
             policy_name=policy.metadata.name,
-            policy=policy.spec,
+            policy=policy.spec.model_copy(deep=True),  # a snapshot, not shared
         ),
     )
 
