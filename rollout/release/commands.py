@@ -12,6 +12,7 @@ Pure; `now` and `by` are passed in. Called by the CLI and the scenario tests.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from rollout.api import release, revision, service
@@ -107,7 +108,11 @@ def undo(
     stable = svc.status.stable_revision
     by_name = {r.metadata.name: r for r in revisions}
     if to_revision is None:
-        earlier = sorted((n for n in by_name if stable is None or n < stable), reverse=True)
+        earlier = sorted(
+            (n for n in by_name if stable is None or _number(n) < _number(stable)),
+            key=_number,
+            reverse=True,
+        )
         if not earlier:
             raise NotApplicable(f"no revision of {svc.metadata.name} before {stable} to go back to")
         to_revision = earlier[0]
@@ -121,3 +126,10 @@ def undo(
             f"service {svc.metadata.name} already runs the template of {to_revision}"
         )
     return svc.spec.model_copy(update={"template": target.spec.template})
+
+
+def _number(revision_name: str) -> int:
+    """The counter of a revision name (`web-00012` → 12): names past 99999 grow a digit,
+    so they are ordered by number, not as text."""
+    match = re.search(r"-([0-9]+)$", revision_name)
+    return int(match.group(1)) if match else 0

@@ -1,0 +1,326 @@
+"""Manual commands as intents: for each command, the releases it applies to (and the
+spec it writes) and the ones it refuses (and the reason users read)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from rollout.api import meta, policyspec, release, revision, service
+from rollout.api.release import Command, Phase, PromoteRequest
+from rollout.release import commands
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+BY = "alice"
+POLICY = policyspec.RolloutPolicySpec.model_validate(
+    {"steps": [{"setWeight": 10}, {"pause": {}}, {"setWeight": 50}]}
+)
+RUNNING = [Phase.PENDING, Phase.PROGRESSING, Phase.PAUSED, Phase.PROMOTING, Phase.ROLLING_BACK]
+FINISHED = [Phase.SUCCEEDED, Phase.ROLLED_BACK, Phase.ABORTED, Phase.SUPERSEDED, Phase.FAILED]
+
+
+def rel(
+    phase: Phase = Phase.PROGRESSING,
+    *,
+    step: int = 0,
+    pause_reason: str | None = None,
+    **spec: Any,
+) -> release.Release:
+    return release.Release(
+        metadata=meta.ObjectMeta(name="web-00002", namespace="default"),
+        spec=release.ReleaseSpec(
+            service="web",
+            stable_revision="web-00001",
+            canary_revision="web-00002",
+            policy=POLICY,
+            **spec,
+        ),
+        status=release.ReleaseStatus(phase=phase, step_index=step, pause_reason=pause_reason),
+    )
+
+
+def ids(phases: list[Phase]) -> list[Any]:
+    return [pytest.param(p, id=p.value) for p in phases]
+
+
+# --- promote ------------------------------------------------------------------------
+
+
+def test_promote_a_paused_release_names_the_step_it_promotes_from() -> None:
+    """One step from the current one, with who asked and when."""
+    spec = commands.promote(rel(Phase.PAUSED, step=1), full=False, now=T0, by=BY)
+    assert spec.promote == PromoteRequest(from_step=1, full=False, requested_at=T0, requested_by=BY)
+    assert spec.model_copy(update={"promote": None}) == rel().spec  # nothing else changes
+
+
+@pytest.mark.parametrize("phase", ids([Phase.PENDING, Phase.PROGRESSING, Phase.PAUSED]))
+def test_promote_full_applies_without_a_pause(phase: Phase) -> None:
+    """`--full` does not need a pause."""
+    spec = commands.promote(rel(phase, step=2), full=True, now=T0, by=None)
+    assert spec.promote == PromoteRequest(from_step=2, full=True, requested_at=T0)
+
+
+@pytest.mark.parametrize("phase", ids([Phase.PENDING, Phase.PROGRESSING]))
+def test_promote_one_step_needs_a_paused_release(phase: Phase) -> None:
+    """Without --full, only a paused release can be promoted; the message says so."""
+    with pytest.raises(commands.NotApplicable) as caught:
+        commands.promote(rel(phase), full=False, now=T0, by=BY)
+    assert str(caught.value) == (
+        f"nothing to promote: release web-00002 is {phase.value}, not paused"
+        " (use --full to promote all the way now)"
+    )
+
+
+@pytest.mark.parametrize("phase", ids([Phase.PROMOTING, Phase.ROLLING_BACK]))
+def test_promote_full_refused_while_moving_to_an_end(phase: Phase) -> None:
+    """Promoting or rolling back already: even --full is refused."""
+    with pytest.raises(commands.NotApplicable, match=f"cannot promote: .* is {phase.value}$"):
+        commands.promote(rel(phase), full=True, now=T0, by=BY)
+
+
+@pytest.mark.parametrize("phase", ids(FINISHED))
+@pytest.mark.parametrize("full", [pytest.param(False, id="step"), pytest.param(True, id="full")])
+def test_promote_refused_on_a_finished_release(phase: Phase, full: bool) -> None:
+    """A finished release says it has finished, and how."""
+    with pytest.raises(commands.NotApplicable) as caught:
+        commands.promote(rel(phase), full=full, now=T0, by=BY)
+    assert str(caught.value) == (f"cannot promote: release web-00002 has finished ({phase.value})")
+
+
+# --- abort --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("phase", ids(RUNNING))
+def test_abort_sets_the_abort_level(phase: Phase) -> None:
+    """Any running release can be aborted."""
+    spec = commands.abort(rel(phase))
+    assert spec.abort is True
+    assert spec.model_copy(update={"abort": False}) == rel().spec
+
+
+@pytest.mark.parametrize("phase", ids(FINISHED))
+def test_abort_refused_on_a_finished_release(phase: Phase) -> None:
+    """Nothing to abort once it ended."""
+    with pytest.raises(commands.NotApplicable) as caught:
+        commands.abort(rel(phase))
+    assert str(caught.value) == f"cannot abort: release web-00002 has finished ({phase.value})"
+
+
+def test_abort_twice_is_refused() -> None:
+    """An abort already requested says so."""
+    with pytest.raises(commands.NotApplicable) as caught:
+        commands.abort(rel(abort=True))
+    assert str(caught.value) == "release web-00002 is already being aborted"
+
+
+# --- pause and resume ---------------------------------------------------------------
+
+
+def test_pause_sets_the_paused_level() -> None:
+    """A running release is held by the user."""
+    assert commands.pause(rel()).paused is True
+
+
+def test_pause_twice_is_refused() -> None:
+    """A user pause already in place says so."""
+    with pytest.raises(commands.NotApplicable) as caught:
+        commands.pause(rel(Phase.PAUSED, paused=True))
+    assert str(caught.value) == "release web-00002 is already paused by a user"
+
+
+@pytest.mark.parametrize("phase", ids(FINISHED))
+def test_pause_refused_on_a_finished_release(phase: Phase) -> None:
+    """Nothing to pause once it ended."""
+    with pytest.raises(commands.NotApplicable, match=r"cannot pause: .* has finished"):
+        commands.pause(rel(phase))
+
+
+@pytest.mark.parametrize(
+    ("phase", "paused", "reason"),
+    [
+        pytest.param(Phase.PAUSED, True, "user", id="paused-by-user"),
+        pytest.param(Phase.PAUSED, False, "inconclusive", id="paused-for-inconclusive-data"),
+        pytest.param(Phase.PROGRESSING, True, None, id="pause-requested-not-yet-seen"),
+    ],
+)
+def test_resume_clears_the_pause_and_records_the_command(
+    phase: Phase, paused: bool, reason: str | None
+) -> None:
+    """`paused` goes back to False and a resume edge is written."""
+    spec = commands.resume(rel(phase, paused=paused, pause_reason=reason), now=T0, by=BY)
+    assert spec.paused is False
+    assert spec.resume == Command(requested_at=T0, requested_by=BY)
+
+
+def test_resume_at_a_pause_step_says_use_promote() -> None:
+    """A pause step waits for `promote`, not `resume`."""
+    with pytest.raises(commands.NotApplicable) as caught:
+        commands.resume(rel(Phase.PAUSED, step=1, pause_reason="promotion"), now=T0, by=BY)
+    assert str(caught.value) == "release web-00002 waits at a pause step: use `rollout promote`"
+
+
+@pytest.mark.parametrize("phase", ids([Phase.PENDING, Phase.PROGRESSING, Phase.PROMOTING]))
+def test_resume_refused_when_nothing_is_paused(phase: Phase) -> None:
+    """A release that is not paused has nothing to resume."""
+    with pytest.raises(commands.NotApplicable) as caught:
+        commands.resume(rel(phase), now=T0, by=BY)
+    assert str(caught.value) == f"nothing to resume: release web-00002 is {phase.value}"
+
+
+@pytest.mark.parametrize("phase", ids(FINISHED))
+def test_resume_refused_on_a_finished_release(phase: Phase) -> None:
+    """Nothing to resume once it ended."""
+    with pytest.raises(commands.NotApplicable, match=r"cannot resume: .* has finished"):
+        commands.resume(rel(phase), now=T0, by=BY)
+
+
+# --- retry --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "phase", ids([Phase.PAUSED, Phase.ROLLED_BACK, Phase.ABORTED, Phase.FAILED])
+)
+def test_retry_applies_to_paused_and_failed_releases(phase: Phase) -> None:
+    """A paused step looks again; a rolled back, aborted or failed release runs again."""
+    spec = commands.retry(rel(phase), now=T0, by=BY)
+    assert spec.retry == Command(requested_at=T0, requested_by=BY)
+
+
+@pytest.mark.parametrize("phase", ids([Phase.SUCCEEDED, Phase.SUPERSEDED]))
+def test_retry_refused_after_success_or_supersession(phase: Phase) -> None:
+    """Nothing went wrong: nothing to retry."""
+    with pytest.raises(commands.NotApplicable) as caught:
+        commands.retry(rel(phase), now=T0, by=BY)
+    assert str(caught.value) == f"nothing to retry: release web-00002 is {phase.value}"
+
+
+@pytest.mark.parametrize(
+    "phase", ids([Phase.PENDING, Phase.PROGRESSING, Phase.PROMOTING, Phase.ROLLING_BACK])
+)
+def test_retry_refused_while_running_unpaused(phase: Phase) -> None:
+    """A release that is moving is not retried."""
+    with pytest.raises(commands.NotApplicable) as caught:
+        commands.retry(rel(phase), now=T0, by=BY)
+    assert str(caught.value) == f"nothing to retry: release web-00002 is {phase.value}, not paused"
+
+
+# --- undo ---------------------------------------------------------------------------
+
+
+def template(version: str) -> dict[str, Any]:
+    return {
+        "containers": [
+            {"name": "app", "command": ["app"], "env": [{"name": "VERSION", "value": version}]}
+        ]
+    }
+
+
+def svc(version: str, *, stable: str | None, **spec: Any) -> service.Service:
+    return service.Service.model_validate(
+        {
+            "metadata": {"name": "web", "namespace": "default"},
+            "spec": {"template": template(version), **spec},
+            "status": {"stableRevision": stable},
+        }
+    )
+
+
+def revs(*versions: str) -> list[revision.Revision]:
+    """web-00001 runs versions[0], web-00002 versions[1], …"""
+    return [
+        revision.Revision.model_validate(
+            {
+                "metadata": {"name": f"web-{i:05d}", "namespace": "default"},
+                "spec": {"service": "web", "template": template(v)},
+            }
+        )
+        for i, v in enumerate(versions, start=1)
+    ]
+
+
+def version_of(spec: service.ServiceSpec) -> str | None:
+    return spec.template.containers[0].env[0].value
+
+
+@pytest.mark.parametrize(
+    ("stable", "to_revision", "version"),
+    [
+        pytest.param("web-00003", None, "v2", id="default-the-one-before-stable"),
+        pytest.param("web-00002", None, "v1", id="default-from-the-second"),
+        pytest.param("web-00003", "web-00001", "v1", id="explicit-target"),
+        pytest.param("web-00002", "web-00003", "v3", id="explicit-target-after-stable"),
+    ],
+)
+def test_undo_sets_the_template_back(stable: str, to_revision: str | None, version: str) -> None:
+    """The service's template becomes the target revision's; nothing else changes."""
+    current = svc("v4", stable=stable, policy="canary")
+    spec = commands.undo(current, revs("v1", "v2", "v3", "v4"), to_revision=to_revision)
+    assert version_of(spec) == version
+    assert spec.policy == "canary"
+
+
+@pytest.mark.parametrize(
+    ("current", "revisions", "to_revision", "message"),
+    [
+        pytest.param(
+            svc("v2", stable="web-00001"),
+            revs("v1", "v2"),
+            None,
+            "no revision of web before web-00001 to go back to",
+            id="nothing-before-the-first",
+        ),
+        pytest.param(
+            svc("v3", stable="web-00003"),
+            revs("v1", "v2", "v3"),
+            "web-00009",
+            "revision web-00009 does not exist (have: web-00001, web-00002, web-00003)",
+            id="missing-target",
+        ),
+        pytest.param(
+            svc("v1", stable="web-00002"),
+            revs("v1", "v2"),
+            None,
+            "service web already runs the template of web-00001",
+            id="same-template",
+        ),
+        pytest.param(
+            svc(
+                "v2",
+                stable="web-00002",
+                traffic=[{"revisionName": "web-00002", "percent": 100}],
+            ),
+            revs("v1", "v2"),
+            None,
+            "service web has a manual traffic split; edit spec.traffic instead",
+            id="manual-traffic",
+        ),
+    ],
+)
+def test_undo_refused(
+    current: service.Service,
+    revisions: list[revision.Revision],
+    to_revision: str | None,
+    message: str,
+) -> None:
+    """Each refusal says what is wrong."""
+    with pytest.raises(commands.NotApplicable) as caught:
+        commands.undo(current, revisions, to_revision=to_revision)
+    assert str(caught.value) == message
+
+
+def test_undo_before_the_stable_counts_numbers_not_letters() -> None:
+    """Past 99999 the revision before web-100000 is web-99999."""
+    current = svc("v3", stable="web-100000")
+    olders = [
+        revision.Revision.model_validate(
+            {
+                "metadata": {"name": name, "namespace": "default"},
+                "spec": {"service": "web", "template": template(v)},
+            }
+        )
+        for name, v in (("web-99998", "v1"), ("web-99999", "v2"), ("web-100000", "v3"))
+    ]
+    spec = commands.undo(current, olders, to_revision=None)
+    assert version_of(spec) == "v2"
