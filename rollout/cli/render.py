@@ -22,6 +22,8 @@ from rollout.api import kinds
 __all__ = ["age", "as_data", "dump", "jsonpath", "table"]
 
 _FILTER = re.compile(r'^(\w+)\[\?\(@\.(\w+)=="([^"]*)"\)\]$')
+# One step of a path: a name, with its `[...]` filter (whose `@.field` has a dot in it).
+_PART = re.compile(r"[^.\[]+(?:\[[^\]]*\])?")
 
 
 def as_data(obj: kinds.Resource) -> dict[str, Any]:
@@ -32,14 +34,15 @@ def as_data(obj: kinds.Resource) -> dict[str, Any]:
 def jsonpath(data: Any, path: str) -> Any:
     """The value at a printer-column JSONPath, or None."""
     current = data
-    for part in path.strip(".").split("."):
+    for part in _PART.findall(path):
         if current is None:
             return None
         match = _FILTER.match(part)
         if match:
             field, key, value = match.groups()
-            items = current.get(field) or [] if isinstance(current, dict) else []
-            current = next((i for i in items if str(i.get(key)) == value), None)
+            items = current.get(field) if isinstance(current, dict) else None
+            found = (i for i in items or [] if isinstance(i, dict) and str(i.get(key)) == value)
+            current = next(found, None) if isinstance(items, list) else None
         else:
             current = current.get(part) if isinstance(current, dict) else None
     return current
