@@ -59,7 +59,7 @@ class Env:
         self.store = FlakyStore(self.memory)
         self.platform = memory.make(self.clock, ready_after=timedelta(0))
         self.controller = manager.Controller(
-            self.store,  # type: ignore[arg-type]
+            self.store,
             self.platform,
             self.clock,
             workers=workers,
@@ -116,7 +116,7 @@ def test_a_failing_object_gets_a_reconcile_error_condition(
 ) -> None:
     """The condition carries the exception's type as reason and its text as message."""
     error = ValueError("template cannot be read: bad env")
-    monkeypatch.setitem(manager.RECONCILERS, "Service", failing_for({"web"}, error))  # type: ignore[arg-type]
+    monkeypatch.setitem(manager.RECONCILERS, "Service", failing_for({"web"}, error))
     with structlog.testing.capture_logs() as logs:
         env.controller.run_until_idle()
     cond = env.error_condition()
@@ -133,7 +133,7 @@ def test_other_objects_are_still_reconciled(env: Env, monkeypatch: pytest.Monkey
     monkeypatch.setitem(
         manager.RECONCILERS,
         "Service",
-        failing_for({"web"}, RuntimeError("boom")),  # type: ignore[arg-type]
+        failing_for({"web"}, RuntimeError("boom")),
     )
     env.controller.run_until_idle()
     api = env.service("api")
@@ -150,11 +150,11 @@ def test_a_failing_key_is_retried_with_growing_backoff(
     monkeypatch.setitem(
         manager.RECONCILERS,
         "Service",
-        failing_for({"web"}, RuntimeError("boom"), calls),  # type: ignore[arg-type]
+        failing_for({"web"}, RuntimeError("boom"), calls),
     )
     env.controller.run_until_idle()
     api_calls = calls.count(API)  # its own revision and route wake it too
-    gaps = []
+    gaps: list[float] = []
     for _ in range(4):
         failed_at = env.clock.now()
         assert env.controller.queue.failures(WEB) == len(gaps) + 1
@@ -175,7 +175,7 @@ def test_a_failing_key_is_not_retried_before_its_backoff(
     monkeypatch.setitem(
         manager.RECONCILERS,
         "Service",
-        failing_for({"web"}, RuntimeError("boom"), calls),  # type: ignore[arg-type]
+        failing_for({"web"}, RuntimeError("boom"), calls),
     )
     env.controller.run_until_idle()
     env.controller.run_until_idle()
@@ -190,7 +190,7 @@ def test_the_condition_goes_away_once_a_reconcile_succeeds(
     monkeypatch.setitem(
         manager.RECONCILERS,
         "Service",
-        failing_for(names, RuntimeError("boom")),  # type: ignore[arg-type]
+        failing_for(names, RuntimeError("boom")),
     )
     env.controller.run_until_idle()
     env.run_due()
@@ -224,7 +224,7 @@ def test_a_long_message_is_cut_to_1000_characters(
     monkeypatch.setitem(
         manager.RECONCILERS,
         "Service",
-        failing_for({"web"}, RuntimeError("x" * 5000)),  # type: ignore[arg-type]
+        failing_for({"web"}, RuntimeError("x" * 5000)),
     )
     env.controller.run_until_idle()
     cond = env.error_condition()
@@ -243,7 +243,7 @@ def test_a_conflict_is_retried_at_once_without_backoff(
     def conflicting(ctx: base.Context, key: base.Key) -> base.Result:
         raise errors.Conflict("web changed since it was read")
 
-    monkeypatch.setitem(manager.RECONCILERS, "Service", conflicting)  # type: ignore[arg-type]
+    monkeypatch.setitem(manager.RECONCILERS, "Service", conflicting)
     now = env.clock.now()
     env.controller.list_all()
     popped = [env.controller.queue.pop(now), env.controller.queue.pop(now)]
@@ -267,7 +267,7 @@ def test_a_conflict_then_success_converges_without_moving_the_clock(
             raise errors.Conflict("web changed since it was read")
         return real(ctx, key)
 
-    monkeypatch.setitem(manager.RECONCILERS, "Service", conflicting_once)  # type: ignore[arg-type]
+    monkeypatch.setitem(manager.RECONCILERS, "Service", conflicting_once)
     started = env.clock.now()
     env.controller.run_until_idle()
     assert conflicts == [WEB]

@@ -257,8 +257,12 @@ def test_concurrent_workers_never_process_one_key_at_the_same_time() -> None:
                 with attempted:
                     seen = attempts
                 q.add(key, T0)
+
+                def another_pop(seen: int = seen) -> bool:
+                    return attempts > seen
+
                 with attempted:
-                    attempted.wait_for(lambda seen=seen: attempts > seen, timeout=0.05)
+                    attempted.wait_for(another_pop, timeout=0.05)
             with lock:
                 in_flight.discard(key)
             q.done(key)

@@ -227,14 +227,6 @@ def test_make_release_labels_and_owner() -> None:
     assert (owner.kind, owner.name, owner.uid) == ("Service", "web", "uid-web")
 
 
-def test_make_release_without_a_stable_revision() -> None:
-    """The first release of a service with a policy has no stable revision yet."""
-    made = builders.make_release(
-        stored_service(), POLICY, stable=None, canary="web-00001", attempt=1
-    )
-    assert made.spec.stable_revision is None
-
-
 # --- latest_release -----------------------------------------------------------------
 
 
