@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -45,7 +47,7 @@ class Rehearsal:
         self.controller: subprocess.Popen[bytes] | None = None
         self.logs = state_dir / "controller.log"
 
-    def start(self, scenario: str) -> None:
+    def start(self, scenario: str, metrics_addr: str = "off") -> None:
         with self.logs.open("ab") as log:
             self.controller = subprocess.Popen(
                 [
@@ -58,7 +60,7 @@ class Rehearsal:
                     "--speed",
                     SPEED,
                     "--metrics-addr",
-                    "off",
+                    metrics_addr,
                     "--state-dir",
                     str(self.state_dir),
                 ],
@@ -142,8 +144,15 @@ def test_bad_canary_is_rolled_back_and_status_exits_1(rehearsal):
     assert [(t["revision"], t["percent"]) for t in status["traffic"]] == [("web-00001", 100)]
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def test_good_canary_succeeds_and_status_exits_0(rehearsal):
-    rehearsal.start("good")
+    port = _free_port()
+    rehearsal.start("good", metrics_addr=f"127.0.0.1:{port}")
     rehearsal.deployed("canary-standard")
     rehearsal.apply_service("canary-standard", "v2")
     result = rehearsal.run("status", "web", "--watch", "--timeout", "120s")
@@ -152,6 +161,16 @@ def test_good_canary_succeeds_and_status_exits_0(rehearsal):
     assert status["release"]["phase"] == "Succeeded"
     assert status["stableRevision"] == "web-00002"
     assert [(t["revision"], t["percent"]) for t in status["traffic"]] == [("web-00002", 100)]
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        exposition = response.read().decode()
+    assert 'rollout_reconciles_total{kind="Release"}' in exposition
+    assert (
+        'rollout_release_phase{namespace="default",phase="Succeeded",release="web-00002"} 1.0'
+        in (exposition)
+    )
+    assert rehearsal.controller is not None
+    rehearsal.controller.send_signal(signal.SIGTERM)  # graceful: stops its threads, exits 0
+    assert rehearsal.controller.wait(timeout=10) == 0
 
 
 def test_manual_gate_waits_in_paused_until_promote(rehearsal):
