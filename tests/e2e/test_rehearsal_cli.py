@@ -166,7 +166,7 @@ def test_good_canary_succeeds_and_status_exits_0(rehearsal):
     assert 'rollout_reconciles_total{kind="Release"}' in exposition
     assert (
         'rollout_release_phase{namespace="default",phase="Succeeded",release="web-00002"} 1.0'
-        in (exposition)
+        in exposition
     )
     assert rehearsal.controller is not None
     rehearsal.controller.send_signal(signal.SIGTERM)  # graceful: stops its threads, exits 0
