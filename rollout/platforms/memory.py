@@ -85,7 +85,7 @@ class MemoryRouter:
         self.history: list[tuple[datetime, str, tuple[tuple[str, int], ...]]] = []
         self._lock = threading.Lock()
 
-    def apply(self, rt: route.Route) -> list[split.TrafficStatus]:
+    def apply(self, rt: route.Route) -> ports.AppliedRoute:
         key = (rt.metadata.namespace or "default", rt.metadata.name)
         traffic = [
             split.TrafficStatus(
@@ -106,7 +106,7 @@ class MemoryRouter:
                         tuple((t.revision_name, t.percent) for t in traffic),
                     )
                 )
-            return list(traffic)
+            return ports.AppliedRoute(list(traffic), url=f"memory://{key[0]}/{key[1]}")
 
     def remove(self, namespace: str, name: str) -> None:
         with self._lock:

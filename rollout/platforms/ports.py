@@ -20,6 +20,7 @@ from rollout.analysis import measurement
 from rollout.api import policyspec, revision, route, split
 
 __all__ = [
+    "AppliedRoute",
     "EventRecorder",
     "MeasureContext",
     "MetricProvider",
@@ -55,8 +56,17 @@ class Runtime(Protocol):
         ...
 
 
+@dataclasses.dataclass(frozen=True)
+class AppliedRoute:
+    """What the data plane applies for a route: the split (read back, with a URL per
+    tag) and the URL that reaches the service."""
+
+    traffic: list[split.TrafficStatus]
+    url: str | None = None
+
+
 class TrafficRouter(Protocol):
-    def apply(self, rt: route.Route) -> list[split.TrafficStatus]:
+    def apply(self, rt: route.Route) -> AppliedRoute:
         """Make the data plane split traffic as `rt.spec.traffic` says; return what it
         actually applies (read back, not assumed)."""
         ...

@@ -20,7 +20,7 @@ from datetime import datetime
 
 from rollout import clock as clocks
 from rollout.analysis import measurement
-from rollout.api import policyspec, route, split
+from rollout.api import policyspec, route
 from rollout.platforms import memory, ports
 from rollout.sim import readings, scenarios, world
 
@@ -77,7 +77,7 @@ class SimTraffic:
 
     # --- TrafficRouter ----------------------------------------------------------------
 
-    def apply(self, rt: route.Route) -> list[split.TrafficStatus]:
+    def apply(self, rt: route.Route) -> ports.AppliedRoute:
         namespace = rt.metadata.namespace or "default"
         canary = next((t for t in rt.spec.traffic if t.tag == "canary"), None)
         with self._lock:

@@ -41,10 +41,11 @@ def reconcile(ctx: base.Context, key: base.Key) -> base.Result:
     assert isinstance(rt, route.Route)
     now = ctx.clock.now()
     applied = ctx.platform.router.apply(rt)
-    ok = _same(applied, rt.spec.traffic)
+    ok = _same(applied.traffic, rt.spec.traffic)
     status = rt.status.model_copy()
     status.observed_generation = rt.metadata.generation
-    status.traffic = applied
+    status.traffic = applied.traffic
+    status.url = applied.url
     status.conditions = condition.set_condition(
         status.conditions,
         type_=condition.ConditionType.READY,
