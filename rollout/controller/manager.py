@@ -103,6 +103,10 @@ class Controller:
                 self.queue.add(key, at)
                 self._due[key] = min(at, self._due.get(key, at))
 
+    def wake(self, key: base.Key) -> None:
+        """Reconcile `key` now: for platforms that learn of a change first (a crash)."""
+        self._enqueue([key], self.clock.now())
+
     # --- reconciling ------------------------------------------------------------------
 
     def process(self, key: base.Key) -> None:
