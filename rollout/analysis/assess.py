@@ -57,10 +57,19 @@ def fold(
 def _state(evidence: Evidence | None) -> sequential.State | None:
     if evidence is None:
         return None
+    baseline = (
+        measurement.Counts(evidence.baseline_requests, evidence.baseline_errors)
+        if evidence.baseline_requests > 0
+        else None
+    )
     return sequential.State(
         tuple(evidence.log_likelihood),
         measurement.Counts(evidence.canary_requests, evidence.canary_errors),
         measurement.Counts(evidence.stable_requests, evidence.stable_errors),
+        baseline,
+        evidence.guard,
+        measurement.Counts(evidence.trusted_canary_requests, evidence.trusted_canary_errors),
+        measurement.Counts(evidence.pending_canary_requests, evidence.pending_canary_errors),
     )
 
 
@@ -73,6 +82,13 @@ def _evidence(state: sequential.State | None) -> Evidence | None:
         canary_errors=state.canary.errors,
         stable_requests=state.stable.requests,
         stable_errors=state.stable.errors,
+        baseline_requests=state.baseline.requests if state.baseline is not None else 0,
+        baseline_errors=state.baseline.errors if state.baseline is not None else 0,
+        guard=state.guard,
+        trusted_canary_requests=state.trusted.requests,
+        trusted_canary_errors=state.trusted.errors,
+        pending_canary_requests=state.pending.requests,
+        pending_canary_errors=state.pending.errors,
     )
 
 
@@ -164,4 +180,4 @@ def _suspect(metric: policyspec.Metric, status: MetricStatus | None) -> bool:
     if state is None:
         return False
     g = sequential.grid(compare.max_ratio)
-    return sequential.fail_log_e(state, g) >= math.log(SUSPECT_E_VALUE)
+    return sequential.suspect_log_e(state, g) >= math.log(SUSPECT_E_VALUE)

@@ -22,7 +22,6 @@ import dataclasses
 import math
 
 import numpy as np
-from scipy import stats
 
 from rollout.analysis import measurement, sequential
 from rollout.api import policyspec
@@ -98,13 +97,18 @@ def _sequential(
     state = evidence if evidence is not None else sequential.State.empty(g)
     if reading.canary is None or reading.stable is None:
         return Result(Verdict.INCONCLUSIVE, "no request counts", evidence=state)
-    state = sequential.update(state, g, reading.canary, reading.stable)
+    state = sequential.update(state, g, reading.canary, reading.stable, reading.baseline)
     threshold = math.log(1 / compare.alpha)
-    fail, passing = sequential.fail_log_e(state, g), sequential.pass_log_e(state, g)
+    fail, passing = sequential.decision_log_e(state, g), sequential.pass_log_e(state, g)
     counts = (
         f"canary {state.canary.errors}/{state.canary.requests}"
         f" vs stable {state.stable.errors}/{state.stable.requests} errors"
     )
+    if state.baseline is not None:
+        counts += (
+            f", stable history {state.baseline.errors}/{state.baseline.requests}"
+            f" (canary {state.trusted.errors}/{state.trusted.requests} compared with it)"
+        )
     value = math.exp(min(fail, 700.0))
     if fail >= threshold:
         return Result(
@@ -134,6 +138,8 @@ def _mann_whitney(metric: policyspec.Metric, reading: measurement.Measurement) -
             Verdict.INCONCLUSIVE, f"{len(canary)} canary / {len(stable)} stable samples < {need}"
         )
     scaled = np.asarray(stable, dtype=np.float64) * metric.compare.max_ratio
+    from scipy import stats  # imported here: it costs ~1 s, and most CLI commands never test
+
     test = stats.mannwhitneyu(
         np.asarray(canary, dtype=np.float64), scaled, alternative="greater", method="asymptotic"
     )

@@ -271,13 +271,29 @@ class Compare(base.ApiModel):
 
     `sequential`: an anytime-valid test on error counts (false rollbacks ≤ alpha however
     often it looks); `mann-whitney`: latency samples. `maxRatio` is the tolerated
-    canary/stable ratio.
+    canary/stable ratio. `history` (sequential only): also compare with the stable's
+    requests and errors over this window before the release started, while the
+    stable still behaves as it did then — more evidence per failed request when the
+    stable's errors are rare.
     """
 
     against: Literal["stable"] = "stable"
     method: CompareMethod = CompareMethod.SEQUENTIAL
     alpha: Probability = 0.01
     max_ratio: Ratio = 2.0
+    history: durations.PositiveDuration | None = None
+
+    @model_validator(mode="after")
+    def _rules(self) -> Compare:
+        found = []
+        if self.history is not None and self.method is not CompareMethod.SEQUENTIAL:
+            found.append(
+                problems.Problem(
+                    ("history",), "history applies to the sequential method only (error counts)"
+                )
+            )
+        problems.raise_problems("Compare", found)
+        return self
 
 
 class Metric(base.ApiModel):

@@ -107,6 +107,10 @@ class Evidence(base.ApiModel):
 
     `logLikelihood[j]` is the log-likelihood of the error split so far under the j-th
     ratio of the test's grid; the counts are totals over the measured increments.
+    `baselineRequests`/`baselineErrors` are the stable's history before the release
+    (`compare.history`; 0 requests: none), `guard` the CUSUM that watches the stable
+    against that history, and `trustedCanaryRequests`/`trustedCanaryErrors` the
+    canary's totals over the increments the guard let into the history comparison.
     """
 
     log_likelihood: list[base.Float] = Field(default_factory=list)
@@ -114,6 +118,13 @@ class Evidence(base.ApiModel):
     canary_errors: base.NonNegativeInt = 0
     stable_requests: base.NonNegativeInt = 0
     stable_errors: base.NonNegativeInt = 0
+    baseline_requests: base.NonNegativeInt = 0
+    baseline_errors: base.NonNegativeInt = 0
+    guard: base.Float = 0.0
+    trusted_canary_requests: base.NonNegativeInt = 0
+    trusted_canary_errors: base.NonNegativeInt = 0
+    pending_canary_requests: base.NonNegativeInt = 0
+    pending_canary_errors: base.NonNegativeInt = 0
 
 
 class MetricStatus(base.ApiModel):

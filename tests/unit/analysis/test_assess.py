@@ -7,6 +7,7 @@ what "passed" and "early" need, and what a new step keeps.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -333,3 +334,48 @@ def test_evidence_carries_over_a_reset() -> None:
     assert second[0].verdict is Verdict.FAILED
     assert second[0].evidence is not None
     assert (second[0].evidence.canary_errors, second[0].evidence.stable_errors) == (5, 1)
+
+
+# --- the stable's history in the evidence -------------------------------------------------
+
+SEQ_HISTORY = {**SEQ, "compare": {**SEQ["compare"], "history": "1h"}}
+
+
+def with_baseline(
+    canary: tuple[int, int], stable: tuple[int, int], i: int = 0
+) -> measurement.Measurement:
+    reading = counts(canary, stable, i)
+    return dataclasses.replace(reading, baseline=measurement.Counts(36_000, 36))
+
+
+def test_history_state_survives_the_round_trip_through_the_status() -> None:
+    """Baseline, guard, trusted and pending counts are persisted and read back."""
+    policy = analysis(SEQ_HISTORY)
+    statuses = assess.fold(
+        policy,
+        [],
+        [with_baseline((100, 1), (300, 0), 1), with_baseline((100, 0), (300, 3), 2)],
+    )
+    evidence = statuses[0].evidence
+    assert evidence is not None
+
+    state = assess._state(evidence)
+
+    assert state is not None
+    assert state.baseline == measurement.Counts(36_000, 36)
+    assert state.guard > 0
+    assert assess._evidence(state) == evidence
+
+
+def test_history_fails_a_canary_the_concurrent_test_only_suspects() -> None:
+    """1% errors at 25% weight: with an hour of stable history, four errors roll back."""
+    policy = analysis(SEQ_HISTORY)
+    reads = [with_baseline((100, 1), (300, i % 2), i) for i in range(4)]
+    reads.append(with_baseline((100, 0), (300, 0), 5))
+
+    history = assess.fold(policy, [], reads)
+    plain = assess.fold(analysis(SEQ), [], [counts((100, 1), (300, i % 2), i) for i in range(4)])
+
+    assert history[0].verdict is Verdict.FAILED
+    assert "stable history 36/36000" in history[0].reason
+    assert plain[0].verdict is Verdict.PASSED

@@ -174,3 +174,162 @@ def test_false_rollbacks_bounded_by_alpha() -> None:
 def test_regressions_are_detected() -> None:
     """The same streams with a canary 4× as error-prone are rolled back most of the time."""
     assert rejection_rate(4.0, seed=20250102) >= 0.8
+
+
+# --- the stable's history ------------------------------------------------------------------
+
+HISTORY = Counts(36_000, 36)  # an hour at 10 req/s and 0.1% errors
+
+
+def with_history(
+    *increments: tuple[Counts, Counts], history: Counts | None = HISTORY
+) -> sequential.State:
+    g = sequential.grid(2.0)
+    state = sequential.State.empty(g)
+    for canary, stable in increments:
+        state = sequential.update(state, g, canary, stable, history)
+    return state
+
+
+def decision_e(state: sequential.State) -> float:
+    return math.exp(sequential.decision_log_e(state, sequential.grid(2.0)))
+
+
+def test_without_history_the_decision_is_the_concurrent_test() -> None:
+    """No `baseline`: the decision reads the concurrent e-value, as before."""
+    state = with_history((Counts(100, 3), Counts(900, 1)), history=None)
+
+    assert sequential.history_fail_log_e(state, sequential.grid(2.0)) is None
+    assert decision_e(state) == pytest.approx(fail_e(state))
+
+
+def test_history_is_kept_from_the_first_reading() -> None:
+    """The baseline is read once; a later reading's baseline does not replace it."""
+    g = sequential.grid(2.0)
+    state = sequential.update(sequential.State.empty(g), g, Counts(10, 0), Counts(90, 0), HISTORY)
+    state = sequential.update(state, g, Counts(10, 0), Counts(90, 0), Counts(99, 99))
+
+    assert state.baseline == HISTORY
+
+
+def test_history_makes_a_rare_canary_error_weigh_more() -> None:
+    """1% errors at 25% weight: four errors prove it with the history, not without."""
+    increments = [(Counts(100, 1), Counts(300, 1))] * 2 + [(Counts(100, 1), Counts(300, 0))] * 2
+    state = with_history(*increments, (Counts(100, 0), Counts(300, 0)))  # confirms the last
+
+    assert fail_e(state) < 50
+    assert decision_e(state) >= 50
+
+
+def test_history_needs_a_few_trusted_canary_errors() -> None:
+    """Two canary errors in a few requests are not enough for the history comparison."""
+    state = with_history((Counts(20, 2), Counts(500, 0)), (Counts(20, 0), Counts(500, 0)))
+    g = sequential.grid(2.0)
+
+    assert math.exp(sequential.history_fail_log_e(state, g) or 0.0) >= 50
+    assert decision_e(state) == pytest.approx(fail_e(state))
+
+
+def test_canary_increment_waits_one_reading_for_the_guard() -> None:
+    """An increment enters the history comparison once the next reading is quiet."""
+    state = with_history((Counts(100, 1), Counts(300, 0)))
+
+    assert state.pending == Counts(100, 1)
+    assert state.trusted == Counts(0, 0)
+
+    state = with_history((Counts(100, 1), Counts(300, 0)), (Counts(100, 0), Counts(300, 0)))
+
+    assert state.trusted == Counts(100, 1)
+    assert state.pending == Counts(100, 0)
+
+
+def test_guard_drops_increments_when_the_stable_fails_more_than_in_its_history() -> None:
+    """An incident on the stable: the pending and current canary increments stay out."""
+    state = with_history(
+        (Counts(100, 0), Counts(300, 0)),
+        (Counts(100, 3), Counts(300, 0)),  # the canary fails first …
+        (Counts(100, 3), Counts(300, 9)),  # … then the stable shows the incident
+        (Counts(100, 3), Counts(300, 9)),
+    )
+
+    assert state.guard >= sequential.GUARD_LOG
+    assert state.trusted == Counts(100, 0)
+    assert state.pending == Counts(0, 0)
+    assert decision_e(state) == pytest.approx(fail_e(state))
+
+
+def test_guard_forgets_an_incident_that_is_over() -> None:
+    """The CUSUM decays on quiet readings, and increments are trusted again."""
+    quiet = (Counts(100, 0), Counts(900, 0))
+    state = with_history((Counts(100, 0), Counts(900, 5)), *[quiet] * 30)
+
+    assert state.guard == 0.0
+    assert state.trusted.requests > 0
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    canary=st.integers(1, 5_000),
+    stable=st.integers(1, 50_000),
+    stable_errors=st.integers(0, 50),
+    history_errors=st.integers(0, 200),
+)
+def test_history_e_value_is_at_most_one_without_canary_errors(
+    canary: int, stable: int, stable_errors: int, history_errors: int
+) -> None:
+    """No canary error is never evidence of a regression, whatever the history says."""
+    state = sequential.State(
+        sequential.State.empty(sequential.grid(2.0)).log_likelihood,
+        Counts(canary, 0),
+        Counts(stable, min(stable, stable_errors)),
+        Counts(36_000, history_errors),
+        trusted=Counts(canary, 0),
+    )
+
+    log_e = sequential.history_fail_log_e(state, sequential.grid(2.0))
+
+    assert log_e is not None
+    assert log_e <= 1e-12
+
+
+# --- false rollbacks with the history ------------------------------------------------------
+
+HISTORY_STREAMS = 2000
+
+
+def history_rollbacks(*, incident: bool, seed: int) -> float:
+    """Share of good canaries the decision rolls back, over a canary-standard-like ramp.
+
+    The stable's history is an hour at 10 req/s and 0.1%; the release reads 10 s
+    increments at 1% → 5% → 25% → 50% for 6 minutes. With `incident`, both revisions
+    fail 3% for the last four minutes (a shared incident, the history unaware).
+    """
+    rng = np.random.default_rng(seed)
+    weights = [0.01] * 3 + [0.05] * 6 + [0.25] * 15 + [0.5] * 12
+    rates = [0.03 if incident and k >= 12 else 0.001 for k in range(len(weights))]
+    g = sequential.grid(2.0)
+    threshold = math.log(1 / ALPHA)
+    rolled_back = 0
+    for _ in range(HISTORY_STREAMS):
+        history = Counts(36_000, int(rng.poisson(36)))
+        state = sequential.State.empty(g)
+        for weight, rate in zip(weights, rates, strict=True):
+            n_canary = int(rng.poisson(100 * weight))
+            n_stable = int(rng.poisson(100 * (1 - weight)))
+            canary = Counts(n_canary, int(rng.binomial(n_canary, rate)))
+            stable = Counts(n_stable, int(rng.binomial(n_stable, rate)))
+            state = sequential.update(state, g, canary, stable, history)
+            if sequential.decision_log_e(state, g) >= threshold:
+                rolled_back += 1
+                break
+    return rolled_back / HISTORY_STREAMS
+
+
+def test_false_rollbacks_with_history_bounded_by_twice_alpha() -> None:
+    """Stationary stable: the decision (max of two e-values) rolls back ≤ 2α (union bound)."""
+    assert history_rollbacks(incident=False, seed=11) <= 2 * ALPHA
+
+
+def test_shared_incident_does_not_roll_back_a_good_canary() -> None:
+    """Both revisions at 3% from the second minute: the guard keeps the history out."""
+    assert history_rollbacks(incident=True, seed=12) <= ALPHA

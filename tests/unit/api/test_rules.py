@@ -312,6 +312,17 @@ METRIC_RULES = [
     ),
     pytest.param(
         _metric("""\
+            - name: latency-vs-stable
+              provider: {local: {stat: latency_p50}}
+              compare: {method: mann-whitney, history: 30m}
+            """),
+        11,
+        "spec.analysis.metrics[0].compare.history",
+        "sequential method only",
+        id="history-needs-sequential",
+    ),
+    pytest.param(
+        _metric("""\
             - name: error-rate
               provider: {local: {stat: error_rate}}
               thresholds: {max: 0.01}
