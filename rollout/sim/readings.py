@@ -7,7 +7,9 @@ World time 0 is the datetime `origin`.
 
 Readings per provider (only the `local` provider can be simulated):
 - `compare: sequential` on `errors`/`error_rate`: request and error counts of both
-  revisions since `measured_until` (an increment, never overlapping);
+  revisions since `measured_until` (an increment, never overlapping), and with
+  `compare.history` the stable's counts over that window before the release (world
+  time 0) as `baseline`;
 - thresholds on `error_rate`, `errors`, `requests`, `latency_p50|p90|p99`: the canary's
   value over the metric's `window`, with the number of requests behind it;
 - `compare: mann-whitney` on latency stats: latency samples of both revisions over the
@@ -56,6 +58,10 @@ def read(
         since = (measured_until - origin).total_seconds() if measured_until is not None else 0.0
         c_req, c_err = w.counts("canary", since, visible_end)
         s_req, s_err = w.counts("stable", since, visible_end)
+        baseline = None
+        if metric.compare.history is not None:
+            h_req, h_err = w.history_counts(-metric.compare.history.total_seconds(), 0.0)
+            baseline = measurement.Counts(h_req, h_err)
         return measurement.Measurement(
             metric=metric.name,
             at=now,
@@ -63,6 +69,7 @@ def read(
             value=None,
             canary=measurement.Counts(c_req, c_err),
             stable=measurement.Counts(s_req, s_err),
+            baseline=baseline,
         )
     start = w.now - metric.window.total_seconds()
     requests, errors = w.counts("canary", start, w.now)

@@ -27,11 +27,18 @@ Queries answer like a metrics backend behind a scrape delay: only complete secon
 that ended at or before `now - scrape_delay` are visible (the window end is clipped
 there). `oracle_counts` gives the undelayed truth, for tests and scoring only.
 
+History: before time 0 the stable revision served all the traffic, at the same
+rate, noise and error rate (the scenario's rates at negative seconds: the baseline
+p0, incidents start at 0 or later). `history_counts(start, end)` answers for
+windows before 0, drawn lazily backwards from 0 in blocks of an hour from a stream
+of its own, so the history is the same whatever is asked first or how far back.
+
 Random streams: a `numpy.random.SeedSequence(seed)` spawns independent generators
-for the per-minute noise, arrivals, routing, errors and latency. Noise and arrivals
-do not depend on the weights, so a seed's arrival process is the same whatever the
-decision-maker does (common random numbers across policies); the rest depends on
-the weights applied.
+for the per-minute noise, arrivals, routing, errors and latency, and a sixth for
+the history (spawned last, so the first five — and every result that does not read
+the history — are unchanged by it). Noise and arrivals do not depend on the
+weights, so a seed's arrival process is the same whatever the decision-maker does
+(common random numbers across policies); the rest depends on the weights applied.
 
 Must not: read clocks, sleep, do I/O, or know about any decision-maker.
 Called by `rollout.sim.harness` and by runners through the query methods.
@@ -66,6 +73,7 @@ _MINUTE = 60
 _INITIAL_SECONDS = 900  # buffers double when a run goes longer
 _ARRIVAL_BLOCK_MINUTES = 10  # arrivals are drawn ahead in blocks (same stream either way)
 _EPS = 1e-9  # tolerance when turning float times into whole seconds
+_HISTORY_BLOCK = 3600  # seconds of pre-release history drawn at once, going backwards
 
 
 def _grown(array: npt.NDArray[_T], size: int) -> npt.NDArray[_T]:
@@ -140,12 +148,16 @@ class World:
         self.rps = rps
         self.p0 = p0
         self.scrape_delay = scrape_delay
-        noise, arrivals, split, errors, latency = np.random.SeedSequence(seed).spawn(5)
+        noise, arrivals, split, errors, latency, history = np.random.SeedSequence(seed).spawn(6)
         self._rng_noise = np.random.default_rng(noise)
         self._rng_arrivals = np.random.default_rng(arrivals)
         self._rng_split = np.random.default_rng(split)
         self._rng_errors = np.random.default_rng(errors)
         self._rng_latency = np.random.default_rng(latency)
+        self._rng_history = np.random.default_rng(history)
+        # per-second stable requests and errors before 0, most recent second first
+        self._history_requests = np.zeros(0, dtype=np.int64)
+        self._history_errors = np.zeros(0, dtype=np.int64)
         self._arrivals = np.zeros(0, dtype=np.int64)
         self._k = latency_samples_per_second
         self._series = {"canary": _Series(), "stable": _Series()}
@@ -232,7 +244,49 @@ class World:
         block = self._rng_arrivals.poisson(rate).astype(np.int64)
         self._arrivals = np.concatenate([self._arrivals, block])
 
+    def _ensure_history(self, seconds: int) -> None:
+        """Draw the stable's traffic for at least the `seconds` before 0."""
+        while self._history_requests.shape[0] < seconds:
+            first = -self._history_requests.shape[0] - _HISTORY_BLOCK
+            cv = self.scenario.traffic_cv
+            minutes = _HISTORY_BLOCK // _MINUTE
+            if cv > 0.0:
+                multiplier = self._rng_history.gamma(1.0 / cv**2, cv**2, minutes)
+            else:
+                multiplier = np.ones(minutes)
+            requests = self._rng_history.poisson(np.repeat(self.rps * multiplier, _MINUTE))
+            _, p_stable = self.scenario.error_rates(
+                np.arange(first, first + _HISTORY_BLOCK, dtype=np.int64), p0=self.p0
+            )
+            errors = self._rng_history.binomial(requests, p_stable)
+            # stored most recent first: reverse the block (drawn oldest first)
+            self._history_requests = np.concatenate(
+                [self._history_requests, requests[::-1].astype(np.int64)]
+            )
+            self._history_errors = np.concatenate(
+                [self._history_errors, errors[::-1].astype(np.int64)]
+            )
+
     # -- queries (what a metrics backend would answer) -----------------------------------
+
+    def history_counts(self, start: float, end: float) -> tuple[int, int]:
+        """(requests, errors) of the stable in [start, end) before the release (end ≤ 0).
+
+        Whole seconds inside the window; the part at or after 0 (the release) is
+        not history and is left out, as is what the scrape delay hides at `now`.
+        """
+        end = min(end, 0.0, self._now - self.scrape_delay)
+        lo = math.ceil(start - _EPS)  # negative seconds
+        hi = math.floor(end + _EPS)
+        if hi <= lo:
+            return 0, 0
+        self._ensure_history(-lo)
+        # second s < 0 is at index -s - 1 of the most-recent-first arrays
+        window = slice(-hi, -lo)
+        return (
+            int(self._history_requests[window].sum()),
+            int(self._history_errors[window].sum()),
+        )
 
     def _window(self, start: float, end: float, *, delayed: bool) -> tuple[int, int]:
         """Whole seconds [lo, hi) inside [start, end), clipped to what is visible."""

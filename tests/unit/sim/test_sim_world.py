@@ -215,3 +215,50 @@ def test_latency_sample_is_capped_and_empty_without_data() -> None:
     assert w.latency_quantile("canary", 0, 300, 0.99) is None
     with pytest.raises(ValueError, match="quantile"):
         w.latency_quantile("stable", 0, 300, 99.0)
+
+
+# -- the stable's history before the release --------------------------------------------
+
+
+def test_history_rate_and_errors_match_rps_and_p0() -> None:
+    """The hour before 0: all traffic on the stable, at rps and p0."""
+    w = _world(rps=10.0, p0=0.01)
+    w.advance(20.0, 0.0)
+
+    requests, errors = w.history_counts(-HOUR, 0.0)
+
+    assert requests == pytest.approx(36_000, rel=0.06)
+    assert errors == pytest.approx(360, rel=0.2)  # sd ≈ 19
+
+
+def test_history_does_not_depend_on_what_is_asked_first() -> None:
+    """Windows are the same whether the far past or the recent past is drawn first."""
+    a, b = _world(), _world()
+    a.advance(20.0, 0.0)
+    b.advance(20.0, 0.0)
+
+    far_first = (a.history_counts(-2 * HOUR, -HOUR), a.history_counts(-600.0, 0.0))
+    near_first = (b.history_counts(-600.0, 0.0), b.history_counts(-2 * HOUR, -HOUR))
+
+    assert far_first == near_first[::-1]
+
+
+def test_reading_the_history_leaves_the_release_traffic_unchanged() -> None:
+    """Common random numbers: the history has its own stream."""
+    plain, reader = _world(), _world()
+    reader.history_counts(-HOUR, 0.0)
+    for w in (plain, reader):
+        w.advance(600.0, 0.25)
+
+    assert plain.oracle_counts("canary", 0, 600) == reader.oracle_counts("canary", 0, 600)
+    assert plain.oracle_counts("stable", 0, 600) == reader.oracle_counts("stable", 0, 600)
+
+
+def test_history_ends_at_the_release_and_behind_the_scrape_delay() -> None:
+    """Nothing at or after 0 is history; at t = 0 the last delay's seconds are hidden."""
+    w = _world(scrape_delay=10.0)
+
+    assert w.history_counts(-60.0, 0.0) == w.history_counts(-60.0, -10.0)
+    w.advance(30.0, 0.0)
+    assert w.history_counts(-60.0, 60.0) == w.history_counts(-60.0, 0.0)
+    assert w.history_counts(0.0, 60.0) == (0, 0)
