@@ -1,0 +1,10 @@
+"""The local traffic-splitting proxy (DESIGN §6): its own process, one listener per
+service on 127.0.0.1, weighted routing with header pinning, per-revision stats.
+
+    table     the target table and the admin body (pure)
+    stats     per-second windows, histogram, latency samples (pure)
+    metrics   Prometheus exposition
+    forward   the data plane: forward one request, streaming
+    server    the process: listeners and the admin API (`python -m …proxy`)
+    client    ProxyClient (sync admin client), ensure_proxy, stop_proxy
+"""

@@ -1,0 +1,351 @@
+"""The local proxy process: one data-plane listener per service, and an admin API.
+
+    python -m rollout.platforms.local.proxy --state-dir D [--admin-port 0] [--host 127.0.0.1]
+
+When ready it writes `<state-dir>/proxy.json` = `{"pid", "admin"}` (atomically: a
+reader sees the old file or the new one); SIGTERM/SIGINT stop it cleanly (listeners
+drained, the file removed if it is still ours).
+
+Admin API (JSON; errors are `{"error": "<one clear line>"}` with 400/404/409):
+
+    PUT    /v1/routes/{namespace}/{service}   {"port": int|null, "targets": [{"revision",
+           "url"|null, "percent", "tag"|null}]} → {"namespace", "service", "port", "url",
+           "targets": [{…, "ready"}]}; listens on `port` (null or 0: a free port, kept
+           for later PUTs; another port: moves the listener) and swaps the table
+    GET    /v1/routes/{namespace}/{service}   the same answer, or 404
+    DELETE /v1/routes/{namespace}/{service}   stops the listener (in-flight requests
+           finish); 404 when there is none
+    GET    /v1/routes                         {"routes": [answer, …]}
+    GET    /v1/stats/{namespace}/{service}/{revision}?since=&until=&samples=
+           see `stats.Stats.query`; defaults: until = the end of the current second,
+           since = until - 60, samples = 0
+    GET    /metrics                           Prometheus exposition (`metrics`)
+    GET    /healthz                           200 "ok"
+
+Routes live in memory: a restarted proxy starts empty and the controller applies
+them again (every Route reconcile PUTs its route).
+
+Entry point of the proxy process; the only module here that binds sockets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import os
+import pathlib
+import signal
+import socket
+import time
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+import structlog
+from aiohttp import web
+
+from rollout import logs
+from rollout.platforms.local.proxy import client, forward, metrics, stats, table
+
+__all__ = ["ProxyServer", "main", "serve", "write_state"]
+
+STATE_FILE = client.STATE_FILE
+SWEEP_EVERY_S = 60.0
+log = structlog.get_logger(__name__)
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+def _url_host(host: str) -> str:
+    return "127.0.0.1" if host in ("", "0.0.0.0") else host
+
+
+class PortInUse(Exception):
+    pass
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(1024)
+    except OSError as exc:
+        sock.close()
+        raise PortInUse(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    sock.setblocking(False)
+    return sock
+
+
+class ProxyServer:
+    """Listeners, stats and metrics of one proxy process; `admin_app()` serves them."""
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        wall: Callable[[], float] = time.time,
+        read_timeout: float = 30.0,
+        drain_timeout: float = 30.0,
+    ) -> None:
+        self.host = host
+        self.wall = wall
+        self.read_timeout = read_timeout
+        self.drain_timeout = drain_timeout
+        self.stats = stats.Stats()
+        self.metrics = metrics.ProxyMetrics()
+        self.listeners: dict[tuple[str, str], forward.Listener] = {}
+        self._session: aiohttp.ClientSession | None = None
+        self._forwarder: forward.Forwarder | None = None
+        self._lock = asyncio.Lock()
+        self._background: set[asyncio.Task[None]] = set()
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    async def start(self) -> None:
+        connector = aiohttp.TCPConnector(limit=1024, limit_per_host=0, keepalive_timeout=30)
+        self._session = aiohttp.ClientSession(
+            connector=connector, auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar()
+        )
+        self._forwarder = forward.Forwarder(
+            session=self._session, record=self._record, read_timeout=self.read_timeout
+        )
+        self._spawn(self._sweep_forever())
+
+    async def close(self) -> None:
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(
+            *(self._stop_listener(li, wait=True) for li in self.listeners.values()),
+            return_exceptions=True,
+        )
+        self.listeners.clear()
+        if self._session is not None:
+            await self._session.close()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_EVERY_S)
+            self.stats.sweep(self.wall())
+
+    def _record(self, key: tuple[str, str, str], code: str, latency: float | None) -> None:
+        if key[2]:  # requests no revision took are in the metrics only
+            self.stats.record(key, now=self.wall(), code=code, latency=latency)
+        self.metrics.record(key, code, latency)
+
+    # -- listeners ---------------------------------------------------------------
+
+    async def _start_listener(self, listener: forward.Listener, sock: socket.socket) -> None:
+        forwarder = self._forwarder
+        assert forwarder is not None, "start() first"
+
+        async def handler(request: web.BaseRequest) -> web.StreamResponse:
+            return await forwarder.handle(listener, request)
+
+        runner = web.ServerRunner(
+            web.Server(handler, access_log=None),
+            handle_signals=False,
+            shutdown_timeout=self.drain_timeout,
+        )
+        await runner.setup()
+        site = web.SockSite(runner, sock, shutdown_timeout=self.drain_timeout)
+        await site.start()
+        listener.runner, listener.site = runner, site
+
+    async def _stop_listener(self, listener: forward.Listener, *, wait: bool) -> None:
+        """Close the listening socket now; drain in-flight requests (in the background
+        unless `wait`)."""
+        if listener.site is not None:
+            await listener.site.stop()
+        if listener.runner is not None:
+            if wait:
+                await listener.runner.cleanup()
+            else:
+                self._spawn(listener.runner.cleanup())
+
+    def _answer(self, listener: forward.Listener) -> dict[str, Any]:
+        return {
+            "namespace": listener.namespace,
+            "service": listener.service,
+            "port": listener.port,
+            "url": f"http://{_url_host(self.host)}:{listener.port}",
+            "targets": [t.as_json() for t in listener.table.targets],
+        }
+
+    async def put_route(self, namespace: str, service: str, body: table.RouteBody) -> web.Response:
+        key = (namespace, service)
+        async with self._lock:
+            current = self.listeners.get(key)
+            if current is not None and body.port in (None, current.port):
+                current.table = body.table  # the atomic swap
+                status = 200
+                listener = current
+            else:
+                try:
+                    sock = _bind(self.host, body.port or 0)
+                except PortInUse as exc:
+                    return _error(409, f"{namespace}/{service}: {exc}")
+                port = sock.getsockname()[1]
+                listener = forward.Listener(namespace, service, port, body.table)
+                await self._start_listener(listener, sock)
+                self.listeners[key] = listener
+                if current is not None:  # moved to another port
+                    await self._stop_listener(current, wait=False)
+                status = 201 if current is None else 200
+        log.info(
+            "route applied",
+            namespace=namespace,
+            service=service,
+            port=listener.port,
+            split={t.revision: t.percent for t in body.table.targets},
+            ready=[t.revision for t in body.table.targets if t.ready],
+        )
+        return web.json_response(self._answer(listener), status=status)
+
+    # -- admin handlers ----------------------------------------------------------
+
+    async def _put(self, request: web.Request) -> web.Response:
+        try:
+            raw = await request.json()
+        except ValueError as exc:
+            return _error(400, f"body: not JSON ({exc})")
+        try:
+            body = table.parse_route(raw)
+        except table.InvalidRoute as exc:
+            return _error(400, str(exc))
+        return await self.put_route(
+            request.match_info["namespace"], request.match_info["service"], body
+        )
+
+    async def _get(self, request: web.Request) -> web.Response:
+        key = (request.match_info["namespace"], request.match_info["service"])
+        listener = self.listeners.get(key)
+        if listener is None:
+            return _error(404, f"no route for {key[0]}/{key[1]}")
+        return web.json_response(self._answer(listener))
+
+    async def _list(self, request: web.Request) -> web.Response:
+        return web.json_response({"routes": [self._answer(li) for li in self.listeners.values()]})
+
+    async def _delete(self, request: web.Request) -> web.Response:
+        key = (request.match_info["namespace"], request.match_info["service"])
+        async with self._lock:
+            listener = self.listeners.pop(key, None)
+            if listener is None:
+                return _error(404, f"no route for {key[0]}/{key[1]}")
+            await self._stop_listener(listener, wait=False)
+        log.info("route removed", namespace=key[0], service=key[1], port=listener.port)
+        return web.json_response({"deleted": f"{key[0]}/{key[1]}", "port": listener.port})
+
+    async def _stats(self, request: web.Request) -> web.Response:
+        info = request.match_info
+        now = self.wall()
+        try:
+            until = float(request.query.get("until", math.floor(now) + 1))
+            since = float(request.query.get("since", until - 60))
+            samples = int(request.query.get("samples", 0))
+        except ValueError:
+            return _error(400, "since and until must be unix seconds, samples an integer")
+        if not (math.isfinite(since) and math.isfinite(until)) or since > until:
+            return _error(400, f"since ({since}) must not be after until ({until})")
+        if not 0 <= samples <= 100_000:
+            return _error(400, "samples must be between 0 and 100000")
+        key = (info["namespace"], info["service"], info["revision"])
+        return web.json_response(
+            self.stats.query(key, since=since, until=until, samples=samples, now=now)
+        )
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        return web.Response(
+            body=self.metrics.render(), headers={"Content-Type": metrics.CONTENT_TYPE}
+        )
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        return web.Response(text="ok\n")
+
+    def admin_app(self) -> web.Application:
+        app = web.Application()
+        route = "/v1/routes/{namespace}/{service}"
+        app.router.add_put(route, self._put)
+        app.router.add_get(route, self._get)
+        app.router.add_delete(route, self._delete)
+        app.router.add_get("/v1/routes", self._list)
+        app.router.add_get("/v1/stats/{namespace}/{service}/{revision}", self._stats)
+        app.router.add_get("/metrics", self._metrics)
+        app.router.add_get("/healthz", self._healthz)
+        return app
+
+
+def write_state(state_dir: pathlib.Path, admin_url: str) -> pathlib.Path:
+    """Write proxy.json atomically (temp file + rename)."""
+    path = state_dir / STATE_FILE
+    tmp = path.with_name(f".{STATE_FILE}.{os.getpid()}")
+    tmp.write_text(json.dumps({"pid": os.getpid(), "admin": admin_url}) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def _remove_state_if_ours(path: pathlib.Path) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        if json.loads(path.read_text()).get("pid") == os.getpid():
+            path.unlink()
+
+
+async def serve(
+    state_dir: pathlib.Path, *, host: str, admin_port: int, read_timeout: float
+) -> None:
+    proxy = ProxyServer(host=host, read_timeout=read_timeout)
+    await proxy.start()
+    runner = web.AppRunner(proxy.admin_app(), handle_signals=False, access_log=None)
+    await runner.setup()
+    sock = _bind(host, admin_port)
+    site = web.SockSite(runner, sock)
+    await site.start()
+    admin = f"http://{_url_host(host)}:{sock.getsockname()[1]}"
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path = write_state(state_dir, admin)
+    log.info("proxy ready", admin=admin, pid=os.getpid(), state=str(path))
+    try:
+        await stop.wait()
+    finally:
+        log.info("proxy stopping", routes=len(proxy.listeners))
+        _remove_state_if_ours(path)
+        await proxy.close()
+        await runner.cleanup()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m rollout.platforms.local.proxy",
+        description="The rollout local proxy: splits each service's traffic by weight.",
+    )
+    parser.add_argument("--state-dir", type=pathlib.Path, required=True)
+    parser.add_argument("--admin-port", type=int, default=0, help="0: a free port")
+    parser.add_argument("--host", default="127.0.0.1", help="address of every listener")
+    parser.add_argument(
+        "--upstream-timeout", type=float, default=30.0, help="seconds between upstream reads"
+    )
+    args = parser.parse_args(argv)
+    logs.configure()
+    asyncio.run(
+        serve(
+            args.state_dir,
+            host=args.host,
+            admin_port=args.admin_port,
+            read_timeout=args.upstream_timeout,
+        )
+    )

@@ -1,0 +1,224 @@
+"""The proxy's target table: which revision gets a request, and the admin body that sets
+it.
+
+A `Table` is immutable. The server keeps one per service and swaps it whole on every
+`PUT /v1/routes/...`, so a request reads one consistent table and in-flight requests
+keep the upstream they picked.
+
+Picking, in order:
+1. `Rollout-Revision: <name>` pins to that revision's first target (at any percent,
+   0% included); no such target → `Miss` (404); not ready → `Miss` (502).
+2. `Rollout-Tag: <tag>` pins to the tagged target, the same way.
+3. Otherwise weighted random over the *ready* targets with a percent above 0: a target
+   that is not ready (url null) gets no traffic and its share goes to the ready ones in
+   proportion. A 0% target never gets unpinned traffic, even when nothing else is ready
+   (weight 0 means "no traffic": a blue-green preview must not take production
+   requests); no ready target with weight → `Miss` (502).
+
+`parse_route` validates the admin body and returns a clear message per problem
+(`targets[1].percent: must be an integer between 0 and 100`).
+
+Pure: no I/O; the random source is passed in.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import random
+import urllib.parse
+from typing import Any
+
+__all__ = [
+    "InvalidRoute",
+    "Miss",
+    "RouteBody",
+    "Table",
+    "Target",
+    "parse_route",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    revision: str
+    url: str | None  # None: not ready, gets no traffic
+    percent: int
+    tag: str | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self.url is not None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "revision": self.revision,
+            "url": self.url,
+            "percent": self.percent,
+            "tag": self.tag,
+            "ready": self.ready,
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class Miss:
+    """No target for this request: the HTTP status to answer and why."""
+
+    status: int
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Table:
+    """The targets of one service, with the cumulative weights of the ready ones."""
+
+    targets: tuple[Target, ...] = ()
+    _weighted: tuple[Target, ...] = dataclasses.field(default=(), init=False, repr=False)
+    _cumulative: tuple[int, ...] = dataclasses.field(default=(), init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        weighted = tuple(t for t in self.targets if t.ready and t.percent > 0)
+        cumulative: list[int] = []
+        total = 0
+        for t in weighted:
+            total += t.percent
+            cumulative.append(total)
+        object.__setattr__(self, "_weighted", weighted)
+        object.__setattr__(self, "_cumulative", tuple(cumulative))
+
+    def shares(self) -> dict[str, float]:
+        """The effective share (0–1) of unpinned traffic each revision gets."""
+        total = self._cumulative[-1] if self._cumulative else 0
+        out: dict[str, float] = {}
+        for t in self._weighted:
+            out[t.revision] = out.get(t.revision, 0.0) + t.percent / total
+        return out
+
+    def pick(
+        self, rng: random.Random, *, revision: str | None = None, tag: str | None = None
+    ) -> Target | Miss:
+        """The target for one request (see the module docstring for the rules)."""
+        if revision is not None:
+            return self._pinned(
+                [t for t in self.targets if t.revision == revision], f"revision {revision!r}"
+            )
+        if tag is not None:
+            return self._pinned([t for t in self.targets if t.tag == tag], f"tag {tag!r}")
+        if not self._cumulative:
+            if not self.targets:
+                return Miss(502, "no revision is routed for this service")
+            return Miss(502, "no revision with traffic is ready")
+        point = rng.random() * self._cumulative[-1]
+        index = bisect.bisect_right(self._cumulative, point)
+        return self._weighted[min(index, len(self._weighted) - 1)]
+
+    def _pinned(self, found: list[Target], what: str) -> Target | Miss:
+        if not found:
+            known = sorted({t.tag for t in self.targets if t.tag} if "tag" in what else set())
+            hint = f" (tags: {', '.join(known)})" if known else ""
+            return Miss(404, f"no target for {what} on this service{hint}")
+        ready = [t for t in found if t.ready]
+        if not ready:
+            return Miss(502, f"{what} is not ready")
+        return ready[0]
+
+
+class InvalidRoute(ValueError):
+    """The admin body is not a valid route; the message lists every problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+@dataclasses.dataclass(frozen=True)
+class RouteBody:
+    """A validated `PUT /v1/routes/...` body."""
+
+    port: int | None
+    table: Table
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _url_problem(url: Any) -> str | None:
+    if url is None:
+        return None
+    if not isinstance(url, str):
+        return "must be a string or null"
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme != "http" or not parts.hostname:
+        return "must be an http:// URL with a host, like http://127.0.0.1:8081"
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        return "must have no path, query or fragment"
+    try:
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        return "has an invalid port"
+    return None
+
+
+TARGET_KEYS = {"revision", "url", "percent", "tag"}
+
+
+def _target(i: int, raw: Any, problems: list[str]) -> Target | None:
+    where = f"targets[{i}]"
+    if not isinstance(raw, dict):
+        problems.append(f"{where}: must be an object")
+        return None
+    before = len(problems)
+    for key in sorted(set(raw) - TARGET_KEYS):
+        problems.append(f"{where}.{key}: unknown field (known: {', '.join(sorted(TARGET_KEYS))})")
+    revision: Any = raw.get("revision")
+    if not isinstance(revision, str) or not revision:
+        problems.append(f"{where}.revision: must be a non-empty string")
+    if "url" not in raw:
+        problems.append(f"{where}.url: required (null when the revision is not ready)")
+    url: Any = raw.get("url")
+    if (problem := _url_problem(url)) is not None:
+        problems.append(f"{where}.url: {problem}")
+    percent: Any = raw.get("percent")
+    if not _is_int(percent) or not 0 <= percent <= 100:
+        problems.append(f"{where}.percent: must be an integer between 0 and 100")
+    tag: Any = raw.get("tag")
+    if tag is not None and (not isinstance(tag, str) or not tag):
+        problems.append(f"{where}.tag: must be a non-empty string or null")
+    if len(problems) > before:
+        return None
+    return Target(revision=revision, url=url.rstrip("/") if url else None, percent=percent, tag=tag)
+
+
+def parse_route(body: Any) -> RouteBody:
+    """Validate a route body; raise `InvalidRoute` listing every problem."""
+    if not isinstance(body, dict):
+        raise InvalidRoute(["body: must be a JSON object with port and targets"])
+    problems = [
+        f"{key}: unknown field (known: port, targets)"
+        for key in sorted(set(body) - {"port", "targets"})
+    ]
+    port = body.get("port")
+    if port is not None and (not _is_int(port) or not 0 <= port <= 65535):
+        problems.append("port: must be an integer between 0 and 65535, or null for a free port")
+    raw_targets = body.get("targets")
+    targets: list[Target] = []
+    if not isinstance(raw_targets, list):
+        problems.append("targets: required, a list of {revision, url, percent, tag}")
+    else:
+        for i, raw in enumerate(raw_targets):
+            target = _target(i, raw, problems)
+            if target is not None:
+                targets.append(target)
+        if len(targets) == len(raw_targets):  # every target valid: check them together
+            total = sum(t.percent for t in targets)
+            if targets and total != 100:
+                problems.append(f"targets: percents must sum to 100 (they sum to {total})")
+            seen: set[str] = set()
+            for i, t in enumerate(targets):
+                if t.tag is not None and t.tag in seen:
+                    problems.append(f"targets[{i}].tag: duplicate tag {t.tag!r}")
+                seen.add(t.tag or "")
+    if problems:
+        raise InvalidRoute(problems)
+    return RouteBody(port=port or None, table=Table(tuple(targets)))
