@@ -1,0 +1,259 @@
+"""The `prometheus` metric provider: one instant PromQL query per reading.
+
+The query template (DESIGN §5) is rendered with the context (`rendering`: every
+value escaped for a PromQL double-quoted string; `{{revision}}` and `{{canary}}` are
+the canary, `{{window}}` the metric's window as a Prometheus duration) and sent with
+prometheus-api-client's `PrometheusConnect.custom_query`, with the provider's
+`timeout` both as the HTTP timeout and as the server's evaluation timeout. No
+retries inside a reading: the next reading is the retry.
+
+What an answer becomes (`parse_result`, pure):
+- one series (or a scalar) → its value; Passed/Failed is `evaluate`'s business;
+- an empty result or NaN → `value` None: no data, Inconclusive (never a failure);
+- several series → an error: "the query returned N series; aggregate to one
+  (e.g. sum(...))" — picking one would judge an arbitrary series;
+- a range vector or a string → an error saying what to write instead.
+Unreachable server, timeout, HTTP 4xx (a bad query) or 5xx → `Measurement(error=…)`
+with the reason (`describe_api_error` pulls Prometheus's own message out of the
+client's exception).
+
+Not supported in this version: `compare` (against the stable revision) with this
+provider — a reading is then an error saying to gate on `thresholds`, or to use the
+`local` provider for comparisons. `minSamples` has no effect here (a single query
+has no request count behind it); put a request floor into the query if needed.
+
+I/O only through the injectable `connect(address)` factory (tests swap it);
+connections are cached per address. No decisions (that is `evaluate`).
+Called by `Providers` for metrics whose provider is `prometheus`.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import json
+import math
+import re
+import threading
+from collections.abc import Callable
+from typing import Any, TypeGuard
+
+import requests
+import structlog
+from prometheus_api_client import exceptions as prom_exceptions
+from prometheus_api_client import prometheus_connect
+from urllib3.util import retry
+
+from rollout.analysis import measurement
+from rollout.analysis.providers import rendering
+from rollout.api import policyspec
+from rollout.platforms import ports
+
+__all__ = [
+    "COMPARE_UNSUPPORTED",
+    "Connect",
+    "Parsed",
+    "PrometheusProvider",
+    "connect",
+    "describe_api_error",
+    "parse_result",
+]
+
+Connect = Callable[[str], prometheus_connect.PrometheusConnect]
+
+COMPARE_UNSUPPORTED = (
+    "compare is not supported with the prometheus provider in this version:"
+    " gate this metric on thresholds, or use the local provider for comparisons"
+)
+_MAX_QUERY_IN_REASON = 200
+
+log = structlog.get_logger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class Parsed:
+    """A query result as a reading: a value, or no data (with why), or an error."""
+
+    value: float | None = None
+    note: str | None = None  # why there is no value (no data, NaN)
+    error: str | None = None
+
+
+def connect(address: str) -> prometheus_connect.PrometheusConnect:
+    """A client for `address` that never retries inside one reading.
+
+    `read=False`: a read timeout is raised as itself (requests' ReadTimeout), not
+    folded into "max retries exceeded".
+    """
+    return prometheus_connect.PrometheusConnect(
+        url=address.rstrip("/"), retry=retry.Retry(total=0, read=False, raise_on_status=False)
+    )
+
+
+class PrometheusProvider:
+    """A `MetricProvider` for `provider: {prometheus: {address, query, timeout}}` metrics."""
+
+    def __init__(self, connect: Connect = connect) -> None:
+        self._connect = connect
+        self._clients: dict[str, prometheus_connect.PrometheusConnect] = {}
+        self._lock = threading.Lock()
+
+    def client(self, address: str) -> prometheus_connect.PrometheusConnect:
+        """The cached client for `address` (one per address, shared by readings)."""
+        with self._lock:
+            if address not in self._clients:
+                self._clients[address] = self._connect(address)
+            return self._clients[address]
+
+    def close(self) -> None:
+        with self._lock:
+            clients, self._clients = list(self._clients.values()), {}
+        for c in clients:
+            c.close()
+
+    def measure(
+        self, metric: policyspec.Metric, ctx: ports.MeasureContext
+    ) -> measurement.Measurement:
+        spec = metric.provider.prometheus
+        if spec is None:
+            return _reading(
+                metric, ctx, Parsed(error=f"not a prometheus metric ({metric.provider.kind})")
+            )
+        if metric.compare is not None:
+            return _reading(metric, ctx, Parsed(error=COMPARE_UNSUPPORTED))
+        try:
+            query = rendering.render_promql(
+                spec.query,
+                rendering.variables(
+                    namespace=ctx.namespace,
+                    service=ctx.service,
+                    canary=ctx.canary,
+                    stable=ctx.stable,
+                    window=metric.window,
+                ),
+            )
+        except ValueError as exc:
+            return _reading(metric, ctx, Parsed(error=f"query template: {exc}"))
+        parsed = self._query(spec, query)
+        if parsed.note is not None:  # a Measurement has no field for it: say it here
+            log.debug("metric.no_data", metric=metric.name, reason=parsed.note, query=query)
+        return _reading(metric, ctx, parsed)
+
+    def _query(self, spec: policyspec.PrometheusProvider, query: str) -> Parsed:
+        seconds = spec.timeout.total_seconds()
+        try:
+            result = self.client(spec.address).custom_query(
+                query,
+                params={"timeout": rendering.promql_duration(spec.timeout)},
+                timeout=seconds,  # type: ignore[arg-type]  # requests takes a float
+            )
+        except requests.exceptions.Timeout:
+            return Parsed(error=f"Prometheus at {spec.address} did not answer within {seconds:g}s")
+        except requests.exceptions.ConnectionError as exc:
+            return Parsed(error=f"Prometheus at {spec.address} is unreachable: {_root_cause(exc)}")
+        except prom_exceptions.PrometheusApiClientException as exc:
+            return Parsed(error=describe_api_error(str(exc), query))
+        except (requests.exceptions.RequestException, ValueError, KeyError, TypeError) as exc:
+            return Parsed(error=f"unexpected answer from Prometheus at {spec.address}: {exc}")
+        return parse_result(result)
+
+
+def parse_result(result: Any) -> Parsed:
+    """An instant query's `data.result` as a reading (see the module docstring)."""
+    if _is_sample(result):  # a scalar: [time, "value"]
+        return _sample_value(result[1], "the scalar")
+    if not isinstance(result, list):
+        return Parsed(error=f"unexpected result {_short(result)}")
+    if not result:
+        return Parsed(note="the query returned no data")
+    if len(result) > 1:
+        return Parsed(
+            error=f"the query returned {len(result)} series; aggregate to one (e.g. sum(...))"
+        )
+    series = result[0]
+    if not isinstance(series, dict):
+        return Parsed(error=f"unexpected result {_short(result)}")
+    if "values" in series:
+        return Parsed(
+            error="the query returned a range vector; select an instant value"
+            " (e.g. rate(...[window]) rather than metric[window])"
+        )
+    sample = series.get("value")
+    if not _is_sample(sample):
+        return Parsed(error=f"unexpected series {_short(series)}")
+    return _sample_value(sample[1], "the series")
+
+
+def describe_api_error(message: str, query: str) -> str:
+    """A reason from the client's `HTTP Status Code N (b'…')` exception text."""
+    match = re.fullmatch(r"HTTP Status Code (\d+) \((.*)\)", message, flags=re.DOTALL)
+    if match is None:
+        return f"Prometheus error: {message}"
+    status, content = int(match.group(1)), match.group(2)
+    detail = _error_field(content)
+    if status in (400, 422):
+        shown = query if len(query) <= _MAX_QUERY_IN_REASON else query[:_MAX_QUERY_IN_REASON] + "…"
+        return f"bad query (HTTP {status}): {detail} — query: {shown}"
+    return f"Prometheus answered HTTP {status}: {detail}"
+
+
+# -- helpers --------------------------------------------------------------------------
+
+
+def _is_sample(value: Any) -> TypeGuard[list[Any]]:
+    return (
+        isinstance(value, list)
+        and len(value) == 2
+        and isinstance(value[0], int | float)
+        and not isinstance(value[0], bool)
+    )
+
+
+def _sample_value(text: Any, what: str) -> Parsed:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return Parsed(error=f"{what} is {text!r}, not a number")
+    if math.isnan(value):
+        return Parsed(note="the query returned NaN (no data: e.g. a ratio of zero requests)")
+    return Parsed(value=value)
+
+
+def _error_field(content: str) -> str:
+    """Prometheus's `error` message from the repr of the response body, else the body."""
+    try:
+        body = ast.literal_eval(content)
+    except (ValueError, SyntaxError):
+        return _short(content)
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    if not isinstance(body, str):
+        return _short(content)
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return _short(body.strip())
+    if isinstance(parsed, dict) and isinstance(parsed.get("error"), str):
+        kind = parsed.get("errorType")
+        return f"{kind}: {parsed['error']}" if isinstance(kind, str) else parsed["error"]
+    return _short(body.strip())
+
+
+def _root_cause(exc: BaseException) -> str:
+    """The innermost cause's message (requests wraps urllib3 wraps the socket error)."""
+    text = str(exc)
+    found = re.search(r"\[Errno -?\d+\] [^'\")]+", text)
+    return found.group(0) if found else _short(text)
+
+
+def _short(value: Any, limit: int = 200) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _reading(
+    metric: policyspec.Metric, ctx: ports.MeasureContext, parsed: Parsed
+) -> measurement.Measurement:
+    return measurement.Measurement(
+        metric=metric.name, at=ctx.now, until=ctx.now, value=parsed.value, error=parsed.error
+    )

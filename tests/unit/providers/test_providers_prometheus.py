@@ -1,0 +1,292 @@
+"""`prometheus`: result parsing, error reasons, and readings through the real client
+against a stub `/api/v1/query` server (stdlib http.server on 127.0.0.1, in a thread).
+
+The real Prometheus is exercised in tests/e2e/test_prometheus_provider.py.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import socket
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+import pytest
+
+from rollout.analysis import evaluate
+from rollout.analysis.providers import prometheus
+from rollout.api import policyspec
+from rollout.api.release import Verdict
+from rollout.platforms import ports
+
+NOW = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
+CTX = ports.MeasureContext(namespace="prod", service="web", stable="web-1", canary="web-2", now=NOW)
+
+
+@pytest.mark.parametrize(
+    ("result", "expected"),
+    [
+        pytest.param(
+            [{"metric": {}, "value": [1.0, "0.25"]}], prometheus.Parsed(value=0.25), id="one-series"
+        ),
+        pytest.param(
+            [{"metric": {"a": "b"}, "value": [1.0, "0"]}], prometheus.Parsed(value=0.0), id="zero"
+        ),
+        pytest.param(
+            [{"metric": {}, "value": [1, "+Inf"]}], prometheus.Parsed(value=float("inf")), id="inf"
+        ),
+        pytest.param([1.5, "3"], prometheus.Parsed(value=3.0), id="scalar"),
+        pytest.param([], prometheus.Parsed(note="the query returned no data"), id="empty"),
+    ],
+)
+def test_parse_result_values(result: Any, expected: prometheus.Parsed) -> None:
+    """One series or a scalar is a value; an empty result is no data."""
+    assert prometheus.parse_result(result) == expected
+
+
+def test_parse_result_nan_is_no_data() -> None:
+    """NaN (e.g. 0/0 requests) is no data, never a value."""
+    parsed = prometheus.parse_result([{"metric": {}, "value": [1.0, "NaN"]}])
+    assert parsed.value is None
+    assert parsed.error is None
+    assert parsed.note is not None
+    assert "NaN" in parsed.note
+
+
+@pytest.mark.parametrize(
+    ("result", "error"),
+    [
+        pytest.param(
+            [{"metric": {"r": "a"}, "value": [1, "1"]}, {"metric": {"r": "b"}, "value": [1, "2"]}],
+            "the query returned 2 series; aggregate to one (e.g. sum(...))",
+            id="two-series",
+        ),
+        pytest.param(
+            [{"metric": {}, "values": [[1, "1"], [2, "2"]]}], "range vector", id="range-vector"
+        ),
+        pytest.param([1.0, "hello"], "not a number", id="string"),
+        pytest.param({"weird": True}, "unexpected result", id="not-a-list"),
+        pytest.param([{"metric": {}}], "unexpected series", id="no-value"),
+        pytest.param(["x"], "unexpected result", id="not-a-series"),
+    ],
+)
+def test_parse_result_errors(result: Any, error: str) -> None:
+    """Several series, range vectors and odd shapes are errors with a reason."""
+    parsed = prometheus.parse_result(result)
+    assert parsed.value is None
+    assert parsed.error is not None
+    assert error in parsed.error
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        pytest.param(
+            'HTTP Status Code 400 (b\'{"status":"error","errorType":"bad_data",'
+            '"error":"1:9: parse error: unclosed left parenthesis"}\')',
+            "bad query (HTTP 400): bad_data: 1:9: parse error: unclosed left parenthesis"
+            " — query: sum(rate(",
+            id="bad-query",
+        ),
+        pytest.param(
+            'HTTP Status Code 503 (b\'{"status":"error","errorType":"timeout",'
+            '"error":"query timed out in expression evaluation"}\')',
+            "Prometheus answered HTTP 503: timeout: query timed out in expression evaluation",
+            id="server-timeout",
+        ),
+        pytest.param(
+            "HTTP Status Code 404 (b'404 page not found\\n')",
+            "Prometheus answered HTTP 404: 404 page not found",
+            id="not-json",
+        ),
+        pytest.param("something else", "Prometheus error: something else", id="unknown-shape"),
+    ],
+)
+def test_describe_api_error(message: str, expected: str) -> None:
+    """Prometheus's own message is pulled out of the client's exception text."""
+    assert prometheus.describe_api_error(message, "sum(rate(") == expected
+
+
+# -- readings through the real client against a stub server ----------------------------
+
+
+class _Stub(http.server.BaseHTTPRequestHandler):
+    # per test (the fixture makes a subclass): query → (status, body, delay), queries seen
+    answers: ClassVar[dict[str, tuple[int, Any, float]]] = {}
+    seen: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        parsed = urllib.parse.urlparse(self.path)
+        query = urllib.parse.parse_qs(parsed.query).get("query", [""])[0]
+        self.seen.append(query)
+        status, body, delay = self.answers.get(query, (200, _vector([]), 0.0))
+        time.sleep(delay)
+        data = json.dumps(body).encode() if not isinstance(body, bytes) else body
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def _vector(result: list[Any]) -> dict[str, Any]:
+    return {"status": "success", "data": {"resultType": "vector", "result": result}}
+
+
+@pytest.fixture
+def stub() -> Iterator[tuple[str, type[_Stub]]]:
+    handler = type("Handler", (_Stub,), {"answers": {}, "seen": []})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", handler
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def metric(address: str, query: str, **fields: Any) -> policyspec.Metric:
+    return policyspec.Metric.model_validate(
+        {
+            "name": "m",
+            "provider": {"prometheus": {"address": address, "query": query, "timeout": "2s"}},
+            "thresholds": {"max": 0.1},
+            **fields,
+        }
+    )
+
+
+def test_query_is_rendered_and_escaped(stub: tuple[str, type[_Stub]]) -> None:
+    """The server receives the rendered query with the values escaped."""
+    address, handler = stub
+    ctx = ports.MeasureContext(namespace="prod", service="web", stable=None, canary='we"b', now=NOW)
+    provider = prometheus.PrometheusProvider()
+    provider.measure(metric(address, 'x{revision="{{revision}}"}[{{window}}]'), ctx)
+    assert handler.seen == ['x{revision="we\\"b"}[1m]']
+
+
+@pytest.mark.parametrize(
+    ("body", "verdict", "value"),
+    [
+        pytest.param(
+            _vector([{"metric": {}, "value": [1, "0.02"]}]), Verdict.PASSED, 0.02, id="pass"
+        ),
+        pytest.param(
+            _vector([{"metric": {}, "value": [1, "0.5"]}]), Verdict.FAILED, 0.5, id="fail"
+        ),
+        pytest.param(_vector([]), Verdict.INCONCLUSIVE, None, id="empty"),
+        pytest.param(
+            _vector([{"metric": {}, "value": [1, "NaN"]}]), Verdict.INCONCLUSIVE, None, id="nan"
+        ),
+    ],
+)
+def test_reading_verdicts(
+    stub: tuple[str, type[_Stub]], body: Any, verdict: Verdict, value: float | None
+) -> None:
+    """A value is judged by evaluate; no data is Inconclusive."""
+    address, handler = stub
+    handler.answers["q"] = (200, body, 0.0)
+    m = metric(address, "q")
+    reading = prometheus.PrometheusProvider().measure(m, CTX)
+    assert reading.error is None
+    assert reading.value == value
+    assert evaluate.evaluate(m, reading, None).verdict is verdict
+
+
+def test_bad_query_is_an_error_with_prometheus_message(stub: tuple[str, type[_Stub]]) -> None:
+    """HTTP 400 from the server: an error naming the parse error."""
+    address, handler = stub
+    handler.answers["sum(rate("] = (
+        400,
+        {"status": "error", "errorType": "bad_data", "error": "parse error: unclosed"},
+        0.0,
+    )
+    reading = prometheus.PrometheusProvider().measure(metric(address, "sum(rate("), CTX)
+    assert reading.error is not None
+    assert "bad query (HTTP 400): bad_data: parse error: unclosed" in reading.error
+
+
+def test_slow_server_times_out(stub: tuple[str, type[_Stub]]) -> None:
+    """No answer within the provider's timeout: an error, after about the timeout."""
+    address, handler = stub
+    handler.answers["slow"] = (200, _vector([]), 3.0)
+    m = policyspec.Metric.model_validate(
+        {
+            "name": "m",
+            "provider": {"prometheus": {"address": address, "query": "slow", "timeout": "300ms"}},
+            "thresholds": {"max": 1},
+        }
+    )
+    start = time.monotonic()
+    reading = prometheus.PrometheusProvider().measure(m, CTX)
+    assert time.monotonic() - start < 2.0
+    assert reading.error == f"Prometheus at {address} did not answer within 0.3s"
+
+
+def test_unreachable_is_an_error_without_retries() -> None:
+    """Nothing listening: an error at once (no retry backoff inside a reading)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    address = f"http://127.0.0.1:{port}"
+    start = time.monotonic()
+    reading = prometheus.PrometheusProvider().measure(metric(address, "up"), CTX)
+    assert time.monotonic() - start < 1.0
+    assert reading.error is not None
+    assert reading.error.startswith(f"Prometheus at {address} is unreachable: ")
+    assert "Connection refused" in reading.error
+
+
+def test_compare_is_not_supported() -> None:
+    """A comparison with this provider is an error telling what to use instead."""
+    m = policyspec.Metric.model_validate(
+        {
+            "name": "m",
+            "provider": {"prometheus": {"address": "http://127.0.0.1:1", "query": "up"}},
+            "compare": {"method": "sequential"},
+        }
+    )
+    calls: list[str] = []
+
+    def connect(address: str) -> Any:
+        calls.append(address)
+        raise AssertionError("must not connect")
+
+    reading = prometheus.PrometheusProvider(connect).measure(m, CTX)
+    assert reading.error == prometheus.COMPARE_UNSUPPORTED
+    assert "thresholds" in reading.error
+    assert "local provider" in reading.error
+    assert calls == []
+    assert evaluate.evaluate(m, reading, None).verdict is Verdict.ERROR
+
+
+def test_clients_are_cached_per_address(stub: tuple[str, type[_Stub]]) -> None:
+    """One client per address, reused across readings."""
+    address, _ = stub
+    made: list[str] = []
+    real: Callable[[str], Any] = prometheus.connect
+
+    def connect(a: str) -> Any:
+        made.append(a)
+        return real(a)
+
+    provider = prometheus.PrometheusProvider(connect)
+    for _ in range(3):
+        provider.measure(metric(address, "up"), CTX)
+    provider.measure(metric(address + "/", "up"), CTX)
+    assert made == [address, address + "/"]
+    provider.close()
