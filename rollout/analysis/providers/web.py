@@ -163,7 +163,8 @@ class WebProvider:
             with self._open(request, timeout=timeout) as response:
                 body: bytes = response.read(MAX_BODY + 1)
         except urllib.error.HTTPError as exc:
-            detail = _short(_text(exc.read(1024))) if exc.fp is not None else exc.reason
+            detail = _short(_text(exc.read(1024))) if exc.fp is not None else ""
+            detail = detail or str(exc.reason)
             exc.close()
             raise _FetchError(f"GET {url}: HTTP {exc.code}: {detail}") from exc
         except urllib.error.URLError as exc:
