@@ -15,6 +15,7 @@ from rollout.cli import (
     crds_cmd,
     diagram_cmd,
     get_cmd,
+    load_cmd,
     release_cmds,
     simulate_cmd,
     status_cmd,
@@ -45,6 +46,7 @@ cli.add_command(controller_cmd.controller_command)
 cli.add_command(crds_cmd.crds_command)
 cli.add_command(simulate_cmd.simulate_command)
 cli.add_command(diagram_cmd.diagram_command)
+cli.add_command(load_cmd.load_command)
 
 
 def main() -> None:
