@@ -158,7 +158,7 @@ class ProxyServer:
             shutdown_timeout=self.drain_timeout,
         )
         await runner.setup()
-        site = web.SockSite(runner, sock, shutdown_timeout=self.drain_timeout)
+        site = web.SockSite(runner, sock)
         await site.start()
         listener.runner, listener.site = runner, site
 
