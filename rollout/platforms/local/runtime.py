@@ -1,0 +1,479 @@
+"""The local platform's Runtime: each revision is a process on this machine.
+
+`ensure(rev)` starts the first container's `command` + `args` (the image is ignored
+locally; other containers are not run) with the container's env, `PORT` (a free
+127.0.0.1 port), `ROLLOUT_REVISION` and `ROLLOUT_SERVICE`, in a session of its own so
+that it outlives a controller killed with SIGKILL. Its output is appended to
+`<state-dir>/logs/<namespace>.<revision>.log`; `<state-dir>/run/<namespace>.<revision>.json`
+names its pid, port and start time, so a restarted controller adopts it instead of
+starting a second one. One process per revision (`scaling` is not applied locally).
+
+A supervisor thread per revision probes readiness (HTTP GET on
+`readinessProbe.httpGet.path`, default `/`; the probe's `httpGet.port` is ignored:
+the process listens on `PORT`), notices exits and restarts with exponential backoff.
+After `crash_loop_after` restarts without staying ready for `stable_after` seconds,
+the next exit reports `failed=True`, reason `CrashLoop`, with the log's last lines;
+it keeps restarting (with the capped backoff) in case it recovers. Every change of
+the reported state calls `on_change(namespace, revision)`.
+
+Reasons: Starting, Ready, ProbeFailing, Restarting (exited, waiting for its
+backoff), CrashLoop (failed), NoCommand (failed: nothing to run), ShuttingDown.
+
+Called by the Revision reconciler (`ensure`, `remove`, on every pass), the controller
+command (`shutdown`) and the router and metrics (`url_of`, `ready_revisions`). The
+OS side lives in `processes`; this module decides. Time is `time.monotonic` only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import structlog
+
+from rollout.api import revision, workload
+from rollout.platforms import ports
+from rollout.platforms.local import processes
+
+__all__ = ["INHERITED_ENV", "LocalRuntime", "ProcessInfo"]
+
+log = structlog.get_logger(__name__)
+
+# What a revision inherits from the controller's environment (and every LC_*):
+# enough to find programs and speak the locale, not the controller's secrets.
+INHERITED_ENV = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR")
+
+_Key = tuple[str, str]
+OnChange = Callable[[str, str], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class ProcessInfo:
+    """What runs for a revision (for tests, the demo and `rollout` diagnostics)."""
+
+    pid: int | None
+    port: int
+    restarts: int
+    adopted: bool
+    log_path: Path
+    run_path: Path
+
+
+@dataclasses.dataclass(eq=False)
+class _Slot:
+    """One revision's process and what the supervisor knows of it (guarded by the
+    runtime's lock)."""
+
+    key: _Key
+    argv: list[str]
+    env: dict[str, str]
+    cwd: Path
+    probe: workload.Probe
+    log_path: Path
+    run_path: Path
+    port: int = 0
+    process: processes.Process | None = None
+    ready: bool = False
+    reason: str = "Starting"
+    message: str = ""
+    restarts: int = 0
+    streak: int = 0  # restarts since it last stayed ready for `stable_after`
+    backoff: float = 0.0  # the next restart's delay
+    failed: bool = False
+    crash_message: str = ""
+    passed_once: bool = False  # a probe passed since the last start
+    failures: int = 0  # consecutive probe failures
+    ready_since: float | None = None
+    next_probe: float = 0.0
+    restart_at: float | None = None
+    stop: threading.Event = dataclasses.field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def state(self) -> ports.RuntimeState:
+        failed = self.failed and not self.ready
+        return ports.RuntimeState(
+            ready=self.ready,
+            reason="CrashLoop" if failed else self.reason,
+            message=self.crash_message if failed else self.message,
+            replicas=1,
+            ready_replicas=1 if self.ready else 0,
+            restarts=self.restarts,
+            url=self.url if self.ready else None,
+            failed=failed,
+        )
+
+
+class LocalRuntime:
+    """Revisions as local processes; see the module docstring."""
+
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        on_change: OnChange | None = None,
+        cwd: Path | None = None,
+        probe_interval: float = 0.5,
+        backoff: float = 1.0,
+        max_backoff: float = 30.0,
+        crash_loop_after: int = 5,
+        stable_after: float = 60.0,
+        stop_timeout: float = 5.0,
+    ) -> None:
+        self.state_dir = Path(state_dir)
+        self.logs_dir = self.state_dir / "logs"
+        self.run_dir = self.state_dir / "run"
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.on_change = on_change
+        self.cwd = cwd or Path.cwd()
+        self.probe_interval = probe_interval
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.crash_loop_after = crash_loop_after
+        self.stable_after = stable_after
+        self.stop_timeout = stop_timeout
+        self._slots: dict[_Key, _Slot] = {}
+        self._closed = False
+        self._lock = threading.Lock()
+
+    # --- the Runtime port -------------------------------------------------------------
+
+    def ensure(self, rev: revision.Revision) -> ports.RuntimeState:
+        """Start (or adopt) the revision's process if this runtime has none; return its
+        state at once (the probe runs in the background)."""
+        key = (rev.metadata.namespace or "default", rev.metadata.name)
+        with self._lock:
+            slot = self._slots.get(key)
+            if slot is not None:
+                return slot.state()
+            if self._closed:
+                return ports.RuntimeState(False, "ShuttingDown", "the runtime is shutting down")
+            container = rev.spec.template.containers[0]
+            if not container.command:
+                return ports.RuntimeState(
+                    ready=False,
+                    reason="NoCommand",
+                    message=f"container {container.name!r} has no command: the local "
+                    "platform runs a command (images are not run locally)",
+                    replicas=1,
+                    failed=True,
+                )
+            slot = self._new_slot(key, rev, container)
+            self._begin(slot, adopt_ready=rev.status.ready)
+            self._slots[key] = slot
+            slot.thread = threading.Thread(
+                target=self._supervise, args=(slot,), name=f"rollout-runtime:{key[0]}.{key[1]}"
+            )
+            slot.thread.daemon = True
+            slot.thread.start()
+            return slot.state()
+
+    def remove(self, namespace: str, name: str) -> None:
+        """Stop the revision's process group (SIGTERM, then SIGKILL after
+        `stop_timeout`) and delete its run file; nothing happens when there is none."""
+        with self._lock:
+            slot = self._slots.pop((namespace, name), None)
+        run_path = self._run_path((namespace, name))
+        if slot is not None:
+            self._halt([slot])
+            proc = slot.process
+        else:  # left by an earlier controller
+            record = processes.read_run_file(run_path)
+            proc = processes.adopt(record) if record else None
+        if proc is not None:
+            processes.stop([proc], timeout=self.stop_timeout)
+            log.info("revision stopped", namespace=namespace, revision=name, pid=proc.pid)
+        processes.remove_file(run_path)
+
+    # --- for the controller, the router and the metrics -------------------------------
+
+    def shutdown(self) -> None:
+        """Stop every process this runtime started or adopted (no orphans); later
+        `ensure` calls start nothing."""
+        with self._lock:
+            self._closed = True
+            slots = list(self._slots.values())
+            self._slots.clear()
+        self._halt(slots)
+        procs = [s.process for s in slots if s.process is not None]
+        processes.stop(procs, timeout=self.stop_timeout)
+        for s in slots:
+            processes.remove_file(s.run_path)
+        log.info("local runtime shut down", stopped=[p.pid for p in procs])
+
+    def detach(self) -> None:
+        """Stop supervising but leave every process running with its run file, as a
+        controller killed with SIGKILL would (a later runtime adopts them)."""
+        with self._lock:
+            self._closed = True
+            slots = list(self._slots.values())
+            self._slots.clear()
+        self._halt(slots)
+        for s in slots:
+            if s.process is not None:
+                processes.abandon(s.process)
+
+    def state_of(self, namespace: str, name: str) -> ports.RuntimeState | None:
+        """The last known state of a revision this runtime runs, without ensuring it."""
+        with self._lock:
+            slot = self._slots.get((namespace, name))
+            return slot.state() if slot else None
+
+    def url_of(self, namespace: str, name: str) -> str | None:
+        """`http://127.0.0.1:<port>` when the revision is ready, else None."""
+        with self._lock:
+            slot = self._slots.get((namespace, name))
+            return slot.url if slot and slot.ready else None
+
+    def ready_revisions(self) -> dict[tuple[str, str], str]:
+        """(namespace, revision) → URL of every ready revision."""
+        with self._lock:
+            return {k: s.url for k, s in self._slots.items() if s.ready}
+
+    def describe(self, namespace: str, name: str) -> ProcessInfo | None:
+        with self._lock:
+            slot = self._slots.get((namespace, name))
+            if slot is None:
+                return None
+            proc = slot.process
+            return ProcessInfo(
+                pid=proc.pid if proc else None,
+                port=slot.port,
+                restarts=slot.restarts,
+                adopted=proc.adopted if proc else False,
+                log_path=slot.log_path,
+                run_path=slot.run_path,
+            )
+
+    # --- starting and adopting (under the lock) ---------------------------------------
+
+    def _new_slot(self, key: _Key, rev: revision.Revision, container: workload.Container) -> _Slot:
+        env = {k: v for k, v in os.environ.items() if k in INHERITED_ENV or k.startswith("LC_")}
+        env.update({e.name: e.value for e in container.env})
+        env["ROLLOUT_REVISION"] = key[1]
+        env["ROLLOUT_SERVICE"] = rev.spec.service
+        cwd = self.cwd / container.working_dir if container.working_dir else self.cwd
+        return _Slot(
+            key=key,
+            argv=[*(container.command or []), *(container.args or [])],
+            env=env,
+            cwd=cwd,
+            probe=container.readiness_probe or workload.Probe(),
+            log_path=self.logs_dir / f"{key[0]}.{key[1]}.log",
+            run_path=self._run_path(key),
+            backoff=self.backoff,
+        )
+
+    def _run_path(self, key: _Key) -> Path:
+        return self.run_dir / f"{key[0]}.{key[1]}.json"
+
+    def _begin(self, slot: _Slot, *, adopt_ready: bool) -> None:
+        """Adopt the process the run file names if it still runs, else start one."""
+        now = time.monotonic()
+        record = processes.read_run_file(slot.run_path)
+        proc = processes.adopt(record) if record else None
+        if record is None or proc is None:
+            if record is not None:
+                log.info("stale run file", namespace=slot.key[0], revision=slot.key[1])
+                slot.port = record.port  # keep its URL if the port is free
+            self._start(slot, now)
+            return
+        slot.process, slot.port, slot.restarts = proc, record.port, record.restarts
+        slot.next_probe = now
+        # Ready before the controller restarted: stay ready until the probe says
+        # otherwise (failureThreshold), so traffic does not flap on a restart.
+        if adopt_ready:
+            slot.ready, slot.reason, slot.passed_once, slot.ready_since = True, "Ready", True, now
+        else:
+            slot.message = self._waiting(slot)
+        log.info(
+            "revision adopted",
+            namespace=slot.key[0],
+            revision=slot.key[1],
+            pid=proc.pid,
+            port=proc.port,
+        )
+
+    def _start(self, slot: _Slot, now: float) -> None:
+        slot.port = processes.free_port(slot.port or None)
+        env = {**slot.env, "PORT": str(slot.port)}
+        _note(slot.log_path, f"starting {slot.argv} on port {slot.port}")
+        try:
+            proc = processes.spawn(
+                slot.argv, env=env, cwd=slot.cwd, log_path=slot.log_path, port=slot.port
+            )
+        except OSError as e:
+            why = f"cannot start {slot.argv[0]!r}: {e.strerror or e}"
+            _note(slot.log_path, why)
+            self._down(slot, why, now)
+            return
+        slot.process = proc
+        slot.ready, slot.reason, slot.message = False, "Starting", self._waiting(slot)
+        slot.passed_once, slot.failures, slot.ready_since = False, 0, None
+        slot.next_probe = now + slot.probe.initial_delay_seconds
+        slot.restart_at = None
+        record = processes.RunRecord(
+            pid=proc.pid,
+            port=proc.port,
+            started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            proc_start=proc.proc_start,
+            restarts=slot.restarts,
+        )
+        try:
+            processes.write_run_file(slot.run_path, record)
+        except OSError as e:  # it runs and is supervised, but cannot be adopted later
+            log.error("cannot write run file", path=str(slot.run_path), error=str(e))
+        log.info(
+            "revision started",
+            namespace=slot.key[0],
+            revision=slot.key[1],
+            pid=proc.pid,
+            port=proc.port,
+            restarts=slot.restarts,
+        )
+
+    def _down(self, slot: _Slot, why: str, now: float) -> None:
+        """It exited (or could not start): schedule the restart; a crash loop fails."""
+        slot.process = None
+        slot.ready, slot.ready_since, slot.passed_once, slot.failures = False, None, False, 0
+        delay = slot.backoff
+        slot.backoff = min(slot.backoff * 2, self.max_backoff)
+        slot.restart_at = now + delay
+        slot.reason, slot.message = "Restarting", f"{why}; restarting in {delay:g}s"
+        if slot.streak >= self.crash_loop_after and not slot.failed:
+            slot.failed = True
+            slot.crash_message = (
+                f"{why} after {slot.streak} restarts without staying ready for "
+                f"{self.stable_after:g}s; last log lines:\n{processes.tail(slot.log_path)}"
+            )
+        log.warning(
+            "revision down",
+            namespace=slot.key[0],
+            revision=slot.key[1],
+            why=why,
+            restarts=slot.restarts,
+            restart_in=delay,
+            crash_loop=slot.failed,
+        )
+
+    def _waiting(self, slot: _Slot) -> str:
+        return f"waiting for GET {slot.probe.http_get.path} on port {slot.port}"
+
+    # --- supervising ------------------------------------------------------------------
+
+    def _supervise(self, slot: _Slot) -> None:
+        while not slot.stop.is_set():
+            try:
+                delay = self._tick(slot)
+            except Exception:
+                log.exception("supervisor error", namespace=slot.key[0], revision=slot.key[1])
+                delay = self.probe_interval
+            slot.stop.wait(delay)
+
+    def _tick(self, slot: _Slot) -> float:
+        """One look: exits, due restarts, stability, then the probe if due; returns the
+        seconds until the next thing to do."""
+        now = time.monotonic()
+        with self._lock:
+            before = slot.state()
+            if slot.process is not None:
+                why = slot.process.exit_status()
+                if why is not None:
+                    slot.process.kill_stragglers()
+                    _note(slot.log_path, why)
+                    self._down(slot, why, now)
+            elif slot.restart_at is not None and now >= slot.restart_at:
+                slot.restarts += 1
+                slot.streak += 1
+                self._start(slot, now)
+            if slot.ready_since is not None and now - slot.ready_since >= self.stable_after:
+                slot.streak, slot.backoff, slot.failed = 0, self.backoff, False
+            proc = slot.process
+            due = proc is not None and now >= slot.next_probe
+            path, timeout = slot.probe.http_get.path, float(slot.probe.timeout_seconds)
+        if due and proc is not None:
+            result = processes.probe(proc.port, path, timeout=timeout)
+            with self._lock:
+                if slot.process is proc:
+                    self._probed(slot, result, time.monotonic())
+        with self._lock:
+            after = slot.state()
+            wake = self._next_wake(slot)
+        if after != before and not slot.stop.is_set():
+            self._notify(slot, after)
+        return max(wake - time.monotonic(), 0.0)
+
+    def _probed(self, slot: _Slot, result: processes.ProbeResult, now: float) -> None:
+        probe = slot.probe
+        period = float(probe.period_seconds)
+        if not slot.passed_once:  # starting: look often, to be ready soon
+            period = min(period, self.probe_interval)
+        slot.next_probe = now + period
+        if result.ok:
+            slot.failures = 0
+            if not slot.ready:
+                slot.ready, slot.reason, slot.message = True, "Ready", ""
+                slot.ready_since, slot.passed_once = now, True
+            return
+        slot.failures += 1
+        detail = f"GET {probe.http_get.path} on port {slot.port}: {result.detail}"
+        if not slot.ready:
+            slot.reason = "Starting" if result.refused else "ProbeFailing"
+            slot.message = detail
+        elif slot.failures >= probe.failure_threshold:
+            slot.ready, slot.ready_since = False, None
+            slot.reason = "ProbeFailing"
+            slot.message = f"{detail} ({slot.failures} times in a row)"
+
+    def _next_wake(self, slot: _Slot) -> float:
+        now = time.monotonic()
+        times = []
+        if slot.process is not None:
+            times += [slot.next_probe, now + self.probe_interval]  # probe; look for exits
+        elif slot.restart_at is not None:
+            times.append(slot.restart_at)
+        if slot.ready_since is not None and (slot.streak or slot.failed):
+            times.append(slot.ready_since + self.stable_after)
+        return min(times, default=now + self.probe_interval)
+
+    def _notify(self, slot: _Slot, state: ports.RuntimeState) -> None:
+        log.info(
+            "revision state",
+            namespace=slot.key[0],
+            revision=slot.key[1],
+            ready=state.ready,
+            reason=state.reason,
+            restarts=state.restarts,
+        )
+        if self.on_change is None:
+            return
+        try:
+            self.on_change(*slot.key)
+        except Exception:
+            log.exception("on_change failed", namespace=slot.key[0], revision=slot.key[1])
+
+    def _halt(self, slots: list[_Slot]) -> None:
+        """Stop the supervisors (not the processes) and wait for them."""
+        for s in slots:
+            s.stop.set()
+        for s in slots:
+            if s.thread is not None and s.thread is not threading.current_thread():
+                s.thread.join()
+
+
+def _note(log_path: Path, line: str) -> None:
+    """A line of the runtime's own in the revision's log (starts, exits)."""
+    try:
+        with open(log_path, "a", encoding="utf-8") as f:
+            f.write(f"[rollout] {line}\n")
+    except OSError:
+        pass
