@@ -317,6 +317,15 @@ class Metric(base.ApiModel):
                     " (a metric without one would always pass)",
                 )
             )
+        if self.compare is not None and self.provider.local is None:
+            found.append(
+                problems.Problem(
+                    ("compare",),
+                    f"compare needs the local provider in this version (it reads request and"
+                    f" error counts or latency samples of both revisions); with the"
+                    f" {self.provider.kind} provider, gate with thresholds",
+                )
+            )
         problems.raise_problems("Metric", found)
         return self
 

@@ -348,6 +348,17 @@ METRIC_RULES = [
     ),
     pytest.param(
         _metric("""\
+            - name: errors
+              provider: {prometheus: {address: "http://127.0.0.1:9090", query: "up"}}
+              compare: {method: sequential}
+            """),
+        11,
+        "spec.analysis.metrics[0].compare",
+        "compare needs the local provider",
+        id="compare-with-prometheus",
+    ),
+    pytest.param(
+        _metric("""\
             - name: error-rate
               provider: {local: {stat: error_rate}}
               thresholds: {max: 0.01}

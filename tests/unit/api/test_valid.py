@@ -242,18 +242,16 @@ SHAPES = [
                     url: "http://metrics/{{service}}/{{canary}}"
                     jsonPath: $.data.errorRate
                     headers: {Authorization: Bearer x}
-                compare: {method: mann-whitney, alpha: 0.05, maxRatio: 1.5}
+                thresholds: {max: 0.05}
         """,
         {
             "spec.analysis.metrics[0].provider.web.url": "http://metrics/{{service}}/{{canary}}",
             "spec.analysis.metrics[0].provider.web.json_path": "$.data.errorRate",
             "spec.analysis.metrics[0].provider.web.headers": {"Authorization": "Bearer x"},
-            "spec.analysis.metrics[0].compare.method": policyspec.CompareMethod.MANN_WHITNEY,
-            "spec.analysis.metrics[0].compare.alpha": 0.05,
-            "spec.analysis.metrics[0].compare.max_ratio": 1.5,
-            "spec.analysis.metrics[0].thresholds": None,
+            "spec.analysis.metrics[0].thresholds.max": 0.05,
+            "spec.analysis.metrics[0].compare": None,
         },
-        id="web-compare",
+        id="web-thresholds",
     ),
     pytest.param(
         """\
