@@ -89,6 +89,8 @@ class Index:
                     # While a release moves the route, the release is the one to tell.
                     if obj.kind == "Revision" or not releases:
                         keys.append(base.Key("Service", *svc))
+                    if obj.kind == "Revision":  # its address or readiness: re-apply the split
+                        keys.append(base.Key("Route", *svc))
                     keys.extend(releases)
         return keys
 

@@ -2,10 +2,11 @@
 before it. Each case is a history of events, then one event and the keys it maps to.
 
 Rules (wiring's docstring): an event enqueues its own object unless it is status-only
-(same generation as last seen); a Revision also its Service and the service's running
-releases; a Route its running releases, or its Service when none runs; a Release its
-Service when it starts, ends or its spec changes; a Service its running releases; a
-RolloutPolicy the services naming it. DELETED forgets what the index knew."""
+(same generation as last seen); a Revision also its Service, its Route (a new address
+or readiness: the split is applied again) and the service's running releases; a Route
+its running releases, or its Service when none runs; a Release its Service when it
+starts, ends or its spec changes; a Service its running releases; a RolloutPolicy the
+services naming it. DELETED forgets what the index knew."""
 
 from __future__ import annotations
 
@@ -82,31 +83,41 @@ CASES = [
     pytest.param(
         [],
         event(ADDED, rev()),
-        [k("Revision", "web-00001"), k("Service", "web")],
+        [k("Revision", "web-00001"), k("Service", "web"), k("Route", "web")],
         id="revision-added-no-release",
     ),
     pytest.param(
         [event(ADDED, rel("web-00002")), event(ADDED, rel("api-00002"))],
         event(ADDED, rev("web-00002")),
-        [k("Revision", "web-00002"), k("Service", "web"), k("Release", "web-00002")],
+        [
+            k("Revision", "web-00002"),
+            k("Service", "web"),
+            k("Route", "web"),
+            k("Release", "web-00002"),
+        ],
         id="revision-added-running-release-of-its-service-only",
     ),
     pytest.param(
         [event(ADDED, rel("web-00002", phase=Phase.ROLLED_BACK)), event(ADDED, rel("web-00003"))],
         event(ADDED, rev("web-00003")),
-        [k("Revision", "web-00003"), k("Service", "web"), k("Release", "web-00003")],
+        [
+            k("Revision", "web-00003"),
+            k("Service", "web"),
+            k("Route", "web"),
+            k("Release", "web-00003"),
+        ],
         id="revision-finished-release-not-enqueued",
     ),
     pytest.param(
         [event(ADDED, rel("web-00002")), event(MODIFIED, rel("web-00002", phase=Phase.SUCCEEDED))],
         event(ADDED, rev("web-00002")),
-        [k("Revision", "web-00002"), k("Service", "web")],
+        [k("Revision", "web-00002"), k("Service", "web"), k("Route", "web")],
         id="revision-release-finished-since",
     ),
     pytest.param(
         [],
         event(ADDED, rev("web-00001", labelled=False)),
-        [k("Revision", "web-00001"), k("Service", "web")],
+        [k("Revision", "web-00001"), k("Service", "web"), k("Route", "web")],
         id="revision-service-from-spec-without-label",
     ),
     pytest.param(
@@ -168,7 +179,7 @@ CASES = [
     pytest.param(
         [event(ADDED, rel("web-00002")), event(ADDED, rev("web-00002"))],
         event(MODIFIED, rev("web-00002")),
-        [k("Service", "web"), k("Release", "web-00002")],
+        [k("Service", "web"), k("Route", "web"), k("Release", "web-00002")],
         id="status-only-revision",
     ),
     pytest.param(
@@ -199,14 +210,14 @@ CASES = [
     pytest.param(
         [],
         event(MODIFIED, rev("web-00001")),
-        [k("Revision", "web-00001"), k("Service", "web")],
+        [k("Revision", "web-00001"), k("Service", "web"), k("Route", "web")],
         id="modified-never-seen-is-not-status-only",
     ),
     # --- DELETED forgets ---
     pytest.param(
         [event(ADDED, rel("web-00002")), event(DELETED, rel("web-00002"))],
         event(ADDED, rev("web-00002")),
-        [k("Revision", "web-00002"), k("Service", "web")],
+        [k("Revision", "web-00002"), k("Service", "web"), k("Route", "web")],
         id="deleted-release-forgotten",
     ),
     pytest.param(
@@ -218,7 +229,7 @@ CASES = [
     pytest.param(
         [event(ADDED, rev()), event(DELETED, rev())],
         event(MODIFIED, rev()),
-        [k("Revision", "web-00001"), k("Service", "web")],
+        [k("Revision", "web-00001"), k("Service", "web"), k("Route", "web")],
         id="deleted-generation-forgotten",
     ),
     pytest.param(
@@ -252,4 +263,5 @@ def test_namespaces_are_kept_apart() -> None:
     assert index.keys_for(event(ADDED, rev("web-00002"))) == [
         k("Revision", "web-00002"),
         k("Service", "web"),
+        k("Route", "web"),
     ]
