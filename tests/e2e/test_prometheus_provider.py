@@ -185,7 +185,8 @@ def test_thresholds_gate_on_real_prometheus(
     "canary",
     [
         pytest.param("web-404", id="no-such-revision"),
-        pytest.param('web-2"} or vector(1) #', id="hostile-name-stays-a-label-value"),
+        pytest.param('web-2"} or vector(1) #', id="hostile-quote-stays-a-label-value"),
+        pytest.param('web-2\\"\n\t} or vector(1)', id="hostile-backslash-newline-tab"),
     ],
 )
 def test_empty_result_is_inconclusive(
