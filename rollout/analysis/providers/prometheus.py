@@ -18,8 +18,9 @@ with the reason (`describe_api_error` pulls Prometheus's own message out of the
 client's exception).
 
 Not supported in this version: `compare` (against the stable revision) with this
-provider — a reading is then an error saying to gate on `thresholds`, or to use the
-`local` provider for comparisons. `minSamples` has no effect here (a single query
+provider: policy validation refuses it, and a metric that gets here anyway reads as
+an error saying to gate on `thresholds`, or to use the `local` provider for
+comparisons. `minSamples` has no effect here (a single query
 has no request count behind it); put a request floor into the query if needed.
 
 I/O only through the injectable `connect(address)` factory (tests swap it);

@@ -11,7 +11,8 @@ parses as a number (`"0.02"`) is accepted; JSON `null` is no data (`value` None,
 Inconclusive); NaN is left to `evaluate` (Inconclusive). Everything else — HTTP
 status ≥ 400, unreachable, timeout, not JSON, a path that is missing, not a number —
 is `Measurement(error=…)` with the reason. `compare` is not supported with this
-provider (an error reading says to use thresholds or the local provider).
+provider (validation refuses it; an error reading says to use thresholds or the
+local provider).
 
 I/O only through the injectable `opener` (default `urllib.request.urlopen`).
 No decisions (that is `evaluate`). Called by `Providers` for `web` metrics.

@@ -252,13 +252,9 @@ def test_unreachable_is_an_error_without_retries() -> None:
 
 
 def test_compare_is_not_supported() -> None:
-    """A comparison with this provider is an error telling what to use instead."""
-    m = policyspec.Metric.model_validate(
-        {
-            "name": "m",
-            "provider": {"prometheus": {"address": "http://127.0.0.1:1", "query": "up"}},
-            "compare": {"method": "sequential"},
-        }
+    """A comparison with this provider (refused by validation too) is an error reading."""
+    m = metric("http://127.0.0.1:1", "up").model_copy(
+        update={"compare": policyspec.Compare(method=policyspec.CompareMethod.SEQUENTIAL)}
     )
     calls: list[str] = []
 

@@ -249,13 +249,9 @@ def test_unreachable() -> None:
 
 
 def test_compare_is_not_supported() -> None:
-    """A comparison with this provider is an error telling what to use instead."""
-    m = policyspec.Metric.model_validate(
-        {
-            "name": "m",
-            "provider": {"web": {"url": "http://127.0.0.1:1/"}},
-            "compare": {"method": "mann-whitney"},
-        }
+    """A comparison with this provider (refused by validation too) is an error reading."""
+    m = metric("http://127.0.0.1:1/").model_copy(
+        update={"compare": policyspec.Compare(method=policyspec.CompareMethod.MANN_WHITNEY)}
     )
     reading = web.WebProvider().measure(m, CTX)
     assert reading.error == web.COMPARE_UNSUPPORTED
