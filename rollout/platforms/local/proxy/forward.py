@@ -6,7 +6,8 @@ picks, streaming both bodies.
 - The client's method, path, query and headers are passed on, minus hop-by-hop headers
   (RFC 9110 §7.6.1, plus those named in `Connection`) and `Expect`; `X-Forwarded-For`
   gets the client's address appended; `Host` is kept. Bodies are streamed chunk by
-  chunk both ways and never decompressed.
+  chunk both ways and never decompressed (a response body of at most 64 KiB with a
+  Content-Length is read whole and sent in one write: fewer syscalls, same bytes).
 - The response carries `Rollout-Revision: <name>` (who served it).
 - 502 with a plain-text body when no revision is ready or the upstream cannot be
   reached or fails before its headers (code class `error`); if the upstream fails
@@ -58,6 +59,7 @@ HOP_BY_HOP = frozenset(
     }
 )
 CHUNK = 64 * 1024
+SMALL = 64 * 1024  # bodies up to this size, with a Content-Length, are sent in one write
 
 Record = Callable[[tuple[str, str, str], str, float | None], None]
 
@@ -155,14 +157,26 @@ class Forwarder:
                 timeout=self.timeout,
                 skip_auto_headers=("Accept-Encoding", "User-Agent", "Content-Type"),
             ) as upstream:
-                response = web.StreamResponse(
-                    status=upstream.status,
-                    reason=upstream.reason,
-                    headers=response_headers(upstream.headers, picked.revision),
-                )
-                await response.prepare(request)
-                async for chunk in upstream.content.iter_chunked(CHUNK):
-                    await response.write(chunk)
+                out_headers = response_headers(upstream.headers, picked.revision)
+                length = upstream.content_length
+                if length is not None and length <= SMALL and request.method != "HEAD":
+                    # A small body of known length: one read, one write (no chunk loop).
+                    payload = await upstream.read()
+                    out_headers.popall("Content-Length", None)
+                    response = web.Response(
+                        status=upstream.status,
+                        reason=upstream.reason,
+                        headers=out_headers,
+                        body=payload,
+                    )
+                    await response.prepare(request)
+                else:
+                    response = web.StreamResponse(
+                        status=upstream.status, reason=upstream.reason, headers=out_headers
+                    )
+                    await response.prepare(request)
+                    async for chunk in upstream.content.iter_chunked(CHUNK):
+                        await response.write(chunk)
                 await response.write_eof()
                 self.record(key, stats.code_class(upstream.status), self.clock() - started)
                 return response
