@@ -18,6 +18,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -144,9 +145,6 @@ def free_port(preferred: int | None = None) -> int:
     raise OSError("no free port on 127.0.0.1")
 
 
-_ABANDONED: list[subprocess.Popen[bytes]] = []
-
-
 @dataclasses.dataclass(frozen=True)
 class Process:
     """A revision's process: our child (`popen`) or adopted from an earlier controller
@@ -174,6 +172,8 @@ class Process:
     def signal_group(self, sig: signal.Signals) -> None:
         """Send `sig` to its process group (to the pid alone if it left the group);
         nothing when it is gone or the pid now names another process."""
+        if self.popen is not None and self.popen.returncode is not None:
+            return  # reaped: the pid may name another process by now
         if self.popen is None and proc_start(self.pid) != self.proc_start:
             return
         try:
@@ -269,10 +269,12 @@ def stop(procs: Sequence[Process], *, timeout: float) -> None:
 
 def abandon(proc: Process) -> None:
     """Stop looking after `proc` but leave it running, as a controller killed with
-    SIGKILL would. Its Popen stays referenced for the life of the interpreter, so it
-    is neither reaped behind an adopter's back nor reported as a leaked process."""
+    SIGKILL would. Like init for an orphan, a daemon thread waits for it and reaps it
+    whenever it ends, so it never lingers as a zombie or a leaked Popen."""
     if proc.popen is not None:
-        _ABANDONED.append(proc.popen)
+        threading.Thread(
+            target=proc.popen.wait, name=f"rollout-reaper:{proc.pid}", daemon=True
+        ).start()
 
 
 def tail(path: Path, lines: int = 10, max_bytes: int = 8192) -> str:
