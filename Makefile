@@ -51,13 +51,10 @@ crds:
 diagram:
 	$(BIN)/rollout diagram --format svg -o docs/release-states.svg
 
-## make demo: the tour of what rollout does today — a policy explained, then rehearsed
-## on simulated traffic next to a Flagger emulation. (The live tour on the local
-## platform replaces this when that platform lands.)
+## make demo: the one-command tour — two versions of a service running for real behind
+## the local proxy, live traffic, a bad version rolled back and a good one promoted.
 demo: $(STAMP)
-	$(BIN)/rollout validate --explain -f policies/canary-standard.yaml
-	$(BIN)/rollout simulate -f policies/canary-standard.yaml --scenario good --scenario bad-5pct --seeds 100
-	$(BIN)/rollout simulate --baseline flagger --scenario good --scenario bad-5pct --seeds 100
+	$(BIN)/rollout demo
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

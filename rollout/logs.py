@@ -9,20 +9,24 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
 __all__ = ["configure"]
 
 
-def configure(*, json_lines: bool | None = None, level: int = logging.INFO) -> None:
+def configure(
+    *, json_lines: bool | None = None, level: int = logging.INFO, file: TextIO | None = None
+) -> None:
+    """Log to `file` (default stderr): console lines on a terminal, JSON otherwise."""
+    out = file or sys.stderr
     if json_lines is None:
-        json_lines = not sys.stderr.isatty()
+        json_lines = not out.isatty()
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if json_lines
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        else structlog.dev.ConsoleRenderer(colors=out.isatty())
     )
     structlog.configure(
         processors=[
@@ -32,6 +36,6 @@ def configure(*, json_lines: bool | None = None, level: int = logging.INFO) -> N
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=out),
         cache_logger_on_first_use=True,
     )

@@ -1,9 +1,13 @@
 """`rollout controller`: run the controller in the foreground until SIGINT/SIGTERM.
 
-Platforms: `sim` (rehearsal: no processes, a revision is ready after 2 s, traffic
-and metrics from a simulator `--scenario`, time `--speed` times faster). The local
-platform (processes and a proxy) and Kubernetes come with their own issues and are
-refused with a clear message until then.
+Platforms:
+- `local`: each revision runs as a process, the proxy (its own process) splits the
+  traffic on 127.0.0.1 and its stats feed the `local` metric provider. A graceful stop
+  (SIGINT/SIGTERM) stops every process and the proxy; a controller killed with
+  SIGKILL leaves them serving, and the next one adopts them.
+- `sim`: rehearsal — no processes, a revision is ready after 2 s, traffic and metrics
+  from a simulator `--scenario`, time `--speed` times faster.
+Kubernetes comes with its own issue and is refused with a clear message until then.
 
 The store is the state dir's SQLite file. A rehearsal writes its clock anchor to the
 state dir so that the CLI's commands are stamped in the controller's time, and so
@@ -25,10 +29,13 @@ from prometheus_client import start_http_server
 
 from rollout import clock as clocks
 from rollout import logs
+from rollout.api import service
 from rollout.cli import common
 from rollout.controller import manager
-from rollout.platforms import sim
+from rollout.platforms import local, sim
+from rollout.reconcilers import base
 from rollout.sim import scenarios
+from rollout.store import errors
 
 __all__ = ["controller_command"]
 
@@ -38,10 +45,10 @@ log = structlog.get_logger(__name__)
 @click.command("controller")
 @click.option(
     "--platform",
-    type=click.Choice(["sim", "local", "kubernetes"]),
-    default="sim",
+    type=click.Choice(["local", "sim", "kubernetes"]),
+    default="local",
     show_default=True,
-    help="sim: rehearse releases on simulated traffic (no processes).",
+    help="local: processes and a proxy on this machine; sim: rehearse on simulated traffic.",
 )
 @click.option(
     "--scenario",
@@ -72,15 +79,39 @@ def controller_command(
       rollout apply -f policies/canary-standard.yaml -f my-service.yaml
     """
     logs.configure()
-    if platform != "sim":
+    if platform == "kubernetes":
         common.fail(
-            f"the {platform} platform is not available in this version; use --platform sim",
+            "the kubernetes platform is not available in this version; use --platform local or sim",
             code=2,
         )
-    clock = _rehearsal_clock(opts, speed)
-    opts._clock = clock
-    store = opts.store
-    plat = sim.make(clock, scenario, rps=rps)
+    local_platform: local.LocalPlatform | None = None
+    if platform == "sim":
+        clock: clocks.Clock = _rehearsal_clock(opts, speed)
+        opts._clock = clock
+        store = opts.store
+        plat = sim.make(clock, scenario, rps=rps)
+    else:
+        if (opts.state_dir / common.CLOCK_FILE).exists():
+            common.fail(
+                f"{opts.state_dir} holds a rehearsal (--platform sim) and its simulated time;"
+                " use another --state-dir for the local platform",
+                code=2,
+            )
+        clock = clocks.WallClock()
+        store = opts.store
+
+        def port_of(namespace: str, name: str) -> int | None:
+            try:
+                svc = store.get("Service", namespace, name)
+            except errors.NotFound:
+                return None
+            return svc.spec.port if isinstance(svc, service.Service) else None
+
+        def changed(namespace: str, name: str) -> None:
+            controller.wake(base.Key("Revision", namespace, name))
+
+        local_platform = local.start(opts.state_dir, port_of=port_of, on_change=changed)
+        plat = local_platform.platform
     controller = manager.Controller(store, plat, clock, workers=workers)
     server = _serve_metrics(metrics_addr, controller)
     stop = threading.Event()
@@ -104,6 +135,8 @@ def controller_command(
     finally:
         if server is not None:
             server.shutdown()
+        if local_platform is not None:
+            local_platform.stop()  # graceful: no process or proxy left behind
 
 
 def _rehearsal_clock(opts: common.Options, speed: float) -> clocks.ScaledClock:

@@ -13,6 +13,7 @@ from rollout.cli import (
     apply_cmd,
     controller_cmd,
     crds_cmd,
+    demo_cmd,
     diagram_cmd,
     get_cmd,
     load_cmd,
@@ -43,6 +44,7 @@ for command in release_cmds.COMMANDS:
     cli.add_command(command)
 cli.add_command(status_cmd.history_command)
 cli.add_command(controller_cmd.controller_command)
+cli.add_command(demo_cmd.demo_command)
 cli.add_command(crds_cmd.crds_command)
 cli.add_command(simulate_cmd.simulate_command)
 cli.add_command(diagram_cmd.diagram_command)

@@ -118,8 +118,7 @@ def line(data: dict[str, Any]) -> str:
     rel = data["release"]
     text = f"{data['service']}: {split or 'no traffic'}"
     if rel is not None:
-        text += f" | {rel['name']} {rel['phase']} step {min(rel['stepIndex'] + 1, rel['steps'])}"
-        text += f"/{rel['steps']}: {rel['message']}"
+        text += f" | {rel['name']} {rel['phase']}: {rel['message']}"
     return text
 
 

@@ -298,7 +298,7 @@ def test_line_is_one_line_per_state() -> None:
         countdown=False,
     )
     assert status_view.line(data) == (
-        "web: web-00001 90%, web-00002 10% | web-00002 Progressing step 1/3:"
+        "web: web-00001 90%, web-00002 10% | web-00002 Progressing:"
         " step 1/3: setWeight 10%, canary 10%"
     )
 

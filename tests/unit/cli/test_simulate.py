@@ -72,11 +72,18 @@ def test_invalid_policy_file_exits_2_with_its_line(tmp_path: pathlib.Path) -> No
 
 def test_policy_with_a_prometheus_metric_is_refused(tmp_path: pathlib.Path) -> None:
     """The simulator reads local stats only and says so, exit 2."""
-    text = (ROOT / "policies/canary-fast.yaml").read_text()
-    text = text.replace(
-        "provider: {local: {stat: errors}}",
-        'provider: {prometheus: {address: "http://127.0.0.1:9090", query: "up"}}',
-    )
+    text = """\
+apiVersion: rollout.dev/v1alpha1
+kind: RolloutPolicy
+metadata: {name: prom}
+spec:
+  steps: [{setWeight: 10}, {analysis: {duration: 1m}}]
+  analysis:
+    metrics:
+      - name: error-ratio
+        provider: {prometheus: {address: "http://127.0.0.1:9090", query: "up"}}
+        thresholds: {max: 0.01}
+"""
     path = tmp_path / "prom.yaml"
     path.write_text(text)
     code, _, err = _simulate("-f", str(path), "--seeds", "1")
