@@ -41,7 +41,8 @@ if os.environ.get("CHILD_PID_FILE"):
 
 class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
-        if self.path == "/broken":
+        sick = os.environ.get("SICK_FILE")
+        if self.path == "/broken" or (self.path == "/health" and sick and os.path.exists(sick)):
             self.send_response(500)
             self.end_headers()
             return
@@ -133,6 +134,7 @@ class Harness:
         *,
         env: dict[str, str] | None = None,
         probe_path: str | None = None,
+        failure_threshold: int = 3,
         command: list[str] | None = None,
         ready: bool = False,
     ) -> revision.Revision:
@@ -141,7 +143,10 @@ class Harness:
             args=[str(self.app)] if command is None else None,
             image="ignored:latest",
             env=[workload.EnvVar(name=k, value=v) for k, v in (env or {}).items()],
-            readiness_probe=workload.Probe(http_get=workload.HTTPGetAction(path=probe_path))
+            readiness_probe=workload.Probe(
+                http_get=workload.HTTPGetAction(path=probe_path),
+                failure_threshold=failure_threshold,
+            )
             if probe_path
             else None,
         )
@@ -237,6 +242,26 @@ def test_a_probe_path_that_fails_is_never_ready(harness: Harness) -> None:
     harness.pid(rt)
 
 
+def test_a_ready_revision_whose_probe_fails_is_not_ready_until_it_passes(
+    harness: Harness,
+) -> None:
+    """failureThreshold failures in a row take a ready revision out; a pass brings it back."""
+    rt = harness.make_runtime()
+    sick = harness.tmp_path / "sick"
+    rev = harness.make_revision(
+        env={"SICK_FILE": str(sick)}, probe_path="/health", failure_threshold=1
+    )
+    harness.ready(rt, rev)
+    sick.touch()
+    state = ensured(rt, rev, "not ready", lambda s: not s.ready)
+    assert (state.reason, state.failed, state.url) == ("ProbeFailing", False, None)
+    assert "GET /health" in state.message
+    assert rt.url_of("team", "web-00001") is None
+    sick.unlink()
+    ensured(rt, rev, "ready again", lambda s: s.ready)
+    assert rt.ensure(rev).restarts == 0
+
+
 def test_no_command_is_a_permanent_error(harness: Harness) -> None:
     """A container without a command cannot run locally: failed, NoCommand, no process."""
     rt = harness.make_runtime()
@@ -283,6 +308,15 @@ def test_a_crash_loop_fails_with_the_last_log_lines(harness: Harness) -> None:
     assert any(s is not None and s.failed for _, _, s in harness.changes)
     more = ensured(rt, rev, "still restarting", lambda s: s.restarts > 6)
     assert more.failed
+
+
+def test_staying_ready_resets_the_crash_loop_count(harness: Harness) -> None:
+    """Restarts separated by stable_after of readiness are not a crash loop."""
+    rt = harness.make_runtime(crash_loop_after=2, stable_after=0.2)
+    rev = harness.make_revision(env={"FAIL_AFTER": "0.5"})
+    state = ensured(rt, rev, "4 restarts", lambda s: s.restarts >= 4)
+    assert not state.failed
+    assert not any(s is not None and s.failed for _, _, s in harness.changes)
 
 
 def test_a_command_that_cannot_start_crash_loops(harness: Harness) -> None:

@@ -426,13 +426,11 @@ class LocalRuntime:
             return
         slot.failures += 1
         detail = f"GET {probe.http_get.path} on port {slot.port}: {result.detail}"
-        if not slot.ready:
-            slot.reason = "Starting" if result.refused else "ProbeFailing"
-            slot.message = detail
-        elif slot.failures >= probe.failure_threshold:
+        if not slot.ready and result.refused:  # not listening yet (a stable message:
+            slot.reason, slot.message = "Starting", self._waiting(slot)  # no wake-ups)
+        elif not slot.ready or slot.failures >= probe.failure_threshold:
             slot.ready, slot.ready_since = False, None
-            slot.reason = "ProbeFailing"
-            slot.message = f"{detail} ({slot.failures} times in a row)"
+            slot.reason, slot.message = "ProbeFailing", detail
 
     def _next_wake(self, slot: _Slot) -> float:
         now = time.monotonic()
