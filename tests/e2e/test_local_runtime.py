@@ -173,6 +173,10 @@ class Harness:
     def cleanup(self) -> None:
         for rt in self.runtimes:
             rt.detach()
+        for path in self.state_dir.glob("run/*.json"):  # also those a failed test missed
+            record = processes.read_run_file(path)
+            if record and processes.proc_start(record.pid) == record.proc_start:
+                self.pids.add(record.pid)
         for pid in self.pids:
             if not gone(pid):
                 with contextlib.suppress(ProcessLookupError):
@@ -397,6 +401,51 @@ def test_a_restarted_controller_adopts_the_running_process(harness: Harness) -> 
 
     second.shutdown()
     assert gone(pid)
+
+
+CONTROLLER = """
+import sys, time
+from pathlib import Path
+from rollout.api import revision
+from rollout.platforms.local import runtime
+
+rt = runtime.LocalRuntime(Path(sys.argv[1]), probe_interval=0.05)
+rev = revision.Revision.model_validate_json(sys.argv[2])
+deadline = time.monotonic() + 10
+while not rt.ensure(rev).ready:
+    if time.monotonic() > deadline:
+        sys.exit("not ready in 10 s")
+    time.sleep(0.02)
+print("PID", rt.describe("team", rev.metadata.name).pid, flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_process_outlives_a_killed_controller_and_is_adopted(harness: Harness) -> None:
+    """A controller process killed with SIGKILL leaves its revision running for the next."""
+    rev = harness.make_revision()
+    controller = subprocess.Popen(
+        [sys.executable, "-c", CONTROLLER, str(harness.state_dir), rev.model_dump_json()],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert controller.stdout is not None
+        lines = iter(controller.stdout.readline, "")  # structlog writes to stdout too
+        pid = int(next(line for line in lines if line.startswith("PID ")).split()[1])
+    finally:
+        controller.kill()
+        controller.wait()
+        if controller.stdout is not None:
+            controller.stdout.close()
+    harness.pids.add(pid)
+    assert not gone(pid)
+    rt = harness.make_runtime()
+    state = harness.ready(rt, rev)
+    assert harness.pid(rt) == pid
+    assert get(state.url or "")["pid"] == pid
+    rt.shutdown()
+    wait_for("the adopted process gone", lambda: gone(pid))
 
 
 def test_an_adopted_process_not_yet_ready_becomes_ready_by_its_probe(harness: Harness) -> None:
