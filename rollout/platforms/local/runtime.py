@@ -19,9 +19,14 @@ the reported state calls `on_change(namespace, revision)`.
 Reasons: Starting, Ready, ProbeFailing, Restarting (exited, waiting for its
 backoff), CrashLoop (failed), NoCommand (failed: nothing to run), ShuttingDown.
 
+The runtime's own lines in a revision's log (starts, exits) begin with `[rollout]`.
+
 Called by the Revision reconciler (`ensure`, `remove`, on every pass), the controller
-command (`shutdown`) and the router and metrics (`url_of`, `ready_revisions`). The
-OS side lives in `processes`; this module decides. Time is `time.monotonic` only.
+command (`shutdown`), the router and metrics (`url_of`, `ready_revisions`), and tests
+and diagnostics (`state_of`, `describe`, `detach`). The OS side lives in `processes`;
+this module decides. Time is `time.monotonic` only. At ~480 lines it is longer than
+our usual module: the supervisor's decisions share one lock-guarded record with
+`ensure`, and splitting them would spread one state machine over two files.
 """
 
 from __future__ import annotations
