@@ -125,13 +125,7 @@ class PrometheusProvider:
         try:
             query = rendering.render_promql(
                 spec.query,
-                rendering.variables(
-                    namespace=ctx.namespace,
-                    service=ctx.service,
-                    canary=ctx.canary,
-                    stable=ctx.stable,
-                    window=metric.window,
-                ),
+                rendering.variables_for(ctx, metric.window),
             )
         except ValueError as exc:
             return _reading(metric, ctx, Parsed(error=f"query template: {exc}"))

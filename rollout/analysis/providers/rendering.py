@@ -28,8 +28,17 @@ from collections.abc import Callable, Mapping
 from datetime import timedelta
 
 from rollout.api import durations, templates
+from rollout.platforms import ports
 
-__all__ = ["escape_promql", "promql_duration", "render", "render_promql", "render_url", "variables"]
+__all__ = [
+    "escape_promql",
+    "promql_duration",
+    "render",
+    "render_promql",
+    "render_url",
+    "variables",
+    "variables_for",
+]
 
 _PROMQL_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 _PROMQL_SPECIAL = re.compile(r'[\\"\n\r\t]')
@@ -59,6 +68,17 @@ def variables(
         "stable": stable or "",
         "window": promql_duration(window),
     }
+
+
+def variables_for(ctx: ports.MeasureContext, window: timedelta) -> dict[str, str]:
+    """`variables` for a reading taken in `ctx`."""
+    return variables(
+        namespace=ctx.namespace,
+        service=ctx.service,
+        canary=ctx.canary,
+        stable=ctx.stable,
+        window=window,
+    )
 
 
 def render(template: str, values: Mapping[str, str], escape: Callable[[str], str]) -> str:

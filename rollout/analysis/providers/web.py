@@ -129,13 +129,7 @@ class WebProvider:
         try:
             url = rendering.render_url(
                 spec.url,
-                rendering.variables(
-                    namespace=ctx.namespace,
-                    service=ctx.service,
-                    canary=ctx.canary,
-                    stable=ctx.stable,
-                    window=metric.window,
-                ),
+                rendering.variables_for(ctx, metric.window),
             )
             parse_path(spec.json_path)
         except ValueError as exc:
