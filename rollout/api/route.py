@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from rollout.api import base, condition, meta, problems, split
+from rollout.api.routing import Routing
 
 __all__ = ["Route", "RouteSpec", "RouteStatus"]
 
@@ -21,6 +22,8 @@ __all__ = ["Route", "RouteSpec", "RouteStatus"]
 class RouteSpec(base.ApiModel):
     service: base.Name
     traffic: list[split.TrafficTarget] = Field(default_factory=list)
+    # Copied from the Service: which Kubernetes router applies this split, and where.
+    routing: Routing | None = None
 
 
 class RouteStatus(base.ApiModel):

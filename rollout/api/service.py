@@ -16,6 +16,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from rollout.api import base, condition, durations, meta, problems, split, workload
+from rollout.api.routing import Routing
 
 __all__ = ["MAX_SERVICE_NAME", "Service", "ServiceSpec", "ServiceStatus"]
 
@@ -28,6 +29,8 @@ class ServiceSpec(base.ApiModel):
     policy: base.Name | None = None
     traffic: list[split.TrafficTarget] | None = None
     port: base.Port | None = None
+    # Kubernetes only: which router splits traffic and where the route attaches.
+    routing: Routing | None = None
     revision_history_limit: base.NonNegativeInt = 10
     # A new revision not ready within this long is not given traffic (ProgressDeadlineExceeded).
     progress_deadline: durations.PositiveDuration = timedelta(minutes=10)

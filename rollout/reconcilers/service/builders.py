@@ -129,7 +129,7 @@ def make_route(svc: service.Service, traffic: list[split.TrafficTarget]) -> rout
             labels=_labels(svc),
             owner_references=[base.owner_reference(svc)],
         ),
-        spec=route.RouteSpec(service=svc.metadata.name, traffic=traffic),
+        spec=route.RouteSpec(service=svc.metadata.name, traffic=traffic, routing=svc.spec.routing),
     )
 
 

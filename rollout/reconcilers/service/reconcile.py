@@ -139,10 +139,14 @@ def reconcile(ctx: base.Context, key: base.Key) -> base.Result:
     # the route
     if rt is None:
         rt = ctx.store.create(builders.make_route(svc, desired or []))  # type: ignore[assignment]
-    elif desired is not None and rt.spec.traffic != desired:
-        rt = ctx.store.update(
-            rt.model_copy(update={"spec": rt.spec.model_copy(update={"traffic": desired})})
-        )  # type: ignore[assignment]
+    else:
+        change: dict[str, object] = {}
+        if desired is not None and rt.spec.traffic != desired:
+            change["traffic"] = desired
+        if rt.spec.routing != svc.spec.routing:
+            change["routing"] = svc.spec.routing
+        if change:
+            rt = ctx.store.update(rt.model_copy(update={"spec": rt.spec.model_copy(update=change)}))  # type: ignore[assignment]
     assert isinstance(rt, route.Route)
 
     # 4. garbage collection
