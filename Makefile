@@ -47,6 +47,12 @@ unit:
 crds:
 	$(BIN)/rollout crds --write crds
 
+## make deploy: regenerate deploy/ (namespace, RBAC, controller) from
+## rollout/platforms/kubernetes/manifests.py; a test fails when it drifts.
+.PHONY: deploy
+deploy:
+	$(BIN)/rollout install --write deploy
+
 ## make diagram: redraw docs/release-states.svg from the transitions table (needs Graphviz `dot`).
 diagram:
 	$(BIN)/rollout diagram --format svg -o docs/release-states.svg

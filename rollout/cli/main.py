@@ -16,6 +16,7 @@ from rollout.cli import (
     demo_cmd,
     diagram_cmd,
     get_cmd,
+    install_cmd,
     load_cmd,
     release_cmds,
     simulate_cmd,
@@ -49,6 +50,7 @@ cli.add_command(crds_cmd.crds_command)
 cli.add_command(simulate_cmd.simulate_command)
 cli.add_command(diagram_cmd.diagram_command)
 cli.add_command(load_cmd.load_command)
+cli.add_command(install_cmd.install_command)
 
 
 def main() -> None:

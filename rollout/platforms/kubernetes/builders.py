@@ -45,6 +45,7 @@ side, and the adapters call one module, `builders`.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -61,6 +62,7 @@ __all__ = [
     "LABEL_SERVICE",
     "MANAGED_BY",
     "TAG_HEADER",
+    "EventSubject",
     "applied_from_httproute",
     "applied_from_virtualservice",
     "container_port",
@@ -645,8 +647,35 @@ def _percents(weights: list[int]) -> list[int]:
 # ---- events ---------------------------------------------------------------------
 
 
+@dataclasses.dataclass(frozen=True)
+class EventSubject:
+    """The object an Event is about, when the caller holds a reference, not the object
+    (the EventRecorder port receives kind, namespace and name)."""
+
+    api_version: str
+    kind: str
+    name: str
+    namespace: str | None = None
+    uid: str | None = None
+    resource_version: str | None = None
+
+
+def _subject(involved: kinds.Resource | EventSubject) -> EventSubject:
+    if isinstance(involved, EventSubject):
+        return involved
+    meta = involved.metadata
+    return EventSubject(
+        involved.api_version,
+        involved.kind,
+        meta.name,
+        meta.namespace,
+        meta.uid,
+        meta.resource_version,
+    )
+
+
 def make_event(
-    involved: kinds.Resource,
+    involved: kinds.Resource | EventSubject,
     reason: str,
     message: str,
     warning: bool,
@@ -656,29 +685,31 @@ def make_event(
     instance: str | None = None,
     action: str = "Reconcile",
 ) -> Obj:
-    """A core v1 Event about `involved`, named `<name>.<hex nanoseconds>` as client-go does.
+    """A core v1 Event about `involved` (a resource, or a reference to one), named
+    `<name>.<hex nanoseconds>` as client-go names them.
 
     `instance` (reportingInstance, e.g. the pod name) defaults to `component`; the API
     server requires it, and `action`, on events that carry `eventTime`."""
     at = now.astimezone(UTC) if now.tzinfo else now.replace(tzinfo=UTC)
     since = at - datetime(1970, 1, 1, tzinfo=UTC)
     nanos = (since.days * 86_400 + since.seconds) * 10**9 + since.microseconds * 1000
-    namespace = _namespace(involved)
+    subject = _subject(involved)
+    namespace = subject.namespace or "default"
     reference: Obj = {
-        "apiVersion": involved.api_version,
-        "kind": involved.kind,
-        "name": involved.metadata.name,
+        "apiVersion": subject.api_version,
+        "kind": subject.kind,
+        "name": subject.name,
         "namespace": namespace,
     }
-    if involved.metadata.uid:
-        reference["uid"] = involved.metadata.uid
-    if involved.metadata.resource_version:
-        reference["resourceVersion"] = involved.metadata.resource_version
+    if subject.uid:
+        reference["uid"] = subject.uid
+    if subject.resource_version:
+        reference["resourceVersion"] = subject.resource_version
     seconds = at.strftime("%Y-%m-%dT%H:%M:%SZ")
     return {
         "apiVersion": "v1",
         "kind": "Event",
-        "metadata": {"name": f"{involved.metadata.name}.{nanos:x}", "namespace": namespace},
+        "metadata": {"name": f"{subject.name}.{nanos:x}", "namespace": namespace},
         "involvedObject": reference,
         "reason": reason,
         "message": message[:EVENT_NOTE_LIMIT],

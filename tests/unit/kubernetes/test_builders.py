@@ -7,6 +7,7 @@ import copy
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import kubernetes.client
 import pytest
 
 from rollout.api import revision, route, split
@@ -876,8 +877,82 @@ def test_event_defaults_and_limits() -> None:
     assert len(event["message"]) == 1024
 
 
+def test_event_about_a_reference_equals_event_about_the_object() -> None:
+    """An EventSubject (what the EventRecorder port knows) gives the same Event."""
+    subject = builders.EventSubject(
+        "rollout.dev/v1alpha1", "Revision", "web-00002", "shop", "uid-rev", "7"
+    )
+    assert builders.make_event(subject, "Ready", "ok", False, T0) == builders.make_event(
+        make_rev(), "Ready", "ok", False, T0
+    )
+
+
 def test_read_back_statuses_are_valid_traffic_statuses() -> None:
     """What is read back validates as the Route status model."""
     applied = builders.applied_from_httproute(builders.make_httproute(make_route(CANARY)))
     assert all(isinstance(t, split.TrafficStatus) for t in applied)
     route.RouteStatus(traffic=applied)
+
+
+# ---- shapes, checked against the official client's models --------------------------
+
+CLIENT = kubernetes.client.ApiClient()
+
+
+def through_client_models(doc: dict[str, Any], model: str) -> Any:
+    """`doc` read into the official client's model and written back: a misspelt or
+    misplaced field does not survive the trip."""
+    # the private reader: the public `deserialize` changed its signature across versions
+    model_object = CLIENT._ApiClient__deserialize(copy.deepcopy(doc), model)
+    return CLIENT.sanitize_for_serialization(model_object)
+
+
+FULL = make_rev(
+    {
+        "metadata": {"labels": {"team": "a"}, "annotations": {"note": "x"}},
+        "containers": [
+            container(
+                command=["/bin/web"],
+                args=["--flag"],
+                workingDir="/srv",
+                env=[{"name": "MODE", "value": "canary"}],
+                ports=[{"containerPort": 9000, "name": "web"}],
+                readinessProbe={"httpGet": {"path": "/ready"}, "periodSeconds": 2},
+                resources={"requests": {"cpu": "50m"}, "limits": {"memory": "64Mi"}},
+            ),
+            {"name": "sidecar", "image": "envoy", "readinessProbe": {}},
+        ],
+        "scaling": {"minReplicas": 2, "maxReplicas": 5},
+    }
+)
+
+
+@pytest.mark.parametrize(
+    ("build", "model"),
+    [
+        pytest.param(lambda: builders.make_deployment(FULL), "V1Deployment", id="deployment"),
+        pytest.param(lambda: builders.make_revision_service(FULL), "V1Service", id="service"),
+        pytest.param(lambda: builders.make_hpa(FULL), "V2HorizontalPodAutoscaler", id="hpa"),
+        pytest.param(
+            lambda: builders.make_stable_service(make_route(CANARY), port=9000),
+            "V1Service",
+            id="stable-service",
+        ),
+    ],
+)
+def test_objects_match_the_kubernetes_models(build: Any, model: str) -> None:
+    """Every field we write is a field of the Kubernetes API, in the right place."""
+    doc = build()
+    assert through_client_models(doc, model) == doc
+
+
+def test_event_matches_the_kubernetes_model() -> None:
+    """The Event's fields are the core v1 Event's (timestamps compared as instants)."""
+    doc = builders.make_event(make_rev(), "Ready", "ready", False, T0)
+    back = through_client_models(doc, "CoreV1Event")
+    stamps = ("firstTimestamp", "lastTimestamp", "eventTime")
+    for key in stamps:
+        assert datetime.fromisoformat(back[key]) == datetime.fromisoformat(doc[key])
+    assert {k: v for k, v in back.items() if k not in stamps} == {
+        k: v for k, v in doc.items() if k not in stamps
+    }
