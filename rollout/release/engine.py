@@ -3,13 +3,20 @@
     decide(spec, status, observation) -> Decision(status, actions, requeue_after)
 
 Per call: fold the observation's metric readings into the analysis statuses (pure,
-`rollout.analysis.assess`), build a `transitions.Machine` over a plain model object
-that wraps a working copy of the status (`auto_transitions=False`,
-`ignore_invalid_triggers=True`, transitions from `table.ROWS`), fire the triggers the
-spec's commands call for, then `tick` until nothing moves. Conditions read only the
-frozen observation and the status; callbacks change the working status and record
+`rollout.analysis.assess`), take a `transitions.Machine` (`auto_transitions=False`,
+`ignore_invalid_triggers=True`, transitions from `table.ROWS`) and point it at a plain
+model object that wraps a working copy of the status, fire the triggers the spec's
+commands call for, then `tick` until nothing moves. Conditions read only the frozen
+observation and the status; callbacks change the working status and record
 `actions` — nothing else. The result says when the next decision is due
 (`requeue_after`); nothing waits in a timer.
+
+Machines are built once and reused (building one costs about a millisecond — more
+than the rest of a decision): each is built over a `_Driver`, a stand-in model whose
+conditions and callbacks forward to the decision in progress. A decision takes a
+machine from a pool for itself alone (one per concurrent caller; `list.pop` and
+`list.append` are atomic), sets its phase from the status, and gives it back with
+nothing of the decision left on it — so `decide` stays a pure function of its inputs.
 
 Commands are intents in the spec: `abort` and `paused` are levels; `promote`,
 `resume` and `retry` are edges handled once per `requestedAt` (remembered in
@@ -22,9 +29,10 @@ No I/O, no wall clock. Called by the release reconciler and the simulator.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -65,10 +73,10 @@ def decide(spec: ReleaseSpec, status: ReleaseStatus, obs: observation.Observatio
     """The next status, the actions to apply, and when to decide again."""
     if status.phase in TERMINAL_PHASES:
         return Decision(status, (), None)
-    model = _Model(spec, status.model_copy(), obs)  # callbacks replace, never mutate, fields
-    model.run()
+    with _machine() as driver:
+        model = _Model(spec, status.model_copy(), obs, driver)  # callbacks replace fields
+        model.run()
     new = model.status
-    new.phase = Phase(model.state)
     new.message = describe(spec, new, obs.now)
     requeue = _requeue(spec, new, obs)
     new.next_decision_at = obs.now + requeue if requeue is not None else None
@@ -89,15 +97,78 @@ def due_metrics(
     ]
 
 
-class _Model:
-    """The object the machine drives: conditions, callbacks, a working status."""
+class _Driver:
+    """The model a machine is built over: it holds the phase, and forwards every
+    condition and callback to the decision in progress (`current`)."""
 
     state: str
     trigger: Callable[[str], bool]  # added by the machine
+    machine: Machine
+
+    def __init__(self) -> None:
+        self.current: _Model | None = None
+
+    def forward(self, name: str) -> Callable[[], Any]:
+        """A condition or callback: the method `name` of the current decision."""
+
+        def call() -> Any:
+            return getattr(self.current, name)()
+
+        return call
+
+    def recorder(self, row: table.Row) -> Callable[[], None]:
+        """The callback recording `row`'s event in the current decision."""
+
+        def record() -> None:
+            assert self.current is not None
+            self.current.record(row)
+
+        return record
+
+
+_IDLE: list[_Driver] = []  # machines (by their drivers) no decision is using
+
+
+def _build() -> _Driver:
+    driver = _Driver()
+    driver.machine = Machine(
+        model=driver,
+        states=[p.value for p in Phase],
+        transitions=table.as_transitions(driver.forward, driver.recorder),
+        initial=Phase.PENDING.value,
+        auto_transitions=False,
+        ignore_invalid_triggers=True,
+    )
+    return driver
+
+
+@contextlib.contextmanager
+def _machine() -> Iterator[_Driver]:
+    """A machine's driver for this decision alone; back to the pool afterwards."""
+    try:
+        driver = _IDLE.pop()
+    except IndexError:
+        driver = _build()
+    try:
+        yield driver
+    finally:
+        driver.current = None
+        _IDLE.append(driver)
+
+
+class _Model:
+    """The decision in progress: conditions, callbacks, a working status. While the
+    machine runs, the driver holds the phase; `run` writes it into the status at the
+    end."""
 
     def __init__(
-        self, spec: ReleaseSpec, status: ReleaseStatus, obs: observation.Observation
+        self,
+        spec: ReleaseSpec,
+        status: ReleaseStatus,
+        obs: observation.Observation,
+        driver: _Driver,
     ) -> None:
+        self._driver = driver
         self.spec = spec
         self.policy = spec.policy
         self.steps = spec.policy.expanded_steps()
@@ -106,25 +177,21 @@ class _Model:
         self.now = obs.now
         self.actions: list[actions.Action] = []
         self.by: str | None = None
-        self.state = status.phase.value
         # The gate depends only on the step and the analysis statuses (replaced, never
         # mutated), so it is computed once per (step, statuses) within a decision.
         self._gate_cache: tuple[tuple[int, int], assess.Gate] | None = None
 
     # --- the run ----------------------------------------------------------------------
 
+    @property
+    def state(self) -> str:
+        return self._driver.state
+
     def run(self) -> None:
         if self.status.started_at is None:
             self.status.started_at = self.now
-        machine = Machine(
-            model=self,
-            states=[p.value for p in Phase],
-            transitions=table.as_transitions(self._resolve, self._recorder),
-            initial=self.state,
-            auto_transitions=False,
-            ignore_invalid_triggers=True,
-        )
-        del machine  # the model keeps its triggers; the machine is not needed after
+        self._driver.current = self
+        self._driver.machine.set_state(self.status.phase.value, model=self._driver)
         if self.status.phase in (Phase.PROGRESSING, Phase.PAUSED) and self.policy.analysis:
             self.status.analysis = assess.fold(
                 self.policy.analysis, self.status.analysis, self.obs.readings
@@ -133,10 +200,11 @@ class _Model:
         for _ in range(len(self.steps) + 3):
             if not self._fire(Trigger.TICK):
                 break
+        self.status.phase = Phase(self.state)
 
     def _fire(self, trigger: Trigger, by: str | None = None) -> bool:
         self.by = by
-        moved = bool(self.trigger(trigger.value))
+        moved = bool(self._driver.trigger(trigger.value))
         self.by = None
         return moved
 
@@ -191,17 +259,11 @@ class _Model:
 
     # --- plumbing for the table -------------------------------------------------------
 
-    def _resolve(self, name: str) -> Callable[..., Any]:
-        method: Callable[..., Any] = getattr(self, name)
-        return method
-
-    def _recorder(self, row: table.Row) -> Callable[[], None]:
-        def record() -> None:
-            message = self._message_for(row)
-            self.actions.append(actions.Event(row.event, message, row.warning))
-            self._history(row.event, message, Phase(row.dest))
-
-        return record
+    def record(self, row: table.Row) -> None:
+        """Record `row`'s event (an action and a history entry): its last callback."""
+        message = self._message_for(row)
+        self.actions.append(actions.Event(row.event, message, row.warning))
+        self._history(row.event, message, Phase(row.dest))
 
     def _history(self, event: str, message: str, phase: Phase | None) -> None:
         entry = HistoryEntry(
