@@ -156,3 +156,18 @@ def test_objects_match_the_kubernetes_models(doc: dict[str, Any]) -> None:
     misplaced field). The private reader: the public one changed signature over versions."""
     model = CLIENT._ApiClient__deserialize(copy.deepcopy(doc), MODELS[doc["kind"]])
     assert CLIENT.sanitize_for_serialization(model) == doc
+
+
+def test_readme_lists_every_grant() -> None:
+    """README's "Installing on a cluster" table names each granted resource with its verbs."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Installing on a cluster", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ")][1:]  # after the header
+    listed = {
+        (group.strip(" `").replace("core", ""), resource.strip(" `"), verb.strip())
+        for row in rows
+        for group, resources, verbs in [row.strip("|").split("|")]
+        for resource in resources.split(",")
+        for verb in verbs.split(",")
+    }
+    assert listed == rbac.grants()
