@@ -1,0 +1,33 @@
+"""kubeemu — a strict Kubernetes API emulator for the test suite (DESIGN §10, "Kubernetes").
+
+Real HTTP on 127.0.0.1, driven by the official `kubernetes` client and the real
+`kubectl`. Strict where a controller's correctness depends on it: a new
+`resourceVersion` on every write, 409 on a stale update, `metadata.generation` on
+spec changes only, the status subresource isolated from the spec, label/field
+selectors on list and watch, watch resume from a resourceVersion (410 when too old),
+ownerReference cascade delete, merge/JSON/strategic patches, CRD registration with
+openAPIV3Schema validation, server-side tables for `kubectl get`, and injected faults.
+
+    from kubeemu import Emulator, start_emulator
+    emu = start_emulator()                 # 127.0.0.1:<free port>, serving on return
+    emu.url                                # "http://127.0.0.1:PORT"
+    emu.write_kubeconfig(path)             # for kubectl / load_kube_config
+    emu.api_client()                       # kubernetes.client.ApiClient for emu.url
+    emu.faults                             # Faults: conflict/error/timeout rates, watch drops
+    emu.requests                           # RequestRecord per resource request
+    emu.get_object(g, v, plural, ns, name) # direct read (no faults, not recorded)
+    emu.set_status(g, v, plural, ns, name, status)  # direct status write (new rv, watchers told)
+    emu.stop()
+
+Modules, one concern each: `server` (HTTP, threads, the facade), `api` (handlers),
+`routing` (URL → verb/resource), `discovery`, `resources` (served types), `crds`,
+`storage` (objects, resourceVersions, event history), `objects` (create/update
+rules), `schema` (openAPIV3Schema validation), `selectors`, `patching`, `gc`
+(cascade), `watching`, `tables`, `faults`, `recording` (request log), `errors`.
+"""
+
+from kubeemu.faults import Faults
+from kubeemu.recording import RequestLog, RequestRecord
+from kubeemu.server import Emulator, start_emulator
+
+__all__ = ["Emulator", "Faults", "RequestLog", "RequestRecord", "start_emulator"]

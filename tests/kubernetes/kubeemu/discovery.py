@@ -1,0 +1,116 @@
+"""Discovery documents: `/version`, `/api`, `/api/v1`, `/apis`, `/apis/<g>`, `/apis/<g>/<v>`.
+
+Built from the `Registry` at request time, so a CRD is discoverable from the request
+after it was created. The answers are the legacy (non-aggregated) documents —
+`APIVersions`, `APIGroupList`, `APIGroup`, `APIResourceList` — with
+`Content-Type: application/json` even when a client asks for aggregated discovery
+(`as=APIGroupDiscoveryList`): kubectl and client-go check the content type and fall
+back to the legacy documents, as against an apiserver that predates aggregation.
+Each resource entry has name, singularName, namespaced, kind, verbs, shortNames and
+categories, and a `<plural>/status` entry when the type has the subresource.
+
+There is no OpenAPI document (`/openapi/v2`, `/openapi/v3` answer 404); kubectl
+works with `--validate=false`, which is how the tests drive it.
+
+Pure; called by `api.py`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubeemu import resources
+
+__all__ = ["api_group", "api_group_list", "api_versions", "resource_list", "version_info"]
+
+KUBERNETES_VERSION = ("1", "32", "v1.32.0-kubeemu")
+
+
+def version_info() -> dict[str, Any]:
+    major, minor, git = KUBERNETES_VERSION
+    return {
+        "major": major,
+        "minor": minor,
+        "gitVersion": git,
+        "gitCommit": "0000000000000000000000000000000000000000",
+        "gitTreeState": "clean",
+        "buildDate": "2025-01-01T00:00:00Z",
+        "goVersion": "go1.23.0",
+        "compiler": "gc",
+        "platform": "linux/amd64",
+    }
+
+
+def api_versions(server_address: str) -> dict[str, Any]:
+    return {
+        "kind": "APIVersions",
+        "versions": ["v1"],
+        "serverAddressByClientCIDRs": [
+            {"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}
+        ],
+    }
+
+
+def _group(name: str, versions: list[str]) -> dict[str, Any]:
+    entries = [{"groupVersion": f"{name}/{v}", "version": v} for v in versions]
+    return {"name": name, "versions": entries, "preferredVersion": entries[0]}
+
+
+def api_group_list(registry: resources.Registry) -> dict[str, Any]:
+    groups = registry.group_versions()
+    return {
+        "kind": "APIGroupList",
+        "apiVersion": "v1",
+        "groups": [_group(name, groups[name]) for name in sorted(groups) if name],
+    }
+
+
+def api_group(registry: resources.Registry, name: str) -> dict[str, Any] | None:
+    versions = registry.group_versions().get(name)
+    if not name or not versions:
+        return None
+    return {"kind": "APIGroup", "apiVersion": "v1", **_group(name, versions)}
+
+
+def _entry(rt: resources.ResourceType) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "name": rt.plural,
+        "singularName": rt.singular,
+        "namespaced": rt.namespaced,
+        "kind": rt.kind,
+        "verbs": list(rt.verbs),
+    }
+    if rt.short_names:
+        entry["shortNames"] = list(rt.short_names)
+    if rt.categories:
+        entry["categories"] = list(rt.categories)
+    return entry
+
+
+def resource_list(registry: resources.Registry, group: str, version: str) -> dict[str, Any] | None:
+    """The APIResourceList of one group/version (`group=""`: core), None when not served."""
+    found = sorted(
+        (rt for rt in registry.all() if (rt.group, rt.version) == (group, version)),
+        key=lambda rt: rt.plural,
+    )
+    if not found:
+        return None
+    entries = []
+    for rt in found:
+        entries.append(_entry(rt))
+        if rt.status_subresource:
+            entries.append(
+                {
+                    "name": f"{rt.plural}/status",
+                    "singularName": "",
+                    "namespaced": rt.namespaced,
+                    "kind": rt.kind,
+                    "verbs": list(resources.STATUS_VERBS),
+                }
+            )
+    return {
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": f"{group}/{version}" if group else version,
+        "resources": entries,
+    }

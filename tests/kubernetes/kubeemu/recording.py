@@ -1,0 +1,55 @@
+"""The request log: one `RequestRecord` per resource request, for tests to assert on.
+
+`emu.requests` is a `RequestLog` (a list with a locked `append`, plus `matching`).
+A record has the RBAC verb, the group/version/resource/subresource, namespace,
+name, User-Agent and the HTTP status sent (0 when an injected timeout dropped the
+connection without an answer). Discovery and `/version` requests are not recorded;
+neither are the emulator's helper methods. Written by `api.py`.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, fields
+from typing import Any
+
+__all__ = ["RequestLog", "RequestRecord"]
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One resource request as the emulator saw and answered it."""
+
+    verb: str
+    group: str
+    version: str
+    resource: str
+    subresource: str
+    namespace: str
+    name: str
+    user_agent: str
+    status_code: int
+
+
+class RequestLog(list[RequestRecord]):
+    """A thread-safe list of `RequestRecord`s (appends and snapshots are locked)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+
+    def append(self, record: RequestRecord) -> None:
+        with self._lock:
+            super().append(record)
+
+    def snapshot(self) -> list[RequestRecord]:
+        with self._lock:
+            return list(self)
+
+    def matching(self, **criteria: Any) -> list[RequestRecord]:
+        """Records whose fields equal every given criterion (`verb="patch"`, …)."""
+        known = {f.name for f in fields(RequestRecord)}
+        unknown = set(criteria) - known
+        if unknown:
+            raise TypeError(f"unknown RequestRecord fields: {sorted(unknown)}")
+        return [r for r in self.snapshot() if all(getattr(r, k) == v for k, v in criteria.items())]
