@@ -31,6 +31,7 @@ __all__ = [
     "CLOCK_FILE",
     "Options",
     "fail",
+    "kubernetes_store",
     "load_clock",
     "requester",
     "save_clock",
@@ -47,29 +48,43 @@ class Options:
     state_dir: pathlib.Path
     namespace: str
     output: str = "table"
+    kubeconfig: str | None = None
+    context: str | None = None
     _store: port.Store | None = None
     _clock: clocks.Clock | None = None
 
     @property
     def clock(self) -> clocks.Clock:
         if self._clock is None:
-            self._clock = load_clock(self.state_dir)
+            kube = self.backend == "kubernetes"  # a cluster's time is the wall clock
+            self._clock = clocks.WallClock() if kube else load_clock(self.state_dir)
         return self._clock
 
     @property
     def store(self) -> port.Store:
         if self._store is None:
-            if self.backend != "local":
-                fail(
-                    f"the {self.backend} backend is not available yet; use --backend local",
-                    code=2,
+            if self.backend == "kubernetes":
+                self._store = kubernetes_store(self.kubeconfig, self.context)
+            else:
+                self._store = sqlite.SqliteStore(
+                    self.state_dir / factory.DB_FILE, now=self.clock.now
                 )
-            self._store = sqlite.SqliteStore(self.state_dir / factory.DB_FILE, now=self.clock.now)
         return self._store
 
     def close(self) -> None:
         if self._store is not None:
             self._store.close()
+
+
+def kubernetes_store(kubeconfig: str | None, context: str | None) -> port.Store:
+    """The store on the cluster the kubeconfig names (exit 2 when there is none)."""
+    from rollout.platforms.kubernetes import connect, store  # only with --backend kubernetes
+
+    try:
+        api = connect.api_client(kubeconfig, context=context, user_agent="rollout-cli")
+    except connect.ConnectError as exc:
+        fail(str(exc), code=2)
+    return store.KubernetesStore(api)
 
 
 def state_options(*, output: bool = False) -> Callable[[F], F]:
@@ -80,6 +95,7 @@ def state_options(*, output: bool = False) -> Callable[[F], F]:
             "--backend",
             type=click.Choice(["local", "kubernetes"]),
             default="local",
+            envvar="ROLLOUT_BACKEND",
             show_default=True,
             help="Where resources live: local (SQLite in the state dir) or kubernetes.",
         )
@@ -88,16 +104,30 @@ def state_options(*, output: bool = False) -> Callable[[F], F]:
             type=click.Path(file_okay=False, path_type=str),
             help="Local state directory (default $ROLLOUT_STATE_DIR or ./.rollout).",
         )
+        @click.option(
+            "--kubeconfig",
+            type=click.Path(dir_okay=False, path_type=str),
+            help="kubernetes: the kubeconfig (default $KUBECONFIG, ~/.kube/config, in-cluster).",
+        )
+        @click.option("--context", help="kubernetes: the kubeconfig context to use.")
         @click.option("-n", "--namespace", default="default", show_default=True)
         @functools.wraps(func)
         def wrapper(
-            *args: Any, backend: str, state_dir: str | None, namespace: str, **kwargs: Any
+            *args: Any,
+            backend: str,
+            state_dir: str | None,
+            kubeconfig: str | None,
+            context: str | None,
+            namespace: str,
+            **kwargs: Any,
         ) -> Any:
             opts = Options(
                 backend=backend,
                 state_dir=factory.resolve_state_dir(state_dir),
                 namespace=namespace,
                 output=kwargs.pop("output", "table"),
+                kubeconfig=kubeconfig,
+                context=context,
             )
             try:
                 return func(*args, opts=opts, **kwargs)

@@ -7,16 +7,21 @@ Platforms:
   SIGKILL leaves them serving, and the next one adopts them.
 - `sim`: rehearsal — no processes, a revision is ready after 2 s, traffic and metrics
   from a simulator `--scenario`, time `--speed` times faster.
-Kubernetes comes with its own issue and is refused with a clear message until then.
+- `kubernetes`: revisions as Deployments, traffic by Gateway API or Istio, our
+  resources as CRDs on the API server, leader election with `--leader-elect`
+  (`controller_kubernetes.py`). `--scenario` there rehearses a policy on the cluster:
+  metrics come from the simulator, following the weights really applied.
 
-The store is the state dir's SQLite file. A rehearsal writes its clock anchor to the
-state dir so that the CLI's commands are stamped in the controller's time, and so
-that a restarted controller carries on from the time it had reached. Controller
+For local and sim, the store is the state dir's SQLite file. A rehearsal writes its
+clock anchor to the state dir so that the CLI's commands are stamped in the
+controller's time, and so that a restarted controller carries on from the time it had
+reached. Controller
 metrics are served on `--metrics-addr` (default 127.0.0.1:9464; `off` for none).
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from datetime import UTC, datetime
@@ -30,6 +35,7 @@ from prometheus_client import start_http_server
 from rollout import clock as clocks
 from rollout import logs
 from rollout.api import service
+from rollout.api.routing import ROUTERS, Router
 from rollout.cli import common
 from rollout.controller import manager
 from rollout.platforms import local, sim
@@ -53,22 +59,60 @@ log = structlog.get_logger(__name__)
 @click.option(
     "--scenario",
     type=click.Choice(list(scenarios.SCENARIOS)),
-    default="good",
-    show_default=True,
-    help="sim: how every canary behaves.",
+    default=None,
+    help="sim (default good), kubernetes (default: none, real metrics): simulated canaries.",
 )
 @click.option("--speed", default=1.0, show_default=True, type=click.FloatRange(min=0.01))
 @click.option("--rps", default=10.0, show_default=True, type=click.FloatRange(min=0.1))
 @click.option("--workers", default=4, show_default=True, type=click.IntRange(min=1, max=64))
 @click.option("--metrics-addr", default="127.0.0.1:9464", show_default=True)
+@click.option(
+    "--scrape-delay",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="sim, kubernetes --scenario: seconds before a simulated reading is visible.",
+)
+@click.option(
+    "--router",
+    type=click.Choice(list(ROUTERS)),
+    default="gateway-api",
+    show_default=True,
+    help="kubernetes: the router of services whose spec.routing does not name one.",
+)
+@click.option(
+    "--leader-elect/--no-leader-elect",
+    default=False,
+    show_default=True,
+    help="kubernetes: campaign for a Lease; only the holder reconciles.",
+)
+@click.option("--lease-name", default="rollout-controller", show_default=True)
+@click.option(
+    "--lease-namespace",
+    default=None,
+    help="kubernetes: where the Lease lives (default $POD_NAMESPACE, else -n).",
+)
+@click.option("--lease-duration", default=15.0, show_default=True, type=click.FloatRange(min=0.1))
+@click.option("--renew-deadline", default=10.0, show_default=True, type=click.FloatRange(min=0.1))
+@click.option("--retry-period", default=2.0, show_default=True, type=click.FloatRange(min=0.05))
+@click.option("--identity", default=None, help="kubernetes: this replica's name in the Lease.")
 @common.state_options()
 def controller_command(
     platform: str,
-    scenario: str,
+    scenario: str | None,
     speed: float,
     rps: float,
     workers: int,
     metrics_addr: str,
+    scrape_delay: float,
+    router: Router,
+    leader_elect: bool,
+    lease_name: str,
+    lease_namespace: str | None,
+    lease_duration: float,
+    renew_deadline: float,
+    retry_period: float,
+    identity: str | None,
     opts: common.Options,
 ) -> None:
     """Run the controller in the foreground (stop with Ctrl-C).
@@ -79,17 +123,51 @@ def controller_command(
       rollout apply -f policies/canary-standard.yaml -f my-service.yaml
     """
     logs.configure()
+    stop = threading.Event()
+
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        log.info("stopping", signal=signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
     if platform == "kubernetes":
-        common.fail(
-            "the kubernetes platform is not available in this version; use --platform local or sim",
-            code=2,
+        from rollout.cli import controller_kubernetes  # imports the kubernetes client
+        from rollout.platforms.kubernetes import leader
+
+        if speed != 1.0:
+            common.fail("--speed is for --platform sim; a cluster runs in real time", code=2)
+        lease = None
+        if leader_elect:
+            try:
+                lease = leader.LeaseConfig(
+                    namespace=lease_namespace or os.environ.get("POD_NAMESPACE") or opts.namespace,
+                    name=lease_name,
+                    identity=identity or controller_kubernetes.default_identity(),
+                    lease_duration=lease_duration,
+                    renew_deadline=renew_deadline,
+                    retry=retry_period,
+                )
+            except ValueError as exc:
+                common.fail(str(exc), code=2)
+        controller_kubernetes.run(
+            opts,
+            stop,
+            router=router,
+            scenario=scenario,
+            rps=rps,
+            scrape_delay=scrape_delay,
+            workers=workers,
+            lease=lease,
+            serve_metrics=lambda c: _serve_metrics(metrics_addr, c),
         )
+        return
     local_platform: local.LocalPlatform | None = None
     if platform == "sim":
         clock: clocks.Clock = _rehearsal_clock(opts, speed)
         opts._clock = clock
         store = opts.store
-        plat = sim.make(clock, scenario, rps=rps)
+        plat = sim.make(clock, scenario or "good", rps=rps, scrape_delay=scrape_delay)
     else:
         if (opts.state_dir / common.CLOCK_FILE).exists():
             common.fail(
@@ -114,14 +192,6 @@ def controller_command(
         plat = local_platform.platform
     controller = manager.Controller(store, plat, clock, workers=workers)
     server = _serve_metrics(metrics_addr, controller)
-    stop = threading.Event()
-
-    def _stop(signum: int, frame: FrameType | None) -> None:
-        log.info("stopping", signal=signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
     log.info(
         "controller",
         platform=platform,

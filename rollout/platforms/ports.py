@@ -63,6 +63,7 @@ class AppliedRoute:
 
     traffic: list[split.TrafficStatus]
     url: str | None = None
+    drift: str = ""  # non-empty: the data plane had been changed by someone else; restored
 
 
 class TrafficRouter(Protocol):
@@ -106,6 +107,7 @@ class RecordedEvent:
     message: str
     warning: bool
     at: datetime
+    uid: str | None = None  # of the object, when known (Kubernetes links events by it)
 
 
 class EventRecorder(Protocol):

@@ -1,0 +1,106 @@
+"""`rollout controller --platform kubernetes`: the controller on a cluster.
+
+The store is our CRDs on the API server (`KubernetesStore`), the platform makes
+Deployments, Services and routes (`rollout.platforms.kubernetes.platform`). With
+`--leader-elect` (the install manifests turn it on) replicas campaign for a Lease and
+only the holder reconciles; its writes are fenced by the lease, so a replica that
+could not renew in time stops writing before anyone else can take over.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+
+from rollout import clock as clocks
+from rollout.api import routing
+from rollout.cli import common
+from rollout.controller import manager
+from rollout.platforms.kubernetes import (
+    builders,
+    connect,
+    fenced,
+    leader,
+    platform,
+    rest,
+    store,
+)
+from rollout.store import errors, port
+
+__all__ = ["default_identity", "run"]
+
+log = structlog.get_logger(__name__)
+
+
+def default_identity() -> str:
+    """$POD_NAME in a pod (set by the install manifests), else host and pid."""
+    return os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
+
+
+def run(
+    opts: common.Options,
+    stop: threading.Event,
+    *,
+    router: routing.Router,
+    scenario: str | None,
+    rps: float,
+    scrape_delay: float,
+    workers: int,
+    lease: leader.LeaseConfig | None,
+    serve_metrics: Callable[[manager.Controller], Any],
+) -> None:
+    identity = lease.identity if lease else default_identity()
+    try:
+        api = connect.api_client(
+            opts.kubeconfig, context=opts.context, user_agent=f"rollout-controller/{identity}"
+        )
+    except connect.ConnectError as exc:
+        common.fail(str(exc), code=2)
+    clock = clocks.WallClock()
+    elector = leader.Elector(rest.Resources(api), lease) if lease is not None else None
+    may_write = elector.fence.holds if elector is not None else None
+    kube_store: port.Store = store.KubernetesStore(api)
+    if may_write is not None:
+        kube_store = fenced.Fenced(kube_store, may_write)
+
+    def port_of(namespace: str, name: str) -> int | None:
+        try:
+            rev = kube_store.get("Revision", namespace, name)
+        except errors.StoreError:
+            return None
+        return builders.container_port(rev.spec.template)  # type: ignore[union-attr]
+
+    plat = platform.make(
+        api,
+        clock,
+        port_of,
+        router_default=router,
+        may_write=may_write,
+        scenario=scenario,
+        rps=rps,
+        scrape_delay=scrape_delay,
+    )
+    controller = manager.Controller(kube_store, plat, clock, workers=workers)
+    server = serve_metrics(controller)
+    log.info(
+        "controller",
+        platform="kubernetes",
+        identity=identity,
+        router=router,
+        scenario=scenario,
+        leader_election=lease is not None,
+    )
+    try:
+        if elector is None:
+            controller.run(stop)
+        else:
+            elector.run(stop, controller.run)
+    finally:
+        if server is not None:
+            server.shutdown()
+        kube_store.close()

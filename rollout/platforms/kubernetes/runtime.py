@@ -1,0 +1,80 @@
+"""The Runtime port on Kubernetes: a Revision runs as a Deployment, a Service and,
+when its template scales, a HorizontalPodAutoscaler.
+
+`ensure(rev)` makes each object exist as `builders.make_*` describes it and reads the
+revision's state from the Deployment's status (`builders.deployment_state`). What we
+last wrote is fingerprinted in the annotation `rollout.dev/spec-hash`: an object is
+rewritten only when what we want differs from what we wrote — never because the API
+server filled in defaults, and never fighting the autoscaler over `replicas`. An
+object edited by hand keeps its hash, so it is left alone; deleting it makes
+`ensure` create it again.
+
+`remove(namespace, name)` deletes the three; owner references would let the garbage
+collector do it too, this just does not wait for it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from rollout import clock as clocks
+from rollout.api import revision
+from rollout.platforms import ports
+from rollout.platforms.kubernetes import builders, rest
+
+__all__ = ["HASH_ANNOTATION", "KubernetesRuntime", "converge"]
+
+HASH_ANNOTATION = "rollout.dev/spec-hash"
+
+
+def fingerprint(body: dict[str, Any]) -> str:
+    """A short stable hash of what we want an object to be (spec and labels)."""
+    wanted = {k: v for k, v in body.items() if k not in ("status",)}
+    text = json.dumps(wanted, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def converge(
+    res: rest.Resources, ref: rest.Ref, namespace: str, body: dict[str, Any]
+) -> dict[str, Any]:
+    """Make the object `body` describes exist as described; return it as stored."""
+    name = body["metadata"]["name"]
+    digest = fingerprint(body)
+    desired = json.loads(json.dumps(body))
+    desired["metadata"].setdefault("annotations", {})[HASH_ANNOTATION] = digest
+    current = res.find(ref, namespace, name)
+    if current is None:
+        try:
+            return res.create(ref, namespace, desired)
+        except Exception as exc:
+            if not rest.is_status(exc, 409):  # made meanwhile: read it below
+                raise
+            current = res.get(ref, namespace, name)
+    annotations = current.get("metadata", {}).get("annotations") or {}
+    if annotations.get(HASH_ANNOTATION) == digest:
+        return current
+    patch = {k: v for k, v in desired.items() if k not in ("apiVersion", "kind", "status")}
+    return res.patch(ref, namespace, name, patch)
+
+
+class KubernetesRuntime:
+    """Runtime port: Deployment + Service (+ HPA) per revision."""
+
+    def __init__(self, resources: rest.Resources, clock: clocks.Clock) -> None:
+        self.res = resources
+        self.clock = clock
+
+    def ensure(self, rev: revision.Revision) -> ports.RuntimeState:
+        namespace = rev.metadata.namespace or "default"
+        deployment = converge(self.res, rest.DEPLOYMENTS, namespace, builders.make_deployment(rev))
+        converge(self.res, rest.SERVICES, namespace, builders.make_revision_service(rev))
+        hpa = builders.make_hpa(rev)
+        if hpa is not None:  # templates are immutable: an HPA never has to go away
+            converge(self.res, rest.HPAS, namespace, hpa)
+        return builders.deployment_state(deployment, self.clock.now())
+
+    def remove(self, namespace: str, name: str) -> None:
+        for ref in (rest.HPAS, rest.SERVICES, rest.DEPLOYMENTS):
+            self.res.delete(ref, namespace, name)
