@@ -17,6 +17,8 @@ This directory is put on `sys.path` so tests `import kubeemu`.
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import pathlib
 import shutil
@@ -33,7 +35,7 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 import kubeemu  # noqa: E402 - needs the path above
-import kubernetes.client  # noqa: E402
+from kubeemu import rawclient  # noqa: E402
 
 ROOT = HERE.parents[1]
 PROJECT_CRDS = sorted((ROOT / "crds").glob("*.yaml"))
@@ -43,11 +45,25 @@ KUBECTL_TIMEOUT_S = 60.0
 Kubectl = Callable[..., "subprocess.CompletedProcess[str]"]
 
 
+@functools.cache
+def _load_yaml(path: pathlib.Path) -> str:
+    """A YAML file as JSON text (parsed once per session: the CRDs are large)."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return json.dumps(yaml.load(path.read_text(encoding="utf-8"), Loader=loader))
+
+
 def register_crds(emu: kubeemu.Emulator, files: list[pathlib.Path]) -> None:
-    """POST each CRD file to the emulator's apiextensions API."""
-    extensions = kubernetes.client.ApiextensionsV1Api(emu.api_client())
+    """POST each CRD file to the emulator's apiextensions API (as `kubectl create -f`)."""
     for path in files:
-        extensions.create_custom_resource_definition(body=yaml.safe_load(path.read_text()))
+        reply = rawclient.call(
+            emu.url,
+            "POST",
+            "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+            body=_load_yaml(path),
+            headers={"Content-Type": "application/json"},
+        )
+        if reply.status != 201:
+            raise AssertionError(f"registering {path.name}: {reply.status} {reply.body}")
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import kubeemu
@@ -59,8 +60,6 @@ def a_policy(name: str = "p") -> dict[str, Any]:
 
 
 def _status(exc: pytest.ExceptionInfo[ApiException]) -> dict[str, Any]:
-    import json
-
     return dict(json.loads(exc.value.body))
 
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import copy
 import datetime
+import functools
 import json
 from collections.abc import Iterable
 from typing import Any
@@ -247,7 +248,16 @@ def _without_metadata(openapi: dict[str, Any]) -> dict[str, Any]:
 
 
 def compile_schema(openapi: dict[str, Any]) -> SchemaValidator:
-    """Compile a CRD version's `openAPIV3Schema`; raise `jsonschema.SchemaError` if malformed."""
-    validator = SchemaValidator(openapi)
+    """Compile a CRD version's `openAPIV3Schema`; raise `jsonschema.SchemaError` if malformed.
+
+    Compiled validators are cached by the schema's content (they hold no state), so a
+    CRD applied in every test compiles once per process.
+    """
+    return _compiled(json.dumps(openapi, sort_keys=True))
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(canonical: str) -> SchemaValidator:
+    validator = SchemaValidator(json.loads(canonical))
     jsonschema.Draft4Validator.check_schema(validator.json_schema)
     return validator
