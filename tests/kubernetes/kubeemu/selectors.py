@@ -163,21 +163,20 @@ def parse_label_selector(text: str) -> LabelSelector:
                 if take() != "(":
                     raise _bad(text, f"expected '(' after {op}")
                 values: list[str] = []
-                while True:
-                    tok = take()
-                    if tok == ")" and not values:
-                        break
-                    if tok == ",":
-                        values.append("")
-                        continue
-                    values.append(value(tok))
-                    sep = take()
-                    if sep == ")":
-                        break
-                    if sep != ",":
-                        raise _bad(text, f"expected ',' or ')' in {op} list, found {sep!r}")
-                if not values:
+                tok = take()
+                if tok == ")":
                     raise _bad(text, f"{op} needs at least one value")
+                while True:
+                    if tok in (",", ")"):
+                        values.append("")  # an empty value, as in `k in (a,)`
+                    else:
+                        values.append(value(tok))
+                        tok = take()
+                    if tok == ")":
+                        break
+                    if tok != ",":
+                        raise _bad(text, f"expected ',' or ')' in {op} list, found {tok!r}")
+                    tok = take()
                 reqs.append(Requirement(k, op, tuple(values)))
             elif op in (">", "<"):
                 take()
