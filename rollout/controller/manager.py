@@ -1,8 +1,9 @@
 """The controller: watches the store, queues keys, runs reconcilers.
 
 - Watch: for each kind, list once (enqueue everything), then watch from the list's
-  resourceVersion; each event enqueues the keys `wiring.Index` maps it to. A watch
-  that expired lists again.
+  resourceVersion; each event updates the read cache (`cache.CachedStore`, unless
+  `read_cache=False`) and then enqueues the keys `wiring.Index` maps it to. A watch
+  that expired lists again. Reconcilers read from the cache and write to the store.
 - Queue: `queue.WorkQueue` (de-duplicated, delayed by `requeue_after`, backoff on
   errors). A `Conflict` is retried at once (re-read, reconcile again); other errors
   back off exponentially and leave the resource's own status to say what is wrong —
@@ -25,7 +26,7 @@ import structlog
 
 from rollout import clock as clocks
 from rollout.api import condition, release
-from rollout.controller import metrics, queue, wiring
+from rollout.controller import cache, metrics, queue, wiring
 from rollout.platforms import ports
 from rollout.reconcilers import base
 from rollout.reconcilers import release as release_reconciler
@@ -56,9 +57,16 @@ class Controller:
         clock: clocks.Clock,
         *,
         workers: int = 4,
+        read_cache: bool = True,
     ) -> None:
+        self.store = store  # lists and watches: what feeds the cache
+        self.cache = cache.CachedStore(store) if read_cache else None
         self.ctx = base.Context(
-            store=store, platform=platform, clock=clock, on_release=self._on_release
+            store=self.cache or store,
+            platform=platform,
+            clock=clock,
+            on_release=self._on_release,
+            lister=self.cache,
         )
         self.clock = clock
         self.queue = queue.WorkQueue()
@@ -76,7 +84,9 @@ class Controller:
             self._relist(kind)
 
     def _relist(self, kind: str) -> None:
-        listed = self.ctx.store.list(kind)
+        listed = self.store.list(kind)
+        if self.cache is not None:
+            self.cache.replace(kind, listed)
         now = self.clock.now()
         for obj in listed.items:
             event = port.WatchEvent(port.EventType.ADDED, obj, listed.resource_version)
@@ -86,13 +96,15 @@ class Controller:
     def pump(self, kind: str, timeout: float) -> int:
         """Take the watch events of `kind` that are there (or wait up to `timeout`)."""
         try:
-            events = list(self.ctx.store.watch(kind, since=self._since[kind], timeout=timeout))
+            events = list(self.store.watch(kind, since=self._since[kind], timeout=timeout))
         except errors.Expired:
             log.warning("watch expired; listing again", kind=kind)
             self._relist(kind)
             return 0
         now = self.clock.now()
         for event in events:
+            if self.cache is not None:
+                self.cache.observe(event)
             self._enqueue(self.index.keys_for(event), now)
             self._since[kind] = event.resource_version
         return len(events)
@@ -113,9 +125,9 @@ class Controller:
         """Reconcile one key (owned by the caller after `queue.pop`) and requeue it."""
         now = self.clock.now()
         due = self._due.pop(key, now)
-        self.metrics.lateness.labels(key.kind).observe(max((now - due).total_seconds(), 0.0))
+        of_kind = self.metrics.of_kind(key.kind)
+        of_kind.lateness.observe(max((now - due).total_seconds(), 0.0))
         started = time.perf_counter()
-        bound = log.bind(kind=key.kind, namespace=key.namespace, name=key.name)
         try:
             result = RECONCILERS[key.kind](self.ctx, key)
         except errors.Conflict:
@@ -129,12 +141,19 @@ class Controller:
             delay = self.queue.failed(key, self.clock.now())
             self._due[key] = self.clock.now() + delay
             self.metrics.errors.labels(key.kind, type(exc).__name__).inc()
-            bound.warning("reconcile failed", error=str(exc), retry_in=delay.total_seconds())
+            log.warning(
+                "reconcile failed",
+                kind=key.kind,
+                namespace=key.namespace,
+                name=key.name,
+                error=str(exc),
+                retry_in=delay.total_seconds(),
+            )
             self._mark_failed(key, exc)
             return
         finally:
-            self.metrics.reconciles.labels(key.kind).inc()
-            self.metrics.duration.labels(key.kind).observe(time.perf_counter() - started)
+            of_kind.reconciles.inc()
+            of_kind.duration.observe(time.perf_counter() - started)
         self.queue.forget(key)
         self.queue.done(key)
         if result.requeue_after is not None:
@@ -146,14 +165,8 @@ class Controller:
     def _on_release(
         self, key: base.Key, status: release.ReleaseStatus, verdicts: tuple[release.Verdict, ...]
     ) -> None:
-        for phase in release.Phase:
-            self.metrics.release_phase.labels(key.namespace, key.name, phase.value).set(
-                1 if status.phase is phase else 0
-            )
         weight = status.weights.canary if status.weights else 0
-        self.metrics.canary_weight.labels(key.namespace, key.name).set(weight)
-        for verdict in verdicts:
-            self.metrics.verdicts.labels(key.namespace, key.name, verdict.value).inc()
+        self.metrics.release_decided(key.namespace, key.name, status.phase, weight, verdicts)
 
     def _mark_failed(self, key: base.Key, exc: Exception) -> None:
         """Say on the object itself why its reconcile failed (best effort)."""

@@ -1,18 +1,39 @@
 """The controller's own metrics (prometheus_client), in a registry per controller so
 that several controllers in one process (tests) do not collide.
 
+A reconcile touches them on every call, so the labelled children of each kind are
+looked up once (`of_kind`), and a release's phase gauges are written when its phase
+changes, not on every decision (`release_decided`).
+
 Served on `--metrics-addr` (default 127.0.0.1:9464) by `rollout controller`.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-__all__ = ["ControllerMetrics"]
+from rollout.api import release
+
+__all__ = ["ControllerMetrics", "KindMetrics"]
+
+
+@dataclasses.dataclass(frozen=True)
+class KindMetrics:
+    """The children of one kind (prometheus_client's `labels(kind)`)."""
+
+    reconciles: Counter
+    duration: Histogram
+    lateness: Histogram
 
 
 class ControllerMetrics:
     def __init__(self) -> None:
+        self._kinds: dict[str, KindMetrics] = {}
+        self._phases: dict[tuple[str, str], release.Phase] = {}  # as last written
+        self._weights: dict[tuple[str, str], int] = {}
         self.registry = CollectorRegistry()
         self.reconciles = Counter(
             "rollout_reconciles", "Reconciles by kind.", ["kind"], registry=self.registry
@@ -58,3 +79,36 @@ class ControllerMetrics:
             ["namespace", "release", "verdict"],
             registry=self.registry,
         )
+
+    def of_kind(self, kind: str) -> KindMetrics:
+        found = self._kinds.get(kind)
+        if found is None:
+            found = self._kinds[kind] = KindMetrics(
+                self.reconciles.labels(kind),
+                self.duration.labels(kind),
+                self.lateness.labels(kind),
+            )
+        return found
+
+    def release_decided(
+        self,
+        namespace: str,
+        name: str,
+        phase: release.Phase,
+        canary_weight: int,
+        verdicts: Iterable[release.Verdict],
+    ) -> None:
+        """After a decision: 1 for the release's phase and 0 for the others, its canary
+        weight, and one count per verdict. A release is decided by one worker at a
+        time, so its entries are never written by two threads at once."""
+        key = (namespace, name)
+        last = self._phases.get(key)
+        if last is not phase:
+            for p in release.Phase if last is None else (last, phase):
+                self.release_phase.labels(namespace, name, p.value).set(1 if p is phase else 0)
+            self._phases[key] = phase
+        if self._weights.get(key) != canary_weight:
+            self.canary_weight.labels(namespace, name).set(canary_weight)
+            self._weights[key] = canary_weight
+        for verdict in verdicts:
+            self.verdicts.labels(namespace, name, verdict.value).inc()

@@ -1,6 +1,10 @@
 """What every reconciler shares: the key it reconciles, the result it returns, the
-context it works in (store, platform, clock), and small helpers for labels, owner
-references, events and status writes.
+context it works in (store, platform, clock), and small helpers for reads, labels,
+owner references, events and status writes.
+
+Reads go through `read` and `read_list`: from the controller's cache when it has one
+(`Context.lister`; the objects are shared with it — read them, change a copy), else
+from the store. Writes always go to the store.
 
 A reconciler is `reconcile(ctx, key) -> Result`: observe (read the store and the
 platform), decide (pure builders), apply (platform and child objects), persist (one
@@ -13,9 +17,9 @@ Called by `rollout.controller`.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -28,9 +32,12 @@ __all__ = [
     "SERVICE_LABEL",
     "Context",
     "Key",
+    "Lister",
     "Reconcile",
     "Result",
     "owner_reference",
+    "read",
+    "read_list",
     "without_error",
     "write_status",
 ]
@@ -61,6 +68,17 @@ ReleaseHook = Callable[["Key", release.ReleaseStatus, tuple[release.Verdict, ...
 ERROR_CONDITION = "ReconcileError"
 
 
+class Lister(Protocol):
+    """Reads of stored objects that hand out shared objects (a cache's): never change
+    what it returns."""
+
+    def peek(self, kind: str, namespace: str, name: str) -> kinds.Resource: ...
+
+    def peek_list(
+        self, kind: str, namespace: str | None = None, *, labels: Mapping[str, str] | None = None
+    ) -> list[kinds.Resource]: ...
+
+
 @dataclasses.dataclass
 class Context:
     store: port.Store
@@ -69,6 +87,8 @@ class Context:
     # Called after each release decision with the new status and the verdicts of the
     # readings taken (the controller's metrics); None: nobody listens.
     on_release: ReleaseHook | None = None
+    # The controller's read cache; None: reads go to the store.
+    lister: Lister | None = None
 
     def event(
         self, obj: kinds.Resource, reason: str, message: str, *, warning: bool = False
@@ -95,6 +115,22 @@ class Context:
 
 
 Reconcile = Callable[[Context, Key], Result]
+
+
+def read(ctx: Context, kind: str, namespace: str, name: str) -> kinds.Resource:
+    """The stored object, read-only (it may be shared with the cache). Raises NotFound."""
+    if ctx.lister is not None:
+        return ctx.lister.peek(kind, namespace, name)
+    return ctx.store.get(kind, namespace, name)
+
+
+def read_list(
+    ctx: Context, kind: str, namespace: str, *, labels: Mapping[str, str]
+) -> list[kinds.Resource]:
+    """The stored objects selected, read-only (they may be shared with the cache)."""
+    if ctx.lister is not None:
+        return ctx.lister.peek_list(kind, namespace, labels=labels)
+    return ctx.store.list(kind, namespace, labels=labels).items
 
 
 def owner_reference(owner: kinds.Resource) -> meta.OwnerReference:

@@ -37,7 +37,7 @@ log = base.log
 
 def reconcile(ctx: base.Context, key: base.Key) -> base.Result:
     try:
-        rel = ctx.store.get("Release", key.namespace, key.name)
+        rel = base.read(ctx, "Release", key.namespace, key.name)
     except errors.NotFound:
         return base.Result()
     assert isinstance(rel, release.Release)
@@ -98,7 +98,7 @@ def _get(ctx: base.Context, kind: str, namespace: str, name: str | None) -> obje
     if name is None:
         return None
     try:
-        return ctx.store.get(kind, namespace, name)
+        return base.read(ctx, kind, namespace, name)
     except errors.NotFound:
         return None
 

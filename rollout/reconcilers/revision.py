@@ -26,7 +26,7 @@ POLL_READY = timedelta(minutes=5)
 
 def reconcile(ctx: base.Context, key: base.Key) -> base.Result:
     try:
-        rev = ctx.store.get("Revision", key.namespace, key.name)
+        rev = base.read(ctx, "Revision", key.namespace, key.name)
     except errors.NotFound:
         ctx.platform.runtime.remove(key.namespace, key.name)
         return base.Result()

@@ -34,7 +34,7 @@ def _same(applied: Sequence[split.TrafficTarget], wanted: Sequence[split.Traffic
 
 def reconcile(ctx: base.Context, key: base.Key) -> base.Result:
     try:
-        rt = ctx.store.get("Route", key.namespace, key.name)
+        rt = base.read(ctx, "Route", key.namespace, key.name)
     except errors.NotFound:
         ctx.platform.router.remove(key.namespace, key.name)
         return base.Result()

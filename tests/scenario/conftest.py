@@ -8,6 +8,7 @@ order, so a ten-minute release takes milliseconds.
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from rollout import clock as clocks
 from rollout.api import documents, release, revision, service
 from rollout.controller import manager
 from rollout.platforms import memory
-from rollout.store import errors
+from rollout.store import errors, objects
 from rollout.store import memory as memory_store
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,6 +38,8 @@ class Env:
         self.store = memory_store.MemoryStore(now=self.clock.now)
         self.platform = memory.make(self.clock)
         self.controller = manager.Controller(self.store, self.platform, self.clock)
+        assert self.controller.cache is not None
+        self.controller.cache.guard = True  # reconcilers must not change shared objects
 
     # --- typed platform parts ---
     @property
@@ -145,6 +148,19 @@ class Env:
             if t.percent
         }
 
+    def check_cache(self) -> None:
+        """No reconciler changed an object it shares with the controller's read cache, and
+        the cache holds what the store holds once the watch has delivered everything."""
+        cached = self.controller.cache
+        assert cached is not None
+        for kind in manager.KINDS:
+            self.controller.pump(kind, 0)
+        assert cached.check() == []
+        assert cached.pinned() == 0
+        for kind in manager.KINDS:
+            held = [objects.dumps(o) for o in cached.peek_list(kind)]
+            assert held == [objects.dumps(o) for o in self.store.list(kind).items], kind
+
     def patch_release(self, name: str, **spec: Any) -> None:
         rel = self.get_release(name)
         self.store.update(rel.model_copy(update={"spec": rel.spec.model_copy(update=spec)}))
@@ -156,5 +172,7 @@ class Env:
 
 
 @pytest.fixture
-def env() -> Env:
-    return Env()
+def env() -> Iterator[Env]:
+    environment = Env()
+    yield environment
+    environment.check_cache()

@@ -34,19 +34,19 @@ __all__ = ["reconcile"]
 
 def reconcile(ctx: base.Context, key: base.Key) -> base.Result:
     try:
-        svc = ctx.store.get("Service", key.namespace, key.name)
+        svc = base.read(ctx, "Service", key.namespace, key.name)
     except errors.NotFound:
         return base.Result()  # children go with it (owner references)
     assert isinstance(svc, service.Service)
     selector = {base.SERVICE_LABEL: svc.metadata.name}
     revs = [
         r
-        for r in ctx.store.list("Revision", key.namespace, labels=selector).items
+        for r in base.read_list(ctx, "Revision", key.namespace, labels=selector)
         if isinstance(r, revision.Revision)
     ]
     rels = [
         r
-        for r in ctx.store.list("Release", key.namespace, labels=selector).items
+        for r in base.read_list(ctx, "Release", key.namespace, labels=selector)
         if isinstance(r, release.Release)
     ]
     rt = _get_route(ctx, key)
@@ -180,7 +180,7 @@ def reconcile(ctx: base.Context, key: base.Key) -> base.Result:
 
 def _get_route(ctx: base.Context, key: base.Key) -> route.Route | None:
     try:
-        rt = ctx.store.get("Route", key.namespace, key.name)
+        rt = base.read(ctx, "Route", key.namespace, key.name)
     except errors.NotFound:
         return None
     assert isinstance(rt, route.Route)
@@ -189,7 +189,7 @@ def _get_route(ctx: base.Context, key: base.Key) -> route.Route | None:
 
 def _get_policy(ctx: base.Context, namespace: str, name: str) -> policies.RolloutPolicy | None:
     try:
-        policy = ctx.store.get("RolloutPolicy", namespace, name)
+        policy = base.read(ctx, "RolloutPolicy", namespace, name)
     except errors.NotFound:
         return None
     assert isinstance(policy, policies.RolloutPolicy)

@@ -1,4 +1,5 @@
-"""The Store contract (`rollout/store/port.py`), one suite run on every implementation."""
+"""The Store contract (`rollout/store/port.py`), one suite run on every implementation,
+and on the controller's read cache over each (`rollout/controller/cache.py`)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rollout.api import kinds, loader, meta, route
+from rollout.controller import cache
 from rollout.store import errors, memory, port, sqlite
 
 REPO = pathlib.Path(__file__).resolve().parents[3]
@@ -23,18 +25,57 @@ WAIT = 10.0  # seconds: an upper bound for things that happen at once; never rea
 MakeStore = Callable[..., port.Store]
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+class FedCache(cache.CachedStore):
+    """The controller's read cache, kept current the way the controller does: list every
+    kind, then watch each, in a thread (relisting a kind whose watch expired) until the
+    store is closed."""
+
+    def __init__(self, inner: port.Store) -> None:
+        super().__init__(inner)
+        self.since = {kind: self._relist(kind) for kind in kinds.KINDS}
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._feed, daemon=True)
+        self.thread.start()
+
+    def _relist(self, kind: str) -> str:
+        listed = self.inner.list(kind)
+        self.replace(kind, listed)
+        return listed.resource_version
+
+    def _feed(self) -> None:
+        while not self.stopped.is_set():
+            for kind in kinds.KINDS:
+                try:
+                    for event in self.inner.watch(kind, since=self.since[kind], timeout=0):
+                        self.observe(event)
+                        self.since[kind] = event.resource_version
+                except errors.Expired:
+                    self.since[kind] = self._relist(kind)
+            self.stopped.wait(0.002)
+
+    def close(self) -> None:
+        if not self.stopped.is_set():
+            self.stopped.set()
+            self.thread.join(WAIT)
+            super().close()
+
+
+@pytest.fixture(params=["memory", "sqlite", "cached-memory", "cached-sqlite"])
 def make_store(request: pytest.FixtureRequest, tmp_path: pathlib.Path) -> Iterator[MakeStore]:
-    """Opens fresh stores of one implementation (with a given watch log size)."""
+    """Opens fresh stores of one implementation (with a given watch log size). `cached-*`:
+    the controller's read cache over that store, fed by a watching thread."""
     opened: list[port.Store] = []
 
     def make(*, log_size: int = 100_000) -> port.Store:
         store: port.Store
-        if request.param == "memory":
+        backend = request.param.removeprefix("cached-")
+        if backend == "memory":
             store = memory.MemoryStore(now=lambda: NOW, log_size=log_size)
         else:
             path = tmp_path / f"store{len(opened)}" / "state.db"
             store = sqlite.SqliteStore(path, now=lambda: NOW, log_size=log_size)
+        if request.param.startswith("cached-"):
+            store = FedCache(store)
         opened.append(store)
         return store
 

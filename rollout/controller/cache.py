@@ -1,0 +1,282 @@
+"""The controller's read cache (an informer): every object of the watched kinds, kept
+current by the controller's own list and watch, so that reconcilers read without
+asking the store — no query, no parsing, no copy.
+
+`CachedStore` wraps a Store and is one:
+- writes go to the store;
+- `get` answers from the cache (a copy, as the contract says) once the kind is synced;
+  `list` asks the store, whose resourceVersion a watch can resume from;
+- `peek` and `peek_list` hand out the cached objects themselves, shared by every
+  reader: read them, never change them (client-go's rule for listers). Changing one
+  means copying it first (`model_copy(update=…)` replaces, never mutates). Reconcilers
+  read through them (`rollout.reconcilers.base.read`).
+
+Fed by the controller, from one watch per kind: `replace(kind, listed)` after each
+list, then `observe(event)` for each event, in order, before the keys it concerns are
+queued — a reconcile caused by an event sees at least that event.
+
+Read your writes: a write returns version X of an object while the watch may not have
+delivered X yet. The key is then pinned to X: reads of a pinned key go to the store
+until the watch delivers X. A Conflict pins the key to the version the store has, so
+the retry reads that, not the stale cached one. resourceVersions are compared for
+equality only (they are opaque): a pin is not set when the watch has already
+delivered X (the last `RECENT` events are remembered), and a relist unpins its kind.
+A deletion pins the key until its DELETED event; objects deleted with it by the
+cascade leave the cache when their own DELETED events arrive.
+
+`guard = True` (tests) keeps each cached object's JSON and, when the object leaves
+the cache, records it in `changed` if a reader changed it meanwhile.
+
+Thread-safe (one lock). Called by `rollout.controller.manager`.
+"""
+
+from __future__ import annotations
+
+import builtins
+import collections
+import dataclasses
+import threading
+from collections.abc import Callable, Iterator, Mapping
+
+from rollout.api import kinds
+from rollout.store import errors, objects, port
+
+__all__ = ["RECENT", "CachedStore"]
+
+RECENT = 10_000  # delivered (key, resourceVersion) pairs remembered, for pins
+_MANY_PINS = 32  # a list with more pinned candidates than this reads the store instead
+
+_Key = tuple[str, str, str]
+_Write = Callable[[kinds.Resource], kinds.Resource]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Pin:
+    resource_version: str | None  # None: until the key's DELETED event
+    labels: Mapping[str, str]  # of the version written, for selecting it in a list
+
+
+class CachedStore:
+    """A Store whose reads come from a watch-fed cache; see the module docstring."""
+
+    def __init__(self, inner: port.Store, *, guard: bool = False) -> None:
+        self.inner = inner
+        self.guard = guard
+        self.changed: builtins.list[_Key] = []  # shared objects a reader changed (guard)
+        self._texts: dict[_Key, str] = {}
+        self._lock = threading.Lock()
+        self._synced: set[str] = set()
+        self._objects: dict[_Key, kinds.Resource] = {}
+        self._kinds: dict[str, dict[_Key, None]] = collections.defaultdict(dict)
+        self._by_label: dict[tuple[str, str, str], dict[_Key, None]] = collections.defaultdict(dict)
+        self._pins: dict[str, dict[_Key, _Pin]] = collections.defaultdict(dict)  # by kind
+        self._recent: collections.deque[tuple[_Key, str]] = collections.deque()
+        self._recent_set: set[tuple[_Key, str]] = set()
+
+    # --- feeding (the controller's list and watch) --------------------------------------
+
+    def replace(self, kind: str, listed: port.Listed) -> None:
+        """Hold exactly `listed.items` for `kind` (objects the caller gives up)."""
+        with self._lock:
+            for key in builtins.list(self._kinds[kind]):
+                self._drop(key)
+            for obj in listed.items:
+                key = port.key_of(obj)
+                self._put(key, obj)
+                self._remember(key, obj.metadata.resource_version)
+            self._pins[kind].clear()
+            self._synced.add(kind)
+
+    def observe(self, event: port.WatchEvent) -> None:
+        """Apply one watch event (its object is given up by the caller)."""
+        obj = event.object
+        key = port.key_of(obj)
+        deleted = event.type is port.EventType.DELETED
+        with self._lock:
+            if deleted:
+                self._drop(key)
+            else:
+                self._put(key, obj)
+            rv = obj.metadata.resource_version
+            self._remember(key, rv)
+            pins = self._pins[key[0]]
+            pin = pins.get(key)
+            if pin is not None and (
+                (pin.resource_version is None and deleted)
+                or (pin.resource_version is not None and pin.resource_version == rv)
+            ):
+                del pins[key]
+
+    def check(self) -> builtins.list[_Key]:
+        """Guard: the keys whose shared object a reader changed, so far or now."""
+        with self._lock:
+            now = [
+                k for k, obj in self._objects.items() if objects.dumps(obj) != self._texts.get(k)
+            ]
+            return [*self.changed, *now]
+
+    def pinned(self) -> int:
+        """How many keys are read from the store until the watch catches up."""
+        with self._lock:
+            return sum(len(pins) for pins in self._pins.values())
+
+    def _put(self, key: _Key, obj: kinds.Resource) -> None:
+        old = self._objects.get(key)
+        if old is not None:
+            self._unindex(key, old)
+        self._objects[key] = obj
+        if self.guard:
+            self._texts[key] = objects.dumps(obj)
+        self._kinds[key[0]][key] = None
+        for label in obj.metadata.labels.items():
+            self._by_label[(key[0], *label)][key] = None
+
+    def _drop(self, key: _Key) -> None:
+        old = self._objects.pop(key, None)
+        if old is not None:
+            self._unindex(key, old)
+            self._kinds[key[0]].pop(key, None)
+
+    def _unindex(self, key: _Key, old: kinds.Resource) -> None:
+        if self.guard and objects.dumps(old) != self._texts.pop(key, None):
+            self.changed.append(key)
+        for label in old.metadata.labels.items():
+            index = self._by_label.get((key[0], *label))
+            if index is not None:
+                index.pop(key, None)
+                if not index:
+                    del self._by_label[(key[0], *label)]
+
+    def _remember(self, key: _Key, rv: str | None) -> None:
+        if rv is None:
+            return
+        if len(self._recent) >= RECENT:
+            self._recent_set.discard(self._recent.popleft())
+        self._recent.append((key, rv))
+        self._recent_set.add((key, rv))
+
+    def _pin(self, key: _Key, obj: kinds.Resource | None) -> None:
+        """Read `key` from the store until the watch delivers `obj`'s version (None:
+        until it delivers the key's deletion)."""
+        with self._lock:
+            if key[0] not in self._synced:
+                return
+            pins = self._pins[key[0]]
+            if obj is None:  # deleted: wait for the deletion if the cache may have it
+                if key in self._objects or key in pins:
+                    pins[key] = _Pin(None, {})
+                return
+            rv = obj.metadata.resource_version
+            if rv is None or (key, rv) in self._recent_set:
+                return  # already delivered: the cache has it or something newer
+            pins[key] = _Pin(rv, dict(obj.metadata.labels))
+
+    # --- shared reads (reconcilers) -----------------------------------------------------
+
+    def peek(self, kind: str, namespace: str, name: str) -> kinds.Resource:
+        """The object itself, shared: never change it. Raises NotFound."""
+        key = (kind, namespace, name)
+        with self._lock:
+            if kind in self._synced and key not in self._pins[kind]:
+                obj = self._objects.get(key)
+                if obj is None:
+                    raise errors.NotFound(f"{kind} {namespace}/{name} not found")
+                return obj
+        return self.inner.get(kind, namespace, name)
+
+    def peek_list(
+        self,
+        kind: str,
+        namespace: str | None = None,
+        *,
+        labels: Mapping[str, str] | None = None,
+    ) -> builtins.list[kinds.Resource]:
+        """The objects themselves, shared: never change them. Sorted like `list`."""
+        with self._lock:
+            if kind not in self._synced:
+                return self.inner.list(kind, namespace, labels=labels).items
+            if labels:
+                candidates = self._by_label.get((kind, *next(iter(labels.items()))), {})
+            else:
+                candidates = self._kinds[kind]
+            pins = self._pins[kind]
+            items = [
+                obj
+                for key in candidates
+                if key not in pins and objects.matches(obj := self._objects[key], namespace, labels)
+            ]
+            pinned = [
+                key
+                for key, pin in pins.items()
+                if (namespace is None or key[1] == namespace)
+                and (_selects(pin.labels, labels) or key in candidates)
+            ]
+        if len(pinned) > _MANY_PINS:
+            return self.inner.list(kind, namespace, labels=labels).items
+        for key in pinned:
+            try:
+                obj = self.inner.get(*key)
+            except errors.NotFound:
+                continue
+            if objects.matches(obj, namespace, labels):
+                items.append(obj)
+        items.sort(key=lambda o: (o.metadata.namespace or "", o.metadata.name))
+        return items
+
+    # --- the Store protocol -------------------------------------------------------------
+
+    def get(self, kind: str, namespace: str, name: str) -> kinds.Resource:
+        objects.kind_of(kind)
+        return _copy(self.peek(kind, namespace, name))
+
+    def list(
+        self,
+        kind: str,
+        namespace: str | None = None,
+        *,
+        labels: Mapping[str, str] | None = None,
+    ) -> port.Listed:
+        return self.inner.list(kind, namespace, labels=labels)
+
+    def create(self, obj: kinds.Resource) -> kinds.Resource:
+        created = self.inner.create(obj)
+        self._pin(port.key_of(created), created)
+        return created
+
+    def update(self, obj: kinds.Resource) -> kinds.Resource:
+        return self._write(obj, self.inner.update)
+
+    def update_status(self, obj: kinds.Resource) -> kinds.Resource:
+        return self._write(obj, self.inner.update_status)
+
+    def _write(self, obj: kinds.Resource, write: _Write) -> kinds.Resource:
+        key = port.key_of(obj)
+        try:
+            written = write(obj)
+        except errors.Conflict:
+            try:
+                self._pin(key, self.inner.get(*key))
+            except errors.NotFound:
+                self._pin(key, None)
+            raise
+        self._pin(key, written)
+        return written
+
+    def delete(self, kind: str, namespace: str, name: str) -> None:
+        self.inner.delete(kind, namespace, name)
+        self._pin((kind, namespace, name), None)
+
+    def watch(self, kind: str, *, since: str, timeout: float) -> Iterator[port.WatchEvent]:
+        return self.inner.watch(kind, since=since, timeout=timeout)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def _selects(labels: Mapping[str, str], selector: Mapping[str, str] | None) -> bool:
+    return not selector or all(labels.get(k) == v for k, v in selector.items())
+
+
+def _copy(obj: kinds.Resource) -> kinds.Resource:
+    """A copy sharing nothing with `obj` (a JSON round trip: pydantic's fastest)."""
+    return objects.loads(obj.kind, objects.dumps(obj))
