@@ -620,12 +620,9 @@ class Api:
         if rt.returns_deleted_object:
             return self._present(rt, removed)
         meta = removed["metadata"]
-        details = {
-            "name": meta["name"],
-            "group": rt.group,
-            "kind": rt.plural,
-            "uid": meta.get("uid"),
-        }
+        details = {"name": meta["name"], "group": rt.group, "kind": rt.plural, "uid": meta["uid"]}
+        if not rt.group:
+            del details["group"]  # omitempty, as the apiserver serializes it
         return errors.status_body(code=200, reason="", message="", details=details, success=True)
 
     def _delete(
