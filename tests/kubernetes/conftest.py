@@ -17,8 +17,6 @@ This directory is put on `sys.path` so tests `import kubeemu`.
 
 from __future__ import annotations
 
-import functools
-import json
 import os
 import pathlib
 import shutil
@@ -28,42 +26,17 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-import yaml
 
 HERE = pathlib.Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 import kubeemu  # noqa: E402 - needs the path above
-from kubeemu import rawclient  # noqa: E402
+from kubeemu import crdfiles  # noqa: E402
 
-ROOT = HERE.parents[1]
-PROJECT_CRDS = sorted((ROOT / "crds").glob("*.yaml"))
-MESH_CRDS = sorted((HERE / "crds").glob("*.yaml"))
 KUBECTL_TIMEOUT_S = 60.0
 
 Kubectl = Callable[..., "subprocess.CompletedProcess[str]"]
-
-
-@functools.cache
-def _load_yaml(path: pathlib.Path) -> str:
-    """A YAML file as JSON text (parsed once per session: the CRDs are large)."""
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    return json.dumps(yaml.load(path.read_text(encoding="utf-8"), Loader=loader))
-
-
-def register_crds(emu: kubeemu.Emulator, files: list[pathlib.Path]) -> None:
-    """POST each CRD file to the emulator's apiextensions API (as `kubectl create -f`)."""
-    for path in files:
-        reply = rawclient.call(
-            emu.url,
-            "POST",
-            "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
-            body=_load_yaml(path),
-            headers={"Content-Type": "application/json"},
-        )
-        if reply.status != 201:
-            raise AssertionError(f"registering {path.name}: {reply.status} {reply.body}")
 
 
 @pytest.fixture
@@ -85,14 +58,14 @@ def kubeconfig(emulator: kubeemu.Emulator, tmp_path: pathlib.Path) -> pathlib.Pa
 @pytest.fixture
 def crds_applied(emulator: kubeemu.Emulator) -> kubeemu.Emulator:
     """The emulator with the project's CRDs registered."""
-    register_crds(emulator, PROJECT_CRDS)
+    crdfiles.register(emulator, crdfiles.PROJECT_CRDS)
     return emulator
 
 
 @pytest.fixture
 def mesh_crds(emulator: kubeemu.Emulator) -> kubeemu.Emulator:
     """The emulator with the HTTPRoute and VirtualService CRDs registered."""
-    register_crds(emulator, MESH_CRDS)
+    crdfiles.register(emulator, crdfiles.MESH_CRDS)
     return emulator
 
 
