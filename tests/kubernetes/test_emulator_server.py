@@ -223,6 +223,26 @@ def test_bad_urls_answer_a_status(
     assert reply.body["code"] == status
 
 
+def test_chunked_request_bodies_are_read(emulator: kubeemu.Emulator) -> None:
+    """A body sent with Transfer-Encoding: chunked (as Go clients stream some) is read whole."""
+    conn = http.client.HTTPConnection("127.0.0.1", emulator.port, timeout=5)
+    try:
+        body = iter([b'{"apiVersion":"v1","kind":"ConfigMap",', b'"metadata":{"name":"chunked"}}'])
+        conn.request(
+            "POST",
+            "/api/v1/namespaces/default/configmaps",
+            body=body,
+            headers={"Content-Type": "application/json"},
+            encode_chunked=True,
+        )
+        response = conn.getresponse()
+        assert response.status == 201, response.read()
+        response.read()
+    finally:
+        conn.close()
+    assert emulator.get_object("", "v1", "configmaps", "default", "chunked") is not None
+
+
 def test_health_endpoint(emulator: kubeemu.Emulator) -> None:
     """/healthz answers ok (start_emulator waits on it)."""
     reply = rawclient.call(emulator.url, "GET", "/healthz")

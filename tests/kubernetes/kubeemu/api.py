@@ -18,7 +18,9 @@ Deliberate deviations (see also the other modules' docstrings): `limit`/`continu
 are ignored (a list always returns every object; no `continue` token);
 `resourceVersion` on list/get is ignored (always the latest state); `dryRun=All`
 validates and answers without storing; `fieldManager`/`fieldValidation` are ignored
-(unknown fields are always rejected); server-side apply is refused with 415; PUT of
+(unknown fields are always rejected); server-side apply is refused with 415, and so
+are protobuf bodies (kubectl's generator commands such as `kubectl create namespace`
+send protobuf: use `kubectl apply -f`/`create -f`, which send JSON); PUT of
 a missing object is 404 for every type; creating in a missing namespace is 404, as
 on a real cluster (`default`, `kube-system`, `kube-public`, `kube-node-lease` exist).
 
@@ -66,6 +68,15 @@ INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease"
 MERGE = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 STRATEGIC = "application/strategic-merge-patch+json"
+_BODY_TYPES = {
+    "",
+    "application/json",
+    "application/yaml",
+    "text/yaml",
+    MERGE,
+    JSON_PATCH,
+    STRATEGIC,
+}
 
 
 @dataclass(frozen=True)
@@ -306,6 +317,11 @@ class Api:
         return label, selectors.parse_field_selector(field_text)
 
     def _body(self, req: Request) -> Any:
+        if req.media_type not in _BODY_TYPES:
+            raise errors.UnsupportedMedia(
+                f"the body of the request was in an unknown format ({req.media_type}) - accepted"
+                " media types include: application/json, application/yaml"
+            )
         if not req.body.strip():
             raise errors.BadRequest("the request has no body")
         try:

@@ -57,8 +57,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         query = {
             k: v[0] for k, v in urllib.parse.parse_qs(split.query, keep_blank_values=True).items()
         }
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
+        body = self._read_body()
         request = api.Request(
             method=self.command,
             path=split.path,
@@ -76,6 +75,21 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._send(outcome)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
+
+    def _read_body(self) -> bytes:
+        """The request body: by Content-Length, or chunked (kubectl streams some bodies)."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
 
     def _send(self, response: api.Response) -> None:
         if response.content_type == "application/json":

@@ -1,0 +1,201 @@
+"""The real kubectl against the emulator: apply, get (printer columns, -A), patch, delete."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+from typing import Any
+
+import kubeemu
+import pytest
+from kubeemu import crdfiles
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+ECHO = ROOT / "examples" / "kubernetes" / "echo.yaml"
+CORE_SERVICE = """\
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+  labels: {app: web}
+spec:
+  selector: {app: web}
+  ports:
+  - {name: http, port: 80, targetPort: 8080}
+"""
+
+
+def _ok(result: Any) -> str:
+    assert result.returncode == 0, f"kubectl failed: {result.stderr}"
+    return str(result.stdout)
+
+
+def _lines(text: str) -> list[list[str]]:
+    return [line.split() for line in text.strip().splitlines()]
+
+
+def _table(text: str) -> list[dict[str, str]]:
+    """kubectl's table output as one dict per row, cut at the header's column starts."""
+    header, *rows = text.rstrip("\n").splitlines()
+    names = header.split()
+    starts = [header.index(f"{n} " if n != names[-1] else n) for n in names]
+    ends = [*starts[1:], None]
+    return [
+        {n: row[a:b].strip() for n, a, b in zip(names, starts, ends, strict=True)} for row in rows
+    ]
+
+
+@pytest.fixture
+def applied(emulator: kubeemu.Emulator, kubectl: Any) -> kubeemu.Emulator:
+    """The project's CRDs and the echo Service, applied with kubectl."""
+    out = _ok(kubectl(emulator, "apply", "--validate=false", "-f", str(ROOT / "crds")))
+    assert sorted(out.split("\n"))[-5:] == sorted(
+        f"customresourcedefinition.apiextensions.k8s.io/{p.name.split('_')[1][:-5]}.rollout.dev"
+        " created"
+        for p in crdfiles.PROJECT_CRDS
+    )
+    out = _ok(kubectl(emulator, "apply", "--validate=false", "-f", str(ECHO)))
+    assert out.strip() == "service.rollout.dev/echo created"
+    return emulator
+
+
+def test_apply_stores_the_object_with_last_applied(applied: kubeemu.Emulator, kubectl: Any) -> None:
+    """kubectl apply creates the Service; applying it again is `unchanged`."""
+    stored = applied.get_object("rollout.dev", "v1alpha1", "services", "default", "echo")
+    assert stored is not None
+    assert stored["spec"]["policy"] == "canary-standard"
+    annotation = stored["metadata"]["annotations"][
+        "kubectl.kubernetes.io/last-applied-configuration"
+    ]
+    assert json.loads(annotation)["metadata"]["name"] == "echo"
+    again = _ok(kubectl(applied, "apply", "--validate=false", "-f", str(ECHO)))
+    assert again.strip() == "service.rollout.dev/echo unchanged"
+
+
+def test_get_shows_printer_columns(applied: kubeemu.Emulator, kubectl: Any) -> None:
+    """`kubectl get rsvc` prints the CRD's columns, with values once the status has them."""
+    applied.set_status(
+        "rollout.dev",
+        "v1alpha1",
+        "services",
+        "default",
+        "echo",
+        {
+            "stableRevision": "echo-00001",
+            "latestCreatedRevision": "echo-00002",
+            "url": "http://echo.default",
+            "conditions": [{"type": "Ready", "status": "True"}],
+        },
+    )
+    [row] = _table(_ok(kubectl(applied, "get", "rsvc")))
+    assert list(row) == ["NAME", "STABLE", "LATEST", "RELEASE", "READY", "URL", "AGE"]
+    assert row == {
+        "NAME": "echo",
+        "STABLE": "echo-00001",
+        "LATEST": "echo-00002",
+        "RELEASE": "",
+        "READY": "True",
+        "URL": "http://echo.default",
+        "AGE": row["AGE"],
+    }
+    assert row["AGE"][:-1].isdigit()
+    assert row["AGE"][-1] in "sm"  # an age like 0s
+
+
+def test_get_several_kinds_in_all_namespaces(applied: kubeemu.Emulator, kubectl: Any) -> None:
+    """`kubectl get rsvc,rrel -A` shows a NAMESPACE column and each kind's own table."""
+    release = {
+        "apiVersion": "rollout.dev/v1alpha1",
+        "kind": "Release",
+        "metadata": {"name": "echo-00002", "namespace": "default"},
+        "spec": {
+            "service": "echo",
+            "canaryRevision": "echo-00002",
+            "policy": {"steps": [{"setWeight": 10}]},
+        },
+    }
+    _ok(kubectl(applied, "apply", "--validate=false", "-f", "-", stdin=json.dumps(release)))
+    out = _ok(kubectl(applied, "get", "rsvc,rrel", "-A"))
+    blocks = [b for b in out.strip().split("\n\n") if b]
+    services, releases = (_lines(b) for b in blocks)
+    assert services[0][:2] == ["NAMESPACE", "NAME"]
+    assert services[1][:2] == ["default", "service.rollout.dev/echo"]
+    assert releases[0] == [
+        "NAMESPACE",
+        "NAME",
+        "SERVICE",
+        "PHASE",
+        "STEP",
+        "WEIGHT",
+        "STABLE",
+        "CANARY",
+        "AGE",
+    ]
+    assert releases[1][:3] == ["default", "release.rollout.dev/echo-00002", "echo"]
+
+
+def test_patch_merge_and_strategic(applied: kubeemu.Emulator, kubectl: Any) -> None:
+    """`kubectl patch --type merge` works on a CR; the default strategic patch is refused (415)."""
+    out = _ok(
+        kubectl(applied, "patch", "rsvc", "echo", "--type", "merge", "-p", '{"spec":{"port":8080}}')
+    )
+    assert out.strip() == "service.rollout.dev/echo patched"
+    stored = applied.get_object("rollout.dev", "v1alpha1", "services", "default", "echo")
+    assert stored is not None
+    assert stored["spec"]["port"] == 8080
+    assert stored["metadata"]["generation"] == 2
+    refused = kubectl(applied, "patch", "rsvc", "echo", "-p", '{"spec":{"port":9090}}')
+    assert refused.returncode != 0
+    assert "application/strategic-merge-patch+json is not supported" in refused.stderr
+    invalid = kubectl(
+        applied, "patch", "rsvc", "echo", "--type", "merge", "-p", '{"spec":{"port":0}}'
+    )
+    assert invalid.returncode != 0
+    assert 'The Service "echo" is invalid: spec.port: Invalid value: 0' in invalid.stderr
+    jsonpath = _ok(kubectl(applied, "get", "rsvc", "echo", "-o", "jsonpath={.spec.port}"))
+    assert jsonpath == "8080"
+
+
+def test_delete(applied: kubeemu.Emulator, kubectl: Any) -> None:
+    """`kubectl delete` deletes (and its wait ends); a second delete reports NotFound."""
+    out = _ok(kubectl(applied, "delete", "rsvc", "echo"))
+    assert out.strip() == 'service.rollout.dev "echo" deleted'
+    assert applied.get_object("rollout.dev", "v1alpha1", "services", "default", "echo") is None
+    again = kubectl(applied, "delete", "rsvc", "echo")
+    assert again.returncode != 0
+    assert 'services.rollout.dev "echo" not found' in again.stderr
+
+
+def test_builtin_apply_reapply_and_get(emulator: kubeemu.Emulator, kubectl: Any) -> None:
+    """A core Service: create, then a changed re-apply (strategic patch without OpenAPI), get."""
+    assert _ok(
+        kubectl(emulator, "apply", "--validate=false", "-f", "-", stdin=CORE_SERVICE)
+    ).strip() == ("service/web created")
+    changed = CORE_SERVICE.replace("port: 80,", "port: 81,")
+    out = _ok(kubectl(emulator, "apply", "--validate=false", "-f", "-", stdin=changed))
+    assert out.strip() == "service/web configured"
+    stored = emulator.get_object("", "v1", "services", "default", "web")
+    assert stored is not None
+    assert stored["spec"]["ports"] == [{"name": "http", "port": 81, "targetPort": 8080}]
+    header, row = _lines(_ok(kubectl(emulator, "get", "svc")))
+    assert header == ["NAME", "AGE"]
+    assert row[0] == "web"
+
+
+def test_label_and_selectors(emulator: kubeemu.Emulator, kubectl: Any) -> None:
+    """`kubectl label` (a patch), then `kubectl get -l` with a set-based selector, `-o name`."""
+    namespace = "apiVersion: v1\nkind: Namespace\nmetadata: {name: team}\n"
+    _ok(kubectl(emulator, "apply", "--validate=false", "-f", "-", stdin=namespace))
+    assert _ok(kubectl(emulator, "label", "namespace", "team", "tier=apps")).strip() == (
+        "namespace/team labeled"
+    )
+    out = _ok(kubectl(emulator, "get", "ns", "-l", "tier in (apps,web)", "-o", "name"))
+    assert out.split() == ["namespace/team"]
+
+
+def test_protobuf_bodies_are_refused_with_415(emulator: kubeemu.Emulator, kubectl: Any) -> None:
+    """kubectl's generator commands send protobuf, which the emulator does not speak (use -f)."""
+    refused = kubectl(emulator, "create", "namespace", "team")
+    assert refused.returncode != 0
+    assert "UnsupportedMediaType" in refused.stderr
+    assert "application/vnd.kubernetes.protobuf" in refused.stderr
