@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -188,13 +189,27 @@ def test_too_old_resource_version_is_410_gone() -> None:
         emu.stop()
 
 
-def test_bookmarks_periodically_and_before_timeout() -> None:
-    """allowWatchBookmarks: BOOKMARK events carry the rv seen so far; one comes before the end."""
+def test_timeout_ends_streams_with_a_final_bookmark_when_allowed() -> None:
+    """timeoutSeconds ends a stream: with bookmarks allowed, periodic ones and one before the end
+    (each with the rv seen so far); without, nothing (the official client's stream just ends)."""
     emu = kubeemu.start_emulator(bookmark_interval=0.2)
     try:
         core = kubernetes.client.CoreV1Api(emu.api_client())
-        made = core.create_namespaced_config_map("default", _cm("a"))
-        rv = made.metadata.resource_version
+        rv = core.create_namespaced_config_map("default", _cm("a")).metadata.resource_version
+        quiet: list[Any] = []
+
+        def plain_watch() -> None:  # runs alongside: both streams last the same second
+            quiet.extend(
+                kubernetes.watch.Watch().stream(
+                    core.list_namespaced_config_map,
+                    "default",
+                    resource_version=rv,
+                    timeout_seconds=1,
+                )
+            )
+
+        other = threading.Thread(target=plain_watch)
+        other.start()
         query = urllib.parse.urlencode(
             {
                 "watch": "true",
@@ -206,6 +221,9 @@ def test_bookmarks_periodically_and_before_timeout() -> None:
         started = time.monotonic()
         events = list(rawclient.watch_lines(emu.url, f"{CM_PATH}?{query}"))
         elapsed = time.monotonic() - started
+        other.join(5)
+        assert not other.is_alive()
+        assert quiet == []
         assert 0.9 <= elapsed < 5
         assert len(events) >= 3  # periodic ones, then the one before closing
         assert {e["type"] for e in events} == {"BOOKMARK"}
@@ -214,15 +232,6 @@ def test_bookmarks_periodically_and_before_timeout() -> None:
         assert events[0]["object"]["apiVersion"] == "v1"
     finally:
         emu.stop()
-
-
-def test_timeout_ends_the_stream_without_bookmarks(core: kubernetes.client.CoreV1Api) -> None:
-    """timeoutSeconds ends a quiet stream; without allowWatchBookmarks nothing is sent."""
-    start = core.list_namespaced_config_map("default").metadata.resource_version
-    stream = kubernetes.watch.Watch().stream(
-        core.list_namespaced_config_map, "default", resource_version=start, timeout_seconds=1
-    )
-    assert list(stream) == []
 
 
 def test_official_client_tracks_bookmark_resource_versions() -> None:
