@@ -307,6 +307,20 @@ def test_updating_a_crd_changes_what_is_served(
     assert seen["apiVersion"] == "example.com/v1"
 
 
+def test_unserved_versions_are_not_served(
+    emulator: kubeemu.Emulator, extensions: kubernetes.client.ApiextensionsV1Api
+) -> None:
+    """A version with served: false is neither discoverable nor reachable."""
+    crd = a_crd()
+    old = copy.deepcopy(crd["spec"]["versions"][0])
+    crd["spec"]["versions"].append({**old, "name": "v1beta1", "served": False, "storage": False})
+    extensions.create_custom_resource_definition(crd)
+    assert rawclient.call(emulator.url, "GET", "/apis/example.com/v1/widgets").status == 200
+    assert rawclient.call(emulator.url, "GET", "/apis/example.com/v1beta1/widgets").status == 404
+    group = rawclient.call(emulator.url, "GET", "/apis/example.com").body
+    assert [v["version"] for v in group["versions"]] == ["v1"]
+
+
 def test_mesh_crds_preserve_unknown_fields_and_serve_two_versions(
     mesh_crds: kubeemu.Emulator,
 ) -> None:

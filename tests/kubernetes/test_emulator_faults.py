@@ -95,13 +95,15 @@ def test_faults_are_deterministic_given_the_seed() -> None:
 
 
 def test_changing_the_seed_restarts_the_sequence(with_cm: kubeemu.Emulator) -> None:
-    """Setting a new seed restarts its sequence."""
+    """Setting a new seed, or assigning new Faults, restarts the seed's sequence."""
     with_cm.faults.error_rate = 0.5
     with_cm.faults.seed = 1
     first = _codes(with_cm, 20)
     with_cm.faults.seed = 2
     _codes(with_cm, 5)
     with_cm.faults.seed = 1
+    assert _codes(with_cm, 20) == first
+    with_cm.faults = Faults(error_rate=0.5, seed=1)
     assert _codes(with_cm, 20) == first
 
 

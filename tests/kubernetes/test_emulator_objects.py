@@ -376,6 +376,58 @@ def test_builtins_without_generation(
     assert reply.body["metadata"]["uid"]
 
 
+@pytest.mark.parametrize(
+    ("collection", "api_version", "kind"),
+    [
+        ("/api/v1/namespaces/default/services", "v1", "Service"),
+        ("/api/v1/namespaces/default/configmaps", "v1", "ConfigMap"),
+        ("/api/v1/namespaces/default/events", "v1", "Event"),
+        ("/apis/apps/v1/namespaces/default/deployments", "apps/v1", "Deployment"),
+        (
+            "/apis/autoscaling/v2/namespaces/default/horizontalpodautoscalers",
+            "autoscaling/v2",
+            "HorizontalPodAutoscaler",
+        ),
+        (
+            "/apis/coordination.k8s.io/v1/namespaces/default/leases",
+            "coordination.k8s.io/v1",
+            "Lease",
+        ),
+        ("/apis/events.k8s.io/v1/namespaces/default/events", "events.k8s.io/v1", "Event"),
+        ("/api/v1/namespaces", "v1", "Namespace"),
+    ],
+    ids=[
+        "service",
+        "configmap",
+        "event",
+        "deployment",
+        "hpa",
+        "lease",
+        "events.k8s.io",
+        "namespace",
+    ],
+)
+def test_builtins_round_trip_without_schema_validation(
+    emulator: kubeemu.Emulator, collection: str, api_version: str, kind: str
+) -> None:
+    """Every built-in is served at once (create, get, list, delete); no schema checks."""
+    body = {
+        "apiVersion": api_version,
+        "kind": kind,
+        "metadata": {"name": "x"},
+        "spec": {"anything": ["goes", 1]},
+    }
+    made = rawclient.call(emulator.url, "POST", collection, body=body)
+    assert made.status == 201, made.body
+    assert made.body["spec"] == body["spec"]
+    assert rawclient.call(emulator.url, "GET", f"{collection}/x").body["metadata"]["name"] == "x"
+    listed = rawclient.call(emulator.url, "GET", collection).body
+    assert listed["kind"] == f"{kind}List"
+    assert "x" in [i["metadata"]["name"] for i in listed["items"]]
+    assert rawclient.call(emulator.url, "DELETE", f"{collection}/x").status == 200
+    assert rawclient.call(emulator.url, "GET", f"{collection}/x").status == 404
+
+
 def test_set_status_helper_bumps_rv_and_get_object_reads(
     emulator: kubeemu.Emulator, apps: kubernetes.client.AppsV1Api
 ) -> None:

@@ -9,7 +9,8 @@
   without an answer (the client sees its read timeout, or a closed connection);
 - `drop_watch_after_s` — watch streams are cut (connection closed, no final chunk)
   this many seconds after they start; `None` never;
-- `seed` — the random sequence; changing it restarts the sequence;
+- `seed` — the random sequence; changing it (or assigning a new `Faults` to
+  `emu.faults`) restarts the sequence;
 - `user_agent_contains` — faults apply only to requests whose `User-Agent` contains it
   (`""`: all).
 
@@ -66,6 +67,12 @@ class FaultInjector:
         self._lock = threading.Lock()
         self._seed: int | None = None
         self._rng = random.Random()
+
+    def replace(self, faults: Faults) -> None:
+        """Use new settings; the next decision starts the sequence of their seed afresh."""
+        with self._lock:
+            self.faults = faults
+            self._seed = None
 
     def applies_to(self, user_agent: str) -> bool:
         return self.faults.user_agent_contains in user_agent

@@ -247,7 +247,7 @@ class Emulator:
 
     @faults.setter
     def faults(self, value: faults.Faults) -> None:
-        self._injector.faults = value
+        self._injector.replace(value)
 
     # --- clients ---------------------------------------------------------------------
 
