@@ -249,6 +249,9 @@ def test_an_update_that_changes_nothing_is_not_a_write(apps: kubernetes.client.A
     made = apps.create_namespaced_deployment("default", a_deployment())
     again = apps.replace_namespaced_deployment("web", "default", made)
     assert again.metadata.resource_version == made.metadata.resource_version
+    blind = apps.replace_namespaced_deployment("web", "default", a_deployment())  # no rv sent
+    assert blind.metadata.resource_version == made.metadata.resource_version
+    assert blind.metadata.uid == made.metadata.uid
 
 
 def test_deployment_generation_counts_spec_and_annotation_changes(

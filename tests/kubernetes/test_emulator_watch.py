@@ -257,3 +257,28 @@ def test_official_client_tracks_bookmark_resource_versions() -> None:
         assert int(watch.resource_version) == int(start) + 1  # the namespace write was seen
     finally:
         emu.stop()
+
+
+def test_watch_list_initial_events_end_with_a_bookmark(
+    emulator: kubeemu.Emulator, core: kubernetes.client.CoreV1Api
+) -> None:
+    """sendInitialEvents=true: current objects, then a BOOKMARK marked initial-events-end."""
+    made = core.create_namespaced_config_map("default", _cm("a"))
+    query = urllib.parse.urlencode(
+        {
+            "watch": "1",
+            "sendInitialEvents": "true",
+            "allowWatchBookmarks": "true",
+            "resourceVersionMatch": "NotOlderThan",
+            "resourceVersion": "",
+        }
+    )
+    stream = rawclient.watch_lines(emulator.url, f"{CM_PATH}?{query}")
+    added, marker = next(stream), next(stream)
+    stream.close()
+    assert (added["type"], added["object"]["metadata"]["name"]) == ("ADDED", "a")
+    assert marker["type"] == "BOOKMARK"
+    assert marker["object"]["metadata"] == {
+        "resourceVersion": made.metadata.resource_version,
+        "annotations": {"k8s.io/initial-events-end": "true"},
+    }

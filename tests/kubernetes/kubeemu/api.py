@@ -390,8 +390,9 @@ class Api:
             except ValueError as exc:
                 raise errors.BadRequest("timeoutSeconds must be an integer") from exc
         initial: list[dict[str, Any]] = []
+        send_initial = req.query.get("sendInitialEvents") in ("1", "true", "True")
         with self.store.locked():
-            if param in ("", "0"):
+            if param in ("", "0") or send_initial:
                 found, start = self.store.list(rt.group_resource, namespace)
                 initial = [o for o in found if label.matches(o) and fields.matches(o)]
             else:
@@ -425,6 +426,7 @@ class Api:
             render=render,
             timeout_s=timeout,
             bookmarks=req.query.get("allowWatchBookmarks") in ("1", "true", "True"),
+            initial_events_end=send_initial,
             bookmark_interval=self.bookmark_interval,
             drop_after=self.injector.faults.drop_watch_after_s
             if self.injector.applies_to(req.header("User-Agent"))
@@ -509,7 +511,10 @@ class Api:
         self._validate(rt, new)
         if rt.group_resource == CRD_RESOURCE:
             new["status"] = crds.crd_status(new, self._now(), old.get("status"))
-        if objects.same_content(old, new) or req.query.get("dryRun"):
+        if objects.same_content(old, new):
+            return Response(200, self._present(rt, old))  # not a write: same resourceVersion
+        if req.query.get("dryRun"):
+            new["metadata"]["resourceVersion"] = old_meta["resourceVersion"]
             return Response(200, self._present(rt, new))
         stored = self.store.replace(rt.group_resource, new)
         self._after_write(rt, stored)

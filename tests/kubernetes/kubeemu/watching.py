@@ -8,7 +8,9 @@ resourceVersion), otherwise `MODIFIED`/`ADDED`/`DELETED` pass through when they 
 `stream` yields the watch events of one request:
 
 - first the `initial` events (synthetic `ADDED` of current objects when the watch
-  had no resourceVersion or `"0"`), then every event after `start_rv`;
+  had no resourceVersion or `"0"`, or asked `sendInitialEvents=true`, which then also
+  gets the `k8s.io/initial-events-end` BOOKMARK of the watch-list protocol), then
+  every event after `start_rv`;
 - `BOOKMARK` events (`{kind, apiVersion, metadata: {resourceVersion}}`) every
   `bookmark_interval` seconds and once before ending on `timeoutSeconds`, when the
   client allowed them;
@@ -78,14 +80,13 @@ def convert(
     return None
 
 
-def bookmark(rt: resources.ResourceType, rv: int) -> dict[str, Any]:
+def bookmark(rt: resources.ResourceType, rv: int, *, initial_end: bool = False) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"resourceVersion": str(rv)}
+    if initial_end:
+        metadata["annotations"] = {"k8s.io/initial-events-end": "true"}
     return {
         "type": "BOOKMARK",
-        "object": {
-            "kind": rt.kind,
-            "apiVersion": rt.api_version,
-            "metadata": {"resourceVersion": str(rv)},
-        },
+        "object": {"kind": rt.kind, "apiVersion": rt.api_version, "metadata": metadata},
     }
 
 
@@ -101,6 +102,7 @@ def stream(
     render: Render,
     timeout_s: float | None,
     bookmarks: bool,
+    initial_events_end: bool = False,
     bookmark_interval: float,
     drop_after: float | None,
     stop: threading.Event,
@@ -111,6 +113,8 @@ def stream(
     drop_at = started + drop_after if drop_after is not None else None
     next_bookmark = started + bookmark_interval
     yield from ({"type": "ADDED", "object": render(obj)} for obj in initial)
+    if initial_events_end and bookmarks:
+        yield bookmark(rt, start_rv, initial_end=True)
     last = start_rv
     while not stop.is_set() and not store.closed:
         now = time.monotonic()
