@@ -1,0 +1,225 @@
+"""A cluster for end-to-end tests: the emulator, the Deployment controller's part
+(Deployments become available), the real `rollout` CLI and controller processes.
+
+- `DeploymentController(emu)` — a thread that does what kube-controller-manager would
+  for our Deployments: once a Deployment's generation is new to it, it reports all
+  replicas updated, ready and available (`Available`/`Progressing` conditions).
+- `Controller(kubeconfig, log, *args)` — `rollout controller --platform kubernetes`
+  as a process; `stop()` (SIGTERM, then wait) or `kill()` (SIGKILL) by its pid.
+- `rollout(kubeconfig, *args)` — one CLI command with `--backend kubernetes`.
+- `Recorder(emu, ref, namespace, name)` — polls a route object (HTTPRoute or
+  VirtualService) and records each distinct split it shows, in order.
+- `wait_for(predicate, timeout, what)` — the deadline every wait uses.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import kubeemu
+from kubernetes import client
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+ROLLOUT = [str(pathlib.Path(sys.executable).parent / "rollout")]
+Split = tuple[tuple[str, int], ...]
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def env() -> dict[str, str]:
+    return {**os.environ, "ROLLOUT_USER": "e2e", "PYTHONUNBUFFERED": "1"}
+
+
+def rollout(
+    kubeconfig: pathlib.Path, *args: str, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*ROLLOUT, *args, "--backend", "kubernetes", "--kubeconfig", str(kubeconfig)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env(),
+        cwd=ROOT,
+        check=False,
+    )
+
+
+class DeploymentController:
+    """Marks our Deployments available, the way the Deployment controller would."""
+
+    def __init__(self, emu: kubeemu.Emulator) -> None:
+        self.emu = emu
+        self.apps = client.AppsV1Api(emu.api_client(user_agent="kube-controller-manager"))
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="deployment-controller")
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stopped.wait(0.05):
+            try:
+                raw = self.apps.list_deployment_for_all_namespaces(_preload_content=False)
+                items = json.loads(raw.data)["items"]
+            except Exception:  # faults injected into everyone: try again
+                continue
+            for dep in items:
+                meta, spec = dep["metadata"], dep.get("spec", {})
+                status = dep.get("status") or {}
+                if status.get("observedGeneration") == meta.get("generation"):
+                    continue
+                replicas = spec.get("replicas", 1)
+                self.emu.set_status(
+                    "apps",
+                    "v1",
+                    "deployments",
+                    meta["namespace"],
+                    meta["name"],
+                    {
+                        "observedGeneration": meta.get("generation"),
+                        "replicas": replicas,
+                        "updatedReplicas": replicas,
+                        "readyReplicas": replicas,
+                        "availableReplicas": replicas,
+                        "conditions": [
+                            {
+                                "type": "Available",
+                                "status": "True",
+                                "reason": "MinimumReplicasAvailable",
+                            },
+                            {
+                                "type": "Progressing",
+                                "status": "True",
+                                "reason": "NewReplicaSetAvailable",
+                            },
+                        ],
+                    },
+                )
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.thread.join(10)
+        assert not self.thread.is_alive()
+
+
+class Controller:
+    """`rollout controller --platform kubernetes` in its own process."""
+
+    def __init__(self, kubeconfig: pathlib.Path, log: pathlib.Path, *args: str) -> None:
+        self.log_path = log
+        self.log = log.open("w")
+        self.proc = subprocess.Popen(
+            [
+                *ROLLOUT,
+                "controller",
+                "--platform",
+                "kubernetes",
+                "--kubeconfig",
+                str(kubeconfig),
+                "--metrics-addr",
+                "off",
+                *args,
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            env=env(),
+            cwd=ROOT,
+        )
+
+    def output(self) -> str:
+        self.log.flush()
+        return self.log_path.read_text()
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+        code = self.proc.wait(30)
+        self.log.close()
+        return code
+
+    def kill(self) -> None:
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(30)
+
+
+class Recorder:
+    """Records each distinct split a route object shows, polling every 20 ms."""
+
+    def __init__(
+        self,
+        emu: kubeemu.Emulator,
+        read: Callable[[dict[str, Any]], Split],
+        group: str,
+        version: str,
+        plural: str,
+        namespace: str,
+        name: str,
+    ) -> None:
+        self.emu = emu
+        self.read = read
+        self.where = (group, version, plural, namespace, name)
+        self.splits: list[Split] = []
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="route-recorder")
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stopped.wait(0.02):
+            obj = self.emu.get_object(*self.where)
+            if obj is None:
+                continue
+            split = self.read(obj)
+            if not self.splits or self.splits[-1] != split:
+                self.splits.append(split)
+
+    def stop(self) -> list[Split]:
+        self.stopped.set()
+        self.thread.join(10)
+        return self.splits
+
+
+def httproute_split(obj: dict[str, Any]) -> Split:
+    """The weighted rule's backends (the rule without header matches)."""
+    for rule in obj["spec"].get("rules", []):
+        if any(m.get("headers") for m in rule.get("matches", [])):
+            continue
+        return tuple(
+            sorted(
+                (b["name"], b.get("weight", 1))
+                for b in rule.get("backendRefs", [])
+                if b.get("weight", 1)
+            )
+        )
+    return ()
+
+
+def virtualservice_split(obj: dict[str, Any]) -> Split:
+    """The weighted route's destinations (the route without header matches)."""
+    for http in obj["spec"].get("http", []):
+        if any(m.get("headers") for m in http.get("match", []) or []):
+            continue
+        return tuple(
+            sorted(
+                (r["destination"]["host"].split(".")[0], r.get("weight", 100))
+                for r in http.get("route", [])
+                if r.get("weight", 100)
+            )
+        )
+    return ()
