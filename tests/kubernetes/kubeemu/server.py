@@ -13,7 +13,7 @@ the listening socket, so the port is free again; it raises if a thread would not
 stop. It also closes the `ApiClient`s `api_client()` handed out.
 
 The test helpers (`get_object`, `set_status`) go to the store directly: no faults,
-no request record. Everything about requests is in `api.py`.
+no request record. Everything about requests is in `api.py` (dispatch), `reads.py` and `writes.py`.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from typing import Any
 import kubernetes.client
 import yaml
 
-from kubeemu import api, faults, objects, recording, resources, storage, watching
+from kubeemu import api, exchange, faults, objects, recording, resources, storage, watching
 
 __all__ = ["Emulator", "start_emulator"]
 
@@ -58,7 +58,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             k: v[0] for k, v in urllib.parse.parse_qs(split.query, keep_blank_values=True).items()
         }
         body = self._read_body()
-        request = api.Request(
+        request = exchange.Request(
             method=self.command,
             path=split.path,
             query=query,
@@ -66,10 +66,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             body=body,
         )
         outcome = self.server.api.handle(request)
-        if isinstance(outcome, api.Drop):
+        if isinstance(outcome, exchange.Drop):
             self.server.stopping.wait(outcome.hold_s)
             self._drop()
-        elif isinstance(outcome, api.WatchStream):
+        elif isinstance(outcome, exchange.WatchStream):
             self._stream(outcome)
         else:
             self._send(outcome)
@@ -91,7 +91,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
-    def _send(self, response: api.Response) -> None:
+    def _send(self, response: exchange.Response) -> None:
         if response.content_type == "application/json":
             data = json.dumps(response.body, separators=(",", ":")).encode()
         else:
@@ -103,7 +103,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _stream(self, stream: api.WatchStream) -> None:
+    def _stream(self, stream: exchange.WatchStream) -> None:
         self.send_response(stream.status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Transfer-Encoding", "chunked")
