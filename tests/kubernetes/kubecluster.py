@@ -9,6 +9,8 @@
 - `rollout(kubeconfig, *args)` — one CLI command with `--backend kubernetes`.
 - `Recorder(emu, ref, namespace, name)` — polls a route object (HTTPRoute or
   VirtualService) and records each distinct split it shows, in order.
+- `Cluster(emu, kubeconfig, tmp)` — `apply` YAML with the CLI, read our objects.
+- `event_reasons(cluster, kind, name)` — reasons of the Events about an object.
 - `wait_for(predicate, timeout, what)` — the deadline every wait uses.
 """
 
@@ -223,3 +225,36 @@ def virtualservice_split(obj: dict[str, Any]) -> Split:
             )
         )
     return ()
+
+
+class Cluster:
+    def __init__(self, emu: kubeemu.Emulator, kubeconfig: pathlib.Path, tmp: pathlib.Path) -> None:
+        self.emu = emu
+        self.kubeconfig = kubeconfig
+        self.tmp = tmp
+
+    def apply(self, text: str, name: str) -> None:
+        path = self.tmp / name
+        path.write_text(text)
+        done = rollout(self.kubeconfig, "apply", "-f", str(path))
+        assert done.returncode == 0, done.stderr
+
+    def obj(self, group: str, version: str, plural: str, name: str) -> dict[str, Any] | None:
+        return self.emu.get_object(group, version, plural, "default", name)
+
+    def rsvc(self) -> dict[str, Any]:
+        svc = self.obj("rollout.dev", "v1alpha1", "services", "web")
+        assert svc is not None
+        return svc
+
+
+def event_reasons(c: Cluster, kind: str, name: str) -> set[str]:
+    """The reasons of the core v1 Events about one of our objects."""
+    raw = client.CoreV1Api(c.emu.api_client()).list_namespaced_event(
+        "default", _preload_content=False
+    )
+    return {
+        e["reason"]
+        for e in json.loads(raw.data)["items"]
+        if e["involvedObject"]["kind"] == kind and e["involvedObject"]["name"] == name
+    }

@@ -20,15 +20,17 @@ import kubeemu
 import pytest
 from conftest import Kubectl
 from kubecluster import (
+    ROOT,
+    Cluster,
     Controller,
     DeploymentController,
     Recorder,
+    event_reasons,
     httproute_split,
     rollout,
     virtualservice_split,
     wait_for,
 )
-from kubernetes import client
 
 QUICK = """\
 apiVersion: rollout.dev/v1alpha1
@@ -75,27 +77,6 @@ WHERE = {
 }
 
 
-class Cluster:
-    def __init__(self, emu: kubeemu.Emulator, kubeconfig: pathlib.Path, tmp: pathlib.Path) -> None:
-        self.emu = emu
-        self.kubeconfig = kubeconfig
-        self.tmp = tmp
-
-    def apply(self, text: str, name: str) -> None:
-        path = self.tmp / name
-        path.write_text(text)
-        done = rollout(self.kubeconfig, "apply", "-f", str(path))
-        assert done.returncode == 0, done.stderr
-
-    def obj(self, group: str, version: str, plural: str, name: str) -> dict[str, Any] | None:
-        return self.emu.get_object(group, version, plural, "default", name)
-
-    def rsvc(self) -> dict[str, Any]:
-        svc = self.obj("rollout.dev", "v1alpha1", "services", "web")
-        assert svc is not None
-        return svc
-
-
 @pytest.fixture
 def cluster(
     emulator: kubeemu.Emulator,
@@ -104,19 +85,13 @@ def cluster(
     kubectl: Kubectl,
     tmp_path: pathlib.Path,
 ) -> Iterator[Cluster]:
-    applied = kubectl(
-        kubeconfig, "apply", "--validate=false", "-f", str(kubecluster_root() / "crds")
-    )
+    applied = kubectl(kubeconfig, "apply", "--validate=false", "-f", str(ROOT / "crds"))
     assert applied.returncode == 0, applied.stderr
     deployments = DeploymentController(emulator)
     try:
         yield Cluster(emulator, kubeconfig, tmp_path)
     finally:
         deployments.stop()
-
-
-def kubecluster_root() -> pathlib.Path:
-    return pathlib.Path(__file__).resolve().parents[2]
 
 
 def release_run(
@@ -163,18 +138,6 @@ def release_run(
 
 
 FINAL = {(("web-00001", 100),), (("web-00002", 100),)}
-
-
-def event_reasons(c: Cluster, kind: str, name: str) -> set[str]:
-    """The reasons of the core v1 Events about one of our objects."""
-    raw = client.CoreV1Api(c.emu.api_client()).list_namespaced_event(
-        "default", _preload_content=False
-    )
-    return {
-        e["reason"]
-        for e in json.loads(raw.data)["items"]
-        if e["involvedObject"]["kind"] == kind and e["involvedObject"]["name"] == name
-    }
 
 
 def check_workloads(c: Cluster) -> None:

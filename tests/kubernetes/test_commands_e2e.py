@@ -1,0 +1,164 @@
+"""`rollout promote/pause/resume/abort --backend kubernetes` against a controller on
+the API emulator: each writes its intent to the Release, the controller acts on it,
+and repeating a command changes nothing (promote twice advances one step; a second
+pause, resume or abort is refused with exit 1 and the reason)."""
+
+from __future__ import annotations
+
+import pathlib
+from collections.abc import Iterator
+from typing import Any
+
+import kubeemu
+import pytest
+from conftest import Kubectl
+from kubecluster import (
+    ROOT,
+    Cluster,
+    Controller,
+    DeploymentController,
+    Recorder,
+    httproute_split,
+    rollout,
+    wait_for,
+)
+
+GATED = """\
+apiVersion: rollout.dev/v1alpha1
+kind: RolloutPolicy
+metadata: {name: gated}
+spec:
+  steps:
+    - setWeight: 30
+    - pause: {}
+    - setWeight: 60
+    - pause: {duration: 5m}
+    - setWeight: 90
+    - pause: {duration: 5m}
+"""
+
+SERVICE = """\
+apiVersion: rollout.dev/v1alpha1
+kind: Service
+metadata: {{name: web, namespace: default}}
+spec:
+  policy: gated
+  template:
+    containers:
+      - {{name: app, image: "registry.example/web:{version}", ports: [{{containerPort: 8080}}]}}
+"""
+
+
+@pytest.fixture
+def cluster(
+    emulator: kubeemu.Emulator,
+    mesh_crds: kubeemu.Emulator,
+    kubeconfig: pathlib.Path,
+    kubectl: Kubectl,
+    tmp_path: pathlib.Path,
+) -> Iterator[Cluster]:
+    applied = kubectl(kubeconfig, "apply", "--validate=false", "-f", str(ROOT / "crds"))
+    assert applied.returncode == 0, applied.stderr
+    deployments = DeploymentController(emulator)
+    try:
+        yield Cluster(emulator, kubeconfig, tmp_path)
+    finally:
+        deployments.stop()
+
+
+def release(c: Cluster) -> dict[str, Any]:
+    rel = c.obj("rollout.dev", "v1alpha1", "releases", "web-00002")
+    assert rel is not None
+    return rel
+
+
+def phase_is(c: Cluster, phase: str, step: int | None = None) -> bool:
+    rel = c.obj("rollout.dev", "v1alpha1", "releases", "web-00002")
+    if rel is None:
+        return False
+    status = rel.get("status", {})
+    return status.get("phase") == phase and (step is None or status.get("stepIndex") == step)
+
+
+def test_promote_pause_resume_abort_and_their_repeats(cluster: Cluster) -> None:
+    c = cluster
+    controller = Controller(c.kubeconfig, c.tmp / "controller.log")
+    recorder: Recorder | None = None
+    try:
+        c.apply(GATED, "policy.yaml")
+        c.apply(SERVICE.format(version="v1"), "v1.yaml")
+        wait_for(
+            lambda: c.rsvc().get("status", {}).get("stableRevision") == "web-00001",
+            30,
+            "the first revision",
+        )
+        wait_for(
+            lambda: (
+                (o := c.obj("gateway.networking.k8s.io", "v1", "httproutes", "web"))
+                and httproute_split(o) == (("web-00001", 100),)
+            ),
+            10,
+            "httproutes/web at 100% web-00001",
+        )
+        recorder = Recorder(
+            c.emu,
+            httproute_split,
+            "gateway.networking.k8s.io",
+            "v1",
+            "httproutes",
+            "default",
+            "web",
+        )
+        c.apply(SERVICE.format(version="v2"), "v2.yaml")
+        wait_for(lambda: phase_is(c, "Paused", 1), 30, "the pause step at 30%")
+
+        # promote twice before the controller moves: one step, not two
+        first = rollout(c.kubeconfig, "promote", "web")
+        second = rollout(c.kubeconfig, "promote", "web")
+        assert first.returncode == 0, first.stderr
+        assert second.returncode in (0, 1), second.stderr
+        wait_for(lambda: phase_is(c, "Progressing", 3), 20, "step 4 (a 5 minute pause) at 60%")
+        assert release(c)["status"]["weights"]["canary"] == 60
+
+        # pause holds, a second pause is refused and changes nothing
+        paused = rollout(c.kubeconfig, "pause", "web")
+        assert paused.returncode == 0, paused.stderr
+        wait_for(lambda: phase_is(c, "Paused", 3), 20, "paused by the user")
+        again = rollout(c.kubeconfig, "pause", "web")
+        assert again.returncode == 1
+        assert "already paused" in again.stderr
+
+        # resume continues; a second resume has nothing to do
+        resumed = rollout(c.kubeconfig, "resume", "web")
+        assert resumed.returncode == 0, resumed.stderr
+        wait_for(lambda: phase_is(c, "Progressing", 3), 20, "resumed")
+        again = rollout(c.kubeconfig, "resume", "web")
+        assert again.returncode == 1
+        assert "nothing to resume" in again.stderr
+
+        # abort: all traffic back to stable at once; a second abort is refused
+        aborted = rollout(c.kubeconfig, "abort", "web")
+        assert aborted.returncode == 0, aborted.stderr
+        wait_for(lambda: phase_is(c, "Aborted"), 20, "aborted")
+        again = rollout(c.kubeconfig, "abort", "web")
+        assert again.returncode == 1
+        assert "finished" in again.stderr or "already" in again.stderr
+        wait_for(
+            lambda: recorder is not None and recorder.splits[-1] == (("web-00001", 100),),
+            10,
+            "all traffic on the stable revision",
+        )
+        splits = recorder.stop()
+        assert splits == [
+            (("web-00001", 100),),
+            (("web-00001", 70), ("web-00002", 30)),
+            (("web-00001", 40), ("web-00002", 60)),
+            (("web-00001", 100),),
+        ], splits
+        history = rollout(c.kubeconfig, "history", "web")
+        assert history.returncode == 0, history.stderr
+        assert "e2e" in history.stdout  # who issued the commands
+    finally:
+        if recorder is not None:
+            recorder.stop()
+        assert controller.stop() == 0, controller.output()
