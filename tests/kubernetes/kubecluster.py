@@ -146,7 +146,8 @@ class Controller:
         )
 
     def output(self) -> str:
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         return self.log_path.read_text()
 
     def stop(self) -> int:
@@ -159,6 +160,7 @@ class Controller:
     def kill(self) -> None:
         os.kill(self.proc.pid, signal.SIGKILL)
         self.proc.wait(30)
+        self.log.close()
 
 
 class Recorder:
