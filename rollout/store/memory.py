@@ -3,8 +3,10 @@ rehearsal platform.
 
 Objects are kept as their JSON (so every read is a fresh copy and nothing a caller
 does to a returned object leaks in); one lock guards everything; a bounded log of
-changes serves `watch`, and a condition variable wakes watchers. resourceVersions
-are one counter across kinds, like etcd's revision.
+changes per kind serves `watch` (a watch reads only its kind's events), and a
+condition variable per kind wakes only the watchers of the kind that changed.
+resourceVersions are one counter across kinds, like etcd's revision. Objects are
+parsed outside the lock.
 
 Called through the `port.Store` protocol only.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import bisect
 import builtins
+import collections
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -24,7 +27,7 @@ from rollout.store import errors, objects, port
 __all__ = ["MemoryStore"]
 
 _Key = tuple[str, str, str]
-_Log = list[tuple[int, str, port.EventType, str]]  # (resourceVersion, kind, type, JSON)
+_Log = list[tuple[int, port.EventType, str]]  # one kind's: (resourceVersion, type, JSON)
 
 
 def _utcnow() -> datetime:
@@ -37,16 +40,19 @@ class MemoryStore:
     def __init__(self, *, now: Callable[[], datetime] = _utcnow, log_size: int = 100_000) -> None:
         self._now = now
         self._objects: dict[_Key, str] = {}
-        self._log: _Log = []
+        self._logs: dict[str, _Log] = {kind: [] for kind in kinds.KINDS}
+        self._order: collections.deque[tuple[int, str]] = collections.deque()  # rv, kind
         self._log_size = log_size
         self._dropped_until = 0  # events up to this resourceVersion are forgotten
+        self._kind_dropped: dict[str, int] = dict.fromkeys(kinds.KINDS, 0)  # the same, by kind
         self._rv = 0
         self._owned: dict[str, dict[_Key, None]] = {}  # owner uid → what names it (ordered)
         self._owners: dict[_Key, tuple[str, ...]] = {}  # key → the owner uids it names
         self._kinds: dict[str, dict[_Key, None]] = {}  # kind → its keys (ordered set)
         self._labels: dict[_Key, dict[str, str]] = {}
         self._by_label: dict[tuple[str, str, str], dict[_Key, None]] = {}  # kind, key, value
-        self._lock = threading.Condition()
+        self._lock = threading.RLock()  # reentrant: a test holds it across writes
+        self._changed = {kind: threading.Condition(self._lock) for kind in kinds.KINDS}
 
     # --- reads ------------------------------------------------------------------------
 
@@ -92,19 +98,22 @@ class MemoryStore:
             key = port.key_of(new)
             if key in self._objects:
                 raise errors.AlreadyExists(f"{key[0]} {key[1]}/{key[2]} already exists")
-            return self._put(key, new, port.EventType.ADDED)
+            text = self._put(key, new, port.EventType.ADDED)
+        return objects.loads(key[0], text)
 
     def update(self, obj: kinds.Resource) -> kinds.Resource:
         with self._lock:
             stored = self._stored(obj)
             new = objects.updated(stored, obj, resource_version=str(self._rv + 1))
-            return self._put(port.key_of(stored), new, port.EventType.MODIFIED)
+            text = self._put(port.key_of(stored), new, port.EventType.MODIFIED)
+        return objects.loads(obj.kind, text)
 
     def update_status(self, obj: kinds.Resource) -> kinds.Resource:
         with self._lock:
             stored = self._stored(obj)
             new = objects.status_updated(stored, obj, resource_version=str(self._rv + 1))
-            return self._put(port.key_of(stored), new, port.EventType.MODIFIED)
+            text = self._put(port.key_of(stored), new, port.EventType.MODIFIED)
+        return objects.loads(obj.kind, text)
 
     def delete(self, kind: str, namespace: str, name: str) -> None:
         objects.kind_of(kind)
@@ -123,7 +132,6 @@ class MemoryStore:
                 self._index_labels(key, {}, present=False)
                 uid = objects.loads(key[0], text).metadata.uid or ""
                 pending.extend(self._owned.pop(uid, {}))
-            self._lock.notify_all()
 
     def _index_labels(self, key: _Key, labels: dict[str, str], *, present: bool) -> None:
         """Keys by kind and by label, so a list reads only what it returns."""
@@ -153,21 +161,29 @@ class MemoryStore:
             raise errors.NotFound(f"{key[0]} {key[1]}/{key[2]} not found")
         return objects.loads(key[0], text)
 
-    def _put(self, key: _Key, obj: kinds.Resource, type_: port.EventType) -> kinds.Resource:
+    def _put(self, key: _Key, obj: kinds.Resource, type_: port.EventType) -> str:
+        """Store `obj` at `key` and log it; its JSON (parse it outside the lock)."""
         text = objects.dumps(obj)
         self._rv += 1
         self._objects[key] = text
         self._index_owners(key, tuple(ref.uid for ref in obj.metadata.owner_references))
         self._index_labels(key, obj.metadata.labels, present=True)
         self._append(key[0], type_, text)
-        self._lock.notify_all()
-        return objects.loads(key[0], text)
+        return text
 
     def _append(self, kind: str, type_: port.EventType, text: str) -> None:
-        self._log.append((self._rv, kind, type_, text))
-        if len(self._log) > 2 * self._log_size:
-            self._dropped_until = self._log[-self._log_size - 1][0]
-            del self._log[: -self._log_size]
+        """Log an event of `kind` at the current resourceVersion and wake its watchers;
+        past twice `log_size` events, forget all but the last `log_size`."""
+        self._logs[kind].append((self._rv, type_, text))
+        self._order.append((self._rv, kind))
+        if len(self._order) > 2 * self._log_size:
+            while len(self._order) > self._log_size:
+                rv, dropped = self._order.popleft()
+                self._kind_dropped[dropped] = rv
+            self._dropped_until = rv
+            for name, log in self._logs.items():
+                del log[: bisect.bisect_right(log, self._kind_dropped[name], key=lambda e: e[0])]
+        self._changed[kind].notify_all()
 
     # --- watch ------------------------------------------------------------------------
 
@@ -178,15 +194,16 @@ class MemoryStore:
         with self._lock:
             if after < self._dropped_until:
                 raise errors.Expired(f"resourceVersion {since} is too old; list again")
+            log = self._logs[kind]
             while True:
-                start = bisect.bisect_right(self._log, after, key=lambda e: e[0])
-                pending = [e for e in self._log[start:] if e[1] == kind]
+                if after < self._kind_dropped[kind]:  # forgotten while waiting
+                    raise errors.Expired(f"resourceVersion {since} is too old; list again")
+                pending = log[bisect.bisect_right(log, after, key=lambda e: e[0]) :]
                 remaining = deadline - time.monotonic()
                 if pending or remaining <= 0:
                     break
-                after = self._rv  # later events of other kinds are not ours
-                self._lock.wait(remaining)
-        for rv, _, type_, text in pending:
+                self._changed[kind].wait(remaining)
+        for rv, type_, text in pending:
             yield port.WatchEvent(type_, objects.loads(kind, text), str(rv))
 
     def close(self) -> None:

@@ -15,10 +15,12 @@ precondition, write the object and its events), so the precondition holds across
 processes; in a process a lock queues writers, across processes SQLite's busy handler
 waits up to `BUSY_TIMEOUT`. WAL lets readers run beside the writer; `synchronous=NORMAL`
 may lose the last commits on power loss (never the file) and saves an fsync per write.
-The log keeps at least the last `log_size` events (pruned back to that at twice as
-many); `watch` from older raises `Expired`. `watch` polls `PRAGMA data_version`
-(another connection committed) every `POLL` seconds, and wakes at once on a write by
-this process.
+The log keeps at least the last `log_size` events (pruned back to that once it holds
+twice as many, looked at every `min(log_size, PRUNE_EVERY)` writes); `watch` from
+older raises `Expired`. `watch` polls `PRAGMA data_version` (another connection
+committed) every `POLL` seconds, and wakes at once on a write of its kind by this
+process (a condition per kind: a write wakes only its kind's watchers). Objects are
+parsed outside transactions.
 
 What a write may change is decided by `objects` (shared with `memory`); this module only
 keeps the bytes and makes writes atomic. One connection per thread (and per process,
@@ -41,11 +43,12 @@ from typing import Any
 from rollout.api import kinds
 from rollout.store import errors, objects, port
 
-__all__ = ["BUSY_TIMEOUT", "POLL", "SCHEMA_VERSION", "SqliteStore"]
+__all__ = ["BUSY_TIMEOUT", "POLL", "PRUNE_EVERY", "SCHEMA_VERSION", "SqliteStore"]
 
 SCHEMA_VERSION = 2
 BUSY_TIMEOUT = 10.0  # seconds a write waits for another process's transaction
 POLL = 0.05  # seconds between two looks for another process's writes in `watch`
+PRUNE_EVERY = 64  # writes between two looks at the log's length
 
 _Key = tuple[str, str, str]
 _Rule = Callable[..., kinds.Resource]  # objects.updated / objects.status_updated
@@ -127,7 +130,9 @@ class SqliteStore:
         self._lock = threading.Lock()  # guards _connections and _closed
         self._closed = False
         self._write_lock = threading.Lock()
-        self._changed = threading.Condition()  # notified after each commit of this process
+        # Notified after each commit of this process that wrote objects of that kind.
+        self._changed = {kind: threading.Condition() for kind in kinds.KINDS}
+        self._commits = dict.fromkeys(kinds.KINDS, 0)  # by kind, counted under _changed
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._migrate()
@@ -160,6 +165,8 @@ class SqliteStore:
     def _tx(self, *, write: bool) -> Iterator[sqlite3.Connection]:
         """A transaction: `BEGIN IMMEDIATE` (writes, then prune the log) or a snapshot read."""
         conn = self._conn()
+        touched: set[str] = set()
+        self._local.touched = touched
         try:
             with self._write_lock if write else contextlib.nullcontext():
                 conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
@@ -173,9 +180,14 @@ class SqliteStore:
                 conn.execute("COMMIT")
         except sqlite3.Error as exc:
             raise errors.StoreError(f"{self.path}: {exc}") from exc
-        if write:
-            with self._changed:
-                self._changed.notify_all()
+        for kind in touched:
+            with self._changed[kind]:
+                self._commits[kind] += 1
+                self._changed[kind].notify_all()
+
+    def _touch(self, kind: str) -> None:
+        """Wake `kind`'s watchers when the current write transaction commits."""
+        self._local.touched.add(kind)
 
     def _migrate(self) -> None:
         with self._tx(write=True) as conn:
@@ -195,9 +207,11 @@ class SqliteStore:
                     _index_labels(conn, (kind, namespace, name), objects.loads(kind, body))
 
     def _prune(self, conn: sqlite3.Connection) -> None:
+        last = _last_rv(conn)
+        if last % min(self._log_size, PRUNE_EVERY):
+            return
         # Two queries: SQLite answers MIN and MAX of a rowid by a seek only one at a time.
         first = _one(conn, "SELECT MIN(rv) FROM events")
-        last = _last_rv(conn)
         if first is not None and last - int(first) + 1 > 2 * self._log_size:
             conn.execute("DELETE FROM events WHERE rv <= ?", (last - self._log_size,))
 
@@ -246,7 +260,8 @@ class SqliteStore:
             key = port.key_of(new)
             if _row(conn, key) is not None:
                 raise errors.AlreadyExists(f"{key[0]} {key[1]}/{key[2]} already exists")
-            return self._put(conn, rv, key, new, port.EventType.ADDED)
+            text = self._put(conn, rv, key, new, port.EventType.ADDED)
+        return objects.loads(key[0], text)
 
     def update(self, obj: kinds.Resource) -> kinds.Resource:
         return self._modify(obj, objects.updated, owners=True)
@@ -263,7 +278,8 @@ class SqliteStore:
                 raise _not_found(key)
             rv = _last_rv(conn) + 1
             new = rule(objects.loads(key[0], row[1]), obj, resource_version=str(rv))
-            return self._put(conn, rv, key, new, port.EventType.MODIFIED, owners=owners)
+            text = self._put(conn, rv, key, new, port.EventType.MODIFIED, owners=owners)
+        return objects.loads(key[0], text)
 
     def _put(
         self,
@@ -274,8 +290,10 @@ class SqliteStore:
         type_: port.EventType,
         *,
         owners: bool = True,
-    ) -> kinds.Resource:
+    ) -> str:
+        """Write `obj` at `key` and log it; its JSON (parse it after the transaction)."""
         text = objects.dumps(obj)
+        self._touch(key[0])
         conn.execute(
             "INSERT INTO objects (kind, namespace, name, uid, body) VALUES (?, ?, ?, ?, ?)"
             " ON CONFLICT (kind, namespace, name) DO UPDATE SET body = excluded.body",
@@ -289,7 +307,7 @@ class SqliteStore:
                 "INSERT INTO owners VALUES (?, ?, ?, ?)",
                 [(ref.uid, *key) for ref in obj.metadata.owner_references],
             )
-        return objects.loads(key[0], text)
+        return text
 
     def delete(self, kind: str, namespace: str, name: str) -> None:
         objects.kind_of(kind)
@@ -304,6 +322,7 @@ class SqliteStore:
                 if row is None:  # already deleted through another owner
                     continue
                 rv += 1
+                self._touch(key[0])
                 conn.execute(f"DELETE FROM objects WHERE {_WHERE_KEY}", key)
                 conn.execute(f"DELETE FROM owners WHERE {_WHERE_KEY}", key)
                 conn.execute(f"DELETE FROM labels WHERE {_WHERE_KEY}", key)
@@ -322,6 +341,7 @@ class SqliteStore:
         conn = self._conn()
         seen: object = None
         while True:
+            commits = self._commits[kind]
             try:
                 version = _one(conn, "PRAGMA data_version")
             except sqlite3.Error as exc:
@@ -334,8 +354,9 @@ class SqliteStore:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return
-            with self._changed:
-                self._changed.wait(min(POLL, remaining))
+            with self._changed[kind]:
+                if self._commits[kind] == commits:  # none of this process's since the look
+                    self._changed[kind].wait(min(POLL, remaining))
         for rv, type_, text in rows:
             yield port.WatchEvent(port.EventType(type_), objects.loads(kind, text), str(rv))
 
