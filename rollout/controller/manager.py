@@ -214,8 +214,19 @@ class Controller:
     # --- threaded (rollout controller) ------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
-        """Watch and reconcile until `stop` is set; returns when every thread ended."""
-        self.list_all()
+        """Watch and reconcile until `stop` is set; returns when every thread ended.
+
+        Nothing is reconciled before every kind has been listed once (an API server that
+        fails the first lists is asked again every second)."""
+        while not stop.is_set():
+            try:
+                self.list_all()
+                break
+            except Exception as exc:  # the store is away or failing: look again
+                log.warning("listing failed; trying again", error=str(exc))
+                stop.wait(1.0)
+        if stop.is_set():
+            return
         threads = [
             threading.Thread(target=self._watch_loop, args=(kind, stop), name=f"watch-{kind}")
             for kind in KINDS
