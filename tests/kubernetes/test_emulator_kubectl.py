@@ -184,7 +184,9 @@ def test_builtin_apply_reapply_and_get(emulator: kubeemu.Emulator, kubectl: Any)
     assert out.strip() == "service/web configured"
     stored = emulator.get_object("", "v1", "services", "default", "web")
     assert stored is not None
-    assert stored["spec"]["ports"] == [{"name": "http", "port": 81, "targetPort": 8080}]
+    assert stored["spec"]["ports"] == [
+        {"name": "http", "port": 81, "targetPort": 8080, "protocol": "TCP"}
+    ]
     header, row = _lines(_ok(kubectl(emulator, "get", "svc")))
     assert header == ["NAME", "AGE"]
     assert row[0] == "web"

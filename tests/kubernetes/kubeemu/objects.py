@@ -9,14 +9,15 @@ The rules of the apiserver's generic registry and strategies, as pure functions:
   ownerReferences: `Invalid` causes.
 - `prepare_create` — sets `uid`, `creationTimestamp`, `generation: 1` (for the types
   that track it, see `resources.py`), drops the body's `status` when the type has a
-  status subresource (custom resources) or resets it (built-ins: `{}`, Namespaces
-  `{phase: Active}`).
+  status subresource (custom resources) or resets it (built-ins: `{}` or what
+  `builtins.initial_status` says, e.g. Namespaces `{phase: Active}`).
 - `prepare_update` — keeps the system metadata (uid, creationTimestamp, generation,
   deletionTimestamp); on the main resource of a type with a status subresource the
   status is the stored one; on `/status` everything but `status` is the stored
-  object; `generation` is +1 exactly when the rest of the object changed (spec,
-  or anything but metadata and a subresource status; Deployments also count
-  annotations).
+  object.
+- `bump_generation` — `generation` +1 exactly when the rest of the object changed
+  (spec, or anything but metadata and a subresource status; Deployments also count
+  annotations), judged after defaulting.
 - `same_content` — an update that changes nothing is not a write (no new
   resourceVersion, no watch event), as the apiserver skips identical updates.
 
@@ -32,9 +33,10 @@ import re
 import secrets
 from typing import Any
 
-from kubeemu import errors, resources, selectors
+from kubeemu import builtins, errors, resources, selectors
 
 __all__ = [
+    "bump_generation",
     "check_identity",
     "format_time",
     "generated_name",
@@ -166,11 +168,7 @@ def metadata_causes(rt: resources.ResourceType, obj: dict[str, Any]) -> list[err
 
 
 def _initial_status(rt: resources.ResourceType) -> dict[str, Any] | None:
-    if rt.custom:
-        return None
-    if rt.group_resource == ("", "namespaces"):
-        return {"phase": "Active"}
-    return {}
+    return None if rt.custom else builtins.initial_status(rt.group_resource)
 
 
 def prepare_create(
@@ -235,9 +233,17 @@ def prepare_update(
             result["status"] = copy.deepcopy(old["status"])
         else:
             result.pop("status", None)
-    if rt.tracks_generation and _content(rt, old) != _content(rt, result):
-        meta["generation"] = int(old_meta.get("generation", 0)) + 1
     return result
+
+
+def bump_generation(rt: resources.ResourceType, old: dict[str, Any], new: dict[str, Any]) -> None:
+    """+1 on `new.metadata.generation` when its content differs from `old`'s (in place).
+
+    Called after defaulting, so a default the apiserver fills in is not a change.
+    """
+    if rt.tracks_generation and _content(rt, old) != _content(rt, new):
+        generation = int((old.get("metadata") or {}).get("generation", 0)) + 1
+        new["metadata"]["generation"] = generation
 
 
 def same_content(old: dict[str, Any], new: dict[str, Any]) -> bool:

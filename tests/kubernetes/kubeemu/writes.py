@@ -5,6 +5,8 @@ create/update rules of `objects.py`, validates metadata and (custom resources) t
 schema (`schema.py`), checks preconditions, and stores the result — all under the
 store's lock, so a conditional update is a compare-and-swap:
 
+- built-ins get the apiserver's defaults and checks (`builtins.py`) on create and
+  on updates of the main resource;
 - update/patch: a body (or patched object) whose `metadata.resourceVersion` is not
   the stored one is 409 Conflict; without one the update is unconditional; an
   update that changes nothing is not a write (same resourceVersion, no event);
@@ -29,7 +31,18 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from kubeemu import crds, errors, exchange, gc, objects, patching, resources, routing, storage
+from kubeemu import (
+    builtins,
+    crds,
+    errors,
+    exchange,
+    gc,
+    objects,
+    patching,
+    resources,
+    routing,
+    storage,
+)
 
 __all__ = ["CRD_RESOURCE", "NAMESPACES", "Writes"]
 
@@ -50,14 +63,21 @@ class Writes:
         self.store = store
         self.registry = registry
         self.clock = clock
+        self.allocator = builtins.Allocator()
 
     def _now(self) -> str:
         return objects.format_time(self.clock())
 
-    def _validate(self, rt: resources.ResourceType, obj: dict[str, Any]) -> None:
+    def _default_and_validate(
+        self, rt: resources.ResourceType, obj: dict[str, Any], old: dict[str, Any] | None
+    ) -> None:
+        """Apply the apiserver's defaults, then raise `Invalid` with every violation."""
         causes = objects.metadata_causes(rt, obj)
         if rt.schema is not None:
             causes += rt.schema.validate(obj)
+        if not rt.custom:
+            builtins.default(rt.group_resource, obj, old, self.allocator)
+            causes += builtins.causes(rt.group_resource, obj, old)
         if rt.group_resource == CRD_RESOURCE:
             crds.default_crd(obj)
             causes += crds.crd_causes(obj)
@@ -80,7 +100,7 @@ class Writes:
         if not meta.get("name") and isinstance(meta.get("generateName"), str):
             meta["name"] = objects.generated_name(meta["generateName"])
         new = self.prepare_create(rt, body)
-        self._validate(rt, new)
+        self._default_and_validate(rt, new, None)
         if rt.group_resource == CRD_RESOURCE:
             new["status"] = crds.crd_status(new, self._now(), None)
         with self.store.locked():
@@ -125,13 +145,17 @@ class Writes:
                 f" UID in object meta: {old_meta.get('uid')}",
             )
         new = objects.prepare_update(rt, old, body, subresource=info.subresource)
-        self._validate(rt, new)
+        if info.subresource:
+            causes = rt.schema.validate(new) if rt.schema is not None else []
+            if causes:
+                raise exchange.invalid(rt, info.name, causes)
+        else:
+            self._default_and_validate(rt, new, old)
+            objects.bump_generation(rt, old, new)
         if rt.group_resource == CRD_RESOURCE:
             new["status"] = crds.crd_status(new, self._now(), old.get("status"))
-        if objects.same_content(old, new):
-            return exchange.Response(
-                200, exchange.present(rt, old)
-            )  # not a write: same resourceVersion
+        if objects.same_content(old, new):  # not a write: the same resourceVersion
+            return exchange.Response(200, exchange.present(rt, old))
         if req.query.get("dryRun"):
             new["metadata"]["resourceVersion"] = old_meta["resourceVersion"]
             return exchange.Response(200, exchange.present(rt, new))
