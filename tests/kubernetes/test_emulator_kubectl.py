@@ -209,3 +209,39 @@ def test_protobuf_bodies_are_refused_with_415(emulator: kubeemu.Emulator, kubect
     assert refused.returncode != 0
     assert "UnsupportedMediaType" in refused.stderr
     assert "application/vnd.kubernetes.protobuf" in refused.stderr
+
+
+DEPLOYMENT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: app
+        image: app:1.0
+        ports: [{containerPort: 8080}]
+        env: [{name: A, value: "1"}]
+"""
+
+
+def test_deployment_apply_twice(emulator: kubeemu.Emulator, kubectl: Any) -> None:
+    """Re-applying an unchanged Deployment is `unchanged`; a new image is a strategic patch
+    that keeps the container's other fields and bumps the generation once."""
+    apply = ("apply", "--validate=false", "-f", "-")
+    assert _ok(kubectl(emulator, *apply, stdin=DEPLOYMENT)).strip() == "deployment.apps/web created"
+    assert (
+        _ok(kubectl(emulator, *apply, stdin=DEPLOYMENT)).strip() == "deployment.apps/web unchanged"
+    )
+    changed = DEPLOYMENT.replace("app:1.0", "app:2.0")
+    assert _ok(kubectl(emulator, *apply, stdin=changed)).strip() == "deployment.apps/web configured"
+    stored = emulator.get_object("apps", "v1", "deployments", "default", "web")
+    assert stored is not None
+    [container] = stored["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == "app:2.0"
+    assert container["env"] == [{"name": "A", "value": "1"}]
+    assert container["ports"] == [{"containerPort": 8080, "protocol": "TCP"}]
+    assert stored["metadata"]["generation"] == 2

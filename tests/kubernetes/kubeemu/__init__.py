@@ -22,11 +22,12 @@ openAPIV3Schema validation, server-side tables for `kubectl get`, and injected f
 Modules, one concern each: `server` (HTTP, threads, the facade), `api` (dispatch,
 discovery, faults), `reads` and `writes` (the verbs), `exchange` (request/outcome
 values), `routing` (URL → verb/resource), `discovery`, `resources` (served types),
-`crds`, `storage` (objects, resourceVersions, event history), `objects`
-(create/update rules), `schema` (openAPIV3Schema validation), `selectors`,
-`patching`, `gc` (cascade), `watching`, `tables`, `faults`, `recording` (request
-log), `errors`; for tests: `crdfiles` (register CRD files), `rawclient` (exact
-requests). `tests/kubernetes/README.md` lists the deliberate deviations.
+`crds`, `builtins` (built-in defaults and checks), `storage` (objects,
+resourceVersions, event history), `objects` (create/update rules), `schema`
+(openAPIV3Schema validation), `selectors`, `patching`, `gc` (cascade), `watching`,
+`tables`, `faults`, `recording` (request log), `errors`; for tests: `crdfiles`
+(register CRD files), `rawclient` (exact requests). `tests/kubernetes/README.md`
+lists the deliberate deviations.
 """
 
 from kubeemu.faults import Faults

@@ -7,7 +7,8 @@ resources) its compiled schema. Objects are stored per *group resource*
 (group + plural), so every served version of a CRD sees the same objects, as with
 the apiserver's `None` conversion strategy.
 
-Built-ins follow the real apiserver's strategies where a controller can tell:
+Built-ins follow the real apiserver's strategies where a controller can tell (their
+defaults and checks are in `builtins.py`):
 
 - generation is set (1 on create, +1 on spec change) only for Deployments (which also
   bump it on annotation changes, as `apps/v1` does) and CustomResourceDefinitions;
