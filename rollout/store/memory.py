@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 
 from rollout.api import kinds
+from rollout.api.meta import ObjectMeta
 from rollout.store import errors, objects, port
 
 __all__ = ["MemoryStore"]
@@ -98,22 +99,24 @@ class MemoryStore:
             key = port.key_of(new)
             if key in self._objects:
                 raise errors.AlreadyExists(f"{key[0]} {key[1]}/{key[2]} already exists")
-            text = self._put(key, new, port.EventType.ADDED)
+            text = objects.dumps(new)
+            self._put(key, text, port.EventType.ADDED, new.metadata)
         return objects.loads(key[0], text)
 
     def update(self, obj: kinds.Resource) -> kinds.Resource:
+        key = port.key_of(obj)
         with self._lock:
-            stored = self._stored(obj)
-            new = objects.updated(stored, obj, resource_version=str(self._rv + 1))
-            text = self._put(port.key_of(stored), new, port.EventType.MODIFIED)
-        return objects.loads(obj.kind, text)
+            text = objects.updated(self._stored(key), obj, resource_version=str(self._rv + 1))
+            self._put(key, text, port.EventType.MODIFIED, obj.metadata)
+        return objects.loads(key[0], text)
 
     def update_status(self, obj: kinds.Resource) -> kinds.Resource:
+        key = port.key_of(obj)
         with self._lock:
-            stored = self._stored(obj)
-            new = objects.status_updated(stored, obj, resource_version=str(self._rv + 1))
-            text = self._put(port.key_of(stored), new, port.EventType.MODIFIED)
-        return objects.loads(obj.kind, text)
+            stored = self._stored(key)
+            text = objects.status_updated(stored, obj, resource_version=str(self._rv + 1))
+            self._put(key, text, port.EventType.MODIFIED, None)
+        return objects.loads(key[0], text)
 
     def delete(self, kind: str, namespace: str, name: str) -> None:
         objects.kind_of(kind)
@@ -154,22 +157,20 @@ class MemoryStore:
         for uid in uids:
             self._owned.setdefault(uid, {})[key] = None
 
-    def _stored(self, obj: kinds.Resource) -> kinds.Resource:
-        key = port.key_of(obj)
+    def _stored(self, key: _Key) -> str:
         text = self._objects.get(key)
         if text is None:
             raise errors.NotFound(f"{key[0]} {key[1]}/{key[2]} not found")
-        return objects.loads(key[0], text)
+        return text
 
-    def _put(self, key: _Key, obj: kinds.Resource, type_: port.EventType) -> str:
-        """Store `obj` at `key` and log it; its JSON (parse it outside the lock)."""
-        text = objects.dumps(obj)
+    def _put(self, key: _Key, text: str, type_: port.EventType, meta: ObjectMeta | None) -> None:
+        """Store `text` at `key` and log it; `meta` (None: unchanged) for the indexes."""
         self._rv += 1
         self._objects[key] = text
-        self._index_owners(key, tuple(ref.uid for ref in obj.metadata.owner_references))
-        self._index_labels(key, obj.metadata.labels, present=True)
+        if meta is not None:
+            self._index_owners(key, tuple(ref.uid for ref in meta.owner_references))
+            self._index_labels(key, meta.labels, present=True)
         self._append(key[0], type_, text)
-        return text
 
     def _append(self, kind: str, type_: port.EventType, text: str) -> None:
         """Log an event of `kind` at the current resourceVersion and wake its watchers;

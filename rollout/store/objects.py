@@ -2,16 +2,21 @@
 change, when the generation moves, label selection, (de)serialisation.
 
 Stores (`memory`, `sqlite`) call these so they agree by construction; they only add
-where the bytes live and how writes are made atomic.
+where the bytes live and how writes are made atomic. `updated` and `status_updated`
+work on the stored JSON (a dict from `json.loads`, the written object dumped as
+`dumps` would): parsing the stored object into a model — its validators included —
+would cost several times more, on every write.
 
 Pure; no I/O. Time and resourceVersions are passed in.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 import pydantic
 
@@ -67,51 +72,65 @@ def created(obj: kinds.Resource, *, resource_version: str, now: datetime) -> kin
     return obj.model_copy(update={"metadata": meta})
 
 
-def check_precondition(stored: kinds.Resource, obj: kinds.Resource) -> None:
+def _check_precondition(key: tuple[str, str, str], stored_rv: object, obj: kinds.Resource) -> None:
     """Raise `Conflict` when `obj` was read before the stored version."""
     wanted = obj.metadata.resource_version
-    if wanted is not None and wanted != stored.metadata.resource_version:
-        kind, namespace, name = port.key_of(stored)
+    if wanted is not None and wanted != stored_rv:
+        kind, namespace, name = key
         raise errors.Conflict(
             f"{kind} {namespace}/{name} changed since it was read"
-            f" (resourceVersion {wanted}, now {stored.metadata.resource_version})"
+            f" (resourceVersion {wanted}, now {stored_rv})"
         )
 
 
-def updated(
-    stored: kinds.Resource, obj: kinds.Resource, *, resource_version: str
-) -> kinds.Resource:
-    """`obj`'s metadata and spec over `stored`'s status and identity; generation +1 on a
-    spec change."""
-    check_precondition(stored, obj)
-    generation = stored.metadata.generation or 1
-    if obj.spec != stored.spec:
+def _as_json(model: pydantic.BaseModel) -> dict[str, Any]:
+    """The model as `dumps` writes it, as a dict."""
+    return model.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def _encode(data: dict[str, Any]) -> str:
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+
+def updated(stored: str, obj: kinds.Resource, *, resource_version: str) -> str:
+    """`obj`'s metadata and spec over the stored object's status and identity (given and
+    returned as stored JSON); generation +1 on a spec change."""
+    data = json.loads(stored)
+    meta = data["metadata"]
+    key = port.key_of(obj)
+    _check_precondition(key, meta.get("resourceVersion"), obj)
+    new = _as_json(obj)
+    generation = meta.get("generation") or 1
+    if new.get("spec") != data.get("spec"):
         generation += 1
-    meta = obj.metadata.model_copy(
-        update={
-            "namespace": stored.metadata.namespace,
-            "name": stored.metadata.name,
-            "uid": stored.metadata.uid,
-            "creation_timestamp": stored.metadata.creation_timestamp,
-            "resource_version": resource_version,
-            "generation": generation,
-        }
-    )
-    update: dict[str, object] = {"metadata": meta}
-    if kind_of(stored.kind).has_status:
-        update["status"] = stored.status  # type: ignore[union-attr]
-    return obj.model_copy(update=update)
+    new_meta = new["metadata"]
+    for field in ("namespace", "name", "uid", "creationTimestamp"):
+        if field in meta:
+            new_meta[field] = meta[field]
+        else:
+            new_meta.pop(field, None)
+    new_meta["resourceVersion"] = resource_version
+    new_meta["generation"] = generation
+    if kind_of(key[0]).has_status:
+        if "status" in data:
+            new["status"] = data["status"]
+        else:
+            new.pop("status", None)
+    return _encode(new)
 
 
-def status_updated(
-    stored: kinds.Resource, obj: kinds.Resource, *, resource_version: str
-) -> kinds.Resource:
-    """`stored` with `obj`'s status; nothing else changes."""
-    if not kind_of(stored.kind).has_status:
-        raise errors.Invalid(f"{stored.kind} has no status")
-    check_precondition(stored, obj)
-    meta = stored.metadata.model_copy(update={"resource_version": resource_version})
-    return stored.model_copy(update={"metadata": meta, "status": obj.status})  # type: ignore[union-attr]
+def status_updated(stored: str, obj: kinds.Resource, *, resource_version: str) -> str:
+    """The stored object with `obj`'s status (given and returned as stored JSON); nothing
+    else changes."""
+    key = port.key_of(obj)
+    if not kind_of(key[0]).has_status:
+        raise errors.Invalid(f"{key[0]} has no status")
+    data = json.loads(stored)
+    meta = data["metadata"]
+    _check_precondition(key, meta.get("resourceVersion"), obj)
+    data["status"] = _as_json(obj.status)  # type: ignore[union-attr]
+    meta["resourceVersion"] = resource_version
+    return _encode(data)
 
 
 def matches(obj: kinds.Resource, namespace: str | None, labels: Mapping[str, str] | None) -> bool:

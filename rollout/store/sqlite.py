@@ -41,6 +41,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rollout.api import kinds
+from rollout.api.meta import ObjectMeta
 from rollout.store import errors, objects, port
 
 __all__ = ["BUSY_TIMEOUT", "POLL", "PRUNE_EVERY", "SCHEMA_VERSION", "SqliteStore"]
@@ -51,7 +52,7 @@ POLL = 0.05  # seconds between two looks for another process's writes in `watch`
 PRUNE_EVERY = 64  # writes between two looks at the log's length
 
 _Key = tuple[str, str, str]
-_Rule = Callable[..., kinds.Resource]  # objects.updated / objects.status_updated
+_Rule = Callable[..., str]  # objects.updated / objects.status_updated
 _WHERE_KEY = "kind = ? AND namespace = ? AND name = ?"
 
 _SCHEMA = (
@@ -97,11 +98,11 @@ def _event(conn: sqlite3.Connection, rv: int, kind: str, type_: port.EventType, 
     conn.execute("INSERT INTO events VALUES (?, ?, ?, ?)", (rv, kind, type_.value, body))
 
 
-def _index_labels(conn: sqlite3.Connection, key: _Key, obj: kinds.Resource) -> None:
+def _index_labels(conn: sqlite3.Connection, key: _Key, meta: ObjectMeta) -> None:
     conn.execute(f"DELETE FROM labels WHERE {_WHERE_KEY}", key)
     conn.executemany(
         "INSERT INTO labels VALUES (?, ?, ?, ?, ?)",
-        [(*key, k, v) for k, v in obj.metadata.labels.items()],
+        [(*key, k, v) for k, v in meta.labels.items()],
     )
 
 
@@ -204,7 +205,7 @@ class SqliteStore:
                 for kind, namespace, name, body in conn.execute(
                     "SELECT kind, namespace, name, body FROM objects"
                 ).fetchall():
-                    _index_labels(conn, (kind, namespace, name), objects.loads(kind, body))
+                    _index_labels(conn, (kind, namespace, name), objects.loads(kind, body).metadata)
 
     def _prune(self, conn: sqlite3.Connection) -> None:
         last = _last_rv(conn)
@@ -260,7 +261,8 @@ class SqliteStore:
             key = port.key_of(new)
             if _row(conn, key) is not None:
                 raise errors.AlreadyExists(f"{key[0]} {key[1]}/{key[2]} already exists")
-            text = self._put(conn, rv, key, new, port.EventType.ADDED)
+            text = objects.dumps(new)
+            self._put(conn, rv, key, text, port.EventType.ADDED, new.metadata, uid=new.metadata.uid)
         return objects.loads(key[0], text)
 
     def update(self, obj: kinds.Resource) -> kinds.Resource:
@@ -277,8 +279,9 @@ class SqliteStore:
             if row is None:
                 raise _not_found(key)
             rv = _last_rv(conn) + 1
-            new = rule(objects.loads(key[0], row[1]), obj, resource_version=str(rv))
-            text = self._put(conn, rv, key, new, port.EventType.MODIFIED, owners=owners)
+            text = rule(row[1], obj, resource_version=str(rv))
+            meta = obj.metadata if owners else None  # a status write keeps labels and owners
+            self._put(conn, rv, key, text, port.EventType.MODIFIED, meta)
         return objects.loads(key[0], text)
 
     def _put(
@@ -286,28 +289,28 @@ class SqliteStore:
         conn: sqlite3.Connection,
         rv: int,
         key: _Key,
-        obj: kinds.Resource,
+        text: str,
         type_: port.EventType,
+        meta: ObjectMeta | None,
         *,
-        owners: bool = True,
-    ) -> str:
-        """Write `obj` at `key` and log it; its JSON (parse it after the transaction)."""
-        text = objects.dumps(obj)
+        uid: str | None = None,
+    ) -> None:
+        """Write `text` at `key` and log it; `meta` (None: unchanged) for labels and owner
+        references; `uid` for a new row."""
         self._touch(key[0])
         conn.execute(
             "INSERT INTO objects (kind, namespace, name, uid, body) VALUES (?, ?, ?, ?, ?)"
             " ON CONFLICT (kind, namespace, name) DO UPDATE SET body = excluded.body",
-            (*key, obj.metadata.uid, text),
+            (*key, uid or "", text),
         )
         _event(conn, rv, key[0], type_, text)
-        if owners:  # metadata may have changed: owner references and labels
-            _index_labels(conn, key, obj)
+        if meta is not None:  # metadata may have changed: owner references and labels
+            _index_labels(conn, key, meta)
             conn.execute(f"DELETE FROM owners WHERE {_WHERE_KEY}", key)
             conn.executemany(
                 "INSERT INTO owners VALUES (?, ?, ?, ?)",
-                [(ref.uid, *key) for ref in obj.metadata.owner_references],
+                [(ref.uid, *key) for ref in meta.owner_references],
             )
-        return text
 
     def delete(self, kind: str, namespace: str, name: str) -> None:
         objects.kind_of(kind)
