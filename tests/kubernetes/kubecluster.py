@@ -11,6 +11,9 @@
   VirtualService) and records each distinct split it shows, in order.
 - `Cluster(emu, kubeconfig, tmp)` — `apply` YAML with the CLI, read our objects.
 - `event_reasons(cluster, kind, name)` — reasons of the Events about an object.
+- `assert_granted(emu)` — every request the controller made is allowed by its
+  ClusterRole (`rollout/platforms/kubernetes/rbac.py`): a call without a grant would
+  be a 403 on a real cluster.
 - `wait_for(predicate, timeout, what)` — the deadline every wait uses.
 """
 
@@ -29,6 +32,8 @@ from typing import Any
 
 import kubeemu
 from kubernetes import client
+
+from rollout.platforms.kubernetes import rbac
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 ROLLOUT = [str(pathlib.Path(sys.executable).parent / "rollout")]
@@ -260,3 +265,15 @@ def event_reasons(c: Cluster, kind: str, name: str) -> set[str]:
         for e in json.loads(raw.data)["items"]
         if e["involvedObject"]["kind"] == kind and e["involvedObject"]["name"] == name
     }
+
+
+def assert_granted(emu: kubeemu.Emulator) -> None:
+    """Every controller request (by User-Agent) is one its ClusterRole allows."""
+    granted = rbac.grants()
+    used = {
+        (r.group, f"{r.resource}/{r.subresource}" if r.subresource else r.resource, r.verb)
+        for r in emu.requests.snapshot()
+        if "rollout-controller/" in r.user_agent
+    }
+    assert used, "no controller request was recorded"
+    assert used <= granted, f"not granted by the ClusterRole: {sorted(used - granted)}"

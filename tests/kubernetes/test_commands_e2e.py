@@ -18,6 +18,7 @@ from kubecluster import (
     Controller,
     DeploymentController,
     Recorder,
+    assert_granted,
     httproute_split,
     rollout,
     wait_for,
@@ -158,6 +159,7 @@ def test_promote_pause_resume_abort_and_their_repeats(cluster: Cluster) -> None:
         history = rollout(c.kubeconfig, "history", "web")
         assert history.returncode == 0, history.stderr
         assert "e2e" in history.stdout  # who issued the commands
+        assert_granted(c.emu)
     finally:
         if recorder is not None:
             recorder.stop()

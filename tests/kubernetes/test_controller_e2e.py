@@ -25,6 +25,7 @@ from kubecluster import (
     Controller,
     DeploymentController,
     Recorder,
+    assert_granted,
     event_reasons,
     httproute_split,
     rollout,
@@ -170,6 +171,7 @@ def test_a_bad_canary_is_rolled_back_step_by_step(
         ], splits
         release = json.loads(rollout(cluster.kubeconfig, "get", "release", "-o", "json").stdout)
         check_workloads(cluster)
+        assert_granted(cluster.emu)
         assert cluster.rsvc()["status"]["stableRevision"] == "web-00001"
         assert release
     finally:
@@ -190,6 +192,7 @@ def test_a_good_canary_is_promoted_through_every_step(
             (("web-00002", 100),),
         ], splits
         check_workloads(cluster)
+        assert_granted(cluster.emu)
         assert cluster.rsvc()["status"]["stableRevision"] == "web-00002"
         table = kubectl(cluster.kubeconfig, "get", "rsvc,rrel")
         assert table.returncode == 0, table.stderr

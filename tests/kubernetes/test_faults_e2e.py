@@ -18,6 +18,7 @@ from kubecluster import (
     Controller,
     DeploymentController,
     Recorder,
+    assert_granted,
     httproute_split,
     rollout,
     wait_for,
@@ -143,6 +144,7 @@ def test_a_release_finishes_correctly_through_api_faults(cluster: Cluster) -> No
             30,
             "the Route's status to show the applied split",
         )
+        assert_granted(c.emu)
     finally:
         if recorder is not None:
             recorder.stop()

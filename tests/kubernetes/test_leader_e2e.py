@@ -24,6 +24,7 @@ from kubecluster import (
     Controller,
     DeploymentController,
     Recorder,
+    assert_granted,
     httproute_split,
     wait_for,
 )
@@ -159,6 +160,7 @@ def test_killing_the_leader_hands_over_and_the_release_finishes(cluster: Cluster
         first_b = order.index("b")
         assert set(order[:first_b]) == {"a"}
         assert set(order[first_b:]) == {"b"}, "a and b both wrote after the handover"
+        assert_granted(c.emu)
     finally:
         if recorder is not None:
             recorder.stop()

@@ -19,6 +19,10 @@ __all__ = ["KubernetesEvents"]
 
 log = structlog.get_logger(__name__)
 
+USES: tuple[tuple[str, str, tuple[str, ...]], ...] = (  # for the ClusterRole (see store.USES)
+    ("", "events", ("create",)),
+)
+
 
 class KubernetesEvents:
     def __init__(self, resources: rest.Resources, *, instance: str = "rollout-controller") -> None:

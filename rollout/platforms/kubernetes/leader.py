@@ -40,6 +40,10 @@ __all__ = ["Elector", "Fence", "LeaseConfig"]
 
 log = structlog.get_logger(__name__)
 
+USES: tuple[tuple[str, str, tuple[str, ...]], ...] = (  # for the ClusterRole (see store.USES)
+    ("coordination.k8s.io", "leases", ("get", "create", "update")),
+)
+
 
 @dataclasses.dataclass(frozen=True)
 class LeaseConfig:

@@ -28,6 +28,12 @@ __all__ = ["HASH_ANNOTATION", "KubernetesRuntime", "converge"]
 
 HASH_ANNOTATION = "rollout.dev/spec-hash"
 
+USES: tuple[tuple[str, str, tuple[str, ...]], ...] = (  # for the ClusterRole (see store.USES)
+    ("apps", "deployments", ("get", "create", "patch", "delete")),
+    ("", "services", ("get", "create", "patch", "delete")),
+    ("autoscaling", "horizontalpodautoscalers", ("get", "create", "patch", "delete")),
+)
+
 
 def fingerprint(body: dict[str, Any]) -> str:
     """A short stable hash of what we want an object to be (spec and labels)."""

@@ -61,6 +61,20 @@ _KEEP = 10_000  # events kept per feed for a reader that is behind
 
 _META_KEYS = frozenset(field.alias or name for name, field in meta.ObjectMeta.model_fields.items())
 
+# What the controller calls through this store (the ClusterRole grants exactly the
+# union of every adapter's USES; tests/unit/kubernetes/test_rbac_usage.py).
+USES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    (kinds.GROUP, "services", ("get", "list", "watch")),
+    (kinds.GROUP, "revisions", ("get", "list", "watch", "create", "delete")),
+    (kinds.GROUP, "routes", ("get", "list", "watch", "create", "update")),
+    (kinds.GROUP, "releases", ("get", "list", "watch", "create")),
+    (kinds.GROUP, "rolloutpolicies", ("get", "list", "watch")),
+    *(
+        (kinds.GROUP, f"{plural}/status", ("update",))
+        for plural in ("services", "revisions", "routes", "releases")
+    ),
+)
+
 
 class KubernetesStore:
     """The Store port on a Kubernetes API server (see the module docstring)."""
