@@ -102,6 +102,7 @@ class Context:
                 message=message,
                 warning=warning,
                 at=self.clock.now(),
+                uid=obj.metadata.uid,
             )
         )
         log.info(

@@ -3,7 +3,8 @@ actually applied.
 
 `status.traffic` is what the router reads back, never what was asked; Ready
 (`TrafficApplied`) is True when that equals `spec.traffic`. A split someone else
-changed in the data plane is found on the next pass (every 5 minutes) and set right. A
+changed in the data plane is found on the next pass (every 5 minutes) and set right,
+with a `DriftCorrected` warning event saying what it was. A
 deleted Route is removed from the router.
 
 Called by the controller.
@@ -41,6 +42,8 @@ def reconcile(ctx: base.Context, key: base.Key) -> base.Result:
     assert isinstance(rt, route.Route)
     now = ctx.clock.now()
     applied = ctx.platform.router.apply(rt)
+    if applied.drift:  # someone changed the data plane behind our back; it is set right
+        ctx.event(rt, "DriftCorrected", applied.drift, warning=True)
     ok = _same(applied.traffic, rt.spec.traffic)
     status = rt.status.model_copy()
     status.observed_generation = rt.metadata.generation

@@ -132,6 +132,15 @@ BUILTINS: tuple[ResourceType, ...] = (
         status_subresource=True,
     ),
     _builtin("", "v1", "configmaps", "ConfigMap", short_names=("cm",)),
+    _builtin("", "v1", "serviceaccounts", "ServiceAccount", short_names=("sa",)),
+    _builtin("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", namespaced=False),
+    _builtin(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "clusterrolebindings",
+        "ClusterRoleBinding",
+        namespaced=False,
+    ),
     _builtin("", "v1", "events", "Event", short_names=("ev",)),
     _builtin(
         "apps",
