@@ -1,11 +1,14 @@
 """Which keys a watch event should enqueue, and the small index that answers it.
 
-A change to one object can matter to others: a Revision's readiness to its Service
-and to the running Release; a Route's applied split to the Release waiting for it; a
-Release's end to its Service; a RolloutPolicy to the Services that name it. The index
-remembers, from the events it has seen, the releases of each service (and whether
-they are still running) and the services of each policy, so mapping an event never
-reads the store.
+A change to one object can matter to others: a Revision's readiness to its Service,
+to its Route when the route sends it traffic, and to the running Release it is the
+canary of; a Route's applied split to the Release waiting for it; a Release's end to
+its Service; a Service's spec or newest revision to its running Release (what
+supersedes it); a RolloutPolicy to the Services that name it. The index remembers,
+from the events it has seen, the releases of each service (their canary, whether they
+are still running), the revisions each route names, each service's newest revision
+and the services of each policy, so mapping an event never reads the store. What it
+has not seen yet is assumed to matter.
 
 A status-only change (same generation as last seen) does not enqueue the object
 itself: its own reconciler wrote it. It still enqueues the objects that depend on it
@@ -20,7 +23,7 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 
-from rollout.api import kinds, release, service
+from rollout.api import kinds, release, route, service
 from rollout.api.release import TERMINAL_PHASES
 from rollout.reconcilers import base
 from rollout.store import port
@@ -33,8 +36,11 @@ _Service = tuple[str, str]  # namespace, name
 class Index:
     def __init__(self) -> None:
         self._releases: dict[_Service, dict[str, bool]] = defaultdict(dict)  # name → running
+        self._canary_of: dict[tuple[str, str], str] = {}  # (namespace, release) → canary
         self._by_policy: dict[tuple[str, str], set[str]] = defaultdict(set)
         self._policy_of: dict[_Service, str | None] = {}
+        self._latest_of: dict[_Service, str | None] = {}  # status.latestCreatedRevision
+        self._routed: dict[_Service, frozenset[str]] = {}  # the route's spec.traffic
         self._generations: dict[base.Key, int | None] = {}
         self._lock = threading.Lock()
 
@@ -61,8 +67,10 @@ class Index:
                 running = not deleted and obj.status.phase not in TERMINAL_PHASES
                 if deleted:
                     self._releases[svc].pop(name, None)
+                    self._canary_of.pop((namespace, name), None)
                 else:
                     self._releases[svc][name] = running
+                    self._canary_of[(namespace, name)] = obj.spec.canary_revision
                 # The service cares when a release starts, ends, or gets a command (retry).
                 if was_running is None or was_running != running or not status_only:
                     keys.append(base.Key("Service", *svc))
@@ -75,7 +83,14 @@ class Index:
                     self._policy_of[svc] = obj.spec.policy
                     if obj.spec.policy is not None:
                         self._by_policy[(namespace, obj.spec.policy)].add(name)
-                keys.extend(self._running(svc))
+                latest = None if deleted else obj.status.latest_created_revision
+                newer = svc not in self._latest_of or self._latest_of[svc] != latest
+                self._latest_of[svc] = latest
+                if deleted:
+                    del self._latest_of[svc]
+                # Its releases read its spec and its newest revision (a newer one supersedes).
+                if not status_only or newer:
+                    keys.extend(self._running(svc))
             elif obj.kind == "RolloutPolicy":
                 keys.extend(
                     base.Key("Service", namespace, s)
@@ -86,12 +101,23 @@ class Index:
                 if owner is not None:
                     svc = (namespace, owner)
                     releases = self._running(svc)
-                    # While a release moves the route, the release is the one to tell.
-                    if obj.kind == "Revision" or not releases:
+                    if isinstance(obj, route.Route):
+                        if deleted:
+                            self._routed.pop(svc, None)
+                        else:
+                            self._routed[svc] = frozenset(t.revision_name for t in obj.spec.traffic)
+                        # While a release moves the route, the release is the one to tell.
+                        keys.extend(releases or [base.Key("Service", *svc)])
+                    else:
                         keys.append(base.Key("Service", *svc))
-                    if obj.kind == "Revision":  # its address or readiness: re-apply the split
-                        keys.append(base.Key("Route", *svc))
-                    keys.extend(releases)
+                        # Its address or readiness: the split is applied again if it has a part.
+                        routed = self._routed.get(svc)
+                        if routed is None or name in routed:
+                            keys.append(base.Key("Route", *svc))
+                        # The release it is the canary of watches its readiness.
+                        keys.extend(
+                            r for r in releases if self._canary_of.get((namespace, r.name)) == name
+                        )
         return keys
 
     def _running(self, svc: _Service) -> list[base.Key]:

@@ -2,11 +2,13 @@
 before it. Each case is a history of events, then one event and the keys it maps to.
 
 Rules (wiring's docstring): an event enqueues its own object unless it is status-only
-(same generation as last seen); a Revision also its Service, its Route (a new address
-or readiness: the split is applied again) and the service's running releases; a Route
-its running releases, or its Service when none runs; a Release its Service when it
-starts, ends or its spec changes; a Service its running releases; a RolloutPolicy the
-services naming it. DELETED forgets what the index knew."""
+(same generation as last seen); a Revision also its Service, its Route when the route
+names it or is not known yet (a new address or readiness: the split is applied again)
+and the running release it is the canary of; a Route its running releases, or its
+Service when none runs; a Release its Service when it starts, ends or its spec
+changes; a Service its running releases when its spec or its newest revision
+changed; a RolloutPolicy the services naming it. DELETED forgets what the index
+knew."""
 
 from __future__ import annotations
 
@@ -29,9 +31,15 @@ def _meta(name: str, generation: int, **labels: str) -> meta.ObjectMeta:
     return meta.ObjectMeta(name=name, namespace="default", generation=generation, labels=labels)
 
 
-def svc(name: str = "web", *, policy: str | None = None, gen: int = 1) -> service.Service:
+def svc(
+    name: str = "web", *, policy: str | None = None, gen: int = 1, latest: str | None = None
+) -> service.Service:
     return service.Service.model_validate(
-        {"metadata": _meta(name, gen), "spec": {"template": TEMPLATE, "policy": policy}}
+        {
+            "metadata": _meta(name, gen),
+            "spec": {"template": TEMPLATE, "policy": policy},
+            "status": {"latestCreatedRevision": latest},
+        }
     )
 
 
@@ -43,10 +51,18 @@ def rev(name: str = "web-00001", *, gen: int = 1, labelled: bool = True) -> revi
     )
 
 
-def rt(name: str = "web", *, gen: int = 1) -> route.Route:
+def rt(name: str = "web", *, gen: int = 1, revisions: tuple[str, ...] = ()) -> route.Route:
     return route.Route(
         metadata=_meta(name, gen, **{base.SERVICE_LABEL: name}),
-        spec=route.RouteSpec(service=name),
+        spec=route.RouteSpec.model_validate(
+            {
+                "service": name,
+                "traffic": [
+                    {"revisionName": r, "percent": 100 if i == 0 else 0}
+                    for i, r in enumerate(revisions)
+                ],
+            }
+        ),
     )
 
 
@@ -113,6 +129,24 @@ CASES = [
         event(ADDED, rev("web-00002")),
         [k("Revision", "web-00002"), k("Service", "web"), k("Route", "web")],
         id="revision-release-finished-since",
+    ),
+    pytest.param(
+        [event(ADDED, rt(revisions=("web-00001",)))],
+        event(MODIFIED, rev("web-00002")),
+        [k("Revision", "web-00002"), k("Service", "web")],
+        id="revision-the-route-does-not-name-leaves-it-alone",
+    ),
+    pytest.param(
+        [event(ADDED, rt(revisions=("web-00001", "web-00002")))],
+        event(MODIFIED, rev("web-00002")),
+        [k("Revision", "web-00002"), k("Service", "web"), k("Route", "web")],
+        id="revision-the-route-names-reapplies-it",
+    ),
+    pytest.param(
+        [event(ADDED, rel("web-00003"))],
+        event(MODIFIED, rev("web-00002")),
+        [k("Revision", "web-00002"), k("Service", "web"), k("Route", "web")],
+        id="revision-not-the-canary-leaves-the-release-alone",
     ),
     pytest.param(
         [],
@@ -195,6 +229,24 @@ CASES = [
         id="status-only-release-ending-wakes-service",
     ),
     pytest.param([event(ADDED, svc())], event(MODIFIED, svc()), [], id="status-only-service"),
+    pytest.param(
+        [event(ADDED, rel("web-00002")), event(ADDED, svc(latest="web-00002"))],
+        event(MODIFIED, svc(latest="web-00002")),
+        [],
+        id="status-only-service-same-newest-revision-release-not-told",
+    ),
+    pytest.param(
+        [event(ADDED, rel("web-00002")), event(ADDED, svc(latest="web-00002"))],
+        event(MODIFIED, svc(latest="web-00003")),
+        [k("Release", "web-00002")],
+        id="status-only-service-newer-revision-release-told",
+    ),
+    pytest.param(
+        [event(ADDED, rel("web-00002"))],
+        event(MODIFIED, svc(latest="web-00002")),
+        [k("Service", "web"), k("Release", "web-00002")],
+        id="service-first-seen-release-told",
+    ),
     pytest.param(
         [event(ADDED, rel()), event(ADDED, rt())],
         event(MODIFIED, rt()),
