@@ -7,12 +7,14 @@ retry 2 s):
 - A candidate reads the Lease every `retry` seconds. It takes it when there is none,
   when it already holds it, or when the holder has not renewed it for a whole lease
   duration. "Not renewed" is judged by the candidate's own clock, from when it last
-  saw the record change — never by comparing timestamps written by another machine,
-  so clock skew between nodes cannot hand the lease to two replicas. Every write
+  saw the record change, less one retry period (the change may have happened that
+  long before it looked) — never by comparing timestamps written by another machine,
+  so clock skew between nodes cannot hand the lease to two replicas. A dead leader is
+  thus replaced within one lease duration of its last renewal. Every write
   carries the Lease's resourceVersion, so two candidates cannot both win one round.
 - The leader renews every `retry` seconds. When it has not renewed for
-  `renew_deadline` (which must be shorter than the lease duration) it stops leading
-  *before* its lease can expire for anyone else: `leading()` turns False, writes are
+  `renew_deadline` (which must be shorter than the lease duration less one retry
+  period) it stops leading *before* its lease can expire for anyone else: `leading()` turns False, writes are
   fenced (`Fence`), and `run` stops the work it started and becomes a candidate
   again. Argo Rollouts has had reports of two active replicas after a missed renewal;
   the margin between the deadline and the lease duration is what prevents it.
@@ -55,9 +57,9 @@ class LeaseConfig:
     retry: float = 2.0
 
     def __post_init__(self) -> None:
-        if not 0 < self.retry < self.renew_deadline < self.lease_duration:
+        if not 0 < self.retry < self.renew_deadline < self.lease_duration - self.retry:
             raise ValueError(
-                "leader election needs retry < renew deadline < lease duration"
+                "leader election needs retry < renew deadline < lease duration - retry"
                 f" (got {self.retry}, {self.renew_deadline}, {self.lease_duration})"
             )
 
@@ -135,7 +137,10 @@ class Elector:
             self._observed = record
             self._observed_at = self._monotonic()
         duration = float(spec.get("leaseDurationSeconds") or cfg.lease_duration)
-        expired = self._monotonic() - self._observed_at >= duration
+        # the change happened at most one retry period before we saw it (we look that
+        # often): count from then, so a dead leader is replaced within one duration
+        waited = self._monotonic() - self._observed_at + min(cfg.retry, duration / 2)
+        expired = waited >= duration
         if holder and holder != cfg.identity and not expired:
             return False
         transitions = int(spec.get("leaseTransitions") or 0)

@@ -103,10 +103,10 @@ def test_a_candidate_takes_a_lease_not_renewed_for_a_lease_duration() -> None:
     api, clock = FakeLeases(), Clock()
     a, b = elector(api, clock, "a"), elector(api, clock, "b")
     assert a.try_acquire_or_renew()
-    assert not b.try_acquire_or_renew()  # b sees the record now
-    clock.t += 14.9
+    assert not b.try_acquire_or_renew()  # b sees the record now: renewed up to 2 s before
+    clock.t += 12.9
     assert not b.try_acquire_or_renew()
-    clock.t += 0.1
+    clock.t += 0.1  # 13 s after b saw it, so at most 15 s after the last renewal
     assert b.try_acquire_or_renew()
     assert holder(api) == "b"
     assert api.objects["rollout-controller"]["spec"]["leaseTransitions"] == 1
@@ -156,19 +156,19 @@ def test_the_fence_closes_at_the_renew_deadline_before_anyone_can_take_over() ->
     clock.t += 0.1
     assert not a.fence.holds()  # 10 s: a stops writing …
     assert not b.try_acquire_or_renew()  # … while b still waits
-    clock.t += 5
-    assert b.try_acquire_or_renew()  # 15 s: b takes over
+    clock.t += 3
+    assert b.try_acquire_or_renew()  # 13 s after b saw the renewal: b takes over
     assert not a._attempt()  # and a cannot win it back while b renews
     assert not a.fence.holds()
 
 
 @pytest.mark.parametrize(
     ("retry", "deadline", "duration"),
-    [(2, 10, 10), (2, 15, 10), (10, 10, 15), (0, 10, 15)],
-    ids=["deadline=duration", "deadline>duration", "retry=deadline", "retry=0"],
+    [(2, 10, 10), (2, 15, 10), (10, 10, 15), (0, 10, 15), (2, 13, 15)],
+    ids=["deadline=duration", "deadline>duration", "retry=deadline", "retry=0", "no-margin"],
 )
 def test_inconsistent_timings_are_refused(retry: float, deadline: float, duration: float) -> None:
-    with pytest.raises(ValueError, match="retry < renew deadline < lease duration"):
+    with pytest.raises(ValueError, match="retry < renew deadline < lease duration - retry"):
         leader.LeaseConfig(
             namespace="ops", retry=retry, renew_deadline=deadline, lease_duration=duration
         )
