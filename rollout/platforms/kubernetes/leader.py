@@ -14,10 +14,11 @@ retry 2 s):
   carries the Lease's resourceVersion, so two candidates cannot both win one round.
 - The leader renews every `retry` seconds. When it has not renewed for
   `renew_deadline` (which must be shorter than the lease duration less one retry
-  period) it stops leading *before* its lease can expire for anyone else: `leading()` turns False, writes are
-  fenced (`Fence`), and `run` stops the work it started and becomes a candidate
-  again. Argo Rollouts has had reports of two active replicas after a missed renewal;
-  the margin between the deadline and the lease duration is what prevents it.
+  period) it stops leading *before* its lease can expire for anyone else: its writes
+  are fenced (`Fence.holds()` turns False), and `run` stops the work it started and
+  becomes a candidate again. Argo Rollouts has had reports of two active replicas
+  after a missed renewal; the margin between the deadline and the lease duration is
+  what prevents it.
 - On a clean stop the leader gives the lease up (holder cleared), so a standby takes
   over at once instead of after a lease duration.
 
