@@ -2,8 +2,8 @@
 
 A change to one object can matter to others: a Revision's readiness to its Service,
 to its Route when the route sends it traffic, and to the running Release it is the
-canary of; a Route's applied split (its status: a change of its spec is the release's
-own doing) to the Release waiting for it; a Release's end to
+canary of; a Route's applied split (its status: a new spec is the doing of its
+service or its release) to the running Release, else to its Service; a Release's end to
 its Service; a Service's spec or newest revision to its running Release (what
 supersedes it); a RolloutPolicy to the Services that name it. The index remembers,
 from the events it has seen, the releases of each service (their canary, whether they
@@ -107,12 +107,10 @@ class Index:
                             self._routed.pop(svc, None)
                         else:
                             self._routed[svc] = frozenset(t.revision_name for t in obj.spec.traffic)
-                        # While a release moves the route, the release is the one to tell —
-                        # of the split applied: a new spec is what the release just wrote.
-                        if not releases:
-                            keys.append(base.Key("Service", *svc))
-                        elif status_only or deleted or seen is None:
-                            keys.extend(releases)
+                        # Of the split applied: a new spec is what its owner just wrote.
+                        # While a release moves the route, the release is the one to tell.
+                        if status_only or deleted or seen is None:
+                            keys.extend(releases or [base.Key("Service", *svc)])
                     else:
                         keys.append(base.Key("Service", *svc))
                         # Its address or readiness: the split is applied again if it has a part.

@@ -5,8 +5,8 @@ Rules (wiring's docstring): an event enqueues its own object unless it is status
 (same generation as last seen); a Revision also its Service, its Route when the route
 names it or is not known yet (a new address or readiness: the split is applied again)
 and the running release it is the canary of; a Route its running releases, or its
-Service when none runs (of a new spec, only the route hears while a release runs: the
-release wrote it); a Release its Service when it starts, ends or its spec
+Service when none runs (of a new spec, only the route hears: its service or its release
+wrote it); a Release its Service when it starts, ends or its spec
 changes; a Service its running releases when its spec or its newest revision
 changed; a RolloutPolicy the services naming it. DELETED forgets what the index
 knew."""
@@ -172,6 +172,12 @@ CASES = [
         event(MODIFIED, rt(gen=2, revisions=("web-00001", "web-00002"))),
         [k("Route", "web")],
         id="route-spec-changed-by-its-running-release-tells-the-route-only",
+    ),
+    pytest.param(
+        [event(ADDED, rt())],
+        event(MODIFIED, rt(gen=2, revisions=("web-00001",))),
+        [k("Route", "web")],
+        id="route-spec-changed-by-its-service-tells-the-route-only",
     ),
     pytest.param(
         [event(ADDED, rel("web-00002")), event(ADDED, rt())],
