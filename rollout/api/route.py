@@ -2,13 +2,15 @@
 
 Owned by its Service. `spec.traffic` is what the Service (or a Release) wants;
 `status.traffic` is what the traffic router reports it actually applied, with a URL
-per tag.
+per tag; `status.lastDrift` when and how the data plane was last found changed by
+someone else (and set right).
 
 Pure data and rules; no I/O.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -16,7 +18,7 @@ from pydantic import Field, model_validator
 from rollout.api import base, condition, meta, problems, split
 from rollout.api.routing import Routing
 
-__all__ = ["Route", "RouteSpec", "RouteStatus"]
+__all__ = ["DriftCorrection", "Route", "RouteSpec", "RouteStatus"]
 
 
 class RouteSpec(base.ApiModel):
@@ -26,10 +28,18 @@ class RouteSpec(base.ApiModel):
     routing: Routing | None = None
 
 
+class DriftCorrection(base.ApiModel):
+    """The last time the data plane was found changed by someone else, and set right."""
+
+    corrected_at: datetime
+    message: str
+
+
 class RouteStatus(base.ApiModel):
     observed_generation: base.Int | None = None
     traffic: list[split.TrafficStatus] = Field(default_factory=list)
     url: str | None = None
+    last_drift: DriftCorrection | None = None
     conditions: list[condition.Condition] = Field(default_factory=list)
 
 

@@ -4,7 +4,8 @@ actually applied.
 `status.traffic` is what the router reads back, never what was asked; Ready
 (`TrafficApplied`) is True when that equals `spec.traffic`. A split someone else
 changed in the data plane is found on the next pass (every 5 minutes) and set right,
-with a `DriftCorrected` warning event saying what it was. A
+with a `DriftCorrected` warning event saying what it was, recorded in
+`status.lastDrift`. A
 deleted Route is removed from the router.
 
 Called by the controller.
@@ -49,6 +50,8 @@ def reconcile(ctx: base.Context, key: base.Key) -> base.Result:
     status.observed_generation = rt.metadata.generation
     status.traffic = applied.traffic
     status.url = applied.url
+    if applied.drift:
+        status.last_drift = route.DriftCorrection(corrected_at=now, message=applied.drift)
     status.conditions = condition.set_condition(
         status.conditions,
         type_=condition.ConditionType.READY,
