@@ -38,6 +38,7 @@ from rollout.platforms.kubernetes import rbac
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 ROLLOUT = [str(pathlib.Path(sys.executable).parent / "rollout")]
 Split = tuple[tuple[str, int], ...]
+Kubectl = Callable[..., "subprocess.CompletedProcess[str]"]  # the `kubectl` fixture
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:

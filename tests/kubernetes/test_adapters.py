@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import kubeemu
 import pytest
-from conftest import Kubectl
+from kubecluster import Kubectl
 
 from rollout import clock as clocks
 from rollout.api import meta, revision, route, routing, split, workload

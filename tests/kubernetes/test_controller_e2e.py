@@ -18,12 +18,12 @@ from typing import Any
 
 import kubeemu
 import pytest
-from conftest import Kubectl
 from kubecluster import (
     ROOT,
     Cluster,
     Controller,
     DeploymentController,
+    Kubectl,
     Recorder,
     assert_granted,
     event_reasons,

@@ -11,12 +11,12 @@ from collections.abc import Iterator
 
 import kubeemu
 import pytest
-from conftest import Kubectl
 from kubecluster import (
     ROOT,
     Cluster,
     Controller,
     DeploymentController,
+    Kubectl,
     Recorder,
     assert_granted,
     httproute_split,

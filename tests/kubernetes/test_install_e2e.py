@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 import kubeemu
-from conftest import Kubectl
+from kubecluster import Kubectl
 
 from rollout.platforms.kubernetes import rbac
 

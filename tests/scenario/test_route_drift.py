@@ -5,16 +5,16 @@ warning event is recorded on the Route."""
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import pytest
-from conftest import Env
 
 from rollout.api import route
 from rollout.platforms import ports
 
 
 def test_a_restored_split_is_recorded_in_the_route_status_and_an_event(
-    env: Env, monkeypatch: pytest.MonkeyPatch
+    env: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     env.apply(env.service())
     env.until(lambda: env.split() == {"web-00001": 100}, within=10)
