@@ -18,6 +18,7 @@ what the controller calls with the ClusterRole.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import dataclasses
 import json
 from collections.abc import Callable
@@ -34,6 +35,7 @@ __all__ = [
     "LEASES",
     "SERVICES",
     "VIRTUALSERVICES",
+    "ApiError",
     "NotLeader",
     "Ref",
     "Resources",
@@ -66,6 +68,21 @@ HTTPROUTES = Ref("gateway.networking.k8s.io", "v1", "httproutes")
 VIRTUALSERVICES = Ref("networking.istio.io", "v1beta1", "virtualservices")
 LEASES = Ref("coordination.k8s.io", "v1", "leases")
 EVENTS = Ref("", "v1", "events")
+
+
+class ApiError(ApiException):
+    """An API error that prints as one line: what was asked, the status, the server's
+    message (the client's own exception prints headers and bodies)."""
+
+    def __init__(self, method: str, path: str, response: Any) -> None:
+        super().__init__(http_resp=response)
+        self.request = f"{method} {path}"
+
+    def __str__(self) -> str:
+        message = ""
+        with contextlib.suppress(TypeError, ValueError, AttributeError):
+            message = str(json.loads(self.body or "").get("message", ""))
+        return f"{self.request}: {self.status} {self.reason}" + (f": {message}" if message else "")
 
 
 class NotLeader(Exception):
@@ -168,7 +185,7 @@ class Resources:
         response = self._client.call_api(*params, _request_timeout=self._timeout)
         data = response.read()  # type: ignore[no-untyped-call]
         if not 200 <= response.status <= 299:
-            raise ApiException(http_resp=response)
+            raise ApiError(method, path, response)
         if not data:
             return {}
         parsed: dict[str, Any] = json.loads(data)
