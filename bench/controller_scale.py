@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import collections
 import datetime
+import gc
 import json
 import logging
 import os
@@ -196,6 +197,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def run(backend: str, n: int, *, workers: int, stagger: float, pause: str) -> dict[str, Any]:
+    gc.collect()  # the previous run's garbage, now rather than during this run (seconds)
     with tempfile.TemporaryDirectory() as tmp:
         clock = clocks.WallClock()
         inner: port.Store = (

@@ -17,6 +17,7 @@ Called by `rollout controller` and the scenario tests.
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from collections.abc import Mapping
@@ -35,7 +36,7 @@ from rollout.reconcilers import route as route_reconciler
 from rollout.reconcilers.service import reconcile as service_reconciler
 from rollout.store import errors, port
 
-__all__ = ["KINDS", "Controller"]
+__all__ = ["GC_THRESHOLDS", "KINDS", "Controller"]
 
 log = structlog.get_logger(__name__)
 
@@ -47,6 +48,12 @@ RECONCILERS: Mapping[str, base.Reconcile] = {
 }
 KINDS = (*RECONCILERS, "RolloutPolicy")
 _MAX_WAIT = 1.0  # real seconds a worker or watcher waits before looking again
+# A controller holds a large heap of long-lived objects (the read cache, the queue).
+# With Python's default thresholds (700, 10, 10) the full collections that scan all of
+# it came every few seconds and stopped every thread for up to 2 s at 3,000 releases
+# (27% of the CPU). Nearly all garbage here is freed by reference counting; collecting
+# after 50,000 allocations instead of 700 leaves cycles a little longer.
+GC_THRESHOLDS = (50_000, 20, 20)
 
 
 class Controller:
@@ -217,7 +224,16 @@ class Controller:
         """Watch and reconcile until `stop` is set; returns when every thread ended.
 
         Nothing is reconciled before every kind has been listed once (an API server that
-        fails the first lists is asked again every second)."""
+        fails the first lists is asked again every second). While it runs, Python's
+        garbage collector runs seldom (`GC_THRESHOLDS`, restored on return)."""
+        thresholds = gc.get_threshold()
+        gc.set_threshold(*GC_THRESHOLDS)
+        try:
+            self._run(stop)
+        finally:
+            gc.set_threshold(*thresholds)
+
+    def _run(self, stop: threading.Event) -> None:
         while not stop.is_set():
             try:
                 self.list_all()
