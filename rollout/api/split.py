@@ -11,8 +11,6 @@ Pure data and rules; no I/O.
 
 from __future__ import annotations
 
-import re
-
 from rollout.api import base, problems
 
 __all__ = ["TrafficStatus", "TrafficTarget", "belongs_to", "split_problems"]
@@ -57,4 +55,11 @@ def split_problems(
 
 def belongs_to(revision_name: str, service: str) -> bool:
     """True when `revision_name` is `<service>-NNNNN` (five or more digits)."""
-    return re.fullmatch(rf"{re.escape(service)}-[0-9]{{5,}}", revision_name) is not None
+    prefix = f"{service}-"
+    number = revision_name[len(prefix) :]
+    return (
+        revision_name.startswith(prefix)
+        and len(number) >= 5
+        and number.isascii()
+        and number.isdigit()
+    )
