@@ -11,6 +11,9 @@
   the real kubectl binary with `--kubeconfig` and a per-kubeconfig `--cache-dir`
   (discovery is cached between calls, as for a user). Without the binary: fail under
   `CI=true`, skip elsewhere.
+- `cluster` — for end-to-end tests: the emulator with the mesh CRDs, the project's
+  CRDs applied with the real kubectl, and Deployments made available as the
+  Deployment controller would (`kubecluster.Cluster`).
 
 This directory is put on `sys.path` so tests `import kubeemu`.
 """
@@ -31,6 +34,7 @@ HERE = pathlib.Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
+import kubecluster  # noqa: E402
 import kubeemu  # noqa: E402 - needs the path above
 from kubeemu import crdfiles  # noqa: E402
 
@@ -120,3 +124,20 @@ def kubectl(kubectl_binary: str, tmp_path_factory: pytest.TempPathFactory) -> Ku
         )
 
     return run
+
+
+@pytest.fixture
+def cluster(
+    emulator: kubeemu.Emulator,
+    mesh_crds: kubeemu.Emulator,
+    kubeconfig: pathlib.Path,
+    kubectl: Kubectl,
+    tmp_path: pathlib.Path,
+) -> Iterator[kubecluster.Cluster]:
+    applied = kubectl(kubeconfig, "apply", "--validate=false", "-f", str(kubecluster.ROOT / "crds"))
+    assert applied.returncode == 0, applied.stderr
+    deployments = kubecluster.DeploymentController(emulator)
+    try:
+        yield kubecluster.Cluster(emulator, kubeconfig, tmp_path)
+    finally:
+        deployments.stop()

@@ -235,27 +235,6 @@ def virtualservice_split(obj: dict[str, Any]) -> Split:
     return ()
 
 
-class Cluster:
-    def __init__(self, emu: kubeemu.Emulator, kubeconfig: pathlib.Path, tmp: pathlib.Path) -> None:
-        self.emu = emu
-        self.kubeconfig = kubeconfig
-        self.tmp = tmp
-
-    def apply(self, text: str, name: str) -> None:
-        path = self.tmp / name
-        path.write_text(text)
-        done = rollout(self.kubeconfig, "apply", "-f", str(path))
-        assert done.returncode == 0, done.stderr
-
-    def obj(self, group: str, version: str, plural: str, name: str) -> dict[str, Any] | None:
-        return self.emu.get_object(group, version, plural, "default", name)
-
-    def rsvc(self) -> dict[str, Any]:
-        svc = self.obj("rollout.dev", "v1alpha1", "services", "web")
-        assert svc is not None
-        return svc
-
-
 def event_reasons(c: Cluster, kind: str, name: str) -> set[str]:
     """The reasons of the core v1 Events about one of our objects."""
     raw = client.CoreV1Api(c.emu.api_client()).list_namespaced_event(
@@ -278,3 +257,67 @@ def assert_granted(emu: kubeemu.Emulator) -> None:
     }
     assert used, "no controller request was recorded"
     assert used <= granted, f"not granted by the ClusterRole: {sorted(used - granted)}"
+
+
+ROUTE_OBJECTS: dict[str, tuple[str, str, str, Callable[[dict[str, Any]], Split]]] = {
+    "gateway-api": ("gateway.networking.k8s.io", "v1", "httproutes", httproute_split),
+    "istio": ("networking.istio.io", "v1beta1", "virtualservices", virtualservice_split),
+}
+
+
+def service_yaml(version: str, *, policy: str, routing: str | None = None) -> str:
+    """The Service `web` (image and env VERSION = `version`) under `policy`."""
+    lines = [
+        "apiVersion: rollout.dev/v1alpha1",
+        "kind: Service",
+        "metadata: {name: web, namespace: default}",
+        "spec:",
+        f"  policy: {policy}",
+        *([f"  routing: {routing}"] if routing else []),
+        "  template:",
+        "    containers:",
+        "      - name: app",
+        f'        image: "registry.example/web:{version}"',
+        f'        env: [{{name: VERSION, value: "{version}"}}]',
+        "        ports: [{containerPort: 8080}]",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+class Cluster:
+    """The emulator seen by a test: apply with the CLI, read our objects and routes."""
+
+    def __init__(self, emu: kubeemu.Emulator, kubeconfig: pathlib.Path, tmp: pathlib.Path) -> None:
+        self.emu = emu
+        self.kubeconfig = kubeconfig
+        self.tmp = tmp
+
+    def apply(self, text: str, name: str) -> None:
+        path = self.tmp / name
+        path.write_text(text)
+        done = rollout(self.kubeconfig, "apply", "-f", str(path))
+        assert done.returncode == 0, done.stderr
+
+    def obj(self, group: str, version: str, plural: str, name: str) -> dict[str, Any] | None:
+        return self.emu.get_object(group, version, plural, "default", name)
+
+    def rsvc(self) -> dict[str, Any]:
+        svc = self.obj("rollout.dev", "v1alpha1", "services", "web")
+        assert svc is not None
+        return svc
+
+    def split(self, router: str = "gateway-api") -> Split | None:
+        """The weighted split the route object of `web` shows now (None: no object)."""
+        group, version, plural, read = ROUTE_OBJECTS[router]
+        obj = self.obj(group, version, plural, "web")
+        return read(obj) if obj is not None else None
+
+    def wait_split(
+        self, split: Split, timeout: float, *, router: str = "gateway-api", log: str = ""
+    ) -> None:
+        wait_for(lambda: self.split(router) == split, timeout, f"the split {split}\n{log}")
+
+    def record(self, router: str = "gateway-api") -> Recorder:
+        """Start recording each split the route object of `web` shows."""
+        group, version, plural, read = ROUTE_OBJECTS[router]
+        return Recorder(self.emu, read, group, version, plural, "default", "web")

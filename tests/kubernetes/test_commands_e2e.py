@@ -5,22 +5,15 @@ pause, resume or abort is refused with exit 1 and the reason)."""
 
 from __future__ import annotations
 
-import pathlib
-from collections.abc import Iterator
 from typing import Any
 
-import kubeemu
-import pytest
 from kubecluster import (
-    ROOT,
     Cluster,
     Controller,
-    DeploymentController,
-    Kubectl,
     Recorder,
     assert_granted,
-    httproute_split,
     rollout,
+    service_yaml,
     wait_for,
 )
 
@@ -37,34 +30,6 @@ spec:
     - setWeight: 90
     - pause: {duration: 5m}
 """
-
-SERVICE = """\
-apiVersion: rollout.dev/v1alpha1
-kind: Service
-metadata: {{name: web, namespace: default}}
-spec:
-  policy: gated
-  template:
-    containers:
-      - {{name: app, image: "registry.example/web:{version}", ports: [{{containerPort: 8080}}]}}
-"""
-
-
-@pytest.fixture
-def cluster(
-    emulator: kubeemu.Emulator,
-    mesh_crds: kubeemu.Emulator,
-    kubeconfig: pathlib.Path,
-    kubectl: Kubectl,
-    tmp_path: pathlib.Path,
-) -> Iterator[Cluster]:
-    applied = kubectl(kubeconfig, "apply", "--validate=false", "-f", str(ROOT / "crds"))
-    assert applied.returncode == 0, applied.stderr
-    deployments = DeploymentController(emulator)
-    try:
-        yield Cluster(emulator, kubeconfig, tmp_path)
-    finally:
-        deployments.stop()
 
 
 def release(c: Cluster) -> dict[str, Any]:
@@ -87,30 +52,15 @@ def test_promote_pause_resume_abort_and_their_repeats(cluster: Cluster) -> None:
     recorder: Recorder | None = None
     try:
         c.apply(GATED, "policy.yaml")
-        c.apply(SERVICE.format(version="v1"), "v1.yaml")
+        c.apply(service_yaml("v1", policy="gated"), "v1.yaml")
         wait_for(
             lambda: c.rsvc().get("status", {}).get("stableRevision") == "web-00001",
             30,
             "the first revision",
         )
-        wait_for(
-            lambda: (
-                (o := c.obj("gateway.networking.k8s.io", "v1", "httproutes", "web"))
-                and httproute_split(o) == (("web-00001", 100),)
-            ),
-            10,
-            "httproutes/web at 100% web-00001",
-        )
-        recorder = Recorder(
-            c.emu,
-            httproute_split,
-            "gateway.networking.k8s.io",
-            "v1",
-            "httproutes",
-            "default",
-            "web",
-        )
-        c.apply(SERVICE.format(version="v2"), "v2.yaml")
+        c.wait_split((("web-00001", 100),), 10)
+        recorder = c.record()
+        c.apply(service_yaml("v2", policy="gated"), "v2.yaml")
         wait_for(lambda: phase_is(c, "Paused", 1), 30, "the pause step at 30%")
 
         # promote twice before the controller moves: one step, not two

@@ -12,24 +12,17 @@ RolledBack), and `kubectl get rsvc,rrel` columns.
 from __future__ import annotations
 
 import json
-import pathlib
-from collections.abc import Iterator
 from typing import Any
 
-import kubeemu
 import pytest
 from kubecluster import (
-    ROOT,
     Cluster,
     Controller,
-    DeploymentController,
     Kubectl,
-    Recorder,
     assert_granted,
     event_reasons,
-    httproute_split,
     rollout,
-    virtualservice_split,
+    service_yaml,
     wait_for,
 )
 
@@ -55,44 +48,8 @@ spec:
         thresholds: {max: 0.05}
 """
 
-SERVICE = """\
-apiVersion: rollout.dev/v1alpha1
-kind: Service
-metadata: {{name: web, namespace: default}}
-spec:
-  policy: {policy}
-  routing: {routing}
-  template:
-    containers:
-      - name: app
-        image: registry.example/web:{version}
-        env: [{{name: VERSION, value: "{version}"}}]
-        ports: [{{containerPort: 8080}}]
-"""
-
 GATEWAY = "{router: gateway-api, parentRefs: [{name: public}], hostnames: [web.example]}"
 ISTIO = "{router: istio, hosts: [web.example], gateways: [public]}"
-WHERE = {
-    "gateway-api": ("gateway.networking.k8s.io", "v1", "httproutes", httproute_split),
-    "istio": ("networking.istio.io", "v1beta1", "virtualservices", virtualservice_split),
-}
-
-
-@pytest.fixture
-def cluster(
-    emulator: kubeemu.Emulator,
-    mesh_crds: kubeemu.Emulator,
-    kubeconfig: pathlib.Path,
-    kubectl: Kubectl,
-    tmp_path: pathlib.Path,
-) -> Iterator[Cluster]:
-    applied = kubectl(kubeconfig, "apply", "--validate=false", "-f", str(ROOT / "crds"))
-    assert applied.returncode == 0, applied.stderr
-    deployments = DeploymentController(emulator)
-    try:
-        yield Cluster(emulator, kubeconfig, tmp_path)
-    finally:
-        deployments.stop()
 
 
 def release_run(
@@ -100,7 +57,6 @@ def release_run(
 ) -> tuple[int, list[Any], Controller]:
     """First deploy (v1), then v2 under the quick policy; the split seen at each change
     and the exit code of `rollout status --watch`."""
-    group, version, plural, read = WHERE[router]
     routing = GATEWAY if router == "gateway-api" else ISTIO
     controller = Controller(
         c.kubeconfig,
@@ -113,19 +69,15 @@ def release_run(
         "0.5",
     )
     c.apply(QUICK, "policy.yaml")
-    c.apply(SERVICE.format(policy="quick", routing=routing, version="v1"), "v1.yaml")
+    c.apply(service_yaml("v1", policy="quick", routing=routing), "v1.yaml")
     wait_for(
         lambda: c.rsvc().get("status", {}).get("stableRevision") == "web-00001",
         30,
         f"the first revision to take traffic; controller log:\n{controller.output()}",
     )
-    wait_for(
-        lambda: (o := c.obj(group, version, plural, "web")) and read(o) == (("web-00001", 100),),
-        10,
-        f"{plural}/web at 100% web-00001",
-    )
-    recorder = Recorder(c.emu, read, group, version, plural, "default", "web")
-    c.apply(SERVICE.format(policy="quick", routing=routing, version="v2"), "v2.yaml")
+    c.wait_split((("web-00001", 100),), 10, router=router)
+    recorder = c.record(router)
+    c.apply(service_yaml("v2", policy="quick", routing=routing), "v2.yaml")
     watched = rollout(c.kubeconfig, "status", "web", "--watch", "--timeout", "60s", timeout=90)
     wait_for(
         lambda: recorder.splits and recorder.splits[-1] in FINAL,

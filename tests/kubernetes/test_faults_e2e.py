@@ -6,21 +6,13 @@ Service's stable revision, the Route's applied split)."""
 
 from __future__ import annotations
 
-import pathlib
-from collections.abc import Iterator
-
-import kubeemu
-import pytest
 from kubecluster import (
-    ROOT,
     Cluster,
     Controller,
-    DeploymentController,
-    Kubectl,
     Recorder,
     assert_granted,
-    httproute_split,
     rollout,
+    service_yaml,
     wait_for,
 )
 from kubeemu import Faults
@@ -38,33 +30,6 @@ spec:
     - setWeight: 75
     - pause: {duration: 3s}
 """
-SERVICE = """\
-apiVersion: rollout.dev/v1alpha1
-kind: Service
-metadata: {{name: web, namespace: default}}
-spec:
-  policy: stepped
-  template:
-    containers:
-      - {{name: app, image: "registry.example/web:{version}", ports: [{{containerPort: 8080}}]}}
-"""
-
-
-@pytest.fixture
-def cluster(
-    emulator: kubeemu.Emulator,
-    mesh_crds: kubeemu.Emulator,
-    kubeconfig: pathlib.Path,
-    kubectl: Kubectl,
-    tmp_path: pathlib.Path,
-) -> Iterator[Cluster]:
-    applied = kubectl(kubeconfig, "apply", "--validate=false", "-f", str(ROOT / "crds"))
-    assert applied.returncode == 0, applied.stderr
-    deployments = DeploymentController(emulator)
-    try:
-        yield Cluster(emulator, kubeconfig, tmp_path)
-    finally:
-        deployments.stop()
 
 
 def test_a_release_finishes_correctly_through_api_faults(cluster: Cluster) -> None:
@@ -82,25 +47,12 @@ def test_a_release_finishes_correctly_through_api_faults(cluster: Cluster) -> No
     recorder: Recorder | None = None
     try:
         c.apply(STEPPED, "policy.yaml")
-        c.apply(SERVICE.format(version="v1"), "v1.yaml")
-        wait_for(
-            lambda: (
-                (o := c.obj("gateway.networking.k8s.io", "v1", "httproutes", "web"))
-                and httproute_split(o) == (("web-00001", 100),)
-            ),
-            60,
-            f"web-00001 at 100%; log:\n{controller.output()[-3000:]}",
+        c.apply(service_yaml("v1", policy="stepped"), "v1.yaml")
+        c.wait_split(
+            (("web-00001", 100),), 60, log=f"controller log:\n{controller.output()[-3000:]}"
         )
-        recorder = Recorder(
-            c.emu,
-            httproute_split,
-            "gateway.networking.k8s.io",
-            "v1",
-            "httproutes",
-            "default",
-            "web",
-        )
-        c.apply(SERVICE.format(version="v2"), "v2.yaml")
+        recorder = c.record()
+        c.apply(service_yaml("v2", policy="stepped"), "v2.yaml")
         watched = rollout(c.kubeconfig, "status", "web", "--watch", "--timeout", "90s", timeout=120)
         assert watched.returncode == 0, watched.stdout + watched.stderr
         wait_for(

@@ -11,21 +11,14 @@ leader's writes come before the first of the new leader's.
 
 from __future__ import annotations
 
-import pathlib
 import time
-from collections.abc import Iterator
 
-import kubeemu
-import pytest
 from kubecluster import (
-    ROOT,
     Cluster,
     Controller,
-    DeploymentController,
-    Kubectl,
     Recorder,
     assert_granted,
-    httproute_split,
+    service_yaml,
     wait_for,
 )
 
@@ -45,34 +38,8 @@ spec:
     - setWeight: 80
     - pause: {duration: 4s}
 """
-SERVICE = """\
-apiVersion: rollout.dev/v1alpha1
-kind: Service
-metadata: {{name: web, namespace: default}}
-spec:
-  policy: stepped
-  template:
-    containers:
-      - {{name: app, image: "registry.example/web:{version}", ports: [{{containerPort: 8080}}]}}
-"""
+
 WRITES = {"create", "update", "patch", "delete"}
-
-
-@pytest.fixture
-def cluster(
-    emulator: kubeemu.Emulator,
-    mesh_crds: kubeemu.Emulator,
-    kubeconfig: pathlib.Path,
-    kubectl: Kubectl,
-    tmp_path: pathlib.Path,
-) -> Iterator[Cluster]:
-    applied = kubectl(kubeconfig, "apply", "--validate=false", "-f", str(ROOT / "crds"))
-    assert applied.returncode == 0, applied.stderr
-    deployments = DeploymentController(emulator)
-    try:
-        yield Cluster(emulator, kubeconfig, tmp_path)
-    finally:
-        deployments.stop()
 
 
 def holder(c: Cluster) -> str | None:
@@ -99,25 +66,10 @@ def test_killing_the_leader_hands_over_and_the_release_finishes(cluster: Cluster
     recorder: Recorder | None = None
     try:
         c.apply(STEPPED, "policy.yaml")
-        c.apply(SERVICE.format(version="v1"), "v1.yaml")
-        wait_for(
-            lambda: (
-                (o := c.obj("gateway.networking.k8s.io", "v1", "httproutes", "web"))
-                and httproute_split(o) == (("web-00001", 100),)
-            ),
-            30,
-            "web-00001 at 100%",
-        )
-        recorder = Recorder(
-            c.emu,
-            httproute_split,
-            "gateway.networking.k8s.io",
-            "v1",
-            "httproutes",
-            "default",
-            "web",
-        )
-        c.apply(SERVICE.format(version="v2"), "v2.yaml")
+        c.apply(service_yaml("v1", policy="stepped"), "v1.yaml")
+        c.wait_split((("web-00001", 100),), 30)
+        recorder = c.record()
+        c.apply(service_yaml("v2", policy="stepped"), "v2.yaml")
         wait_for(
             lambda: (
                 recorder is not None and (("web-00001", 60), ("web-00002", 40)) in recorder.splits
