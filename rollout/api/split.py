@@ -11,9 +11,11 @@ Pure data and rules; no I/O.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rollout.api import base, problems
 
-__all__ = ["TrafficStatus", "TrafficTarget", "belongs_to", "split_problems"]
+__all__ = ["TrafficStatus", "TrafficTarget", "belongs_to", "same_split", "split_problems"]
 
 
 class TrafficTarget(base.ApiModel):
@@ -63,3 +65,12 @@ def belongs_to(revision_name: str, service: str) -> bool:
         and number.isascii()
         and number.isdigit()
     )
+
+
+def same_split(applied: Sequence[TrafficTarget], wanted: Sequence[TrafficTarget]) -> bool:
+    """Equal splits, ignoring untagged targets at 0% and the order."""
+
+    def norm(items: Sequence[TrafficTarget]) -> list[tuple[str, int, str | None]]:
+        return sorted((t.revision_name, t.percent, t.tag) for t in items if t.percent or t.tag)
+
+    return norm(applied) == norm(wanted)

@@ -13,7 +13,6 @@ Called by the controller.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import timedelta
 
 from rollout.api import condition, route, split
@@ -23,15 +22,6 @@ from rollout.store import errors
 __all__ = ["reconcile"]
 
 RESYNC = timedelta(minutes=5)
-
-
-def _same(applied: Sequence[split.TrafficTarget], wanted: Sequence[split.TrafficTarget]) -> bool:
-    """Equal splits, ignoring untagged targets at 0% and the order."""
-
-    def norm(items: Sequence[split.TrafficTarget]) -> list[tuple[str, int, str | None]]:
-        return sorted((t.revision_name, t.percent, t.tag) for t in items if t.percent or t.tag)
-
-    return norm(applied) == norm(wanted)
 
 
 def reconcile(ctx: base.Context, key: base.Key) -> base.Result:
@@ -45,7 +35,7 @@ def reconcile(ctx: base.Context, key: base.Key) -> base.Result:
     applied = ctx.platform.router.apply(rt)
     if applied.drift:  # someone changed the data plane behind our back; it is set right
         ctx.event(rt, "DriftCorrected", applied.drift, warning=True)
-    ok = _same(applied.traffic, rt.spec.traffic)
+    ok = split.same_split(applied.traffic, rt.spec.traffic)
     status = rt.status.model_copy()
     status.observed_generation = rt.metadata.generation
     status.traffic = applied.traffic

@@ -91,7 +91,7 @@ class KubernetesRouter:
     ) -> tuple[dict[str, Any], str]:
         stored = runtime.converge(self.res, ref, namespace, body)
         applied = read_back(stored, chosen)
-        if same_split(applied, wanted):
+        if split.same_split(applied, wanted):
             return stored, ""
         # ours by fingerprint, yet another split: edited by someone else — set it right
         name = body["metadata"]["name"]
@@ -122,12 +122,3 @@ def read_back(obj: dict[str, Any], chosen: routing.Router) -> list[split.Traffic
     if chosen == "gateway-api":
         return builders.applied_from_httproute(obj)
     return builders.applied_from_virtualservice(obj)
-
-
-def same_split(applied: list[split.TrafficStatus], wanted: list[split.TrafficTarget]) -> bool:
-    """Equal splits, ignoring untagged targets at 0% and the order."""
-
-    def norm(items: list[Any]) -> list[tuple[str, int, str | None]]:
-        return sorted((t.revision_name, t.percent, t.tag) for t in items if t.percent or t.tag)
-
-    return norm(applied) == norm(wanted)
