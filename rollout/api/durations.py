@@ -9,6 +9,7 @@ Pure; no I/O.
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import timedelta
 from typing import Annotated, Any
@@ -31,8 +32,12 @@ DURATION_PATTERN = r"^(\d+(ms|h|m|s))+$"
 _WHOLE = re.compile(DURATION_PATTERN)
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_duration(text: str) -> timedelta:
-    """Parse `1h30m`, `15s`, `500ms` into a timedelta; ValueError on anything else."""
+    """Parse `1h30m`, `15s`, `500ms` into a timedelta; ValueError on anything else.
+
+    Memoized: every stored policy snapshot is parsed again on each read of its Release,
+    always with the same few texts (timedelta is immutable)."""
     text = text.strip()
     if not _WHOLE.match(text):
         raise ValueError(f"{text!r} is not a duration: write it like 500ms, 15s, 2m or 1h")
