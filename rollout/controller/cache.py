@@ -9,23 +9,31 @@ asking the store — no query, no parsing, no copy.
 - `peek` and `peek_list` hand out the cached objects themselves, shared by every
   reader: read them, never change them (client-go's rule for listers). Changing one
   means copying it first (`model_copy(update=…)` replaces, never mutates). Reconcilers
-  read through them (`rollout.reconcilers.base.read`).
+  read through them (`rollout.reconcilers.base.read`);
+- `create_shared`, `update_shared` and `update_status_shared` write, and hand out the
+  object the store returned, shared the same way: it is what the cache holds for that
+  key from then on (the Store methods hand out a copy of it).
 
 Fed by the controller, from one watch per kind: `replace(kind, listed)` after each
 list, then `observe(event)` for each event, in order, before the keys it concerns are
 queued — a reconcile caused by an event sees at least that event.
 
 Read your writes: a write returns version X of an object while the watch may not have
-delivered X yet. The key is then pinned to X: reads of a pinned key go to the store
-until the watch delivers X. A Conflict pins the key to the version the store has, so
-the retry reads that, not the stale cached one. resourceVersions are compared for
+delivered X yet. The key is then pinned to X, and its reads answer X — the object the
+write returned — until the watch delivers X; events of the key before X (older
+versions) leave the reads alone. When X arrives its event is not parsed: the cache
+already holds that object (`observe` returns the event with it, for the controller's
+wiring). A Conflict pins the key to the version the store has (read from it), so the
+retry reads that, not the stale cached one. resourceVersions are compared for
 equality only (they are opaque): a pin is not set when the watch has already
 delivered X (the last `RECENT` events are remembered), and a relist unpins its kind.
-A deletion pins the key until its DELETED event; objects deleted with it by the
-cascade leave the cache when their own DELETED events arrive.
+A deletion pins the key until its DELETED event, and reads of it go to the store
+meanwhile; objects deleted with it by the cascade leave the cache when their own
+DELETED events arrive.
 
 `guard = True` (tests) keeps each cached object's JSON and, when the object leaves
-the cache, records it in `changed` if a reader changed it meanwhile.
+the cache (or, for a write's object, when its event arrives), records it in
+`changed` if a reader changed it meanwhile.
 
 Thread-safe (one lock). Called by `rollout.controller.manager`.
 """
@@ -44,7 +52,7 @@ from rollout.store import errors, objects, port
 __all__ = ["RECENT", "CachedStore"]
 
 RECENT = 10_000  # delivered (key, resourceVersion) pairs remembered, for pins
-_MANY_PINS = 32  # a list with more pinned candidates than this reads the store instead
+_MANY_PINS = 32  # a list with more deletions pending than this reads the store instead
 
 _Key = tuple[str, str, str]
 _Write = Callable[[kinds.Resource], kinds.Resource]
@@ -53,7 +61,7 @@ _Write = Callable[[kinds.Resource], kinds.Resource]
 @dataclasses.dataclass(frozen=True)
 class _Pin:
     resource_version: str | None  # None: until the key's DELETED event
-    labels: Mapping[str, str]  # of the version written, for selecting it in a list
+    obj: kinds.Resource | None  # what reads answer meanwhile; None: read the store
 
 
 class CachedStore:
@@ -72,6 +80,9 @@ class CachedStore:
         self._pins: dict[str, dict[_Key, _Pin]] = collections.defaultdict(dict)  # by kind
         self._recent: collections.deque[tuple[_Key, str]] = collections.deque()
         self._recent_set: set[tuple[_Key, str]] = set()
+        # Objects written through the cache whose events have not arrived yet.
+        self._written: dict[tuple[_Key, str], kinds.Resource] = {}
+        self._written_texts: dict[tuple[_Key, str], str] = {}  # guard
 
     # --- feeding (the controller's list and watch) --------------------------------------
 
@@ -85,33 +96,44 @@ class CachedStore:
                 self._put(key, obj)
                 self._remember(key, obj.metadata.resource_version)
             self._pins[kind].clear()
+            for written in [w for w in self._written if w[0][0] == kind]:
+                self._forget_written(written)
             self._synced.add(kind)
 
-    def observe(self, event: port.WatchEvent) -> None:
-        """Apply one watch event (its object is given up by the caller)."""
-        obj = event.object
-        key = port.key_of(obj)
+    def observe(self, event: port.WatchEvent) -> port.WatchEvent:
+        """Apply one watch event (its object is given up by the caller). Returns the
+        event with the object the cache now holds: for a write made through the cache,
+        the object the write returned (the event's own is never parsed)."""
+        key = event.key
+        rv = event.resource_version
         deleted = event.type is port.EventType.DELETED
         with self._lock:
+            mine = None if deleted else self._forget_written((key, rv))
+            obj = event.object if mine is None else mine
+            pins = self._pins[key[0]]
+            pin = pins.get(key)
             if deleted:
                 self._drop(key)
             else:
                 self._put(key, obj)
-            rv = obj.metadata.resource_version
             self._remember(key, rv)
-            pins = self._pins[key[0]]
-            pin = pins.get(key)
             if pin is not None and (
                 (pin.resource_version is None and deleted)
                 or (pin.resource_version is not None and pin.resource_version == rv)
             ):
                 del pins[key]
+        return event if mine is None else port.WatchEvent(event.type, mine, rv)
 
     def check(self) -> builtins.list[_Key]:
         """Guard: the keys whose shared object a reader changed, so far or now."""
         with self._lock:
             now = [
                 k for k, obj in self._objects.items() if objects.dumps(obj) != self._texts.get(k)
+            ]
+            now += [
+                w[0]
+                for w, obj in self._written.items()
+                if objects.dumps(obj) != self._written_texts.get(w)
             ]
             return [*self.changed, *now]
 
@@ -156,20 +178,33 @@ class CachedStore:
         self._recent_set.add((key, rv))
 
     def _pin(self, key: _Key, obj: kinds.Resource | None) -> None:
-        """Read `key` from the store until the watch delivers `obj`'s version (None:
-        until it delivers the key's deletion)."""
+        """Reads of `key` answer `obj` (the caller gives it up) until the watch delivers
+        its version; None: they ask the store until the watch delivers the key's
+        deletion."""
         with self._lock:
             if key[0] not in self._synced:
                 return
             pins = self._pins[key[0]]
             if obj is None:  # deleted: wait for the deletion if the cache may have it
                 if key in self._objects or key in pins:
-                    pins[key] = _Pin(None, {})
+                    pins[key] = _Pin(None, None)
                 return
             rv = obj.metadata.resource_version
             if rv is None or (key, rv) in self._recent_set:
                 return  # already delivered: the cache has it or something newer
-            pins[key] = _Pin(rv, dict(obj.metadata.labels))
+            pins[key] = _Pin(rv, obj)
+            self._written[(key, rv)] = obj
+            if self.guard:
+                self._written_texts[(key, rv)] = objects.dumps(obj)
+
+    def _forget_written(self, written: tuple[_Key, str]) -> kinds.Resource | None:
+        """The object written as `written` (key, resourceVersion), if the cache wrote it;
+        it is delivered (or relisted) now. Guard: changed by a reader meanwhile?"""
+        obj = self._written.pop(written, None)
+        text = self._written_texts.pop(written, None)
+        if obj is not None and text is not None and objects.dumps(obj) != text:
+            self.changed.append(written[0])
+        return obj
 
     # --- shared reads (reconcilers) -----------------------------------------------------
 
@@ -177,11 +212,15 @@ class CachedStore:
         """The object itself, shared: never change it. Raises NotFound."""
         key = (kind, namespace, name)
         with self._lock:
-            if kind in self._synced and key not in self._pins[kind]:
-                obj = self._objects.get(key)
-                if obj is None:
-                    raise errors.NotFound(f"{kind} {namespace}/{name} not found")
-                return obj
+            if kind in self._synced:
+                pin = self._pins[kind].get(key)
+                if pin is None:
+                    obj = self._objects.get(key)
+                    if obj is None:
+                        raise errors.NotFound(f"{kind} {namespace}/{name} not found")
+                    return obj
+                if pin.obj is not None:
+                    return pin.obj
         return self.inner.get(kind, namespace, name)
 
     def peek_list(
@@ -205,11 +244,17 @@ class CachedStore:
                 for key in candidates
                 if key not in pins and objects.matches(obj := self._objects[key], namespace, labels)
             ]
-            pinned = [
+            items += [
+                pin.obj
+                for pin in pins.values()
+                if pin.obj is not None and objects.matches(pin.obj, namespace, labels)
+            ]
+            pinned = [  # deleted through the cache, not delivered yet: the store says
                 key
                 for key, pin in pins.items()
-                if (namespace is None or key[1] == namespace)
-                and (_selects(pin.labels, labels) or key in candidates)
+                if pin.obj is None
+                and (namespace is None or key[1] == namespace)
+                and (not labels or key in candidates)
             ]
         if len(pinned) > _MANY_PINS:
             return self.inner.list(kind, namespace, labels=labels).items
@@ -239,14 +284,28 @@ class CachedStore:
         return self.inner.list(kind, namespace, labels=labels)
 
     def create(self, obj: kinds.Resource) -> kinds.Resource:
+        return _copy(self.create_shared(obj))
+
+    def update(self, obj: kinds.Resource) -> kinds.Resource:
+        return _copy(self.update_shared(obj))
+
+    def update_status(self, obj: kinds.Resource) -> kinds.Resource:
+        return _copy(self.update_status_shared(obj))
+
+    # --- shared writes (reconcilers) ----------------------------------------------------
+
+    def create_shared(self, obj: kinds.Resource) -> kinds.Resource:
+        """Create; the object as stored, shared with the cache: never change it."""
         created = self.inner.create(obj)
         self._pin(port.key_of(created), created)
         return created
 
-    def update(self, obj: kinds.Resource) -> kinds.Resource:
+    def update_shared(self, obj: kinds.Resource) -> kinds.Resource:
+        """Update; the object as stored, shared with the cache: never change it."""
         return self._write(obj, self.inner.update)
 
-    def update_status(self, obj: kinds.Resource) -> kinds.Resource:
+    def update_status_shared(self, obj: kinds.Resource) -> kinds.Resource:
+        """Update the status; the object as stored, shared with the cache: never change it."""
         return self._write(obj, self.inner.update_status)
 
     def _write(self, obj: kinds.Resource, write: _Write) -> kinds.Resource:
@@ -271,10 +330,6 @@ class CachedStore:
 
     def close(self) -> None:
         self.inner.close()
-
-
-def _selects(labels: Mapping[str, str], selector: Mapping[str, str] | None) -> bool:
-    return not selector or all(labels.get(k) == v for k, v in selector.items())
 
 
 def _copy(obj: kinds.Resource) -> kinds.Resource:

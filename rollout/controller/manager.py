@@ -73,7 +73,7 @@ class Controller:
             platform=platform,
             clock=clock,
             on_release=self._on_release,
-            lister=self.cache,
+            cache=self.cache,
         )
         self.clock = clock
         self.queue = queue.WorkQueue()
@@ -111,7 +111,7 @@ class Controller:
         now = self.clock.now()
         for event in events:
             if self.cache is not None:
-                self.cache.observe(event)
+                event = self.cache.observe(event)  # with the object the cache holds
             self._enqueue(self.index.keys_for(event), now)
             self._since[kind] = event.resource_version
         return len(events)

@@ -2,9 +2,10 @@
 context it works in (store, platform, clock), and small helpers for reads, labels,
 owner references, events and status writes.
 
-Reads go through `read` and `read_list`: from the controller's cache when it has one
-(`Context.lister`; the objects are shared with it — read them, change a copy), else
-from the store. Writes always go to the store.
+Reads go through `read` and `read_list`, writes through `create`, `update` and
+`write_status`: with the controller's cache (`Context.cache`) they hand out the
+objects the cache holds — shared: read them, change a copy — and writes go to the
+store through it; without, straight to the store.
 
 A reconciler is `reconcile(ctx, key) -> Result`: observe (read the store and the
 platform), decide (pure builders), apply (platform and child objects), persist (one
@@ -30,14 +31,17 @@ from rollout.store import port
 
 __all__ = [
     "SERVICE_LABEL",
+    "Cache",
     "Context",
     "Key",
-    "Lister",
     "Reconcile",
     "Result",
+    "create",
     "owner_reference",
     "read",
     "read_list",
+    "update",
+    "update_status",
     "without_error",
     "write_status",
 ]
@@ -68,15 +72,21 @@ ReleaseHook = Callable[["Key", release.ReleaseStatus, tuple[release.Verdict, ...
 ERROR_CONDITION = "ReconcileError"
 
 
-class Lister(Protocol):
-    """Reads of stored objects that hand out shared objects (a cache's): never change
-    what it returns."""
+class Cache(Protocol):
+    """Reads and writes that hand out objects shared with a cache
+    (`rollout.controller.cache.CachedStore`): never change what it returns."""
 
     def peek(self, kind: str, namespace: str, name: str) -> kinds.Resource: ...
 
     def peek_list(
         self, kind: str, namespace: str | None = None, *, labels: Mapping[str, str] | None = None
     ) -> list[kinds.Resource]: ...
+
+    def create_shared(self, obj: kinds.Resource) -> kinds.Resource: ...
+
+    def update_shared(self, obj: kinds.Resource) -> kinds.Resource: ...
+
+    def update_status_shared(self, obj: kinds.Resource) -> kinds.Resource: ...
 
 
 @dataclasses.dataclass
@@ -87,8 +97,8 @@ class Context:
     # Called after each release decision with the new status and the verdicts of the
     # readings taken (the controller's metrics); None: nobody listens.
     on_release: ReleaseHook | None = None
-    # The controller's read cache; None: reads go to the store.
-    lister: Lister | None = None
+    # The controller's read cache; None: reads and writes go to the store.
+    cache: Cache | None = None
 
     def event(
         self, obj: kinds.Resource, reason: str, message: str, *, warning: bool = False
@@ -120,8 +130,8 @@ Reconcile = Callable[[Context, Key], Result]
 
 def read(ctx: Context, kind: str, namespace: str, name: str) -> kinds.Resource:
     """The stored object, read-only (it may be shared with the cache). Raises NotFound."""
-    if ctx.lister is not None:
-        return ctx.lister.peek(kind, namespace, name)
+    if ctx.cache is not None:
+        return ctx.cache.peek(kind, namespace, name)
     return ctx.store.get(kind, namespace, name)
 
 
@@ -129,9 +139,32 @@ def read_list(
     ctx: Context, kind: str, namespace: str, *, labels: Mapping[str, str]
 ) -> list[kinds.Resource]:
     """The stored objects selected, read-only (they may be shared with the cache)."""
-    if ctx.lister is not None:
-        return ctx.lister.peek_list(kind, namespace, labels=labels)
+    if ctx.cache is not None:
+        return ctx.cache.peek_list(kind, namespace, labels=labels)
     return ctx.store.list(kind, namespace, labels=labels).items
+
+
+def create(ctx: Context, obj: kinds.Resource) -> kinds.Resource:
+    """Create `obj`; the object as stored, read-only (it may be shared with the cache)."""
+    if ctx.cache is not None:
+        return ctx.cache.create_shared(obj)
+    return ctx.store.create(obj)
+
+
+def update(ctx: Context, obj: kinds.Resource) -> kinds.Resource:
+    """Update `obj`'s metadata and spec; the object as stored, read-only (it may be shared
+    with the cache)."""
+    if ctx.cache is not None:
+        return ctx.cache.update_shared(obj)
+    return ctx.store.update(obj)
+
+
+def update_status(ctx: Context, obj: kinds.Resource) -> kinds.Resource:
+    """Update `obj`'s status; the object as stored, read-only (it may be shared with the
+    cache)."""
+    if ctx.cache is not None:
+        return ctx.cache.update_status_shared(obj)
+    return ctx.store.update_status(obj)
 
 
 def owner_reference(owner: kinds.Resource) -> meta.OwnerReference:
@@ -148,13 +181,14 @@ def owner_reference(owner: kinds.Resource) -> meta.OwnerReference:
 
 
 def write_status(ctx: Context, obj: Any, status: Any) -> Any:
-    """Persist `status` unless it equals `obj.status`; return the object as stored.
+    """Persist `status` unless it equals `obj.status`; return the object as stored
+    (read-only, like `read`'s).
 
     A successful reconcile clears the controller's `ReconcileError` condition."""
     status = without_error(status)
     if status == obj.status:
         return obj
-    return ctx.store.update_status(obj.model_copy(update={"status": status}))
+    return update_status(ctx, obj.model_copy(update={"status": status}))
 
 
 def without_error(status: Any) -> Any:

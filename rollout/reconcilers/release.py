@@ -86,7 +86,7 @@ def reconcile(ctx: base.Context, key: base.Key) -> base.Result:
             message=new.message,
         )
     if _significant(new) != _significant(rel.status):
-        ctx.store.update_status(rel.model_copy(update={"status": new}))
+        base.update_status(ctx, rel.model_copy(update={"status": new}))
     return base.Result(decision.requeue_after)
 
 
@@ -179,6 +179,6 @@ def _set_weights(
     if not isinstance(rt, route.Route):
         raise errors.NotFound(f"Route {spec.service} does not exist yet")
     if rt.spec.traffic != traffic:
-        ctx.store.update(
-            rt.model_copy(update={"spec": rt.spec.model_copy(update={"traffic": traffic})})
+        base.update(
+            ctx, rt.model_copy(update={"spec": rt.spec.model_copy(update={"traffic": traffic})})
         )

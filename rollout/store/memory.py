@@ -6,7 +6,7 @@ does to a returned object leaks in); one lock guards everything; a bounded log o
 changes per kind serves `watch` (a watch reads only its kind's events), and a
 condition variable per kind wakes only the watchers of the kind that changed.
 resourceVersions are one counter across kinds, like etcd's revision. Objects are
-parsed outside the lock.
+parsed outside the lock; a watch event's object when it is first read.
 
 Called through the `port.Store` protocol only.
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 import bisect
 import builtins
 import collections
+import functools
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -28,7 +29,7 @@ from rollout.store import errors, objects, port
 __all__ = ["MemoryStore"]
 
 _Key = tuple[str, str, str]
-_Log = list[tuple[int, port.EventType, str]]  # one kind's: (resourceVersion, type, JSON)
+_Log = list[tuple[int, port.EventType, str, _Key]]  # one kind's: (resourceVersion, type, JSON, key)
 
 
 def _utcnow() -> datetime:
@@ -130,7 +131,7 @@ class MemoryStore:
                 if text is None:  # already deleted through another owner
                     continue
                 self._rv += 1
-                self._append(key[0], port.EventType.DELETED, text)
+                self._append(key, port.EventType.DELETED, text)
                 self._index_owners(key, ())
                 self._index_labels(key, {}, present=False)
                 uid = objects.loads(key[0], text).metadata.uid or ""
@@ -170,12 +171,13 @@ class MemoryStore:
         if meta is not None:
             self._index_owners(key, tuple(ref.uid for ref in meta.owner_references))
             self._index_labels(key, meta.labels, present=True)
-        self._append(key[0], type_, text)
+        self._append(key, type_, text)
 
-    def _append(self, kind: str, type_: port.EventType, text: str) -> None:
-        """Log an event of `kind` at the current resourceVersion and wake its watchers;
-        past twice `log_size` events, forget all but the last `log_size`."""
-        self._logs[kind].append((self._rv, type_, text))
+    def _append(self, key: _Key, type_: port.EventType, text: str) -> None:
+        """Log an event of `key` at the current resourceVersion and wake the watchers of
+        its kind; past twice `log_size` events, forget all but the last `log_size`."""
+        kind = key[0]
+        self._logs[kind].append((self._rv, type_, text, key))
         self._order.append((self._rv, kind))
         if len(self._order) > 2 * self._log_size:
             while len(self._order) > self._log_size:
@@ -204,8 +206,10 @@ class MemoryStore:
                 if pending or remaining <= 0:
                     break
                 self._changed[kind].wait(remaining)
-        for rv, type_, text in pending:
-            yield port.WatchEvent(type_, objects.loads(kind, text), str(rv))
+        for rv, type_, text, key in pending:  # parsed when read: a cache may have it
+            yield port.WatchEvent.parsed_later(
+                type_, key, str(rv), functools.partial(objects.loads, kind, text)
+            )
 
     def close(self) -> None:
         """Nothing to release; here for the protocol."""

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Protocol
 
 from rollout.api import kinds
@@ -46,11 +46,50 @@ class EventType(enum.StrEnum):
     DELETED = "DELETED"
 
 
-@dataclasses.dataclass(frozen=True)
 class WatchEvent:
-    type: EventType
-    object: kinds.Resource  # for DELETED: the object as it was last stored
-    resource_version: str
+    """One change of one object: its type, the object (for DELETED: as it was last
+    stored), the resourceVersion of the change, and the object's `key` (`key_of`).
+
+    A store may give the object as its stored JSON, parsed when `object` is first
+    read (`WatchEvent.parsed_later`): a reader that already holds that version — the
+    controller's cache, for the writes it made — never pays for parsing it."""
+
+    __slots__ = ("_load", "_object", "key", "resource_version", "type")
+
+    def __init__(self, type: EventType, object: kinds.Resource, resource_version: str) -> None:
+        self.type = type
+        self.key = key_of(object)
+        self.resource_version = resource_version
+        self._object: kinds.Resource | None = object
+        self._load: Callable[[], kinds.Resource] | None = None
+
+    @classmethod
+    def parsed_later(
+        cls,
+        type: EventType,
+        key: tuple[str, str, str],
+        resource_version: str,
+        load: Callable[[], kinds.Resource],
+    ) -> WatchEvent:
+        """An event whose object `load()` makes when it is first read (once)."""
+        event = cls.__new__(cls)
+        event.type = type
+        event.key = key
+        event.resource_version = resource_version
+        event._object = None
+        event._load = load
+        return event
+
+    @property
+    def object(self) -> kinds.Resource:
+        if self._object is None:
+            assert self._load is not None
+            self._object, self._load = self._load(), None
+        return self._object
+
+    def __repr__(self) -> str:
+        kind, namespace, name = self.key
+        return f"WatchEvent({self.type.value} {kind} {namespace}/{name} @{self.resource_version})"
 
 
 @dataclasses.dataclass(frozen=True)

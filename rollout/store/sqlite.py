@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import functools
 import os
 import pathlib
 import sqlite3
@@ -360,17 +361,24 @@ class SqliteStore:
             with self._changed[kind]:
                 if self._commits[kind] == commits:  # none of this process's since the look
                     self._changed[kind].wait(min(POLL, remaining))
-        for rv, type_, text in rows:
-            yield port.WatchEvent(port.EventType(type_), objects.loads(kind, text), str(rv))
+        for rv, type_, text, namespace, name in rows:  # parsed when read: a cache may have it
+            yield port.WatchEvent.parsed_later(
+                port.EventType(type_),
+                (kind, namespace, name),
+                str(rv),
+                functools.partial(objects.loads, kind, text),
+            )
 
-    def _events(self, kind: str, after: int) -> tuple[builtins.list[tuple[int, str, str]], int]:
+    def _events(self, kind: str, after: int) -> tuple[builtins.list[tuple[Any, ...]], int]:
         """Events of `kind` after `after`, and where to look from next time."""
         with self._tx(write=False) as conn:
             first = _one(conn, "SELECT MIN(rv) FROM events")
             if first is not None and after < int(first) - 1:
                 raise errors.Expired(f"resourceVersion {after} is too old; list again")
             rows = conn.execute(
-                "SELECT rv, type, body FROM events WHERE kind = ? AND rv > ? ORDER BY rv",
+                "SELECT rv, type, body, json_extract(body, '$.metadata.namespace'),"
+                " json_extract(body, '$.metadata.name')"
+                " FROM events WHERE kind = ? AND rv > ? ORDER BY rv",
                 (kind, after),
             ).fetchall()
             last = _last_rv(conn)

@@ -59,7 +59,7 @@ def reconcile(ctx: base.Context, key: base.Key) -> base.Result:
     latest = revs[-1] if revs else None
     if latest is None or latest.spec.template != svc.spec.template:
         new = builders.make_revision(svc, builders.next_number(svc, revs))
-        latest = ctx.store.create(new)  # type: ignore[assignment]
+        latest = base.create(ctx, new)  # type: ignore[assignment]
         assert isinstance(latest, revision.Revision)
         revs.append(latest)
         ctx.event(svc, "RevisionCreated", f"created revision {latest.metadata.name}")
@@ -115,14 +115,15 @@ def reconcile(ctx: base.Context, key: base.Key) -> base.Result:
                 problem = ("PolicyNotFound", f"RolloutPolicy {svc.spec.policy!r} does not exist")
             elif previous is None or _retry_requested(previous):
                 attempt = 1 if previous is None else _attempt(previous) + 1
-                created = ctx.store.create(
+                created = base.create(
+                    ctx,
                     builders.make_release(
                         svc,
                         policy,
                         stable=status.stable_revision,
                         canary=latest.metadata.name,
                         attempt=attempt,
-                    )
+                    ),
                 )
                 assert isinstance(created, release.Release)
                 rels.append(created)
@@ -138,7 +139,7 @@ def reconcile(ctx: base.Context, key: base.Key) -> base.Result:
 
     # the route
     if rt is None:
-        rt = ctx.store.create(builders.make_route(svc, desired or []))  # type: ignore[assignment]
+        rt = base.create(ctx, builders.make_route(svc, desired or []))  # type: ignore[assignment]
     else:
         change: dict[str, object] = {}
         if desired is not None and rt.spec.traffic != desired:
@@ -146,7 +147,7 @@ def reconcile(ctx: base.Context, key: base.Key) -> base.Result:
         if rt.spec.routing != svc.spec.routing:
             change["routing"] = svc.spec.routing
         if change:
-            rt = ctx.store.update(rt.model_copy(update={"spec": rt.spec.model_copy(update=change)}))  # type: ignore[assignment]
+            rt = base.update(ctx, rt.model_copy(update={"spec": rt.spec.model_copy(update=change)}))  # type: ignore[assignment]
     assert isinstance(rt, route.Route)
 
     # 4. garbage collection

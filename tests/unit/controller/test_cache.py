@@ -127,7 +127,8 @@ def test_the_cache_is_behind_the_watch_for_writes_it_did_not_make(fed: Fed) -> N
 
 
 def test_a_write_is_read_back_before_the_watch_delivers_it(fed: Fed) -> None:
-    """peek, get and peek_list see the cache's own write at once, from the store."""
+    """peek, get and peek_list see the cache's own write at once: the object the write
+    returned, without asking the store."""
     fed.store.create(a_route("r"))
     fed.deliver()
     current = fed.cached.peek("Route", "default", "r")
@@ -136,7 +137,7 @@ def test_a_write_is_read_back_before_the_watch_delivers_it(fed: Fed) -> None:
     assert url_of(fed.cached.get("Route", "default", "r")) == "http://mine"
     assert [url_of(o) for o in fed.cached.peek_list("Route", labels=LABEL)] == ["http://mine"]
     assert fed.cached.pinned() == 1
-    assert fed.store.reads["get"] == 3
+    assert fed.store.reads == {}
 
 
 def test_once_the_watch_delivers_the_write_reads_leave_the_store(fed: Fed) -> None:
@@ -239,14 +240,41 @@ def test_a_relist_replaces_the_kind_and_unpins_it(fed: Fed) -> None:
     assert gone.metadata.name not in {o.metadata.name for o in fed.cached.peek_list("Route")}
 
 
-def test_a_list_with_many_pinned_objects_is_read_from_the_store(fed: Fed) -> None:
-    """More pinned candidates than it is worth asking one by one: one list instead."""
-    for i in range(cache._MANY_PINS + 5):
-        fed.cached.create(a_route(f"r{i:03d}"))
+def test_a_list_with_many_deletions_pending_is_read_from_the_store(fed: Fed) -> None:
+    """More deletions not delivered yet than it is worth asking one by one: one list."""
+    names = [f"r{i:03d}" for i in range(cache._MANY_PINS + 5)]
+    for name in names:
+        fed.store.create(a_route(name))
+    fed.deliver()
+    for name in names[1:]:
+        fed.cached.delete("Route", "default", name)
     fed.store.reads.clear()
-    listed = fed.cached.peek_list("Route", labels=LABEL)
-    assert [o.metadata.name for o in listed] == [f"r{i:03d}" for i in range(cache._MANY_PINS + 5)]
+    assert [o.metadata.name for o in fed.cached.peek_list("Route", labels=LABEL)] == names[:1]
     assert fed.store.reads == {"list": 1}
+
+
+def test_a_writes_own_event_is_not_parsed(fed: Fed, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cache already holds what its write returned: the write's event is not parsed,
+    and observe hands on the object the write returned; someone else's event is."""
+    parsed: list[str] = []
+
+    def loads(kind: str, text: str | bytes) -> kinds.Resource:
+        parsed.append(kind)
+        return real(kind, text)
+
+    real = objects.loads
+    monkeypatch.setattr(objects, "loads", loads)
+    created = fed.cached.create_shared(a_route("r"))
+    written = fed.cached.update_status_shared(with_url(created, "http://mine"))
+    other = fed.store.update_status(with_url(written, "http://other"))
+    parsed.clear()
+    events = list(fed.store.watch("Route", since=fed.since, timeout=0))
+    seen = [fed.cached.observe(event).object for event in events]
+    assert seen[0] is created
+    assert seen[1] is written
+    assert seen[2] == other
+    assert parsed == ["Route"]  # someone else's
+    assert fed.cached.peek("Route", "default", "r") is seen[2]
 
 
 def test_guard_reports_a_shared_object_a_reader_changed(fed: Fed) -> None:
@@ -258,6 +286,18 @@ def test_guard_reports_a_shared_object_a_reader_changed(fed: Fed) -> None:
     fed.cached.peek("Route", "default", "r").metadata.labels["oops"] = "1"
     assert fed.cached.check() == [("Route", "default", "r")]
     fed.store.update_status(with_url(created, "http://x"))
+    fed.deliver()
+    assert fed.cached.check() == [("Route", "default", "r")]
+
+
+def test_guard_reports_a_written_object_a_reader_changed(fed: Fed) -> None:
+    """With guard on, changing the object a shared write returned is reported, before
+    and after its event arrives."""
+    fed.cached.guard = True
+    created = fed.cached.create_shared(a_route("r"))
+    assert fed.cached.check() == []
+    created.metadata.labels["oops"] = "1"
+    assert fed.cached.check() == [("Route", "default", "r")]
     fed.deliver()
     assert fed.cached.check() == [("Route", "default", "r")]
 
