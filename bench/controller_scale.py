@@ -58,6 +58,7 @@ class CountingStore:
 
     def __init__(self, inner: port.Store) -> None:
         self.inner = inner
+        self._quiet = inner if isinstance(inner, port.QuietStatusWrites) else None
         self.writes: collections.Counter[tuple[str, str]] = collections.Counter()
         self._lock = threading.Lock()
 
@@ -84,6 +85,13 @@ class CountingStore:
     def update_status(self, obj: kinds.Resource) -> kinds.Resource:
         self._count(obj.kind, "status")
         return self.inner.update_status(obj)
+
+    def update_status_version(self, obj: kinds.Resource) -> str:
+        """A status write that returns only the resourceVersion (the controller's cache
+        uses it when the store has it: `port.QuietStatusWrites`)."""
+        self._count(obj.kind, "status")
+        assert self._quiet is not None, "the memory and SQLite stores write quietly"
+        return self._quiet.update_status_version(obj)
 
     def delete(self, kind: str, namespace: str, name: str) -> None:
         self._count(kind, "delete")

@@ -31,9 +31,15 @@ A deletion pins the key until its DELETED event, and reads of it go to the store
 meanwhile; objects deleted with it by the cascade leave the cache when their own
 DELETED events arrive.
 
+A status write of a cached object with a new status is not read back from a store that
+can write quietly (`port.QuietStatusWrites`: memory, SQLite): the cache builds the
+object stored — the one it holds with the new status and resourceVersion — instead of
+parsing it (`update_status_shared`).
+
 `guard = True` (tests) keeps each cached object's JSON and, when the object leaves
 the cache (or, for a write's object, when its event arrives), records it in
-`changed` if a reader changed it meanwhile.
+`changed` if a reader changed it meanwhile; a status written quietly is compared with
+what the store holds, and recorded there too when it differs.
 
 Thread-safe (one lock). Called by `rollout.controller.manager`.
 """
@@ -69,6 +75,7 @@ class CachedStore:
 
     def __init__(self, inner: port.Store, *, guard: bool = False) -> None:
         self.inner = inner
+        self._quiet = inner if isinstance(inner, port.QuietStatusWrites) else None
         self.guard = guard
         self.changed: builtins.list[_Key] = []  # shared objects a reader changed (guard)
         self._texts: dict[_Key, str] = {}
@@ -305,8 +312,54 @@ class CachedStore:
         return self._write(obj, self.inner.update)
 
     def update_status_shared(self, obj: kinds.Resource) -> kinds.Resource:
-        """Update the status; the object as stored, shared with the cache: never change it."""
-        return self._write(obj, self.inner.update_status)
+        """Update the status; the object as stored, shared with the cache: never change it.
+
+        When `obj` is a cached object with a new status (`model_copy(update=…)`: the same
+        metadata and spec objects) and the store can write quietly, the object is not
+        read back: the stored object is the cached one with `obj`'s status and the new
+        resourceVersion (the precondition held). `obj.status` becomes shared."""
+        quiet, held = self._quiet, self._held(obj)
+        if quiet is None or held is None:
+            return self._write(obj, self.inner.update_status)
+
+        def write(new: kinds.Resource) -> kinds.Resource:
+            written = _with_status(held, new, quiet.update_status_version(new))
+            if self.guard:  # not read back: is it what the store has?
+                self._verify(written)
+            return written
+
+        return self._write(obj, write)
+
+    def _held(self, obj: kinds.Resource) -> kinds.Resource | None:
+        """The object the cache answers for `obj`'s key, if `obj` is it with another
+        status (the same resourceVersion, metadata and spec)."""
+        key = port.key_of(obj)
+        rv = obj.metadata.resource_version
+        with self._lock:
+            pin = self._pins[key[0]].get(key)
+            held = self._objects.get(key) if pin is None else pin.obj
+        if (
+            held is None
+            or rv is None
+            or held.metadata.resource_version != rv
+            or held.metadata is not obj.metadata
+            or getattr(held, "spec", None) is not getattr(obj, "spec", None)
+        ):
+            return None
+        return held
+
+    def _verify(self, written: kinds.Resource) -> None:
+        """Guard: a status written quietly is what the store holds (its JSON round trip
+        is itself), unless the store has moved on."""
+        key = port.key_of(written)
+        try:
+            stored = self.inner.get(*key)
+        except errors.NotFound:
+            return
+        same_version = stored.metadata.resource_version == written.metadata.resource_version
+        if same_version and objects.dumps(stored) != objects.dumps(written):
+            with self._lock:
+                self.changed.append(key)
 
     def _write(self, obj: kinds.Resource, write: _Write) -> kinds.Resource:
         key = port.key_of(obj)
@@ -330,6 +383,14 @@ class CachedStore:
 
     def close(self) -> None:
         self.inner.close()
+
+
+def _with_status(
+    held: kinds.Resource, new: kinds.Resource, resource_version: str
+) -> kinds.Resource:
+    """`held` with `new`'s status at `resource_version`: what a status write stored."""
+    meta = held.metadata.model_copy(update={"resource_version": resource_version})
+    return held.model_copy(update={"metadata": meta, "status": new.status})  # type: ignore[union-attr]
 
 
 def _copy(obj: kinds.Resource) -> kinds.Resource:

@@ -112,12 +112,21 @@ class MemoryStore:
         return objects.loads(key[0], text)
 
     def update_status(self, obj: kinds.Resource) -> kinds.Resource:
+        text, _ = self._write_status(obj)
+        return objects.loads(obj.kind, text)
+
+    def update_status_version(self, obj: kinds.Resource) -> str:
+        """`port.QuietStatusWrites`: no object parsed."""
+        return self._write_status(obj)[1]
+
+    def _write_status(self, obj: kinds.Resource) -> tuple[str, str]:
+        """Write `obj`'s status; the stored JSON and its resourceVersion."""
         key = port.key_of(obj)
         with self._lock:
-            stored = self._stored(key)
-            text = objects.status_updated(stored, obj, resource_version=str(self._rv + 1))
+            rv = str(self._rv + 1)
+            text = objects.status_updated(self._stored(key), obj, resource_version=rv)
             self._put(key, text, port.EventType.MODIFIED, None)
-        return objects.loads(key[0], text)
+        return text, rv
 
     def delete(self, kind: str, namespace: str, name: str) -> None:
         objects.kind_of(kind)

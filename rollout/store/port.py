@@ -31,11 +31,19 @@ from __future__ import annotations
 import dataclasses
 import enum
 from collections.abc import Callable, Iterator, Mapping
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from rollout.api import kinds
 
-__all__ = ["DEFAULT_NAMESPACE", "EventType", "Listed", "Store", "WatchEvent", "key_of"]
+__all__ = [
+    "DEFAULT_NAMESPACE",
+    "EventType",
+    "Listed",
+    "QuietStatusWrites",
+    "Store",
+    "WatchEvent",
+    "key_of",
+]
 
 DEFAULT_NAMESPACE = "default"
 
@@ -125,3 +133,15 @@ class Store(Protocol):
     def watch(self, kind: str, *, since: str, timeout: float) -> Iterator[WatchEvent]: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class QuietStatusWrites(Protocol):
+    """A Store that can also write a status without handing back the object: the
+    memory and SQLite stores, for the controller's cache, which builds the object from
+    the one it holds instead of paying for a parse (`rollout.controller.cache`)."""
+
+    def update_status_version(self, obj: kinds.Resource) -> str:
+        """`update_status(obj)`, the same in every way, returning only the new
+        resourceVersion."""
+        ...

@@ -267,12 +267,18 @@ class SqliteStore:
         return objects.loads(key[0], text)
 
     def update(self, obj: kinds.Resource) -> kinds.Resource:
-        return self._modify(obj, objects.updated, owners=True)
+        return objects.loads(obj.kind, self._write(obj, objects.updated, owners=True)[0])
 
     def update_status(self, obj: kinds.Resource) -> kinds.Resource:
-        return self._modify(obj, objects.status_updated, owners=False)
+        return objects.loads(obj.kind, self._write(obj, objects.status_updated, owners=False)[0])
 
-    def _modify(self, obj: kinds.Resource, rule: _Rule, *, owners: bool) -> kinds.Resource:
+    def update_status_version(self, obj: kinds.Resource) -> str:
+        """`port.QuietStatusWrites`: no object parsed."""
+        return str(self._write(obj, objects.status_updated, owners=False)[1])
+
+    def _write(self, obj: kinds.Resource, rule: _Rule, *, owners: bool) -> tuple[str, int]:
+        """Apply `rule` to the stored object in one transaction; the JSON stored and its
+        resourceVersion."""
         key = port.key_of(obj)
         objects.kind_of(key[0])
         with self._tx(write=True) as conn:
@@ -283,7 +289,7 @@ class SqliteStore:
             text = rule(row[1], obj, resource_version=str(rv))
             meta = obj.metadata if owners else None  # a status write keeps labels and owners
             self._put(conn, rv, key, text, port.EventType.MODIFIED, meta)
-        return objects.loads(key[0], text)
+        return text, rv
 
     def _put(
         self,

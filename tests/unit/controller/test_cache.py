@@ -253,6 +253,46 @@ def test_a_list_with_many_deletions_pending_is_read_from_the_store(fed: Fed) -> 
     assert fed.store.reads == {"list": 1}
 
 
+def test_a_status_write_of_a_cached_object_is_not_read_back(
+    fed: Fed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cached object with a new status is written quietly: the object handed back is
+    the cached one with that status and the new resourceVersion — what the store has —
+    and nothing is parsed; a copy made any other way is read back."""
+    parsed: list[str] = []
+
+    def loads(kind: str, text: str | bytes) -> kinds.Resource:
+        parsed.append(kind)
+        return real(kind, text)
+
+    real = objects.loads
+    fed.store.create(a_route("r"))
+    fed.deliver()
+    cached = fed.cached.peek("Route", "default", "r")
+    monkeypatch.setattr(objects, "loads", loads)
+    written = fed.cached.update_status_shared(with_url(cached, "http://mine"))
+    assert parsed == []
+    assert written.metadata is not cached.metadata
+    assert written.spec is cached.spec  # type: ignore[union-attr]
+    assert objects.dumps(written) == objects.dumps(fed.store.get("Route", "default", "r"))
+    assert fed.cached.peek("Route", "default", "r") is written
+    rebuilt = route.Route.model_validate(written.model_dump())  # not the cached objects
+    fed.cached.update_status_shared(with_url(rebuilt, "http://again"))
+    assert parsed == ["Route", "Route"]  # read back; the store's get, just above
+
+
+def test_guard_reports_a_quiet_status_write_unlike_the_stored_one(fed: Fed) -> None:
+    """With guard on, a status written quietly that does not round-trip (here traffic
+    None: left out of the JSON, read back as the default, []) is reported."""
+    fed.cached.guard = True
+    fed.store.create(a_route("r"))
+    fed.deliver()
+    cached = fed.cached.peek("Route", "default", "r")
+    status = route.RouteStatus.model_construct(traffic=None)  # not what a parse gives
+    fed.cached.update_status_shared(cached.model_copy(update={"status": status}))
+    assert fed.cached.check() == [("Route", "default", "r")]
+
+
 def test_a_writes_own_event_is_not_parsed(fed: Fed, monkeypatch: pytest.MonkeyPatch) -> None:
     """The cache already holds what its write returned: the write's event is not parsed,
     and observe hands on the object the write returned; someone else's event is."""
