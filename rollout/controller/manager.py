@@ -4,6 +4,10 @@
   resourceVersion; each event updates the read cache (`cache.CachedStore`, unless
   `read_cache=False`) and then enqueues the keys `wiring.Index` maps it to. A watch
   that expired lists again. Reconcilers read from the cache and write to the store.
+- A write is no news to its writer: the event of an object a reconcile wrote does not
+  queue the key that wrote it (a Service that created a Revision is not woken by that
+  Revision's creation; it is by the Revision's later changes). The event of a write
+  that arrives before the write returned to its writer still does (harmless).
 - Queue: `queue.WorkQueue` (de-duplicated, delayed by `requeue_after`, backoff on
   errors). A `Conflict` is retried at once (re-read, reconcile again); other errors
   back off exponentially and leave the resource's own status to say what is wrong —
@@ -26,7 +30,7 @@ from datetime import datetime, timedelta
 import structlog
 
 from rollout import clock as clocks
-from rollout.api import condition, release
+from rollout.api import condition, kinds, release
 from rollout.controller import cache, metrics, queue, wiring
 from rollout.platforms import ports
 from rollout.reconcilers import base
@@ -74,6 +78,7 @@ class Controller:
             clock=clock,
             on_release=self._on_release,
             cache=self.cache,
+            on_write=self._on_write,
         )
         self.clock = clock
         self.queue = queue.WorkQueue()
@@ -82,6 +87,9 @@ class Controller:
         self.workers = workers
         self._since: dict[str, str] = {}
         self._due: dict[base.Key, datetime] = {}
+        self._reconciling = threading.local()  # .key: what this worker reconciles
+        self._writers: dict[tuple[tuple[str, str, str], str], base.Key] = {}  # by write
+        self._writers_lock = threading.Lock()
 
     # --- watching ---------------------------------------------------------------------
 
@@ -92,6 +100,9 @@ class Controller:
 
     def _relist(self, kind: str) -> None:
         listed = self.store.list(kind)
+        with self._writers_lock:  # the events of writes before the list are gone
+            for write in [w for w in self._writers if w[0][0] == kind]:
+                del self._writers[write]
         if self.cache is not None:
             self.cache.replace(kind, listed)
         now = self.clock.now()
@@ -112,9 +123,20 @@ class Controller:
         for event in events:
             if self.cache is not None:
                 event = self.cache.observe(event)  # with the object the cache holds
-            self._enqueue(self.index.keys_for(event), now)
+            keys = self.index.keys_for(event)
+            with self._writers_lock:
+                writer = self._writers.pop((event.key, event.resource_version), None)
+            self._enqueue([k for k in keys if k != writer], now)
             self._since[kind] = event.resource_version
         return len(events)
+
+    def _on_write(self, written: kinds.Resource) -> None:
+        """Remember which key's reconcile wrote `written`, for its event."""
+        writer = getattr(self._reconciling, "key", None)
+        rv = written.metadata.resource_version
+        if writer is not None and rv is not None:
+            with self._writers_lock:
+                self._writers[(port.key_of(written), rv)] = writer
 
     def _enqueue(self, keys: list[base.Key], at: datetime) -> None:
         for key in keys:
@@ -135,6 +157,7 @@ class Controller:
         of_kind = self.metrics.of_kind(key.kind)
         of_kind.lateness.observe(max((now - due).total_seconds(), 0.0))
         started = time.perf_counter()
+        self._reconciling.key = key
         try:
             result = RECONCILERS[key.kind](self.ctx, key)
         except errors.Conflict:
@@ -159,6 +182,7 @@ class Controller:
             self._mark_failed(key, exc)
             return
         finally:
+            self._reconciling.key = None
             of_kind.reconciles.inc()
             of_kind.duration.observe(time.perf_counter() - started)
         self.queue.forget(key)

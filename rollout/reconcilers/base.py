@@ -99,6 +99,9 @@ class Context:
     on_release: ReleaseHook | None = None
     # The controller's read cache; None: reads and writes go to the store.
     cache: Cache | None = None
+    # Called with each object a reconciler created or updated, as stored (the
+    # controller: a write is no news to its writer); None: nobody listens.
+    on_write: Callable[[kinds.Resource], None] | None = None
 
     def event(
         self, obj: kinds.Resource, reason: str, message: str, *, warning: bool = False
@@ -147,24 +150,30 @@ def read_list(
 def create(ctx: Context, obj: kinds.Resource) -> kinds.Resource:
     """Create `obj`; the object as stored, read-only (it may be shared with the cache)."""
     if ctx.cache is not None:
-        return ctx.cache.create_shared(obj)
-    return ctx.store.create(obj)
+        return _wrote(ctx, ctx.cache.create_shared(obj))
+    return _wrote(ctx, ctx.store.create(obj))
 
 
 def update(ctx: Context, obj: kinds.Resource) -> kinds.Resource:
     """Update `obj`'s metadata and spec; the object as stored, read-only (it may be shared
     with the cache)."""
     if ctx.cache is not None:
-        return ctx.cache.update_shared(obj)
-    return ctx.store.update(obj)
+        return _wrote(ctx, ctx.cache.update_shared(obj))
+    return _wrote(ctx, ctx.store.update(obj))
 
 
 def update_status(ctx: Context, obj: kinds.Resource) -> kinds.Resource:
     """Update `obj`'s status; the object as stored, read-only (it may be shared with the
     cache)."""
     if ctx.cache is not None:
-        return ctx.cache.update_status_shared(obj)
-    return ctx.store.update_status(obj)
+        return _wrote(ctx, ctx.cache.update_status_shared(obj))
+    return _wrote(ctx, ctx.store.update_status(obj))
+
+
+def _wrote(ctx: Context, written: kinds.Resource) -> kinds.Resource:
+    if ctx.on_write is not None:
+        ctx.on_write(written)
+    return written
 
 
 def owner_reference(owner: kinds.Resource) -> meta.OwnerReference:

@@ -210,7 +210,11 @@ class MemoryStore:
             while True:
                 if after < self._kind_dropped[kind]:  # forgotten while waiting
                     raise errors.Expired(f"resourceVersion {since} is too old; list again")
-                pending = log[bisect.bisect_right(log, after, key=lambda e: e[0]) :]
+                pending = (
+                    log[bisect.bisect_right(log, after, key=lambda e: e[0]) :]
+                    if log and log[-1][0] > after  # anything new at all? (most looks: no)
+                    else []
+                )
                 remaining = deadline - time.monotonic()
                 if pending or remaining <= 0:
                     break
