@@ -330,6 +330,14 @@ def test_false_rollbacks_with_history_bounded_by_twice_alpha() -> None:
     assert history_rollbacks(incident=False, seed=11) <= 2 * ALPHA
 
 
+def test_history_prior_spans_two_to_eight_times_max_ratio() -> None:
+    """Five half-octave points from 2·maxRatio to 8·maxRatio, equal weights."""
+    ratios, weights = sequential._history_prior(2.0)
+
+    assert ratios == pytest.approx([4.0, 4 * 2**0.5, 8.0, 8 * 2**0.5, 16.0])
+    assert weights == pytest.approx([0.2] * 5)
+
+
 def test_shared_incident_does_not_roll_back_a_good_canary() -> None:
     """Both revisions at 3% from the second minute: the guard keeps the history out."""
     assert history_rollbacks(incident=True, seed=12) <= ALPHA
