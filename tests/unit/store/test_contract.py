@@ -342,22 +342,6 @@ def test_update_status_has_the_same_precondition(store: port.Store) -> None:
     assert got.metadata.labels == {"v": "1"}
 
 
-def test_a_quiet_status_write_stores_what_update_status_would(store: port.Store) -> None:
-    """`update_status_version` (`port.QuietStatusWrites`: memory, SQLite) writes like
-    `update_status`, precondition included, and returns only the new resourceVersion."""
-    if not isinstance(store, port.QuietStatusWrites):
-        pytest.skip("this store does not write quietly")
-    read = store.create(a_route("r", labels={"v": "1"}))
-    rv = store.update_status_version(with_url(with_meta(read, labels={"v": "2"}), "http://x"))
-    got = store.get("Route", "default", "r")
-    assert got.metadata.resource_version == rv != read.metadata.resource_version
-    assert got.status.url == "http://x"  # type: ignore[union-attr]
-    assert got.metadata.labels == {"v": "1"}
-    assert got.metadata.generation == 1
-    with pytest.raises(errors.Conflict):
-        store.update_status_version(with_url(read, "http://stale"))
-
-
 def test_update_status_of_a_kind_without_status_is_invalid(store: port.Store) -> None:
     """RolloutPolicy has no status subresource."""
     policy = store.create(example("policies/canary-standard.yaml"))
