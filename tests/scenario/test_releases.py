@@ -224,6 +224,25 @@ class TestCanary:
             "ProgressDeadlineExceeded",
         )
 
+    def test_a_canary_getting_ready_wakes_its_release_without_polls(self, env):
+        """A release waiting 30 s for its canary is decided when the canary gets ready,
+        not every 2 s meanwhile; it then moves the first step's weight at once."""
+        deployed(env)
+        env.runtime.ready_after = timedelta(seconds=30)
+        env.apply(env.service(policy="test", version="v2"))
+        env.until(lambda: env.releases(), within=10)
+        name = env.releases()[0].metadata.name
+        registry = env.controller.metrics.registry
+
+        def decisions() -> float:
+            return registry.get_sample_value("rollout_reconciles_total", {"kind": "Release"})
+
+        before = decisions()
+        waited = env.until(lambda: canary_weight(env, name) == 20, within=60, step=0.5)
+        assert 29 <= waited <= 31
+        # woken by the canary's readiness, then by the split applied (before: 15 polls)
+        assert decisions() - before <= 3
+
     def test_readiness_deadline_without_policy_keeps_old_revision(self, env):
         """No policy: a revision not ready within progressDeadline is marked and gets nothing."""
         env.apply(env.service(progressDeadline="30s"))
