@@ -60,9 +60,21 @@ factor is a test martingale under the null averaged over that posterior, so by
 Ville P(sup_t H_t ≥ 1/α) ≤ α on that average (Grünwald, de Heide & Koolen, "Safe
 Testing", JRSS-B 2024, §4 on Bayes factors with priors on nuisance parameters);
 for each fixed λ, E_λ[H_t] = 1 at every fixed time. It is not a supermartingale for
-each fixed λ: a history that happened to be low makes the canary look worse. The
-fail decision reads max(E, H), so under H0_hist the false-rollback bound is 2α
-(union); measured: 0.7–1.1% at α = 0.02 (tests and bench/results).
+each fixed λ: a history that happened to be low makes the canary look worse.
+
+*The two together.* With a history, the fail decision reads max(E_c / 2, H), where
+E_c is the concurrent e-value with its alternatives from `CONCURRENT_FROM` ×
+maxRatio (8…64 for maxRatio 2): the history comparison is the one that sees a
+canary 2–8 times worse; the concurrent one is left the large regressions, which it
+proves in a few requests, and the ones the guard hides from the history. Rolling
+back when E_c ≥ 2/α or H ≥ 1/α has, under H0_hist, probability at most α/2 + α =
+1.5α (union). Why the concurrent part pays: during a shared incident its null holds
+but errors are many, its mixture then moves in small steps and crosses 1/α nearly
+as often as Ville allows, and many of those crossings go through the alternatives
+close to 1 (2–4 × the stable). Measured on 2 × 1000 seeds (decisions.md,
+bench/results): false rollbacks 0.6–1.0% on good, noisy-good and incident-good
+against 0.7–1.7% with max(E, H); failed requests of a 20-fold regression 4.1–4.2
+against 4.0. Without a history the decision reads E alone (bound α).
 
 *Incidents.* An incident that raises both revisions' rates breaks H0_hist, not the
 concurrent test's null. A guard watches the stable against its history: a CUSUM
@@ -89,11 +101,13 @@ import math
 from rollout.analysis import measurement
 
 __all__ = [
+    "CONCURRENT_FROM",
     "GUARD_LOG",
     "GUARD_RATIO",
     "HISTORY_MIN_ERRORS",
     "Grid",
     "State",
+    "concurrent_log_e",
     "decision_log_e",
     "fail_log_e",
     "grid",
@@ -110,6 +124,8 @@ GUARD_RATIO = 8.0
 GUARD_LOG = 2.5
 #: The history comparison decides only from this many canary errors in trusted increments.
 HISTORY_MIN_ERRORS = 3
+#: With a history, the concurrent comparison's alternatives start at this × maxRatio.
+CONCURRENT_FROM = 4.0
 
 _ZERO = measurement.Counts(0, 0)
 _BASE = tuple(2.0**k for k in range(-3, 7))  # 1/8 … 64 in octaves
@@ -199,10 +215,28 @@ def _log_mean_exp(values: list[float]) -> float:
     return top + math.log(sum(math.exp(v - top) for v in values) / len(values))
 
 
-def fail_log_e(state: State, g: Grid) -> float:
-    """log of the e-value against "the canary is no worse than stable" (ρ ≤ 1)."""
+def fail_log_e(state: State, g: Grid, *, from_ratio: float | None = None) -> float:
+    """log of the e-value against "the canary is no worse than stable" (ρ ≤ 1).
+
+    Its alternatives are the grid's ratios from `from_ratio` (default maxRatio) up.
+    """
     ll = state.log_likelihood
-    return _log_mean_exp([v - ll[g.one] for v in ll[g.max_ratio :]])
+    lowest = g.ratios[g.max_ratio] if from_ratio is None else from_ratio
+    return _log_mean_exp([v - ll[g.one] for r, v in zip(g.ratios, ll, strict=True) if r >= lowest])
+
+
+def concurrent_log_e(state: State, g: Grid) -> float:
+    """log of the concurrent comparison's e-value as the fail decision reads it.
+
+    Without a history, `fail_log_e`. With one, the concurrent comparison is there for
+    large regressions (the history comparison covers 2–8 × maxRatio): its
+    alternatives start at `CONCURRENT_FROM` × maxRatio and it counts half (it must
+    reach 2/α), so the union of the two comparisons is bounded by 1.5α, not 2α.
+    """
+    if state.baseline is None:
+        return fail_log_e(state, g)
+    lowest = min(g.ratios[g.max_ratio] * CONCURRENT_FROM, g.ratios[-1])
+    return fail_log_e(state, g, from_ratio=lowest) - math.log(2.0)
 
 
 def history_fail_log_e(state: State, g: Grid) -> float | None:
@@ -244,7 +278,7 @@ def decision_log_e(state: State, g: Grid) -> float:
     The history comparison counts once the canary has `HISTORY_MIN_ERRORS` errors in
     trusted increments (two errors in a few dozen requests are too often luck).
     """
-    concurrent = fail_log_e(state, g)
+    concurrent = concurrent_log_e(state, g)
     pooled = history_fail_log_e(state, g)
     if pooled is None or state.trusted.errors < HISTORY_MIN_ERRORS:
         return concurrent

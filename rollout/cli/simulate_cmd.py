@@ -154,7 +154,7 @@ def render_table(rows: list[dict[str, Any]]) -> str:
                 _num(r["promoted"], 100, 0) + "%",
                 _num(r["rolledBack"], 100, 0) + "%",
                 _num(r["paused"], 100, 0) + "%",
-                _num(r["failedRequests"]["mean"]),
+                _num(r["failedRequests"]["mean"], digits=2),
                 _num(r["failedRequests"]["p95"]),
                 _num(r["timeToRollbackS"]["mean"], digits=0),
                 _num(r["timeToPromoteS"]["mean"], digits=0),

@@ -227,7 +227,37 @@ def test_history_needs_a_few_trusted_canary_errors() -> None:
     g = sequential.grid(2.0)
 
     assert math.exp(sequential.history_fail_log_e(state, g) or 0.0) >= 50
-    assert decision_e(state) == pytest.approx(fail_e(state))
+    assert decision_e(state) == pytest.approx(math.exp(sequential.concurrent_log_e(state, g)))
+
+
+def test_with_history_the_concurrent_comparison_counts_half_from_four_times_max_ratio() -> None:
+    """With a history the concurrent e-value's alternatives are 8…64 (maxRatio 2), halved."""
+    g = sequential.grid(2.0)
+    state = with_history((Counts(20, 2), Counts(500, 0)))
+    ll = state.log_likelihood
+    wide = [math.exp(v - ll[g.one]) for r, v in zip(g.ratios, ll, strict=True) if r >= 8.0]
+
+    assert math.exp(sequential.concurrent_log_e(state, g)) == pytest.approx(
+        sum(wide) / len(wide) / 2
+    )
+    assert sequential.concurrent_log_e(state, g) < sequential.fail_log_e(state, g)
+
+
+def test_without_history_the_concurrent_comparison_is_whole() -> None:
+    g = sequential.grid(2.0)
+    state = with_history((Counts(20, 2), Counts(500, 0)), history=None)
+
+    assert sequential.concurrent_log_e(state, g) == sequential.fail_log_e(state, g)
+
+
+def test_concurrent_alternatives_exist_for_a_large_max_ratio() -> None:
+    """4 × maxRatio beyond the grid: the largest ratio is the alternative."""
+    g = sequential.grid(32.0)
+    state = sequential.update(sequential.State.empty(g), g, Counts(20, 5), Counts(500, 0), HISTORY)
+
+    assert sequential.concurrent_log_e(state, g) == pytest.approx(
+        state.log_likelihood[-1] - state.log_likelihood[g.one] - math.log(2.0)
+    )
 
 
 def test_canary_increment_waits_one_reading_for_the_guard() -> None:
@@ -255,7 +285,9 @@ def test_guard_drops_increments_when_the_stable_fails_more_than_in_its_history()
     assert state.guard >= sequential.GUARD_LOG
     assert state.trusted == Counts(100, 0)
     assert state.pending == Counts(0, 0)
-    assert decision_e(state) == pytest.approx(fail_e(state))
+    assert decision_e(state) == pytest.approx(
+        math.exp(sequential.concurrent_log_e(state, sequential.grid(2.0)))
+    )
 
 
 def test_guard_forgets_an_incident_that_is_over() -> None:
