@@ -116,7 +116,7 @@ class TimedController(manager.Controller):
 
     def process(self, key: base.Key) -> None:
         now = self.clock.now()
-        due = self._due.get(key, now)
+        due = self.queue.due_of(key) or now
         if self.recording:
             self.reconciles += 1
             self.by_kind[key.kind] += 1

@@ -86,7 +86,6 @@ class Controller:
         self.metrics = metrics.ControllerMetrics()
         self.workers = workers
         self._since: dict[str, str] = {}
-        self._due: dict[base.Key, datetime] = {}
         self._reconciling = threading.local()  # .key: what this worker reconciles
         self._writers: dict[tuple[tuple[str, str, str], str], base.Key] = {}  # by write
         self._writers_lock = threading.Lock()
@@ -142,7 +141,6 @@ class Controller:
         for key in keys:
             if key.kind in RECONCILERS:
                 self.queue.add(key, at)
-                self._due[key] = min(at, self._due.get(key, at))
 
     def wake(self, key: base.Key) -> None:
         """Reconcile `key` now: for platforms that learn of a change first (a crash)."""
@@ -153,7 +151,7 @@ class Controller:
     def process(self, key: base.Key) -> None:
         """Reconcile one key (owned by the caller after `queue.pop`) and requeue it."""
         now = self.clock.now()
-        due = self._due.pop(key, now)
+        due = self.queue.due_of(key) or now
         of_kind = self.metrics.of_kind(key.kind)
         of_kind.lateness.observe(max((now - due).total_seconds(), 0.0))
         started = time.perf_counter()
@@ -163,13 +161,11 @@ class Controller:
         except errors.Conflict:
             self.queue.done(key)
             self.queue.add(key, self.clock.now())
-            self._due[key] = self.clock.now()
             self.metrics.errors.labels(key.kind, "Conflict").inc()
             return
         except Exception as exc:  # one bad object must not stop the controller
             self.queue.done(key)
             delay = self.queue.failed(key, self.clock.now())
-            self._due[key] = self.clock.now() + delay
             self.metrics.errors.labels(key.kind, type(exc).__name__).inc()
             log.warning(
                 "reconcile failed",
@@ -190,7 +186,6 @@ class Controller:
         if result.requeue_after is not None:
             at = self.clock.now() + max(result.requeue_after, timedelta(0))
             self.queue.add(key, at)
-            self._due[key] = min(at, self._due.get(key, at))
         self.metrics.queue_depth.set(len(self.queue))
 
     def _on_release(

@@ -7,7 +7,9 @@ Semantics (client-go's rate-limited delaying queue, simplified):
   it to be handed out again once `done(key)` is called.
 - `failed(key, now)` re-adds it after an exponential backoff (0.1 s × 2^n, capped at
   60 s, in clock time); `forget(key)` resets its count after a success.
-- `pop(now)` returns a due key or None; `next_due()` says when the next one is due,
+- `pop(now)` returns a due key or None, and `due_of(key)` when that key became due
+  (its earliest add since it was last handed out; for lateness, read under the
+  queue's lock so no add can slip between); `next_due()` says when the next one is due,
   so a runner can wait exactly that long (`Controller` turns clock time into real
   seconds). No threads and no clock reading here: `now` is passed in.
 
@@ -35,6 +37,7 @@ class WorkQueue:
         self._processing: set[Hashable] = set()
         self._again: dict[Hashable, datetime] = {}  # added while processing
         self._failures: dict[Hashable, int] = {}
+        self._popped: dict[Hashable, datetime] = {}  # handed out: when each was due
         self.changed = threading.Condition()
 
     def __len__(self) -> int:
@@ -70,8 +73,14 @@ class WorkQueue:
                 heapq.heappop(self._heap)
                 del self._due[key]
                 self._processing.add(key)
+                self._popped[key] = at
                 return key
             return None
+
+    def due_of(self, key: Hashable) -> datetime | None:
+        """When `key`, handed out by `pop` and not yet `done`, became due."""
+        with self.changed:
+            return self._popped.get(key)
 
     def next_due(self) -> datetime | None:
         with self.changed:
@@ -82,6 +91,7 @@ class WorkQueue:
     def done(self, key: Hashable) -> None:
         with self.changed:
             self._processing.discard(key)
+            self._popped.pop(key, None)
             again = self._again.pop(key, None)
             if again is not None:
                 current = self._due.get(key)

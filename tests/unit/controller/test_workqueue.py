@@ -33,6 +33,23 @@ def drain(q: queue.WorkQueue, now: datetime) -> list[Hashable]:
 # --- de-duplication and due times ---------------------------------------------------
 
 
+def test_due_of_says_when_a_handed_out_key_became_due() -> None:
+    """The earliest add before the pop; an add while it is processed is the next one's."""
+    q = queue.WorkQueue()
+    q.add("a", s(5))
+    q.add("a", s(3))
+    assert q.pop(s(10)) == "a"
+    assert q.due_of("a") == s(3)
+
+    q.add("a", s(8))  # while processed
+    q.done("a")
+    assert q.due_of("a") is None
+    assert q.pop(s(10)) == "a"
+    assert q.due_of("a") == s(8)
+    q.done("a")
+    assert q.due_of("a") is None
+
+
 def test_a_key_added_many_times_is_popped_once() -> None:
     """Ten adds of one key are one pop."""
     q = queue.WorkQueue()
