@@ -21,7 +21,6 @@ Called by `rollout controller` and the scenario tests.
 
 from __future__ import annotations
 
-import gc
 import threading
 import time
 from collections.abc import Mapping
@@ -31,7 +30,7 @@ import structlog
 
 from rollout import clock as clocks
 from rollout.api import condition, kinds, release
-from rollout.controller import cache, metrics, queue, wiring
+from rollout.controller import cache, collector, metrics, queue, wiring
 from rollout.platforms import ports
 from rollout.reconcilers import base
 from rollout.reconcilers import release as release_reconciler
@@ -52,12 +51,7 @@ RECONCILERS: Mapping[str, base.Reconcile] = {
 }
 KINDS = (*RECONCILERS, "RolloutPolicy")
 _MAX_WAIT = 1.0  # real seconds a worker or watcher waits before looking again
-# A controller holds a large heap of long-lived objects (the read cache, the queue).
-# With Python's default thresholds (700, 10, 10) the full collections that scan all of
-# it came every few seconds and stopped every thread for up to 2 s at 3,000 releases
-# (27% of the CPU). Nearly all garbage here is freed by reference counting; collecting
-# after 50,000 allocations instead of 700 leaves cycles a little longer.
-GC_THRESHOLDS = (50_000, 20, 20)
+GC_THRESHOLDS = collector.THRESHOLDS  # the collector's settings: `collector`
 
 
 class Controller:
@@ -244,15 +238,12 @@ class Controller:
 
         Nothing is reconciled before every kind has been listed once (an API server that
         fails the first lists is asked again every second). While it runs, Python's
-        garbage collector runs seldom (`GC_THRESHOLDS`, restored on return)."""
-        thresholds = gc.get_threshold()
-        gc.set_threshold(*GC_THRESHOLDS)
-        try:
-            self._run(stop)
-        finally:
-            gc.set_threshold(*thresholds)
+        garbage collector runs seldom and skips the long-lived heap (`collector`,
+        undone on return)."""
+        with collector.running() as freezer:
+            self._run(stop, freezer)
 
-    def _run(self, stop: threading.Event) -> None:
+    def _run(self, stop: threading.Event, freezer: collector.Freezer) -> None:
         while not stop.is_set():
             try:
                 self.list_all()
@@ -266,7 +257,7 @@ class Controller:
             threading.Thread(target=self._watch_loop, args=(kind, stop), name=f"watch-{kind}")
             for kind in KINDS
         ] + [
-            threading.Thread(target=self._work_loop, args=(stop,), name=f"worker-{i}")
+            threading.Thread(target=self._work_loop, args=(stop, freezer), name=f"worker-{i}")
             for i in range(self.workers)
         ]
         for thread in threads:
@@ -287,8 +278,9 @@ class Controller:
                 log.warning("watch failed", kind=kind, error=str(exc))
                 stop.wait(_MAX_WAIT)
 
-    def _work_loop(self, stop: threading.Event) -> None:
+    def _work_loop(self, stop: threading.Event, freezer: collector.Freezer) -> None:
         while not stop.is_set():
+            freezer.tick()
             key = self.queue.pop(self.clock.now())
             if key is None:
                 due = self.queue.next_due()
