@@ -10,7 +10,9 @@ observe → decide → apply → persist:
 - decide: `rollout.release.engine.decide` (pure);
 - apply: `SetWeights` → the Route's spec (stable and canary tagged), events → the
   recorder. Applied before the status is persisted: after a crash the engine decides
-  the same step again and re-applies the same absolute weights (idempotent);
+  the same step again and re-applies the same absolute weights (idempotent); a route
+  already at the next step's weights does not hold the step it was decided from
+  (`weights_ahead` in the engine: a lost status write once wedged a release there);
 - persist: the new status in one write, skipped when only the time-dependent parts
   (`nextDecisionAt`, the "… left" of the message) changed.
 Returns the engine's `requeue_after` — except while the release waits for its canary

@@ -353,6 +353,14 @@ class _Model:
     def weights_applied(self) -> bool:
         return self.obs.applied is not None and self.obs.applied == self.status.weights
 
+    def weights_ahead(self) -> bool:
+        """The router already has the next step's weights: the decision that set them
+        was not persisted (a failed or lost status write). Deciding again redoes it."""
+        index = self.status.step_index + 1
+        if self.obs.applied is None or index >= len(self.steps):
+            return False
+        return self.obs.applied == steps.weights(steps.weight_at(self.steps, index))
+
     def weights_stuck(self) -> bool:
         started = self.status.step_started_at or self.now
         return not self.weights_applied() and self.now >= started + self.policy.progress_deadline
@@ -373,7 +381,7 @@ class _Model:
 
     def step_done(self) -> bool:
         step = self._step()
-        if step is None or not self.weights_applied():
+        if step is None or not (self.weights_applied() or self.weights_ahead()):
             return step is None
         if step.set_weight is not None:
             return True

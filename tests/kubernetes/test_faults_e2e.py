@@ -54,7 +54,9 @@ def test_a_release_finishes_correctly_through_api_faults(cluster: Cluster) -> No
         recorder = c.record()
         c.apply(service_yaml("v2", policy="stepped"), "v2.yaml")
         watched = rollout(c.kubeconfig, "status", "web", "--watch", "--timeout", "90s", timeout=120)
-        assert watched.returncode == 0, watched.stdout + watched.stderr
+        assert watched.returncode == 0, (
+            watched.stdout + watched.stderr + "\ncontroller log:\n" + controller.output()[-6000:]
+        )
         wait_for(
             lambda: recorder is not None and recorder.splits[-1] == (("web-00002", 100),),
             30,
