@@ -15,10 +15,10 @@ observe → decide → apply → persist:
   (`weights_ahead` in the engine: a lost status write once wedged a release there);
 - persist: the new status in one write, skipped when only the time-dependent parts
   (`nextDecisionAt`, the "… left" of the message) changed.
-Returns the engine's `requeue_after` — except while the release waits for its canary
-to get ready: the engine polls every 2 s, but the controller's wiring queues a release
-on every change of its canary revision, so the next decision without news is the
-progress deadline (one Release reconcile in eight was such a poll in the benchmark).
+Returns the engine's `requeue_after`. The observation says `readiness_wakes`: the
+controller's wiring queues a release on every change of its canary revision, so while
+the release waits for its canary the engine asks again at the progress deadline, not
+every 2 s (one Release reconcile in eight was such a poll in the benchmark).
 One canonical log line per phase transition.
 
 Called by the controller.
@@ -26,10 +26,10 @@ Called by the controller.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from rollout.api import condition, release, revision, route, service, split
-from rollout.api.release import TERMINAL_PHASES, Phase, Weights
+from rollout.api.release import TERMINAL_PHASES, Weights
 from rollout.platforms import ports
 from rollout.reconcilers import base
 from rollout.reconcilers.service import builders
@@ -63,6 +63,7 @@ def reconcile(ctx: base.Context, key: base.Key) -> base.Result:
             for m in engine.due_metrics(spec.policy, rel.status, now)
         ),
         superseded_by=_superseded_by(ctx, rel),
+        readiness_wakes=True,
     )
     decision = engine.decide(spec, rel.status, obs)
     for action in decision.actions:
@@ -93,19 +94,7 @@ def reconcile(ctx: base.Context, key: base.Key) -> base.Result:
         )
     if _significant(new) != _significant(rel.status):
         base.update_status(ctx, rel.model_copy(update={"status": new}))
-    if new.phase is Phase.PENDING and not ready and failure is None:
-        deadline = _canary_deadline(new, spec, now)
-        return base.Result(decision.requeue_after if deadline is None else deadline)
     return base.Result(decision.requeue_after)
-
-
-def _canary_deadline(
-    status: release.ReleaseStatus, spec: release.ReleaseSpec, now: datetime
-) -> timedelta | None:
-    """How long until a canary that is not ready fails the release; None: unknown."""
-    if status.started_at is None:
-        return None
-    return max(status.started_at + spec.policy.progress_deadline - now, timedelta(0))
 
 
 def _significant(status: release.ReleaseStatus) -> release.ReleaseStatus:

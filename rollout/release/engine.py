@@ -466,12 +466,21 @@ def _requeue(
     if phase in TERMINAL_PHASES:
         return None
     due: list[datetime] = []
-    if phase in (Phase.PENDING, Phase.PROMOTING, Phase.ROLLING_BACK) or (
+    deadline = None
+    if phase is Phase.PENDING and status.started_at is not None:
+        deadline = status.started_at + policy.progress_deadline
+        due.append(deadline)
+    # Waiting for a canary whose every change wakes the caller: the deadline will do.
+    woken = (
+        deadline is not None
+        and obs.readiness_wakes
+        and not obs.canary_ready
+        and obs.canary_failure is None
+    )
+    if (phase in (Phase.PENDING, Phase.PROMOTING, Phase.ROLLING_BACK) and not woken) or (
         status.weights is not None and obs.applied != status.weights
     ):
         due.append(now + POLL)
-    if phase is Phase.PENDING and status.started_at is not None:
-        due.append(status.started_at + policy.progress_deadline)
     if phase in (Phase.PROGRESSING, Phase.PAUSED) and policy.analysis:
         last = {m.metric: m.at for m in status.analysis}
         for metric in policy.analysis.metrics:

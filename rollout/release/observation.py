@@ -27,3 +27,6 @@ class Observation:
     applied: Weights | None = None  # what the traffic router reports it applied
     readings: tuple[measurement.Measurement, ...] = ()
     superseded_by: str | None = None  # the newer revision, when there is one
+    # The caller decides again on every change of the canary's readiness (the
+    # controller's wiring does), so waiting for it needs no poll.
+    readiness_wakes: bool = False

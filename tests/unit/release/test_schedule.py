@@ -79,3 +79,18 @@ def test_passing_reading_after_the_end_advances_the_step() -> None:
     decision = engine.decide(SPEC, status, obs)
     assert decision.status.step_index == 2
     assert decision.status.weights == Weights(stable=50, canary=50)
+
+
+def test_waiting_for_a_canary_polls_unless_its_changes_wake_the_caller() -> None:
+    """Pending, canary not ready: every 2 s, or — when readiness changes wake the
+    caller (the controller) — at the progress deadline (10 m from the start)."""
+    pending = ReleaseStatus(phase=Phase.PENDING, started_at=T0)
+    now = T0 + timedelta(seconds=30)
+
+    polled = engine.decide(SPEC, pending, observation.Observation(now=now))
+    woken = engine.decide(SPEC, pending, observation.Observation(now=now, readiness_wakes=True))
+
+    assert polled.status.phase is Phase.PENDING
+    assert polled.requeue_after == engine.POLL
+    assert woken.status.phase is Phase.PENDING
+    assert woken.requeue_after == POLICY.progress_deadline - timedelta(seconds=30)
