@@ -3,7 +3,9 @@ same run, with the same load generator and the same upstream.
 
 The upstream is a small aiohttp app (a 13-byte `200 OK` body) in its own process;
 the proxy is the real proxy process (`ensure_proxy` on a temporary state dir) with one
-route sending 100% to that upstream; the load generator is `rollout.platforms.local.
+route sending 100% to that upstream (the proxy forwards only to revisions of its
+state dir, so the benchmark writes the upstream's run file, as the local runtime
+does for a revision); the load generator is `rollout.platforms.local.
 loadgen` in this process. Per round, in alternating order (direct, proxy, then
 proxy, direct, …, so drift in the machine's load hits both sides alike):
 
@@ -36,7 +38,7 @@ import tempfile
 import time
 from typing import Any
 
-from rollout.platforms.local import loadgen
+from rollout.platforms.local import loadgen, processes
 from rollout.platforms.local.proxy import client
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -97,6 +99,19 @@ def _measure(url: str, mode: str, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _write_run_file(state_dir: pathlib.Path, pid: int, url: str) -> None:
+    """What the local runtime writes for revision bench/hello-00001."""
+    start = processes.proc_start(pid)
+    if start is None:
+        raise RuntimeError("the upstream exited")
+    path = state_dir / "run" / "bench.hello-00001.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = processes.RunRecord(
+        pid=pid, port=int(url.rsplit(":", 1)[1]), started_at="bench", proc_start=start
+    )
+    processes.write_run_file(path, record)
+
+
 def _median(rounds: list[dict[str, Any]], key: str) -> float:
     return float(statistics.median(r[key] for r in rounds))
 
@@ -106,6 +121,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         state_dir = pathlib.Path(tmp)
         try:
+            _write_run_file(state_dir, upstream.pid, direct_url)
             proxy = client.ensure_proxy(state_dir)
             route = proxy.put_route(
                 "bench",

@@ -11,8 +11,17 @@ step failed, must pause, has passed, or may end early:
 - **inconclusive**: more than `inconclusiveLimit` inconclusive readings of a gating
   metric in the step → pause for a human (never a rollback);
 - **errors**: more than `consecutiveErrorLimit` provider errors in a row → pause;
-- **passed**: every gating metric has at least one Passed reading in the step and
-  none of the above holds;
+- **passed** — the evidence a step needs before traffic may grow: none of the above
+  holds and every gating metric has at least one Passed reading in the step, its
+  latest reading is not an Error, its readings in the step are not mostly (more than
+  half) Inconclusive for want of data (quiet readings — Inconclusive because the
+  canary served no request since the last look — are left out of that count: at 1%
+  of a small service most 10 s intervals are quiet), and — where the provider
+  reports counts (`local`) — the canary served at least `max(minSamples, 1)`
+  requests behind the step's readings;
+- **blind**: metrics (any of the policy's) whose latest reading is an Error: the
+  engine never raises traffic or promotes while one is (a reading from a failing
+  provider is no evidence of anything);
 - **early**: passed, and every gating metric's last reading passed decisively;
 - **suspect**: a gating sequential comparison leans towards a regression (its fail
   e-value is at least `SUSPECT_E_VALUE`) without having proved one — a step with
@@ -96,6 +105,13 @@ def _count(
     old: MetricStatus, reading: measurement.Measurement, result: evaluate.Result
 ) -> MetricStatus:
     verdict = result.verdict
+    requests = old.canary_requests
+    if reading.canary is not None:  # an increment: requests add up
+        requests += reading.canary.requests
+    elif reading.samples is not None:  # a window: the fullest one read in the step
+        requests = max(requests, reading.samples)
+    served = reading.canary.requests if reading.canary is not None else reading.samples
+    quiet = verdict is Verdict.INCONCLUSIVE and served == 0
     return old.model_copy(
         update={
             "verdict": verdict,
@@ -110,6 +126,8 @@ def _count(
             "inconclusive": old.inconclusive + (verdict is Verdict.INCONCLUSIVE),
             "errors": old.errors + (verdict is Verdict.ERROR),
             "consecutive_errors": old.consecutive_errors + 1 if verdict is Verdict.ERROR else 0,
+            "canary_requests": requests,
+            "quiet": old.quiet + quiet,
             "passed_early": result.passed_early,
             "evidence": _evidence(result.evidence) or old.evidence,
         }
@@ -119,7 +137,7 @@ def _count(
 def reset_step(statuses: Sequence[MetricStatus]) -> list[MetricStatus]:
     """Statuses for a new step: step counters zeroed, evidence and cursor kept."""
     zero: dict[str, object] = {"measurements": 0, "passes": 0, "failures": 0}
-    zero |= {"inconclusive": 0, "errors": 0, "failure_reason": ""}
+    zero |= {"inconclusive": 0, "errors": 0, "failure_reason": "", "canary_requests": 0, "quiet": 0}
     return [
         s.model_copy(update={**zero, "consecutive_errors": 0, "passed_early": False})
         for s in statuses
@@ -134,6 +152,7 @@ class Gate:
     passed: bool = False
     early: bool = False
     suspect: bool = False
+    blind: tuple[str, ...] = ()  # metrics whose latest reading is an Error
 
 
 def gate(
@@ -160,7 +179,11 @@ def gate(
         if status.inconclusive > analysis.inconclusive_limit:
             inconclusive.append(f"{name}: {status.reason}")
     ok = not (failed or inconclusive or errors)
-    passed = ok and all((by_name.get(n) or MetricStatus(metric=n)).passes > 0 for n in names)
+    passed = ok and all(
+        _evidenced(metrics[n], by_name.get(n) or MetricStatus(metric=n))
+        for n in names
+        if n in metrics
+    )
     early = passed and all(
         (s := by_name.get(n)) is not None
         and s.verdict is Verdict.PASSED
@@ -169,7 +192,21 @@ def gate(
         for n in names
     )
     suspect = any(_suspect(metrics[n], by_name.get(n)) for n in names if n in metrics)
-    return Gate(tuple(failed), tuple(inconclusive), tuple(errors), passed, early, suspect)
+    blind = tuple(f"{s.metric}: {s.reason}" for s in statuses if s.verdict is Verdict.ERROR)
+    return Gate(tuple(failed), tuple(inconclusive), tuple(errors), passed, early, suspect, blind)
+
+
+def _evidenced(metric: policyspec.Metric, status: MetricStatus) -> bool:
+    """Whether a gating metric's readings in the step are evidence enough to pass it."""
+    if status.passes == 0 or status.verdict is Verdict.ERROR:
+        return False
+    # Mostly "no data" from the provider. Quiet readings (the canary served nothing since
+    # the last look) are not missing data: the canary's requests are judged below.
+    if 2 * (status.inconclusive - status.quiet) > status.measurements - status.quiet:
+        return False
+    if metric.provider.local is not None:  # the provider counts the canary's requests
+        return status.canary_requests >= max(metric.min_samples, 1)
+    return True
 
 
 def _suspect(metric: policyspec.Metric, status: MetricStatus | None) -> bool:

@@ -6,7 +6,8 @@
 - compare, sequential: the reading's counts update the release's evidence
   (`sequential`); `Failed` when the fail e-value reaches 1/alpha; otherwise `Passed`
   ("no evidence of a regression"), with `passed_early` once the pass e-value reaches
-  1/alpha. A reading with no requests at all is Inconclusive.
+  1/alpha. A reading whose increment holds no canary request is Inconclusive: it says
+  nothing about the canary (a canary dropped from the data plane must not pass a step).
 - compare, mann-whitney: canary latencies against stable latencies scaled by
   `maxRatio`, one-sided; `Failed` when p < alpha; too few samples is Inconclusive.
 
@@ -118,8 +119,13 @@ def _sequential(
             value,
             state,
         )
-    if reading.canary.requests == 0 and state.canary.requests == 0:
-        return Result(Verdict.INCONCLUSIVE, "no canary requests yet", value, state)
+    if reading.canary.requests == 0:  # nothing new about the canary: no evidence either way
+        why = (
+            "no canary requests yet"
+            if state.canary.requests == 0
+            else "no canary requests since the last reading"
+        )
+        return Result(Verdict.INCONCLUSIVE, f"{why} ({counts})", value, state)
     early = passing >= threshold
     reason = (
         f"ratio ≤ {compare.max_ratio:g} shown: e-value {math.exp(passing):.3g} ({counts})"

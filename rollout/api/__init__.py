@@ -17,7 +17,8 @@ Module map:
     policyspec    steps, canary shorthand, analysis, metrics, webhooks
     service, revision, route, rolloutpolicy, release   the five kinds
     kinds         registry: names, aliases, printer columns
-    documents     YAML text → resources + diagnostics
+    limits        sizes of files, documents and strings; YAML aliases expanded
+    documents     YAML text → resources + diagnostics (problems and warnings)
     loader        files and directories → documents
     crds          CustomResourceDefinitions from the models
 """

@@ -6,6 +6,15 @@ keys, unknown kinds, and every validation error of every document, each written 
 `PATH:LINE: FIELD.PATH: message`. It never raises on bad input: a loader that
 crashes on a typo is a bug.
 
+Size comes first (`rollout.api.limits`): a stream or a document too large as
+written, a string too large or holding NUL, or a document whose YAML aliases expand
+past the limit is reported, and its data never reaches pydantic.
+
+Warnings are the second channel: what is valid but unwise (a literal credential in a
+policy) is a `Diagnostic` with severity `warning`, printed
+`PATH:LINE: FIELD.PATH: warning: message`, in `Parsed.warnings`. They never make a
+document invalid; `Parsed.diagnostics` holds the problems only.
+
 How lines are found: the document is composed into PyYAML nodes, which carry their
 position; a walk records the line of every field path (`spec.steps[2].setWeight`);
 a pydantic error location is then mapped to the line of its longest known prefix
@@ -20,15 +29,26 @@ import dataclasses
 import difflib
 import types
 import typing
-from typing import Any
+from typing import Any, Literal
 
 import pydantic
 import yaml
 import yaml.reader
 
-from rollout.api import base, kinds, problems
+from rollout.api import base, kinds, limits, policyspec, problems, release, rolloutpolicy
 
-__all__ = ["Diagnostic", "Document", "Parsed", "format_loc", "parse", "validate_data"]
+__all__ = [
+    "Diagnostic",
+    "Document",
+    "Parsed",
+    "Severity",
+    "format_loc",
+    "parse",
+    "resource_warnings",
+    "validate_data",
+]
+
+Severity = Literal["error", "warning"]
 
 _MAX_NODES = 200_000
 
@@ -41,12 +61,12 @@ class Diagnostic:
     line: int
     field: str
     message: str
+    severity: Severity = "error"
 
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}" if self.line > 0 else self.path
-        return (
-            f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
-        )
+        message = f"warning: {self.message}" if self.severity == "warning" else self.message
+        return f"{where}: {self.field}: {message}" if self.field else f"{where}: {message}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,24 +85,32 @@ class Document:
 
 @dataclasses.dataclass
 class Parsed:
+    """Resources, problems (`diagnostics`: any makes the input invalid) and warnings."""
+
     documents: list[Document] = dataclasses.field(default_factory=list)
     diagnostics: list[Diagnostic] = dataclasses.field(default_factory=list)
+    warnings: list[Diagnostic] = dataclasses.field(default_factory=list)
 
     def extend(self, other: Parsed) -> None:
         self.documents.extend(other.documents)
         self.diagnostics.extend(other.diagnostics)
+        self.warnings.extend(other.warnings)
 
 
 def parse(text: str, path: str) -> Parsed:
     """Every resource in a YAML stream, and a diagnostic for every problem in it."""
     result = Parsed()
+    size = base.utf8_size(text)
+    if size > limits.MAX_FILE_BYTES:
+        message = "file " + base.too_large(size, limits.MAX_FILE_BYTES)
+        return Parsed(diagnostics=[Diagnostic(path, 0, "", message)])
     loader: yaml.SafeLoader | None = None
     try:
         loader = yaml.SafeLoader(text)
         while loader.check_node():
             node = loader.get_node()
             if node is not None:
-                result.extend(_document(loader, node, path))
+                result.extend(_document(loader, node, path, text))
     except yaml.YAMLError as exc:
         result.diagnostics.append(_yaml_error(exc, text, path, "YAML syntax error"))
     except RecursionError:
@@ -109,8 +137,12 @@ def _yaml_error(exc: yaml.YAMLError, text: str, path: str, what: str) -> Diagnos
     return Diagnostic(path, 1, "", f"{what}: {exc}")
 
 
-def _document(loader: yaml.SafeLoader, node: yaml.Node, path: str) -> Parsed:
+def _document(loader: yaml.SafeLoader, node: yaml.Node, path: str, text: str) -> Parsed:
     start = node.start_mark.line + 1
+    written = base.utf8_size(text[node.start_mark.index : node.end_mark.index])
+    if written > limits.MAX_DOCUMENT_BYTES:
+        message = "document " + base.too_large(written, limits.MAX_DOCUMENT_BYTES)
+        return Parsed(diagnostics=[Diagnostic(path, start, "", message)])
     lines, dupes = _line_map(loader, node)
     try:
         data = loader.construct_document(node)
@@ -125,17 +157,51 @@ def _document(loader: yaml.SafeLoader, node: yaml.Node, path: str) -> Parsed:
         return Parsed(diagnostics=diagnostics)
     resource, found = validate_data(data)
     if resource is None:
-        return Parsed(
-            diagnostics=[
-                Diagnostic(path, _line_of(lines, p.loc, start), format_loc(p.loc), p.message)
-                for p in found
-            ]
-        )
-    return Parsed(documents=[Document(path, start, resource, lines)])
+        return Parsed(diagnostics=[_diagnostic(path, lines, start, p) for p in found])
+    warnings = [_diagnostic(path, lines, start, p, "warning") for p in resource_warnings(resource)]
+    return Parsed(documents=[Document(path, start, resource, lines)], warnings=warnings)
+
+
+def _diagnostic(
+    path: str,
+    lines: dict[problems.Loc, int],
+    start: int,
+    problem: problems.Problem,
+    severity: Severity = "error",
+) -> Diagnostic:
+    line = _line_of(lines, problem.loc, start)
+    return Diagnostic(path, line, format_loc(problem.loc), problem.message, severity)
+
+
+def resource_warnings(resource: kinds.Resource) -> list[problems.Problem]:
+    """What is valid but unwise in a resource (a literal credential), at field paths."""
+    if isinstance(resource, rolloutpolicy.RolloutPolicy):
+        return _under(("spec",), policyspec.policy_warnings(resource.spec))
+    if isinstance(resource, release.Release):
+        return _under(("spec", "policy"), policyspec.policy_warnings(resource.spec.policy))
+    return []
+
+
+def _under(prefix: problems.Loc, found: list[problems.Problem]) -> list[problems.Problem]:
+    return [problems.Problem((*prefix, *p.loc), p.message) for p in found]
 
 
 def validate_data(data: Any) -> tuple[kinds.Resource | None, list[problems.Problem]]:
-    """Turn one document's data into a resource, or say every way it is wrong."""
+    """Turn one document's data into a resource, or say every way it is wrong.
+
+    Sizes are checked first (`limits.data_problems`): data over a limit is not
+    validated, so an alias bomb never reaches pydantic. A NUL or a lone surrogate in
+    any string is a problem wherever it is (no field can carry it)."""
+    walked = limits.data_problems(data)
+    if walked.oversized:
+        return None, walked.oversized + walked.unstorable
+    resource, found = _validate(data)
+    known = {p.loc for p in found}
+    found += [p for p in walked.unstorable if p.loc not in known]
+    return (resource, []) if not found else (None, found)
+
+
+def _validate(data: Any) -> tuple[kinds.Resource | None, list[problems.Problem]]:
     if not isinstance(data, dict):
         return None, [
             problems.Problem(
@@ -173,11 +239,15 @@ def validate_data(data: Any) -> tuple[kinds.Resource | None, list[problems.Probl
 # --- pydantic errors → messages --------------------------------------------------------
 
 _MAPPING_TYPES = {"model_type", "model_attributes_type", "dict_type"}
-_SELF_EXPLAINED = {"rule", "template"}  # messages that already quote what is wrong
+# Messages that already say what is wrong, or whose input may be a credential (a
+# header value, a URL with a password): the input is never quoted after them.
+_SELF_EXPLAINED = {"rule", "template", "text", "too_large", "url", "header_value"}
 
 
 def _problem(model: type[base.ApiModel], error: Any) -> problems.Problem:
     loc: problems.Loc = tuple(error["loc"])
+    if loc and loc[-1] == "[key]":  # pydantic's marker for a bad mapping key
+        loc = loc[:-1]
     kind = error["type"]
     if kind == "missing":
         return problems.Problem(loc, "required field missing")
@@ -199,7 +269,7 @@ def _problem(model: type[base.ApiModel], error: Any) -> problems.Problem:
     given = error.get("input")
     if isinstance(given, str | int | float | bool) and kind not in _SELF_EXPLAINED:
         shown = repr(given) if not isinstance(given, str) or len(given) < 60 else ""
-        if shown and str(given) not in message:
+        if shown and str(given) not in message and shown not in message:
             message += f" (got {shown})"
     return problems.Problem(loc, message)
 

@@ -2,17 +2,20 @@
 
 Directories are searched recursively for `*.yaml` and `*.yml`, in sorted order. A
 name defined twice (same kind, namespace and name) is an error at the second place.
-This module reads files; parsing and validation are `rollout.api.documents`'.
+A file larger than `limits.MAX_FILE_BYTES` is an error and is not read further than
+that (so `/dev/zero` or a runaway file cannot fill memory). This module reads files;
+parsing and validation are `rollout.api.documents`'.
 
 Called by the CLI (`validate`, `apply`).
 """
 
 from __future__ import annotations
 
+import os
 import pathlib
 from collections.abc import Iterable
 
-from rollout.api import documents
+from rollout.api import base, documents, limits
 
 __all__ = ["load_paths"]
 
@@ -24,7 +27,13 @@ def load_paths(paths: Iterable[str | pathlib.Path]) -> documents.Parsed:
     result = documents.Parsed()
     for path in _expand(paths, result):
         try:
-            text = path.read_text(encoding="utf-8")
+            with path.open("rb") as stream:
+                data = stream.read(limits.MAX_FILE_BYTES + 1)
+                if len(data) > limits.MAX_FILE_BYTES:
+                    message = _too_large(os.fstat(stream.fileno()).st_size)
+                    result.diagnostics.append(documents.Diagnostic(str(path), 0, "", message))
+                    continue
+            text = data.decode("utf-8")
         except UnicodeDecodeError:
             result.diagnostics.append(documents.Diagnostic(str(path), 1, "", "not UTF-8 text"))
             continue
@@ -35,6 +44,14 @@ def load_paths(paths: Iterable[str | pathlib.Path]) -> documents.Parsed:
         result.extend(documents.parse(text, str(path)))
     result.diagnostics.extend(_duplicates(result.documents))
     return result
+
+
+def _too_large(size: int) -> str:
+    """A file over the limit; a device or a pipe has no size, only "more than"."""
+    limit = limits.MAX_FILE_BYTES
+    if size > limit:
+        return "file " + base.too_large(size, limit)
+    return f"file too large (more than {limit} bytes; at most {limit})"
 
 
 def _expand(paths: Iterable[str | pathlib.Path], result: documents.Parsed) -> list[pathlib.Path]:

@@ -11,7 +11,17 @@ stable revision. A metric without a gate would silently pass, so it is an error.
 
 Limits follow Argo's names and meaning: a metric fails when failed measurements
 *exceed* `failureLimit` (failureLimit 1 tolerates one failure and fails on the
-second).
+second). Limits and counts are 32-bit (at most 2147483647), as in Kubernetes.
+
+What reaches an HTTP request is checked here, so that a policy that validates never
+fails every measurement of a release: URLs are http(s) with a host, no space (outside
+`{{ }}`) and no control character, at most 8 KiB; header names are HTTP tokens (RFC
+9110), once each whatever their case, and never the framing headers the client sets;
+a literal header value has no control character but tab (no CR, LF or NUL), at most
+8 KiB. A credential is better written `{valueFrom: {env | file | secretKeyRef}}`:
+`policy_warnings` reports literal values of credential-like headers and credentials
+in URLs (`user:pass@`, `?token=`), which are stored in the policy and copied into
+every release. Warnings never make a policy invalid.
 
 Pure data and rules; no I/O. Used by the loader, the release engine and the CLI.
 """
@@ -19,21 +29,32 @@ Pure data and rules; no I/O. Used by the loader, the release engine and the CLI.
 from __future__ import annotations
 
 import enum
+import re
+import urllib.parse
 from datetime import timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, WithJsonSchema, model_validator
+from pydantic import (
+    AfterValidator,
+    Field,
+    ValidatorFunctionWrapHandler,
+    WithJsonSchema,
+    WrapValidator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
 from rollout.api import base, durations, problems, templates
 
 __all__ = [
+    "LITERAL_CREDENTIAL",
     "Analysis",
     "AnalysisStep",
     "CanaryShorthand",
     "Compare",
     "CompareMethod",
+    "HeaderValue",
     "LocalProvider",
     "LocalStat",
     "Metric",
@@ -43,12 +64,26 @@ __all__ = [
     "Provider",
     "RollbackPolicy",
     "RolloutPolicySpec",
+    "SecretKeyRef",
     "Step",
     "Thresholds",
+    "ValueFrom",
     "WebProvider",
     "Webhook",
     "WebhookType",
+    "is_credential_name",
+    "policy_warnings",
+    "redact_url",
 ]
+
+MAX_URL_BYTES = 8192  # RFC 9110 asks every party to support request lines of 8000 octets
+MAX_HEADER_BYTES = 8192  # common servers' limit on one header line (nginx: 8k)
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110 §5.6.2
+_SET_BY_CLIENT = frozenset({"content-length", "transfer-encoding"})  # framing: a GET has no body
+_ENV_VAR = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_SECRET_KEY = re.compile(r"[-._a-zA-Z0-9]+")
+_CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})
+_CREDENTIAL_WORDS = ("token", "secret", "key", "password", "passwd", "auth", "credential")
 
 
 def _check_open_unit(value: float) -> float:
@@ -63,9 +98,41 @@ def _check_ratio(value: float) -> float:
     return value
 
 
-def _check_http_url(value: str) -> str:
+def _url_problem(value: str, *, templated: bool) -> str | None:
+    """Why `value` is not an http(s) URL a request can be made to, or None."""
     if not value.startswith(("http://", "https://")):
-        raise PydanticCustomError("url", "must be an http:// or https:// URL")
+        return "must be an http:// or https:// URL"
+    problem = base.text_problem(value, base.CONTROLS)
+    if problem is not None:
+        return problem
+    size = base.utf8_size(value)
+    if size > MAX_URL_BYTES:
+        return base.too_large(size, MAX_URL_BYTES)
+    # Spaces are allowed inside `{{ service }}` placeholders only.
+    outside = templates.PLACEHOLDER.sub("x", value) if templated else value
+    if " " in outside:
+        return "must not contain a space (write it %20)"
+    try:
+        parts = urllib.parse.urlsplit(outside)
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError as exc:
+        return f"is not a valid URL: {exc}"
+    if not parts.hostname:
+        return "must name a host: http://HOST[:PORT]/PATH"
+    return None
+
+
+def _check_http_url(value: str) -> str:
+    problem = _url_problem(value, templated=False)
+    if problem is not None:
+        raise PydanticCustomError("url", "{message}", {"message": problem})
+    return value
+
+
+def _check_templated_url(value: str) -> str:
+    problem = _url_problem(value, templated=True)
+    if problem is not None:
+        raise PydanticCustomError("url", "{message}", {"message": problem})
     return value
 
 
@@ -90,7 +157,7 @@ Ratio = Annotated[
 ]
 HttpUrl = Annotated[str, AfterValidator(_check_http_url)]
 Template = Annotated[str, AfterValidator(_check_template)]
-TemplatedUrl = Annotated[str, AfterValidator(_check_http_url), AfterValidator(_check_template)]
+TemplatedUrl = Annotated[str, AfterValidator(_check_templated_url), AfterValidator(_check_template)]
 
 
 # --- steps -------------------------------------------------------------------------
@@ -212,13 +279,154 @@ class PrometheusProvider(base.ApiModel):
     timeout: durations.PositiveDuration = timedelta(seconds=10)
 
 
+def _check_env_var(value: str) -> str:
+    if not _ENV_VAR.fullmatch(value):
+        raise PydanticCustomError(
+            "env_var",
+            "{value} is not an environment variable name: letters, digits and '_', not"
+            " starting with a digit",
+            {"value": repr(value)},
+        )
+    return value
+
+
+def _check_absolute(value: str) -> str:
+    if not value.startswith("/"):
+        raise PydanticCustomError(
+            "absolute", "must be an absolute path (got {value})", {"value": repr(value)}
+        )
+    return value
+
+
+def _check_secret_key(value: str) -> str:
+    if len(value) > 253 or not _SECRET_KEY.fullmatch(value):
+        raise PydanticCustomError(
+            "secret_key",
+            "{value} is not a Secret key: at most 253 letters, digits, '-', '_' or '.'",
+            {"value": repr(value)},
+        )
+    return value
+
+
+def _check_header_name(value: str) -> str:
+    if not _TOKEN.fullmatch(value):
+        raise PydanticCustomError(
+            "header_name",
+            "{value} is not an HTTP header name: letters, digits and !#$%&'*+-.^_`|~ only"
+            " (RFC 9110)",
+            {"value": repr(value)},
+        )
+    if value.lower() in _SET_BY_CLIENT:
+        raise PydanticCustomError(
+            "header_name",
+            "{value} frames the request body and is set by the HTTP client; remove it",
+            {"value": repr(value)},
+        )
+    return value
+
+
+class SecretKeyRef(base.ApiModel):
+    """A key of a Kubernetes Secret in the release's namespace (kubernetes platform)."""
+
+    name: base.Subdomain
+    key: Annotated[str, AfterValidator(_check_secret_key)]
+
+
+class ValueFrom(base.ApiModel):
+    """Where a credential is read from when a measurement is taken — never stored in the
+    policy nor copied into releases: exactly one of `env` (a variable of the
+    controller's environment), `file` (an absolute path the controller can read, e.g. a
+    mounted Secret) or `secretKeyRef` (a Secret's key, on the kubernetes platform)."""
+
+    env: Annotated[str, AfterValidator(_check_env_var)] | None = None
+    file: Annotated[str, base.checked_text(base.NUL), AfterValidator(_check_absolute)] | None = None
+    secret_key_ref: SecretKeyRef | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ValueFrom:
+        given = [f for f in ("env", "file", "secret_key_ref") if getattr(self, f) is not None]
+        if len(given) != 1:
+            raise PydanticCustomError(
+                "value_from",
+                "valueFrom needs exactly one of env, file, secretKeyRef (got {got})",
+                {"got": ", ".join(to_camel(f) for f in given) or "none"},
+            )
+        return self
+
+    def describe(self) -> str:
+        """Where the value comes from, for `validate --explain` (never the value)."""
+        if self.env is not None:
+            return f"from env {self.env}"
+        if self.file is not None:
+            return f"from file {self.file}"
+        assert self.secret_key_ref is not None
+        ref = self.secret_key_ref
+        return f"from secret {ref.name} key {ref.key}"
+
+
+class HeaderValue(base.ApiModel):
+    """A header whose value is a credential, read when the measurement is taken."""
+
+    value_from: ValueFrom
+
+
+_check_literal_header = base.text_check(base.CONTROLS.replace("\t", ""), max_bytes=MAX_HEADER_BYTES)
+
+
+def _header_value(value: Any, handler: ValidatorFunctionWrapHandler) -> str | HeaderValue:
+    """A literal string or `{valueFrom: …}`, each checked at its own path.
+
+    (The plain union would report a mistake twice, once per member, under the
+    members' type names.)"""
+    del handler  # both members are validated here, at the header's own path
+    if isinstance(value, str):
+        return _check_literal_header(value)
+    if isinstance(value, dict | HeaderValue):
+        return HeaderValue.model_validate(value)
+    raise PydanticCustomError(
+        "header_value", "must be a string or {valueFrom: {env | file | secretKeyRef}}"
+    )
+
+
+HeaderName = Annotated[str, AfterValidator(_check_header_name)]
+HeaderEntry = Annotated[
+    str | HeaderValue,
+    WrapValidator(_header_value),
+    WithJsonSchema(
+        {
+            "description": "a literal value, or {valueFrom: {env | file | secretKeyRef}}",
+            "x-kubernetes-preserve-unknown-fields": True,
+        }
+    ),
+]
+
+
 class WebProvider(base.ApiModel):
-    """HTTP GET returning JSON; `jsonPath` (e.g. `$.data.errorRate`) selects the number."""
+    """HTTP GET returning JSON; `jsonPath` (e.g. `$.data.errorRate`) selects the number.
+
+    `headers`: name → a literal value, or `{valueFrom: {env | file | secretKeyRef}}`
+    for credentials (resolved at measurement time, never stored)."""
 
     url: TemplatedUrl
     json_path: str = "$"
     timeout: durations.PositiveDuration = timedelta(seconds=10)
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: dict[HeaderName, HeaderEntry] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _rules(self) -> WebProvider:
+        found = []
+        seen: dict[str, str] = {}
+        for name in self.headers:
+            first = seen.setdefault(name.lower(), name)
+            if first != name:
+                found.append(
+                    problems.Problem(
+                        ("headers", name),
+                        f"duplicate header: {first!r} is the same name (HTTP names ignore case)",
+                    )
+                )
+        problems.raise_problems("WebProvider", found)
+        return self
 
 
 class Provider(base.ApiModel):
@@ -303,8 +511,8 @@ class Metric(base.ApiModel):
     interval: durations.PositiveDuration | None = None
     thresholds: Thresholds | None = None
     compare: Compare | None = None
-    min_samples: base.NonNegativeInt = 0
-    failure_limit: base.NonNegativeInt | None = None
+    min_samples: base.Count = 0
+    failure_limit: base.Count | None = None
 
     @model_validator(mode="after")
     def _rules(self) -> Metric:
@@ -342,9 +550,9 @@ class Analysis(base.ApiModel):
     """
 
     interval: durations.PositiveDuration = timedelta(seconds=15)
-    failure_limit: base.NonNegativeInt = 1
-    inconclusive_limit: base.NonNegativeInt = 8
-    consecutive_error_limit: base.NonNegativeInt = 4
+    failure_limit: base.Count = 1
+    inconclusive_limit: base.Count = 8
+    consecutive_error_limit: base.Count = 4
     advance_early: base.Bool = False
     metrics: list[Metric] = Field(default_factory=list)
 
@@ -379,7 +587,7 @@ class Webhook(base.ApiModel):
     type: WebhookType
     url: TemplatedUrl
     timeout: durations.PositiveDuration = timedelta(seconds=10)
-    retries: base.NonNegativeInt = 2
+    retries: base.Count = 2
 
 
 class OnFailure(enum.StrEnum):
@@ -458,6 +666,14 @@ def policy_problems(spec: RolloutPolicySpec) -> list[problems.Problem]:
                 problems.Problem(("webhooks", i, "name"), f"duplicate webhook name {hook.name!r}")
             )
         seen.add(hook.name)
+    if spec.webhooks:
+        found.append(
+            problems.Problem(
+                ("webhooks",),
+                "not supported in this version: no webhook is called yet, so a gate here"
+                " would not gate; remove spec.webhooks",
+            )
+        )
     return found
 
 
@@ -483,3 +699,90 @@ def _analysis_step_problems(
                 )
             )
     return found
+
+
+# --- warnings: valid, but unwise ---------------------------------------------------------
+
+
+def is_credential_name(name: str) -> bool:
+    """True for a header or query parameter name that usually carries a credential."""
+    lowered = name.lower()
+    return lowered in _CREDENTIAL_HEADERS or any(w in lowered for w in _CREDENTIAL_WORDS)
+
+
+LITERAL_CREDENTIAL = (
+    "a literal credential is stored in the policy and copied into every release;"
+    " use valueFrom (env, file or secretKeyRef)"
+)
+
+
+def _url_credentials(url: str) -> str | None:
+    """What of a URL looks like a credential (`user:pass@`, `?token=…`), or None."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return None
+    if "@" in parts.netloc:
+        return "credentials before its host (user:pass@host)"
+    names = [
+        name
+        for name, value in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+        if value and is_credential_name(name) and not templates.variables_in(value)
+    ]
+    if names:
+        return f"the query parameter {names[0]!r}"
+    return None
+
+
+def _url_warning(url: str) -> str | None:
+    what = _url_credentials(url)
+    if what is None:
+        return None
+    return (
+        f"the URL holds {what}: a literal credential is stored in the policy and copied"
+        " into every release; use a header with valueFrom (env, file or secretKeyRef)"
+    )
+
+
+def policy_warnings(spec: RolloutPolicySpec) -> list[problems.Problem]:
+    """What is valid but unwise in a policy: literal credentials, each at its field path
+    (relative to the spec). The loader prints them as warnings and goes on."""
+    found: list[problems.Problem] = []
+    for i, metric in enumerate(spec.analysis.metrics if spec.analysis else []):
+        loc: problems.Loc = ("analysis", "metrics", i, "provider")
+        web, prometheus = metric.provider.web, metric.provider.prometheus
+        if web is not None:
+            for name, value in web.headers.items():
+                if isinstance(value, str) and value and is_credential_name(name):
+                    found.append(
+                        problems.Problem((*loc, "web", "headers", name), LITERAL_CREDENTIAL)
+                    )
+            message = _url_warning(web.url)
+            if message is not None:
+                found.append(problems.Problem((*loc, "web", "url"), message))
+        if prometheus is not None:
+            message = _url_warning(prometheus.address)
+            if message is not None:
+                found.append(problems.Problem((*loc, "prometheus", "address"), message))
+    for i, hook in enumerate(spec.webhooks):
+        message = _url_warning(hook.url)
+        if message is not None:
+            found.append(problems.Problem(("webhooks", i, "url"), message))
+    return found
+
+
+def redact_url(url: str) -> str:
+    """The URL with its user part and credential-like query values replaced by `***`."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return url
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rpartition("@")[2]
+    pieces = []
+    for raw in parts.query.split("&") if parts.query else []:
+        name, equals, value = raw.partition("=")
+        credential = equals and value and is_credential_name(urllib.parse.unquote_plus(name))
+        pieces.append(f"{name}=***" if credential else raw)
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc, query="&".join(pieces)))

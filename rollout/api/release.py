@@ -32,6 +32,7 @@ __all__ = [
     "Release",
     "ReleaseSpec",
     "ReleaseStatus",
+    "StepEvidence",
     "Verdict",
     "Weights",
 ]
@@ -128,7 +129,12 @@ class Evidence(base.ApiModel):
 
 
 class MetricStatus(base.ApiModel):
-    """The latest verdict of one metric, its counters in the current step, its evidence."""
+    """The latest verdict of one metric, its counters in the current step, its evidence.
+
+    `canaryRequests`: the canary requests behind the step's readings — the sum of the
+    increments of a sequential comparison, else the most requests one reading's window
+    held (`samples`); 0 for providers that report no counts (prometheus, web).
+    """
 
     metric: str
     verdict: Verdict | None = None
@@ -143,8 +149,26 @@ class MetricStatus(base.ApiModel):
     inconclusive: base.NonNegativeInt = 0
     errors: base.NonNegativeInt = 0
     consecutive_errors: base.NonNegativeInt = 0
+    canary_requests: base.NonNegativeInt = 0
+    quiet: base.NonNegativeInt = 0  # Inconclusive readings on which the canary served nothing
     passed_early: base.Bool = False
     evidence: Evidence | None = None
+
+
+class StepEvidence(base.ApiModel):
+    """What one gating metric had shown when a step ended: the readings of the step by
+    verdict, the latest verdict, and the canary requests behind them (as far as the
+    provider reports counts: the local provider does)."""
+
+    metric: str
+    verdict: Verdict | None = None
+    measurements: base.NonNegativeInt = 0
+    passes: base.NonNegativeInt = 0
+    failures: base.NonNegativeInt = 0
+    inconclusive: base.NonNegativeInt = 0
+    errors: base.NonNegativeInt = 0
+    quiet: base.NonNegativeInt = 0  # of the inconclusive: the canary served nothing
+    canary_requests: base.NonNegativeInt = 0
 
 
 class HistoryEntry(base.ApiModel):
@@ -157,6 +181,8 @@ class HistoryEntry(base.ApiModel):
     step_index: base.Int | None = None
     weights: Weights | None = None
     by: str | None = None
+    # On a step advance or a promotion: what the step's gating metrics had shown.
+    evidence: list[StepEvidence] = Field(default_factory=list)
 
 
 class ReleaseStatus(base.ApiModel):

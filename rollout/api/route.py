@@ -2,8 +2,14 @@
 
 Owned by its Service. `spec.traffic` is what the Service (or a Release) wants;
 `status.traffic` is what the traffic router reports it actually applied, with a URL
-per tag; `status.lastDrift` when and how the data plane was last found changed by
-someone else (and set right).
+per tag and each target's readiness; `status.lastDrift` when and how the data plane
+was last found changed by someone else (and set right).
+
+`traffic_ready` is the rule of the Route's Ready condition: True (`TrafficApplied`)
+only when the data plane applies the split asked for *and* every target with weight
+is ready there. Otherwise False, with the reason: the router's own problem
+(`EndpointsPending`, `ProxyDown`, …), `TrafficNotApplied` (another split is
+applied), or `TrafficNotServed` (targets with weight have no ready endpoint).
 
 Pure data and rules; no I/O.
 """
@@ -18,7 +24,7 @@ from pydantic import Field, model_validator
 from rollout.api import base, condition, meta, problems, split
 from rollout.api.routing import Routing
 
-__all__ = ["DriftCorrection", "Route", "RouteSpec", "RouteStatus"]
+__all__ = ["DriftCorrection", "Route", "RouteSpec", "RouteStatus", "traffic_ready"]
 
 
 class RouteSpec(base.ApiModel):
@@ -41,6 +47,31 @@ class RouteStatus(base.ApiModel):
     url: str | None = None
     last_drift: DriftCorrection | None = None
     conditions: list[condition.Condition] = Field(default_factory=list)
+
+
+def traffic_ready(
+    wanted: list[split.TrafficTarget],
+    applied: list[split.TrafficStatus],
+    *,
+    problem: tuple[str, str] | None = None,
+) -> tuple[bool, str, str]:
+    """The Route's Ready condition as (status, reason, message); see the module docstring."""
+    if problem is not None:
+        return (False, *problem)
+    if not split.same_split(applied, wanted):
+        message = "the router reports a different split than the route asks for"
+        return False, "TrafficNotApplied", message
+    down = split.unserved(applied)
+    if down:
+        names = ", ".join(f"{t.revision_name} ({t.percent}%)" for t in down)
+        if len(down) == len([t for t in applied if t.percent > 0]):
+            return False, "TrafficNotServed", f"no revision with traffic is ready: {names}"
+        return (
+            False,
+            "TrafficNotServed",
+            f"not ready: {names}; the ready revisions take their share",
+        )
+    return True, "TrafficApplied", ""
 
 
 class Route(base.ApiModel):

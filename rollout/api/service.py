@@ -31,7 +31,7 @@ class ServiceSpec(base.ApiModel):
     port: base.Port | None = None
     # Kubernetes only: which router splits traffic and where the route attaches.
     routing: Routing | None = None
-    revision_history_limit: base.NonNegativeInt = 10
+    revision_history_limit: base.Count = 10
     # A new revision not ready within this long is not given traffic (ProgressDeadlineExceeded).
     progress_deadline: durations.PositiveDuration = timedelta(minutes=10)
 

@@ -6,6 +6,10 @@ and its tags are unique; a tag makes a revision reachable on its own (the
 `Rollout-Tag` header locally, a header-matched route on Kubernetes) whatever its
 percent, which is how blue-green tests a revision at weight 0.
 
+An applied target says whether it is `ready` to serve when the router knows (the
+local proxy does: a target without a live endpoint gets no traffic, its share goes to
+the ready ones); `unserved` lists the targets with weight that are not.
+
 Pure data and rules; no I/O.
 """
 
@@ -15,7 +19,14 @@ from collections.abc import Sequence
 
 from rollout.api import base, problems
 
-__all__ = ["TrafficStatus", "TrafficTarget", "belongs_to", "same_split", "split_problems"]
+__all__ = [
+    "TrafficStatus",
+    "TrafficTarget",
+    "belongs_to",
+    "same_split",
+    "split_problems",
+    "unserved",
+]
 
 
 class TrafficTarget(base.ApiModel):
@@ -25,9 +36,16 @@ class TrafficTarget(base.ApiModel):
 
 
 class TrafficStatus(TrafficTarget):
-    """A target as applied, with the URL that reaches it by tag (when tagged)."""
+    """A target as applied, with the URL that reaches it by tag (when tagged), and
+    whether the data plane has a ready endpoint for it (None: the router does not say)."""
 
     url: str | None = None
+    ready: bool | None = None
+
+
+def unserved(applied: Sequence[TrafficStatus]) -> list[TrafficStatus]:
+    """The applied targets with weight that the router reports not ready."""
+    return [t for t in applied if t.percent > 0 and t.ready is False]
 
 
 def split_problems(

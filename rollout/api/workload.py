@@ -4,6 +4,15 @@ Kubernetes-shaped containers (image, command, args, env, ports, readiness probe,
 resources) plus `scaling`. On the local platform a container runs its `command`
 and the image is ignored; on Kubernetes the template becomes a pod template.
 
+Text that reaches a process or a protocol is checked here, so that a template that
+validates also starts: `command`, `args` and env values may hold any text but NUL
+(execve cannot pass it; line breaks are data, as in Kubernetes — `sh -c` scripts);
+env names are `[A-Za-z_][A-Za-z0-9_.-]*` (no `=`, no line break); `workingDir` has no
+line break or NUL; a readiness probe's `httpGet.path` starts with `/` and has no
+space or control character (it is written into the request line); an image
+reference has neither. Each string is at most `MAX_ARG_BYTES` (128 KiB, Linux's limit
+on one argument or environment string). Counts are 32-bit, as in Kubernetes.
+
 Pure data and rules; no I/O.
 """
 
@@ -15,9 +24,10 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema, model_validator
 from pydantic_core import PydanticCustomError
 
-from rollout.api import base, problems
+from rollout.api import base, meta, problems
 
 __all__ = [
+    "MAX_ARG_BYTES",
     "Container",
     "ContainerPort",
     "EnvVar",
@@ -29,15 +39,32 @@ __all__ = [
     "WorkloadTemplate",
 ]
 
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+MAX_ARG_BYTES = 128 * 1024  # Linux's MAX_ARG_STRLEN: execve refuses a longer string
 
 
 def _check_env_name(value: str) -> str:
-    if not _ENV_NAME.match(value):
+    # fullmatch: `$` would also match before a final line feed ("NAME\n").
+    if not _ENV_NAME.fullmatch(value):
         raise PydanticCustomError(
-            "env_name", "{value} is not a valid environment variable name", {"value": repr(value)}
+            "env_name",
+            "{value} is not a valid environment variable name (letters, digits, '_', '.'"
+            " and '-', not starting with a digit; no '=')",
+            {"value": repr(value)},
         )
     return value
+
+
+def _check_probe_path(value: str) -> str:
+    if not value.startswith("/"):
+        raise PydanticCustomError(
+            "probe_path", "must start with '/' (got {value})", {"value": repr(value)}
+        )
+    return value
+
+
+# What execve can carry: anything but NUL, at most MAX_ARG_BYTES.
+ProcessText = Annotated[str, base.checked_text(base.NUL, max_bytes=MAX_ARG_BYTES)]
 
 
 def _quantity(value: object) -> str:
@@ -57,7 +84,7 @@ Quantity = Annotated[
 
 class EnvVar(base.ApiModel):
     name: Annotated[str, AfterValidator(_check_env_name)]
-    value: str = ""
+    value: ProcessText = ""
 
 
 class ContainerPort(base.ApiModel):
@@ -67,7 +94,11 @@ class ContainerPort(base.ApiModel):
 
 
 class HTTPGetAction(base.ApiModel):
-    path: str = "/"
+    path: Annotated[
+        str,
+        base.checked_text(base.CONTROLS + " ", max_bytes=8192),
+        AfterValidator(_check_probe_path),
+    ] = "/"
     port: base.Port | None = None
 
 
@@ -75,10 +106,10 @@ class Probe(base.ApiModel):
     """Readiness by HTTP GET, with the Kubernetes timing fields."""
 
     http_get: HTTPGetAction = Field(default_factory=HTTPGetAction)
-    initial_delay_seconds: base.NonNegativeInt = 0
-    period_seconds: base.PositiveInt = 1
-    timeout_seconds: base.PositiveInt = 1
-    failure_threshold: base.PositiveInt = 3
+    initial_delay_seconds: base.Count = 0
+    period_seconds: base.PositiveCount = 1
+    timeout_seconds: base.PositiveCount = 1
+    failure_threshold: base.PositiveCount = 3
 
 
 class ResourceRequirements(base.ApiModel):
@@ -88,10 +119,10 @@ class ResourceRequirements(base.ApiModel):
 
 class Container(base.ApiModel):
     name: base.Name = "app"
-    image: str | None = None
-    command: list[str] | None = None
-    args: list[str] | None = None
-    working_dir: str | None = None
+    image: Annotated[str, base.checked_text(base.CONTROLS + " ")] | None = None
+    command: list[ProcessText] | None = None
+    args: list[ProcessText] | None = None
+    working_dir: Annotated[str, base.checked_text(base.LINE_BREAKS)] | None = None
     env: list[EnvVar] = Field(default_factory=list)
     ports: list[ContainerPort] = Field(default_factory=list)
     readiness_probe: Probe | None = None
@@ -101,8 +132,8 @@ class Container(base.ApiModel):
 class Scaling(base.ApiModel):
     """Replica bounds; on Kubernetes a HorizontalPodAutoscaler when max > min."""
 
-    min_replicas: base.PositiveInt = 1
-    max_replicas: base.PositiveInt | None = None
+    min_replicas: base.PositiveCount = 1
+    max_replicas: base.PositiveCount | None = None
     target_cpu_utilization_percentage: base.Percent | None = None
 
     @model_validator(mode="after")
@@ -120,8 +151,8 @@ class Scaling(base.ApiModel):
 
 
 class TemplateMeta(base.ApiModel):
-    labels: dict[str, str] = Field(default_factory=dict)
-    annotations: dict[str, str] = Field(default_factory=dict)
+    labels: meta.Labels = Field(default_factory=dict)
+    annotations: meta.Annotations = Field(default_factory=dict)
 
 
 class WorkloadTemplate(base.ApiModel):

@@ -1,8 +1,10 @@
 """`rollout apply -f PATH…`: create or update Services and RolloutPolicies.
 
 Everything is validated first; one problem anywhere and nothing is written (exit 2,
-one `PATH:LINE: FIELD.PATH: message` line per problem). Policies are written before
-services, so a service can name a policy from the same files. An update replaces the
+one `PATH:LINE: FIELD.PATH: message` line per problem). Warnings (a literal
+credential in a policy) are printed on stderr as `PATH:LINE: FIELD.PATH: warning: …`
+and the resources are applied all the same. Policies are written before services, so
+a service can name a policy from the same files. An update replaces the
 spec and the labels and annotations, conditional on the resourceVersion just read (a
 concurrent change makes it read and try again); status is the controller's and is
 never written here. Revisions, Routes and Releases belong to the controller: applying
@@ -42,6 +44,8 @@ def apply_command(paths: tuple[str, ...], opts: common.Options) -> None:
       rollout apply -f policies/canary-standard.yaml -f examples/local/hello.yaml
     """
     result = loader.load_paths(list(paths))
+    for warning in result.warnings:
+        click.echo(str(warning), err=True)
     problems = [str(d) for d in result.diagnostics]
     for doc in result.documents:
         if doc.resource.kind not in APPLICABLE:

@@ -1,45 +1,77 @@
 """What the state-touching commands share: the `--backend/--state-dir/-n/-o` options,
 opening the store, the clock, who is asking, and failing with the right exit code.
 
+The store is opened on first use in the mode the command declares
+(`state_options(store=...)`): `read` for `get`, `status`, `history` (read-only
+transactions; a missing state is "no state in DIR" or an empty list, and nothing is
+created), `write` for the release commands (an existing state only), `create` for
+`apply` and the controller (the state dir is made 0700 and `state.db` 0600). A write
+waits at most `LOCK_WAIT` seconds for another process's lock.
+
 The clock: a rehearsal controller (`--platform sim --speed N`) runs its own time N
 times faster and writes its anchor to `<state-dir>/clock.json`; every command on that
 state dir reads time from the same anchor, so a command's `requestedAt` is in the
 controller's time. Without the file, time is the wall clock.
 
-Exit codes: 0 ok, 1 the command does not apply or a release ended badly, 2 usage or
-validation error (DESIGN §7).
+Exit codes (DESIGN §7; `exit_code_of` for failures that are exceptions):
+
+    0  ok
+    1  the command does not apply, a name is not found, there is no state yet, a
+       release ended badly; or the state is busy (another process held its lock
+       longer than LOCK_WAIT: try again) or the cluster did not answer
+    2  usage or validation error (a bad -n or --state-dir included), or the state
+       dir or state file cannot be used as it is: not a directory, no permission,
+       read-only, not a database, corrupted, a newer schema
+
+Every failure is one line on stderr, `error: <cause, with the path>`; `user_errors()`
+turns store, SQLite and file-system exceptions into that line (used here and by the
+command group in `main`). Must not decide anything about releases.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import errno
 import functools
 import getpass
 import json
 import os
 import pathlib
-from collections.abc import Callable
+import sqlite3
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any, NoReturn, TypeVar
 
 import click
+import pydantic
 
 from rollout import clock as clocks
-from rollout.store import factory, port, sqlite
+from rollout import files
+from rollout.api import base
+from rollout.store import errors, factory, port, sqlite
 
 __all__ = [
     "CLOCK_FILE",
+    "LOCK_WAIT",
     "Options",
+    "check_namespace",
+    "exit_code_of",
     "fail",
     "kubernetes_store",
     "load_clock",
+    "message_of",
+    "namespace_option",
     "requester",
     "save_clock",
     "state_options",
+    "user_errors",
 ]
 
 CLOCK_FILE = "clock.json"
+LOCK_WAIT = sqlite.BUSY_TIMEOUT  # seconds a command waits for another process's lock
 F = TypeVar("F", bound=Callable[..., Any])
+_NAME = pydantic.TypeAdapter(base.Name)
 
 
 @dataclasses.dataclass
@@ -50,6 +82,7 @@ class Options:
     output: str = "table"
     kubeconfig: str | None = None
     context: str | None = None
+    store_mode: sqlite.Mode = "create"
     _store: port.Store | None = None
     _clock: clocks.Clock | None = None
 
@@ -67,7 +100,10 @@ class Options:
                 self._store = kubernetes_store(self.kubeconfig, self.context)
             else:
                 self._store = sqlite.SqliteStore(
-                    self.state_dir / factory.DB_FILE, now=self.clock.now
+                    self.state_dir / factory.DB_FILE,
+                    now=self.clock.now,
+                    mode=self.store_mode,
+                    busy_timeout=LOCK_WAIT,
                 )
         return self._store
 
@@ -87,8 +123,82 @@ def kubernetes_store(kubeconfig: str | None, context: str | None) -> port.Store:
     return store.KubernetesStore(api)
 
 
-def state_options(*, output: bool = False) -> Callable[[F], F]:
-    """Add --backend, --state-dir, -n (and -o) and pass an `Options` as `opts`."""
+# --- failures ---------------------------------------------------------------------------
+
+
+def fail(message: str, *, code: int = 1) -> NoReturn:
+    """Print `message` on stderr as one line and exit with `code`."""
+    one_line = " ".join(message.split("\n"))
+    click.echo(f"error: {one_line}", err=True)
+    raise SystemExit(code)
+
+
+def message_of(exc: BaseException) -> str:
+    """One line saying what `exc` (a store, SQLite or file-system failure) means."""
+    if isinstance(exc, errors.NoState):
+        return f"{exc}: nothing has been applied there yet (is --state-dir right?)"
+    if isinstance(exc, OSError) and exc.filename is not None:
+        cause = (exc.strerror or str(exc)).lower()
+        target = f"{exc.filename} -> {exc.filename2}" if exc.filename2 else f"{exc.filename}"
+        return f"cannot use {target}: {cause}"
+    if isinstance(exc, sqlite3.Error):
+        return f"database: {exc}"
+    return str(exc) or type(exc).__name__
+
+
+def exit_code_of(exc: BaseException) -> int:
+    """2 when a person must fix a path or file (`Unusable`, a file-system error on a
+    path), 1 for the rest (busy, not found, no state, the cluster did not answer)."""
+    if isinstance(exc, errors.Unusable):
+        return 2
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return 2
+    return 1
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn a store, SQLite or file-system exception into `fail` (one line, exit code
+    from `exit_code_of`). A broken pipe is left to click (the reader went away)."""
+    try:
+        yield
+    except BrokenPipeError:
+        raise
+    except (errors.StoreError, sqlite3.Error, OSError) as exc:
+        fail(message_of(exc), code=exit_code_of(exc))
+
+
+# --- options ----------------------------------------------------------------------------
+
+
+def check_namespace(value: str, *, option: str = "-n/--namespace") -> str:
+    """`value` if it is a valid namespace (a DNS-1123 label, as `base.Name`), else exit 2
+    with one line naming `option`."""
+    try:
+        return str(_NAME.validate_python(value))
+    except pydantic.ValidationError as exc:
+        fail(f"{option}: {exc.errors()[0]['msg']}", code=2)
+
+
+def namespace_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A click callback validating a namespace option (`callback=common.namespace_option`):
+    exit 2 with one line on a bad value; None passes (an option left unset)."""
+    if value is None:
+        return None
+    flags = "/".join(param.opts) if param.opts else "--namespace"
+    return check_namespace(value, option=flags)
+
+
+def _state_dir_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and "\0" in value:
+        fail(f"--state-dir {value!r}: a path cannot hold a NUL byte", code=2)
+    return value
+
+
+def state_options(*, output: bool = False, store: sqlite.Mode = "create") -> Callable[[F], F]:
+    """Add --backend, --state-dir, -n (and -o) and pass an `Options` as `opts`; the
+    local store opens in mode `store` (see the module docstring). Store, SQLite and
+    file-system failures of the command end as one line (`user_errors`)."""
 
     def decorate(func: F) -> F:
         @click.option(
@@ -101,7 +211,7 @@ def state_options(*, output: bool = False) -> Callable[[F], F]:
         )
         @click.option(
             "--state-dir",
-            type=click.Path(file_okay=False, path_type=str),
+            callback=_state_dir_option,
             help="Local state directory (default $ROLLOUT_STATE_DIR or ./.rollout).",
         )
         @click.option(
@@ -110,7 +220,14 @@ def state_options(*, output: bool = False) -> Callable[[F], F]:
             help="kubernetes: the kubeconfig (default $KUBECONFIG, ~/.kube/config, in-cluster).",
         )
         @click.option("--context", help="kubernetes: the kubeconfig context to use.")
-        @click.option("-n", "--namespace", default="default", show_default=True)
+        @click.option(
+            "-n",
+            "--namespace",
+            default="default",
+            show_default=True,
+            callback=namespace_option,
+            help="Namespace (a DNS-1123 label).",
+        )
         @functools.wraps(func)
         def wrapper(
             *args: Any,
@@ -128,11 +245,13 @@ def state_options(*, output: bool = False) -> Callable[[F], F]:
                 output=kwargs.pop("output", "table"),
                 kubeconfig=kubeconfig,
                 context=context,
+                store_mode=store,
             )
-            try:
-                return func(*args, opts=opts, **kwargs)
-            finally:
-                opts.close()
+            with user_errors():
+                try:
+                    return func(*args, opts=opts, **kwargs)
+                finally:
+                    opts.close()
 
         if output:
             wrapper = click.option(
@@ -147,10 +266,7 @@ def state_options(*, output: bool = False) -> Callable[[F], F]:
     return decorate
 
 
-def fail(message: str, *, code: int = 1) -> NoReturn:
-    """Print `message` on stderr as one line and exit with `code`."""
-    click.echo(f"error: {message}", err=True)
-    raise SystemExit(code)
+# --- who and when -------------------------------------------------------------------------
 
 
 def requester() -> str:
@@ -162,27 +278,35 @@ def requester() -> str:
 
 
 def save_clock(state_dir: pathlib.Path, clock: clocks.ScaledClock) -> None:
-    state_dir.mkdir(parents=True, exist_ok=True)
+    """Write the rehearsal's clock anchor (the state dir 0700, the file 0600)."""
     data = {
         "speed": clock.speed,
         "anchor": clock.anchor.isoformat(),
         "start": clock.start.isoformat(),
     }
-    tmp = state_dir / (CLOCK_FILE + ".tmp")
-    tmp.write_text(json.dumps(data))
-    tmp.replace(state_dir / CLOCK_FILE)
+    try:
+        files.secure_dir(state_dir)
+        files.write_private(state_dir / CLOCK_FILE, json.dumps(data))
+    except OSError as exc:
+        raise sqlite.unusable_dir(state_dir, exc) from exc
 
 
 def load_clock(state_dir: pathlib.Path) -> clocks.Clock:
-    """The clock of this state dir: a rehearsal's scaled clock, else the wall clock."""
+    """The clock of this state dir: a rehearsal's scaled clock, else the wall clock
+    (also when the state dir is missing or unusable: opening the store says why)."""
+    path = state_dir / CLOCK_FILE
     try:
-        data = json.loads((state_dir / CLOCK_FILE).read_text())
+        data = json.loads(path.read_text())
         return clocks.ScaledClock(
             float(data["speed"]),
             anchor=datetime.fromisoformat(data["anchor"]),
             start=datetime.fromisoformat(data["start"]),
         )
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return clocks.WallClock()
+    except OSError as exc:
+        if exc.errno == errno.EISDIR:
+            fail(f"{path}: not a valid clock file (a directory); delete it", code=2)
+        fail(message_of(exc), code=2)
     except (ValueError, KeyError, TypeError) as exc:
-        fail(f"{state_dir / CLOCK_FILE}: not a valid clock file ({exc}); delete it", code=2)
+        fail(f"{path}: not a valid clock file ({exc}); delete it", code=2)

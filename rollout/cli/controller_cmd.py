@@ -1,10 +1,11 @@
 """`rollout controller`: run the controller in the foreground until SIGINT/SIGTERM.
 
 Platforms:
-- `local`: each revision runs as a process, the proxy (its own process) splits the
-  traffic on 127.0.0.1 and its stats feed the `local` metric provider. A graceful stop
-  (SIGINT/SIGTERM) stops every process and the proxy; a controller killed with
-  SIGKILL leaves them serving, and the next one adopts them.
+- `local`: each revision runs as a process, the proxy (its own process, supervised:
+  restarted when it dies) splits the traffic on 127.0.0.1 and its stats feed the
+  `local` metric provider. A graceful stop (SIGINT/SIGTERM) stops every process and
+  the proxy; a controller killed with SIGKILL leaves them serving, and the next one
+  adopts them.
 - `sim`: rehearsal — no processes, a revision is ready after 2 s, traffic and metrics
   from a simulator `--scenario`, time `--speed` times faster.
 - `kubernetes`: revisions as Deployments, traffic by Gateway API or Istio, our
@@ -12,17 +13,25 @@ Platforms:
   (`controller_kubernetes.py`). `--scenario` there rehearses a policy on the cluster:
   metrics come from the simulator, following the weights really applied.
 
-For local and sim, the store is the state dir's SQLite file. A rehearsal writes its
-clock anchor to the state dir so that the CLI's commands are stamped in the
-controller's time, and so that a restarted controller carries on from the time it had
-reached. Controller
-metrics are served on `--metrics-addr` (default 127.0.0.1:9464; `off` for none).
+For local and sim, the store is the state dir's SQLite file, and one controller runs
+per state dir: it holds `statelock` (`<state-dir>/controller.lock`, naming its pid,
+host, command and start) until it ends, however it ends; a second one exits 2 with
+`error: another controller (pid N, since …) is running on STATE_DIR …`. A controller
+that fails at start-up (e.g. `--metrics-addr` in use) stops what it started — the
+proxy, if it started one (one adopted from a killed controller keeps serving). A
+rehearsal writes its clock anchor to the state dir so that the CLI's commands are
+stamped in the controller's time, and so that a restarted controller carries on from
+the time it had reached. Controller metrics are served on `--metrics-addr` (default
+127.0.0.1:9464; `off` for none).
 """
 
 from __future__ import annotations
 
 import os
+import pathlib
+import shlex
 import signal
+import sys
 import threading
 from datetime import UTC, datetime
 from types import FrameType
@@ -33,15 +42,17 @@ import structlog
 from prometheus_client import start_http_server
 
 from rollout import clock as clocks
-from rollout import logs
+from rollout import files, logs
 from rollout.api import service
 from rollout.api.routing import ROUTERS, Router
 from rollout.cli import common
 from rollout.controller import manager
 from rollout.platforms import local, sim
+from rollout.platforms.local import statelock
+from rollout.platforms.local.proxy import client as proxy_client
 from rollout.reconcilers import base
 from rollout.sim import scenarios
-from rollout.store import errors
+from rollout.store import errors, port, sqlite
 
 __all__ = ["controller_command"]
 
@@ -96,6 +107,12 @@ log = structlog.get_logger(__name__)
 @click.option("--renew-deadline", default=10.0, show_default=True, type=click.FloatRange(min=0.1))
 @click.option("--retry-period", default=2.0, show_default=True, type=click.FloatRange(min=0.05))
 @click.option("--identity", default=None, help="kubernetes: this replica's name in the Lease.")
+@click.option(
+    "--watch-namespaces",
+    multiple=True,
+    metavar="NS[,NS…]",
+    help="kubernetes: list, watch and act only in these namespaces (default: all).",
+)
 @common.state_options()
 def controller_command(
     platform: str,
@@ -113,6 +130,7 @@ def controller_command(
     renew_deadline: float,
     retry_period: float,
     identity: str | None,
+    watch_namespaces: tuple[str, ...],
     opts: common.Options,
 ) -> None:
     """Run the controller in the foreground (stop with Ctrl-C).
@@ -131,10 +149,16 @@ def controller_command(
 
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
+    if watch_namespaces and platform != "kubernetes":
+        common.fail("--watch-namespaces is for --platform kubernetes", code=2)
     if platform == "kubernetes":
         from rollout.cli import controller_kubernetes  # imports the kubernetes client
-        from rollout.platforms.kubernetes import leader
+        from rollout.platforms.kubernetes import leader, scope
 
+        try:
+            namespaces = scope.parse_namespaces(watch_namespaces)
+        except scope.ScopeError as exc:
+            common.fail(f"--watch-namespaces: {exc}", code=2)
         if speed != 1.0:
             common.fail("--speed is for --platform sim; a cluster runs in real time", code=2)
         lease = None
@@ -160,38 +184,132 @@ def controller_command(
             workers=workers,
             lease=lease,
             serve_metrics=lambda c: _serve_metrics(metrics_addr, c),
+            namespaces=namespaces,
         )
         return
-    local_platform: local.LocalPlatform | None = None
+    _run_on_state_dir(
+        opts,
+        stop,
+        platform=platform,
+        scenario=scenario,
+        speed=speed,
+        rps=rps,
+        workers=workers,
+        metrics_addr=metrics_addr,
+        scrape_delay=scrape_delay,
+    )
+
+
+def _run_on_state_dir(
+    opts: common.Options,
+    stop: threading.Event,
+    *,
+    platform: str,
+    scenario: str | None,
+    speed: float,
+    rps: float,
+    workers: int,
+    metrics_addr: str,
+    scrape_delay: float,
+) -> None:
+    """The local and sim platforms. In order: the state dir's lock (one controller per
+    state dir, held until this returns or the process ends; nothing is written before
+    it), the store, then what writes or starts anything — all of it stopped again if
+    start-up fails."""
     if platform == "sim":
         clock: clocks.Clock = _rehearsal_clock(opts, speed)
         opts._clock = clock
-        store = opts.store
-        plat = sim.make(clock, scenario or "good", rps=rps, scrape_delay=scrape_delay)
     else:
         if (opts.state_dir / common.CLOCK_FILE).exists():
             common.fail(
-                f"{opts.state_dir} holds a rehearsal (--platform sim) and its simulated time;"
-                " use another --state-dir for the local platform",
+                f"{opts.state_dir} holds a rehearsal (--platform sim) and its simulated"
+                " time; use another --state-dir for the local platform",
                 code=2,
             )
         clock = clocks.WallClock()
+    lock = _lock(opts.state_dir)
+    try:
         store = opts.store
+        _start_and_run(
+            opts,
+            stop,
+            store,
+            clock,
+            platform=platform,
+            scenario=scenario,
+            speed=speed,
+            rps=rps,
+            workers=workers,
+            metrics_addr=metrics_addr,
+            scrape_delay=scrape_delay,
+        )
+    finally:
+        lock.release()
 
-        def port_of(namespace: str, name: str) -> int | None:
-            try:
-                svc = store.get("Service", namespace, name)
-            except errors.NotFound:
-                return None
-            return svc.spec.port if isinstance(svc, service.Service) else None
 
-        def changed(namespace: str, name: str) -> None:
+def _lock(state_dir: pathlib.Path) -> statelock.StateLock:
+    """The state dir's controller lock (the dir made as the store makes it), or exit 2
+    naming who holds it; a dir that cannot be used is reported as the store does."""
+    try:
+        files.secure_dir(state_dir)
+        return statelock.acquire(state_dir, command=shlex.join(sys.argv)[:300])
+    except statelock.Held as exc:
+        common.fail(str(exc), code=2)
+    except OSError as exc:
+        raise sqlite.unusable_dir(state_dir, exc) from exc
+
+
+def _start_and_run(
+    opts: common.Options,
+    stop: threading.Event,
+    store: port.Store,
+    clock: clocks.Clock,
+    *,
+    platform: str,
+    scenario: str | None,
+    speed: float,
+    rps: float,
+    workers: int,
+    metrics_addr: str,
+    scrape_delay: float,
+) -> None:
+    local_platform: local.LocalPlatform | None = None
+    controller: manager.Controller | None = None
+
+    def changed(namespace: str, name: str) -> None:  # a revision's process changed
+        if controller is not None:
             controller.wake(base.Key("Revision", namespace, name))
 
-        local_platform = local.start(opts.state_dir, port_of=port_of, on_change=changed)
-        plat = local_platform.platform
-    controller = manager.Controller(store, plat, clock, workers=workers)
-    server = _serve_metrics(metrics_addr, controller)
+    def reapply(namespace: str, name: str) -> None:  # the proxy lost or changed a route
+        if controller is not None:
+            controller.wake(base.Key("Route", namespace, name))
+
+    def port_of(namespace: str, name: str) -> int | None:
+        try:
+            svc = store.get("Service", namespace, name)
+        except errors.NotFound:
+            return None
+        return svc.spec.port if isinstance(svc, service.Service) else None
+
+    try:
+        if platform == "sim":
+            assert isinstance(clock, clocks.ScaledClock)
+            common.save_clock(opts.state_dir, clock)  # once we hold the lock
+            plat = sim.make(clock, scenario or "good", rps=rps, scrape_delay=scrape_delay)
+        else:
+            try:
+                local_platform = local.start(
+                    opts.state_dir, port_of=port_of, on_change=changed, on_route=reapply
+                )
+            except proxy_client.ProxyError as exc:
+                common.fail(f"cannot start the local proxy: {exc}")
+            plat = local_platform.platform
+        controller = manager.Controller(store, plat, clock, workers=workers)
+        server = _serve_metrics(metrics_addr, controller)
+    except BaseException:  # SystemExit from common.fail included: no orphan proxy
+        if local_platform is not None:
+            local_platform.undo_start()
+        raise
     log.info(
         "controller",
         platform=platform,
@@ -210,23 +328,24 @@ def controller_command(
 
 
 def _rehearsal_clock(opts: common.Options, speed: float) -> clocks.ScaledClock:
-    """Carry on from the time a previous rehearsal reached (time never goes back)."""
+    """Carry on from the time a previous rehearsal reached (time never goes back); the
+    caller saves it once it holds the state dir's lock."""
     previous = common.load_clock(opts.state_dir)
     now = datetime.now(UTC)
     start = max(previous.now(), now)
-    clock = clocks.ScaledClock(speed, start=start, anchor=now)
-    common.save_clock(opts.state_dir, clock)
-    return clock
+    return clocks.ScaledClock(speed, start=start, anchor=now)
 
 
 def _serve_metrics(addr: str, controller: manager.Controller) -> Any:
     if addr == "off":
         return None
     host, _, port = addr.rpartition(":")
+    if not port.isdigit() or not 0 < int(port) <= 65535:
+        common.fail(f"--metrics-addr {addr}: the port must be a number from 1 to 65535", code=2)
     try:
         server, _thread = start_http_server(
             int(port), addr=host or "127.0.0.1", registry=controller.metrics.registry
         )
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, OverflowError) as exc:
         common.fail(f"--metrics-addr {addr}: {exc}", code=2)
     return server

@@ -5,6 +5,11 @@ Deployments, Services and routes (`rollout.platforms.kubernetes.platform`). With
 `--leader-elect` (the install manifests turn it on) replicas campaign for a Lease and
 only the holder reconciles; its writes are fenced by the lease, so a replica that
 could not renew in time stops writing before anyone else can take over.
+
+With `--watch-namespaces a,b` (what `rollout install --watch-namespaces` starts it
+with) the store lists and watches only those namespaces, every call outside them is
+refused before it is sent, and Secrets are read only there: the controller works
+with Roles in those namespaces and no cluster-wide grant.
 """
 
 from __future__ import annotations
@@ -53,7 +58,10 @@ def run(
     workers: int,
     lease: leader.LeaseConfig | None,
     serve_metrics: Callable[[manager.Controller], Any],
+    namespaces: tuple[str, ...] = (),
 ) -> None:
+    """Run until `stop`; `namespaces` empty: every namespace."""
+    scoped = namespaces or None
     identity = lease.identity if lease else default_identity()
     try:
         api = connect.api_client(
@@ -64,7 +72,7 @@ def run(
     clock = clocks.WallClock()
     elector = leader.Elector(rest.Resources(api), lease) if lease is not None else None
     may_write = elector.fence.holds if elector is not None else None
-    kube_store: port.Store = store.KubernetesStore(api)
+    kube_store: port.Store = store.KubernetesStore(api, namespaces=scoped)
     if may_write is not None:
         kube_store = fenced.Fenced(kube_store, may_write)
 
@@ -84,6 +92,7 @@ def run(
         scenario=scenario,
         rps=rps,
         scrape_delay=scrape_delay,
+        namespaces=scoped,
     )
     controller = manager.Controller(kube_store, plat, clock, workers=workers)
     server = serve_metrics(controller)
@@ -94,6 +103,7 @@ def run(
         router=router,
         scenario=scenario,
         leader_election=lease is not None,
+        namespaces=list(namespaces) or "all",
     )
     try:
         if elector is None:

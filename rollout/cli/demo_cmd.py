@@ -5,7 +5,8 @@ demo app's processes, load through the proxy, then a release per scenario — by
 default a bad version (rolled back) and then a good one (promoted). On a terminal it
 shows the live status view; piped, one line per change; `--json` prints only one
 summary object per scenario. Exit 0 when every release ended as the scenario
-expects. Everything it started is stopped at the end.
+expects. Everything it started is stopped at the end. On the state dir of a running
+controller it exits 2 (`another controller … is running on …`): the two would fight.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from rich.text import Text
 
 from rollout import logs
 from rollout.api import release, route, service
-from rollout.cli import status_view
+from rollout.cli import common, status_view
 from rollout.demo import tour
+from rollout.platforms.local import statelock
 
 __all__ = ["demo_command"]
 
@@ -71,7 +73,11 @@ def demo_command(scenario: str, as_json: bool, state_dir: pathlib.Path | None) -
 
         say(f"[bold]rollout demo[/bold] — state and logs in {directory}")
         try:
-            with tour.Tour(directory) as world:
+            try:
+                world_of_demo = tour.Tour(directory)
+            except statelock.Held as exc:
+                common.fail(str(exc), code=2)
+            with world_of_demo as world:
                 say("starting v1 and the proxy …")
                 url = world.deploy_v1()
                 say(f"v1 is serving at {url}; sending {tour.LOAD_RPS:.0f} requests/s through it")

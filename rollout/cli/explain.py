@@ -4,6 +4,11 @@ A policy is shown as the plan the release engine will follow: its steps after th
 `canary` shorthand is expanded (0-based, as `status.stepIndex` counts them), the
 final promotion to 100%, and every metric gate with its provider and limits.
 
+Credentials are never printed: a header read with `valueFrom` shows its source
+(`Authorization: from env TOKEN`), a literal value of a credential-like header shows
+`(literal, hidden)`, and URLs have their user part and credential-like query values
+replaced by `***`.
+
 Pure: resources in, text out.
 """
 
@@ -53,8 +58,18 @@ def explain_policy(spec: policyspec.RolloutPolicySpec) -> list[str]:
         deadline += f"; on failed analysis: {spec.rollback.on_failure.value}"
     lines.append(deadline)
     for hook in spec.webhooks:
-        lines.append(f"  webhook {hook.name} ({hook.type.value}): {hook.url}")
+        lines.append(
+            f"  webhook {hook.name} ({hook.type.value}): {policyspec.redact_url(hook.url)}"
+        )
     return lines
+
+
+def _header(name: str, value: str | policyspec.HeaderValue) -> str:
+    if isinstance(value, policyspec.HeaderValue):
+        return f"{name}: {value.value_from.describe()}"
+    if policyspec.is_credential_name(name):
+        return f"{name}: (literal, hidden)"
+    return f"{name}: {value}"
 
 
 def _describe_metric(metric: policyspec.Metric) -> str:
@@ -62,10 +77,14 @@ def _describe_metric(metric: policyspec.Metric) -> str:
     if provider.local is not None:
         source = f"local proxy {provider.local.stat.value}"
     elif provider.prometheus is not None:
-        source = f"prometheus {provider.prometheus.address}"
+        source = f"prometheus {policyspec.redact_url(provider.prometheus.address)}"
     else:
-        assert provider.web is not None
-        source = f"web {provider.web.url} {provider.web.json_path}"
+        web = provider.web
+        assert web is not None
+        source = f"web {policyspec.redact_url(web.url)} {web.json_path}"
+        if web.headers:
+            headers = ", ".join(_header(name, value) for name, value in web.headers.items())
+            source += f" (headers {headers})"
     gates = []
     if metric.thresholds is not None:
         if metric.thresholds.min is not None:

@@ -1,5 +1,8 @@
 """`rollout get KIND [NAME]`: list or show services, revisions, routes, releases,
-policies — as a table (the printer columns), JSON or YAML."""
+policies — as a table (the printer columns), JSON or YAML.
+
+Read-only: the store is opened for reading (never created); a state dir with no state
+lists nothing, and a name in it is "no state in DIR" (exit 1)."""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ __all__ = ["get_command"]
 @click.argument("kind_name", metavar="KIND")
 @click.argument("name", required=False)
 @click.option("-l", "--selector", help="Label selector: key=value[,key=value].")
-@common.state_options(output=True)
+@common.state_options(output=True, store="read")
 def get_command(
     kind_name: str, name: str | None, selector: str | None, opts: common.Options
 ) -> None:
@@ -44,7 +47,10 @@ def get_command(
         except errors.NotFound:
             common.fail(f"{kind.singular} {name!r} not found in namespace {opts.namespace}")
     else:
-        objs = opts.store.list(kind.kind, opts.namespace, labels=labels or None).items
+        try:
+            objs = opts.store.list(kind.kind, opts.namespace, labels=labels or None).items
+        except errors.NoState:
+            objs = []  # nothing applied yet: an empty list, as on an empty store
     if opts.output == "table":
         if not objs:
             click.echo(f"No {kind.plural} in namespace {opts.namespace}.", err=True)

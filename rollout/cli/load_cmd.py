@@ -4,13 +4,17 @@ served the requests (the proxy's `Rollout-Revision` header).
 
 A progress line on stderr (rewritten in place on a terminal, one line a second
 otherwise); a summary on stdout, or one JSON object with `--json`. Exit 1 when no
-request got an HTTP answer (nothing listens at URL), 2 on a usage error.
+request got an HTTP answer (nothing listens at URL), 2 on a usage error — including
+a rate above `loadgen.MAX_RPS` (5000/s), a duration above `loadgen.MAX_DURATION`
+(24h), or a NaN or infinite number: the generator's memory stays bounded (requests
+in flight, latencies kept as a histogram).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import math
 import sys
 import time
 
@@ -58,8 +62,18 @@ class _ProgressLine:
 
 @click.command("load")
 @click.argument("url")
-@click.option("--rps", type=click.FloatRange(min=0.1), required=True, help="Requests a second.")
-@click.option("--duration", default="30s", show_default=True, help="How long: 500ms, 30s, 2m, 1h.")
+@click.option(
+    "--rps",
+    type=click.FloatRange(min=0.1),
+    required=True,
+    help=f"Requests a second (at most {loadgen.MAX_RPS:g}).",
+)
+@click.option(
+    "--duration",
+    default="30s",
+    show_default=True,
+    help="How long: 500ms, 30s, 2m, 1h (at most 24h).",
+)
 @click.option(
     "-H",
     "--header",
@@ -100,6 +114,18 @@ def load_command(
         common.fail(f"--duration: {exc}", code=2)
     if seconds <= 0:
         common.fail("--duration must be more than 0", code=2)
+    if not math.isfinite(rps):
+        common.fail(f"--rps {rps:g}: must be a finite number", code=2)
+    if rps > loadgen.MAX_RPS:
+        common.fail(f"--rps {rps:g}: at most {loadgen.MAX_RPS:g} requests a second", code=2)
+    if seconds > loadgen.MAX_DURATION:
+        common.fail(f"--duration {duration}: at most 24h", code=2)
+    if not math.isfinite(timeout):
+        common.fail(f"--timeout {timeout:g}: must be a finite number of seconds", code=2)
+    try:
+        loadgen.check_bounds(rps=rps, duration=seconds, timeout=timeout)
+    except ValueError as exc:
+        common.fail(str(exc), code=2)
     progress = _ProgressLine(quiet)
     try:
         result = asyncio.run(

@@ -1,16 +1,27 @@
 """Entry point of the `rollout` command and its command group.
 
-Exit codes (DESIGN §7): 0 ok, 1 a release ended badly or a check failed, 2 usage or
-validation error. Errors go to stderr, one line each.
+`main` makes the process's files private first (`files.private()`: umask 0o077, so
+everything rollout writes is 0600 and its directories 0700; revision processes get
+the user's umask back from the local runtime). The group runs every command under
+`common.user_errors()`: a store, SQLite or file-system failure that a command did not
+handle ends as one `error: …` line with its exit code, never a traceback.
+
+Exit codes (DESIGN §7, detailed in `rollout.cli.common`): 0 ok, 1 a release ended
+badly, a check failed, nothing to act on or the state busy, 2 usage or validation
+error or a state dir or file that cannot be used. Errors go to stderr, one line each.
+Must not hold any command's logic.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
-from rollout import __version__
+from rollout import __version__, files
 from rollout.cli import (
     apply_cmd,
+    common,
     controller_cmd,
     crds_cmd,
     demo_cmd,
@@ -27,7 +38,18 @@ from rollout.cli import (
 __all__ = ["cli", "main"]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _Group(click.Group):
+    """The command group: each command runs under `common.user_errors()`."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with common.user_errors():
+            return super().invoke(ctx)
+
+
+@click.group(
+    cls=_Group,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, prog_name="rollout")
 def cli() -> None:
     """Progressive delivery: Services, immutable Revisions and Routes, and releases that
@@ -54,4 +76,5 @@ cli.add_command(install_cmd.install_command)
 
 
 def main() -> None:
+    files.private()
     cli()

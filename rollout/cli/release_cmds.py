@@ -3,8 +3,10 @@
 Each writes the user's intent into one spec (the service's current Release, or the
 Service for `undo`) in one update conditional on the resourceVersion it read, and
 returns at once with a one-line confirmation; the controller does the work. A
-command that does not apply says why and exits 1. The intents themselves are
-`rollout.release.commands` (pure, shared with the tests).
+command that does not apply says why and exits 1. The store is opened only if it
+exists ("no state in DIR", exit 1, and nothing created); a lock held by another
+process past `common.LOCK_WAIT` is exit 1 naming the holder. The intents themselves
+are `rollout.release.commands` (pure, shared with the tests).
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ def _command(
 @click.command("promote")
 @click.argument("service_name", metavar="SERVICE")
 @click.option("--full", is_flag=True, help="Skip the remaining steps: 100% to the canary now.")
-@common.state_options()
+@common.state_options(store="write")
 def promote_command(service_name: str, full: bool, opts: common.Options) -> None:
     """Promote the current release one step (or all the way with --full)."""
     _command(
@@ -86,7 +88,7 @@ def promote_command(service_name: str, full: bool, opts: common.Options) -> None
 
 @click.command("abort")
 @click.argument("service_name", metavar="SERVICE")
-@common.state_options()
+@common.state_options(store="write")
 def abort_command(service_name: str, opts: common.Options) -> None:
     """Abort the current release: all traffic back to the stable revision at once."""
     _command(
@@ -99,7 +101,7 @@ def abort_command(service_name: str, opts: common.Options) -> None:
 
 @click.command("pause")
 @click.argument("service_name", metavar="SERVICE")
-@common.state_options()
+@common.state_options(store="write")
 def pause_command(service_name: str, opts: common.Options) -> None:
     """Pause the current release at its current weight."""
     _command(service_name, opts, commands.pause, lambda rel: "pause requested")
@@ -107,7 +109,7 @@ def pause_command(service_name: str, opts: common.Options) -> None:
 
 @click.command("resume")
 @click.argument("service_name", metavar="SERVICE")
-@common.state_options()
+@common.state_options(store="write")
 def resume_command(service_name: str, opts: common.Options) -> None:
     """Resume a paused release."""
     _command(
@@ -120,7 +122,7 @@ def resume_command(service_name: str, opts: common.Options) -> None:
 
 @click.command("retry")
 @click.argument("service_name", metavar="SERVICE")
-@common.state_options()
+@common.state_options(store="write")
 def retry_command(service_name: str, opts: common.Options) -> None:
     """Retry: look again at a paused step, or run a failed release again."""
     _command(
@@ -134,7 +136,7 @@ def retry_command(service_name: str, opts: common.Options) -> None:
 @click.command("undo")
 @click.argument("service_name", metavar="SERVICE")
 @click.option("--to-revision", help="The revision to go back to (default: the one before).")
-@common.state_options()
+@common.state_options(store="write")
 def undo_command(service_name: str, to_revision: str | None, opts: common.Options) -> None:
     """Release an earlier revision's template again (the one before the stable revision
     by default), under the service's policy."""

@@ -8,6 +8,10 @@ latest revision is rolled out (exit 0) or its release ends otherwise (exit 1), o
 `history` lists the service's releases with their outcome, duration and reason, then
 the entries of one release (the latest by default): phase and weight changes,
 verdicts, commands and who gave them.
+
+Both only read: the store is opened read-only (no write lock is ever taken, so a
+`status --watch` left running never holds up the controller) and never created; no
+state in the state dir is "no state in DIR" (exit 1).
 """
 
 from __future__ import annotations
@@ -57,7 +61,7 @@ def _read(opts: common.Options, name: str) -> _State:
 @click.argument("service_name", metavar="SERVICE")
 @click.option("-w", "--watch", is_flag=True, help="Follow the release until it ends.")
 @click.option("--timeout", default="30m", show_default=True, help="Give up watching after.")
-@common.state_options(output=True)
+@common.state_options(output=True, store="read")
 def status_command(service_name: str, watch: bool, timeout: str, opts: common.Options) -> None:
     """Show a service's traffic and current release; --watch follows it to the end.
 
@@ -123,7 +127,7 @@ def _print_once(
 @click.command("history")
 @click.argument("service_name", metavar="SERVICE")
 @click.option("--release", "release_name", help="Show this release's entries (default: latest).")
-@common.state_options(output=True)
+@common.state_options(output=True, store="read")
 def history_command(service_name: str, release_name: str | None, opts: common.Options) -> None:
     """Past releases of a service, then what happened in one of them."""
     _read(opts, service_name)
@@ -188,8 +192,28 @@ def history_command(service_name: str, release_name: str | None, opts: common.Op
             "" if h.step_index is None else h.step_index + 1,
             f"{h.weights.canary}%" if h.weights else "",
             h.by or "",
-            h.message,
+            h.message + _evidence_text(h.evidence),
         ]
         for h in chosen.status.history
     ]
     click.echo(render.table(["At", "Event", "Phase", "Step", "Canary", "By", "Message"], entries))
+
+
+def _evidence_text(evidence: list[release.StepEvidence]) -> str:
+    """` [errors-vs-stable: 3 passed, 1 inconclusive, canary 90 requests; …]`, or ''."""
+    parts = []
+    for e in evidence:
+        counts = [
+            f"{n} {what}"
+            for n, what in (
+                (e.passes, "passed"),
+                (e.failures, "failed"),
+                (e.inconclusive, f"inconclusive ({e.quiet} quiet)" if e.quiet else "inconclusive"),
+                (e.errors, "errors"),
+            )
+            if n
+        ]
+        parts.append(
+            f"{e.metric}: {', '.join(counts) or 'no readings'}, canary {e.canary_requests} requests"
+        )
+    return f" [{'; '.join(parts)}]" if parts else ""

@@ -1,7 +1,9 @@
 """`rollout validate -f PATH…`: check resources offline; `--explain` shows the plan.
 
 Touches no state. Exit 0 when every document is valid, 2 otherwise, with one
-`PATH:LINE: FIELD.PATH: message` line per problem on stderr.
+`PATH:LINE: FIELD.PATH: message` line per problem on stderr. Warnings (valid but
+unwise: a literal credential in a policy) are printed on stderr too, as
+`PATH:LINE: FIELD.PATH: warning: message`, and never change the exit code.
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ def validate(paths: tuple[str, ...], more_paths: tuple[str, ...], explain_plan: 
     if explain_plan:
         for doc in result.documents:
             click.echo(explain.explain(doc))
+    for warning in result.warnings:
+        click.echo(str(warning), err=True)
     for diagnostic in result.diagnostics:
         click.echo(str(diagnostic), err=True)
     if result.diagnostics:

@@ -5,4 +5,5 @@ wiring    which keys a watch event enqueues
 cache     the read cache (informer) reconcilers read from, fed by the watch
 manager   Controller: watch → queue → reconcilers, threaded or synchronous
 metrics   the controller's prometheus_client metrics
+measuring readings off the reconcile, each within a hard deadline
 """

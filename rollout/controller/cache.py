@@ -27,9 +27,10 @@ wiring). A Conflict pins the key to the version the store has (read from it), so
 retry reads that, not the stale cached one. resourceVersions are compared for
 equality only (they are opaque): a pin is not set when the watch has already
 delivered X (the last `RECENT` events are remembered), and a relist unpins its kind.
-A deletion pins the key until its DELETED event, and reads of it go to the store
-meanwhile; objects deleted with it by the cascade leave the cache when their own
-DELETED events arrive.
+A deletion pins the key until its DELETED event (when the version deleted was not
+delivered yet — the key deleted and created again meanwhile — until the DELETED
+event after that version), and reads of it go to the store meanwhile; objects
+deleted with it by the cascade leave the cache when their own DELETED events arrive.
 
 A status write of a cached object with a new status is not read back from a store that
 can write quietly (`port.QuietStatusWrites`: memory, SQLite): the cache builds the
@@ -68,6 +69,9 @@ _Write = Callable[[kinds.Resource], kinds.Resource]
 class _Pin:
     resource_version: str | None  # None: until the key's DELETED event
     obj: kinds.Resource | None  # what reads answer meanwhile; None: read the store
+    # A deletion of a version not delivered yet (the key was deleted and created again
+    # meanwhile): DELETED events before that version are of an older incarnation.
+    deleted_after: str | None = None
 
 
 class CachedStore:
@@ -124,8 +128,10 @@ class CachedStore:
             else:
                 self._put(key, obj)
             self._remember(key, rv)
-            if pin is not None and (
-                (pin.resource_version is None and deleted)
+            if pin is not None and pin.deleted_after is not None and pin.deleted_after == rv:
+                pins[key] = _Pin(None, None)  # the version deleted is delivered: its DELETED next
+            elif pin is not None and (
+                (pin.resource_version is None and deleted and pin.deleted_after is None)
                 or (pin.resource_version is not None and pin.resource_version == rv)
             ):
                 del pins[key]
@@ -194,7 +200,10 @@ class CachedStore:
             pins = self._pins[key[0]]
             if obj is None:  # deleted: wait for the deletion if the cache may have it
                 if key in self._objects or key in pins:
-                    pins[key] = _Pin(None, None)
+                    held = pins.get(key)
+                    version = held.resource_version if held is not None else None
+                    pending = version if version is not None and held and held.obj else None
+                    pins[key] = _Pin(None, None, deleted_after=pending)
                 return
             rv = obj.metadata.resource_version
             if rv is None or (key, rv) in self._recent_set:

@@ -15,6 +15,11 @@
 - Two ways to run: `run(stop)` with watcher and worker threads (waits converted from
   clock time to real time, so `--speed 30` runs 30× faster), and `run_until_idle()`
   synchronously, for scenario tests with a fake clock.
+- Measurements (`measuring`): on a platform whose metrics may block (local,
+  kubernetes) readings are taken on the runner's own threads, each within a deadline,
+  and a finished one wakes its release — a reconcile never waits for a provider;
+  on sim and memory they are taken inline. `run` stops the runner's idle threads when
+  it returns (`close()` does for a controller driven by `run_until_idle`).
 
 Called by `rollout controller` and the scenario tests.
 """
@@ -30,7 +35,7 @@ import structlog
 
 from rollout import clock as clocks
 from rollout.api import condition, kinds, release
-from rollout.controller import cache, collector, metrics, queue, wiring
+from rollout.controller import cache, collector, measuring, metrics, queue, wiring
 from rollout.platforms import ports
 from rollout.reconcilers import base
 from rollout.reconcilers import release as release_reconciler
@@ -66,10 +71,16 @@ class Controller:
     ) -> None:
         self.store = store  # lists and watches: what feeds the cache
         self.cache = cache.CachedStore(store) if read_cache else None
+        self.measurements: measuring.Runner | measuring.Inline = (
+            measuring.Runner(platform.metrics, wake=self.wake)
+            if platform.metrics_may_block
+            else measuring.Inline(platform.metrics)
+        )
         self.ctx = base.Context(
             store=self.cache or store,
             platform=platform,
             clock=clock,
+            measurements=self.measurements,
             on_release=self._on_release,
             cache=self.cache,
             on_write=self._on_write,
@@ -240,8 +251,15 @@ class Controller:
         fails the first lists is asked again every second). While it runs, Python's
         garbage collector runs seldom and skips the long-lived heap (`collector`,
         undone on return)."""
-        with collector.running() as freezer:
-            self._run(stop, freezer)
+        try:
+            with collector.running() as freezer:
+                self._run(stop, freezer)
+        finally:
+            self.measurements.close()
+
+    def close(self) -> None:
+        """Stop the measurement runner's idle threads (`run` does so when it returns)."""
+        self.measurements.close()
 
     def _run(self, stop: threading.Event, freezer: collector.Freezer) -> None:
         while not stop.is_set():

@@ -1,7 +1,9 @@
 """The demo tour: real processes, the real proxy, real load, a real release.
 
-`run(scenarios, …)` in a state dir of its own: starts the local platform (proxy and
-process runtime) and a controller in this process; applies the demo policy and the
+`run(scenarios, …)` in a state dir of its own: takes the state dir's controller lock
+(`statelock`: a demo on the state dir of a running controller would fight it; `Tour`
+raises `statelock.Held`), starts the local platform (proxy and process runtime) and a
+controller in this process; applies the demo policy and the
 demo service (v1, `python -m rollout.demo.app`); drives `LOAD_RPS` requests a second
 through the proxy with the load generator; then, per scenario, applies a new version
 and follows its release to the end:
@@ -36,7 +38,7 @@ from rollout.api.release import Phase
 from rollout.cli import status_view
 from rollout.controller import manager
 from rollout.platforms import local
-from rollout.platforms.local import loadgen
+from rollout.platforms.local import loadgen, statelock
 from rollout.reconcilers import base
 from rollout.store import errors, port, sqlite
 
@@ -167,19 +169,29 @@ class Tour:
 
     def __init__(self, state_dir: pathlib.Path) -> None:
         self.state_dir = state_dir
+        self.lock = statelock.acquire(state_dir, command="rollout demo")
         self.clock = clocks.WallClock()
         self.store: port.Store = sqlite.SqliteStore(state_dir / "state.db", now=self.clock.now)
         self.stop = threading.Event()
-        self.local = local.start(state_dir, port_of=lambda ns, svc: None, on_change=self._changed)
+        self.controller: manager.Controller | None = None
+        self.local = local.start(
+            state_dir, port_of=lambda ns, svc: None, on_change=self._changed, on_route=self._reapply
+        )
         self.controller = manager.Controller(self.store, self.local.platform, self.clock)
         self._threads: list[threading.Thread] = []
         self._load_loop: asyncio.AbstractEventLoop | None = None
         self._load_stop: asyncio.Event | None = None
 
     def _changed(self, namespace: str, name: str) -> None:
-        self.controller.wake(base.Key("Revision", namespace, name))
+        if self.controller is not None:
+            self.controller.wake(base.Key("Revision", namespace, name))
+
+    def _reapply(self, namespace: str, name: str) -> None:
+        if self.controller is not None:
+            self.controller.wake(base.Key("Route", namespace, name))
 
     def __enter__(self) -> Tour:
+        assert self.controller is not None
         thread = threading.Thread(target=self.controller.run, args=(self.stop,), daemon=True)
         thread.start()
         self._threads.append(thread)
@@ -192,6 +204,7 @@ class Tour:
             thread.join(timeout=30)
         self.local.stop()
         self.store.close()
+        self.lock.release()
 
     # --- steps ------------------------------------------------------------------------
 

@@ -181,4 +181,5 @@ def make(clock: clocks.Clock, *, ready_after: timedelta = timedelta(seconds=2)) 
         router=MemoryRouter(clock),
         metrics=ScriptedMetrics(),
         events=MemoryEvents(),
+        metrics_may_block=False,  # scripted readings: measured inline (tests may say True)
     )

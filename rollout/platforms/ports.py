@@ -26,6 +26,7 @@ __all__ = [
     "MetricProvider",
     "Platform",
     "RecordedEvent",
+    "RouteProblem",
     "Runtime",
     "RuntimeState",
     "TrafficRouter",
@@ -57,13 +58,26 @@ class Runtime(Protocol):
 
 
 @dataclasses.dataclass(frozen=True)
+class RouteProblem:
+    """Why a router did not apply a route now (the Route's Ready condition says so, and
+    the route is reconciled again soon)."""
+
+    reason: str  # CamelCase: EndpointsPending (the data plane keeps its last split), ProxyDown
+    message: str
+
+
+@dataclasses.dataclass(frozen=True)
 class AppliedRoute:
     """What the data plane applies for a route: the split (read back, with a URL per
-    tag) and the URL that reaches the service."""
+    tag and, where the router knows it, whether each target is ready to serve) and the
+    URL that reaches the service. With a `problem`, the split asked for was not
+    applied: `traffic` is what the data plane still holds (empty when it cannot be
+    reached)."""
 
     traffic: list[split.TrafficStatus]
     url: str | None = None
     drift: str = ""  # non-empty: the data plane had been changed by someone else; restored
+    problem: RouteProblem | None = None
 
 
 class TrafficRouter(Protocol):
@@ -121,3 +135,7 @@ class Platform:
     router: TrafficRouter
     metrics: MetricProvider
     events: EventRecorder
+    # Whether a reading may wait on I/O (HTTP, a proxy): then the controller takes
+    # readings on its measurement threads, each within a deadline, never inside a
+    # reconcile. False only for providers that are pure CPU (sim, memory), measured inline.
+    metrics_may_block: bool = True

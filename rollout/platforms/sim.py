@@ -153,4 +153,5 @@ def make(
         router=traffic,
         metrics=traffic,
         events=memory.MemoryEvents(),
+        metrics_may_block=False,  # simulated readings: pure CPU, measured inline
     )

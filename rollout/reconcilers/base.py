@@ -1,6 +1,11 @@
 """What every reconciler shares: the key it reconciles, the result it returns, the
-context it works in (store, platform, clock), and small helpers for reads, labels,
-owner references, events and status writes.
+context it works in (store, platform, clock, measurements), and small helpers for
+reads, labels, owner references, events and status writes.
+
+Measurements are taken through `Context.measurements` (`Measurements`: the
+controller's `measuring.Runner` or `measuring.Inline`), never by calling the
+platform's metric provider: `take` returns the finished readings and the metrics
+still in flight (`Taken`), and never waits.
 
 Reads go through `read` and `read_list`, writes through `create`, `update` and
 `write_status`: with the controller's cache (`Context.cache`) they hand out the
@@ -18,14 +23,15 @@ Called by `rollout.controller`.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, Protocol
 
 import structlog
 
 from rollout import clock as clocks
-from rollout.api import condition, kinds, meta, release
+from rollout.analysis import measurement
+from rollout.api import condition, kinds, meta, policyspec, release
 from rollout.platforms import ports
 from rollout.store import port
 
@@ -34,8 +40,10 @@ __all__ = [
     "Cache",
     "Context",
     "Key",
+    "Measurements",
     "Reconcile",
     "Result",
+    "Taken",
     "create",
     "owner_reference",
     "read",
@@ -89,11 +97,35 @@ class Cache(Protocol):
     def update_status_shared(self, obj: kinds.Resource) -> kinds.Resource: ...
 
 
+@dataclasses.dataclass(frozen=True)
+class Taken:
+    """What `Measurements.take` has: the finished readings, and the metrics whose reading
+    is still being taken (their wake comes when it completes or its deadline passes)."""
+
+    readings: tuple[measurement.Measurement, ...]
+    pending: tuple[str, ...] = ()
+
+
+class Measurements(Protocol):
+    """Readings of due metrics, taken so that a reconcile never waits for one
+    (`rollout.controller.measuring`)."""
+
+    def take(
+        self, key: Key, due: Sequence[tuple[policyspec.Metric, ports.MeasureContext]]
+    ) -> Taken: ...
+
+    def forget(self, key: Key) -> None:
+        """The release `key` ended: drop its readings."""
+        ...
+
+
 @dataclasses.dataclass
 class Context:
     store: port.Store
     platform: ports.Platform
     clock: clocks.Clock
+    # How the release reconciler takes readings (never waiting for one).
+    measurements: Measurements
     # Called after each release decision with the new status and the verdicts of the
     # readings taken (the controller's metrics); None: nobody listens.
     on_release: ReleaseHook | None = None

@@ -2,23 +2,39 @@
 
 observe → decide → apply → persist:
 - observe: the canary revision's readiness (a False Ready condition is a canary
-  failure, e.g. a crash loop), the weights the Route reports as applied, one reading
-  per metric that is due (MetricProvider; sequential comparisons read the increment
-  since the metric's `measuredUntil`), whether the Service has moved on (a newer
-  revision, a manual split, the policy removed), and the time — a frozen
-  `Observation`;
+  failure, e.g. a crash loop), the weights the Route reports as applied, the readings
+  of the metrics that are due (sequential comparisons read the increment since the
+  metric's `measuredUntil`), whether the Service has moved on (a newer revision, a
+  manual split, the policy removed), and the time — a frozen `Observation`.
+  Readings come from `ctx.measurements` (`rollout.controller.measuring`), which never
+  waits: a reading still in flight is left out (the engine decides with the readings
+  it has, so commands and a newer revision act at once) and its release is woken when
+  it completes or its deadline passes (the engine leaves metrics in flight out of its
+  requeue: `Observation.in_flight`; `engine.POLL` stays a floor while one is, so a
+  lost wake costs seconds, not a spin). An object that cannot be read (a store or API
+  failure, not NotFound) is unknown, never a decision: the Route's weights as not
+  known, the canary as not ready but not failed, the Service as not moved on — so
+  `abort` and a supersede are still decided;
 - decide: `rollout.release.engine.decide` (pure);
 - apply: `SetWeights` → the Route's spec (stable and canary tagged), events → the
-  recorder. Applied before the status is persisted: after a crash the engine decides
-  the same step again and re-applies the same absolute weights (idempotent); a route
-  already at the next step's weights does not hold the step it was decided from
-  (`weights_ahead` in the engine: a lost status write once wedged a release there);
+  recorder (best effort: an event that cannot be recorded is logged). Applied before
+  the status is persisted: after a crash the engine decides the same step again and
+  re-applies the same absolute weights (idempotent); a route already at the next
+  step's weights does not hold the step it was decided from (`weights_ahead` in the
+  engine: a lost status write once wedged a release there). While a release is
+  active and its Route reports other weights than its status, the status' weights are
+  written again (a write that failed is retried by the next reconcile). When the
+  Route cannot be written, a decision that takes traffic away from the canary
+  (RollingBack, or an end) is persisted all the same and the failure raised after it
+  (retried with backoff): an `abort` is never lost to a Route that cannot be read; a
+  decision that would send the canary more traffic is not persisted;
 - persist: the new status in one write, skipped when only the time-dependent parts
   (`nextDecisionAt`, the "… left" of the message) changed.
 Returns the engine's `requeue_after`. The observation says `readiness_wakes`: the
 controller's wiring queues a release on every change of its canary revision, so while
 the release waits for its canary the engine asks again at the progress deadline, not
-every 2 s (one Release reconcile in eight was such a poll in the benchmark).
+every 2 s (one Release reconcile in eight was such a poll in the benchmark). A
+release that ended (or is gone) has its readings dropped (`measurements.forget`).
 One canonical log line per phase transition.
 
 Called by the controller.
@@ -26,10 +42,11 @@ Called by the controller.
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 from rollout.api import condition, release, revision, route, service, split
-from rollout.api.release import TERMINAL_PHASES, Weights
+from rollout.api.release import TERMINAL_PHASES, Phase, Weights
 from rollout.platforms import ports
 from rollout.reconcilers import base
 from rollout.reconcilers.service import builders
@@ -45,34 +62,39 @@ def reconcile(ctx: base.Context, key: base.Key) -> base.Result:
     try:
         rel = base.read(ctx, "Release", key.namespace, key.name)
     except errors.NotFound:
+        ctx.measurements.forget(key)
         return base.Result()
     assert isinstance(rel, release.Release)
     if rel.status.phase in TERMINAL_PHASES:
+        ctx.measurements.forget(key)
         return base.Result()
     now = ctx.clock.now()
     spec = rel.spec
-    rt = _get(ctx, "Route", key.namespace, spec.service)
+    rt, route_error = _look(ctx, "Route", key.namespace, spec.service)
     ready, failure = _canary(ctx, key.namespace, spec.canary_revision)
+    taken = ctx.measurements.take(
+        key,
+        [
+            (m, _measure_context(rel, key.namespace, now, m.name))
+            for m in engine.due_metrics(spec.policy, rel.status, now)
+        ],
+    )
     obs = observation.Observation(
         now=now,
         canary_ready=ready,
         canary_failure=failure,
         applied=_applied(rt, spec) if isinstance(rt, route.Route) else None,
-        readings=tuple(
-            ctx.platform.metrics.measure(m, _measure_context(rel, key.namespace, now, m.name))
-            for m in engine.due_metrics(spec.policy, rel.status, now)
-        ),
+        readings=taken.readings,
         superseded_by=_superseded_by(ctx, rel),
         readiness_wakes=True,
+        in_flight=frozenset(taken.pending),
     )
     decision = engine.decide(spec, rel.status, obs)
-    for action in decision.actions:
-        if isinstance(action, actions.SetWeights):
-            _set_weights(ctx, rt, rel, action.weights)
-        else:
-            ctx.event(rel, action.reason, action.message, warning=action.warning)
     new = base.without_error(decision.status)
     new.observed_generation = rel.metadata.generation
+    failed = _apply(ctx, rt, route_error, rel, decision.actions, new, obs)
+    if failed is not None and not _toward_stable(new):
+        raise failed
     if ctx.on_release is not None:
         verdicts = tuple(
             m.verdict
@@ -94,25 +116,109 @@ def reconcile(ctx: base.Context, key: base.Key) -> base.Result:
         )
     if _significant(new) != _significant(rel.status):
         base.update_status(ctx, rel.model_copy(update={"status": new}))
-    return base.Result(decision.requeue_after)
+    if new.phase in TERMINAL_PHASES:
+        ctx.measurements.forget(key)
+    if failed is not None:
+        raise failed  # persisted; the Route is written again on the retry
+    return base.Result(_requeue(decision.requeue_after, taken.pending))
+
+
+def _requeue(requeue: timedelta | None, pending: Sequence[str]) -> timedelta | None:
+    """The engine's requeue, but never sooner than `engine.POLL` while a reading is in
+    flight (the runner's wake comes first)."""
+    if pending and (requeue is None or requeue < engine.POLL):
+        return engine.POLL
+    return requeue
+
+
+def _apply(
+    ctx: base.Context,
+    rt: object | None,
+    route_error: Exception | None,
+    rel: release.Release,
+    decided: Sequence[actions.Action],
+    new: release.ReleaseStatus,
+    obs: observation.Observation,
+) -> Exception | None:
+    """Apply the decision's actions in order; the failure to write the Route, if any
+    (a decision that would give the canary more traffic stops at it)."""
+    failed: Exception | None = None
+    set_weights = False
+    for action in decided:
+        if isinstance(action, actions.SetWeights):
+            set_weights = True
+            failed = _write_weights(ctx, rt, route_error, rel, action.weights)
+            if failed is not None and not _toward_stable(new):
+                return failed
+        else:
+            _event(ctx, rel, action)
+    if (
+        not set_weights
+        and new.phase not in TERMINAL_PHASES
+        and new.weights is not None
+        and isinstance(rt, route.Route)
+        and obs.applied != new.weights
+    ):  # the Route does not carry the status' weights: a write that failed before
+        failed = _write_weights(ctx, rt, route_error, rel, new.weights)
+    return failed
+
+
+def _write_weights(
+    ctx: base.Context,
+    rt: object | None,
+    route_error: Exception | None,
+    rel: release.Release,
+    weights: Weights,
+) -> Exception | None:
+    try:
+        if route_error is not None:
+            raise route_error
+        _set_weights(ctx, rt, rel, weights)
+    except Exception as exc:
+        return exc
+    return None
+
+
+def _toward_stable(new: release.ReleaseStatus) -> bool:
+    """The decision takes traffic away from the canary (or ends the release)."""
+    return new.phase is Phase.ROLLING_BACK or new.phase in TERMINAL_PHASES
+
+
+def _event(ctx: base.Context, rel: release.Release, action: actions.Action) -> None:
+    assert isinstance(action, actions.Event)
+    try:
+        ctx.event(rel, action.reason, action.message, warning=action.warning)
+    except Exception as exc:  # events are best effort: never lose a decision to one
+        log.warning("release.event_failed", release=rel.metadata.name, error=str(exc)[:200])
 
 
 def _significant(status: release.ReleaseStatus) -> release.ReleaseStatus:
     return status.model_copy(update={"next_decision_at": None, "message": ""})
 
 
-def _get(ctx: base.Context, kind: str, namespace: str, name: str | None) -> object | None:
+def _look(
+    ctx: base.Context, kind: str, namespace: str, name: str | None
+) -> tuple[object | None, Exception | None]:
+    """The object (None when there is none), or why it cannot be read now (logged)."""
     if name is None:
-        return None
+        return None, None
     try:
-        return base.read(ctx, kind, namespace, name)
+        return base.read(ctx, kind, namespace, name), None
     except errors.NotFound:
-        return None
+        return None, None
+    except Exception as exc:  # unknown, not absent: observing never stops a decision
+        log.warning(
+            "release.observe_failed", kind=kind, namespace=namespace, name=name, error=str(exc)
+        )
+        return None, exc
 
 
 def _canary(ctx: base.Context, namespace: str, name: str) -> tuple[bool, str | None]:
-    """Whether the canary is ready, and why it failed (None while it has not)."""
-    rev = _get(ctx, "Revision", namespace, name)
+    """Whether the canary is ready, and why it failed (None while it has not, or while
+    it cannot be read)."""
+    rev, problem = _look(ctx, "Revision", namespace, name)
+    if problem is not None:
+        return False, None
     if not isinstance(rev, revision.Revision):
         return False, f"revision {name} does not exist"
     ready = condition.get_condition(rev.status.conditions, condition.ConditionType.READY)
@@ -155,7 +261,9 @@ def _measure_context(
 
 
 def _superseded_by(ctx: base.Context, rel: release.Release) -> str | None:
-    svc = _get(ctx, "Service", rel.metadata.namespace or "default", rel.spec.service)
+    svc, problem = _look(ctx, "Service", rel.metadata.namespace or "default", rel.spec.service)
+    if problem is not None:
+        return None  # not known now; the next look will tell
     if not isinstance(svc, service.Service):
         return "the service was deleted"
     if svc.spec.traffic is not None:

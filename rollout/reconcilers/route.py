@@ -1,12 +1,17 @@
 """The Route reconciler: asks the TrafficRouter to apply the split and reports what it
 actually applied.
 
-`status.traffic` is what the router reads back, never what was asked; Ready
-(`TrafficApplied`) is True when that equals `spec.traffic`. A split someone else
-changed in the data plane is found on the next pass (every 5 minutes) and set right,
-with a `DriftCorrected` warning event saying what it was, recorded in
-`status.lastDrift`. A
-deleted Route is removed from the router.
+`status.traffic` is what the router reads back, never what was asked, with each
+target's readiness where the router knows it; Ready is `route.traffic_ready`: True
+(`TrafficApplied`) only when that equals `spec.traffic` and every target with weight
+is served. When the router could not apply the split now (`AppliedRoute.problem`:
+the runtime has not confirmed an endpoint yet, the proxy is down) Ready is False with
+its reason, the status keeps the last URL, and the route is reconciled again in
+`RETRY` (the local platform also wakes its routes when the proxy comes back).
+A split someone else changed in the data plane is set right on the next pass —
+within seconds on the local platform (its proxy supervisor wakes the route), at the
+5-minute resync elsewhere — with a `DriftCorrected` warning event saying what it
+was, recorded in `status.lastDrift`. A deleted Route is removed from the router.
 
 Called by the controller.
 """
@@ -15,13 +20,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from rollout.api import condition, route, split
+from rollout.api import condition, route
 from rollout.reconcilers import base
 from rollout.store import errors
 
 __all__ = ["reconcile"]
 
 RESYNC = timedelta(minutes=5)
+RETRY = timedelta(seconds=0.5)  # a route the router could not apply now
 
 
 def reconcile(ctx: base.Context, key: base.Key) -> base.Result:
@@ -35,21 +41,27 @@ def reconcile(ctx: base.Context, key: base.Key) -> base.Result:
     applied = ctx.platform.router.apply(rt)
     if applied.drift:  # someone changed the data plane behind our back; it is set right
         ctx.event(rt, "DriftCorrected", applied.drift, warning=True)
-    ok = split.same_split(applied.traffic, rt.spec.traffic)
+    problem = applied.problem
+    ok, reason, message = route.traffic_ready(
+        rt.spec.traffic,
+        applied.traffic,
+        problem=(problem.reason, problem.message) if problem is not None else None,
+    )
     status = rt.status.model_copy()
     status.observed_generation = rt.metadata.generation
     status.traffic = applied.traffic
-    status.url = applied.url
+    if applied.url is not None or problem is None:
+        status.url = applied.url
     if applied.drift:
         status.last_drift = route.DriftCorrection(corrected_at=now, message=applied.drift)
     status.conditions = condition.set_condition(
         status.conditions,
         type_=condition.ConditionType.READY,
         status=condition.ConditionStatus.TRUE if ok else condition.ConditionStatus.FALSE,
-        reason="TrafficApplied" if ok else "TrafficNotApplied",
-        message="" if ok else "the router reports a different split than the route asks for",
+        reason=reason,
+        message=message,
         now=now,
         observed_generation=rt.metadata.generation,
     )
     base.write_status(ctx, rt, status)
-    return base.Result(RESYNC)
+    return base.Result(RETRY if problem is not None else RESYNC)

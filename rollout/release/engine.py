@@ -47,6 +47,7 @@ from rollout.api.release import (
     Phase,
     ReleaseSpec,
     ReleaseStatus,
+    StepEvidence,
     Weights,
 )
 from rollout.release import actions, observation, steps, table
@@ -60,6 +61,8 @@ logging.getLogger("transitions.core").setLevel(logging.ERROR)
 
 POLL = timedelta(seconds=2)  # while waiting for readiness or for weights to be applied
 HISTORY_LIMIT = 200
+# History entries that raise traffic carry the evidence of the step they leave.
+_WITH_EVIDENCE = frozenset({"StepAdvanced", "Promoting", "PromotedStep", "PromotedFull"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,6 +180,7 @@ class _Model:
         self.now = obs.now
         self.actions: list[actions.Action] = []
         self.by: str | None = None
+        self._left: list[StepEvidence] = []  # the evidence of the step just left
         # The gate depends only on the step and the analysis statuses (replaced, never
         # mutated), so it is computed once per (step, statuses) within a decision.
         self._gate_cache: tuple[tuple[int, int], assess.Gate] | None = None
@@ -263,9 +267,16 @@ class _Model:
         """Record `row`'s event (an action and a history entry): its last callback."""
         message = self._message_for(row)
         self.actions.append(actions.Event(row.event, message, row.warning))
-        self._history(row.event, message, Phase(row.dest))
+        evidence = self._left if row.event in _WITH_EVIDENCE else []
+        self._history(row.event, message, Phase(row.dest), evidence)
 
-    def _history(self, event: str, message: str, phase: Phase | None) -> None:
+    def _history(
+        self,
+        event: str,
+        message: str,
+        phase: Phase | None,
+        evidence: list[StepEvidence] | None = None,
+    ) -> None:
         entry = HistoryEntry(
             at=self.now,
             event=event,
@@ -274,6 +285,7 @@ class _Model:
             step_index=self.status.step_index,
             weights=self.status.weights,
             by=self.by,
+            evidence=evidence or [],
         )
         self.status.history = [*self.status.history, entry][-HISTORY_LIMIT:]
 
@@ -365,6 +377,13 @@ class _Model:
         started = self.status.step_started_at or self.now
         return not self.weights_applied() and self.now >= started + self.policy.progress_deadline
 
+    def _raises_traffic(self) -> bool:
+        """Whether ending this step gives the canary more traffic (the last step ends in
+        promotion: 100%)."""
+        index = self.status.step_index
+        after = 100 if index >= len(self.steps) - 1 else steps.weight_at(self.steps, index + 1)
+        return after > steps.weight_at(self.steps, index)
+
     def at_pause_step(self) -> bool:
         step = self._step()
         return step is not None and steps.is_indefinite_pause(step)
@@ -383,6 +402,8 @@ class _Model:
         step = self._step()
         if step is None or not (self.weights_applied() or self.weights_ahead()):
             return step is None
+        if self._gate().blind and self._raises_traffic() and not self.weights_ahead():
+            return False  # a provider is failing: no evidence for more traffic
         if step.set_weight is not None:
             return True
         started = self.status.step_started_at or self.now
@@ -411,16 +432,39 @@ class _Model:
     def restart_step(self) -> None:
         self._enter_step(self.status.step_index)
 
-    def fresh_look(self) -> None:
-        self.status.analysis = assess.reset_step(self.status.analysis)
+    def _step_evidence(self) -> list[StepEvidence]:
+        """What the metrics of the step being left had shown: its gating metrics (all
+        of the policy's when a human promotes from a step without analysis)."""
+        step = self._step()
+        names = steps.gating_metrics(self.policy, step) if step is not None else []
+        if not names and self.by is not None:
+            names = self.policy.metric_names()
+        by_name = {m.metric: m for m in self.status.analysis}
+        return [
+            StepEvidence(
+                metric=name,
+                verdict=m.verdict,
+                measurements=m.measurements,
+                passes=m.passes,
+                failures=m.failures,
+                inconclusive=m.inconclusive,
+                errors=m.errors,
+                quiet=m.quiet,
+                canary_requests=m.canary_requests,
+            )
+            for name in names
+            if (m := by_name.get(name)) is not None
+        ]
 
     def _enter_step(self, index: int) -> None:
+        self._left = self._step_evidence()
         self.status.step_index = index
         self.status.step_started_at = self.now
         self.status.analysis = assess.reset_step(self.status.analysis)
         self._route(steps.weight_at(self.steps, index))
 
     def route_to_canary(self) -> None:
+        self._left = self._step_evidence()
         self._route(100)
 
     def route_to_stable(self) -> None:
@@ -484,6 +528,8 @@ def _requeue(
     if phase in (Phase.PROGRESSING, Phase.PAUSED) and policy.analysis:
         last = {m.metric: m.at for m in status.analysis}
         for metric in policy.analysis.metrics:
+            if metric.name in obs.in_flight:
+                continue  # its reading is being taken: the caller is woken when it lands
             at = last.get(metric.name)
             due.append(now if at is None else at + (metric.interval or policy.analysis.interval))
     if phase is Phase.PROGRESSING:

@@ -30,3 +30,6 @@ class Observation:
     # The caller decides again on every change of the canary's readiness (the
     # controller's wiring does), so waiting for it needs no poll.
     readiness_wakes: bool = False
+    # Metrics whose reading was asked for and is still being taken: not due again now
+    # (the caller decides again when the reading arrives or its deadline passes).
+    in_flight: frozenset[str] = frozenset()

@@ -64,7 +64,7 @@ ROWS: tuple[Row, ...] = (
         conditions=("at_pause_step", "unpaused_by_user"), after=("pause_for_promotion",),
         event="WaitingForPromotion"),
     Row("resume", T.RESUME, (P.PAUSED,), P.PROGRESSING,
-        unless=("at_pause_step",), after=("clear_pause", "fresh_look"), event="Resumed"),
+        unless=("at_pause_step",), after=("clear_pause", "restart_step"), event="Resumed"),
     Row("retry", T.RETRY, (P.PAUSED,), P.PROGRESSING,
         unless=("at_pause_step",), after=("clear_pause", "restart_step"), event="Retried"),
     # --- ticks: waiting for the canary ---------------------------------------------

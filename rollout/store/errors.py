@@ -1,18 +1,34 @@
 """What a store raises.
 
-    StoreError                 any store failure
+    StoreError                 any store failure (a generic one is transient: retry)
     ├── NotFound               no object of that kind, namespace and name
     ├── AlreadyExists          create() of a name that is taken
     ├── Conflict               stale resourceVersion on update (re-read and retry)
     ├── Expired                watch from a resourceVersion the store no longer keeps
-    └── Invalid                the stored or written object is not a valid resource
+    ├── Invalid                the stored or written object is not a valid resource
+    ├── NoState                a store opened without creating finds no state file
+    ├── Busy                   another process held the lock longer than the wait
+    └── Unusable               the state dir or file cannot be used as it is (not a
+                               directory, no permission, read-only, not a database,
+                               corrupted, a newer schema): a person must act
 
-Pure data; no I/O.
+The CLI maps them to exit codes (`rollout.cli.common.exit_code_of`): Unusable 2, the
+others 1. Pure data; no I/O.
 """
 
 from __future__ import annotations
 
-__all__ = ["AlreadyExists", "Conflict", "Expired", "Invalid", "NotFound", "StoreError"]
+__all__ = [
+    "AlreadyExists",
+    "Busy",
+    "Conflict",
+    "Expired",
+    "Invalid",
+    "NoState",
+    "NotFound",
+    "StoreError",
+    "Unusable",
+]
 
 
 class StoreError(Exception):
@@ -37,3 +53,15 @@ class Expired(StoreError):
 
 class Invalid(StoreError):
     """The object is not a valid resource (bad kind, missing namespace, …)."""
+
+
+class NoState(StoreError):
+    """The store was opened without creating and there is no state (no file, no schema)."""
+
+
+class Busy(StoreError):
+    """Another process held the store's lock for longer than this one would wait."""
+
+
+class Unusable(StoreError):
+    """The state directory or file cannot be used as it is; the message says why."""

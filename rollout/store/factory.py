@@ -4,7 +4,9 @@
     open_store("memory", state_dir=d)   nothing on disk (tests, rehearsal)
 
 The state directory is `--state-dir`, else `$ROLLOUT_STATE_DIR`, else `./.rollout`
-(DESIGN §6). The Kubernetes store is opened by its own platform, not here.
+(DESIGN §6). With `mode="create"` (the default) sqlite makes it 0700 (or tightens it
+when it is the user's) and `state.db` 0600; `read` and `write` open only what exists
+(`sqlite.SqliteStore`). The Kubernetes store is opened by its own platform, not here.
 
 Called by the CLI and the controller's entry point.
 """
@@ -31,12 +33,15 @@ DEFAULT_STATE_DIR = ".rollout"
 STATE_DIR_ENV = "ROLLOUT_STATE_DIR"
 
 
-def open_store(backend: str, *, state_dir: pathlib.Path) -> port.Store:
-    """A new store of `backend` (one of `BACKENDS`); sqlite keeps `state_dir/state.db`."""
+def open_store(
+    backend: str, *, state_dir: pathlib.Path, mode: sqlite.Mode = "create"
+) -> port.Store:
+    """A new store of `backend` (one of `BACKENDS`); sqlite keeps `state_dir/state.db`,
+    opened in `mode`."""
     if backend == "memory":
         return memory.MemoryStore()
     if backend == "sqlite":
-        return sqlite.SqliteStore(state_dir / DB_FILE)
+        return sqlite.SqliteStore(state_dir / DB_FILE, mode=mode)
     raise ValueError(f"unknown store backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
 
 

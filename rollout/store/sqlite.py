@@ -9,18 +9,38 @@ gets its labels indexed):
     labels(kind, namespace, name, key, value)        labels, so a selector reads only matches
     events(rv INTEGER PRIMARY KEY, kind, type, body) append-only change log, serves `watch`
 
+Opening (`mode`):
+
+    create  the state dir (0700, `files.secure_dir`) and `state.db` (0600) are made if
+            missing, the schema created or upgraded: `apply`, the controller
+    write   an existing state only (`NoState` otherwise): the release commands
+    read    read-only connections (`mode=ro`): never writes, never creates, never takes
+            the write lock, so `get`, `status --watch` and `history` never hold up the
+            controller; a read-only state dir without a `-wal` file (nobody can be
+            writing) is read as an immutable file
+
+Opening writes nothing when the schema is current: the version is read in a read
+transaction and only an older file is upgraded under `BEGIN IMMEDIATE`. The file's
+-wal and -shm take its mode (SQLite copies it), so `state.db` is created 0600 and an
+existing one of the user's is tightened to it.
+
 A resourceVersion is the rowid of an `events` row: one counter across kinds, like etcd's
 revision. Every write is one `BEGIN IMMEDIATE` transaction (read, check the
 precondition, write the object and its events), so the precondition holds across
 processes; in a process a lock queues writers, across processes SQLite's busy handler
-waits up to `BUSY_TIMEOUT`. WAL lets readers run beside the writer; `synchronous=NORMAL`
-may lose the last commits on power loss (never the file) and saves an fsync per write.
-The log keeps at least the last `log_size` events (pruned back to that once it holds
-twice as many, looked at every `min(log_size, PRUNE_EVERY)` writes); `watch` from
-older raises `Expired`. `watch` polls `PRAGMA data_version` (another connection
-committed) every `POLL` seconds, and wakes at once on a write of its kind by this
-process (a condition per kind: a write wakes only its kind's watchers). Objects are
-parsed outside transactions.
+waits up to `busy_timeout` (then `Busy`, naming the holder's pid and command line when
+the kernel's lock table says: `store.locks`). WAL lets readers run beside the writer;
+`synchronous=NORMAL` may lose the last commits on power loss (never the file) and saves
+an fsync per write. The log keeps at least the last `log_size` events (pruned back to
+that once it holds twice as many, looked at every `min(log_size, PRUNE_EVERY)`
+writes); `watch` from older raises `Expired`. `watch` polls `PRAGMA data_version`
+(another connection committed) every `POLL` seconds, and wakes at once on a write of
+its kind by this process (a condition per kind: a write wakes only its kind's
+watchers). Objects are parsed outside transactions.
+
+Every SQLite or file-system failure leaves as a `StoreError` naming the path and the
+cause: `Busy` (locked past the wait), `Unusable` (not a directory, no permission,
+read-only, not a database, corrupted, newer schema), `NoState` (nothing to read).
 
 What a write may change is decided by `objects` (shared with `memory`); this module only
 keeps the bytes and makes writes atomic. One connection per thread (and per process,
@@ -35,23 +55,38 @@ import functools
 import os
 import pathlib
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
+from rollout import files
 from rollout.api import kinds
 from rollout.api.meta import ObjectMeta
-from rollout.store import errors, objects, port
+from rollout.store import errors, locks, objects, port
 
-__all__ = ["BUSY_TIMEOUT", "POLL", "PRUNE_EVERY", "SCHEMA_VERSION", "SqliteStore"]
+__all__ = [
+    "BUSY_TIMEOUT",
+    "MODES",
+    "POLL",
+    "PRUNE_EVERY",
+    "SCHEMA_VERSION",
+    "Mode",
+    "SqliteStore",
+    "unusable_dir",
+]
 
 SCHEMA_VERSION = 2
 BUSY_TIMEOUT = 10.0  # seconds a write waits for another process's transaction
 POLL = 0.05  # seconds between two looks for another process's writes in `watch`
 PRUNE_EVERY = 64  # writes between two looks at the log's length
 
+Mode = Literal["read", "write", "create"]
+MODES: tuple[Mode, ...] = ("read", "write", "create")
+
+_FILES = ("", "-wal", "-shm")  # suffixes of the files SQLite keeps: state.db, -wal, -shm
 _Key = tuple[str, str, str]
 _Rule = Callable[..., str]  # objects.updated / objects.status_updated
 _WHERE_KEY = "kind = ? AND namespace = ? AND name = ?"
@@ -112,6 +147,24 @@ def _last_rv(conn: sqlite3.Connection) -> int:
     return int(_one(conn, "SELECT MAX(rv) FROM events") or 0)
 
 
+def unusable_dir(directory: pathlib.Path, exc: OSError) -> errors.Unusable:
+    """The state dir `directory` cannot be made or used: say why in one line."""
+    for ancestor in (directory, *directory.parents):
+        try:
+            st = ancestor.stat()
+        except OSError:
+            continue
+        if not stat.S_ISDIR(st.st_mode):
+            where = "it" if ancestor == directory else str(ancestor)
+            return errors.Unusable(
+                f"state dir {directory} cannot be used: {where} is not a directory"
+            )
+        break
+    cause = (exc.strerror or str(exc)).lower()
+    culprit = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(directory) else ""
+    return errors.Unusable(f"state dir {directory} cannot be used: {cause}{culprit}")
+
+
 class SqliteStore:
     """A Store in one SQLite file. Safe for threads and for several processes."""
 
@@ -121,12 +174,19 @@ class SqliteStore:
         *,
         now: Callable[[], datetime] = _utcnow,
         log_size: int = 10_000,
+        mode: Mode = "create",
+        busy_timeout: float = BUSY_TIMEOUT,
     ) -> None:
         if log_size < 1:
             raise ValueError("log_size must be at least 1")
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
         self.path = path
+        self.mode = mode
         self._now = now
         self._log_size = log_size
+        self._busy_timeout = busy_timeout
+        self._immutable = False  # read mode, read-only dir and no -wal: nobody writes
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()  # guards _connections and _closed
@@ -136,13 +196,70 @@ class SqliteStore:
         self._changed = {kind: threading.Condition() for kind in kinds.KINDS}
         self._commits = dict.fromkeys(kinds.KINDS, 0)  # by kind, counted under _changed
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            self._prepare()
             self._migrate()
         except BaseException:
             self.close()
             raise
 
-    # --- connections and transactions -------------------------------------------------
+    # --- the file, connections and transactions ---------------------------------------
+
+    def _prepare(self) -> None:
+        """Make the state dir and file (create mode), or check that they are there."""
+        directory = self.path.parent
+        if self.mode == "create":
+            try:
+                files.secure_dir(directory)
+            except OSError as exc:
+                raise unusable_dir(directory, exc) from exc
+            try:
+                os.close(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+            except FileExistsError:
+                pass
+            except OSError as exc:
+                raise unusable_dir(directory, exc) from exc
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            if directory.exists() and not directory.is_dir():
+                raise errors.Unusable(
+                    f"state dir {directory} cannot be used: it is not a directory"
+                ) from None
+            raise errors.NoState(f"no state in {directory}") from None
+        except OSError as exc:
+            raise unusable_dir(directory, exc) from exc
+        if not stat.S_ISREG(st.st_mode):
+            raise errors.Unusable(f"{self.path} cannot be used: it is not a regular file")
+        wanted = os.R_OK if self.mode == "read" else os.R_OK | os.W_OK
+        if not os.access(self.path, wanted):
+            raise errors.Unusable(
+                f"{self.path} cannot be used: permission denied (owner uid {st.st_uid},"
+                f" mode {stat.S_IMODE(st.st_mode):04o})"
+            )
+        if self.mode != "read":  # the user's dir and files from before 0700/0600
+            for each in (directory, *(self.path.with_name(self.path.name + n) for n in _FILES)):
+                with contextlib.suppress(OSError):  # gone, or not ours to change
+                    files.tighten(each)
+
+    def _connect(self) -> sqlite3.Connection:
+        query = {"read": "mode=ro", "write": "mode=rw", "create": "mode=rw"}[self.mode]
+        if self._immutable:
+            query += "&immutable=1"
+        conn = sqlite3.connect(
+            f"{self.path.absolute().as_uri()}?{query}",
+            uri=True,
+            timeout=self._busy_timeout,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        try:
+            if self.mode != "read":
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = NORMAL")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -152,20 +269,51 @@ class SqliteStore:
             if self._closed:
                 raise errors.StoreError(f"store {self.path} is closed")
             try:
-                conn = sqlite3.connect(
-                    self.path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
-                )
-                conn.execute("PRAGMA journal_mode = WAL")
-                conn.execute("PRAGMA synchronous = NORMAL")
+                conn = self._connect()
             except sqlite3.Error as exc:
-                raise errors.StoreError(f"cannot open {self.path}: {exc}") from exc
+                raise self._error(exc) from exc
             self._connections.append(conn)
         self._local.conn, self._local.pid = conn, os.getpid()
         return conn
 
+    def _error(self, exc: sqlite3.Error) -> errors.StoreError:
+        """The StoreError that says what went wrong with `exc`, with the path."""
+        name = getattr(exc, "sqlite_errorname", "") or ""
+        directory = self.path.parent
+        if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+            pids = locks.holders([self.path, self.path.with_name(self.path.name + "-shm")])
+            who = ", ".join(map(locks.describe, pids)) or "another process"
+            return errors.Busy(
+                f"{self.path} is locked by {who}; gave up after {self._busy_timeout:g} s, try again"
+            )
+        if name == "SQLITE_NOTADB":
+            return errors.Unusable(
+                f"{self.path} is not a rollout state database ({exc}): move it away"
+                " or use another state dir"
+            )
+        if name.startswith("SQLITE_CORRUPT"):
+            return errors.Unusable(
+                f"{self.path} is corrupted ({exc}): restore it from a backup or move it away"
+            )
+        if name == "SQLITE_READONLY_DIRECTORY" or (
+            name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN"))
+            and not os.access(directory, os.W_OK)
+        ):
+            return errors.Unusable(
+                f"state dir {directory} is read-only: SQLite must create {self.path.name}-wal"
+                f" and {self.path.name}-shm beside {self.path.name} ({exc})"
+            )
+        if name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM", "SQLITE_AUTH")):
+            return errors.Unusable(f"{self.path} cannot be used: {exc}")
+        if name.startswith(("SQLITE_IOERR", "SQLITE_FULL")):
+            return errors.Unusable(f"{self.path}: {exc}")
+        return errors.StoreError(f"{self.path}: {exc}")
+
     @contextlib.contextmanager
     def _tx(self, *, write: bool) -> Iterator[sqlite3.Connection]:
         """A transaction: `BEGIN IMMEDIATE` (writes, then prune the log) or a snapshot read."""
+        if write and self.mode == "read":
+            raise errors.StoreError(f"store {self.path} is open read-only: no writes")
         conn = self._conn()
         touched: set[str] = set()
         self._local.touched = touched
@@ -181,7 +329,7 @@ class SqliteStore:
                     raise
                 conn.execute("COMMIT")
         except sqlite3.Error as exc:
-            raise errors.StoreError(f"{self.path}: {exc}") from exc
+            raise self._error(exc) from exc
         for kind in touched:
             with self._changed[kind]:
                 self._commits[kind] += 1
@@ -191,14 +339,55 @@ class SqliteStore:
         """Wake `kind`'s watchers when the current write transaction commits."""
         self._local.touched.add(kind)
 
-    def _migrate(self) -> None:
-        with self._tx(write=True) as conn:
+    def _look(self) -> tuple[int, int]:
+        """(schema version, number of schema objects), in a read transaction."""
+        with self._tx(write=False) as conn:
             version = int(_one(conn, "PRAGMA user_version"))
-            if version > SCHEMA_VERSION:
-                raise errors.StoreError(
-                    f"{self.path} has schema version {version}, newer than this rollout's"
-                    f" ({SCHEMA_VERSION}): upgrade rollout"
-                )
+            count = int(_one(conn, "SELECT COUNT(*) FROM sqlite_master"))
+        return version, count
+
+    def _reopen_immutable(self) -> None:
+        """Read mode in a read-only dir with no -wal: nobody can be writing, read the
+        file as it is (SQLite cannot make its -shm there)."""
+        self._immutable = True
+        with self._lock:
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            conn.close()
+        self._local = threading.local()
+
+    def _migrate(self) -> None:
+        """Check the schema; create or upgrade it (writing only then)."""
+        try:
+            version, count = self._look()
+        except errors.Unusable:
+            wal = self.path.with_name(self.path.name + "-wal")
+            directory = self.path.parent
+            if self.mode != "read" or os.access(directory, os.W_OK) or wal.exists():
+                raise
+            self._reopen_immutable()
+            version, count = self._look()
+        if version > SCHEMA_VERSION:
+            raise errors.Unusable(
+                f"{self.path} has schema version {version}, newer than this rollout's"
+                f" ({SCHEMA_VERSION}): upgrade rollout"
+            )
+        if version == SCHEMA_VERSION:
+            return
+        if version == 0 and count:
+            raise errors.Unusable(
+                f"{self.path} is not a rollout state database (it has tables of another"
+                " program): move it away or use another state dir"
+            )
+        if self.mode != "create" and version == 0:
+            raise errors.NoState(f"no state in {self.path.parent}")
+        if self.mode == "read":
+            raise errors.Unusable(
+                f"{self.path} has schema version {version}: run a command that writes"
+                " (`rollout apply`, `rollout controller`) once to upgrade it"
+            )
+        with self._tx(write=True) as conn:
+            version = int(_one(conn, "PRAGMA user_version"))  # another may have upgraded it
             if version < SCHEMA_VERSION:
                 for statement in _SCHEMA:
                     conn.execute(statement)
@@ -355,7 +544,7 @@ class SqliteStore:
             try:
                 version = _one(conn, "PRAGMA data_version")
             except sqlite3.Error as exc:
-                raise errors.StoreError(f"{self.path}: {exc}") from exc
+                raise self._error(exc) from exc
             if version != seen:  # someone committed since the last look (or first look)
                 seen = version
                 rows, after = self._events(kind, after)

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from rollout import files
 from rollout.api import meta, revision, workload
 from rollout.platforms import ports
 from rollout.platforms.local import processes, runtime
@@ -34,6 +35,8 @@ if os.environ.get("EXIT_AT_START"):
     print("boom: " + os.environ["EXIT_AT_START"], file=sys.stderr, flush=True)
     sys.exit(3)
 time.sleep(float(os.environ.get("SLOW_START", "0")))
+if os.environ.get("TOUCH_FILE"):
+    open(os.environ["TOUCH_FILE"], "w").close()
 if os.environ.get("CHILD_PID_FILE"):
     child = subprocess.Popen(["sleep", "60"])
     open(os.environ["CHILD_PID_FILE"], "w").write(str(child.pid))
@@ -309,7 +312,9 @@ def test_a_crash_loop_fails_with_the_last_log_lines(harness: Harness) -> None:
     assert not state.ready
     assert "boom: bad config" in state.message
     assert "exited with code 3" in state.message
-    assert any(s is not None and s.failed for _, _, s in harness.changes)
+    # The supervisor's thread calls on_change just after ensure can see the state.
+    wait_for("on_change told of the crash loop",
+             lambda: any(s is not None and s.failed for _, _, s in harness.changes))  # fmt: skip
     more = ensured(rt, rev, "still restarting", lambda s: s.restarts > 6)
     assert more.failed
 
@@ -387,7 +392,7 @@ def test_a_restarted_controller_adopts_the_running_process(harness: Harness) -> 
     second = harness.make_runtime()
     adopted_rev = rev.model_copy(update={"status": revision.RevisionStatus(ready=True)})
     state = second.ensure(adopted_rev)
-    assert (state.ready, state.url) == (True, url)  # no flap while the first probe runs
+    assert (state.ready, state.url) == (True, url)  # probed before ensure answered
     info = second.describe("team", "web-00001")
     assert info is not None
     assert (info.pid, info.adopted) == (pid, True)
@@ -448,20 +453,61 @@ def test_a_process_outlives_a_killed_controller_and_is_adopted(harness: Harness)
     wait_for("the adopted process gone", lambda: gone(pid))
 
 
-def test_an_adopted_process_not_yet_ready_becomes_ready_by_its_probe(harness: Harness) -> None:
-    """Adopting a revision that was not ready yet waits for the probe, not a new process."""
+def test_an_adopted_process_is_ready_only_when_its_probe_passes(harness: Harness) -> None:
+    """Issue 13, finding 1: adopting probes; a revision that was ready before the
+    restart is not assumed ready (here its probe fails), and becomes ready by its probe."""
     first = harness.make_runtime()
-    rev = harness.make_revision()
+    sick = harness.tmp_path / "sick"
+    rev = harness.make_revision(env={"SICK_FILE": str(sick)}, probe_path="/health")
     harness.ready(first, rev)
     pid = harness.pid(first)
     first.detach()
+    sick.touch()
     second = harness.make_runtime()
-    assert second.ensure(rev).reason == "Starting"
-    harness.ready(second, rev)
+    was_ready = rev.model_copy(update={"status": revision.RevisionStatus(ready=True)})
+    state = second.ensure(was_ready)
+    assert (state.ready, state.reason, state.url) == (False, "ProbeFailing", None)
+    assert "HTTP 500" in state.message
+    assert second.endpoint("team", "web-00001") == runtime.Endpoint(None, known=True)
+    sick.unlink()
+    harness.ready(second, was_ready)
     info = second.describe("team", "web-00001")
     assert info is not None
     assert (info.pid, info.adopted, info.restarts) == (pid, True, 0)
     assert any(name == "web-00001" and s and s.ready for _, name, s in harness.changes[-1:])
+
+
+def test_endpoint_is_unknown_only_for_a_process_left_running_and_not_yet_probed(
+    harness: Harness,
+) -> None:
+    """What the router may send: a URL once probed; unknown (hold) for a live process an
+    earlier controller left and this one has not ensured; known-down otherwise."""
+    first = harness.make_runtime()
+    rev = harness.make_revision()
+    url = harness.ready(first, rev).url
+    first.detach()
+    second = harness.make_runtime()
+    assert second.endpoint("team", "web-00001") == runtime.Endpoint(None, known=False)
+    assert second.endpoint("team", "web-00009") == runtime.Endpoint(None, known=True)  # none
+    second.ensure(rev)
+    assert second.endpoint("team", "web-00001") == runtime.Endpoint(url, known=True)
+    os.killpg(harness.pid(second), signal.SIGKILL)
+    wait_for("known down", lambda: second.endpoint("team", "web-00001").url is None)
+    assert second.endpoint("team", "web-00001").known
+    second.shutdown()
+    third = harness.make_runtime()  # nothing left running: known, not ready
+    assert third.endpoint("team", "web-00001") == runtime.Endpoint(None, known=True)
+
+
+def test_a_revision_runs_with_the_users_umask(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The controller's private umask (0077) is not imposed on the application."""
+    monkeypatch.setattr(files, "user_umask", lambda: 0o027)
+    rt = harness.make_runtime()
+    touched = harness.tmp_path / "touched"
+    harness.ready(rt, harness.make_revision(env={"TOUCH_FILE": str(touched)}))
+    assert touched.stat().st_mode & 0o777 == 0o640
 
 
 def test_an_adopted_process_that_dies_is_restarted(harness: Harness) -> None:

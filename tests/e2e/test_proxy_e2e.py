@@ -1,8 +1,11 @@
 """End to end: the proxy as its own process (started by `ensure_proxy`), real HTTP
 through it to two stdlib upstream servers on free 127.0.0.1 ports.
 
-Every wait is on a condition with a deadline; the proxy is stopped by its PID at the
-end of the module (and checked gone), the upstream servers are shut down.
+The proxy forwards only to our revisions: the harness plays the local runtime's part
+and writes a run file for each upstream a route names (`HarnessClient`), naming this
+test process, which serves them. Every wait is on a condition with a deadline; the
+proxy is stopped by its PID at the end of the module (and checked gone), the upstream
+servers are shut down.
 """
 
 from __future__ import annotations
@@ -22,13 +25,14 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import aiohttp
 import pytest
 from prometheus_client import parser
 
+from rollout.platforms.local import processes
 from rollout.platforms.local.proxy import client
 
 NS = "default"
@@ -186,9 +190,41 @@ def state_dir(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
     return tmp_path_factory.mktemp("proxy-state")
 
 
+def write_run_file(state_dir: pathlib.Path, namespace: str, revision: str, port: int) -> None:
+    """What the local runtime writes for a revision: its port, served by a live process
+    (this test process, where the upstream servers run)."""
+    path = state_dir / "run" / f"{namespace}.{revision}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    start = processes.proc_start(os.getpid())
+    assert start is not None
+    record = processes.RunRecord(pid=os.getpid(), port=port, started_at="now", proc_start=start)
+    processes.write_run_file(path, record)
+
+
+class HarnessClient(client.ProxyClient):
+    """The admin client, with the run files the runtime would have written."""
+
+    def __init__(self, adopted: client.ProxyClient, state_dir: pathlib.Path) -> None:
+        super().__init__(adopted.admin_url, token=adopted.token, pid=adopted.pid)
+        self.state_dir = state_dir
+
+    def put_route(
+        self,
+        namespace: str,
+        service: str,
+        *,
+        port: int | None,
+        targets: Sequence[client.RouteTarget],
+    ) -> client.Route:
+        for t in targets:
+            if t.url is not None:
+                write_run_file(self.state_dir, namespace, t.revision, int(t.url.rsplit(":", 1)[1]))
+        return super().put_route(namespace, service, port=port, targets=targets)
+
+
 @pytest.fixture(scope="module")
 def proxy(state_dir: pathlib.Path) -> Iterator[client.ProxyClient]:
-    started = client.ensure_proxy(state_dir)
+    started = HarnessClient(client.ensure_proxy(state_dir), state_dir)
     state = client.read_state(state_dir)
     assert state is not None
     pid = state[0]
@@ -485,6 +521,143 @@ class TestObservability:
         assert durations == {"s-1": 200, "s-2": 20}
 
 
+class TestRetry:
+    def test_a_refused_request_is_retried_once_on_another_revision(
+        self, proxy: client.ProxyClient, v1: Upstream
+    ) -> None:
+        """Half the traffic to a revision that refuses connections (a killed canary):
+        every unpinned request is answered by the other one; pinned ones get 502; each
+        client request is counted once, under the revision that answered, and the
+        refused attempts as retries of the revision that refused them."""
+        dead = f"http://127.0.0.1:{_closed_port()}"
+        targets = [_target("r-1", v1.url, 50), _target("r-2", dead, 50, tag="canary")]
+        route = proxy.put_route(NS, "retry", port=None, targets=targets)
+        since = math.floor(time.time())
+        assert _fire(route.url + "/", 200) == {(200, "r-1"): 200}
+        pinned = _fire(route.url + "/", 10, headers={"Rollout-Tag": "canary"})
+        assert pinned == {(502, ""): 10}
+
+        def window(rev: str) -> client.StatsWindow:
+            return proxy.stats(NS, "retry", rev, since=since, until=time.time() + 1)
+
+        _wait_for(lambda: window("r-1").requests == 200, "the stats to count every request")
+        refused = window("r-2")
+        assert (refused.requests, refused.codes["error"]) == (10, 10)  # the pinned 502s only
+        retries = _retries(proxy, "retry")
+        assert set(retries) == {"r-2"}
+        assert 50 <= retries["r-2"] <= 150  # about half of the 200 were sent there first
+
+    def test_an_idempotent_request_cut_before_its_answer_is_retried(
+        self, proxy: client.ProxyClient, v1: Upstream
+    ) -> None:
+        """A revision that dies with the request in hand (it read it, then closed the
+        connection without a byte of answer): a GET goes to the other revision, a POST
+        with a body gets its 502 (it may have had its effect)."""
+        with _Hangup() as hangup:
+            targets = [_target("h-1", v1.url, 50), _target("h-2", hangup.url, 50)]
+            route = proxy.put_route(NS, "hangup", port=None, targets=targets)
+
+            assert _fire(route.url + "/", 100) == {(200, "h-1"): 100}
+            retries = _retries(proxy, "hangup")
+            assert set(retries) == {"h-2"}
+            assert 20 <= retries["h-2"] <= 80  # about half went there first
+            posts = collections.Counter(
+                _post(route.url + "/sha", b"x" * 100, {}) for _ in range(20)
+            )
+            pinned_get = _get(route.url + "/", {"Rollout-Revision": "h-2"})[0]
+        assert set(posts) == {200, 502}  # those sent to h-2 first were not sent again
+        assert pinned_get == 502
+        assert _retries(proxy, "hangup") == retries  # neither the POSTs nor the pinned GET
+
+
+class _Hangup:
+    """A server that reads each request and closes the connection without answering."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.requests = 0
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def __enter__(self) -> _Hangup:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.sock.close()
+        self.thread.join(timeout=WAIT)
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(WAIT)
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+                if data:
+                    self.requests += 1
+
+
+def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
+    req = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=WAIT) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+def _retries(proxy: client.ProxyClient, service: str) -> dict[str, float]:
+    families = {f.name: f for f in parser.text_string_to_metric_families(proxy.metrics())}
+    return {
+        s.labels["revision"]: s.value
+        for s in families["rollout_proxy_retries"].samples
+        if s.name.endswith("_total") and s.labels["service"] == service
+    }
+
+
+class TestLockedDown:
+    """Finding 5 of issue 13: a foreign PUT sent all traffic to a foreign server."""
+
+    def test_a_write_without_the_token_is_401(
+        self, proxy: client.ProxyClient, state_dir: pathlib.Path, v1: Upstream
+    ) -> None:
+        """Anyone on the host can reach the admin port; without the token they change nothing."""
+        proxy.put_route(NS, "locked", port=None, targets=[_target("l-1", v1.url, 100)])
+        foreign = client.ProxyClient(proxy.admin_url)  # no token
+        with pytest.raises(client.ProxyError, match="401: PUT /v1/routes/default/locked: unauth"):
+            foreign.put_route(NS, "locked", port=None, targets=[_target("l-1", None, 100)])
+        with pytest.raises(client.ProxyError, match="401"):
+            foreign.delete_route(NS, "locked")
+        kept = foreign.get_route(NS, "locked")  # reads are open
+        assert kept is not None
+        assert [(t.revision, t.url) for t in kept.targets] == [("l-1", v1.url)]
+        token = state_dir / "proxy.token"
+        assert token.stat().st_mode & 0o777 == 0o600
+
+    def test_with_the_token_a_url_that_is_not_our_revision_is_400(
+        self, proxy: client.ProxyClient, v1: Upstream, v2: Upstream
+    ) -> None:
+        """Even with the token, a target must be where that revision runs (its run file)."""
+        proxy.put_route(NS, "owned", port=None, targets=[_target("o-1", v1.url, 100)])
+        raw = client.ProxyClient(proxy.admin_url, token=proxy.token)  # writes no run file
+        for url in (v2.url, "http://192.0.2.1:80"):  # a local port that is not o-1's; remote
+            with pytest.raises(client.ProxyError, match=r"400: targets\[0\]\.url"):
+                raw.put_route(NS, "owned", port=None, targets=[_target("o-1", url, 100)])
+        kept = raw.get_route(NS, "owned")
+        assert kept is not None
+        assert [t.url for t in kept.targets] == [v1.url]
+
+
 class TestProcess:
     def test_second_ensure_adopts_the_running_proxy(
         self, proxy: client.ProxyClient, state_dir: pathlib.Path
@@ -495,3 +668,5 @@ class TestProcess:
         assert client.read_state(state_dir) == before
         assert again.admin_url == proxy.admin_url
         assert {r.service for r in again.routes()} >= {"split", "pin"}
+        assert again.token == proxy.token
+        assert (again.pid, again.started) == (before[0] if before else None, False)

@@ -11,9 +11,15 @@
   VirtualService) and records each distinct split it shows, in order.
 - `Cluster(emu, kubeconfig, tmp)` — `apply` YAML with the CLI, read our objects.
 - `event_reasons(cluster, kind, name)` — reasons of the Events about an object.
-- `assert_granted(emu)` — every request the controller made is allowed by its
-  ClusterRole (`rollout/platforms/kubernetes/rbac.py`): a call without a grant would
-  be a 403 on a real cluster.
+- `assert_granted(emu, docs)` — every request the controller made is allowed by the
+  RBAC objects `rollout install --print` renders (`docs`; default: the cluster-wide
+  install with the controller in `default`, where the tests' Lease is), decided as
+  the apiserver's RBAC authorizer would (`kubeemu.authz`): a call without a grant
+  would be a 403 on a real cluster. `CONTROLLER_SA` is the ServiceAccount to give
+  `emu.enforce_rbac` so that the emulator refuses such calls while the test runs.
+- `install_rbac(emu, settings)` — the namespaces and RBAC objects `rollout install`
+  renders for `settings`, created in the emulator (plus a namespace `outside`);
+  `controller_requests(emu)` — the requests the controller has made so far.
 - `wait_for(predicate, timeout, what)` — the deadline every wait uses.
 """
 
@@ -31,9 +37,10 @@ from collections.abc import Callable
 from typing import Any
 
 import kubeemu
+from kubeemu import authz, rawclient
 from kubernetes import client
 
-from rollout.platforms.kubernetes import rbac
+from rollout.platforms.kubernetes import manifests
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 ROLLOUT = [str(pathlib.Path(sys.executable).parent / "rollout")]
@@ -247,16 +254,73 @@ def event_reasons(c: Cluster, kind: str, name: str) -> set[str]:
     }
 
 
-def assert_granted(emu: kubeemu.Emulator) -> None:
-    """Every controller request (by User-Agent) is one its ClusterRole allows."""
-    granted = rbac.grants()
-    used = {
-        (r.group, f"{r.resource}/{r.subresource}" if r.subresource else r.resource, r.verb)
-        for r in emu.requests.snapshot()
-        if "rollout-controller/" in r.user_agent
+CONTROLLER_AGENT = "rollout-controller/"  # the controller's User-Agent prefix
+
+
+def controller_sa(namespace: str = "default") -> authz.Subject:
+    """The controller's ServiceAccount, as the install manifests make it."""
+    return authz.Subject(name=manifests.NAME, namespace=namespace)
+
+
+def install_rbac(emu: kubeemu.Emulator, settings: manifests.Settings) -> None:
+    """Create the install's namespaces and RBAC objects (as `kubectl apply` would)."""
+    for name in {*settings.watch_namespaces, settings.namespace, "outside"}:
+        ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+        rawclient.call(emu.url, "POST", "/api/v1/namespaces", body=ns)
+    rbac = "/apis/rbac.authorization.k8s.io/v1"
+    plurals = {
+        "ClusterRole": "clusterroles",
+        "ClusterRoleBinding": "clusterrolebindings",
+        "Role": "roles",
+        "RoleBinding": "rolebindings",
     }
+    for doc in manifests.render(settings):
+        if doc["kind"] not in plurals:
+            continue
+        namespace = doc["metadata"].get("namespace")
+        where = f"{rbac}/namespaces/{namespace}" if namespace else rbac
+        made = rawclient.call(emu.url, "POST", f"{where}/{plurals[doc['kind']]}", body=doc)
+        assert made.status == 201, made.body
+
+
+def controller_requests(emu: kubeemu.Emulator) -> list[kubeemu.RequestRecord]:
+    return [r for r in emu.requests.snapshot() if CONTROLLER_AGENT in r.user_agent]
+
+
+def assert_granted(
+    emu: kubeemu.Emulator,
+    docs: list[dict[str, Any]] | None = None,
+    *,
+    controller_namespace: str = "default",
+) -> set[tuple[str, str, str, str]]:
+    """Every controller request (by User-Agent) is one the RBAC objects in `docs` let
+    its ServiceAccount make; returns what was used: (verb, group, resource, namespace)."""
+    rendered = (
+        docs if docs is not None else manifests.render(manifests.Settings(namespace="default"))
+    )
+    policy = authz.Policy.of(rendered)
+    subject = controller_sa(controller_namespace)
+    used: set[tuple[str, str, str, str]] = set()
+    refused: set[tuple[str, str, str, str]] = set()
+    for r in emu.requests.snapshot():
+        if CONTROLLER_AGENT not in r.user_agent:
+            continue
+        resource = f"{r.resource}/{r.subresource}" if r.subresource else r.resource
+        seen = (r.verb, r.group, resource, r.namespace)
+        used.add(seen)
+        request = authz.Attributes(
+            verb=r.verb,
+            group=r.group,
+            resource=r.resource,
+            subresource=r.subresource,
+            namespace=r.namespace,
+            name=r.name,
+        )
+        if r.status_code == 403 or not authz.allowed(request, subject, policy):
+            refused.add(seen)
     assert used, "no controller request was recorded"
-    assert used <= granted, f"not granted by the ClusterRole: {sorted(used - granted)}"
+    assert not refused, f"not granted by the install's RBAC: {sorted(refused)}"
+    return used
 
 
 ROUTE_OBJECTS: dict[str, tuple[str, str, str, Callable[[dict[str, Any]], Split]]] = {

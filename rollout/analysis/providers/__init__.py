@@ -8,18 +8,28 @@ allowed to import I/O clients (tests/unit/test_layers.py).
 
 - `local`: the local proxy's per-revision stats, through a `StatsSource`;
 - `prometheus`: an instant PromQL query (prometheus-api-client);
-- `web`: HTTP GET of JSON and a JSON path to a number;
-- `rendering`: query/URL templates with escaping (pure).
+- `web`: HTTP GET of JSON and a JSON path to a number, within a total deadline;
+- `rendering`: query/URL templates with escaping (pure);
+- `secrets`: credentials named by `valueFrom` (env, file, a Kubernetes Secret), read
+  at measurement time, and the `SecretReader` port;
+- `printable`: provider texts made one printable line before they reach history.
 
 `Providers` is the platform's `MetricProvider`: it dispatches on the metric's
 provider kind. A platform without local stats (no proxy) passes no `StatsSource`;
-a `local` metric then reads as an error saying so.
+a `local` metric then reads as an error saying so. A platform with Secrets passes a
+`SecretReader` (`secrets=`); without one, a `secretKeyRef` reads as an error saying
+it needs the kubernetes platform.
+
+Providers may block on I/O (each within its own timeout, the web provider within a
+total deadline); the controller runs them off the reconcile
+(`rollout.controller.measuring`), which also turns anything one raises into an error
+reading.
 """
 
 from __future__ import annotations
 
 from rollout.analysis import measurement
-from rollout.analysis.providers import prometheus, web
+from rollout.analysis.providers import prometheus, secrets, web
 from rollout.analysis.providers.local import LocalProvider, StatsSource
 from rollout.analysis.providers.prometheus import PrometheusProvider
 from rollout.analysis.providers.web import WebProvider
@@ -44,10 +54,11 @@ class Providers:
         *,
         connect: prometheus.Connect = prometheus.connect,
         opener: web.Opener | None = None,
+        secrets: secrets.SecretReader | None = None,
     ) -> None:
         self._local = LocalProvider(local) if local is not None else None
         self.prometheus = PrometheusProvider(connect)
-        self._web = WebProvider(opener) if opener is not None else WebProvider()
+        self._web = WebProvider(opener, secrets=secrets)
 
     def measure(
         self, metric: policyspec.Metric, ctx: ports.MeasureContext

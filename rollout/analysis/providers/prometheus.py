@@ -7,6 +7,13 @@ prometheus-api-client's `PrometheusConnect.custom_query`, with the provider's
 `timeout` both as the HTTP timeout and as the server's evaluation timeout. No
 retries inside a reading: the next reading is the retry.
 
+The timeout is a total deadline for the answer, as far as the client allows: the
+client's session (`connect`) reads answers through `deadline.ThreadResponse`, and a
+query runs `within` its timeout, so the status line, headers and body together end
+by it (a dripping answer is "no complete answer within …", not minutes of waiting).
+Connecting is bounded by the same timeout; the name lookup is not (the controller's
+measurement runner bounds the whole reading).
+
 What an answer becomes (`parse_result`, pure):
 - one series (or a scalar) → its value; Passed/Failed is `evaluate`'s business;
 - an empty result or NaN → `value` None: no data, Inconclusive (never a failure);
@@ -36,17 +43,21 @@ import json
 import math
 import re
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeGuard
 
 import requests
+import requests.adapters
 import structlog
 from prometheus_api_client import exceptions as prom_exceptions
 from prometheus_api_client import prometheus_connect
+from urllib3 import connection as urllib3_connection
+from urllib3 import connectionpool
 from urllib3.util import retry
 
 from rollout.analysis import measurement
-from rollout.analysis.providers import rendering
+from rollout.analysis.providers import deadline, rendering
 from rollout.api import policyspec
 from rollout.platforms import ports
 
@@ -81,14 +92,51 @@ class Parsed:
 
 
 def connect(address: str) -> prometheus_connect.PrometheusConnect:
-    """A client for `address` that never retries inside one reading.
+    """A client for `address` that never retries inside one reading, and reads its
+    answers within the reading's deadline (`_Session`).
 
     `read=False`: a read timeout is raised as itself (requests' ReadTimeout), not
     folded into "max retries exceeded".
     """
     return prometheus_connect.PrometheusConnect(
-        url=address.rstrip("/"), retry=retry.Retry(total=0, read=False, raise_on_status=False)
+        url=address.rstrip("/"),
+        retry=retry.Retry(total=0, read=False, raise_on_status=False),
+        session=_Session(),
     )
+
+
+class _Connection(urllib3_connection.HTTPConnection):
+    response_class = deadline.ThreadResponse
+
+
+class _HTTPSConnection(urllib3_connection.HTTPSConnection):
+    response_class = deadline.ThreadResponse
+
+
+class _Pool(connectionpool.HTTPConnectionPool):
+    ConnectionCls = _Connection
+
+
+class _HTTPSPool(connectionpool.HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+class _Adapter(requests.adapters.HTTPAdapter):
+    """requests' adapter, with connections whose answers honour the thread's deadline."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _Pool, "https": _HTTPSPool}
+
+
+class _Session(requests.Session):
+    """A session whose plain adapters (its own, and the one PrometheusConnect mounts
+    with its retry settings) are `_Adapter`s with the same retries."""
+
+    def mount(self, prefix: str, adapter: requests.adapters.BaseAdapter) -> None:
+        if type(adapter) is requests.adapters.HTTPAdapter:
+            adapter = _Adapter(max_retries=adapter.max_retries)
+        super().mount(prefix, adapter)
 
 
 class PrometheusProvider:
@@ -136,15 +184,19 @@ class PrometheusProvider:
 
     def _query(self, spec: policyspec.PrometheusProvider, query: str) -> Parsed:
         seconds = spec.timeout.total_seconds()
+        late = Parsed(error=f"Prometheus at {spec.address}: no complete answer within {seconds:g}s")
         try:
-            result = self.client(spec.address).custom_query(
-                query,
-                params={"timeout": rendering.promql_duration(spec.timeout)},
-                timeout=seconds,  # type: ignore[arg-type]  # requests takes a float
-            )
+            with deadline.within(seconds) as ends:
+                result = self.client(spec.address).custom_query(
+                    query,
+                    params={"timeout": rendering.promql_duration(spec.timeout)},
+                    timeout=seconds,  # type: ignore[arg-type]  # requests takes a float
+                )
         except requests.exceptions.Timeout:
-            return Parsed(error=f"Prometheus at {spec.address} did not answer within {seconds:g}s")
+            return late
         except requests.exceptions.ConnectionError as exc:
+            if time.monotonic() >= ends:  # a body cut at the deadline reads as a lost connection
+                return late
             return Parsed(error=f"Prometheus at {spec.address} is unreachable: {_root_cause(exc)}")
         except prom_exceptions.PrometheusApiClientException as exc:
             return Parsed(error=describe_api_error(str(exc), query))

@@ -2,47 +2,72 @@
 path selects the number.
 
 The URL is rendered with every value percent-encoded (`rendering.render_url`), and
-fetched with the stdlib (`urllib.request`) with the provider's headers and timeout;
-the body (at most 1 MiB) must be JSON. `jsonPath` is a small subset of JSONPath,
-enough to reach one number (`select`, pure): `$`, `$.a.b`, `$.a[0].b`, `$[2]`.
+fetched with the stdlib (`urllib.request`, so proxies from the environment and
+redirects work as usual) with the provider's headers; the body (at most 1 MiB) must
+be JSON. `jsonPath` is a small subset of JSONPath, enough to reach one number
+(`select`, pure): `$`, `$.a.b`, `$.a[0].b`, `$[2]`.
+
+**A hard total deadline** (`open_within`): the provider's `timeout` bounds the whole
+answer — connecting, the status line and headers, and the body — not each socket
+read (a server dripping one byte every half second kept a reading, and with it the
+release, waiting for minutes). Every read of the answer sets the socket's timeout to
+the time left before the deadline (`deadline`), through urllib's own handlers with a
+connection class whose responses read that way. Chosen over an asyncio client
+in a short-lived loop: it keeps urllib's proxy and redirect handling and the
+injectable `urlopen`-shaped opener, and needs no event loop per reading. What it
+cannot bound — a name lookup, a TLS handshake dripped byte by byte — the
+controller's measurement runner bounds (`rollout.controller.measuring`).
+
+**Headers**: a literal value, or `{valueFrom: {env | file | secretKeyRef}}` resolved
+now, at measurement time (`secrets.resolve`; `secretKeyRef` through the platform's
+`SecretReader`, none outside Kubernetes). A header whose name is not an HTTP token,
+or whose value holds CR, LF, NUL or another control character, is an error reading
+naming the header — never a request with it. Errors name the header and the source,
+never a value, and any resolved value an answer echoes back is masked (`***`).
 
 The selected value must be a number (JSON true/false are not numbers); a string that
 parses as a number (`"0.02"`) is accepted; JSON `null` is no data (`value` None,
 Inconclusive); NaN is left to `evaluate` (Inconclusive). Everything else — HTTP
-status ≥ 400, unreachable, timeout, not JSON, a path that is missing, not a number —
-is `Measurement(error=…)` with the reason. `compare` is not supported with this
-provider (validation refuses it; an error reading says to use thresholds or the
-local provider).
+status ≥ 400, unreachable, no complete answer within the timeout, a malformed HTTP
+answer, not JSON, a path that is missing, not a number — is `Measurement(error=…)`
+with the reason; nothing is raised. Undecodable bytes of a body are quoted as `\\xNN`.
+`compare` is not supported with this provider (validation refuses it; an error
+reading says to use thresholds or the local provider).
 
-I/O only through the injectable `opener` (default `urllib.request.urlopen`).
-No decisions (that is `evaluate`). Called by `Providers` for `web` metrics.
+I/O only through the injectable `opener` (default `open_within`; tests may pass
+`urllib.request.urlopen`-shaped fakes) and the `SecretReader`. No decisions (that is
+`evaluate`). Called by `Providers` for `web` metrics.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from typing import Any
 
 from rollout.analysis import measurement
-from rollout.analysis.providers import rendering
+from rollout.analysis.providers import deadline, rendering, secrets
 from rollout.api import policyspec
 from rollout.platforms import ports
 
 __all__ = [
     "COMPARE_UNSUPPORTED",
+    "MAX_BODY",
     "Opener",
     "PathError",
     "WebProvider",
+    "open_within",
     "parse_path",
     "select",
     "to_number",
 ]
 
-Opener = Callable[..., Any]  # urllib.request.urlopen(request, timeout=…)
+Opener = Callable[..., Any]  # opener(request, timeout=seconds) → a response, as urlopen
 
 COMPARE_UNSUPPORTED = (
     "compare is not supported with the web provider: gate this metric on thresholds,"
@@ -50,6 +75,8 @@ COMPARE_UNSUPPORTED = (
 )
 MAX_BODY = 1 << 20
 _STEP = re.compile(r"\.([A-Za-z_][A-Za-z0-9_-]*)|\[(\d+)\]")
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP header name (RFC 9110)
+_MASK = "***"
 
 
 class PathError(ValueError):
@@ -115,8 +142,11 @@ def to_number(value: Any, path: str) -> float | None:
 class WebProvider:
     """A `MetricProvider` for `provider: {web: {url, jsonPath, timeout, headers}}` metrics."""
 
-    def __init__(self, opener: Opener = urllib.request.urlopen) -> None:
-        self._open = opener
+    def __init__(
+        self, opener: Opener | None = None, *, secrets: secrets.SecretReader | None = None
+    ) -> None:
+        self._open = opener if opener is not None else open_within
+        self._secrets = secrets
 
     def measure(
         self, metric: policyspec.Metric, ctx: ports.MeasureContext
@@ -134,49 +164,163 @@ class WebProvider:
             parse_path(spec.json_path)
         except ValueError as exc:
             return _error(metric, ctx, str(exc))
+        hidden: list[str] = []
         try:
-            body = self._get(url, spec.headers, spec.timeout.total_seconds())
+            headers = self._headers(spec, ctx.namespace, hidden)
+            body = self._get(url, headers, spec.timeout.total_seconds())
         except _FetchError as exc:
-            return _error(metric, ctx, str(exc))
+            return _error(metric, ctx, _masked(str(exc), hidden))
         try:
             document = json.loads(body)
         except ValueError:
-            return _error(
-                metric, ctx, f"GET {url}: the response is not JSON: {_short(_text(body))}"
-            )
+            excerpt = _masked(_short(_text(body)), hidden)
+            return _error(metric, ctx, f"GET {url}: the response is not JSON: {excerpt}")
         try:
             value = to_number(select(document, spec.json_path), spec.json_path)
         except PathError as exc:
-            return _error(metric, ctx, f"GET {url}: {exc}")
+            return _error(metric, ctx, _masked(f"GET {url}: {exc}", hidden))
         return measurement.Measurement(metric=metric.name, at=ctx.now, until=ctx.now, value=value)
+
+    def _headers(
+        self, spec: policyspec.WebProvider, namespace: str, hidden: list[str]
+    ) -> dict[str, str]:
+        """The headers to send, credentials read now (their values added to `hidden`)."""
+        headers: dict[str, str] = {}
+        for name, given in spec.headers.items():
+            if not _TOKEN.fullmatch(name):
+                raise _FetchError(f"header {name!r}: not a valid header name")
+            if isinstance(given, str):
+                value = given
+            else:
+                try:
+                    value = secrets.resolve(
+                        given.value_from, namespace=namespace, reader=self._secrets
+                    )
+                except secrets.SecretError as exc:
+                    raise _FetchError(f"header {name}: {exc}") from None
+                if value:
+                    hidden.append(value)
+            if _has_control(value):
+                raise _FetchError(
+                    f"header {name}: the value contains a line break, NUL or another"
+                    " control character"
+                )
+            headers[name] = value
+        return headers
 
     def _get(self, url: str, headers: dict[str, str], timeout: float) -> bytes:
         request = urllib.request.Request(
             url, headers={"Accept": "application/json", **headers}, method="GET"
         )
+        late = f"GET {url}: no complete answer within {timeout:g}s"
         try:
             with self._open(request, timeout=timeout) as response:
                 body: bytes = response.read(MAX_BODY + 1)
+                missing = getattr(response, "length", None)  # of a Content-Length
         except urllib.error.HTTPError as exc:
-            detail = _short(_text(exc.read(1024))) if exc.fp is not None else ""
-            detail = detail or str(exc.reason)
-            exc.close()
-            raise _FetchError(f"GET {url}: HTTP {exc.code}: {detail}") from exc
+            raise _FetchError(f"GET {url}: HTTP {exc.code}: {_detail(exc)}") from None
         except urllib.error.URLError as exc:
             if isinstance(exc.reason, TimeoutError):
-                raise _FetchError(f"GET {url}: no answer within {timeout:g}s") from exc
-            raise _FetchError(f"GET {url}: unreachable: {exc.reason}") from exc
-        except TimeoutError as exc:
-            raise _FetchError(f"GET {url}: no answer within {timeout:g}s") from exc
-        except OSError as exc:
-            raise _FetchError(f"GET {url}: {exc}") from exc
+                raise _FetchError(late) from None
+            raise _FetchError(f"GET {url}: unreachable: {exc.reason}") from None
+        except TimeoutError:
+            raise _FetchError(late) from None
+        except http.client.HTTPException as exc:
+            raise _FetchError(
+                f"GET {url}: not a valid HTTP answer ({type(exc).__name__}: {exc})"
+            ) from None
+        except (OSError, ValueError) as exc:
+            raise _FetchError(f"GET {url}: {exc}") from None
         if len(body) > MAX_BODY:
             raise _FetchError(f"GET {url}: the response is larger than {MAX_BODY} bytes")
+        if isinstance(missing, int) and missing > 0:
+            raise _FetchError(f"GET {url}: the answer ended {missing} bytes short")
         return body
+
+
+def open_within(request: urllib.request.Request, timeout: float) -> http.client.HTTPResponse:
+    """`urllib.request.urlopen` with a total deadline of `timeout` seconds from now for
+    connecting, the headers and every read of the body (see the module docstring);
+    past it, reads raise `TimeoutError`. HTTP and HTTPS only, with redirects and the
+    environment's proxies."""
+    ends = time.monotonic() + timeout
+    opener = urllib.request.OpenerDirector()
+    for handler in (
+        urllib.request.ProxyHandler(),  # from the environment, as urlopen
+        _HTTPHandler(ends),
+        _HTTPSHandler(ends),
+        urllib.request.HTTPDefaultErrorHandler(),
+        urllib.request.HTTPRedirectHandler(),
+        urllib.request.HTTPErrorProcessor(),
+        urllib.request.UnknownHandler(),  # no file:, ftp: or data: (not even by redirect)
+    ):
+        opener.add_handler(handler)
+    response: http.client.HTTPResponse = opener.open(request, timeout=timeout)
+    return response
+
+
+# -- the deadline ---------------------------------------------------------------------
+
+
+def _connection(
+    cls: type[http.client.HTTPConnection], ends: float
+) -> Callable[..., http.client.HTTPConnection]:
+    """A connection factory for urllib: connect within the time left, read by `ends`."""
+
+    def make(host: str, timeout: float | None = None, **kwargs: Any) -> http.client.HTTPConnection:
+        connection = cls(host, timeout=deadline.left(ends), **kwargs)
+        connection.response_class = deadline.response_class(ends)
+        return connection
+
+    return make
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, ends: float) -> None:
+        super().__init__()
+        self._ends = ends
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_connection(http.client.HTTPConnection, self._ends), req)
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, ends: float) -> None:
+        super().__init__()
+        self._ends = ends
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_connection(http.client.HTTPSConnection, self._ends), req)
+
+
+# -- helpers --------------------------------------------------------------------------
 
 
 class _FetchError(Exception):
     pass
+
+
+def _detail(exc: urllib.error.HTTPError) -> str:
+    """The start of an error answer's body (within the deadline), else its reason."""
+    detail = ""
+    try:
+        if exc.fp is not None:
+            detail = _short(_text(exc.read(1024)))
+    except (OSError, http.client.HTTPException):
+        detail = ""
+    finally:
+        exc.close()
+    return detail or str(exc.reason)
+
+
+def _has_control(value: str) -> bool:
+    return any((ord(ch) < 0x20 and ch != "\t") or ord(ch) == 0x7F for ch in value)
+
+
+def _masked(text: str, hidden: list[str]) -> str:
+    for value in hidden:
+        text = text.replace(value, _MASK)
+    return text
 
 
 def _kind(value: Any) -> str:
@@ -188,7 +332,7 @@ def _kind(value: Any) -> str:
 
 
 def _text(body: bytes) -> str:
-    return body.decode("utf-8", "replace")
+    return body.decode("utf-8", "backslashreplace")
 
 
 def _short(text: str, limit: int = 120) -> str:

@@ -19,7 +19,7 @@ __all__ = ["KubernetesEvents"]
 
 log = structlog.get_logger(__name__)
 
-USES: tuple[tuple[str, str, tuple[str, ...]], ...] = (  # for the ClusterRole (see store.USES)
+USES: tuple[tuple[str, str, tuple[str, ...]], ...] = (  # for the RBAC rules (see store.USES)
     ("", "events", ("create",)),
 )
 

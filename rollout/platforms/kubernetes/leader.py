@@ -43,7 +43,7 @@ __all__ = ["Elector", "Fence", "LeaseConfig"]
 
 log = structlog.get_logger(__name__)
 
-USES: tuple[tuple[str, str, tuple[str, ...]], ...] = (  # for the ClusterRole (see store.USES)
+USES: tuple[tuple[str, str, tuple[str, ...]], ...] = (  # for the RBAC rules (see store.USES)
     ("coordination.k8s.io", "leases", ("get", "create", "update")),
 )
 

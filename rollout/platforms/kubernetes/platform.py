@@ -1,6 +1,7 @@
 """The Kubernetes platform, assembled: runtime (Deployments), router (Gateway API or
-Istio), events, and metric providers (Prometheus and web; or, to rehearse a policy on
-a cluster, a simulator scenario that follows the weights really applied).
+Istio), events, and metric providers (Prometheus and web, whose `secretKeyRef`
+credentials the Secret reader gets from the release's namespace; or, to rehearse a
+policy on a cluster, a simulator scenario that follows the weights really applied).
 
 Called by `rollout controller --platform kubernetes`.
 """
@@ -15,10 +16,12 @@ from rollout import clock as clocks
 from rollout.analysis import providers
 from rollout.api import route, routing
 from rollout.platforms import ports, sim
-from rollout.platforms.kubernetes import events, rest, router, runtime
+from rollout.platforms.kubernetes import events, rest, router, runtime, secrets
 from rollout.sim import scenarios
 
-__all__ = ["make"]
+__all__ = ["SECRET_TIMEOUT", "make"]
+
+SECRET_TIMEOUT = 5.0  # seconds for one Secret read, within a measurement's deadline
 
 
 class _Observed:
@@ -48,11 +51,17 @@ def make(
     scenario: str | None = None,
     rps: float = 10.0,
     scrape_delay: float = 10.0,
+    namespaces: tuple[str, ...] | None = None,
 ) -> ports.Platform:
+    """The platform; `namespaces` (None: all) bounds where Secrets are read — the
+    store bounds everything else (the reconcilers act only on what it lists)."""
     res = rest.Resources(api_client, may_write=may_write)
     real_router = router.KubernetesRouter(res, port_of, default=router_default)
     traffic_router: ports.TrafficRouter = real_router
-    metrics: ports.MetricProvider = providers.Providers()
+    reader = secrets.KubernetesSecrets(
+        rest.Resources(api_client, timeout=SECRET_TIMEOUT), namespaces=namespaces
+    )
+    metrics: ports.MetricProvider = providers.Providers(secrets=reader)
     if scenario is not None:
         traffic = sim.SimTraffic(clock, scenarios.get(scenario), rps=rps, scrape_delay=scrape_delay)
         traffic_router = _Observed(real_router, traffic)

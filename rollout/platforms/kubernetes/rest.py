@@ -11,8 +11,8 @@ lease share one small path to the server instead of a typed API class each:
 
 Requests go through `ApiClient.param_serialize` / `call_api` (authentication, TLS and
 the kubeconfig are the client's); errors are the client's `ApiException`.
-`Ref.verb_names` lists which RBAC verbs each method needs — the RBAC test compares
-what the controller calls with the ClusterRole.
+Each adapter declares the RBAC verbs it calls (`USES`); the RBAC tests compare what
+the controller calls with the install's Roles and ClusterRole.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ __all__ = [
     "HPAS",
     "HTTPROUTES",
     "LEASES",
+    "SECRETS",
     "SERVICES",
     "VIRTUALSERVICES",
     "ApiError",
@@ -68,6 +69,7 @@ HTTPROUTES = Ref("gateway.networking.k8s.io", "v1", "httproutes")
 VIRTUALSERVICES = Ref("networking.istio.io", "v1beta1", "virtualservices")
 LEASES = Ref("coordination.k8s.io", "v1", "leases")
 EVENTS = Ref("", "v1", "events")
+SECRETS = Ref("", "v1", "secrets")
 
 
 class ApiError(ApiException):

@@ -31,7 +31,7 @@ __all__ = ["KubernetesRouter", "PortOf"]
 
 PortOf = Callable[[str, str], int | None]  # (namespace, revision) → its serving port
 
-USES: tuple[tuple[str, str, tuple[str, ...]], ...] = (  # for the ClusterRole (see store.USES)
+USES: tuple[tuple[str, str, tuple[str, ...]], ...] = (  # for the RBAC rules (see store.USES)
     ("", "services", ("get", "create", "patch", "delete")),
     ("gateway.networking.k8s.io", "httproutes", ("get", "create", "patch", "delete")),
     ("networking.istio.io", "virtualservices", ("get", "create", "patch", "delete")),

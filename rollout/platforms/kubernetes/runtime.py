@@ -28,7 +28,7 @@ __all__ = ["HASH_ANNOTATION", "KubernetesRuntime", "converge"]
 
 HASH_ANNOTATION = "rollout.dev/spec-hash"
 
-USES: tuple[tuple[str, str, tuple[str, ...]], ...] = (  # for the ClusterRole (see store.USES)
+USES: tuple[tuple[str, str, tuple[str, ...]], ...] = (  # for the RBAC rules (see store.USES)
     ("apps", "deployments", ("get", "create", "patch", "delete")),
     ("", "services", ("get", "create", "patch", "delete")),
     ("autoscaling", "horizontalpodautoscalers", ("get", "create", "patch", "delete")),

@@ -26,6 +26,16 @@ command work with `--backend kubernetes`:
 One reader per kind: `watch` assumes one consumer that resumes from the last event
 it was given (the controller's pump); a `since` the feed does not know restarts it.
 
+Scoped to namespaces (`KubernetesStore(api, namespaces=("a", "b"))`, the controller's
+`--watch-namespaces`): every request names one of them — a list of all namespaces
+lists each one, and the watch of a kind is one stream per namespace feeding one
+buffer — so the controller needs no cluster-wide grant, and a call outside them is
+refused before it is sent (`StoreError`). The resourceVersion such a list returns
+is a token naming each namespace's version (`namespaces:a=12,b=15`), from which the
+streams start; afterwards the reader resumes from real event versions, as above. A
+version the scoped feed does not know (it fell out of the buffer) is `Expired`: the
+controller lists again.
+
 The only I/O adapter for our CRDs; the rest of `platforms/kubernetes` manages the
 built-in objects (Deployments, Services, routes, leases, events).
 """
@@ -59,9 +69,11 @@ _STREAM_SECONDS = 300  # the server closes each watch request after this; we res
 _BACKOFF = (0.2, 5.0)  # reconnect delay: first, maximum
 _KEEP = 10_000  # events kept per feed for a reader that is behind
 
+_TOKEN = "namespaces:"  # a scoped list's resourceVersion: namespaces:a=12,b=15
+
 _META_KEYS = frozenset(field.alias or name for name, field in meta.ObjectMeta.model_fields.items())
 
-# What the controller calls through this store (the ClusterRole grants exactly the
+# What the controller calls through this store (the RBAC rules grant exactly the
 # union of every adapter's USES; tests/unit/kubernetes/test_rbac_usage.py).
 USES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (kinds.GROUP, "services", ("get", "list", "watch")),
@@ -79,17 +91,32 @@ USES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 class KubernetesStore:
     """The Store port on a Kubernetes API server (see the module docstring)."""
 
-    def __init__(self, api_client: client.ApiClient, *, request_timeout: float = 15.0) -> None:
+    def __init__(
+        self,
+        api_client: client.ApiClient,
+        *,
+        request_timeout: float = 15.0,
+        namespaces: tuple[str, ...] | None = None,
+    ) -> None:
         self._client = api_client
         self._api = client.CustomObjectsApi(api_client)
         self._timeout = request_timeout
+        self._namespaces = tuple(dict.fromkeys(namespaces)) if namespaces else None
         self._feeds: dict[str, _Feed] = {}
         self._lock = threading.Lock()
+
+    def _scoped(self, namespace: str, what: str) -> None:
+        if self._namespaces is not None and namespace not in self._namespaces:
+            raise errors.StoreError(
+                f"{what}: namespace {namespace} is not watched"
+                f" (--watch-namespaces {','.join(self._namespaces)})"
+            )
 
     # --- reads ------------------------------------------------------------------------
 
     def get(self, kind: str, namespace: str, name: str) -> kinds.Resource:
         k = objects.kind_of(kind)
+        self._scoped(namespace, f"{kind} {namespace}/{name}")
         body = self._call(
             self._api.get_namespaced_custom_object,
             kinds.GROUP,
@@ -110,6 +137,10 @@ class KubernetesStore:
     ) -> port.Listed:
         k = objects.kind_of(kind)
         selector = ",".join(f"{key}={value}" for key, value in sorted((labels or {}).items()))
+        if namespace is None and self._namespaces is not None:
+            return self._list_each(kind, k.plural, selector, self._namespaces)
+        if namespace is not None:
+            self._scoped(namespace, f"{kind} list in {namespace}")
         if namespace is None:
             body = self._call(
                 self._api.list_cluster_custom_object,
@@ -133,11 +164,34 @@ class KubernetesStore:
         items.sort(key=lambda o: (o.metadata.namespace or "", o.metadata.name))
         return port.Listed(items, str(body.get("metadata", {}).get("resourceVersion", "")))
 
+    def _list_each(
+        self, kind: str, plural: str, selector: str, namespaces: tuple[str, ...]
+    ) -> port.Listed:
+        """A list of every watched namespace: one request each; the version is a token
+        of theirs (`namespaces:a=12,b=15`), where the scoped watch starts."""
+        items: list[kinds.Resource] = []
+        versions: dict[str, str] = {}
+        for namespace in namespaces:
+            body = self._call(
+                self._api.list_namespaced_custom_object,
+                kinds.GROUP,
+                kinds.VERSION,
+                namespace,
+                plural,
+                label_selector=selector,
+                what=f"{kind} list in {namespace}",
+            )
+            items += [from_body(kind, item) for item in body.get("items", [])]
+            versions[namespace] = str(body.get("metadata", {}).get("resourceVersion", ""))
+        items.sort(key=lambda o: (o.metadata.namespace or "", o.metadata.name))
+        return port.Listed(items, _token(versions))
+
     # --- writes -----------------------------------------------------------------------
 
     def create(self, obj: kinds.Resource) -> kinds.Resource:
         k = objects.kind_of(obj.kind)
         namespace = obj.metadata.namespace or port.DEFAULT_NAMESPACE
+        self._scoped(namespace, f"{obj.kind} {namespace}/{obj.metadata.name}")
         body = to_body(obj)
         for key in ("uid", "resourceVersion", "generation", "creationTimestamp"):
             body["metadata"].pop(key, None)
@@ -161,6 +215,7 @@ class KubernetesStore:
     def update(self, obj: kinds.Resource) -> kinds.Resource:
         k = objects.kind_of(obj.kind)
         namespace = obj.metadata.namespace or port.DEFAULT_NAMESPACE
+        self._scoped(namespace, f"{obj.kind} {namespace}/{obj.metadata.name}")
         body = to_body(obj)
         for key in ("uid", "generation", "creationTimestamp", "managedFields"):
             body["metadata"].pop(key, None)  # the server's own; a stale uid would conflict
@@ -188,6 +243,7 @@ class KubernetesStore:
         if not k.has_status:
             raise errors.Invalid(f"{obj.kind} has no status")
         namespace = obj.metadata.namespace or port.DEFAULT_NAMESPACE
+        self._scoped(namespace, f"{obj.kind} {namespace}/{obj.metadata.name} status")
         body = to_body(obj)
         for key in ("uid", "generation", "creationTimestamp", "managedFields"):
             body["metadata"].pop(key, None)
@@ -209,6 +265,7 @@ class KubernetesStore:
 
     def delete(self, kind: str, namespace: str, name: str) -> None:
         k = objects.kind_of(kind)
+        self._scoped(namespace, f"{kind} {namespace}/{name}")
         self._call(
             self._api.delete_namespaced_custom_object,
             kinds.GROUP,
@@ -229,7 +286,9 @@ class KubernetesStore:
             if feed is None or not feed.knows(since):
                 if feed is not None:
                     feed.stop()
-                feed = _Feed(self._api, kind, k.plural, since, self._timeout)
+                    del self._feeds[kind]
+                starts = self._starts(kind, since)
+                feed = _Feed(self._api, kind, k.plural, since, starts, self._timeout)
                 self._feeds[kind] = feed
         try:
             events = feed.take_after(since, timeout)
@@ -237,8 +296,18 @@ class KubernetesStore:
             with self._lock:
                 if self._feeds.get(kind) is feed:
                     del self._feeds[kind]
+            feed.stop()
             raise
         return iter(events)
+
+    def _starts(self, kind: str, since: str) -> dict[str | None, str]:
+        """Where each stream of a new feed starts: namespace (None: all) → version."""
+        if self._namespaces is None:
+            return {None: since}
+        versions = _untoken(since)
+        if versions is None or set(versions) != set(self._namespaces):
+            raise errors.Expired(f"{kind} watch from {since}: not a version of this scope")
+        return {namespace: versions[namespace] for namespace in self._namespaces}
 
     def close(self) -> None:
         with self._lock:
@@ -265,6 +334,19 @@ class KubernetesStore:
             raise translate(exc, what, on_conflict=on_conflict) from exc
         except (HTTPError, OSError) as exc:
             raise errors.StoreError(f"{what}: the API server did not answer: {exc}") from exc
+
+
+def _token(versions: Mapping[str, str]) -> str:
+    return _TOKEN + ",".join(f"{namespace}={rv}" for namespace, rv in versions.items())
+
+
+def _untoken(text: str) -> dict[str, str] | None:
+    if not text.startswith(_TOKEN):
+        return None
+    pairs = [part.partition("=") for part in text[len(_TOKEN) :].split(",")]
+    if not all(sep for _, sep, _ in pairs):
+        return None
+    return {namespace: rv for namespace, _, rv in pairs}
 
 
 def translate(
@@ -308,10 +390,17 @@ def from_body(kind: str, body: Mapping[str, Any]) -> kinds.Resource:
 
 
 class _Feed:
-    """One watch stream of one kind (all namespaces), buffered for pump-style reads."""
+    """The watch of one kind, buffered for pump-style reads: one stream of all
+    namespaces, or one stream per watched namespace feeding the same buffer."""
 
     def __init__(
-        self, api: client.CustomObjectsApi, kind: str, plural: str, since: str, timeout: float
+        self,
+        api: client.CustomObjectsApi,
+        kind: str,
+        plural: str,
+        since: str,
+        starts: Mapping[str | None, str],
+        timeout: float,
     ) -> None:
         self._api = api
         self._kind = kind
@@ -319,15 +408,26 @@ class _Feed:
         self._timeout = timeout
         self._start = since  # the events buffered come after this version
         self._events: collections.deque[port.WatchEvent] = collections.deque(maxlen=_KEEP)
-        self._resume = since  # last version seen (events and bookmarks): resume from here
+        # per stream (namespace; None: all), the last version seen — events and
+        # bookmarks — to resume from
+        self._resume: dict[str | None, str] = dict(starts)
         self._expired = False
-        self._connected = False
+        self._connected: set[str | None] = set()
         self._last_arrival = 0.0
         self._changed = threading.Condition()
         self._stopped = threading.Event()
-        self._response: Any = None
-        self._thread = threading.Thread(target=self._run, name=f"k8s-watch-{kind}", daemon=True)
-        self._thread.start()
+        self._responses: dict[str | None, Any] = {}
+        self._threads = [
+            threading.Thread(
+                target=self._run,
+                args=(namespace,),
+                name=f"k8s-watch-{kind}" + (f"-{namespace}" if namespace else ""),
+                daemon=True,
+            )
+            for namespace in self._resume
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def knows(self, since: str) -> bool:
         with self._changed:
@@ -346,7 +446,8 @@ class _Feed:
                     raise errors.Expired(f"{self._kind} watch from {since}: too old")
                 events = self._after(since)
                 now = time.monotonic()
-                settled = self._connected and now - max(start, self._last_arrival) >= _QUIET
+                connected = len(self._connected) == len(self._resume)
+                settled = connected and now - max(start, self._last_arrival) >= _QUIET
                 if settled and (events or now >= deadline):
                     return events
                 if events and now - start >= _CATCH_UP:  # a busy stream: take a batch
@@ -379,69 +480,88 @@ class _Feed:
 
     def stop(self) -> None:
         self._stopped.set()
-        response = self._response
-        if response is not None:
+        for response in list(self._responses.values()):
             with contextlib.suppress(Exception):
-                response.shutdown()  # unblocks the read in the feed's thread
+                response.shutdown()  # unblocks the read in the stream's thread
 
     def join(self) -> None:
-        self._thread.join(timeout=self._timeout + 1)
+        for thread in self._threads:
+            thread.join(timeout=self._timeout + 1)
 
-    def _run(self) -> None:
+    def _expire(self) -> None:
+        """A stream's version is too old: the reader must list again; stop them all."""
+        with self._changed:
+            self._expired = True
+            self._changed.notify_all()
+        self.stop()
+
+    def _run(self, namespace: str | None) -> None:
         delay = _BACKOFF[0]
         while not self._stopped.is_set():
             try:
-                self._stream()
+                self._stream(namespace)
                 delay = _BACKOFF[0]
                 continue
             except errors.Expired:
-                with self._changed:
-                    self._expired = True
-                    self._changed.notify_all()
+                self._expire()
                 return
             except ApiException as exc:
                 if exc.status == 410:
-                    with self._changed:
-                        self._expired = True
-                        self._changed.notify_all()
+                    self._expire()
                     return
-                log.warning("watch failed; resuming", kind=self._kind, status=exc.status)
+                log.warning(
+                    "watch failed; resuming",
+                    kind=self._kind,
+                    namespace=namespace,
+                    status=exc.status,
+                )
             except Exception as exc:  # network trouble: resume from the last version seen
                 if self._stopped.is_set():
                     return
-                log.warning("watch dropped; resuming", kind=self._kind, error=str(exc))
+                log.warning(
+                    "watch dropped; resuming", kind=self._kind, namespace=namespace, error=str(exc)
+                )
             with self._changed:
-                self._connected = False
+                self._connected.discard(namespace)
             self._stopped.wait(delay)
             delay = min(delay * 2, _BACKOFF[1])
 
-    def _stream(self) -> None:
-        response: Any = self._api.list_cluster_custom_object(
-            kinds.GROUP,
-            kinds.VERSION,
-            self._plural,
-            watch=True,
-            resource_version=self._resume,
-            timeout_seconds=_STREAM_SECONDS,
-            allow_watch_bookmarks=True,
-            _preload_content=False,
-            _request_timeout=(self._timeout, _STREAM_SECONDS + self._timeout),
-        )
-        self._response = response
+    def _stream(self, namespace: str | None) -> None:
+        with self._changed:
+            resume = self._resume[namespace]
+        options: dict[str, Any] = {
+            "watch": True,
+            "resource_version": resume,
+            "timeout_seconds": _STREAM_SECONDS,
+            "allow_watch_bookmarks": True,
+            "_preload_content": False,
+            "_request_timeout": (self._timeout, _STREAM_SECONDS + self._timeout),
+        }
+        if namespace is None:
+            response: Any = self._api.list_cluster_custom_object(
+                kinds.GROUP, kinds.VERSION, self._plural, **options
+            )
+        else:
+            response = self._api.list_namespaced_custom_object(
+                kinds.GROUP, kinds.VERSION, namespace, self._plural, **options
+            )
+        self._responses[namespace] = response
         try:
+            if self._stopped.is_set():  # stopped while connecting: stop() missed this one
+                return
             with self._changed:
-                self._connected = True
+                self._connected.add(namespace)
                 self._changed.notify_all()
             for line in kubernetes.watch.watch.iter_resp_lines(response):  # type: ignore[no-untyped-call]
                 if self._stopped.is_set():
                     return
                 if line.strip():
-                    self._take(json.loads(line))
+                    self._take(namespace, json.loads(line))
         finally:
-            self._response = None
+            self._responses.pop(namespace, None)
             response.release_conn()
 
-    def _take(self, event: Mapping[str, Any]) -> None:
+    def _take(self, namespace: str | None, event: Mapping[str, Any]) -> None:
         kind = event.get("type")
         body = event.get("object") or {}
         if kind == "ERROR":
@@ -451,7 +571,7 @@ class _Feed:
         version = str(body.get("metadata", {}).get("resourceVersion", ""))
         with self._changed:
             if version:
-                self._resume = version
+                self._resume[namespace] = version
             if kind in ("ADDED", "MODIFIED", "DELETED"):
                 try:
                     obj = from_body(self._kind, body)

@@ -1,17 +1,30 @@
 """The local platform: revisions as local processes, a traffic-splitting proxy, metrics
 from its stats, state in SQLite under a state directory (DESIGN §6).
 
-    runtime   LocalRuntime: a revision's command as a supervised process
-    proxy/    the data plane (its own process) and its admin client
-    router    LocalRouter: a Route's split → the proxy
-    loadgen   the load generator behind `rollout load` and the demo
+    runtime     LocalRuntime: a revision's command as a supervised process
+    proxy/      the data plane (its own process) and its admin client
+    supervisor  ProxySupervisor: keeps the proxy running, wakes the routes
+    router      LocalRouter: a Route's split → the proxy
+    statelock   one controller per state dir
+    loadgen     the load generator behind `rollout load` and the demo
 
-`start(state_dir, port_of=…)` assembles the four ports: the runtime, the router on a
-proxy it adopts or starts, the metric providers (the `local` provider reads the proxy's
-stats; `prometheus` and `web` work as everywhere), and events as log lines.
+`start(state_dir, port_of=…, on_change=…, on_route=…)` assembles the four ports: the
+runtime, the router on a proxy it adopts or starts (and supervises from then on), the
+metric providers (the `local` provider reads the proxy's stats; `prometheus` and
+`web` work as everywhere), and events as log lines. `on_change(namespace, revision)`
+is called when a revision's state changes, `on_route(namespace, route)` when a route
+must be applied again (the proxy restarted, or its table was changed by someone else).
+
 `LocalPlatform.stop()` is the graceful shutdown: every revision process and the proxy
 are stopped (no orphans). A controller killed without it leaves them running, and the
-next one adopts them.
+next one adopts them. `LocalPlatform.undo_start()` is for a controller that fails
+before it runs: it stops the proxy only if this `start` started it (one adopted from a
+killed controller keeps serving its revisions).
+
+Files in the state dir (what tools such as `bench/chaos_local.py` may read):
+`controller.lock` (`statelock`: who runs the controller), `proxy.json` (the proxy's
+pid, admin URL and boot id), `proxy.token` (the admin token, 0600), `run/*.json` (a
+revision's pid and port), `logs/`.
 """
 
 from __future__ import annotations
@@ -27,6 +40,7 @@ from rollout.analysis import providers
 from rollout.platforms import ports
 from rollout.platforms.local import router as local_router
 from rollout.platforms.local import runtime as local_runtime
+from rollout.platforms.local import supervisor as proxy_supervisor
 from rollout.platforms.local.proxy import client as proxy_client
 
 __all__ = ["LocalPlatform", "start"]
@@ -35,9 +49,10 @@ log = structlog.get_logger(__name__)
 
 
 class _ProxyStats:
-    """The proxy's stats in the shape the `local` provider reads."""
+    """The proxy's stats in the shape the `local` provider reads (from the current
+    proxy: a restarted one has a new client)."""
 
-    def __init__(self, client: proxy_client.ProxyClient) -> None:
+    def __init__(self, client: Callable[[], proxy_client.ProxyClient]) -> None:
         self.client = client
 
     def stats(
@@ -50,7 +65,7 @@ class _ProxyStats:
         until: float,
         samples: int,
     ) -> dict[str, Any]:
-        window = self.client.stats(
+        window = self.client().stats(
             namespace, service, revision, since=since, until=until, samples=samples
         )
         data = dataclasses.asdict(window)
@@ -77,13 +92,27 @@ class LogEvents:
 class LocalPlatform:
     platform: ports.Platform
     runtime: local_runtime.LocalRuntime
-    proxy: proxy_client.ProxyClient
+    router: local_router.LocalRouter
+    supervisor: proxy_supervisor.ProxySupervisor
     state_dir: pathlib.Path
+
+    @property
+    def proxy(self) -> proxy_client.ProxyClient:
+        """The current proxy's admin client."""
+        return self.supervisor.client()
 
     def stop(self) -> None:
         """Stop every revision process and the proxy."""
+        self.supervisor.stop()
         self.runtime.shutdown()
         proxy_client.stop_proxy(self.state_dir)
+
+    def undo_start(self) -> None:
+        """Stop what `start` started (for a controller that fails before it runs)."""
+        self.supervisor.stop()
+        self.runtime.shutdown()
+        if self.supervisor.started_proxy:
+            proxy_client.stop_proxy(self.state_dir)
 
 
 def start(
@@ -91,16 +120,26 @@ def start(
     *,
     port_of: local_router.PortOf,
     on_change: Callable[[str, str], None] | None = None,
+    on_route: Callable[[str, str], None] | None = None,
     cwd: pathlib.Path | None = None,
 ) -> LocalPlatform:
-    """The local platform on `state_dir`: adopts or starts the proxy, and the runtime."""
-    client = proxy_client.ensure_proxy(state_dir)
+    """The local platform on `state_dir`: adopts or starts the proxy (supervised from
+    now on), and the runtime. Raises `ProxyError` when the proxy cannot be started."""
+    supervisor = proxy_supervisor.ProxySupervisor(state_dir)
     runtime = local_runtime.LocalRuntime(state_dir, on_change=on_change, cwd=cwd)
+    router = local_router.LocalRouter(supervisor.client, runtime.endpoint, port_of)
+    supervisor.start(router=router, wake=on_route)
     platform = ports.Platform(
         name="local",
         runtime=runtime,
-        router=local_router.LocalRouter(client, runtime.url_of, port_of),
-        metrics=providers.Providers(local=_ProxyStats(client)),
+        router=router,
+        metrics=providers.Providers(local=_ProxyStats(supervisor.client)),
         events=LogEvents(),
     )
-    return LocalPlatform(platform=platform, runtime=runtime, proxy=client, state_dir=state_dir)
+    return LocalPlatform(
+        platform=platform,
+        runtime=runtime,
+        router=router,
+        supervisor=supervisor,
+        state_dir=state_dir,
+    )

@@ -5,14 +5,22 @@ connections allow (closed loop), with counts by status class and latency quantil
   and is sent then, whether or not earlier ones have answered, so a slow server
   cannot slow the generator down (no coordinated omission). Latency is measured from
   the *due* time to the end of the response body; `lag` reports how late the
-  generator itself sent (p99). At most `max_in_flight` requests are outstanding;
-  requests due beyond that are counted as `skipped`, not sent.
+  generator itself sent (p99). At most `max_in_flight` requests are outstanding
+  (counted when a request is scheduled, and the loop yields after each one even when
+  it runs late, so a burst cannot queue more); requests due beyond that are counted
+  as `skipped`, not sent.
 - **Closed loop** (`run_closed`, for benchmarks): `concurrency` workers each send the
   next request when the last one answered; latency from send to end of body.
 - Results count status classes (`2xx`…`5xx`), `connection errors` (refused, reset,
   timed out: no HTTP answer), and the requests each revision served (the proxy's
   `Rollout-Revision` response header), failed (5xx or no answer) included.
 - `progress` is called about every `progress_every` seconds with a `Progress`.
+- **Bounded**: the rate is at most `MAX_RPS`, a run at most `MAX_DURATION`, in flight
+  at most `MAX_IN_FLIGHT` (`ValueError` beyond, and for NaN or infinite values), and
+  latencies and lags are kept in a `Histogram` (log buckets, ±1%, at most
+  `Histogram.MAX_BUCKETS` counters), not one float per request, and at most
+  `MAX_REVISIONS` revision names are counted (the rest as `(other)`): a day-long run
+  takes the memory of a second-long one.
 
 Called by `rollout load`, `rollout demo` and `bench/proxy.py`.
 """
@@ -30,9 +38,30 @@ from typing import Any
 
 import aiohttp
 
-__all__ = ["LoadResult", "Progress", "percentile", "run", "run_closed", "run_open"]
+__all__ = [
+    "MAX_DURATION",
+    "MAX_IN_FLIGHT",
+    "MAX_REVISIONS",
+    "MAX_REVISION_LENGTH",
+    "MAX_RPS",
+    "OTHER_REVISIONS",
+    "Histogram",
+    "LoadResult",
+    "Progress",
+    "check_bounds",
+    "percentile",
+    "run",
+    "run_closed",
+    "run_open",
+]
 
 REVISION_HEADER = "Rollout-Revision"
+MAX_RPS = 5000.0  # one asyncio process sends a few thousand requests a second at best
+MAX_DURATION = 24 * 3600.0  # seconds
+MAX_IN_FLIGHT = 10_000
+MAX_REVISIONS = 100  # distinct Rollout-Revision values counted; the rest as OTHER_REVISIONS
+MAX_REVISION_LENGTH = 253
+OTHER_REVISIONS = "(other)"
 
 
 def percentile(ordered: list[float], q: float) -> float | None:
@@ -40,6 +69,67 @@ def percentile(ordered: list[float], q: float) -> float | None:
     if not ordered:
         return None
     return ordered[min(max(math.ceil(q * len(ordered)) - 1, 0), len(ordered) - 1)]
+
+
+def check_bounds(
+    *, rps: float, duration: float, timeout: float = 10.0, max_in_flight: int = 1000
+) -> None:
+    """Raise ValueError, naming the value, unless every one is finite and in bounds."""
+    for name, value in (("rps", rps), ("duration", duration), ("timeout", timeout)):
+        if not math.isfinite(value) or value <= 0:
+            raise ValueError(f"{name} must be a finite number above 0, not {value!r}")
+    if rps > MAX_RPS:
+        raise ValueError(f"rps must be at most {MAX_RPS:g} (one process), not {rps:g}")
+    if duration > MAX_DURATION:
+        raise ValueError(f"duration must be at most {MAX_DURATION:g} s (24h), not {duration:g}")
+    if not 1 <= max_in_flight <= MAX_IN_FLIGHT:
+        raise ValueError(f"max_in_flight must be between 1 and {MAX_IN_FLIGHT}")
+
+
+class Histogram:
+    """Counts of values (seconds) in logarithmic buckets 2% wide: quantiles within
+    ±1% of the exact ones (exact below `FLOOR`), the exact maximum, and memory bounded
+    by `MAX_BUCKETS` counters whatever the number of values."""
+
+    FLOOR = 1e-6  # seconds; values below share bucket 0
+    CEILING = 1e6  # seconds; values above share the last bucket (max stays exact)
+    _STEP = math.log(1.02)
+    MAX_BUCKETS = int(math.log(CEILING / FLOOR) / _STEP) + 2
+
+    def __init__(self) -> None:
+        self.counts: collections.Counter[int] = collections.Counter()
+        self.count = 0
+        self.max: float | None = None
+
+    def record(self, value: float) -> None:
+        self.counts[self._bucket(value)] += 1
+        self.count += 1
+        if self.max is None or value > self.max:
+            self.max = value
+
+    def _bucket(self, value: float) -> int:
+        if not value > self.FLOOR:  # also NaN
+            return 0
+        return min(int(math.log(value / self.FLOOR) / self._STEP) + 1, self.MAX_BUCKETS - 1)
+
+    def _value(self, bucket: int) -> float:
+        """The middle of a bucket (geometric), never above the largest value seen."""
+        if bucket == 0:
+            return min(self.FLOOR, self.max or 0.0)
+        middle = self.FLOOR * math.exp((bucket - 0.5) * self._STEP)
+        return min(middle, self.max) if self.max is not None else middle
+
+    def quantile(self, q: float) -> float | None:
+        """Nearest-rank quantile (as `percentile` of the sorted values); None when empty."""
+        if not self.count:
+            return None
+        rank = min(max(math.ceil(q * self.count), 1), self.count)
+        seen = 0
+        for bucket in sorted(self.counts):
+            seen += self.counts[bucket]
+            if seen >= rank:
+                return self._value(bucket)
+        return self.max  # not reached: the counts add up to `count`
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,6 +164,7 @@ class LoadResult:
     by_revision: dict[str, int]
     failed_by_revision: dict[str, int]
     target_rps: float | None = None
+    peak_in_flight: int = 0  # open loop: the most requests outstanding at once
 
     @property
     def done(self) -> int:
@@ -102,6 +193,7 @@ class LoadResult:
             "failed": self.failed,
             "latency": self.latency,
             "lagP99": self.lag_p99,
+            "peakInFlight": self.peak_in_flight,
             "byRevision": self.by_revision,
             "failedByRevision": self.failed_by_revision,
         }
@@ -134,11 +226,12 @@ class _Tally:
         self.skipped = 0
         self.codes = {"2xx": 0, "3xx": 0, "4xx": 0, "5xx": 0}
         self.connection_errors = 0
-        self.latencies: list[float] = []
-        self.lags: list[float] = []
+        self.latencies = Histogram()
+        self.lags = Histogram()
         self.by_revision: collections.Counter[str] = collections.Counter()
         self.failed_by_revision: collections.Counter[str] = collections.Counter()
         self.in_flight = 0
+        self.peak_in_flight = 0
         self.last_done = self.started
 
     def progress(self) -> Progress:
@@ -152,8 +245,7 @@ class _Tally:
         )
 
     def result(self, url: str, mode: str, target_rps: float | None) -> LoadResult:
-        ordered = sorted(self.latencies)
-        lags = sorted(self.lags)
+        latencies = self.latencies
         return LoadResult(
             url=url,
             mode=mode,
@@ -163,15 +255,16 @@ class _Tally:
             codes=dict(self.codes),
             connection_errors=self.connection_errors,
             latency={
-                "p50": percentile(ordered, 0.5),
-                "p90": percentile(ordered, 0.9),
-                "p99": percentile(ordered, 0.99),
-                "max": ordered[-1] if ordered else None,
+                "p50": latencies.quantile(0.5),
+                "p90": latencies.quantile(0.9),
+                "p99": latencies.quantile(0.99),
+                "max": latencies.max,
             },
-            lag_p99=percentile(lags, 0.99),
+            lag_p99=self.lags.quantile(0.99),
             by_revision=dict(self.by_revision),
             failed_by_revision=dict(self.failed_by_revision),
             target_rps=target_rps,
+            peak_in_flight=self.peak_in_flight,
         )
 
 
@@ -183,9 +276,12 @@ async def _one(
     url: str,
     headers: Mapping[str, str],
     since: float,
+    counted: bool = False,
 ) -> None:
-    tally.sent += 1
-    tally.in_flight += 1
+    """One request; `counted`: the caller already counted it sent and in flight."""
+    if not counted:
+        tally.sent += 1
+        tally.in_flight += 1
     revision = None
     try:
         async with session.request(method, url, headers=headers, allow_redirects=False) as resp:
@@ -194,7 +290,7 @@ async def _one(
             status_class = f"{min(max(resp.status // 100, 2), 5)}xx"
             tally.codes[status_class] += 1
             failed = status_class == "5xx"
-            tally.latencies.append(time.monotonic() - since)
+            tally.latencies.record(time.monotonic() - since)
     except (aiohttp.ClientError, TimeoutError):
         tally.connection_errors += 1
         failed = True
@@ -202,6 +298,9 @@ async def _one(
         tally.in_flight -= 1
         tally.last_done = time.monotonic()
     if revision is not None:
+        revision = revision[:MAX_REVISION_LENGTH]
+        if revision not in tally.by_revision and len(tally.by_revision) >= MAX_REVISIONS:
+            revision = OTHER_REVISIONS  # a server naming a new revision per answer
         tally.by_revision[revision] += 1
         if failed:
             tally.failed_by_revision[revision] += 1
@@ -240,9 +339,10 @@ async def run_open(
     progress_every: float = 0.5,
     stop: asyncio.Event | None = None,
 ) -> LoadResult:
-    """Send `rps` requests a second for `duration` seconds (or until `stop` is set)."""
-    if rps <= 0 or duration <= 0:
-        raise ValueError("rps and duration must be positive")
+    """Send `rps` requests a second for `duration` seconds (or until `stop` is set).
+
+    ValueError when a value is out of bounds (`check_bounds`)."""
+    check_bounds(rps=rps, duration=duration, timeout=timeout, max_in_flight=max_in_flight)
     tally = _Tally()
     tasks: set[asyncio.Task[None]] = set()
     reporter: asyncio.Task[None] = asyncio.ensure_future(_report(tally, progress, progress_every))
@@ -251,17 +351,28 @@ async def run_open(
         total = int(rps * duration)
         for i in range(total):
             due = start + i / rps
-            delay = due - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
+            # Sleep until due; when late, still yield once so that requests in flight
+            # progress (a late loop that never yields would schedule without bound).
+            await asyncio.sleep(max(due - time.monotonic(), 0.0))
             if stop is not None and stop.is_set():
                 break
-            tally.lags.append(max(time.monotonic() - due, 0.0))
+            tally.lags.record(max(time.monotonic() - due, 0.0))
             if tally.in_flight >= max_in_flight:
                 tally.skipped += 1
                 continue
+            tally.sent += 1
+            tally.in_flight += 1  # counted now, not when the task first runs
+            tally.peak_in_flight = max(tally.peak_in_flight, tally.in_flight)
             task = asyncio.ensure_future(
-                _one(session, tally, method=method, url=url, headers=headers or {}, since=due)
+                _one(
+                    session,
+                    tally,
+                    method=method,
+                    url=url,
+                    headers=headers or {},
+                    since=due,
+                    counted=True,
+                )
             )
             tasks.add(task)
             task.add_done_callback(tasks.discard)
@@ -287,6 +398,7 @@ async def run_closed(
     progress_every: float = 0.5,
 ) -> LoadResult:
     """`concurrency` workers send requests back to back for `duration` seconds."""
+    check_bounds(rps=1.0, duration=duration, timeout=timeout, max_in_flight=concurrency)
     tally = _Tally()
     deadline = tally.started + duration
     reporter: asyncio.Task[None] = asyncio.ensure_future(_report(tally, progress, progress_every))

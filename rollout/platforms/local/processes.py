@@ -232,10 +232,17 @@ def adopt(record: RunRecord) -> Process | None:
 
 
 def spawn(
-    argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, log_path: Path, port: int
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    cwd: Path,
+    log_path: Path,
+    port: int,
+    umask: int = -1,
 ) -> Process:
     """Start `argv` in a new session (it survives the controller), stdout and stderr
-    appended to `log_path`. Raises OSError when it cannot be started."""
+    appended to `log_path`, with `umask` (-1: this process's). Raises OSError when it
+    cannot be started."""
     with open(log_path, "ab") as log_file:
         popen = subprocess.Popen(
             list(argv),
@@ -245,6 +252,7 @@ def spawn(
             stdout=log_file,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            umask=umask,
         )
     start = proc_start(popen.pid)
     if start is None:  # already exited: keep the handle, the supervisor will see it

@@ -1,58 +1,221 @@
 """The local TrafficRouter: applies a Route's split to the local proxy.
 
 `apply(route)` sends the proxy the whole table of the route's service — one target per
-`spec.traffic` entry, with the URL of its revision's process (`url_of`; None while the
-revision is not running or not ready, which gives it no traffic until the next apply)
-and the Service's port (`port_of`; None: a free port, kept by the proxy) — and
-returns what the proxy answers: the split it holds and the service URL.
+`spec.traffic` entry — and returns what the proxy answers: the split it holds, each
+target's readiness, and the service URL. What it sends for each revision comes from
+the runtime (`endpoint_of`):
+
+- ready (its last probe passed): its URL;
+- known not to serve (starting, exited, probe failing, no process at all): no URL, so
+  the proxy gives it no traffic and its share goes to the ready targets. Fewer failed
+  requests than a dead URL (every request there would fail until the next apply),
+  and the Route says so: Ready False, `TrafficNotServed`;
+- unknown (a process left running by an earlier controller that this one has not
+  probed yet — right after a controller restart, before the Revision reconciler has
+  ensured it): if it has weight, nothing is sent. The proxy keeps its last split —
+  the last good one — and the route is `EndpointsPending` until the runtime knows
+  (the reconciler asks again in half a second). A split with weight on a revision
+  without a URL is never sent because the controller does not know the revision yet.
+
+Ports: the Service's `spec.port` (`port_of`) when it has one; else the port the proxy
+already listens on for the route; else (the proxy restarted empty) the port of the
+route's last URL, so a restarted proxy serves each service where it was — a free
+port only when that one is taken.
+
+Drift: the router remembers the table it last put for each route. Before a put it
+reads the proxy's table; one that differs from what it put was changed by someone
+else and is reported in `AppliedRoute.drift` (the reconciler records a
+`DriftCorrected` event) as it is set right. A route missing from the proxy is not
+drift (the proxy restarted; the supervisor says so). `stale(routes)` is the same
+comparison for the supervisor, which reads the proxy's tables when its `/healthz`
+version moves and wakes the routes that differ.
+
+A proxy that cannot be reached is not an error of the route: `apply` answers
+`ProxyDown` (no traffic, the last URL kept) and the supervisor restarts the proxy and
+wakes every route (`routes()`). Other proxy errors (a refused table) raise
+`ProxyError`: the reconcile fails and is retried with backoff.
 
 A tagged target's URL is the service URL: a tag is reached by sending the request
 there with the header `Rollout-Tag: <tag>` (and any revision of the table with
 `Rollout-Revision: <name>`), whatever its percent.
 
-`remove(namespace, name)` stops the service's listener. Errors from the proxy are
-raised as `ProxyError` (the reconcile fails and is retried).
-
-Called by the Route reconciler through the TrafficRouter port.
+Called by the Route reconciler through the TrafficRouter port, and by the proxy
+supervisor (`stale`, `routes`). The proxy client comes from `proxy()` on every call:
+it changes when the proxy is restarted.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+import urllib.parse
+from collections.abc import Callable, Sequence
+
+import structlog
 
 from rollout.api import route, split
 from rollout.platforms import ports
+from rollout.platforms.local import runtime
 from rollout.platforms.local.proxy import client as proxy_client
 
 __all__ = ["LocalRouter"]
 
-UrlOf = Callable[[str, str], str | None]  # (namespace, revision) → http://127.0.0.1:P | None
+log = structlog.get_logger(__name__)
+
+EndpointOf = Callable[[str, str], runtime.Endpoint]  # (namespace, revision)
 PortOf = Callable[[str, str], int | None]  # (namespace, service) → port | None
+_Key = tuple[str, str]
+
+
+def _table(rt: proxy_client.Route | None) -> object:
+    """What a route routes where (compared to find drift)."""
+    if rt is None:
+        return None
+    return rt.port, tuple((t.revision, t.url, t.percent, t.tag) for t in rt.targets)
+
+
+def _describe(rt: proxy_client.Route) -> str:
+    return (
+        ", ".join(f"{t.revision}={t.percent}% ({t.url or 'not ready'})" for t in rt.targets)
+        or "nothing"
+    )
+
+
+def _port_in(url: str | None) -> int | None:
+    try:
+        return urllib.parse.urlsplit(url).port if url else None
+    except ValueError:
+        return None
 
 
 class LocalRouter:
-    def __init__(self, client: proxy_client.ProxyClient, url_of: UrlOf, port_of: PortOf) -> None:
-        self.client = client
-        self.url_of = url_of
+    def __init__(
+        self,
+        proxy: Callable[[], proxy_client.ProxyClient],
+        endpoint_of: EndpointOf,
+        port_of: PortOf,
+    ) -> None:
+        self.proxy = proxy
+        self.endpoint_of = endpoint_of
         self.port_of = port_of
+        self._put: dict[_Key, proxy_client.Route] = {}  # what this router last put
+        self._routes: set[_Key] = set()  # every route it was asked to apply
+        self._lock = threading.Lock()
+
+    # --- the TrafficRouter port ---------------------------------------------------------
 
     def apply(self, rt: route.Route) -> ports.AppliedRoute:
         namespace = rt.metadata.namespace or "default"
-        targets = [
-            proxy_client.RouteTarget(
-                revision=t.revision_name,
-                url=self.url_of(namespace, t.revision_name),
-                percent=t.percent,
-                tag=t.tag,
-            )
-            for t in rt.spec.traffic
-        ]
-        applied = self.client.put_route(
-            namespace,
-            rt.metadata.name,
-            port=self.port_of(namespace, rt.spec.service),
-            targets=targets,
+        key = (namespace, rt.metadata.name)
+        with self._lock:
+            self._routes.add(key)
+        endpoints = {
+            t.revision_name: self.endpoint_of(namespace, t.revision_name) for t in rt.spec.traffic
+        }
+        unknown = sorted(
+            {
+                t.revision_name
+                for t in rt.spec.traffic
+                if t.percent and not endpoints[t.revision_name].known
+            }
         )
+        client = self.proxy()
+        try:
+            current = client.get_route(*key)
+            if unknown:
+                return self._answer(
+                    current,
+                    problem=ports.RouteProblem(
+                        "EndpointsPending",
+                        f"waiting for the runtime to probe {', '.join(unknown)} (left running"
+                        " by an earlier controller); the proxy keeps its last split",
+                    ),
+                )
+            drift = self._drift(key, current)
+            targets = [
+                proxy_client.RouteTarget(
+                    revision=t.revision_name,
+                    url=endpoints[t.revision_name].url,
+                    percent=t.percent,
+                    tag=t.tag,
+                )
+                for t in rt.spec.traffic
+            ]
+            applied = self._send(client, key, rt, targets, current)
+        except proxy_client.ProxyError as exc:
+            if exc.status is not None:  # the proxy answered and refused: retried with backoff
+                raise
+            return ports.AppliedRoute(
+                traffic=[],
+                url=rt.status.url,
+                problem=ports.RouteProblem("ProxyDown", f"{exc}; the controller restarts it"),
+            )
+        with self._lock:
+            self._put[key] = applied
+        return self._answer(applied, drift=drift)
+
+    def remove(self, namespace: str, name: str) -> None:
+        with self._lock:
+            self._routes.discard((namespace, name))
+            self._put.pop((namespace, name), None)
+        self.proxy().delete_route(namespace, name)
+
+    # --- for the proxy supervisor -------------------------------------------------------
+
+    def routes(self) -> list[_Key]:
+        """Every route this router was asked to apply (and not to remove)."""
+        with self._lock:
+            return sorted(self._routes)
+
+    def stale(self, held: Sequence[proxy_client.Route]) -> list[_Key]:
+        """The routes whose table in the proxy (`held`: all of them) is not the one this
+        router last put — missing or changed."""
+        by_key = {(r.namespace, r.service): r for r in held}
+        with self._lock:
+            mine = dict(self._put)
+        return sorted(k for k, put in mine.items() if _table(by_key.get(k)) != _table(put))
+
+    # --- helpers ------------------------------------------------------------------------
+
+    def _drift(self, key: _Key, current: proxy_client.Route | None) -> str:
+        with self._lock:
+            mine = self._put.get(key)
+        if mine is None or current is None or _table(current) == _table(mine):
+            return ""
+        return (
+            f"the proxy's table for {key[0]}/{key[1]} was changed outside rollout"
+            f" (it routed {_describe(current)}); restored"
+        )
+
+    def _send(
+        self,
+        client: proxy_client.ProxyClient,
+        key: _Key,
+        rt: route.Route,
+        targets: list[proxy_client.RouteTarget],
+        current: proxy_client.Route | None,
+    ) -> proxy_client.Route:
+        """PUT the table on the port the route should keep (see the module docstring)."""
+        wanted = self.port_of(key[0], rt.spec.service)
+        if wanted is not None or current is not None:
+            return client.put_route(*key, port=wanted, targets=targets)
+        previous = _port_in(rt.status.url)  # the proxy lost the route: where it was
+        try:
+            return client.put_route(*key, port=previous, targets=targets)
+        except proxy_client.ProxyError as exc:
+            if exc.status != 409 or previous is None:
+                raise
+            log.warning("service port taken; moving", route=f"{key[0]}/{key[1]}", port=previous)
+            return client.put_route(*key, port=None, targets=targets)
+
+    @staticmethod
+    def _answer(
+        applied: proxy_client.Route | None,
+        *,
+        drift: str = "",
+        problem: ports.RouteProblem | None = None,
+    ) -> ports.AppliedRoute:
+        if applied is None:
+            return ports.AppliedRoute(traffic=[], url=None, drift=drift, problem=problem)
         return ports.AppliedRoute(
             traffic=[
                 split.TrafficStatus(
@@ -60,11 +223,11 @@ class LocalRouter:
                     percent=t.percent,
                     tag=t.tag,
                     url=applied.url if t.tag else None,
+                    ready=t.ready,
                 )
                 for t in applied.targets
             ],
             url=applied.url,
+            drift=drift,
+            problem=problem,
         )
-
-    def remove(self, namespace: str, name: str) -> None:
-        self.client.delete_route(namespace, name)

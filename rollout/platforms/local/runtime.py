@@ -6,7 +6,22 @@ locally; other containers are not run) with the container's env, `PORT` (a free
 that it outlives a controller killed with SIGKILL. Its output is appended to
 `<state-dir>/logs/<namespace>.<revision>.log`; `<state-dir>/run/<namespace>.<revision>.json`
 names its pid, port and start time, so a restarted controller adopts it instead of
-starting a second one. One process per revision (`scaling` is not applied locally).
+starting a second one (the proxy also reads it: it forwards only to ports a run file
+names). One process per revision (`scaling` is not applied locally). It runs with
+the user's umask (`files.user_umask()`), not the controller's private one.
+
+Adopting is confirming: `ensure` probes an adopted process once before it answers
+(outside the lock), and the process is ready only if that probe passed — never
+because the revision was ready before the restart.
+
+`endpoint(namespace, revision)` tells the router what it may send the proxy:
+- a URL: the revision is ready (its last probe passed);
+- no URL, `known=True`: this runtime knows it cannot serve — starting, exited,
+  probe failing, crash-looping, or no process runs it at all;
+- no URL, `known=False`: a process an earlier controller started runs it (its run
+  file names a live process) and this runtime has not probed it yet (its Revision
+  has not been ensured since the restart). The router then keeps the proxy's last
+  split rather than take the revision out.
 
 A supervisor thread per revision probes readiness (HTTP GET on
 `readinessProbe.httpGet.path`, default `/`; the probe's `httpGet.port` is ignored:
@@ -22,8 +37,8 @@ backoff), CrashLoop (failed), NoCommand (failed: nothing to run), ShuttingDown.
 The runtime's own lines in a revision's log (starts, exits) begin with `[rollout]`.
 
 Called by the Revision reconciler (`ensure`, `remove`, on every pass), the controller
-command (`shutdown`), the router and metrics (`url_of`, `ready_revisions`), and tests
-and diagnostics (`state_of`, `describe`, `detach`). The OS side lives in `processes`;
+command (`shutdown`), the router (`endpoint`), and tests and diagnostics (`url_of`,
+`ready_revisions`, `state_of`, `describe`, `detach`). The OS side lives in `processes`;
 this module decides. Time is `time.monotonic` only. At ~480 lines it is longer than
 our usual module: the supervisor's decisions share one lock-guarded record with
 `ensure`, and splitting them would spread one state machine over two files.
@@ -41,11 +56,12 @@ from pathlib import Path
 
 import structlog
 
+from rollout import files
 from rollout.api import revision, workload
 from rollout.platforms import ports
 from rollout.platforms.local import processes
 
-__all__ = ["INHERITED_ENV", "LocalRuntime", "ProcessInfo"]
+__all__ = ["INHERITED_ENV", "Endpoint", "LocalRuntime", "ProcessInfo"]
 
 log = structlog.get_logger(__name__)
 
@@ -55,6 +71,7 @@ INHERITED_ENV = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE",
 
 _Key = tuple[str, str]
 OnChange = Callable[[str, str], None]
+_SHUTTING_DOWN = ports.RuntimeState(False, "ShuttingDown", "the runtime is shutting down")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +84,14 @@ class ProcessInfo:
     adopted: bool
     log_path: Path
     run_path: Path
+
+
+@dataclasses.dataclass(frozen=True)
+class Endpoint:
+    """Where a revision serves, as far as this runtime knows (see the module docstring)."""
+
+    url: str | None  # http://127.0.0.1:PORT when ready
+    known: bool = True  # False: a live process left by an earlier controller, not probed yet
 
 
 @dataclasses.dataclass(eq=False)
@@ -154,14 +179,15 @@ class LocalRuntime:
 
     def ensure(self, rev: revision.Revision) -> ports.RuntimeState:
         """Start (or adopt) the revision's process if this runtime has none; return its
-        state at once (the probe runs in the background)."""
+        state. A new process is probed in the background (`ensure` answers at once); an
+        adopted one is probed once before `ensure` answers."""
         key = (rev.metadata.namespace or "default", rev.metadata.name)
         with self._lock:
             slot = self._slots.get(key)
             if slot is not None:
                 return slot.state()
             if self._closed:
-                return ports.RuntimeState(False, "ShuttingDown", "the runtime is shutting down")
+                return _SHUTTING_DOWN
             container = rev.spec.template.containers[0]
             if not container.command:
                 return ports.RuntimeState(
@@ -173,7 +199,23 @@ class LocalRuntime:
                     failed=True,
                 )
             slot = self._new_slot(key, rev, container)
-            self._begin(slot, adopt_ready=rev.status.ready)
+        # What an earlier controller left running, probed now (outside the lock: a
+        # probe may take its timeout).
+        record = processes.read_run_file(slot.run_path)
+        proc = processes.adopt(record) if record else None
+        probed = None
+        if proc is not None:
+            probe = slot.probe
+            probed = processes.probe(
+                proc.port, probe.http_get.path, timeout=float(probe.timeout_seconds)
+            )
+        with self._lock:
+            raced = self._slots.get(key)
+            if raced is not None:  # another call adopted or started it meanwhile
+                return raced.state()
+            if self._closed:
+                return _SHUTTING_DOWN
+            self._begin(slot, record, proc, probed)
             self._slots[key] = slot
             slot.thread = threading.Thread(
                 target=self._supervise, args=(slot,), name=f"rollout-runtime:{key[0]}.{key[1]}"
@@ -233,6 +275,18 @@ class LocalRuntime:
             slot = self._slots.get((namespace, name))
             return slot.state() if slot else None
 
+    def endpoint(self, namespace: str, name: str) -> Endpoint:
+        """Where the revision serves, or why not (see the module docstring)."""
+        with self._lock:
+            slot = self._slots.get((namespace, name))
+            if slot is not None:
+                return Endpoint(slot.url if slot.ready else None)
+            if self._closed:
+                return Endpoint(None)
+        record = processes.read_run_file(self._run_path((namespace, name)))
+        left_running = record is not None and processes.adopt(record) is not None
+        return Endpoint(None, known=not left_running)
+
     def url_of(self, namespace: str, name: str) -> str | None:
         """`http://127.0.0.1:<port>` when the revision is ready, else None."""
         with self._lock:
@@ -281,31 +335,33 @@ class LocalRuntime:
     def _run_path(self, key: _Key) -> Path:
         return self.run_dir / f"{key[0]}.{key[1]}.json"
 
-    def _begin(self, slot: _Slot, *, adopt_ready: bool) -> None:
-        """Adopt the process the run file names if it still runs, else start one."""
+    def _begin(
+        self,
+        slot: _Slot,
+        record: processes.RunRecord | None,
+        proc: processes.Process | None,
+        probed: processes.ProbeResult | None,
+    ) -> None:
+        """Adopt `proc` (what the run file names, still running) with the result of its
+        probe, else start a process."""
         now = time.monotonic()
-        record = processes.read_run_file(slot.run_path)
-        proc = processes.adopt(record) if record else None
-        if record is None or proc is None:
+        if record is None or proc is None or probed is None:
             if record is not None:
                 log.info("stale run file", namespace=slot.key[0], revision=slot.key[1])
                 slot.port = record.port  # keep its URL if the port is free
             self._start(slot, now)
             return
         slot.process, slot.port, slot.restarts = proc, record.port, record.restarts
-        slot.next_probe = now
-        # Ready before the controller restarted: stay ready until the probe says
-        # otherwise (failureThreshold), so traffic does not flap on a restart.
-        if adopt_ready:
-            slot.ready, slot.reason, slot.passed_once, slot.ready_since = True, "Ready", True, now
-        else:
-            slot.message = self._waiting(slot)
+        slot.message = self._waiting(slot)
+        self._probed(slot, probed, now)  # ready only if the probe passed
         log.info(
             "revision adopted",
             namespace=slot.key[0],
             revision=slot.key[1],
             pid=proc.pid,
             port=proc.port,
+            ready=slot.ready,
+            probe=probed.detail,
         )
 
     def _start(self, slot: _Slot, now: float) -> None:
@@ -314,7 +370,12 @@ class LocalRuntime:
         _note(slot.log_path, f"starting {slot.argv} on port {slot.port}")
         try:
             proc = processes.spawn(
-                slot.argv, env=env, cwd=slot.cwd, log_path=slot.log_path, port=slot.port
+                slot.argv,
+                env=env,
+                cwd=slot.cwd,
+                log_path=slot.log_path,
+                port=slot.port,
+                umask=files.user_umask(),
             )
         except OSError as e:
             why = f"cannot start {slot.argv[0]!r}: {e.strerror or e}"

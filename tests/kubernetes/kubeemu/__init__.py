@@ -17,6 +17,7 @@ openAPIV3Schema validation, server-side tables for `kubectl get`, and injected f
     emu.requests                           # RequestRecord per resource request
     emu.get_object(g, v, plural, ns, name) # direct read (no faults, not recorded)
     emu.set_status(g, v, plural, ns, name, status)  # direct status write (new rv, watchers told)
+    emu.enforce_rbac(user_agent, Subject(name, ns))  # that client's requests need RBAC grants
     emu.stop()
 
 Modules, one concern each: `server` (HTTP, threads, the facade), `api` (dispatch,
@@ -25,13 +26,14 @@ values), `routing` (URL → verb/resource), `discovery`, `resources` (served typ
 `crds`, `builtins` (built-in defaults and checks), `storage` (objects,
 resourceVersions, event history), `objects` (create/update rules), `schema`
 (openAPIV3Schema validation), `selectors`, `patching`, `gc` (cascade), `watching`,
-`tables`, `faults`, `recording` (request log), `errors`; for tests: `crdfiles`
-(register CRD files), `rawclient` (exact requests). `tests/kubernetes/README.md`
-lists the deliberate deviations.
+`tables`, `faults`, `recording` (request log), `authz` (RBAC decisions), `errors`;
+for tests: `crdfiles` (register CRD files), `rawclient` (exact requests).
+`tests/kubernetes/README.md` lists the deliberate deviations.
 """
 
+from kubeemu.authz import Subject
 from kubeemu.faults import Faults
 from kubeemu.recording import RequestLog, RequestRecord
 from kubeemu.server import Emulator, start_emulator
 
-__all__ = ["Emulator", "Faults", "RequestLog", "RequestRecord", "start_emulator"]
+__all__ = ["Emulator", "Faults", "RequestLog", "RequestRecord", "Subject", "start_emulator"]

@@ -5,7 +5,9 @@
 verb and subresource are served, draws the injected fault (`faults.py` — before
 anything is written, so a faulted write changes nothing) and runs the verb:
 get/list/watch in `reads.py`, create/update/patch/delete/deletecollection in
-`writes.py`. Every outcome is an `exchange.Response`, `WatchStream` or `Drop`; every
+`writes.py`. Under `enforcement` (`authz.py`), the named client's requests are
+first decided by the RBAC objects stored here (403 `Forbidden` when refused).
+Every outcome is an `exchange.Response`, `WatchStream` or `Drop`; every
 failure is an `ApiError` turned into a `Status` body, and an unexpected exception is
 a 500 `InternalError` Status — it never reaches the server loop. Each resource
 request is appended to the request log (`recording.py`).
@@ -32,6 +34,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kubeemu import (
+    authz,
     discovery,
     errors,
     exchange,
@@ -67,6 +70,8 @@ class Api:
         bookmark_interval: float,
     ) -> None:
         self.registry = registry
+        self.store = store
+        self.enforcement: authz.Enforcement | None = None  # RBAC for one named client
         self.injector = injector
         self.requests = requests
         self.server_address = server_address
@@ -141,6 +146,35 @@ class Api:
 
     # --- resource requests ---------------------------------------------------------
 
+    def _authorize(
+        self, req: exchange.Request, info: routing.RequestInfo, rt: resources.ResourceType
+    ) -> None:
+        enforcement = self.enforcement
+        if enforcement is None or enforcement.user_agent not in req.header("User-Agent"):
+            return
+        rbac = "rbac.authorization.k8s.io"
+        policy = authz.Policy(
+            cluster_roles=tuple(self.store.list((rbac, "clusterroles"))[0]),
+            cluster_role_bindings=tuple(self.store.list((rbac, "clusterrolebindings"))[0]),
+            roles=tuple(self.store.list((rbac, "roles"))[0]),
+            role_bindings=tuple(self.store.list((rbac, "rolebindings"))[0]),
+        )
+        attributes = authz.Attributes(
+            verb=info.verb,
+            group=info.group,
+            resource=info.resource,
+            subresource=info.subresource,
+            namespace=info.namespace if rt.namespaced else "",
+            name=info.name,
+        )
+        if not authz.allowed(attributes, enforcement.subject, policy):
+            raise errors.Forbidden(
+                authz.denial(attributes, enforcement.subject),
+                name=info.name,
+                group=info.group,
+                kind=info.resource,
+            )
+
     def _resource(self, req: exchange.Request, info: routing.RequestInfo) -> exchange.Outcome:
         rt = self.registry.lookup(info.group, info.version, info.resource)
         if rt is None or info.verb not in resources.ALL_VERBS:
@@ -156,6 +190,7 @@ class Api:
         if rt.namespaced and not info.namespace and info.verb not in ("list", "watch"):
             raise errors.NotFound("the server could not find the requested resource")
 
+        self._authorize(req, info, rt)
         fault = self.injector.decide(verb=info.verb, user_agent=req.header("User-Agent"))
         if fault is faults.Fault.TIMEOUT:
             return exchange.Drop(hold_s=self.injector.faults.timeout_s + 0.25)

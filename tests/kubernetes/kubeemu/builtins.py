@@ -28,6 +28,8 @@ would be. So, for the built-ins the adapter writes:
   Event (`events.k8s.io/v1`): `eventTime`, `reportingController`,
   `reportingInstance`, `action`, `reason` and `type` Normal|Warning are required.
 - ConfigMap: `data` is a map of strings with valid keys.
+- Secret: `stringData` is folded into `data` (base64), `type` defaults to `Opaque`;
+  `data` must be a map of base64 strings with valid keys.
 
 Pure but for the ClusterIP/NodePort `Allocator` passed in. Called by `writes.py`
 (defaults, checks) and `objects.py` (initial status).
@@ -35,6 +37,7 @@ Pure but for the ClusterIP/NodePort `Allocator` passed in. Called by `writes.py`
 
 from __future__ import annotations
 
+import base64
 import re
 import threading
 from collections.abc import Callable
@@ -194,6 +197,17 @@ def default(
         _default_service(obj, old, allocator)
     elif group_resource == ("autoscaling", "horizontalpodautoscalers"):
         _default_hpa(obj)
+    elif group_resource == ("", "secrets"):
+        _default_secret(obj)
+
+
+def _default_secret(obj: Obj) -> None:
+    obj.setdefault("type", "Opaque")
+    plain = obj.pop("stringData", None)
+    if isinstance(plain, dict) and plain:
+        data = obj.get("data") if isinstance(obj.get("data"), dict) else {}
+        encoded = {k: base64.b64encode(str(v).encode()).decode() for k, v in plain.items()}
+        obj["data"] = {**data, **encoded}
 
 
 def _cause(field: str, message: str, reason: str = "FieldValueInvalid") -> errors.Cause:
@@ -335,6 +349,23 @@ def _configmap_causes(obj: Obj) -> list[errors.Cause]:
     return found
 
 
+def _secret_causes(obj: Obj) -> list[errors.Cause]:
+    data = obj.get("data")
+    if data is None:
+        return []
+    if not isinstance(data, dict):
+        return [_cause("data", "Invalid value: must be a map of base64 strings")]
+    found = []
+    for key, value in data.items():
+        if not _CONFIG_KEY.match(key) or len(key) > 253:
+            found.append(_cause("data", f'Invalid value: "{key}": a valid config key'))
+        try:
+            base64.b64decode(value, validate=True)
+        except (TypeError, ValueError):
+            found.append(_cause(f"data[{key}]", "Invalid value: must be base64"))
+    return found
+
+
 def causes(group_resource: tuple[str, str], obj: Obj, old: Obj | None) -> list[errors.Cause]:
     """What the apiserver's validation of this built-in would refuse (empty: fine)."""
     check: dict[tuple[str, str], Callable[[], list[errors.Cause]]] = {
@@ -344,6 +375,7 @@ def causes(group_resource: tuple[str, str], obj: Obj, old: Obj | None) -> list[e
         ("", "events"): lambda: _event_causes(obj, core=True),
         ("events.k8s.io", "events"): lambda: _event_causes(obj, core=False),
         ("", "configmaps"): lambda: _configmap_causes(obj),
+        ("", "secrets"): lambda: _secret_causes(obj),
     }
     run = check.get(group_resource)
     return run() if run is not None else []

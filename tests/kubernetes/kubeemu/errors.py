@@ -7,6 +7,7 @@ No I/O here; the handlers (`api.py`) raise these and `server.py` writes them.
 
     ApiError                       (any failure with a Status body)
     ├── BadRequest        400      malformed body, selector or query, name mismatch
+    ├── Forbidden         403      RBAC refuses it (only under `enforce_rbac`)
     ├── NotFound          404      no such object, resource or namespace
     ├── MethodNotAllowed  405      verb not served for the resource/subresource
     ├── AlreadyExists     409      create of a taken name
@@ -29,6 +30,7 @@ __all__ = [
     "Cause",
     "Conflict",
     "Expired",
+    "Forbidden",
     "InternalError",
     "Invalid",
     "MethodNotAllowed",
@@ -111,6 +113,11 @@ class ApiError(Exception):
 class BadRequest(ApiError):
     code = 400
     reason = "BadRequest"
+
+
+class Forbidden(ApiError):
+    code = 403
+    reason = "Forbidden"
 
 
 class NotFound(ApiError):

@@ -133,6 +133,7 @@ BUILTINS: tuple[ResourceType, ...] = (
     ),
     _builtin("", "v1", "configmaps", "ConfigMap", short_names=("cm",)),
     _builtin("", "v1", "serviceaccounts", "ServiceAccount", short_names=("sa",)),
+    _builtin("", "v1", "secrets", "Secret"),
     _builtin("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", namespaced=False),
     _builtin(
         "rbac.authorization.k8s.io",
@@ -140,6 +141,11 @@ BUILTINS: tuple[ResourceType, ...] = (
         "clusterrolebindings",
         "ClusterRoleBinding",
         namespaced=False,
+    ),
+    _builtin("rbac.authorization.k8s.io", "v1", "roles", "Role"),
+    _builtin("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding"),
+    _builtin(
+        "networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", short_names=("netpol",)
     ),
     _builtin("", "v1", "events", "Event", short_names=("ev",)),
     _builtin(

@@ -33,7 +33,17 @@ from typing import Any
 import kubernetes.client
 import yaml
 
-from kubeemu import api, exchange, faults, objects, recording, resources, storage, watching
+from kubeemu import (
+    api,
+    authz,
+    exchange,
+    faults,
+    objects,
+    recording,
+    resources,
+    storage,
+    watching,
+)
 
 __all__ = ["Emulator", "start_emulator"]
 
@@ -248,6 +258,15 @@ class Emulator:
     @faults.setter
     def faults(self, value: faults.Faults) -> None:
         self._injector.replace(value)
+
+    # --- RBAC ------------------------------------------------------------------------
+
+    def enforce_rbac(self, user_agent: str, subject: authz.Subject | None) -> None:
+        """From now on, requests whose User-Agent contains `user_agent` are `subject`'s
+        and are refused (403) unless the stored RBAC objects grant them; None: stop."""
+        self._api.enforcement = (
+            authz.Enforcement(user_agent, subject) if subject is not None else None
+        )
 
     # --- clients ---------------------------------------------------------------------
 

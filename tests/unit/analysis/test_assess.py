@@ -228,15 +228,120 @@ def test_consecutive_error_limit(readings: list[measurement.Measurement], pauses
         pytest.param(["a", "b"], [passing("a"), no_data("b")], False, id="one-inconclusive"),
         pytest.param(["a"], [passing("a")], True, id="non-gating-ignored"),
         pytest.param(["a"], [passing("a", 1), failed("a", 2)], True, id="failure-within-limit"),
-        pytest.param(["a"], [passing("a", 1), error("a", 2)], True, id="error-within-limit"),
+        pytest.param(["a"], [error("a", 1), passing("a", 2)], True, id="error-then-pass"),
+        pytest.param(["a"], [passing("a", 1), error("a", 2)], False, id="latest-error"),
+        pytest.param(
+            ["a"], [passing("a", 1), no_data("a", 2), no_data("a", 3)], False, id="mostly-no-data"
+        ),
+        pytest.param(
+            ["a"], [passing("a", 1), passing("a", 2), no_data("a", 3)], True, id="some-no-data"
+        ),
+        pytest.param(["a"], [passing("a", 1), no_data("a", 2)], True, id="half-no-data"),
         pytest.param(["a"], [], False, id="no-readings"),
     ],
 )
 def test_passed_needs_a_pass_of_every_gating_metric(
     gating: list[str], readings: list[measurement.Measurement], passed: bool
 ) -> None:
-    """passed: at least one Passed reading per gating metric and nothing over a limit."""
-    assert gate_after(analysis(A, B), gating, *readings).passed is passed
+    """passed: at least one Passed reading per gating metric, nothing over a limit, the
+    latest reading not an Error, and not mostly Inconclusive readings."""
+    assert gate_after(analysis(A, B, inconclusiveLimit=5), gating, *readings).passed is passed
+
+
+@pytest.mark.parametrize(
+    ("min_samples", "readings", "passed"),
+    [
+        pytest.param(0, [counts((3, 0), (300, 1), 1)], True, id="floor-1-met"),
+        pytest.param(
+            0,
+            [counts((3, 0), (300, 1), 1), counts((0, 0), (300, 0), 2)],
+            True,
+            id="a-quiet-increment-after",
+        ),
+        pytest.param(10, [counts((3, 0), (300, 1), 1)], False, id="under-min-samples"),
+        pytest.param(
+            10,
+            [counts((6, 0), (300, 1), 1), counts((5, 0), (300, 1), 2)],
+            True,
+            id="increments-add-up",
+        ),
+    ],
+)
+def test_passed_needs_the_canary_to_have_served_min_samples_in_the_step(
+    min_samples: int, readings: list[measurement.Measurement], passed: bool
+) -> None:
+    """A comparison passes a step only on at least max(minSamples, 1) canary requests
+    served during it (the increments add up)."""
+    policy = analysis({**SEQ, "minSamples": min_samples}, inconclusiveLimit=5)
+
+    assert gate_after(policy, ["seq"], *readings).passed is passed
+
+
+def test_a_comparison_without_new_canary_requests_is_inconclusive_not_passed() -> None:
+    """The canary was dropped from the data plane: readings of its increments hold no
+    canary request — Inconclusive, never Passed (found: a 60 s step passed on
+    `canary 0/28`, the 28 requests all from the step before)."""
+    policy = analysis(SEQ, inconclusiveLimit=5)
+    before = assess.fold(policy, [], [counts((28, 0), (300, 1), 1)])
+    step = assess.reset_step(before)
+
+    statuses = assess.fold(policy, step, [counts((0, 0), (300, 0), i) for i in range(2, 8)])
+
+    seq = statuses[0]
+    assert (seq.verdict, seq.passes, seq.inconclusive) == (Verdict.INCONCLUSIVE, 0, 6)
+    assert "no canary requests since the last reading" in seq.reason
+    assert not assess.gate(policy, statuses, ["seq"]).passed
+
+
+def test_quiet_readings_are_inconclusive_but_not_missing_data() -> None:
+    """At 1% of a small service most intervals hold no canary request: those readings
+    are Inconclusive (and count towards inconclusiveLimit), yet the step passes on the
+    requests the canary did serve — unlike readings the provider had no data for."""
+    policy = analysis(SEQ, inconclusiveLimit=20)
+    quiet = [counts((0, 0), (100, 0), i) for i in (2, 3, 4)]
+    statuses = assess.fold(policy, [], [counts((2, 0), (100, 0), 1), *quiet])
+
+    seq = statuses[0]
+    assert (seq.inconclusive, seq.quiet, seq.canary_requests) == (3, 3, 2)
+    assert assess.gate(policy, statuses, ["seq"]).passed
+
+    no_counts = [measurement.Measurement("seq", T0 + timedelta(seconds=i)) for i in (5, 6, 7, 8)]
+    statuses = assess.fold(policy, statuses, no_counts)
+    gate = assess.gate(policy, statuses, ["seq"])
+    assert not gate.passed  # 4 of the 5 readings that were not quiet had no data
+    assert not gate.inconclusive
+
+
+def test_the_step_counts_canary_requests_and_a_new_step_starts_from_zero() -> None:
+    """canaryRequests sums a comparison's increments, takes a window's largest count,
+    and is zeroed for a new step."""
+    policy = analysis(A, SEQ)
+    statuses = assess.fold(
+        policy,
+        [],
+        [counts((4, 0), (40, 0), 1), counts((6, 0), (60, 0), 2), passing("a", 3)],
+    )
+    by_name = {s.metric: s for s in statuses}
+    assert (by_name["seq"].canary_requests, by_name["a"].canary_requests) == (10, 100)
+
+    assert all(s.canary_requests == 0 and s.quiet == 0 for s in assess.reset_step(statuses))
+
+
+@pytest.mark.parametrize(
+    ("readings", "blind"),
+    [
+        pytest.param([error("a", 1)], ("a",), id="latest-error"),
+        pytest.param([error("a", 1), passing("a", 2)], (), id="error-then-pass"),
+        pytest.param([passing("a", 1), error("b", 2)], ("b",), id="non-gating-error"),
+    ],
+)
+def test_blind_names_every_metric_whose_latest_reading_is_an_error(
+    readings: list[measurement.Measurement], blind: tuple[str, ...]
+) -> None:
+    """blind lists the policy's metrics (gating or not) whose latest reading failed."""
+    gate = gate_after(analysis(A, B), ["a"], *readings)
+
+    assert tuple(entry.split(":")[0] for entry in gate.blind) == blind
 
 
 def test_no_analysis_passes() -> None:

@@ -261,18 +261,9 @@ SHAPES = [
         spec:
           steps: [{setWeight: 0}, {pause: {}}]
           rollback: {onFailure: pause}
-          webhooks:
-            - {name: approve, type: confirm, url: "https://gate/{{service}}"}
-            - {name: notify, type: rollback, url: "http://chat/hook", retries: 0}
         """,
-        {
-            "spec.rollback.on_failure": policyspec.OnFailure.PAUSE,
-            "spec.webhooks[0].type": policyspec.WebhookType.CONFIRM,
-            "spec.webhooks[0].retries": 2,
-            "spec.webhooks[1].retries": 0,
-            "spec.webhooks[1].timeout": timedelta(seconds=10),
-        },
-        id="webhooks-and-soft-rollback",
+        {"spec.rollback.on_failure": policyspec.OnFailure.PAUSE},
+        id="soft-rollback",
     ),
     pytest.param(
         """\

@@ -1,4 +1,6 @@
-"""`rollout install`: prints valid manifests, writes deploy/ files, never applies itself."""
+"""`rollout install`: prints valid manifests (cluster-wide or scoped to namespaces),
+writes deploy/ files, refuses any value that would make an invalid manifest (one line,
+exit 2), never applies itself."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from rollout.cli import main
 from rollout.platforms.kubernetes import manifests, rbac
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
-NAMESPACED = {"ServiceAccount", "Deployment", "Service"}
+NAMESPACED = {"ServiceAccount", "Deployment", "Service", "Role", "RoleBinding", "NetworkPolicy"}
 
 
 def install(*args: str) -> tuple[int, str, str]:
@@ -42,8 +44,11 @@ def test_every_document_is_a_named_kubernetes_object() -> None:
         "ServiceAccount",
         "ClusterRole",
         "ClusterRoleBinding",
+        "Role",
+        "RoleBinding",
         "Deployment",
         "Service",
+        "NetworkPolicy",
     ]
 
 
@@ -78,20 +83,80 @@ def test_namespace_is_named_everywhere(args: tuple[str, ...]) -> None:
     ]
 
 
-def test_cluster_role_is_rbac_py() -> None:
-    """The printed ClusterRole grants exactly rbac.RULES, bound to the controller's account."""
-    docs = printed()
-    (role,) = of_kind(docs, "ClusterRole")
-    granted = {
+def _granted(role: dict[str, Any]) -> set[tuple[str, str, str]]:
+    return {
         (group, resource, verb)
         for rule in role["rules"]
         for group in rule["apiGroups"]
         for resource in rule["resources"]
         for verb in rule["verbs"]
     }
-    assert granted == rbac.grants()
+
+
+def test_cluster_role_is_rbac_py() -> None:
+    """The printed ClusterRole grants exactly rbac.NAMESPACED, the Role the Lease, and
+    together with a named Secret they are all of rbac.RULES."""
+    docs = printed("--secret-names", "prom-token")
+    (role,) = of_kind(docs, "ClusterRole")
+    assert _granted(role) == rbac.grants(rbac.NAMESPACED) | {("", "secrets", "get")}
     (binding,) = of_kind(docs, "ClusterRoleBinding")
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    (leader,) = of_kind(docs, "Role")
+    assert _granted(role) | _granted(leader) == rbac.grants()
+
+
+def test_watch_namespaces_prints_roles_instead_of_the_cluster_binding() -> None:
+    """Roles and RoleBindings in each listed namespace (repeats and both spellings
+    accepted), nothing cluster-wide but the CRDs and the Namespace, and the controller
+    started with the same list."""
+    docs = printed("--watch-namespaces", "team-a,team-b", "--watch-namespaces", "team-a")
+    cluster_scoped = {d["kind"] for d in docs if "namespace" not in d["metadata"]}
+    assert cluster_scoped == {"CustomResourceDefinition", "Namespace"}
+    work = {
+        (d["kind"], d["metadata"]["namespace"])
+        for d in docs
+        if d["kind"] in ("Role", "RoleBinding") and d["metadata"]["name"] == "rollout-controller"
+    }
+    assert work == {
+        ("Role", "team-a"),
+        ("RoleBinding", "team-a"),
+        ("Role", "team-b"),
+        ("RoleBinding", "team-b"),
+    }
+    (deployment,) = of_kind(docs, "Deployment")
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[args.index("--watch-namespaces") + 1] == "team-a,team-b"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(
+            ("--namespace", "a b"), "--namespace: 'a b' is not a namespace name", id="ns-space"
+        ),
+        pytest.param(
+            ("--namespace", "../../etc"), "'../../etc' is not a namespace name", id="ns-path"
+        ),
+        pytest.param(
+            ("--watch-namespaces", "team-a,Team-B"), "'Team-B' is not a namespace", id="watched"
+        ),
+        pytest.param(("--watch-namespaces", ""), "'' is not a namespace name", id="watched-empty"),
+        pytest.param(("--image", "rollout 1"), "not an image reference", id="image"),
+        pytest.param(("--metrics-addr", "127.0.0.1:9464"), "loopback", id="metrics-loopback"),
+        pytest.param(("--metrics-addr", "0.0.0.0:99999"), "PORT must be 1", id="metrics-port"),
+        pytest.param(("--metrics-from", "monitoring"), "KEY=VALUE", id="metrics-from"),
+        pytest.param(("--api-server-cidr", "10.0.0.0/33"), "not a CIDR", id="cidr"),
+        pytest.param(("--secret-names", "ok,Not_Ok"), "'Not_Ok' is not a Secret", id="secret"),
+    ],
+)
+def test_bad_values_are_one_line_and_exit_2(args: tuple[str, ...], message: str) -> None:
+    """Nothing is printed on stdout; one line on stderr names the option and the value."""
+    code, out, err = install("--print", *args)
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1
+    assert err.startswith("error: ")
+    assert message in err
 
 
 def test_controller_deployment_is_secured_and_probed() -> None:
@@ -132,6 +197,16 @@ def test_without_print_says_how_to_apply() -> None:
 def test_usage_errors_exit_2(args: tuple[str, ...]) -> None:
     """Bad options are usage errors (exit 2)."""
     assert install(*args)[0] == 2
+
+
+def test_write_to_an_unwritable_place_is_one_line(tmp_path: pathlib.Path) -> None:
+    """A file where the directory should be: one line naming it, exit 2, no traceback."""
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code, _out, err = install("--write", str(blocker / "deploy"))
+    assert code == 2
+    assert err.count("\n") == 1
+    assert f"--write {blocker / 'deploy'}" in err
 
 
 def test_write_produces_the_deploy_files(tmp_path: pathlib.Path) -> None:

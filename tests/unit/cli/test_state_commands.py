@@ -234,6 +234,7 @@ def test_get_an_unknown_kind_exits_2(state: pathlib.Path) -> None:
     assert result.stderr.startswith("error: unknown kind 'nonsense'; known: services")
 
 
+@pytest.mark.usefixtures("store")  # a state, without the service
 def test_get_a_missing_name_exits_1(state: pathlib.Path) -> None:
     """A name that does not exist: one line, exit 1."""
     result = rollout(state, "get", "services", "web")
@@ -298,6 +299,7 @@ def stored_release(store: sqlite.SqliteStore) -> release.Release:
     return rel
 
 
+@pytest.mark.usefixtures("store")  # a state, without the service
 def test_promote_without_a_service_exits_1_with_one_line(state: pathlib.Path) -> None:
     """No service: exit 1 and one clear line on stderr, nothing on stdout."""
     result = rollout(state, "promote", "web")
@@ -435,6 +437,7 @@ def test_status_json_has_the_design_shape(state: pathlib.Path, store: sqlite.Sql
     assert "rollout promote" in data["release"]["message"]
 
 
+@pytest.mark.usefixtures("store")  # a state, without the service
 def test_status_of_a_missing_service_exits_1(state: pathlib.Path) -> None:
     """One line, exit 1."""
     result = rollout(state, "status", "web", "-o", "json")

@@ -362,6 +362,17 @@ OPS = st.lists(
 @given(ops=OPS)
 @example(ops=[("create", "a", "web"), ("delete", "a"), ("deliver", 1)])  # gone, not back
 @example(ops=[("create", "a", "web"), ("status", "a", "http://1"), ("deliver", 1)])
+@example(  # deleted twice before the first deletion is delivered: that one does not unpin
+    ops=[
+        ("create", "a", "web"),
+        ("create", "b", "web"),
+        ("delete", "b"),
+        ("create", "b", "web"),
+        ("delete", "b"),
+        ("deliver", 1),
+        ("deliver", 3),
+    ]
+)
 def test_reads_through_the_cache_agree_with_the_store(ops: list[tuple[Any, ...]]) -> None:
     """Writes through the cache, writes around it (`other`, then delivered) and partial
     deliveries in any order: after each step the cache's reads of what it wrote equal

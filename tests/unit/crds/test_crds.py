@@ -82,7 +82,13 @@ def test_crd_schema_is_structural(kind_name: str) -> None:
     for path, node in _nodes(_schema(kind_name)):
         assert not {"$ref", "anyOf", "oneOf", "allOf", "not", "$defs"} & node.keys(), path
         assert node.get("additionalProperties") is not False, path
-        typed = "type" in node or node.get("x-kubernetes-int-or-string") is True
+        # Kubernetes exempts these two from needing a type (a header is a string or
+        # {valueFrom: ...}: preserve-unknown-fields, and `rollout validate` checks it).
+        typed = (
+            "type" in node
+            or node.get("x-kubernetes-int-or-string") is True
+            or node.get("x-kubernetes-preserve-unknown-fields") is True
+        )
         assert typed, path
         if "properties" in node:
             assert node["type"] == "object", path

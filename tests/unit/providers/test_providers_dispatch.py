@@ -81,3 +81,41 @@ def test_prometheus_and_web_are_dispatched() -> None:
     assert p.measure(metric({"web": {"url": "http://w/{{canary}}"}}), CTX).value == 0.75
     assert opened == ["http://w/web-2"]
     p.close()
+
+
+def test_the_secret_reader_reaches_the_web_provider() -> None:
+    """`Providers(secrets=…)`: a `secretKeyRef` header is read through it, in the
+    release's namespace; without one it is an error saying what it needs."""
+    sent: list[str | None] = []
+
+    class Response:
+        def __enter__(self) -> Response:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            pass
+
+        def read(self, n: int) -> bytes:
+            return b"0"
+
+    def opener(request: Any, timeout: float) -> Response:
+        sent.append(request.get_header("X-token"))
+        return Response()
+
+    class Reader:
+        def read(self, namespace: str, name: str, key: str) -> str:
+            return f"{namespace}/{name}/{key}"
+
+    m = metric(
+        {
+            "web": {
+                "url": "http://w/",
+                "headers": {"X-Token": {"valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}},
+            }
+        }
+    )
+    assert providers.Providers(opener=opener, secrets=Reader()).measure(m, CTX).error is None
+    assert sent == ["prod/s/k"]
+    reading = providers.Providers(opener=opener).measure(m, CTX)
+    assert reading.error == "header X-Token: secretKeyRef needs the kubernetes platform"
+    assert sent == ["prod/s/k"]

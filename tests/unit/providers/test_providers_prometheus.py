@@ -234,7 +234,7 @@ def test_slow_server_times_out(stub: tuple[str, type[_Stub]]) -> None:
     start = time.monotonic()
     reading = prometheus.PrometheusProvider().measure(m, CTX)
     assert time.monotonic() - start < 2.0
-    assert reading.error == f"Prometheus at {address} did not answer within 0.3s"
+    assert reading.error == f"Prometheus at {address}: no complete answer within 0.3s"
 
 
 def test_unreachable_is_an_error_without_retries() -> None:

@@ -220,7 +220,7 @@ def test_url_is_templated_and_quoted_and_headers_sent(server: tuple[str, type[_H
         pytest.param((200, b'{"a": 1}', 0.0), "$.b", "$ has no 'b'", id="path-missing"),
         pytest.param((200, b'{"a": true}', 0.0), "$.a", "$.a is true, not a number", id="bool"),
         pytest.param((200, b'{"a": 1}', 0.0), "$.a[*]", "invalid JSON path", id="bad-path"),
-        pytest.param((200, b"{}", 2.0), "$", "no answer within 1s", id="timeout"),
+        pytest.param((200, b"{}", 2.0), "$", "no complete answer within 1s", id="timeout"),
     ],
 )
 def test_error_readings(

@@ -1,28 +1,34 @@
-"""The proxy's admin API in process (aiohttp test server), its header rules, and the
-LocalRouter over a recording client."""
+"""The proxy's admin API in process (aiohttp test server): validation, the token on
+every write, target URLs limited to our revisions' run files, /healthz; its header
+rules."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+import os
+import pathlib
+import socket
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 from aiohttp import test_utils
 from multidict import CIMultiDict
 
-from rollout.api import meta, route, split
-from rollout.platforms.local import router
-from rollout.platforms.local.proxy import client, forward, server
+from rollout.platforms.local import processes
+from rollout.platforms.local.proxy import auth, forward, server
 
 Check = Callable[[test_utils.TestClient[Any, Any]], Awaitable[None]]
+TOKEN = "test-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
-def _admin(check: Check) -> None:
-    """Run `check` against a fresh proxy's admin app."""
+def _admin(check: Check, state_dir: pathlib.Path | None = None) -> None:
+    """Run `check` against a fresh proxy's admin app (state dir: `state_dir`, or an
+    empty directory that names no revision)."""
 
     async def main() -> None:
-        proxy = server.ProxyServer()
+        proxy = server.ProxyServer(state_dir=state_dir or pathlib.Path("/nonexistent"), token=TOKEN)
         await proxy.start()
         try:
             async with test_utils.TestClient(test_utils.TestServer(proxy.admin_app())) as http:
@@ -31,6 +37,24 @@ def _admin(check: Check) -> None:
             await proxy.close()
 
     asyncio.run(main())
+
+
+def run_file(state_dir: pathlib.Path, revision: str, port: int, *, pid: int | None = None) -> None:
+    """Say, as the local runtime does, that `revision` of namespace default runs on
+    `port` (by default in this test process, which is alive)."""
+    pid = pid or os.getpid()
+    start = processes.proc_start(pid) or 1
+    path = state_dir / "run" / f"default.{revision}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    processes.write_run_file(
+        path, processes.RunRecord(pid=pid, port=port, started_at="now", proc_start=start)
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 ROUTE = "/v1/routes/default/web"
@@ -53,7 +77,7 @@ class TestAdminValidation:
         """A bad route body is refused with 400 and one clear error."""
 
         async def check(http: test_utils.TestClient[Any, Any]) -> None:
-            resp = await http.put(ROUTE, data=body)
+            resp = await http.put(ROUTE, data=body, headers=AUTH)
             assert resp.status == 400
             assert message in (await resp.json())["error"]
             assert (await http.get(ROUTE)).status == 404  # nothing was applied
@@ -87,10 +111,10 @@ class TestAdminValidation:
                 "port": None,
                 "targets": [{"revision": "web-00001", "url": None, "percent": 100, "tag": None}],
             }
-            first = await http.put(ROUTE, json=body)
+            first = await http.put(ROUTE, json=body, headers=AUTH)
             assert first.status == 201
             applied = await first.json()
-            again = await (await http.put(ROUTE, json=body)).json()
+            again = await (await http.put(ROUTE, json=body, headers=AUTH)).json()
             assert again["port"] == applied["port"]
             assert applied["url"] == f"http://127.0.0.1:{applied['port']}"
             assert applied["targets"] == [
@@ -98,9 +122,9 @@ class TestAdminValidation:
             ]
             assert await (await http.get(ROUTE)).json() == applied
             assert (await http.get("/v1/routes")).status == 200
-            assert (await http.delete(ROUTE)).status == 200
+            assert (await http.delete(ROUTE, headers=AUTH)).status == 200
             assert (await http.get(ROUTE)).status == 404
-            assert (await http.delete(ROUTE)).status == 404
+            assert (await http.delete(ROUTE, headers=AUTH)).status == 404
 
         _admin(check)
 
@@ -109,23 +133,189 @@ class TestAdminValidation:
 
         async def check(http: test_utils.TestClient[Any, Any]) -> None:
             body: dict[str, Any] = {"port": None, "targets": []}
-            port = (await (await http.put(ROUTE, json=body)).json())["port"]
-            resp = await http.put("/v1/routes/default/other", json={**body, "port": port})
+            port = (await (await http.put(ROUTE, json=body, headers=AUTH)).json())["port"]
+            resp = await http.put(
+                "/v1/routes/default/other", json={**body, "port": port}, headers=AUTH
+            )
             assert resp.status == 409
             assert f"cannot listen on 127.0.0.1:{port}" in (await resp.json())["error"]
 
         _admin(check)
 
     def test_healthz_and_metrics(self) -> None:
-        """/healthz answers 200; /metrics is Prometheus text."""
+        """/healthz names the process, its boot and its route writes; /metrics is
+        Prometheus text."""
 
         async def check(http: test_utils.TestClient[Any, Any]) -> None:
-            assert (await http.get("/healthz")).status == 200
+            health = await (await http.get("/healthz")).json()
+            assert health["status"] == "ok"
+            assert health["pid"] == os.getpid()
+            assert (health["version"], health["routes"]) == (0, 0)
+            body: dict[str, Any] = {"port": None, "targets": []}
+            await http.put(ROUTE, json=body, headers=AUTH)
+            await http.put(ROUTE, json=body, headers=AUTH)
+            await http.put(ROUTE, data="not json", headers=AUTH)  # refused: not a write
+            after = await (await http.get("/healthz")).json()
+            assert (after["bootId"], after["version"], after["routes"]) == (
+                health["bootId"],
+                2,
+                1,
+            )
+            await http.delete(ROUTE, headers=AUTH)
+            assert (await (await http.get("/healthz")).json())["version"] == 3
             resp = await http.get("/metrics")
             assert resp.headers["Content-Type"].startswith("text/plain")
             assert "rollout_proxy_requests_total" in await resp.text()
 
         _admin(check)
+
+    def test_each_proxy_process_has_its_own_boot_id(self) -> None:
+        """Two proxies (a restart) answer different boot ids."""
+        seen: list[str] = []
+
+        async def check(http: test_utils.TestClient[Any, Any]) -> None:
+            seen.append((await (await http.get("/healthz")).json())["bootId"])
+
+        _admin(check)
+        _admin(check)
+        assert len(set(seen)) == 2
+
+
+class TestLockedDown:
+    """Finding 5 of issue 13: anyone on the host could steer traffic."""
+
+    @pytest.mark.parametrize(
+        "headers",
+        [{}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}],
+        ids=["no-token", "wrong-token", "not-bearer"],
+    )
+    def test_writes_without_the_token_are_401_and_change_nothing(
+        self, headers: dict[str, str]
+    ) -> None:
+        """PUT and DELETE need `Authorization: Bearer <token>`; reads stay open."""
+
+        async def check(http: test_utils.TestClient[Any, Any]) -> None:
+            body: dict[str, Any] = {"port": None, "targets": []}
+            assert (await http.put(ROUTE, json=body, headers=AUTH)).status == 201
+            resp = await http.put("/v1/routes/default/other", json=body, headers=headers)
+            assert resp.status == 401
+            assert resp.headers["WWW-Authenticate"] == "Bearer"
+            assert "unauthorized" in (await resp.json())["error"]
+            assert (await http.delete(ROUTE, headers=headers)).status == 401
+            assert (await http.get(ROUTE)).status == 200  # still there
+            assert (await http.get("/v1/routes/default/other")).status == 404
+            assert (await (await http.get("/healthz")).json())["version"] == 1
+            for path in ("/healthz", "/metrics", "/v1/routes", "/v1/stats/default/web/web-00001"):
+                assert (await http.get(path)).status == 200, path
+
+        _admin(check)
+
+    @pytest.mark.parametrize(
+        "url",
+        [
+            "http://10.1.2.3:8080",
+            "http://localhost:8080",
+            "http://[::1]:8080",
+            "http://127.0.0.2:8080",
+            "https://127.0.0.1:8080",
+            "http://user@127.0.0.1:8080",
+            "http://127.0.0.1",
+        ],
+    )
+    def test_a_url_that_is_not_local_is_400(self, url: str) -> None:
+        """Only http://127.0.0.1:PORT is accepted, even with the token."""
+
+        async def check(http: test_utils.TestClient[Any, Any]) -> None:
+            body = {
+                "port": None,
+                "targets": [{"revision": "web-00001", "url": url, "percent": 100}],
+            }
+            resp = await http.put(ROUTE, json=body, headers=AUTH)
+            assert resp.status == 400
+            assert "targets[0].url: must be http://127.0.0.1:PORT" in (await resp.json())["error"]
+            assert (await http.get(ROUTE)).status == 404
+
+        _admin(check)
+
+    def test_a_url_must_be_the_port_of_that_revision_in_the_run_files(
+        self, tmp_path: pathlib.Path
+    ) -> None:
+        """A local port no run file names for that revision (a foreign server, another
+        revision's port, a dead process's port) is refused with 400."""
+        ours, theirs, dead = _free_port(), _free_port(), _free_port()
+        run_file(tmp_path, "web-00001", ours)
+        run_file(tmp_path, "web-00002", theirs)
+        gone = processes.spawn(
+            ["true"], env={}, cwd=tmp_path, log_path=tmp_path / "true.log", port=dead
+        )
+        assert gone.popen is not None
+        gone.popen.wait()
+        run_file(tmp_path, "web-00003", dead, pid=gone.pid)
+
+        def body(revision: str, port: int) -> dict[str, Any]:
+            url = f"http://127.0.0.1:{port}"
+            return {"port": None, "targets": [{"revision": revision, "url": url, "percent": 100}]}
+
+        async def check(http: test_utils.TestClient[Any, Any]) -> None:
+            for revision, port in [
+                ("web-00001", _free_port()),  # a port nobody named
+                ("web-00001", theirs),  # another revision's port
+                ("web-00009", ours),  # no run file for that revision
+                ("web-00003", dead),  # its process is gone
+            ]:
+                resp = await http.put(ROUTE, json=body(revision, port), headers=AUTH)
+                assert resp.status == 400, (revision, port)
+                error = (await resp.json())["error"]
+                assert f"targets[0].url: port {port} is not where revision {revision} runs" in error
+            resp = await http.put(ROUTE, json=body("web-00001", ours), headers=AUTH)
+            assert resp.status == 201, await resp.text()
+
+        _admin(check, tmp_path)
+
+    @pytest.mark.parametrize(
+        ("path", "revision", "message"),
+        [
+            ("/v1/routes/Default/web", "web-00001", "namespace 'Default': must be a DNS label"),
+            ("/v1/routes/default/web", "../../x", "targets[0].revision: must be a DNS label"),
+            ("/v1/routes/default/web", ".hidden", "targets[0].revision: must be a DNS label"),
+        ],
+        ids=["namespace", "traversal", "dot"],
+    )
+    def test_names_are_dns_labels(self, path: str, revision: str, message: str) -> None:
+        """Names become run file names: anything but a DNS label is refused."""
+
+        async def check(http: test_utils.TestClient[Any, Any]) -> None:
+            target = {"revision": revision, "url": None, "percent": 100}
+            resp = await http.put(path, json={"port": None, "targets": [target]}, headers=AUTH)
+            assert resp.status == 400
+            assert message in (await resp.json())["error"]
+
+        _admin(check)
+
+
+class TestToken:
+    def test_created_once_with_mode_0600_and_kept(self, tmp_path: pathlib.Path) -> None:
+        """The proxy makes a private token when there is none and keeps an existing one."""
+        token = auth.load_or_create(tmp_path)
+        path = tmp_path / auth.TOKEN_FILE
+        assert len(token) >= 32
+        assert path.stat().st_mode & 0o777 == 0o600
+        assert auth.load_or_create(tmp_path) == token
+        assert auth.read(tmp_path) == token
+        assert auth.authorized(f"Bearer {token}", token)
+        assert not auth.authorized(f"Bearer {token}x", token)
+        assert not auth.authorized(None, token)
+
+    def test_a_token_others_can_read_is_refused(self, tmp_path: pathlib.Path) -> None:
+        """A token file with group or other access is not used (it may have leaked)."""
+        auth.load_or_create(tmp_path)
+        (tmp_path / auth.TOKEN_FILE).chmod(0o644)
+        with pytest.raises(auth.TokenError, match="must be a file of yours with mode 0600"):
+            auth.read(tmp_path)
+
+    def test_a_missing_token_is_a_clear_error(self, tmp_path: pathlib.Path) -> None:
+        with pytest.raises(auth.TokenError, match="no proxy token"):
+            auth.read(tmp_path)
 
 
 class TestHeaders:
@@ -157,78 +347,3 @@ class TestHeaders:
         given = CIMultiDict([("Content-Length", "3"), ("Connection", "close"), ("Upgrade", "x")])
         out = forward.response_headers(given, "web-00002")
         assert dict(out) == {"Content-Length": "3", "Rollout-Revision": "web-00002"}
-
-
-class RecordingClient(client.ProxyClient):
-    """A ProxyClient that answers like the proxy, without one."""
-
-    def __init__(self) -> None:
-        super().__init__("http://proxy.invalid")
-        self.puts: list[tuple[str, str, int | None, list[client.RouteTarget]]] = []
-        self.deleted: list[tuple[str, str]] = []
-
-    def put_route(
-        self,
-        namespace: str,
-        service: str,
-        *,
-        port: int | None,
-        targets: Sequence[client.RouteTarget],
-    ) -> client.Route:
-        self.puts.append((namespace, service, port, list(targets)))
-        answer = [
-            client.RouteTarget(t.revision, t.url, t.percent, t.tag, t.url is not None)
-            for t in targets
-        ]
-        return client.Route(namespace, service, 8080, "http://127.0.0.1:8080", tuple(answer))
-
-    def delete_route(self, namespace: str, service: str) -> bool:
-        self.deleted.append((namespace, service))
-        return True
-
-
-class TestLocalRouter:
-    def _route(self) -> route.Route:
-        return route.Route(
-            metadata=meta.ObjectMeta(name="web", namespace="team"),
-            spec=route.RouteSpec(
-                service="web",
-                traffic=[
-                    split.TrafficTarget(revision_name="web-00001", percent=80),
-                    split.TrafficTarget(revision_name="web-00002", percent=20, tag="canary"),
-                ],
-            ),
-        )
-
-    def test_apply_sends_urls_and_port_and_reads_back(self) -> None:
-        """URLs per revision (None: not ready), the service port, and the answer read back."""
-        fake = RecordingClient()
-        urls = {"web-00001": "http://127.0.0.1:9001"}
-        local = router.LocalRouter(
-            fake, url_of=lambda ns, rev: urls.get(rev), port_of=lambda ns, svc: 8080
-        )
-        applied = local.apply(self._route())
-        assert fake.puts == [
-            (
-                "team",
-                "web",
-                8080,
-                [
-                    client.RouteTarget("web-00001", "http://127.0.0.1:9001", 80),
-                    client.RouteTarget("web-00002", None, 20, "canary"),
-                ],
-            )
-        ]
-        assert applied.url == "http://127.0.0.1:8080"
-        assert applied.traffic == [
-            split.TrafficStatus(revision_name="web-00001", percent=80),
-            split.TrafficStatus(
-                revision_name="web-00002", percent=20, tag="canary", url="http://127.0.0.1:8080"
-            ),
-        ]
-
-    def test_remove_deletes_the_route(self) -> None:
-        """remove() stops the service's listener."""
-        fake = RecordingClient()
-        router.LocalRouter(fake, lambda ns, rev: None, lambda ns, svc: None).remove("team", "web")
-        assert fake.deleted == [("team", "web")]

@@ -77,6 +77,31 @@ class TestWeightedChoice:
         assert table.Table(targets).pick(random.Random(1)) == table.Miss(502, reason)
 
 
+class TestRetryPick:
+    """The one retry of a refused request goes to another revision, by weight."""
+
+    def test_another_ready_revision_by_weight(self) -> None:
+        """Excluding r0: r1 and r2 share by their percents; r3 (not ready) and r4 (0%) never."""
+        tbl = table.Table(
+            (
+                table.Target("r0", V1, 50),
+                table.Target("r1", V2, 30),
+                table.Target("r2", V3, 10),
+                table.Target("r3", None, 10),
+                table.Target("r4", V1, 0),
+            )
+        )
+        counts = _count(tbl, 20_000, exclude="r0")
+        assert set(counts) == {"r1", "r2"}
+        assert _within_binomial(counts["r1"], 20_000, 0.75), counts
+
+    def test_no_other_ready_revision_is_502(self) -> None:
+        tbl = table.Table((table.Target("r0", V1, 90), table.Target("r1", None, 10)))
+        assert tbl.pick(random.Random(1), exclude="r0") == table.Miss(
+            502, "no other revision with traffic is ready"
+        )
+
+
 class TestPinning:
     TBL = table.Table(
         (
@@ -157,7 +182,7 @@ class TestParseRoute:
             (_body(targets=[1]), "targets[0]: must be an object"),
             (
                 _body(targets=[{"revision": "", "url": V1, "percent": 100}]),
-                "targets[0].revision: must be a non-empty string",
+                "targets[0].revision: must be a DNS label",
             ),
             (
                 _body(targets=[{"revision": "a", "percent": 100}]),
@@ -165,7 +190,7 @@ class TestParseRoute:
             ),
             (
                 _body(targets=[{"revision": "a", "url": "https://x", "percent": 100}]),
-                "targets[0].url: must be an http:// URL",
+                "targets[0].url: must be http://127.0.0.1:PORT",
             ),
             (
                 _body(targets=[{"revision": "a", "url": V1 + "/path", "percent": 100}]),

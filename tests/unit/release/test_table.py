@@ -245,11 +245,11 @@ CASES: dict[str, Case] = {
         release(resume=command(40)),
         status(Phase.PAUSED, 1, 10, pause_reason="inconclusive"),
         observe(45, applied=10),
-        canary=None,
+        canary=10,
         fields={
             "pause_reason": None,
             "step_index": 1,
-            "step_started_at": T0,
+            "step_started_at": at(45),  # a resumed step restarts its evidence and its clock
             "last_command_at": at(40),
         },
         by="bob",
@@ -769,7 +769,8 @@ def test_pause_on_failure_does_not_roll_back_a_paused_release() -> None:
 
 
 def test_resume_takes_a_fresh_look() -> None:
-    """Resume after an inconclusive pause zeroes the step counters and keeps the evidence."""
+    """Resume after an inconclusive pause restarts the step: its counters zeroed, its
+    clock from now, the release's evidence kept."""
     paused = engine.decide(
         release(),
         status(Phase.PROGRESSING, 1, 10),
@@ -780,6 +781,7 @@ def test_resume_takes_a_fresh_look() -> None:
     resumed = engine.decide(release(resume=command(40)), paused.status, observe(45, applied=10))
 
     assert resumed.status.phase is Phase.PROGRESSING
+    assert resumed.status.step_started_at == at(45)
     by_name = {m.metric: m for m in resumed.status.analysis}
     assert by_name["error-rate"].inconclusive == 0
     assert by_name["errors-vs-stable"].passes == 0

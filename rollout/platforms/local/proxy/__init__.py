@@ -6,5 +6,6 @@ service on 127.0.0.1, weighted routing with header pinning, per-revision stats.
     metrics   Prometheus exposition
     forward   the data plane: forward one request, streaming
     server    the process: listeners and the admin API (`python -m …proxy`)
+    auth      the admin token (`<state-dir>/proxy.token`, required on every write)
     client    ProxyClient (sync admin client), ensure_proxy, stop_proxy
 """

@@ -6,11 +6,18 @@ pid is alive and its `/healthz` answers; otherwise it starts one, detached in it
 session (`start_new_session=True`: a controller killed with SIGKILL does not take the
 data plane down with it; the next controller adopts it), logging to
 `<state-dir>/logs/proxy.log`, and waits for it to be healthy. A file lock
-(`proxy.lock`) makes two callers at once start one proxy, not two.
+(`proxy.lock`) makes two callers at once start one proxy, not two. The client it
+returns carries the admin token (`auth`, read from `<state-dir>/proxy.token`), the
+proxy's pid, and whether this call started it (`started`: what a controller that
+fails at start-up must stop again). `admin_port` asks a started proxy for that admin
+port (a free one when it is taken): a restarted proxy keeps its admin address. A
+running proxy without a token file (from a version before admin tokens) is stopped
+and replaced.
 
 Every failure is a `ProxyError` with one clear line.
 
-Called by the local platform (the router, the metric provider) and the CLI.
+Called by the local platform (the supervisor, the router, the metric provider), the
+tests and the benchmarks.
 """
 
 from __future__ import annotations
@@ -31,15 +38,20 @@ import urllib.request
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from rollout.platforms.local.proxy import auth
+
 __all__ = [
     "LOG_FILE",
     "STATE_FILE",
+    "Health",
     "ProxyClient",
     "ProxyError",
     "Route",
     "RouteTarget",
     "StatsWindow",
+    "alive",
     "ensure_proxy",
+    "kill_proxy",
     "read_state",
     "stop_proxy",
 ]
@@ -121,23 +133,55 @@ class StatsWindow:
         )
 
 
-class ProxyClient:
-    """The proxy's admin API. Every method raises `ProxyError` on failure."""
+@dataclasses.dataclass(frozen=True)
+class Health:
+    """`GET /healthz`: which proxy process answers, and how many route writes it has
+    taken since it booted."""
 
-    def __init__(self, admin_url: str, *, timeout: float = 5.0) -> None:
+    pid: int
+    boot_id: str
+    version: int
+    routes: int
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Health:
+        return cls(
+            pid=int(data["pid"]),
+            boot_id=str(data["bootId"]),
+            version=int(data["version"]),
+            routes=int(data["routes"]),
+        )
+
+
+class ProxyClient:
+    """The proxy's admin API. Every method raises `ProxyError` on failure. Writes
+    carry `token` (`Authorization: Bearer …`); without one the proxy answers 401."""
+
+    def __init__(
+        self,
+        admin_url: str,
+        *,
+        token: str | None = None,
+        timeout: float = 5.0,
+        pid: int | None = None,
+        started: bool = False,
+    ) -> None:
         self.admin_url = admin_url.rstrip("/")
+        self.token = token
         self.timeout = timeout
+        self.pid = pid
+        self.started = started  # this process started the proxy (ensure_proxy)
 
     def __repr__(self) -> str:
-        return f"ProxyClient({self.admin_url!r})"
+        return f"ProxyClient({self.admin_url!r}, pid={self.pid})"
 
     def _call(self, method: str, path: str, body: Any = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
+        headers = {"Content-Type": "application/json"} if data is not None else {}
+        if self.token is not None and method not in ("GET", "HEAD"):
+            headers["Authorization"] = auth.bearer(self.token)
         req = urllib.request.Request(
-            self.admin_url + path,
-            data=data,
-            method=method,
-            headers={"Content-Type": "application/json"} if data is not None else {},
+            self.admin_url + path, data=data, method=method, headers=headers
         )
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:
@@ -216,6 +260,18 @@ class ProxyClient:
         except (urllib.error.URLError, OSError):
             return False
 
+    def health(self, *, timeout: float | None = None) -> Health:
+        """`GET /healthz`; `ProxyError` when it does not answer as a proxy does."""
+        url = self.admin_url + "/healthz"
+        try:
+            with urllib.request.urlopen(url, timeout=timeout or self.timeout) as r:
+                return Health.from_json(json.loads(r.read()))
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise ProxyError(f"proxy at {self.admin_url} unreachable: {reason}") from exc
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ProxyError(f"proxy at {self.admin_url}: not a proxy's /healthz ({exc})") from exc
+
 
 # -- the process -----------------------------------------------------------------
 
@@ -229,6 +285,22 @@ def read_state(state_dir: pathlib.Path) -> tuple[int, str] | None:
         return int(data["pid"]), str(data["admin"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def alive(pid: int) -> bool:
+    """Whether `pid` is a running proxy process (a reused pid is not)."""
+    return _alive(pid)
+
+
+def kill_proxy(pid: int, *, timeout: float = 5.0) -> None:
+    """SIGKILL a proxy that no longer answers (hung) and wait until it is gone; nothing
+    when `pid` is not a running proxy."""
+    if not _alive(pid):
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    _wait_gone(pid, time.monotonic() + timeout)
+    _started.pop(pid, None)
 
 
 def _alive(pid: int) -> bool:
@@ -259,25 +331,41 @@ def _locked(state_dir: pathlib.Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def ensure_proxy(state_dir: pathlib.Path, *, timeout: float = 15.0) -> ProxyClient:
+def ensure_proxy(
+    state_dir: pathlib.Path, *, timeout: float = 15.0, admin_port: int | None = None
+) -> ProxyClient:
     """The running proxy of `state_dir`, adopted or started (see the module docstring)."""
     state_dir = pathlib.Path(state_dir)
     with _locked(state_dir):
         state = read_state(state_dir)
         if state is not None and _alive(state[0]):
-            client = ProxyClient(state[1])
+            client = ProxyClient(state[1], pid=state[0])
             if client.healthy():
-                return client
-        return _start(state_dir, timeout=timeout)
+                if (state_dir / auth.TOKEN_FILE).exists():
+                    return _with_token(state_dir, client)
+                # A proxy from before admin tokens: it would take writes from anyone.
+                _terminate(state[0], timeout=10.0)
+        return _with_token(state_dir, _start(state_dir, timeout=timeout, admin_port=admin_port))
 
 
-def _start(state_dir: pathlib.Path, *, timeout: float) -> ProxyClient:
+def _with_token(state_dir: pathlib.Path, client: ProxyClient) -> ProxyClient:
+    try:
+        client.token = auth.read(state_dir)
+    except auth.TokenError as exc:
+        raise ProxyError(str(exc)) from exc
+    return client
+
+
+def _start(state_dir: pathlib.Path, *, timeout: float, admin_port: int | None) -> ProxyClient:
     (state_dir / STATE_FILE).unlink(missing_ok=True)
     log_path = state_dir / LOG_FILE
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-m", MODULE, "--state-dir", str(state_dir)]
+    if admin_port:
+        argv += ["--admin-port", str(admin_port), "--admin-port-fallback"]
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", MODULE, "--state-dir", str(state_dir)],
+            argv,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -295,7 +383,7 @@ def _start(state_dir: pathlib.Path, *, timeout: float) -> ProxyClient:
             )
         state = read_state(state_dir)
         if state is not None and state[0] == proc.pid:
-            client = ProxyClient(state[1])
+            client = ProxyClient(state[1], pid=proc.pid, started=True)
             if client.healthy():
                 return client
         time.sleep(0.05)

@@ -12,6 +12,21 @@ picks, streaming both bodies.
 - 502 with a plain-text body when no revision is ready or the upstream cannot be
   reached or fails before its headers (code class `error`); if the upstream fails
   mid-body the client connection is aborted, so a cut body never looks complete.
+- One retry, as nginx's `proxy_next_upstream error` does: an unpinned request is sent
+  once more, to another ready revision of the table picked by weight
+  (`Table.pick(exclude=…)`), when its upstream *refused the connection* (nothing was
+  sent: the body is only read once connected), or when a body-less request of an
+  idempotent method (GET, HEAD, OPTIONS) lost its upstream connection before any
+  response header (the process died under it) — a canary that just died gives its
+  share to the stable until the runtime notices, and no client sees its death. A
+  pinned request (`Rollout-Revision`, `Rollout-Tag`) asked for that revision and gets
+  its 502; so does any other failure (a timeout, or a request with a body or of
+  another method, may have had its effect).
+  Counted truthfully: each client request once, under the revision that answered it;
+  the attempt that failed and was retried is not a request its revision served (the
+  client got an answer from the other), so it is counted in `retried`
+  (`rollout_proxy_retries_total{revision}`) and not in that revision's stats — its
+  death is the runtime's to report (restarts, a crash loop fails the canary).
 - Upstream timeouts: `connect_timeout` to connect, `read_timeout` between two reads
   (a slow stream is fine as long as bytes keep coming).
 
@@ -22,6 +37,7 @@ Called by `server` (one `Listener` per service); records every request through t
 from __future__ import annotations
 
 import dataclasses
+import errno
 import random
 import time
 from collections.abc import Callable
@@ -62,6 +78,20 @@ CHUNK = 64 * 1024
 SMALL = 64 * 1024  # bodies up to this size, with a Content-Length, are sent in one write
 
 Record = Callable[[tuple[str, str, str], str, float | None], None]
+Retried = Callable[[tuple[str, str, str]], None]  # (namespace, service, revision that refused)
+
+
+class _Retriable(Exception):
+    """The upstream failed the request so that sending it again elsewhere is safe: it
+    refused the connection (nothing was sent), or an idempotent body-less request lost
+    its connection before any response header."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 @dataclasses.dataclass
@@ -116,6 +146,7 @@ class Forwarder:
         *,
         session: aiohttp.ClientSession,
         record: Record,
+        retried: Retried | None = None,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         connect_timeout: float = 5.0,
@@ -123,6 +154,7 @@ class Forwarder:
     ) -> None:
         self.session = session
         self.record = record
+        self.retried = retried
         self.clock = clock
         self.rng = rng or random.Random()
         self.timeout = aiohttp.ClientTimeout(
@@ -132,16 +164,41 @@ class Forwarder:
     async def handle(self, listener: Listener, request: web.BaseRequest) -> web.StreamResponse:
         started = self.clock()
         routes = listener.table  # one read: a swap applies to the next request
-        picked = routes.pick(
-            self.rng,
-            revision=request.headers.get(REVISION_HEADER),
-            tag=request.headers.get(TAG_HEADER),
-        )
+        revision = request.headers.get(REVISION_HEADER)
+        tag = request.headers.get(TAG_HEADER)
+        picked = routes.pick(self.rng, revision=revision, tag=tag)
         where = f"{listener.namespace}/{listener.service}"
         if isinstance(picked, table.Miss):
             code = "error" if picked.status == 502 else stats.code_class(picked.status)
             self.record((listener.namespace, listener.service, ""), code, None)
             return _plain(picked.status, f"rollout proxy: {where}: {picked.reason}")
+        pinned = revision is not None or tag is not None
+        try:
+            return await self._forward(listener, request, picked, started)
+        except _Retriable as failed:
+            key = (listener.namespace, listener.service, picked.revision)
+            why = f"rollout proxy: {where}: revision {picked.revision}: {_describe(failed.cause)}"
+            other = None if pinned else routes.pick(self.rng, exclude=picked.revision)
+            if other is None or isinstance(other, table.Miss):
+                self.record(key, "error", None)  # pinned, or nowhere else: the client's 502
+                return _plain(502, why)
+            if self.retried is not None:
+                self.retried(key)
+            try:
+                return await self._forward(listener, request, other, started)
+            except _Retriable as again:  # no second retry
+                self.record((listener.namespace, listener.service, other.revision), "error", None)
+                return _plain(
+                    502,
+                    f"rollout proxy: {where}: revision {other.revision}: {_describe(again.cause)}",
+                )
+
+    async def _forward(
+        self, listener: Listener, request: web.BaseRequest, picked: table.Target, started: float
+    ) -> web.StreamResponse:
+        """Send the request to `picked` and stream its answer back; raises `_Retriable`
+        (nothing recorded) when sending it elsewhere is safe."""
+        where = f"{listener.namespace}/{listener.service}"
         key = (listener.namespace, listener.service, picked.revision)
         assert picked.url is not None  # pick() returns ready targets only
         headers = request_headers(request.headers, request.remote)
@@ -180,19 +237,48 @@ class Forwarder:
                 await response.write_eof()
                 self.record(key, stats.code_class(upstream.status), self.clock() - started)
                 return response
-        except (TimeoutError, aiohttp.ClientError, ConnectionResetError) as exc:
-            if response is not None and response.prepared and isinstance(exc, ConnectionResetError):
-                # Writing to the client failed: it went away. The revision answered, so
-                # count what it answered.
-                self.record(key, stats.code_class(response.status), None)
-                return response
+        except aiohttp.ClientConnectorError as exc:
+            if _refused(exc):
+                raise _Retriable(exc) from exc
             self.record(key, "error", None)
-            if response is None or not response.prepared:
-                reason = _describe(exc)
-                return _plain(502, f"rollout proxy: {where}: revision {picked.revision}: {reason}")
-            if request.transport is not None:  # mid-body: cut the client connection
-                request.transport.abort()
+            return _plain(
+                502, f"rollout proxy: {where}: revision {picked.revision}: {_describe(exc)}"
+            )
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+            if response is None and request.method in IDEMPOTENT and not request.body_exists:
+                raise _Retriable(exc) from exc  # died before answering: safe to ask another
+            return self._failed(key, where, picked, request, response, exc)
+        except (TimeoutError, aiohttp.ClientError, ConnectionResetError) as exc:
+            return self._failed(key, where, picked, request, response, exc)
+
+    def _failed(
+        self,
+        key: tuple[str, str, str],
+        where: str,
+        picked: table.Target,
+        request: web.BaseRequest,
+        response: web.StreamResponse | None,
+        exc: BaseException,
+    ) -> web.StreamResponse:
+        """Answer (and count) an upstream failure that is not retried."""
+        if response is not None and response.prepared and isinstance(exc, ConnectionResetError):
+            # Writing to the client failed: it went away. The revision answered, so
+            # count what it answered.
+            self.record(key, stats.code_class(response.status), None)
             return response
+        self.record(key, "error", None)
+        if response is None or not response.prepared:
+            reason = _describe(exc)
+            return _plain(502, f"rollout proxy: {where}: revision {picked.revision}: {reason}")
+        if request.transport is not None:  # mid-body: cut the client connection
+            request.transport.abort()
+        return response
+
+
+def _refused(exc: aiohttp.ClientConnectorError) -> bool:
+    return (
+        isinstance(exc.os_error, ConnectionRefusedError) or exc.os_error.errno == errno.ECONNREFUSED
+    )
 
 
 def _describe(exc: BaseException) -> str:

@@ -3,6 +3,11 @@ registry:
 
     rollout_proxy_requests_total{namespace,service,revision,code}      counter
     rollout_proxy_request_duration_seconds{namespace,service,revision}  histogram
+    rollout_proxy_retries_total{namespace,service,revision}             counter
+
+A request retried on another revision because `revision` refused its connection
+(`forward`) counts twice in `requests_total` — an `error` of the revision that refused,
+and what the other one answered — and once in `retries_total`.
 
 `code` is one of 2xx, 3xx, 4xx, 5xx, error (see `stats`). Requests the proxy answered
 itself because no target could take them (502 no ready revision, 404 unknown pin) are
@@ -40,6 +45,12 @@ class ProxyMetrics:
             buckets=BUCKETS,
             registry=self.registry,
         )
+        self._retries = prometheus_client.Counter(
+            "rollout_proxy_retries",
+            "Requests sent again to another revision because this one refused the connection.",
+            ["namespace", "service", "revision"],
+            registry=self.registry,
+        )
         self._counters: dict[tuple[str, str, str, str], prometheus_client.Counter] = {}
         self._histograms: dict[tuple[str, str, str], prometheus_client.Histogram] = {}
 
@@ -54,6 +65,9 @@ class ProxyMetrics:
             if histogram is None:
                 histogram = self._histograms[key] = self._duration.labels(*key)
             histogram.observe(latency)
+
+    def retried(self, key: tuple[str, str, str]) -> None:
+        self._retries.labels(*key).inc()
 
     def render(self) -> bytes:
         return prometheus_client.generate_latest(self.registry)

@@ -1,12 +1,16 @@
 """The local proxy process: one data-plane listener per service, and an admin API.
 
-    python -m rollout.platforms.local.proxy --state-dir D [--admin-port 0] [--host 127.0.0.1]
+    python -m rollout.platforms.local.proxy --state-dir D [--admin-port 0]
+        [--admin-port-fallback] [--host 127.0.0.1]
 
-When ready it writes `<state-dir>/proxy.json` = `{"pid", "admin"}` (atomically: a
-reader sees the old file or the new one); SIGTERM/SIGINT stop it cleanly (listeners
-drained, the file removed if it is still ours).
+At start it reads (or creates) the admin token `<state-dir>/proxy.token` (`auth`).
+When ready it writes `<state-dir>/proxy.json` = `{"pid", "admin", "bootId"}`
+(atomically: a reader sees the old file or the new one); SIGTERM/SIGINT stop it
+cleanly (listeners drained, the file removed if it is still ours). With
+`--admin-port-fallback` a busy `--admin-port` is replaced by a free one (a restarted
+proxy keeps its admin address when it can, for whoever scrapes its metrics).
 
-Admin API (JSON; errors are `{"error": "<one clear line>"}` with 400/404/409):
+Admin API (JSON; errors are `{"error": "<one clear line>"}` with 400/401/404/409):
 
     PUT    /v1/routes/{namespace}/{service}   {"port": int|null, "targets": [{"revision",
            "url"|null, "percent", "tag"|null}]} → {"namespace", "service", "port", "url",
@@ -20,10 +24,24 @@ Admin API (JSON; errors are `{"error": "<one clear line>"}` with 400/404/409):
            see `stats.Stats.query`; defaults: until = the end of the current second,
            since = until - 60, samples = 0
     GET    /metrics                           Prometheus exposition (`metrics`)
-    GET    /healthz                           200 "ok"
+    GET    /healthz                           {"status": "ok", "pid", "bootId", "version",
+                                              "routes"}
 
-Routes live in memory: a restarted proxy starts empty and the controller applies
-them again (every Route reconcile PUTs its route).
+Locked down:
+- Every write (any method but GET and HEAD) needs `Authorization: Bearer <token>`;
+  without it: 401. Reads stay open to local users: they show splits and request
+  counts, no secret, and Prometheus must scrape `/metrics` without credentials; the
+  revision ports they reveal are reachable on 127.0.0.1 anyway. Everything binds
+  127.0.0.1 by default.
+- A target URL must be `http://127.0.0.1:PORT` where PORT is the port of that revision
+  in the state dir's run files (`<state-dir>/run/<namespace>.<revision>.json`, written
+  by the local runtime, naming a live process); any other URL: 400. So even a holder
+  of the token can only point a service at our own revisions.
+
+`bootId` is random per proxy process and `version` counts the route writes (PUT,
+DELETE) since it booted: the controller's supervisor reads both to notice a restarted
+proxy (empty: routes live in memory) or a table changed by someone else, and applies
+the routes again.
 
 Entry point of the proxy process; the only module here that binds sockets.
 """
@@ -37,8 +55,10 @@ import json
 import math
 import os
 import pathlib
+import secrets
 import signal
 import socket
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -48,7 +68,8 @@ import structlog
 from aiohttp import web
 
 from rollout import logs
-from rollout.platforms.local.proxy import client, forward, metrics, stats, table
+from rollout.platforms.local import processes
+from rollout.platforms.local.proxy import auth, client, forward, metrics, stats, table
 
 __all__ = ["ProxyServer", "main", "serve", "write_state"]
 
@@ -83,20 +104,29 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 class ProxyServer:
-    """Listeners, stats and metrics of one proxy process; `admin_app()` serves them."""
+    """Listeners, stats and metrics of one proxy process; `admin_app()` serves them.
+
+    `state_dir` is where the run files of our revisions are (target URLs are checked
+    against them); `token` is what every admin write must carry."""
 
     def __init__(
         self,
         *,
+        state_dir: pathlib.Path,
+        token: str,
         host: str = "127.0.0.1",
         wall: Callable[[], float] = time.time,
         read_timeout: float = 30.0,
         drain_timeout: float = 30.0,
     ) -> None:
+        self.run_dir = pathlib.Path(state_dir) / "run"
+        self.token = token
         self.host = host
         self.wall = wall
         self.read_timeout = read_timeout
         self.drain_timeout = drain_timeout
+        self.boot_id = secrets.token_hex(8)
+        self.version = 0  # route writes since boot
         self.stats = stats.Stats()
         self.metrics = metrics.ProxyMetrics()
         self.listeners: dict[tuple[str, str], forward.Listener] = {}
@@ -113,7 +143,10 @@ class ProxyServer:
             connector=connector, auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar()
         )
         self._forwarder = forward.Forwarder(
-            session=self._session, record=self._record, read_timeout=self.read_timeout
+            session=self._session,
+            record=self._record,
+            retried=self.metrics.retried,
+            read_timeout=self.read_timeout,
         )
         self._spawn(self._sweep_forever())
 
@@ -202,6 +235,7 @@ class ProxyServer:
                 if current is not None:  # moved to another port
                     await self._stop_listener(current, wait=False)
                 status = 201 if current is None else 200
+            self.version += 1
         log.info(
             "route applied",
             namespace=namespace,
@@ -214,7 +248,29 @@ class ProxyServer:
 
     # -- admin handlers ----------------------------------------------------------
 
+    def _not_ours(self, namespace: str, body: table.RouteBody) -> list[str]:
+        """Targets whose URL is not where that revision of ours runs (see the module
+        docstring): one problem each."""
+        found = []
+        for i, t in enumerate(body.table.targets):
+            if t.url is None:
+                continue
+            path = self.run_dir / f"{namespace}.{t.revision}.json"
+            record = processes.read_run_file(path)
+            port = table.port_of(t.url)
+            live = record is not None and processes.proc_start(record.pid) == record.proc_start
+            if record is None or not live or record.port != port:
+                found.append(
+                    f"targets[{i}].url: port {port} is not where revision {t.revision} runs"
+                    f" ({path} names no live process on it)"
+                )
+        return found
+
     async def _put(self, request: web.Request) -> web.Response:
+        namespace, service = request.match_info["namespace"], request.match_info["service"]
+        for what, name in (("namespace", namespace), ("service", service)):
+            if (problem := table.name_problem(name)) is not None:
+                return _error(400, f"{what} {name!r}: {problem}")
         try:
             raw = await request.json()
         except ValueError as exc:
@@ -223,9 +279,9 @@ class ProxyServer:
             body = table.parse_route(raw)
         except table.InvalidRoute as exc:
             return _error(400, str(exc))
-        return await self.put_route(
-            request.match_info["namespace"], request.match_info["service"], body
-        )
+        if problems := self._not_ours(namespace, body):
+            return _error(400, "; ".join(problems))
+        return await self.put_route(namespace, service, body)
 
     async def _get(self, request: web.Request) -> web.Response:
         key = (request.match_info["namespace"], request.match_info["service"])
@@ -244,6 +300,7 @@ class ProxyServer:
             if listener is None:
                 return _error(404, f"no route for {key[0]}/{key[1]}")
             await self._stop_listener(listener, wait=False)
+            self.version += 1
         log.info("route removed", namespace=key[0], service=key[1], port=listener.port)
         return web.json_response({"deleted": f"{key[0]}/{key[1]}", "port": listener.port})
 
@@ -271,10 +328,36 @@ class ProxyServer:
         )
 
     async def _healthz(self, request: web.Request) -> web.Response:
-        return web.Response(text="ok\n")
+        return web.json_response(
+            {
+                "status": "ok",
+                "pid": os.getpid(),
+                "bootId": self.boot_id,
+                "version": self.version,
+                "routes": len(self.listeners),
+            }
+        )
+
+    @web.middleware
+    async def _authorize(
+        self, request: web.Request, handler: Callable[[web.Request], Any]
+    ) -> web.StreamResponse:
+        """Every write needs the token (see the module docstring)."""
+        if request.method not in ("GET", "HEAD") and not auth.authorized(
+            request.headers.get("Authorization"), self.token
+        ):
+            response = _error(
+                401,
+                f"{request.method} {request.path}: unauthorized: send Authorization: Bearer"
+                f" <the token in {auth.TOKEN_FILE} of the state dir>",
+            )
+            response.headers["WWW-Authenticate"] = "Bearer"
+            return response
+        result: web.StreamResponse = await handler(request)
+        return result
 
     def admin_app(self) -> web.Application:
-        app = web.Application()
+        app = web.Application(middlewares=[self._authorize])
         route = "/v1/routes/{namespace}/{service}"
         app.router.add_put(route, self._put)
         app.router.add_get(route, self._get)
@@ -286,11 +369,12 @@ class ProxyServer:
         return app
 
 
-def write_state(state_dir: pathlib.Path, admin_url: str) -> pathlib.Path:
+def write_state(state_dir: pathlib.Path, admin_url: str, boot_id: str) -> pathlib.Path:
     """Write proxy.json atomically (temp file + rename)."""
     path = state_dir / STATE_FILE
     tmp = path.with_name(f".{STATE_FILE}.{os.getpid()}")
-    tmp.write_text(json.dumps({"pid": os.getpid(), "admin": admin_url}) + "\n")
+    state = {"pid": os.getpid(), "admin": admin_url, "bootId": boot_id}
+    tmp.write_text(json.dumps(state) + "\n")
     tmp.replace(path)
     return path
 
@@ -302,13 +386,25 @@ def _remove_state_if_ours(path: pathlib.Path) -> None:
 
 
 async def serve(
-    state_dir: pathlib.Path, *, host: str, admin_port: int, read_timeout: float
+    state_dir: pathlib.Path,
+    *,
+    host: str,
+    admin_port: int,
+    admin_port_fallback: bool = False,
+    read_timeout: float,
 ) -> None:
-    proxy = ProxyServer(host=host, read_timeout=read_timeout)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    token = auth.load_or_create(state_dir)
+    try:
+        sock = _bind(host, admin_port)
+    except PortInUse:
+        if not admin_port_fallback or not admin_port:
+            raise
+        sock = _bind(host, 0)
+    proxy = ProxyServer(state_dir=state_dir, token=token, host=host, read_timeout=read_timeout)
     await proxy.start()
     runner = web.AppRunner(proxy.admin_app(), handle_signals=False, access_log=None)
     await runner.setup()
-    sock = _bind(host, admin_port)
     site = web.SockSite(runner, sock)
     await site.start()
     admin = f"http://{_url_host(host)}:{sock.getsockname()[1]}"
@@ -316,9 +412,8 @@ async def serve(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    state_dir.mkdir(parents=True, exist_ok=True)
-    path = write_state(state_dir, admin)
-    log.info("proxy ready", admin=admin, pid=os.getpid(), state=str(path))
+    path = write_state(state_dir, admin, proxy.boot_id)
+    log.info("proxy ready", admin=admin, pid=os.getpid(), boot_id=proxy.boot_id, state=str(path))
     try:
         await stop.wait()
     finally:
@@ -335,17 +430,27 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--state-dir", type=pathlib.Path, required=True)
     parser.add_argument("--admin-port", type=int, default=0, help="0: a free port")
+    parser.add_argument(
+        "--admin-port-fallback",
+        action="store_true",
+        help="a free port when --admin-port is taken (default: fail)",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address of every listener")
     parser.add_argument(
         "--upstream-timeout", type=float, default=30.0, help="seconds between upstream reads"
     )
     args = parser.parse_args(argv)
     logs.configure()
-    asyncio.run(
-        serve(
-            args.state_dir,
-            host=args.host,
-            admin_port=args.admin_port,
-            read_timeout=args.upstream_timeout,
+    try:
+        asyncio.run(
+            serve(
+                args.state_dir,
+                host=args.host,
+                admin_port=args.admin_port,
+                admin_port_fallback=args.admin_port_fallback,
+                read_timeout=args.upstream_timeout,
+            )
         )
-    )
+    except (auth.TokenError, PortInUse, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None

@@ -14,9 +14,15 @@ Picking, in order:
    proportion. A 0% target never gets unpinned traffic, even when nothing else is ready
    (weight 0 means "no traffic": a blue-green preview must not take production
    requests); no ready target with weight → `Miss` (502).
+   `pick(exclude=revision)` picks the same way among the other revisions: the one
+   retry of a request whose upstream refused the connection (`forward`).
 
 `parse_route` validates the admin body and returns a clear message per problem
-(`targets[1].percent: must be an integer between 0 and 100`).
+(`targets[1].percent: must be an integer between 0 and 100`). A target URL must be
+`http://127.0.0.1:PORT`: the proxy forwards only to revision processes on this
+machine (that the port belongs to one of our revisions is checked by the server,
+against the state dir's run files). Names (namespace, revision) are DNS labels, so a
+name can never reach outside the run directory.
 
 Pure: no I/O; the random source is passed in.
 """
@@ -26,6 +32,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import random
+import re
 import urllib.parse
 from typing import Any
 
@@ -35,8 +42,13 @@ __all__ = [
     "RouteBody",
     "Table",
     "Target",
+    "name_problem",
     "parse_route",
+    "port_of",
 ]
+
+LOOPBACK = "127.0.0.1"
+_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,9 +107,16 @@ class Table:
         return out
 
     def pick(
-        self, rng: random.Random, *, revision: str | None = None, tag: str | None = None
+        self,
+        rng: random.Random,
+        *,
+        revision: str | None = None,
+        tag: str | None = None,
+        exclude: str | None = None,
     ) -> Target | Miss:
         """The target for one request (see the module docstring for the rules)."""
+        if exclude is not None:
+            return self._pick_other(rng, exclude)
         if revision is not None:
             return self._pinned(
                 [t for t in self.targets if t.revision == revision], f"revision {revision!r}"
@@ -111,6 +130,19 @@ class Table:
         point = rng.random() * self._cumulative[-1]
         index = bisect.bisect_right(self._cumulative, point)
         return self._weighted[min(index, len(self._weighted) - 1)]
+
+    def _pick_other(self, rng: random.Random, exclude: str) -> Target | Miss:
+        """Weighted random over the ready weighted targets of other revisions (a rare
+        path: a linear scan)."""
+        others = [t for t in self._weighted if t.revision != exclude]
+        if not others:
+            return Miss(502, "no other revision with traffic is ready")
+        point = rng.random() * sum(t.percent for t in others)
+        for t in others:
+            point -= t.percent
+            if point < 0:
+                return t
+        return others[-1]
 
     def _pinned(self, found: list[Target], what: str) -> Target | Miss:
         if not found:
@@ -143,20 +175,37 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def name_problem(name: Any) -> str | None:
+    """Why `name` is not a DNS label (a namespace or revision name), or None."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        return "must be a DNS label (lower-case letters, digits and '-', at most 63)"
+    return None
+
+
+def port_of(url: str) -> int:
+    """The port of a URL `_url_problem` accepted."""
+    port = urllib.parse.urlsplit(url).port
+    assert port is not None
+    return port
+
+
 def _url_problem(url: Any) -> str | None:
     if url is None:
         return None
     if not isinstance(url, str):
         return "must be a string or null"
+    expected = "must be http://127.0.0.1:PORT (the proxy forwards to local revisions only)"
     parts = urllib.parse.urlsplit(url)
-    if parts.scheme != "http" or not parts.hostname:
-        return "must be an http:// URL with a host, like http://127.0.0.1:8081"
+    if parts.scheme != "http" or parts.netloc.rpartition(":")[0] != LOOPBACK:
+        return expected
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         return "must have no path, query or fragment"
     try:
-        parts.port  # noqa: B018 - raises on a bad port
+        port = parts.port
     except ValueError:
         return "has an invalid port"
+    if port is None or port == 0:
+        return expected
     return None
 
 
@@ -172,8 +221,8 @@ def _target(i: int, raw: Any, problems: list[str]) -> Target | None:
     for key in sorted(set(raw) - TARGET_KEYS):
         problems.append(f"{where}.{key}: unknown field (known: {', '.join(sorted(TARGET_KEYS))})")
     revision: Any = raw.get("revision")
-    if not isinstance(revision, str) or not revision:
-        problems.append(f"{where}.revision: must be a non-empty string")
+    if (problem := name_problem(revision)) is not None:
+        problems.append(f"{where}.revision: {problem}")
     if "url" not in raw:
         problems.append(f"{where}.url: required (null when the revision is not ready)")
     url: Any = raw.get("url")
