@@ -187,10 +187,16 @@ def data_plane(
     proxy_kills = sorted(k["t"] for k in kills if k["kind"] == "proxy")
     canary_kills = [k for k in kills if k["kind"] == "canary"]
     answered: dict[str, list[float]] = collections.defaultdict(list)  # service → sent times
+    refused: dict[str, list[float]] = collections.defaultdict(list)
+    answered_ok: dict[str, list[float]] = collections.defaultdict(list)  # 2xx, sent times
     for r in records:
         if r[3] != 0:
             answered[r[2]].append(r[0])
-    for times in answered.values():
+            if 200 <= r[3] < 300:
+                answered_ok[r[2]].append(r[0])
+        elif r[5] == "refused":
+            refused[r[2]].append(r[0])
+    for times in (*answered.values(), *refused.values(), *answered_ok.values()):
         times.sort()
     gaps: list[dict[str, Any]] = []
     windows: dict[str, list[tuple[float, float]]] = collections.defaultdict(list)
@@ -199,14 +205,22 @@ def data_plane(
         never = []
         for svc in services:
             times = answered.get(svc, [])
-            i = bisect.bisect_right(times, tk)
+            # The gap ends at the first answer after the proxy is gone: a request sent
+            # just after the kill signal may still be answered by the dying process, so
+            # start from its first refusal when that comes within a second of the kill.
+            # (`sent` is stamped before the client takes a connection: one stamped a
+            # moment before the kill may connect after it.)
+            down = refused.get(svc, [])
+            j = bisect.bisect_left(down, tk - IN_FLIGHT_SLOP)
+            start = down[j] if j < len(down) and down[j] - tk <= 1.0 else tk
+            i = bisect.bisect_right(times, start)
             if i < len(times):
                 per_service[svc] = times[i] - tk
-                windows[svc].append((tk, times[i]))
+                windows[svc].append((tk - IN_FLIGHT_SLOP, times[i]))
             else:  # not served again before the load stopped
                 never.append(svc)
                 per_service[svc] = load_ended - tk
-                windows[svc].append((tk, float("inf")))
+                windows[svc].append((tk - IN_FLIGHT_SLOP, float("inf")))
         process = min(
             (p["healthy"] for p in proxies.values() if p["healthy"] and p["first"] >= tk - 0.5),
             default=None,
@@ -223,6 +237,20 @@ def data_plane(
     def in_gap(svc: str, sent: float) -> bool:
         return any(a <= sent <= b for a, b in windows.get(svc, ()))
 
+    # A "canary" killed just after its release promoted it (the kill raced the
+    # promotion: `sole`) was its service's only revision: until it is back, nothing can
+    # serve. Its outage is the application's, reported apart like the proxy's gap.
+    sole: dict[str, list[tuple[float, float]]] = collections.defaultdict(list)
+    for k in canary_kills:
+        if k.get("sole"):
+            svc = k["revision"].rsplit("-", 1)[0]
+            times = answered_ok.get(svc, [])
+            i = bisect.bisect_right(times, k["t"])
+            sole[svc].append((k["t"], times[i] if i < len(times) else float("inf")))
+
+    def sole_outage(svc: str, sent: float) -> bool:
+        return any(a <= sent <= b for a, b in sole.get(svc, ()))
+
     def cut_by(times: list[float], sent: float, done: float) -> bool:
         return any(sent - IN_FLIGHT_SLOP <= t <= done + IN_FLIGHT_SLOP for t in times)
 
@@ -236,10 +264,10 @@ def data_plane(
             counts["app"] += 1
             continue
         if code == 0:
-            if in_gap(svc, sent):
-                counts["proxyGap"] += 1
-            elif why in ("disconnected", "reset") and cut_by(proxy_kills, sent, done):
+            if why in ("disconnected", "reset") and cut_by(proxy_kills, sent, done):
                 counts["cutByProxyKill"] += 1
+            elif in_gap(svc, sent):
+                counts["proxyGap"] += 1
             elif why == "refused":
                 counts["refusedBeyondGap"] += 1
                 reasons[f"refused ({svc})"] += 1
@@ -248,6 +276,9 @@ def data_plane(
                 reasons[why] += 1
             continue
         text = str(why)
+        if text.startswith("rollout proxy:") and sole_outage(svc, sent):
+            counts["soleRevisionOutage"] += 1
+            continue
         if text.startswith("rollout proxy:"):
             detail = text.split(": ", 2)[-1]
             if detail.startswith("no ") or detail.endswith("is not ready"):

@@ -257,11 +257,12 @@ class Run:
         a target now; False when nothing can be killed now."""
         order = [self.kinds[0], *[k for k in KINDS if k != self.kinds[0]]]
         for kind in order:
+            at = time.time()  # before the signal: a request sent after it may be refused
             record = getattr(self, f"_kill_{kind}")()
             if record is not None:
                 self.kinds.remove(kind if kind in self.kinds else self.kinds[0])
                 in_flight = [p.label for p in self.driver.in_flight()]
-                record.update(kind=kind, t=time.time(), inFlight=in_flight)
+                record.update(kind=kind, t=at, inFlight=in_flight)
                 self.kills.append(record)
                 return True
         return False
@@ -281,10 +282,19 @@ class Run:
         return None
 
     def _kill_canary(self) -> dict[str, Any] | None:
+        """A live canary of a release that still has a stable to fall back to: read from
+        `state.db` right before the signal (the lane's copy may be a second old, and a
+        revision promoted meanwhile is its service's only one, not a canary)."""
+        fresh = cc.peek(self.state, ("Release",))
+        releases = (
+            {r["metadata"]["name"]: r for r in fresh["Release"]}
+            if fresh is not None
+            else self.lane.releases
+        )
         targets = []
         for cur in self.driver.in_flight():
-            rel = self.lane.releases.get(cur.release or "")
-            if rel is None or rel["status"].get("phase") in cc.TERMINAL:
+            rel = releases.get(cur.release or "")
+            if rel is None or rel["status"].get("phase") not in ("Progressing", "Paused"):
                 continue
             canary = rel["spec"]["canaryRevision"]
             with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
@@ -434,6 +444,15 @@ def analyse(run: Run, teardown: dict[str, Any]) -> dict[str, Any]:
             findings["unfinished"].append(f"{name}: {item.phase} when the run ended")
     planned_names = {i.release for i in run.planned}
     unexpected = sorted(n for n in by_name if n not in planned_names)
+    for kill in run.kills:  # a canary killed after its release promoted it (a race)
+        if kill["kind"] == "canary":
+            rel = by_name.get(kill["revision"])
+            promoted = [
+                cc.epoch(h.get("at"))
+                for h in (rel or {}).get("status", {}).get("history", [])
+                if h.get("event") == "Promoting"
+            ]
+            kill["sole"] = any(p is not None and p <= kill["t"] for p in promoted)
     plane = checks.data_plane(
         records,
         kills=run.kills,
@@ -545,6 +564,8 @@ def render(result: dict[str, Any]) -> str:
         ["requests in the proxy gap", str(c.get("proxyGap", 0)), "reported"],
         ["cut in flight: proxy kill / canary kill",
          f"{c.get('cutByProxyKill', 0)} / {c.get('cutByCanaryKill', 0)}", "reported"],
+        ["502s while a just-promoted sole revision was down",
+         str(c.get("soleRevisionOutage", 0)), "reported"],
         ["the demo app's own 500s", str(c.get("app", 0)), ""],
         ["controller exits without a kill", str(v["controllerExits"]), "0"],
         ["controller graceful stop failed", str(v["controllerStop"]), "0"],

@@ -295,7 +295,13 @@ def _start_and_run(
         if platform == "sim":
             assert isinstance(clock, clocks.ScaledClock)
             common.save_clock(opts.state_dir, clock)  # once we hold the lock
-            plat = sim.make(clock, scenario or "good", rps=rps, scrape_delay=scrape_delay)
+            plat = sim.make(
+                clock,
+                scenario or "good",
+                rps=rps,
+                scrape_delay=scrape_delay,
+                journal=opts.state_dir / sim.JOURNAL_FILE,
+            )
         else:
             try:
                 local_platform = local.start(

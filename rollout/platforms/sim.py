@@ -15,12 +15,25 @@ first, so the world is the same as if it had been advanced at each apply. A poli
 without analysis (the controller-scale benchmark's) never pays for simulated traffic
 (building and drawing a world cost about a tenth of the CPU of such a release).
 
-No I/O; time from the injected clock.
+A restarted controller continues the same traffic: with a `journal` (the rehearsal
+controller keeps `<state-dir>/sim-traffic.jsonl`), every weight a release's run is
+given is appended there — one line `{"key", "origin", "t", "weight"}` — and a run
+made again after a restart is rebuilt from its lines: the same origin, the same
+weights at the same times, the same seed, so the same world. Without it (a new
+world at each restart) a controller killed every few seconds lost the canary's
+traffic each time, and a bad canary could pass its steps on the little that was
+left (found by `bench/chaos_sim.py`).
+
+I/O: only that journal (appended, read once when the platform starts); time from the
+injected clock.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import json
+import pathlib
 import threading
 import zlib
 from collections.abc import Callable
@@ -32,7 +45,10 @@ from rollout.api import policyspec, route
 from rollout.platforms import memory, ports
 from rollout.sim import readings, scenarios, world
 
-__all__ = ["SimTraffic", "make"]
+__all__ = ["JOURNAL_FILE", "SimTraffic", "make"]
+
+JOURNAL_FILE = "sim-traffic.jsonl"
+_Key = tuple[str, str, str]
 
 
 class _Run:
@@ -78,6 +94,7 @@ class SimTraffic:
         rps: float = 10.0,
         p0: float = 0.001,
         scrape_delay: float = 10.0,
+        journal: pathlib.Path | None = None,
     ) -> None:
         self.clock = clock
         self.scenario = scenario
@@ -87,6 +104,11 @@ class SimTraffic:
         self.router = memory.MemoryRouter(clock)
         self._runs: dict[tuple[str, str, str], _Run] = {}
         self._lock = threading.Lock()
+        self._journal = journal
+        # What the journal says of runs not made yet: key → (origin, [(t, weight)]).
+        self._journaled: dict[_Key, tuple[datetime, list[tuple[float, int]]]] = (
+            _read_journal(journal) if journal is not None else {}
+        )
 
     def _run(self, namespace: str, service: str, canary: str) -> _Run:
         key = (namespace, service, canary)
@@ -100,8 +122,25 @@ class SimTraffic:
                 p0=self.p0,
                 scrape_delay=self.scrape_delay,
             )
-            run = self._runs[key] = _Run(make, self.clock.now())
+            journaled = self._journaled.pop(key, None)
+            if journaled is None:
+                run = self._runs[key] = _Run(make, self.clock.now())
+            else:  # made before a restart: the same origin and weights, so the same world
+                origin, weights = journaled
+                run = self._runs[key] = _Run(make, origin)
+                for at, weight in weights:
+                    run.advance(at)
+                    run.weight = weight
         return run
+
+    def _record(self, key: _Key, run: _Run) -> None:
+        """Append the run's new weight to the journal (best effort: a rehearsal)."""
+        if self._journal is None:
+            return
+        line = {"key": list(key), "origin": run.origin.isoformat(), "t": run.now}
+        line["weight"] = run.weight
+        with contextlib.suppress(OSError), self._journal.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(line) + "\n")
 
     def _advance(self, run: _Run) -> None:
         run.advance((self.clock.now() - run.origin).total_seconds())
@@ -113,9 +152,12 @@ class SimTraffic:
         canary = next((t for t in rt.spec.traffic if t.tag == "canary"), None)
         with self._lock:
             if canary is not None:
-                run = self._run(namespace, rt.spec.service, canary.revision_name)
+                key = (namespace, rt.spec.service, canary.revision_name)
+                run = self._run(*key)
                 self._advance(run)
-                run.weight = canary.percent
+                if run.weight != canary.percent:
+                    run.weight = canary.percent
+                    self._record(key, run)
             return self.router.apply(rt)
 
     def remove(self, namespace: str, name: str) -> None:
@@ -142,11 +184,35 @@ class SimTraffic:
             return run.world().canary_failed
 
 
+def _read_journal(path: pathlib.Path) -> dict[_Key, tuple[datetime, list[tuple[float, int]]]]:
+    """The runs a journal holds (a torn last line, from a kill mid-write, is skipped)."""
+    runs: dict[_Key, tuple[datetime, list[tuple[float, int]]]] = {}
+    with contextlib.suppress(FileNotFoundError):
+        for text in path.read_text(encoding="utf-8").splitlines():
+            try:
+                line = json.loads(text)
+                key = (str(line["key"][0]), str(line["key"][1]), str(line["key"][2]))
+                origin = datetime.fromisoformat(line["origin"])
+                entry = runs.setdefault(key, (origin, []))
+                entry[1].append((float(line["t"]), int(line["weight"])))
+            except (ValueError, KeyError, TypeError, IndexError):
+                continue
+    return runs
+
+
 def make(
-    clock: clocks.Clock, scenario: str, *, rps: float = 10.0, scrape_delay: float = 10.0
+    clock: clocks.Clock,
+    scenario: str,
+    *,
+    rps: float = 10.0,
+    scrape_delay: float = 10.0,
+    journal: pathlib.Path | None = None,
 ) -> ports.Platform:
-    """The rehearsal platform for one scenario name (`good`, `bad-5pct`, …)."""
-    traffic = SimTraffic(clock, scenarios.get(scenario), rps=rps, scrape_delay=scrape_delay)
+    """The rehearsal platform for one scenario name (`good`, `bad-5pct`, …); with a
+    `journal`, its simulated traffic continues across controller restarts."""
+    traffic = SimTraffic(
+        clock, scenarios.get(scenario), rps=rps, scrape_delay=scrape_delay, journal=journal
+    )
     return ports.Platform(
         name="sim",
         runtime=memory.MemoryRuntime(clock),

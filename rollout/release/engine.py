@@ -402,8 +402,12 @@ class _Model:
         step = self._step()
         if step is None or not (self.weights_applied() or self.weights_ahead()):
             return step is None
-        if self._gate().blind and self._raises_traffic() and not self.weights_ahead():
-            return False  # a provider is failing: no evidence for more traffic
+        # A provider is failing, a reading due is still being taken (the latest one is
+        # stale), or the canary is not serving (it crashed and is being restarted): no
+        # evidence for more traffic, and none it could serve.
+        blind = self._gate().blind or self.obs.in_flight or not self.obs.canary_ready
+        if blind and self._raises_traffic() and not self.weights_ahead():
+            return False
         if step.set_weight is not None:
             return True
         started = self.status.step_started_at or self.now

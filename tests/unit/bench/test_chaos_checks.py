@@ -228,6 +228,29 @@ class TestDataPlane:
         assert result["dataPlaneFailed"] == 1
         assert result["proxyKills"][0]["serviceGapS"] == pytest.approx(1.0)
 
+    def test_an_answer_from_the_dying_proxy_does_not_end_the_gap(self, checks):
+        """The kill is stamped before the signal: a request sent a moment after it may
+        still be answered; the refusals after that are still the proxy's gap."""
+        run = _run([{"kind": "proxy", "t": T0 + 10}])
+        records = [
+            _rec(10.01, 200, "s1-00001"),  # answered by the proxy as it died
+            _rec(10.05, 0, None, "refused"),
+            _rec(10.5, 0, None, "refused"),
+            _rec(11.0, 200, "s1-00001"),  # back
+        ]
+        result = checks.data_plane(records, **run)
+        assert result["counts"]["proxyGap"] == 2
+        assert result["dataPlaneFailed"] == 0
+
+    def test_a_request_stamped_a_moment_before_the_kill_may_be_refused(self, checks):
+        """`sent` is stamped before the client connects: 20 ms before the kill is still
+        the kill's gap; a second before it is not."""
+        run = _run([{"kind": "proxy", "t": T0 + 10}])
+        records = [_rec(9.0, 0, None, "refused"), _rec(9.98, 0, None, "refused")]
+        records.append(_rec(11.0, 200, "s1-00001"))
+        counts = checks.data_plane(records, **run)["counts"]
+        assert (counts["proxyGap"], counts["refusedBeyondGap"]) == (1, 1)
+
     def test_a_proxy_never_back_counts_its_gap_to_the_end_of_the_load(self, checks):
         run = _run([{"kind": "proxy", "t": T0 + 10}])
         result = checks.data_plane([_rec(9, 200, "a"), _rec(20, 0, None, "refused")], **run)
@@ -285,3 +308,21 @@ class TestResultsFile:
         assert "local one" not in text
         assert "sim one" in text
         assert text.index("local two") < text.index("sim one")
+
+
+class TestSoleRevision:
+    def test_a_kill_that_raced_a_promotion_is_the_applications_outage(self, checks):
+        """The canary was killed just after its release promoted it: it was its
+        service's only revision, so the 502s until it is back are reported apart."""
+        kill = {"kind": "canary", "t": T0 + 10, "revision": "s1-00002", "sole": True}
+        run = _run([kill])
+        why = "rollout proxy: default/s1: revision s1-00002: cannot connect to upstream (x)"
+        records = [
+            _rec(10.2, 502, None, why),
+            _rec(10.6, 502, None, "rollout proxy: default/s1: no revision with traffic is ready"),
+            _rec(11.5, 200, "s1-00002"),
+            _rec(12.0, 502, None, why),  # after it was back: a failure again
+        ]
+        result = checks.data_plane(records, **run)
+        assert result["counts"]["soleRevisionOutage"] == 2
+        assert result["dataPlaneFailed"] == 1

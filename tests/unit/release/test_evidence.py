@@ -5,6 +5,8 @@ promotes on its own when
 (b) a gating metric's readings in the step are mostly Inconclusive for want of data,
 (c) the canary served fewer than `max(minSamples, 1)` requests behind a gating local
     metric's readings in the step,
+(d) a reading that is due is still being taken (the latest one is stale),
+(e) the canary is not ready (it crashed and is being restarted),
 
 and a resumed step restarts its evidence. The property test drives `engine.decide`
 with random readings and keeps its own account of what it fed the engine in the
@@ -95,6 +97,8 @@ class Round:
     samples: int
     canary: tuple[int, int]
     stable: tuple[int, int]
+    hanging: bool = False  # the latency reading is still being taken this round
+    ready: bool = True  # the canary is serving
 
 
 ROUNDS = st.builds(
@@ -107,6 +111,8 @@ ROUNDS = st.builds(
     samples=st.integers(0, 200),
     canary=st.tuples(st.integers(0, 30), st.integers(0, 1)),
     stable=st.tuples(st.integers(100, 900), st.integers(0, 3)),
+    hanging=st.sampled_from([False, False, False, True]),
+    ready=st.sampled_from([True, True, True, True, False]),
 )
 
 
@@ -226,11 +232,15 @@ def drive(policy: policyspec.RolloutPolicySpec, rounds: list[Round]) -> int:
             policy=policy,
             **intent,
         )
-        fed = tuple(reading(m.name, r, now) for m in engine.due_metrics(policy, status, now))
+        due = [m.name for m in engine.due_metrics(policy, status, now)]
+        hanging = frozenset({"latency"} & set(due)) if r.hanging else frozenset()
+        fed = tuple(reading(name, r, now) for name in due if name not in hanging)
         for one in fed:
             latest[one.metric] = one
             account.add(one)
-        obs = observation.Observation(now=now, canary_ready=True, applied=applied, readings=fed)
+        obs = observation.Observation(
+            now=now, canary_ready=r.ready, applied=applied, readings=fed, in_flight=hanging
+        )
         decision = engine.decide(spec, status, obs)
         after = decision.status
         events = {a.reason for a in decision.actions if isinstance(a, actions.Event)}
@@ -242,6 +252,8 @@ def drive(policy: policyspec.RolloutPolicySpec, rounds: list[Round]) -> int:
             and a.weights.canary > status.weights.canary
         ]
         if raised and not events & HUMAN and status.phase is Phase.PROGRESSING:
+            assert not hanging, "raised traffic while a due reading was still being taken"
+            assert r.ready, "raised traffic to a canary that is not serving"
             check_increase(policy, status, latest, account)
             increases += 1
         if (after.step_index, after.step_started_at) != (status.step_index, status.step_started_at):
@@ -406,3 +418,39 @@ def test_step_advances_and_promotions_record_their_evidence() -> None:
     assert by_metric["errors-vs-stable"].canary_requests == 90
     assert by_metric["errors-vs-stable"].passes == 3
     assert by_metric["error-rate"].canary_requests == 100
+
+
+def test_a_reading_still_being_taken_holds_the_weight() -> None:
+    """A hanging endpoint (found: 10% → 50% before the release paused): while a due
+    reading is in flight the latest one is stale, so the step does not end on it; it
+    ends once the reading lands and passes."""
+    status = run(at_step_one(), (10, good(10)), (20, good(20)))
+    obs = observation.Observation(
+        now=at(31),
+        canary_ready=True,
+        applied=status.weights,
+        readings=good(31)[:2],
+        in_flight=frozenset({"latency"}),
+    )
+
+    held = engine.decide(spec(), status, obs)
+
+    assert (held.status.step_index, held.status.weights) == (1, steps.weights(10))
+    landed = decide_at(held.status, 32, good(32)[2:])
+    assert landed.status.weights == steps.weights(30)
+
+
+def test_a_canary_that_is_down_is_not_promoted() -> None:
+    """The canary's process died in its last step (found by the chaos benchmark: the
+    release promoted a canary that was restarting, and every request failed until it
+    was back): the weight holds until the canary serves again."""
+    status = run(at_step_one(), (10, good(10)), (20, good(20)))
+    down = observation.Observation(
+        now=at(31), canary_ready=False, applied=status.weights, readings=good(31)
+    )
+
+    held = engine.decide(spec(), status, down)
+
+    assert (held.status.step_index, held.status.weights) == (1, steps.weights(10))
+    back = decide_at(held.status, 32, ())
+    assert back.status.weights == steps.weights(30)

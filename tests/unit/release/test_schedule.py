@@ -75,7 +75,7 @@ def test_passing_reading_after_the_end_advances_the_step() -> None:
         canary=measurement.Counts(10, 0),
         stable=measurement.Counts(990, 1),
     )
-    obs = observation.Observation(now=now, applied=ONE, readings=(reading,))
+    obs = observation.Observation(now=now, canary_ready=True, applied=ONE, readings=(reading,))
     decision = engine.decide(SPEC, status, obs)
     assert decision.status.step_index == 2
     assert decision.status.weights == Weights(stable=50, canary=50)

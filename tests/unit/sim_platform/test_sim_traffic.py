@@ -3,6 +3,7 @@ draws the same traffic as if it had followed every applied weight as it came."""
 
 from __future__ import annotations
 
+import pathlib
 from datetime import timedelta
 
 import pytest
@@ -64,3 +65,29 @@ def test_no_world_is_drawn_until_it_is_read(monkeypatch: pytest.MonkeyPatch, wei
         traffic.apply(a_route(weight))
         clock.advance(timedelta(seconds=10))
     assert built == []
+
+
+def test_a_restarted_controller_continues_the_same_traffic(tmp_path: pathlib.Path) -> None:
+    """With a journal, a platform made again after a restart (mid-release, the world
+    never read before it) draws the traffic the first one would have: the same
+    origin, the same weights at the same times (found: each restart started a new
+    world, and a bad canary promoted on what little traffic a short life saw)."""
+    journal = tmp_path / sim.JOURNAL_FILE
+    uninterrupted = failed_after_steps(read_every_step=False)[-1]
+
+    clock = clocks.FakeClock()
+    first = sim.SimTraffic(clock, sim.scenarios.get("bad-5pct"), journal=journal)
+    for weight, seconds in STEPS[:2]:
+        first.apply(a_route(weight))
+        clock.advance(timedelta(seconds=seconds))
+    # SIGKILL: the first platform is gone; the next one starts from the journal.
+    second = sim.SimTraffic(clock, sim.scenarios.get("bad-5pct"), journal=journal)
+    second.apply(a_route(100))
+    clock.advance(timedelta(seconds=STEPS[2][1]))
+    second.apply(a_route(100))
+
+    assert second.canary_failed("default", "web", "web-00002") == uninterrupted
+    lines = journal.read_text().splitlines()
+    assert len(lines) == 3  # one line per weight change: 10, 50, 100
+    fresh = sim.SimTraffic(clock, sim.scenarios.get("bad-5pct"))  # no journal: a new world
+    assert fresh.canary_failed("default", "web", "web-00002") == 0
