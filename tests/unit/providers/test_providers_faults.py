@@ -287,7 +287,24 @@ def test_prometheus_answers_within_the_deadline_as_before(
     body = json.dumps(
         {"status": "success", "data": {"resultType": "vector", "result": [{"value": [1, "0.5"]}]}}
     ).encode()
-    server = serve(answer(200, body, "Content-Type: application/json\r\n"))
+    head = (
+        f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+
+    def keep_alive(conn: socket.socket, server: Server) -> None:
+        """Answer every request of the connection, as a real Prometheus does (closing
+        after one answer without saying so races the client's reuse of the socket)."""
+        while True:
+            conn.sendall(head.encode() + body)
+            request = b""
+            while b"\r\n\r\n" not in request:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    return
+                request += chunk
+            server.requests.append(request)
+
+    server = serve(keep_alive)
     provider = prometheus.PrometheusProvider()
     assert [provider.measure(prometheus_metric(server.url), CTX).value for _ in range(3)] == [
         0.5,
@@ -296,6 +313,7 @@ def test_prometheus_answers_within_the_deadline_as_before(
     ]
     provider.close()
     assert deadline.current() is None
+    assert len(server.requests) == 3
 
 
 # -- raw bytes ----------------------------------------------------------------------------
