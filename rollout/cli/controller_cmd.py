@@ -30,11 +30,9 @@ from __future__ import annotations
 import os
 import pathlib
 import shlex
-import signal
 import sys
 import threading
 from datetime import UTC, datetime
-from types import FrameType
 from typing import Any
 
 import click
@@ -45,7 +43,7 @@ from rollout import clock as clocks
 from rollout import files, logs
 from rollout.api import service
 from rollout.api.routing import ROUTERS, Router
-from rollout.cli import common
+from rollout.cli import common, signals
 from rollout.controller import manager
 from rollout.platforms import local, sim
 from rollout.platforms.local import statelock
@@ -142,13 +140,7 @@ def controller_command(
     """
     logs.configure()
     stop = threading.Event()
-
-    def _stop(signum: int, frame: FrameType | None) -> None:
-        log.info("stopping", signal=signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
+    signals.stop_on_signals(stop)
     if watch_namespaces and platform != "kubernetes":
         common.fail("--watch-namespaces is for --platform kubernetes", code=2)
     if platform == "kubernetes":
