@@ -36,6 +36,7 @@ check: lint typecheck unit
 lint:
 	$(BIN)/ruff check rollout tests
 	$(BIN)/ruff format --check rollout tests
+	$(BIN)/lint-imports
 
 typecheck:
 	$(BIN)/mypy

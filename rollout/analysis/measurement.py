@@ -1,4 +1,8 @@
-"""What a metric provider returns: one reading of one metric.
+"""The metric provider port: what a reading is asked with (`MeasureContext`), who
+gives one (`MetricProvider`: `rollout.analysis.providers` for the real sources, the
+rehearsal and test platforms for theirs) and what it is (`Measurement`).
+
+A `Measurement` is one reading of one metric.
 
 A reading can carry a value for threshold gates (`value`, with the number of
 requests behind it in `samples`), request/error counts of both revisions for the
@@ -8,15 +12,18 @@ stable's history, the stable's counts over that window before the release starte
 (`baseline`, the same window at every reading) —, latency samples of both revisions for
 Mann-Whitney, or a provider `error`. `until` is the end of the data it covers.
 
-Pure data; no I/O.
+Pure declarations; no I/O.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
+from typing import Protocol
 
-__all__ = ["Counts", "Measurement"]
+from rollout.api import policyspec
+
+__all__ = ["Counts", "MeasureContext", "Measurement", "MetricProvider"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,3 +48,22 @@ class Measurement:
     canary_values: tuple[float, ...] = ()
     stable_values: tuple[float, ...] = ()
     error: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class MeasureContext:
+    """Where and when to measure: the revisions being compared, and the time range."""
+
+    namespace: str
+    service: str
+    stable: str | None
+    canary: str
+    now: datetime
+    release_started_at: datetime | None = None
+    measured_until: datetime | None = None  # sequential comparisons read increments from here
+
+
+class MetricProvider(Protocol):
+    def measure(self, metric: policyspec.Metric, ctx: MeasureContext) -> Measurement:
+        """One reading; failures are returned as `Measurement.error`, never raised."""
+        ...

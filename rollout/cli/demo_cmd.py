@@ -23,9 +23,10 @@ from rich.text import Text
 
 from rollout import logs
 from rollout.api import release, route, service
-from rollout.cli import common, status_view
+from rollout.cli import common
 from rollout.demo import tour
 from rollout.platforms.local import statelock
+from rollout.views import status as status_view
 
 __all__ = ["demo_command"]
 

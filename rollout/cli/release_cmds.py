@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import click
 
-from rollout.api import release, revision, service
+from rollout.api import names, release, revision, service
 from rollout.cli import common
 from rollout.release import commands
 from rollout.store import errors
@@ -143,7 +143,7 @@ def undo_command(service_name: str, to_revision: str | None, opts: common.Option
     for _ in range(_ATTEMPTS):
         svc = _service(opts, service_name)
         listed = opts.store.list(
-            "Revision", opts.namespace, labels={"rollout.dev/service": service_name}
+            "Revision", opts.namespace, labels={names.SERVICE_LABEL: service_name}
         ).items
         revs = [r for r in listed if isinstance(r, revision.Revision)]
         try:

@@ -24,10 +24,10 @@ import click
 from rich.console import Console
 from rich.live import Live
 
-from rollout.api import durations, release, route, service
-from rollout.cli import common, render, status_view
-from rollout.reconcilers.service import builders
+from rollout.api import durations, names, release, route, service
+from rollout.cli import common, render
 from rollout.store import errors
+from rollout.views import status as status_view
 
 __all__ = ["history_command", "status_command"]
 
@@ -132,11 +132,11 @@ def history_command(service_name: str, release_name: str | None, opts: common.Op
     """Past releases of a service, then what happened in one of them."""
     _read(opts, service_name)
     listed = opts.store.list(
-        "Release", opts.namespace, labels={"rollout.dev/service": service_name}
+        "Release", opts.namespace, labels={names.SERVICE_LABEL: service_name}
     ).items
     rels = sorted(
         (r for r in listed if isinstance(r, release.Release)),
-        key=lambda r: (builders.number_of(r.spec.canary_revision), r.metadata.name),
+        key=lambda r: (names.revision_number(r.spec.canary_revision), r.metadata.name),
     )
     if not rels:
         click.echo(f"service {service_name!r} has had no release yet")

@@ -55,7 +55,6 @@ import structlog
 from rollout.analysis import measurement
 from rollout.analysis.providers import printable
 from rollout.api import policyspec
-from rollout.platforms import ports
 from rollout.reconcilers import base
 
 __all__ = ["DEFAULT_TIMEOUT", "GRACE", "MAX_THREADS", "Inline", "Runner", "settle", "timeout_of"]
@@ -75,7 +74,7 @@ def timeout_of(metric: policyspec.Metric) -> float:
 
 
 def settle(
-    provider: ports.MetricProvider, metric: policyspec.Metric, ctx: ports.MeasureContext
+    provider: measurement.MetricProvider, metric: policyspec.Metric, ctx: measurement.MeasureContext
 ) -> measurement.Measurement:
     """One reading taken here: what the provider returns with a printable error, or an
     Error reading for what it raised."""
@@ -96,11 +95,11 @@ def settle(
 class Inline:
     """Readings taken in the caller (pure-CPU providers)."""
 
-    def __init__(self, provider: ports.MetricProvider) -> None:
+    def __init__(self, provider: measurement.MetricProvider) -> None:
         self._provider = provider
 
     def take(
-        self, key: base.Key, due: Sequence[tuple[policyspec.Metric, ports.MeasureContext]]
+        self, key: base.Key, due: Sequence[tuple[policyspec.Metric, measurement.MeasureContext]]
     ) -> base.Taken:
         return base.Taken(tuple(settle(self._provider, m, ctx) for m, ctx in due))
 
@@ -122,7 +121,7 @@ class _State(enum.Enum):
 class _Job:
     key: base.Key
     metric: policyspec.Metric
-    ctx: ports.MeasureContext
+    ctx: measurement.MeasureContext
     asked: float  # monotonic
     deadline: float  # monotonic
     state: _State = _State.QUEUED
@@ -130,7 +129,7 @@ class _Job:
     busy: bool = False  # DONE at its deadline while a worker is still inside the provider
 
 
-def _basis(ctx: ports.MeasureContext) -> tuple[object, ...]:
+def _basis(ctx: measurement.MeasureContext) -> tuple[object, ...]:
     """What a reading was taken for, without the time it was asked at."""
     return (
         ctx.namespace,
@@ -147,7 +146,7 @@ class Runner:
 
     def __init__(
         self,
-        provider: ports.MetricProvider,
+        provider: measurement.MetricProvider,
         *,
         wake: Callable[[base.Key], None],
         threads: int = MAX_THREADS,
@@ -174,7 +173,7 @@ class Runner:
     # --- the reconciler's side ---------------------------------------------------------
 
     def take(
-        self, key: base.Key, due: Sequence[tuple[policyspec.Metric, ports.MeasureContext]]
+        self, key: base.Key, due: Sequence[tuple[policyspec.Metric, measurement.MeasureContext]]
     ) -> base.Taken:
         """The finished readings of `due`, starting those not in flight; never waits."""
         readings: list[measurement.Measurement] = []
@@ -244,7 +243,9 @@ class Runner:
 
     # --- starting and finishing ---------------------------------------------------------
 
-    def _start(self, key: base.Key, metric: policyspec.Metric, ctx: ports.MeasureContext) -> None:
+    def _start(
+        self, key: base.Key, metric: policyspec.Metric, ctx: measurement.MeasureContext
+    ) -> None:
         """Put a reading in line (under the lock), and make sure a thread will take it."""
         self._closed = False
         now = time.monotonic()
@@ -375,7 +376,7 @@ def _describe(exc: Exception) -> str:
 
 
 def _error(
-    metric: policyspec.Metric, ctx: ports.MeasureContext, reason: str
+    metric: policyspec.Metric, ctx: measurement.MeasureContext, reason: str
 ) -> measurement.Measurement:
     return measurement.Measurement(
         metric=metric.name, at=ctx.now, error=printable.printable(reason)

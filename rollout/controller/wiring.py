@@ -24,7 +24,7 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 
-from rollout.api import kinds, release, route, service
+from rollout.api import kinds, names, release, route, service
 from rollout.api.release import TERMINAL_PHASES
 from rollout.reconcilers import base
 from rollout.store import port
@@ -132,6 +132,6 @@ class Index:
 
 
 def _service_of(obj: kinds.Resource) -> str | None:
-    label = obj.metadata.labels.get(base.SERVICE_LABEL)
+    label = obj.metadata.labels.get(names.SERVICE_LABEL)
     spec_service = getattr(obj.spec, "service", None)
     return label or (spec_service if isinstance(spec_service, str) else None)

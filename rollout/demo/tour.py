@@ -35,12 +35,12 @@ from typing import Any
 from rollout import clock as clocks
 from rollout.api import documents, kinds, release, route, service
 from rollout.api.release import Phase
-from rollout.cli import status_view
 from rollout.controller import manager
 from rollout.platforms import local
 from rollout.platforms.local import loadgen, statelock
 from rollout.reconcilers import base
 from rollout.store import errors, port, sqlite
+from rollout.views import status as status_view
 
 __all__ = ["EXPECTED", "LOAD_RPS", "SCENARIOS", "Summary", "Tour"]
 

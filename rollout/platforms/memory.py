@@ -118,10 +118,10 @@ class MemoryRouter:
         return sum(t.percent for t in traffic if t.revision_name == revision_name)
 
 
-Script = Callable[[policyspec.Metric, ports.MeasureContext], measurement.Measurement]
+Script = Callable[[policyspec.Metric, measurement.MeasureContext], measurement.Measurement]
 
 
-def healthy(metric: policyspec.Metric, ctx: ports.MeasureContext) -> measurement.Measurement:
+def healthy(metric: policyspec.Metric, ctx: measurement.MeasureContext) -> measurement.Measurement:
     """A reading that passes any sensible gate: plenty of traffic, no errors, 50 ms."""
     if metric.compare is not None and metric.compare.method is policyspec.CompareMethod.SEQUENTIAL:
         return measurement.Measurement(
@@ -148,10 +148,10 @@ class ScriptedMetrics:
     """Readings from `script` (default `healthy`); every call is kept in `calls`."""
 
     script: Script = healthy
-    calls: list[tuple[str, ports.MeasureContext]] = dataclasses.field(default_factory=list)
+    calls: list[tuple[str, measurement.MeasureContext]] = dataclasses.field(default_factory=list)
 
     def measure(
-        self, metric: policyspec.Metric, ctx: ports.MeasureContext
+        self, metric: policyspec.Metric, ctx: measurement.MeasureContext
     ) -> measurement.Measurement:
         self.calls.append((metric.name, ctx))
         return self.script(metric, ctx)

@@ -1,5 +1,6 @@
 """The ports a platform provides to the reconcilers: Runtime, TrafficRouter,
-MetricProvider, EventRecorder — and `Platform`, the four together.
+EventRecorder — and `Platform`, the three with a `MetricProvider` (declared in
+`rollout.analysis.measurement`, beside what it measures).
 
 Implementations: `memory` (tests), `sim` (rehearsal: `rollout controller --platform
 sim`), later `local` (processes and a proxy) and `kubernetes`.
@@ -17,13 +18,11 @@ from datetime import datetime
 from typing import Protocol
 
 from rollout.analysis import measurement
-from rollout.api import policyspec, revision, route, split
+from rollout.api import revision, route, split
 
 __all__ = [
     "AppliedRoute",
     "EventRecorder",
-    "MeasureContext",
-    "MetricProvider",
     "Platform",
     "RecordedEvent",
     "RouteProblem",
@@ -92,25 +91,6 @@ class TrafficRouter(Protocol):
 
 
 @dataclasses.dataclass(frozen=True)
-class MeasureContext:
-    """Where and when to measure: the revisions being compared, and the time range."""
-
-    namespace: str
-    service: str
-    stable: str | None
-    canary: str
-    now: datetime
-    release_started_at: datetime | None = None
-    measured_until: datetime | None = None  # sequential comparisons read increments from here
-
-
-class MetricProvider(Protocol):
-    def measure(self, metric: policyspec.Metric, ctx: MeasureContext) -> measurement.Measurement:
-        """One reading; failures are returned as `Measurement.error`, never raised."""
-        ...
-
-
-@dataclasses.dataclass(frozen=True)
 class RecordedEvent:
     """A Kubernetes-style event about one object."""
 
@@ -133,7 +113,7 @@ class Platform:
     name: str
     runtime: Runtime
     router: TrafficRouter
-    metrics: MetricProvider
+    metrics: measurement.MetricProvider
     events: EventRecorder
     # Whether a reading may wait on I/O (HTTP, a proxy): then the controller takes
     # readings on its measurement threads, each within a deadline, never inside a

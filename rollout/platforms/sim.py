@@ -166,7 +166,7 @@ class SimTraffic:
     # --- MetricProvider ---------------------------------------------------------------
 
     def measure(
-        self, metric: policyspec.Metric, ctx: ports.MeasureContext
+        self, metric: policyspec.Metric, ctx: measurement.MeasureContext
     ) -> measurement.Measurement:
         with self._lock:
             run = self._run(ctx.namespace, ctx.service, ctx.canary)

@@ -36,7 +36,6 @@ from rollout.platforms import ports
 from rollout.store import port
 
 __all__ = [
-    "SERVICE_LABEL",
     "Cache",
     "Context",
     "Key",
@@ -53,9 +52,6 @@ __all__ = [
     "without_error",
     "write_status",
 ]
-
-SERVICE_LABEL = "rollout.dev/service"
-REVISION_LABEL = "rollout.dev/revision"
 
 log = structlog.get_logger(__name__)
 
@@ -111,7 +107,7 @@ class Measurements(Protocol):
     (`rollout.controller.measuring`)."""
 
     def take(
-        self, key: Key, due: Sequence[tuple[policyspec.Metric, ports.MeasureContext]]
+        self, key: Key, due: Sequence[tuple[policyspec.Metric, measurement.MeasureContext]]
     ) -> Taken: ...
 
     def forget(self, key: Key) -> None:

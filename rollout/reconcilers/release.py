@@ -45,11 +45,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from rollout.api import condition, release, revision, route, service, split
+from rollout.analysis import measurement
+from rollout.api import condition, names, release, revision, route, service, split
 from rollout.api.release import TERMINAL_PHASES, Phase, Weights
-from rollout.platforms import ports
 from rollout.reconcilers import base
-from rollout.reconcilers.service import builders
 from rollout.release import actions, engine, observation
 from rollout.store import errors
 
@@ -245,11 +244,11 @@ def _applied(rt: route.Route, spec: release.ReleaseSpec) -> Weights | None:
 
 def _measure_context(
     rel: release.Release, namespace: str, now: datetime, metric: str
-) -> ports.MeasureContext:
+) -> measurement.MeasureContext:
     measured_until = next(
         (m.measured_until for m in rel.status.analysis if m.metric == metric), None
     )
-    return ports.MeasureContext(
+    return measurement.MeasureContext(
         namespace=namespace,
         service=rel.spec.service,
         stable=rel.spec.stable_revision,
@@ -271,7 +270,7 @@ def _superseded_by(ctx: base.Context, rel: release.Release) -> str | None:
     if svc.spec.policy is None:
         return "an immediate rollout (the policy was removed)"
     latest = svc.status.latest_created_revision
-    newer = builders.number_of(latest) > builders.number_of(rel.spec.canary_revision)
+    newer = names.revision_number(latest) > names.revision_number(rel.spec.canary_revision)
     return latest if newer else None
 
 

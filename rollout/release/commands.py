@@ -12,10 +12,9 @@ Pure; `now` and `by` are passed in. Called by the CLI and the scenario tests.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 
-from rollout.api import release, revision, service
+from rollout.api import names, release, revision, service
 from rollout.api.release import TERMINAL_PHASES, Command, Phase, PromoteRequest
 
 __all__ = ["NotApplicable", "abort", "pause", "promote", "resume", "retry", "undo"]
@@ -109,8 +108,12 @@ def undo(
     by_name = {r.metadata.name: r for r in revisions}
     if to_revision is None:
         earlier = sorted(
-            (n for n in by_name if stable is None or _number(n) < _number(stable)),
-            key=_number,
+            (
+                n
+                for n in by_name
+                if stable is None or names.revision_number(n) < names.revision_number(stable)
+            ),
+            key=names.revision_number,
             reverse=True,
         )
         if not earlier:
@@ -126,10 +129,3 @@ def undo(
             f"service {svc.metadata.name} already runs the template of {to_revision}"
         )
     return svc.spec.model_copy(update={"template": target.spec.template})
-
-
-def _number(revision_name: str) -> int:
-    """The counter of a revision name (`web-00012` → 12): names past 99999 grow a digit,
-    so they are ordered by number, not as text."""
-    match = re.search(r"-([0-9]+)$", revision_name)
-    return int(match.group(1)) if match else 0

@@ -29,7 +29,6 @@ from rollout.analysis import evaluate, measurement
 from rollout.analysis.providers import prometheus
 from rollout.api import policyspec
 from rollout.api.release import Verdict
-from rollout.platforms import ports
 
 NAMESPACE, SERVICE = "prod", "web"
 STABLE, GOOD, BAD = "web-1", "web-2", "web-3"
@@ -125,8 +124,8 @@ def metric(address: str, query: str, **fields: Any) -> policyspec.Metric:
     )
 
 
-def context(canary: str) -> ports.MeasureContext:
-    return ports.MeasureContext(
+def context(canary: str) -> measurement.MeasureContext:
+    return measurement.MeasureContext(
         namespace=NAMESPACE, service=SERVICE, stable=STABLE, canary=canary, now=datetime.now(UTC)
     )
 

@@ -22,7 +22,7 @@ from rollout.analysis import measurement
 from rollout.api import condition, kinds, policyspec
 from rollout.api.release import Phase
 from rollout.controller import manager, measuring
-from rollout.platforms import memory, ports
+from rollout.platforms import memory
 from rollout.reconcilers import base
 from rollout.release import commands
 
@@ -61,7 +61,7 @@ class Hang:
         self.entered = threading.Event()
 
     def __call__(
-        self, metric: policyspec.Metric, ctx: ports.MeasureContext
+        self, metric: policyspec.Metric, ctx: measurement.MeasureContext
     ) -> measurement.Measurement:
         self.entered.set()
         self.release.wait(3 * WAIT)
@@ -217,7 +217,9 @@ def test_a_provider_that_raises_gives_an_error_reading_and_abort_still_works(env
     """Inline (memory): the exception is an Error reading with its type; the reconcile does
     not fail (no ReconcileError), and `abort` is honoured at once."""
 
-    def raising(metric: policyspec.Metric, ctx: ports.MeasureContext) -> measurement.Measurement:
+    def raising(
+        metric: policyspec.Metric, ctx: measurement.MeasureContext
+    ) -> measurement.Measurement:
         raise ValueError("Invalid header value b'v\\r\\nX-Injected: 1'")
 
     env.metrics.script = raising

@@ -11,7 +11,7 @@ import pytest
 from rollout.analysis import measurement
 from rollout.api import condition, policyspec
 from rollout.api.release import Phase
-from rollout.platforms import memory, ports
+from rollout.platforms import memory
 from rollout.release import commands
 
 STEPS = [
@@ -49,7 +49,9 @@ def policy(name: str = "test", steps: list[dict[str, Any]] | None = None) -> dic
     }
 
 
-def bad_canary(metric: policyspec.Metric, ctx: ports.MeasureContext) -> measurement.Measurement:
+def bad_canary(
+    metric: policyspec.Metric, ctx: measurement.MeasureContext
+) -> measurement.Measurement:
     """The canary fails 30% of its requests; the stable none."""
     if metric.compare is not None:
         return measurement.Measurement(
@@ -62,7 +64,7 @@ def bad_canary(metric: policyspec.Metric, ctx: ports.MeasureContext) -> measurem
     return measurement.Measurement(metric=metric.name, at=ctx.now, value=0.3, samples=100)
 
 
-def no_data(metric: policyspec.Metric, ctx: ports.MeasureContext) -> measurement.Measurement:
+def no_data(metric: policyspec.Metric, ctx: measurement.MeasureContext) -> measurement.Measurement:
     """The provider answers, but there is no traffic to judge."""
     if metric.compare is not None:
         return measurement.Measurement(

@@ -34,7 +34,6 @@ from rollout.analysis.providers.local import LocalProvider, StatsSource
 from rollout.analysis.providers.prometheus import PrometheusProvider
 from rollout.analysis.providers.web import WebProvider
 from rollout.api import policyspec
-from rollout.platforms import ports
 
 __all__ = [
     "LocalProvider",
@@ -61,7 +60,7 @@ class Providers:
         self._web = WebProvider(opener, secrets=secrets)
 
     def measure(
-        self, metric: policyspec.Metric, ctx: ports.MeasureContext
+        self, metric: policyspec.Metric, ctx: measurement.MeasureContext
     ) -> measurement.Measurement:
         kind = metric.provider.kind
         if kind == "local":

@@ -36,7 +36,6 @@ from typing import Any, Protocol
 
 from rollout.analysis import measurement
 from rollout.api import policyspec
-from rollout.platforms import ports
 
 __all__ = ["MAX_LATENCY_SAMPLES", "LocalProvider", "StatsSource"]
 
@@ -74,7 +73,7 @@ class LocalProvider:
         self._source = source
 
     def measure(
-        self, metric: policyspec.Metric, ctx: ports.MeasureContext
+        self, metric: policyspec.Metric, ctx: measurement.MeasureContext
     ) -> measurement.Measurement:
         if metric.provider.local is None:
             return _error(metric, ctx, f"not a local metric (provider {metric.provider.kind})")
@@ -93,7 +92,10 @@ class LocalProvider:
     # -- readings -----------------------------------------------------------------------
 
     def _increment(
-        self, metric: policyspec.Metric, compare: policyspec.Compare, ctx: ports.MeasureContext
+        self,
+        metric: policyspec.Metric,
+        compare: policyspec.Compare,
+        ctx: measurement.MeasureContext,
     ) -> measurement.Measurement:
         """Counts of both revisions since the previous reading (or the release start)."""
         if ctx.stable is None:
@@ -124,7 +126,7 @@ class LocalProvider:
         )
 
     def _window(
-        self, metric: policyspec.Metric, stat: policyspec.LocalStat, ctx: ports.MeasureContext
+        self, metric: policyspec.Metric, stat: policyspec.LocalStat, ctx: measurement.MeasureContext
     ) -> measurement.Measurement:
         """The canary's stat over the metric's window (and latency samples to compare)."""
         until = _last_whole_second(ctx.now)
@@ -161,7 +163,7 @@ class LocalProvider:
         )
 
     def _counts(
-        self, ctx: ports.MeasureContext, revision: str, since: int, until: int
+        self, ctx: measurement.MeasureContext, revision: str, since: int, until: int
     ) -> tuple[measurement.Counts, int]:
         if until <= since:  # nothing new since the previous reading
             return measurement.Counts(0, 0), until
@@ -239,7 +241,7 @@ def _at(unix: int) -> datetime:
 
 
 def _error(
-    metric: policyspec.Metric, ctx: ports.MeasureContext, reason: str
+    metric: policyspec.Metric, ctx: measurement.MeasureContext, reason: str
 ) -> measurement.Measurement:
     return measurement.Measurement(metric=metric.name, at=ctx.now, error=reason)
 

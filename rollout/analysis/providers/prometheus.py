@@ -59,7 +59,6 @@ from urllib3.util import retry
 from rollout.analysis import measurement
 from rollout.analysis.providers import deadline, rendering
 from rollout.api import policyspec
-from rollout.platforms import ports
 
 __all__ = [
     "COMPARE_UNSUPPORTED",
@@ -161,7 +160,7 @@ class PrometheusProvider:
             c.close()
 
     def measure(
-        self, metric: policyspec.Metric, ctx: ports.MeasureContext
+        self, metric: policyspec.Metric, ctx: measurement.MeasureContext
     ) -> measurement.Measurement:
         spec = metric.provider.prometheus
         if spec is None:
@@ -299,7 +298,7 @@ def _short(value: Any, limit: int = 200) -> str:
 
 
 def _reading(
-    metric: policyspec.Metric, ctx: ports.MeasureContext, parsed: Parsed
+    metric: policyspec.Metric, ctx: measurement.MeasureContext, parsed: Parsed
 ) -> measurement.Measurement:
     return measurement.Measurement(
         metric=metric.name, at=ctx.now, until=ctx.now, value=parsed.value, error=parsed.error

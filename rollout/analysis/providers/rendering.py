@@ -27,8 +27,8 @@ import urllib.parse
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 
+from rollout.analysis import measurement
 from rollout.api import durations, templates
-from rollout.platforms import ports
 
 __all__ = [
     "escape_promql",
@@ -70,7 +70,7 @@ def variables(
     }
 
 
-def variables_for(ctx: ports.MeasureContext, window: timedelta) -> dict[str, str]:
+def variables_for(ctx: measurement.MeasureContext, window: timedelta) -> dict[str, str]:
     """`variables` for a reading taken in `ctx`."""
     return variables(
         namespace=ctx.namespace,

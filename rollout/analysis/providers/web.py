@@ -53,7 +53,6 @@ from typing import Any
 from rollout.analysis import measurement
 from rollout.analysis.providers import deadline, rendering, secrets
 from rollout.api import policyspec
-from rollout.platforms import ports
 
 __all__ = [
     "COMPARE_UNSUPPORTED",
@@ -149,7 +148,7 @@ class WebProvider:
         self._secrets = secrets
 
     def measure(
-        self, metric: policyspec.Metric, ctx: ports.MeasureContext
+        self, metric: policyspec.Metric, ctx: measurement.MeasureContext
     ) -> measurement.Measurement:
         spec = metric.provider.web
         if spec is None:
@@ -341,6 +340,6 @@ def _short(text: str, limit: int = 120) -> str:
 
 
 def _error(
-    metric: policyspec.Metric, ctx: ports.MeasureContext, reason: str
+    metric: policyspec.Metric, ctx: measurement.MeasureContext, reason: str
 ) -> measurement.Measurement:
     return measurement.Measurement(metric=metric.name, at=ctx.now, error=reason)

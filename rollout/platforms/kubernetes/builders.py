@@ -50,7 +50,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from rollout.api import kinds, revision, route, routing, split, workload
+from rollout.api import kinds, names, revision, route, routing, split, workload
 from rollout.platforms import ports
 
 __all__ = [
@@ -82,12 +82,12 @@ __all__ = [
 
 Obj = dict[str, Any]
 
-LABEL_SERVICE = "rollout.dev/service"
-LABEL_REVISION = "rollout.dev/revision"
-LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
-MANAGED_BY = "rollout"
-TAG_HEADER = "Rollout-Tag"
-CLUSTER_DOMAIN = "cluster.local"
+LABEL_SERVICE = names.SERVICE_LABEL
+LABEL_REVISION = names.REVISION_LABEL
+LABEL_MANAGED_BY = names.MANAGED_BY_LABEL
+MANAGED_BY = names.MANAGED_BY
+TAG_HEADER = names.TAG_HEADER
+CLUSTER_DOMAIN = names.CLUSTER_DOMAIN
 DEFAULT_PORT = 8080
 DEFAULT_CPU_TARGET = 80
 SERVICE_PORT = 80

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from kubernetes import client
 
 from rollout import clock as clocks
-from rollout.analysis import providers
+from rollout.analysis import measurement, providers
 from rollout.api import route, routing
 from rollout.platforms import ports, sim
 from rollout.platforms.kubernetes import events, rest, router, runtime, secrets
@@ -61,7 +61,7 @@ def make(
     reader = secrets.KubernetesSecrets(
         rest.Resources(api_client, timeout=SECRET_TIMEOUT), namespaces=namespaces
     )
-    metrics: ports.MetricProvider = providers.Providers(secrets=reader)
+    metrics: measurement.MetricProvider = providers.Providers(secrets=reader)
     if scenario is not None:
         traffic = sim.SimTraffic(clock, scenarios.get(scenario), rps=rps, scrape_delay=scrape_delay)
         traffic_router = _Observed(real_router, traffic)

@@ -115,7 +115,7 @@ def url_of(rt: route.Route) -> str:
     names = (rt.spec.routing.hostnames or rt.spec.routing.hosts) if rt.spec.routing else []
     if names:
         return f"http://{names[0]}"
-    return f"http://{rt.spec.service}.{rt.metadata.namespace or 'default'}.svc.cluster.local"
+    return f"http://{builders.service_host(rt.spec.service, rt.metadata.namespace or 'default')}"
 
 
 def read_back(obj: dict[str, Any], chosen: routing.Router) -> list[split.TrafficStatus]:

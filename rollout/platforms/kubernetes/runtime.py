@@ -20,13 +20,13 @@ import json
 from typing import Any
 
 from rollout import clock as clocks
-from rollout.api import revision
+from rollout.api import names, revision
 from rollout.platforms import ports
 from rollout.platforms.kubernetes import builders, rest
 
 __all__ = ["HASH_ANNOTATION", "KubernetesRuntime", "converge"]
 
-HASH_ANNOTATION = "rollout.dev/spec-hash"
+HASH_ANNOTATION = names.SPEC_HASH_ANNOTATION
 
 USES: tuple[tuple[str, str, tuple[str, ...]], ...] = (  # for the RBAC rules (see store.USES)
     ("apps", "deployments", ("get", "create", "patch", "delete")),

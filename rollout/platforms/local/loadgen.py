@@ -38,6 +38,8 @@ from typing import Any
 
 import aiohttp
 
+from rollout.api import names
+
 __all__ = [
     "MAX_DURATION",
     "MAX_IN_FLIGHT",
@@ -55,7 +57,7 @@ __all__ = [
     "run_open",
 ]
 
-REVISION_HEADER = "Rollout-Revision"
+REVISION_HEADER = names.REVISION_HEADER
 MAX_RPS = 5000.0  # one asyncio process sends a few thousand requests a second at best
 MAX_DURATION = 24 * 3600.0  # seconds
 MAX_IN_FLIGHT = 10_000

@@ -6,11 +6,10 @@ No I/O, no clock: `now` is passed in. Table-tested in tests/unit/reconcilers.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from rollout.api import condition, meta, release, revision, route, service, split
+from rollout.api import condition, meta, names, release, revision, route, service, split
 from rollout.api import rolloutpolicy as policies
 from rollout.reconcilers import base
 
@@ -20,44 +19,29 @@ __all__ = [
     "make_revision",
     "make_route",
     "next_number",
-    "number_of",
-    "release_name",
-    "revision_name",
     "select_garbage",
     "steady_traffic",
 ]
 
-_NUMBER = re.compile(r"-([0-9]{5,})$")
-
-
-def number_of(name: str | None) -> int:
-    """The counter of a revision name (`web-00012` → 12); 0 when there is none."""
-    match = _NUMBER.search(name or "")
-    return int(match.group(1)) if match else 0
-
-
-def revision_name(service_name: str, number: int) -> str:
-    return f"{service_name}-{number:05d}"
-
 
 def next_number(svc: service.Service, revisions: Iterable[revision.Revision]) -> int:
     """One past the highest number ever used: existing revisions and the status."""
-    used = [number_of(r.metadata.name) for r in revisions]
-    return max([number_of(svc.status.latest_created_revision), *used]) + 1
+    used = [names.revision_number(r.metadata.name) for r in revisions]
+    return max([names.revision_number(svc.status.latest_created_revision), *used]) + 1
 
 
 def _labels(svc: service.Service, **extra: str) -> dict[str, str]:
-    return {base.SERVICE_LABEL: svc.metadata.name, **extra}
+    return {names.SERVICE_LABEL: svc.metadata.name, **extra}
 
 
 def make_revision(svc: service.Service, number: int) -> revision.Revision:
     """The next immutable Revision of `svc`: its template, frozen."""
-    name = revision_name(svc.metadata.name, number)
+    name = names.revision_name(svc.metadata.name, number)
     return revision.Revision(
         metadata=meta.ObjectMeta(
             name=name,
             namespace=svc.metadata.namespace,
-            labels=_labels(svc, **{base.REVISION_LABEL: name}),
+            labels=_labels(svc, **{names.REVISION_LABEL: name}),
             owner_references=[base.owner_reference(svc)],
         ),
         spec=revision.RevisionSpec(
@@ -67,11 +51,6 @@ def make_revision(svc: service.Service, number: int) -> revision.Revision:
             progress_deadline=svc.spec.progress_deadline,
         ),
     )
-
-
-def release_name(canary: str, attempt: int) -> str:
-    """`web-00002` for the first release of a canary, `web-00002-2` for a retry."""
-    return canary if attempt == 1 else f"{canary}-{attempt}"
 
 
 def make_release(
@@ -85,10 +64,10 @@ def make_release(
     """A Release from `stable` to `canary` with a snapshot of the policy."""
     return release.Release(
         metadata=meta.ObjectMeta(
-            name=release_name(canary, attempt),
+            name=names.release_name(canary, attempt),
             namespace=svc.metadata.namespace,
             labels=_labels(svc),
-            annotations={"rollout.dev/attempt": str(attempt)},
+            annotations={names.ATTEMPT_ANNOTATION: str(attempt)},
             owner_references=[base.owner_reference(svc)],
         ),
         spec=release.ReleaseSpec(
@@ -111,8 +90,8 @@ def latest_release(
 
 def _release_order(r: release.Release) -> tuple[int, int]:
     return (
-        number_of(r.spec.canary_revision),
-        int(r.metadata.annotations.get("rollout.dev/attempt", "1")),
+        names.revision_number(r.spec.canary_revision),
+        names.attempt_of(r.metadata.annotations),
     )
 
 
@@ -139,7 +118,7 @@ def select_garbage(
     """Revisions to delete: all but `keep` and the `limit` most recent others."""
     others = sorted(
         (r.metadata.name for r in revisions if r.metadata.name not in keep),
-        key=number_of,
+        key=names.revision_number,
         reverse=True,
     )
     return others[limit:]

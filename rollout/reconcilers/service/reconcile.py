@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import contextlib
 
-from rollout.api import condition, release, revision, route, service, split
+from rollout.api import condition, names, release, revision, route, service, split
 from rollout.api import rolloutpolicy as policies
 from rollout.api.release import TERMINAL_PHASES, Phase
 from rollout.reconcilers import base
@@ -38,7 +38,7 @@ def reconcile(ctx: base.Context, key: base.Key) -> base.Result:
     except errors.NotFound:
         return base.Result()  # children go with it (owner references)
     assert isinstance(svc, service.Service)
-    selector = {base.SERVICE_LABEL: svc.metadata.name}
+    selector = {names.SERVICE_LABEL: svc.metadata.name}
     revs = [
         r
         for r in base.read_list(ctx, "Revision", key.namespace, labels=selector)
@@ -55,7 +55,7 @@ def reconcile(ctx: base.Context, key: base.Key) -> base.Result:
     status.observed_generation = svc.metadata.generation
 
     # 1. the revision of the current template
-    revs.sort(key=lambda r: builders.number_of(r.metadata.name))
+    revs.sort(key=lambda r: names.revision_number(r.metadata.name))
     latest = revs[-1] if revs else None
     if latest is None or latest.spec.template != svc.spec.template:
         new = builders.make_revision(svc, builders.next_number(svc, revs))
@@ -75,8 +75,8 @@ def reconcile(ctx: base.Context, key: base.Key) -> base.Result:
     if (
         last is not None
         and last.status.phase is Phase.SUCCEEDED
-        and builders.number_of(last.spec.canary_revision)
-        > builders.number_of(status.stable_revision)
+        and names.revision_number(last.spec.canary_revision)
+        > names.revision_number(status.stable_revision)
         and last.spec.canary_revision in by_name
     ):
         status.stable_revision = last.spec.canary_revision
@@ -198,7 +198,7 @@ def _get_policy(ctx: base.Context, namespace: str, name: str) -> policies.Rollou
 
 
 def _attempt(rel: release.Release) -> int:
-    return int(rel.metadata.annotations.get("rollout.dev/attempt", "1"))
+    return names.attempt_of(rel.metadata.annotations)
 
 
 def _retry_requested(rel: release.Release) -> bool:

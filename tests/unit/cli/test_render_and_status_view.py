@@ -11,7 +11,8 @@ import pytest
 
 from rollout.api import condition, kinds, meta, policyspec, release, route, service
 from rollout.api.release import Phase
-from rollout.cli import render, status_view
+from rollout.cli import render
+from rollout.views import status as status_view
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 

@@ -15,7 +15,7 @@ import pytest
 import structlog
 
 from rollout import clock as clocks
-from rollout.api import condition, kinds, service
+from rollout.api import condition, kinds, names, service
 from rollout.controller import manager
 from rollout.platforms import memory
 from rollout.reconcilers import base
@@ -44,7 +44,7 @@ class FlakyStore:
         self.error: Exception = OSError("disk full")
 
     def create(self, obj: kinds.Resource) -> kinds.Resource:
-        if obj.kind == "Revision" and obj.metadata.labels.get(base.SERVICE_LABEL) in self.failing:
+        if obj.kind == "Revision" and obj.metadata.labels.get(names.SERVICE_LABEL) in self.failing:
             raise self.error
         return self.inner.create(obj)
 
@@ -209,7 +209,7 @@ def test_a_store_failure_inside_the_real_reconciler_is_reported(env: Env) -> Non
     cond = env.error_condition()
     assert cond is not None
     assert (cond.reason, cond.message) == ("OSError", "disk full")
-    assert env.memory.list("Revision", "default", labels={base.SERVICE_LABEL: "web"}).items == []
+    assert env.memory.list("Revision", "default", labels={names.SERVICE_LABEL: "web"}).items == []
     assert env.service("api").status.latest_created_revision == "api-00001"
     env.store.failing.clear()
     env.run_due()

@@ -16,7 +16,6 @@ import pytest
 from rollout.analysis import measurement
 from rollout.api import policyspec
 from rollout.controller import measuring
-from rollout.platforms import ports
 from rollout.reconcilers import base
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -37,8 +36,8 @@ def metric(name: str = "m", timeout: float = TIMEOUT) -> policyspec.Metric:
     )
 
 
-def ctx(measured_until: datetime | None = None) -> ports.MeasureContext:
-    return ports.MeasureContext(
+def ctx(measured_until: datetime | None = None) -> measurement.MeasureContext:
+    return measurement.MeasureContext(
         namespace="default",
         service="web",
         stable="web-00001",
@@ -58,7 +57,9 @@ class Provider:
         self.raises: Exception | None = None
         self._lock = threading.Lock()
 
-    def measure(self, m: policyspec.Metric, c: ports.MeasureContext) -> measurement.Measurement:
+    def measure(
+        self, m: policyspec.Metric, c: measurement.MeasureContext
+    ) -> measurement.Measurement:
         with self._lock:
             self.calls.append(m.name)
         if m.name in self.hold:

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from rollout.api import meta, policyspec, release, revision, rolloutpolicy, route, service
+from rollout.api import meta, names, policyspec, release, revision, rolloutpolicy, route, service
 from rollout.api.release import Phase
 from rollout.controller import wiring
 from rollout.reconcilers import base
@@ -46,7 +46,7 @@ def svc(
 
 def rev(name: str = "web-00001", *, gen: int = 1, labelled: bool = True) -> revision.Revision:
     owner = name.rsplit("-", 1)[0]
-    labels = {base.SERVICE_LABEL: owner} if labelled else {}
+    labels = {names.SERVICE_LABEL: owner} if labelled else {}
     return revision.Revision.model_validate(
         {"metadata": _meta(name, gen, **labels), "spec": {"service": owner, "template": TEMPLATE}}
     )
@@ -54,7 +54,7 @@ def rev(name: str = "web-00001", *, gen: int = 1, labelled: bool = True) -> revi
 
 def rt(name: str = "web", *, gen: int = 1, revisions: tuple[str, ...] = ()) -> route.Route:
     return route.Route(
-        metadata=_meta(name, gen, **{base.SERVICE_LABEL: name}),
+        metadata=_meta(name, gen, **{names.SERVICE_LABEL: name}),
         spec=route.RouteSpec.model_validate(
             {
                 "service": name,
@@ -72,7 +72,7 @@ def rel(
 ) -> release.Release:
     service_name = name.split("-")[0]
     return release.Release(
-        metadata=_meta(name, gen, **{base.SERVICE_LABEL: service_name}),
+        metadata=_meta(name, gen, **{names.SERVICE_LABEL: service_name}),
         spec=release.ReleaseSpec(
             service=service_name,
             stable_revision=f"{service_name}-00001",

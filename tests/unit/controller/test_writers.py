@@ -4,7 +4,7 @@ queue the key whose reconcile wrote it; the same change made by anyone else does
 from __future__ import annotations
 
 from rollout import clock as clocks
-from rollout.api import revision, service
+from rollout.api import names, revision, service
 from rollout.controller import manager
 from rollout.platforms import memory as memory_platform
 from rollout.reconcilers import base
@@ -61,7 +61,7 @@ def test_a_child_created_by_someone_else_wakes_the_service() -> None:
     assert isinstance(svc, service.Service)
     rev = revision.Revision.model_validate(
         {
-            "metadata": {"name": "web-00001", "labels": {base.SERVICE_LABEL: "web"}},
+            "metadata": {"name": "web-00001", "labels": {names.SERVICE_LABEL: "web"}},
             "spec": {"service": "web", "template": svc.spec.template.model_dump()},
         }
     )

@@ -10,9 +10,8 @@ from typing import Any
 import kubernetes.client
 import pytest
 
-from rollout.api import revision, route, split
+from rollout.api import names, revision, route, split
 from rollout.platforms.kubernetes import builders
-from rollout.reconcilers import base
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, 250_000, tzinfo=UTC)
 
@@ -80,8 +79,8 @@ def env_of(c: dict[str, Any]) -> dict[str, str]:
 
 def test_labels_are_the_reconcilers_labels() -> None:
     """The Kubernetes objects carry the same labels as the stored resources."""
-    assert builders.LABEL_SERVICE == base.SERVICE_LABEL
-    assert builders.LABEL_REVISION == base.REVISION_LABEL
+    assert builders.LABEL_SERVICE == names.SERVICE_LABEL
+    assert builders.LABEL_REVISION == names.REVISION_LABEL
 
 
 # ---- Deployment -------------------------------------------------------------------

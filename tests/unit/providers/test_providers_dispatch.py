@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from rollout.analysis import providers
+from rollout.analysis import measurement, providers
 from rollout.api import policyspec
-from rollout.platforms import ports
 
 NOW = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
-CTX = ports.MeasureContext(namespace="prod", service="web", stable="web-1", canary="web-2", now=NOW)
+CTX = measurement.MeasureContext(
+    namespace="prod", service="web", stable="web-1", canary="web-2", now=NOW
+)
 
 
 def metric(provider: dict[str, Any]) -> policyspec.Metric:
@@ -26,7 +27,7 @@ class Stats:
 
 def test_is_a_metric_provider() -> None:
     """`Providers` satisfies the platform port."""
-    port: ports.MetricProvider = providers.Providers()
+    port: measurement.MetricProvider = providers.Providers()
     assert port is not None
 
 

@@ -20,12 +20,14 @@ from typing import Any
 
 import pytest
 
+from rollout.analysis import measurement
 from rollout.analysis.providers import deadline, printable, prometheus, secrets, web
 from rollout.api import policyspec
-from rollout.platforms import ports
 
 NOW = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
-CTX = ports.MeasureContext(namespace="prod", service="web", stable="web-1", canary="web-2", now=NOW)
+CTX = measurement.MeasureContext(
+    namespace="prod", service="web", stable="web-1", canary="web-2", now=NOW
+)
 DRIP_FOR = 6.0  # seconds a dripping answer lasts at most (the timeout is 1 s)
 GRACE = 0.5  # what the deadline may overrun by on a loaded machine
 RAW = b"bad \x00 \xff\xfe \xef\xbf\xbd \x1b[31m \xe2\x80\xae end\r\nX-Injected: 1"

@@ -17,7 +17,6 @@ from rollout.analysis import evaluate, measurement
 from rollout.analysis.providers import local
 from rollout.api import policyspec
 from rollout.api.release import Verdict
-from rollout.platforms import ports
 
 START = 1_700_000_000  # the release start, unix seconds
 # canary and stable: (requests, errors) every second; stable also before the start
@@ -75,8 +74,8 @@ def at(seconds: float) -> datetime:
 
 def ctx(
     now: float, measured_until: float | None = None, stable: str | None = "web-1"
-) -> ports.MeasureContext:
-    return ports.MeasureContext(
+) -> measurement.MeasureContext:
+    return measurement.MeasureContext(
         namespace="prod",
         service="web",
         stable=stable,

@@ -18,14 +18,15 @@ from typing import Any, ClassVar
 
 import pytest
 
-from rollout.analysis import evaluate
+from rollout.analysis import evaluate, measurement
 from rollout.analysis.providers import prometheus
 from rollout.api import policyspec
 from rollout.api.release import Verdict
-from rollout.platforms import ports
 
 NOW = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
-CTX = ports.MeasureContext(namespace="prod", service="web", stable="web-1", canary="web-2", now=NOW)
+CTX = measurement.MeasureContext(
+    namespace="prod", service="web", stable="web-1", canary="web-2", now=NOW
+)
 
 
 @pytest.mark.parametrize(
@@ -173,7 +174,9 @@ def metric(address: str, query: str, **fields: Any) -> policyspec.Metric:
 def test_query_is_rendered_and_escaped(stub: tuple[str, type[_Stub]]) -> None:
     """The server receives the rendered query with the values escaped."""
     address, handler = stub
-    ctx = ports.MeasureContext(namespace="prod", service="web", stable=None, canary='we"b', now=NOW)
+    ctx = measurement.MeasureContext(
+        namespace="prod", service="web", stable=None, canary='we"b', now=NOW
+    )
     provider = prometheus.PrometheusProvider()
     provider.measure(metric(address, 'x{revision="{{revision}}"}[{{window}}]'), ctx)
     assert handler.seen == ['x{revision="we\\"b"}[1m]']

@@ -14,14 +14,15 @@ from typing import Any, ClassVar
 
 import pytest
 
-from rollout.analysis import evaluate
+from rollout.analysis import evaluate, measurement
 from rollout.analysis.providers import web
 from rollout.api import policyspec
 from rollout.api.release import Verdict
-from rollout.platforms import ports
 
 NOW = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
-CTX = ports.MeasureContext(namespace="prod", service="web", stable="web-1", canary="web-2", now=NOW)
+CTX = measurement.MeasureContext(
+    namespace="prod", service="web", stable="web-1", canary="web-2", now=NOW
+)
 DOC = {"data": {"errorRate": 0.02, "series": [{"v": 3}, {"v": "4.5"}], "flag": True, "none": None}}
 
 
@@ -197,7 +198,7 @@ def test_reading_verdicts(
 def test_url_is_templated_and_quoted_and_headers_sent(server: tuple[str, type[_Handler]]) -> None:
     """Values are URL-quoted; the provider's headers reach the server."""
     address, handler = server
-    ctx = ports.MeasureContext(namespace="p", service="s", stable=None, canary="a&b", now=NOW)
+    ctx = measurement.MeasureContext(namespace="p", service="s", stable=None, canary="a&b", now=NOW)
     path = "/m?rev=a%26b&w=1m"
     handler.routes[path] = (200, b'{"data": {"errorRate": 0}}', 0.0)
     m = metric(address + "/m?rev={{revision}}&w={{window}}", headers={"X-Token": "t0k"})

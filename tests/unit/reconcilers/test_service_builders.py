@@ -8,8 +8,16 @@ from typing import Any
 
 import pytest
 
-from rollout.api import condition, meta, policyspec, release, revision, rolloutpolicy, service
-from rollout.reconcilers import base
+from rollout.api import (
+    condition,
+    meta,
+    names,
+    policyspec,
+    release,
+    revision,
+    rolloutpolicy,
+    service,
+)
 from rollout.reconcilers.service import builders
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -54,7 +62,7 @@ POLICY = rolloutpolicy.RolloutPolicy(
 
 
 def rel(canary: str, attempt: int | None = None, *, created: int = 0) -> release.Release:
-    annotations = {} if attempt is None else {"rollout.dev/attempt": str(attempt)}
+    annotations = {} if attempt is None else {names.ATTEMPT_ANNOTATION: str(attempt)}
     return release.Release(
         metadata=meta.ObjectMeta(
             name=f"{canary}-{attempt}" if attempt else canary,
@@ -66,38 +74,6 @@ def rel(canary: str, attempt: int | None = None, *, created: int = 0) -> release
 
 
 # --- names and numbers --------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("name", "number"),
-    [
-        pytest.param("web-00012", 12, id="five-digits"),
-        pytest.param("web-123456", 123456, id="six-digits"),
-        pytest.param("web-00001-2", 0, id="release-retry-name"),
-        pytest.param("my-svc-00003", 3, id="dashes-in-service"),
-        pytest.param("web-0012", 0, id="four-digits-not-a-revision"),
-        pytest.param("web", 0, id="no-number"),
-        pytest.param("", 0, id="empty"),
-        pytest.param(None, 0, id="none"),
-    ],
-)
-def test_number_of(name: str | None, number: int) -> None:
-    """The counter at the end of a revision name, 0 when there is none."""
-    assert builders.number_of(name) == number
-
-
-@pytest.mark.parametrize(
-    ("number", "name"),
-    [
-        pytest.param(1, "web-00001", id="padded"),
-        pytest.param(12345, "web-12345", id="five-digits"),
-        pytest.param(123456, "web-123456", id="grows-past-five"),
-    ],
-)
-def test_revision_name(number: int, name: str) -> None:
-    """`<service>-NNNNN`, zero-padded to five digits, and round-trips through number_of."""
-    assert builders.revision_name("web", number) == name
-    assert builders.number_of(name) == number
 
 
 @pytest.mark.parametrize(
@@ -116,19 +92,6 @@ def test_next_number(latest: str | None, existing: list[str], expected: int) -> 
     assert builders.next_number(svc, [rev(n) for n in existing]) == expected
 
 
-@pytest.mark.parametrize(
-    ("attempt", "name"),
-    [
-        pytest.param(1, "web-00002", id="first-attempt"),
-        pytest.param(2, "web-00002-2", id="retry"),
-        pytest.param(10, "web-00002-10", id="tenth"),
-    ],
-)
-def test_release_name(attempt: int, name: str) -> None:
-    """The canary's name for its first release, `-N` for later attempts."""
-    assert builders.release_name("web-00002", attempt) == name
-
-
 # --- make_revision ------------------------------------------------------------------
 
 
@@ -139,8 +102,8 @@ def test_make_revision_labels_and_owner() -> None:
     assert made.metadata.name == "web-00004"
     assert made.metadata.namespace == "prod"
     assert made.metadata.labels == {
-        base.SERVICE_LABEL: "web",
-        base.REVISION_LABEL: "web-00004",
+        names.SERVICE_LABEL: "web",
+        names.REVISION_LABEL: "web-00004",
     }
     (owner,) = made.metadata.owner_references
     assert (owner.kind, owner.name, owner.uid) == ("Service", "web", "uid-web")
@@ -214,7 +177,7 @@ def test_make_release_records_its_attempt(attempt: int, name: str) -> None:
         stored_service(), POLICY, stable="web-00001", canary="web-00002", attempt=attempt
     )
     assert made.metadata.name == name
-    assert made.metadata.annotations == {"rollout.dev/attempt": str(attempt)}
+    assert made.metadata.annotations == {names.ATTEMPT_ANNOTATION: str(attempt)}
 
 
 def test_make_release_labels_and_owner() -> None:
@@ -222,7 +185,7 @@ def test_make_release_labels_and_owner() -> None:
     made = builders.make_release(
         stored_service(), POLICY, stable="web-00001", canary="web-00002", attempt=1
     )
-    assert made.metadata.labels == {base.SERVICE_LABEL: "web"}
+    assert made.metadata.labels == {names.SERVICE_LABEL: "web"}
     (owner,) = made.metadata.owner_references
     assert (owner.kind, owner.name, owner.uid) == ("Service", "web", "uid-web")
 
@@ -276,20 +239,20 @@ def test_latest_release(
 # --- select_garbage -----------------------------------------------------------------
 
 
-def names(*numbers: int) -> list[str]:
-    return [builders.revision_name("web", n) for n in numbers]
+def nums(*numbers: int) -> list[str]:
+    return [names.revision_name("web", n) for n in numbers]
 
 
 @pytest.mark.parametrize(
     ("existing", "keep", "limit", "deleted"),
     [
-        pytest.param(names(1, 2, 3), set(), 5, [], id="under-the-limit"),
-        pytest.param(names(1, 2, 3, 4, 5), set(), 2, names(3, 2, 1), id="oldest-go"),
-        pytest.param(names(1, 2, 3, 4, 5), set(names(1, 5)), 2, names(2), id="kept-not-counted"),
-        pytest.param(names(1, 2, 3), set(names(1)), 0, names(3, 2), id="limit-zero"),
-        pytest.param(names(1, 2), set(names(1, 2)), 0, [], id="all-kept"),
-        pytest.param(names(9, 10, 11, 100), set(), 2, names(10, 9), id="numeric-order"),
-        pytest.param(names(5, 1, 4, 2, 3), set(), 1, names(4, 3, 2, 1), id="unsorted-input"),
+        pytest.param(nums(1, 2, 3), set(), 5, [], id="under-the-limit"),
+        pytest.param(nums(1, 2, 3, 4, 5), set(), 2, nums(3, 2, 1), id="oldest-go"),
+        pytest.param(nums(1, 2, 3, 4, 5), set(nums(1, 5)), 2, nums(2), id="kept-not-counted"),
+        pytest.param(nums(1, 2, 3), set(nums(1)), 0, nums(3, 2), id="limit-zero"),
+        pytest.param(nums(1, 2), set(nums(1, 2)), 0, [], id="all-kept"),
+        pytest.param(nums(9, 10, 11, 100), set(), 2, nums(10, 9), id="numeric-order"),
+        pytest.param(nums(5, 1, 4, 2, 3), set(), 1, nums(4, 3, 2, 1), id="unsorted-input"),
     ],
 )
 def test_select_garbage(

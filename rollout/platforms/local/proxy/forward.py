@@ -46,6 +46,7 @@ import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict, MultiMapping
 
+from rollout.api import names
 from rollout.platforms.local.proxy import stats, table
 
 __all__ = [
@@ -58,8 +59,8 @@ __all__ = [
     "response_headers",
 ]
 
-TAG_HEADER = "Rollout-Tag"
-REVISION_HEADER = "Rollout-Revision"
+TAG_HEADER = names.TAG_HEADER
+REVISION_HEADER = names.REVISION_HEADER
 HOP_BY_HOP = frozenset(
     {
         "connection",

@@ -1,0 +1,69 @@
+"""Names, labels, annotations and headers: the one place each is spelled.
+
+- Revisions are `<service>-NNNNN` (five digits or more, counting from 1);
+  `revision_number` reads the counter back (0 for a name that is not one of ours,
+  e.g. `web-12`). Releases are named after their canary (`web-00002`), a retry adds
+  the attempt (`web-00002-2`; the attempt is also in `ATTEMPT_ANNOTATION`).
+- Every object made for a Service carries `SERVICE_LABEL`; revisions and what runs
+  them also `REVISION_LABEL`.
+- The data planes pin a request to a tagged target with `TAG_HEADER`, and the local
+  proxy to a revision with `REVISION_HEADER`, which it also sets on every answer.
+
+Pure; no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = [
+    "ATTEMPT_ANNOTATION",
+    "CLUSTER_DOMAIN",
+    "MANAGED_BY",
+    "MANAGED_BY_LABEL",
+    "REVISION_HEADER",
+    "REVISION_LABEL",
+    "SERVICE_LABEL",
+    "SPEC_HASH_ANNOTATION",
+    "TAG_HEADER",
+    "attempt_of",
+    "release_name",
+    "revision_name",
+    "revision_number",
+]
+
+SERVICE_LABEL = "rollout.dev/service"
+REVISION_LABEL = "rollout.dev/revision"
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_BY = "rollout"
+ATTEMPT_ANNOTATION = "rollout.dev/attempt"
+SPEC_HASH_ANNOTATION = "rollout.dev/spec-hash"  # what the controller last wrote (Kubernetes)
+TAG_HEADER = "Rollout-Tag"
+REVISION_HEADER = "Rollout-Revision"
+CLUSTER_DOMAIN = "cluster.local"
+
+_NUMBER = re.compile(r"-([0-9]{5,})$")
+
+
+def revision_name(service: str, number: int) -> str:
+    """`web`, 12 → `web-00012`."""
+    return f"{service}-{number:05d}"
+
+
+def revision_number(name: str | None) -> int:
+    """The counter of a revision name (`web-00012` → 12); 0 when there is none."""
+    match = _NUMBER.search(name or "")
+    return int(match.group(1)) if match else 0
+
+
+def release_name(canary: str, attempt: int) -> str:
+    """`web-00002` for the first release of a canary, `web-00002-2` for a retry."""
+    return canary if attempt == 1 else f"{canary}-{attempt}"
+
+
+def attempt_of(annotations: dict[str, str]) -> int:
+    """The attempt a release's annotations record (1 when they record none)."""
+    try:
+        return max(1, int(annotations.get(ATTEMPT_ANNOTATION, "1")))
+    except ValueError:
+        return 1
