@@ -1,8 +1,11 @@
 """Status conditions in the Kubernetes shape, and the helpers that set them.
 
-Reconcilers never assemble condition dicts by hand: they call `set_condition`, which
-keeps `lastTransitionTime` when the status did not change (so a condition that stays
-False for an hour says so), and replaces the condition of the same type.
+Reconcilers never assemble condition dicts by hand. The status models of Service,
+Revision and Route mix in `ReadyConditions` and say what happened with their own
+`mark_*` methods (Knative style: `rev.status.mark_ready(...)`), each with its reason
+spelled once on the type; underneath, `set_condition` keeps `lastTransitionTime`
+when the status did not change (so a condition that stays False for an hour says so)
+and replaces the condition of the same type.
 
 Pure; time is passed in. Called by reconcilers and by the release engine.
 """
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Protocol
 
 from rollout.api import base
 
@@ -18,6 +22,7 @@ __all__ = [
     "Condition",
     "ConditionStatus",
     "ConditionType",
+    "ReadyConditions",
     "get_condition",
     "is_true",
     "set_condition",
@@ -88,3 +93,34 @@ def set_condition(
         observed_generation=observed_generation,
     )
     return [new if c.type == type_ else c for c in conditions] if old else [*conditions, new]
+
+
+class _HasConditions(Protocol):
+    conditions: list[Condition]
+
+
+class ReadyConditions:
+    """The Ready condition of a status model (mixed into ServiceStatus, RevisionStatus and
+    RouteStatus, which add their `mark_*` methods on top)."""
+
+    def ready_condition(self: _HasConditions) -> Condition | None:
+        return get_condition(self.conditions, ConditionType.READY)
+
+    def set_ready(
+        self: _HasConditions,
+        status: ConditionStatus,
+        reason: str,
+        message: str,
+        *,
+        now: datetime,
+        generation: int | None,
+    ) -> None:
+        self.conditions = set_condition(
+            self.conditions,
+            type_=ConditionType.READY,
+            status=status,
+            reason=reason,
+            message=message,
+            now=now,
+            observed_generation=generation,
+        )

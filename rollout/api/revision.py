@@ -8,7 +8,7 @@ Pure data; no I/O.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
 from pydantic import Field
@@ -25,7 +25,7 @@ class RevisionSpec(base.ApiModel):
     progress_deadline: durations.PositiveDuration = timedelta(minutes=10)
 
 
-class RevisionStatus(base.ApiModel):
+class RevisionStatus(base.ApiModel, condition.ReadyConditions):
     observed_generation: base.Int | None = None
     ready: base.Bool = False
     replicas: base.NonNegativeInt = 0
@@ -33,6 +33,37 @@ class RevisionStatus(base.ApiModel):
     restarts: base.NonNegativeInt = 0
     url: str | None = None
     conditions: list[condition.Condition] = Field(default_factory=list)
+
+    def mark_ready(self, *, now: datetime, generation: int | None) -> None:
+        self.set_ready(condition.ConditionStatus.TRUE, "Ready", "", now=now, generation=generation)
+
+    def mark_starting(
+        self, reason: str, message: str, *, now: datetime, generation: int | None
+    ) -> None:
+        """Not ready yet, and nothing says it will not be (the runtime's reason)."""
+        self.set_ready(
+            condition.ConditionStatus.UNKNOWN, reason, message, now=now, generation=generation
+        )
+
+    def mark_failed(
+        self, reason: str, message: str, *, now: datetime, generation: int | None
+    ) -> None:
+        """A failure it will not recover from (the runtime's reason, e.g. CrashLoop)."""
+        self.set_ready(
+            condition.ConditionStatus.FALSE, reason, message, now=now, generation=generation
+        )
+
+    def mark_deadline_exceeded(
+        self, deadline: timedelta, detail: str, *, now: datetime, generation: int | None
+    ) -> None:
+        """Not ready within `progressDeadline`."""
+        self.set_ready(
+            condition.ConditionStatus.FALSE,
+            "ProgressDeadlineExceeded",
+            f"not ready after {deadline}: {detail}",
+            now=now,
+            generation=generation,
+        )
 
 
 class Revision(base.ApiModel):

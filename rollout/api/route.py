@@ -41,12 +41,25 @@ class DriftCorrection(base.ApiModel):
     message: str
 
 
-class RouteStatus(base.ApiModel):
+class RouteStatus(base.ApiModel, condition.ReadyConditions):
     observed_generation: base.Int | None = None
     traffic: list[split.TrafficStatus] = Field(default_factory=list)
     url: str | None = None
     last_drift: DriftCorrection | None = None
     conditions: list[condition.Condition] = Field(default_factory=list)
+
+    def mark_traffic(
+        self,
+        wanted: list[split.TrafficTarget],
+        *,
+        problem: tuple[str, str] | None,
+        now: datetime,
+        generation: int | None,
+    ) -> None:
+        """Ready as `traffic_ready` says of `self.traffic` (what the router applied)."""
+        ok, reason, message = traffic_ready(wanted, self.traffic, problem=problem)
+        value = condition.ConditionStatus.TRUE if ok else condition.ConditionStatus.FALSE
+        self.set_ready(value, reason, message, now=now, generation=generation)
 
 
 def traffic_ready(

@@ -10,7 +10,7 @@ Pure data and rules; no I/O.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -36,7 +36,7 @@ class ServiceSpec(base.ApiModel):
     progress_deadline: durations.PositiveDuration = timedelta(minutes=10)
 
 
-class ServiceStatus(base.ApiModel):
+class ServiceStatus(base.ApiModel, condition.ReadyConditions):
     observed_generation: base.Int | None = None
     latest_created_revision: str | None = None
     latest_ready_revision: str | None = None
@@ -45,6 +45,40 @@ class ServiceStatus(base.ApiModel):
     current_release: str | None = None
     url: str | None = None
     conditions: list[condition.Condition] = Field(default_factory=list)
+
+    def mark_readiness(
+        self,
+        *,
+        revisions: tuple[bool, str, str],
+        routes: tuple[bool, str, str],
+        now: datetime,
+        generation: int | None,
+    ) -> None:
+        """RevisionsReady and RoutesReady as (ok, reason, message), and Ready: both, or
+        the first one's problem (Knative's Service conditions)."""
+        for type_, (ok, reason, message) in (
+            (condition.ConditionType.REVISIONS_READY, revisions),
+            (condition.ConditionType.ROUTES_READY, routes),
+        ):
+            self.conditions = condition.set_condition(
+                self.conditions,
+                type_=type_,
+                status=condition.ConditionStatus.TRUE if ok else condition.ConditionStatus.FALSE,
+                reason=reason,
+                message=message,
+                now=now,
+                observed_generation=generation,
+            )
+        failing = next((c for c in (revisions, routes) if not c[0]), None)
+        if failing is None:
+            self.set_ready(
+                condition.ConditionStatus.TRUE, "Ready", "", now=now, generation=generation
+            )
+        else:
+            _, reason, message = failing
+            self.set_ready(
+                condition.ConditionStatus.FALSE, reason, message, now=now, generation=generation
+            )
 
 
 class Service(base.ApiModel):

@@ -3,8 +3,9 @@
 A change to one object can matter to others: a Revision's readiness to its Service,
 to its Route when the route sends it traffic, and to the running Release it is the
 canary of; a Route's applied split (its status: a new spec is the doing of its
-service or its release) to the running Release, else to its Service; a Release's end to
-its Service; a Service's spec or newest revision to its running Release (what
+service) to the running Release, else to its Service; a Release's start, end, command
+or new split (its weights, its phase's end state) to its Service, the one writer of
+the Route's spec; a Service's spec or newest revision to its running Release (what
 supersedes it); a RolloutPolicy to the Services that name it. The index remembers,
 from the events it has seen, the releases of each service (their canary, whether they
 are still running), the revisions each route names, each service's newest revision
@@ -13,8 +14,9 @@ has not seen yet is assumed to matter.
 
 A status-only change (same generation as last seen) does not enqueue the object
 itself: its own reconciler wrote it. It still enqueues the objects that depend on it
-— except that a running release's progress (its status, its route) concerns the
-release alone: the service hears when a release starts, ends or gets a command.
+— except that a running release's progress (its analysis, its route's status)
+concerns the release alone: the service hears when a release starts, ends, gets a
+command or asks for another split.
 
 Pure and in memory; fed by `manager`. Thread-safe.
 """
@@ -24,9 +26,10 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 
-from rollout.api import kinds, names, release, route, service
+from rollout.api import kinds, names, release, route, service, split
 from rollout.api.release import TERMINAL_PHASES
 from rollout.reconcilers import base
+from rollout.reconcilers.service import builders
 from rollout.store import port
 
 __all__ = ["Index"]
@@ -42,6 +45,8 @@ class Index:
         self._policy_of: dict[_Service, str | None] = {}
         self._latest_of: dict[_Service, str | None] = {}  # status.latestCreatedRevision
         self._routed: dict[_Service, frozenset[str]] = {}  # the route's spec.traffic
+        # (namespace, release) → the split it asks for (`builders.release_traffic`)
+        self._split_of: dict[tuple[str, str], list[split.TrafficTarget] | None] = {}
         self._generations: dict[base.Key, int | None] = {}
         self._lock = threading.Lock()
 
@@ -63,64 +68,93 @@ class Index:
             status_only = event.type is port.EventType.MODIFIED and seen == generation
             keys = [] if status_only else [own]
             if isinstance(obj, release.Release):
-                svc = (namespace, obj.spec.service)
-                was_running = self._releases[svc].get(name)
-                running = not deleted and obj.status.phase not in TERMINAL_PHASES
-                if deleted:
-                    self._releases[svc].pop(name, None)
-                    self._canary_of.pop((namespace, name), None)
-                else:
-                    self._releases[svc][name] = running
-                    self._canary_of[(namespace, name)] = obj.spec.canary_revision
-                # The service cares when a release starts, ends, or gets a command (retry).
-                if was_running is None or was_running != running or not status_only:
-                    keys.append(base.Key("Service", *svc))
+                keys.extend(self._of_release(obj, namespace, name, deleted, status_only))
             elif isinstance(obj, service.Service):
-                svc = (namespace, name)
-                old = self._policy_of.pop(svc, None)
-                if old is not None:
-                    self._by_policy[(namespace, old)].discard(name)
-                if not deleted:
-                    self._policy_of[svc] = obj.spec.policy
-                    if obj.spec.policy is not None:
-                        self._by_policy[(namespace, obj.spec.policy)].add(name)
-                latest = None if deleted else obj.status.latest_created_revision
-                newer = svc not in self._latest_of or self._latest_of[svc] != latest
-                self._latest_of[svc] = latest
-                if deleted:
-                    del self._latest_of[svc]
-                # Its releases read its spec and its newest revision (a newer one supersedes).
-                if not status_only or newer:
-                    keys.extend(self._running(svc))
+                keys.extend(self._of_service(obj, namespace, name, deleted, status_only))
             elif obj.kind == "RolloutPolicy":
                 keys.extend(
                     base.Key("Service", namespace, s)
                     for s in sorted(self._by_policy[(namespace, name)])
                 )
             else:  # Revision, Route: their service and its running release
-                owner = _service_of(obj)
-                if owner is not None:
-                    svc = (namespace, owner)
-                    releases = self._running(svc)
-                    if isinstance(obj, route.Route):
-                        if deleted:
-                            self._routed.pop(svc, None)
-                        else:
-                            self._routed[svc] = frozenset(t.revision_name for t in obj.spec.traffic)
-                        # Of the split applied: a new spec is what its owner just wrote.
-                        # While a release moves the route, the release is the one to tell.
-                        if status_only or deleted or seen is None:
-                            keys.extend(releases or [base.Key("Service", *svc)])
-                    else:
-                        keys.append(base.Key("Service", *svc))
-                        # Its address or readiness: the split is applied again if it has a part.
-                        routed = self._routed.get(svc)
-                        if routed is None or name in routed:
-                            keys.append(base.Key("Route", *svc))
-                        # The release it is the canary of watches its readiness.
-                        keys.extend(
-                            r for r in releases if self._canary_of.get((namespace, r.name)) == name
-                        )
+                keys.extend(self._of_child(obj, namespace, name, deleted, status_only, seen))
+        return keys
+
+    def _of_release(
+        self, obj: release.Release, namespace: str, name: str, deleted: bool, status_only: bool
+    ) -> list[base.Key]:
+        """The service, when the release starts, ends, gets a command (retry) or asks
+        for another split (the service writes the Route)."""
+        svc = (namespace, obj.spec.service)
+        was_running = self._releases[svc].get(name)
+        running = not deleted and obj.status.phase not in TERMINAL_PHASES
+        asks = None if deleted else builders.release_traffic(obj)
+        previous = self._split_of.get((namespace, name))
+        if deleted:
+            self._releases[svc].pop(name, None)
+            self._canary_of.pop((namespace, name), None)
+            self._split_of.pop((namespace, name), None)
+        else:
+            self._releases[svc][name] = running
+            self._canary_of[(namespace, name)] = obj.spec.canary_revision
+            self._split_of[(namespace, name)] = asks
+        if was_running is None or was_running != running or not status_only:
+            return [base.Key("Service", *svc)]
+        if running and asks != previous:
+            return [base.Key("Service", *svc)]
+        return []
+
+    def _of_service(
+        self, obj: service.Service, namespace: str, name: str, deleted: bool, status_only: bool
+    ) -> list[base.Key]:
+        """Its running releases, when its spec or newest revision changed (a newer one
+        supersedes)."""
+        svc = (namespace, name)
+        old = self._policy_of.pop(svc, None)
+        if old is not None:
+            self._by_policy[(namespace, old)].discard(name)
+        if not deleted:
+            self._policy_of[svc] = obj.spec.policy
+            if obj.spec.policy is not None:
+                self._by_policy[(namespace, obj.spec.policy)].add(name)
+        latest = None if deleted else obj.status.latest_created_revision
+        newer = svc not in self._latest_of or self._latest_of[svc] != latest
+        self._latest_of[svc] = latest
+        if deleted:
+            del self._latest_of[svc]
+        return self._running(svc) if not status_only or newer else []
+
+    def _of_child(
+        self,
+        obj: kinds.Resource,
+        namespace: str,
+        name: str,
+        deleted: bool,
+        status_only: bool,
+        seen: int | None,
+    ) -> list[base.Key]:
+        owner = _service_of(obj)
+        if owner is None:
+            return []
+        svc = (namespace, owner)
+        releases = self._running(svc)
+        if isinstance(obj, route.Route):
+            if deleted:
+                self._routed.pop(svc, None)
+            else:
+                self._routed[svc] = frozenset(t.revision_name for t in obj.spec.traffic)
+            # Of the split applied: a new spec is what its service just wrote.
+            # While a release moves the route, the release is the one to tell.
+            if status_only or deleted or seen is None:
+                return releases or [base.Key("Service", *svc)]
+            return []
+        keys = [base.Key("Service", *svc)]
+        # Its address or readiness: the split is applied again if it has a part.
+        routed = self._routed.get(svc)
+        if routed is None or name in routed:
+            keys.append(base.Key("Route", *svc))
+        # The release it is the canary of watches its readiness.
+        keys.extend(r for r in releases if self._canary_of.get((namespace, r.name)) == name)
         return keys
 
     def _running(self, svc: _Service) -> list[base.Key]:

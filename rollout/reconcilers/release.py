@@ -1,41 +1,36 @@
 """The Release reconciler: runs the release engine against the world.
 
 observe → decide → apply → persist:
-- observe: the canary revision's readiness (a False Ready condition is a canary
-  failure, e.g. a crash loop), the weights the Route reports as applied, the readings
-  of the metrics that are due (sequential comparisons read the increment since the
-  metric's `measuredUntil`), whether the Service has moved on (a newer revision, a
-  manual split, the policy removed), and the time — a frozen `Observation`.
-  Readings come from `ctx.measurements` (`rollout.controller.measuring`), which never
-  waits: a reading still in flight is left out (the engine decides with the readings
-  it has, so commands and a newer revision act at once) and its release is woken when
-  it completes or its deadline passes (the engine leaves metrics in flight out of its
-  requeue: `Observation.in_flight`; `engine.POLL` stays a floor while one is, so a
-  lost wake costs seconds, not a spin). An object that cannot be read (a store or API
-  failure, not NotFound) is unknown, never a decision: the Route's weights as not
-  known, the canary as not ready but not failed, the Service as not moved on — so
-  `abort` and a supersede are still decided;
+- observe (`_observe`): the canary revision's readiness (a False Ready condition is a
+  canary failure, e.g. a crash loop), the weights the Route reports as applied, the
+  readings of the metrics that are due (sequential comparisons read the increment
+  since the metric's `measuredUntil`), whether the Service has moved on (a newer
+  revision, a manual split, the policy removed), and the time — a frozen
+  `Observation`. Readings come from `ctx.measurements`
+  (`rollout.controller.measuring`), which never waits: a reading still in flight is
+  left out (the engine decides with the readings it has, so commands and a newer
+  revision act at once) and its release is woken when it completes or its deadline
+  passes (the engine leaves metrics in flight out of its requeue:
+  `Observation.in_flight`; `engine.POLL` stays a floor while one is, so a lost wake
+  costs seconds, not a spin). An object that cannot be read (a store or API failure,
+  not NotFound) is unknown, never a decision: the Route's weights as not known, the
+  canary as not ready but not failed, the Service as not moved on — so `abort` and a
+  supersede are still decided;
 - decide: `rollout.release.engine.decide` (pure);
-- apply: `SetWeights` → the Route's spec (stable and canary tagged), events → the
-  recorder (best effort: an event that cannot be recorded is logged). Applied before
-  the status is persisted: after a crash the engine decides the same step again and
-  re-applies the same absolute weights (idempotent); a route already at the next
-  step's weights does not hold the step it was decided from (`weights_ahead` in the
-  engine: a lost status write once wedged a release there). While a release is
-  active and its Route reports other weights than its status, the status' weights are
-  written again (a write that failed is retried by the next reconcile). When the
-  Route cannot be written, a decision that takes traffic away from the canary
-  (RollingBack, or an end) is persisted all the same and the failure raised after it
-  (retried with backoff): an `abort` is never lost to a Route that cannot be read; a
-  decision that would send the canary more traffic is not persisted;
+- apply: the decision's events → the recorder (best effort: an event that cannot be
+  recorded is logged). Weights are not applied here: the release's status carries
+  them, and the Service reconciler — the one writer of `Route.spec` — turns them into
+  the Route's split (`reconcilers/service/plan.py`); the controller's wiring wakes it
+  when a release's weights or phase change. The engine steps on only once the Route
+  reports the weights applied, so a status written before the Route is harmless, and
+  an `abort` is persisted whatever state the Route is in;
 - persist: the new status in one write, skipped when only the time-dependent parts
   (`nextDecisionAt`, the "… left" of the message) changed.
 Returns the engine's `requeue_after`. The observation says `readiness_wakes`: the
 controller's wiring queues a release on every change of its canary revision, so while
 the release waits for its canary the engine asks again at the progress deadline, not
-every 2 s (one Release reconcile in eight was such a poll in the benchmark). A
-release that ended (or is gone) has its readings dropped (`measurements.forget`).
-One canonical log line per phase transition.
+every 2 s. A release that ended (or is gone) has its readings dropped
+(`measurements.forget`). One canonical log line per phase transition.
 
 Called by the controller.
 """
@@ -46,8 +41,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from rollout.analysis import measurement
-from rollout.api import condition, names, release, revision, route, service, split
-from rollout.api.release import TERMINAL_PHASES, Phase, Weights
+from rollout.api import condition, names, release, revision, route, service
+from rollout.api.release import TERMINAL_PHASES, Weights
 from rollout.reconcilers import base
 from rollout.release import actions, engine, observation
 from rollout.store import errors
@@ -67,9 +62,28 @@ def reconcile(ctx: base.Context, key: base.Key) -> base.Result:
     if rel.status.phase in TERMINAL_PHASES:
         ctx.measurements.forget(key)
         return base.Result()
+    obs, pending = _observe(ctx, key, rel)
+    decision = engine.decide(rel.spec, rel.status, obs)
+    new = base.without_error(decision.status)
+    new.observed_generation = rel.metadata.generation
+    for action in decision.actions:
+        if isinstance(action, actions.Event):
+            _event(ctx, rel, action)
+    _report(ctx, key, rel, new, obs)
+    if _significant(new) != _significant(rel.status):
+        base.update_status(ctx, rel.model_copy(update={"status": new}))
+    if new.phase in TERMINAL_PHASES:
+        ctx.measurements.forget(key)
+    return base.Result(_requeue(decision.requeue_after, pending))
+
+
+def _observe(
+    ctx: base.Context, key: base.Key, rel: release.Release
+) -> tuple[observation.Observation, tuple[str, ...]]:
+    """What the engine decides on, and the metrics whose reading is still in flight."""
     now = ctx.clock.now()
     spec = rel.spec
-    rt, route_error = _look(ctx, "Route", key.namespace, spec.service)
+    rt, _ = _look(ctx, "Route", key.namespace, spec.service)
     ready, failure = _canary(ctx, key.namespace, spec.canary_revision)
     taken = ctx.measurements.take(
         key,
@@ -88,12 +102,17 @@ def reconcile(ctx: base.Context, key: base.Key) -> base.Result:
         readiness_wakes=True,
         in_flight=frozenset(taken.pending),
     )
-    decision = engine.decide(spec, rel.status, obs)
-    new = base.without_error(decision.status)
-    new.observed_generation = rel.metadata.generation
-    failed = _apply(ctx, rt, route_error, rel, decision.actions, new, obs)
-    if failed is not None and not _toward_stable(new):
-        raise failed
+    return obs, taken.pending
+
+
+def _report(
+    ctx: base.Context,
+    key: base.Key,
+    rel: release.Release,
+    new: release.ReleaseStatus,
+    obs: observation.Observation,
+) -> None:
+    """The controller's metrics hook, and one log line per phase transition."""
     if ctx.on_release is not None:
         verdicts = tuple(
             m.verdict
@@ -106,20 +125,13 @@ def reconcile(ctx: base.Context, key: base.Key) -> base.Result:
             "release.transition",
             namespace=key.namespace,
             release=key.name,
-            service=spec.service,
+            service=rel.spec.service,
             phase_from=rel.status.phase.value,
             phase_to=new.phase.value,
             step=new.step_index,
             canary_weight=new.weights.canary if new.weights else None,
             message=new.message,
         )
-    if _significant(new) != _significant(rel.status):
-        base.update_status(ctx, rel.model_copy(update={"status": new}))
-    if new.phase in TERMINAL_PHASES:
-        ctx.measurements.forget(key)
-    if failed is not None:
-        raise failed  # persisted; the Route is written again on the retry
-    return base.Result(_requeue(decision.requeue_after, taken.pending))
 
 
 def _requeue(requeue: timedelta | None, pending: Sequence[str]) -> timedelta | None:
@@ -130,61 +142,7 @@ def _requeue(requeue: timedelta | None, pending: Sequence[str]) -> timedelta | N
     return requeue
 
 
-def _apply(
-    ctx: base.Context,
-    rt: object | None,
-    route_error: Exception | None,
-    rel: release.Release,
-    decided: Sequence[actions.Action],
-    new: release.ReleaseStatus,
-    obs: observation.Observation,
-) -> Exception | None:
-    """Apply the decision's actions in order; the failure to write the Route, if any
-    (a decision that would give the canary more traffic stops at it)."""
-    failed: Exception | None = None
-    set_weights = False
-    for action in decided:
-        if isinstance(action, actions.SetWeights):
-            set_weights = True
-            failed = _write_weights(ctx, rt, route_error, rel, action.weights)
-            if failed is not None and not _toward_stable(new):
-                return failed
-        else:
-            _event(ctx, rel, action)
-    if (
-        not set_weights
-        and new.phase not in TERMINAL_PHASES
-        and new.weights is not None
-        and isinstance(rt, route.Route)
-        and obs.applied != new.weights
-    ):  # the Route does not carry the status' weights: a write that failed before
-        failed = _write_weights(ctx, rt, route_error, rel, new.weights)
-    return failed
-
-
-def _write_weights(
-    ctx: base.Context,
-    rt: object | None,
-    route_error: Exception | None,
-    rel: release.Release,
-    weights: Weights,
-) -> Exception | None:
-    try:
-        if route_error is not None:
-            raise route_error
-        _set_weights(ctx, rt, rel, weights)
-    except Exception as exc:
-        return exc
-    return None
-
-
-def _toward_stable(new: release.ReleaseStatus) -> bool:
-    """The decision takes traffic away from the canary (or ends the release)."""
-    return new.phase is Phase.ROLLING_BACK or new.phase in TERMINAL_PHASES
-
-
-def _event(ctx: base.Context, rel: release.Release, action: actions.Action) -> None:
-    assert isinstance(action, actions.Event)
+def _event(ctx: base.Context, rel: release.Release, action: actions.Event) -> None:
     try:
         ctx.event(rel, action.reason, action.message, warning=action.warning)
     except Exception as exc:  # events are best effort: never lose a decision to one
@@ -272,27 +230,3 @@ def _superseded_by(ctx: base.Context, rel: release.Release) -> str | None:
     latest = svc.status.latest_created_revision
     newer = names.revision_number(latest) > names.revision_number(rel.spec.canary_revision)
     return latest if newer else None
-
-
-def _set_weights(
-    ctx: base.Context, rt: object | None, rel: release.Release, weights: Weights
-) -> None:
-    spec = rel.spec
-    traffic = [
-        split.TrafficTarget(
-            revision_name=spec.canary_revision, percent=weights.canary, tag="canary"
-        )
-    ]
-    if spec.stable_revision is not None:
-        traffic.insert(
-            0,
-            split.TrafficTarget(
-                revision_name=spec.stable_revision, percent=weights.stable, tag="stable"
-            ),
-        )
-    if not isinstance(rt, route.Route):
-        raise errors.NotFound(f"Route {spec.service} does not exist yet")
-    if rt.spec.traffic != traffic:
-        base.update(
-            ctx, rt.model_copy(update={"spec": rt.spec.model_copy(update={"traffic": traffic})})
-        )

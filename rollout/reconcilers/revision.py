@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from rollout.api import condition, revision
+from rollout.api import revision
 from rollout.reconcilers import base
 from rollout.store import errors
 
@@ -42,24 +42,19 @@ def reconcile(ctx: base.Context, key: base.Key) -> base.Result:
     status.ready = state.ready
     created = rev.metadata.creation_timestamp or now
     overdue = now - created >= rev.spec.progress_deadline
+    generation = rev.metadata.generation
     if state.ready:
-        value, reason, message = condition.ConditionStatus.TRUE, "Ready", ""
+        status.mark_ready(now=now, generation=generation)
     elif state.failed:
-        value, reason, message = condition.ConditionStatus.FALSE, state.reason, state.message
+        status.mark_failed(state.reason, state.message, now=now, generation=generation)
     elif overdue:
-        value, reason = condition.ConditionStatus.FALSE, "ProgressDeadlineExceeded"
-        message = f"not ready after {rev.spec.progress_deadline}: {state.message}"
+        deadline = rev.spec.progress_deadline
+        status.mark_deadline_exceeded(deadline, state.message, now=now, generation=generation)
     else:
-        value, reason, message = condition.ConditionStatus.UNKNOWN, state.reason, state.message
-    status.conditions = condition.set_condition(
-        status.conditions,
-        type_=condition.ConditionType.READY,
-        status=value,
-        reason=reason,
-        message=message,
-        now=now,
-        observed_generation=rev.metadata.generation,
-    )
+        status.mark_starting(state.reason, state.message, now=now, generation=generation)
+    ready = status.ready_condition()
+    assert ready is not None
+    reason, message = ready.reason, ready.message
     if status != rev.status and status.ready != rev.status.ready:
         ctx.event(rev, "Ready" if state.ready else reason, message or "the revision is ready")
     base.write_status(ctx, rev, status)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from rollout.api import condition, route
+from rollout.api import route
 from rollout.reconcilers import base
 from rollout.store import errors
 
@@ -42,11 +42,6 @@ def reconcile(ctx: base.Context, key: base.Key) -> base.Result:
     if applied.drift:  # someone changed the data plane behind our back; it is set right
         ctx.event(rt, "DriftCorrected", applied.drift, warning=True)
     problem = applied.problem
-    ok, reason, message = route.traffic_ready(
-        rt.spec.traffic,
-        applied.traffic,
-        problem=(problem.reason, problem.message) if problem is not None else None,
-    )
     status = rt.status.model_copy()
     status.observed_generation = rt.metadata.generation
     status.traffic = applied.traffic
@@ -54,14 +49,11 @@ def reconcile(ctx: base.Context, key: base.Key) -> base.Result:
         status.url = applied.url
     if applied.drift:
         status.last_drift = route.DriftCorrection(corrected_at=now, message=applied.drift)
-    status.conditions = condition.set_condition(
-        status.conditions,
-        type_=condition.ConditionType.READY,
-        status=condition.ConditionStatus.TRUE if ok else condition.ConditionStatus.FALSE,
-        reason=reason,
-        message=message,
+    status.mark_traffic(
+        rt.spec.traffic,
+        problem=(problem.reason, problem.message) if problem is not None else None,
         now=now,
-        observed_generation=rt.metadata.generation,
+        generation=rt.metadata.generation,
     )
     base.write_status(ctx, rt, status)
     return base.Result(RETRY if problem is not None else RESYNC)

@@ -270,15 +270,16 @@ def test_abort_is_decided_while_the_canary_revision_cannot_be_read(
 def test_abort_is_kept_while_the_route_cannot_be_read_and_applied_when_it_can(
     env: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The Route cannot be read: the abort is persisted (RollingBack, the failure said on
-    the release), and traffic moves back as soon as the Route can be written."""
+    """The Route cannot be read: the abort is persisted (RollingBack), the failure is
+    said on the Service (the Route's writer), and traffic moves back as soon as the
+    Route can be written."""
     name = release_out(env)
     readable = unreadable(env, monkeypatch, "Route")
     env.patch_release(name, abort=commands.abort(env.get_release(name)).abort)
     env.controller.run_until_idle()
-    rel = env.get_release(name)
-    assert rel.status.phase is Phase.ROLLING_BACK
-    failed = condition.get_condition(rel.status.conditions, base.ERROR_CONDITION)
+    assert phase(env, name) is Phase.ROLLING_BACK
+    svc = env.store.get("Service", "default", "web")
+    failed = condition.get_condition(svc.status.conditions, base.ERROR_CONDITION)
     assert failed is not None
     assert "the API server is unavailable" in (failed.message or "")
     assert env.split() == {"web-00001": 80, "web-00002": 20}

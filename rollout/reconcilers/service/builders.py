@@ -7,9 +7,8 @@ No I/O, no clock: `now` is passed in. Table-tested in tests/unit/reconcilers.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
 
-from rollout.api import condition, meta, names, release, revision, route, service, split
+from rollout.api import meta, names, release, revision, route, service, split
 from rollout.api import rolloutpolicy as policies
 from rollout.reconcilers import base
 
@@ -19,6 +18,7 @@ __all__ = [
     "make_revision",
     "make_route",
     "next_number",
+    "release_traffic",
     "select_garbage",
     "steady_traffic",
 ]
@@ -100,6 +100,31 @@ def steady_traffic(stable: str) -> list[split.TrafficTarget]:
     return [split.TrafficTarget(revision_name=stable, percent=100)]
 
 
+def release_traffic(rel: release.Release) -> list[split.TrafficTarget] | None:
+    """The split a running release asks for, from its status: None before its first
+    weights (the Route keeps what it has); its end state — Promoting, RollingBack —
+    as the final untagged split, which the Service keeps once the release ends (one
+    data-plane apply at the end); otherwise stable and canary, tagged, at its weights."""
+    spec, status = rel.spec, rel.status
+    if status.phase is release.Phase.PROMOTING:
+        return steady_traffic(spec.canary_revision)
+    if status.phase is release.Phase.ROLLING_BACK and spec.stable_revision is not None:
+        return steady_traffic(spec.stable_revision)
+    if status.weights is None:
+        return None
+    traffic = [
+        split.TrafficTarget(
+            revision_name=spec.canary_revision, percent=status.weights.canary, tag="canary"
+        )
+    ]
+    if spec.stable_revision is not None:
+        stable = split.TrafficTarget(
+            revision_name=spec.stable_revision, percent=status.weights.stable, tag="stable"
+        )
+        traffic.insert(0, stable)
+    return traffic
+
+
 def make_route(svc: service.Service, traffic: list[split.TrafficTarget]) -> route.Route:
     return route.Route(
         metadata=meta.ObjectMeta(
@@ -122,38 +147,3 @@ def select_garbage(
         reverse=True,
     )
     return others[limit:]
-
-
-def ready_condition(
-    conditions: list[condition.Condition],
-    *,
-    revisions_ready: tuple[bool, str, str],
-    routes_ready: tuple[bool, str, str],
-    now: datetime,
-    generation: int | None,
-) -> list[condition.Condition]:
-    """RevisionsReady, RoutesReady and Ready (both), Knative-style."""
-    result = conditions
-    for type_, (ok, reason, message) in (
-        (condition.ConditionType.REVISIONS_READY, revisions_ready),
-        (condition.ConditionType.ROUTES_READY, routes_ready),
-    ):
-        result = condition.set_condition(
-            result,
-            type_=type_,
-            status=condition.ConditionStatus.TRUE if ok else condition.ConditionStatus.FALSE,
-            reason=reason,
-            message=message,
-            now=now,
-            observed_generation=generation,
-        )
-    failing = [c for c in (revisions_ready, routes_ready) if not c[0]]
-    return condition.set_condition(
-        result,
-        type_=condition.ConditionType.READY,
-        status=condition.ConditionStatus.FALSE if failing else condition.ConditionStatus.TRUE,
-        reason=failing[0][1] if failing else "Ready",
-        message=failing[0][2] if failing else "",
-        now=now,
-        observed_generation=generation,
-    )

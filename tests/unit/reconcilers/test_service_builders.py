@@ -264,7 +264,22 @@ def test_select_garbage(
     assert not set(found) & keep
 
 
-# --- ready_condition ----------------------------------------------------------------
+# --- ServiceStatus.mark_readiness --------------------------------------------------
+
+
+def ready_condition(
+    conditions: list[condition.Condition],
+    *,
+    revisions_ready: tuple[bool, str, str],
+    routes_ready: tuple[bool, str, str],
+    now: datetime,
+    generation: int,
+) -> list[condition.Condition]:
+    status = service.ServiceStatus(conditions=list(conditions))
+    status.mark_readiness(
+        revisions=revisions_ready, routes=routes_ready, now=now, generation=generation
+    )
+    return status.conditions
 
 OK = (True, "Ready", "")
 NOT_READY = (False, "Starting", "waiting for web-00002")
@@ -284,7 +299,7 @@ def test_ready_condition(
     revisions: tuple[bool, str, str], routes: tuple[bool, str, str], ready: tuple[str, str, str]
 ) -> None:
     """RevisionsReady and RoutesReady as given; Ready is both, with the first failure."""
-    found = builders.ready_condition(
+    found = ready_condition(
         [], revisions_ready=revisions, routes_ready=routes, now=T0, generation=4
     )
     by_type = {c.type: c for c in found}
@@ -300,11 +315,11 @@ def test_ready_condition(
 def test_ready_condition_keeps_transition_time_and_other_conditions() -> None:
     """An unchanged status keeps its lastTransitionTime; other conditions stay."""
     other = condition.Condition(type="Custom", status=condition.ConditionStatus.TRUE)
-    first = builders.ready_condition(
+    first = ready_condition(
         [other], revisions_ready=OK, routes_ready=OK, now=T0, generation=1
     )
     later = T0 + timedelta(minutes=5)
-    second = builders.ready_condition(
+    second = ready_condition(
         first, revisions_ready=OK, routes_ready=NOT_ROUTED, now=later, generation=2
     )
     by_type = {c.type: c for c in second}

@@ -1,0 +1,245 @@
+"""What the Service reconciler decides, as a pure function of what it observed.
+
+`plan(observed, now) -> Plan`, Knative style: from the Service, its revisions and
+releases, its Route and the policy it names, in this order:
+1. a template that no revision has yet → the next Revision (`<service>-00001`, …);
+2. a Release that Succeeded makes its canary the stable revision;
+3. the traffic the Route must carry — the Service reconciler is the one writer of
+   `Route.spec` (grep `route_spec`); a release decides its weights in its own status
+   and this function turns them into the split:
+   - `spec.traffic` (manual split): the split as written;
+   - a running Release: `builders.release_traffic` of its status (its end state —
+     all on the canary when Promoting, all on the stable when RollingBack — is the
+     final, untagged split, so the end of a release is one data-plane apply);
+   - no policy, or no stable revision yet (first deploy): the newest Ready revision
+     gets 100% at once (Knative's immediate rollout);
+   - a policy and a newer revision than the stable: a Release from stable to it
+     (again after a `retry` of a finished one); otherwise all traffic on the stable;
+4. revision garbage collection (keep stable, canary, traffic holders, latest, and
+   `revisionHistoryLimit` others);
+5. the status (latest created/ready, stable, traffic as applied — refreshed only
+   while no release runs, so that a release step costs the Service no write —,
+   current release, URL, the Ready condition), and the events to record.
+
+No I/O, no clock. Table-tested in tests/unit/reconcilers/test_service_plan.py; applied
+by `reconcile`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+
+from rollout.api import condition, names, release, revision, route, service, split
+from rollout.api import rolloutpolicy as policies
+from rollout.api.release import TERMINAL_PHASES, Phase
+from rollout.reconcilers.service import builders
+
+__all__ = ["Observed", "Plan", "plan"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Observed:
+    """What the Service reconciler read: nothing here is changed by `plan`."""
+
+    service: service.Service
+    revisions: list[revision.Revision]
+    releases: list[release.Release]
+    route: route.Route | None
+    policy: policies.RolloutPolicy | None  # the policy named, None when none or missing
+
+
+@dataclasses.dataclass
+class Plan:
+    """What to do, in the order `reconcile` does it."""
+
+    status: service.ServiceStatus
+    new_revision: revision.Revision | None = None
+    new_release: release.Release | None = None
+    new_route: route.Route | None = None  # there is no Route yet: create this one
+    route_spec: route.RouteSpec | None = None  # the Route's spec has to become this
+    garbage: list[str] = dataclasses.field(default_factory=list)  # revisions to delete
+    events: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+
+
+def plan(observed: Observed, now: datetime) -> Plan:
+    svc = observed.service
+    status = svc.status.model_copy()
+    status.observed_generation = svc.metadata.generation
+    out = Plan(status=status)
+    revs = sorted(observed.revisions, key=lambda r: names.revision_number(r.metadata.name))
+    latest = _latest_revision(svc, revs, out)
+    by_name = {r.metadata.name: r for r in revs}
+    ready = [r for r in revs if r.status.ready]
+    status.latest_created_revision = latest.metadata.name
+    status.latest_ready_revision = ready[-1].metadata.name if ready else None
+    if status.stable_revision not in by_name:
+        status.stable_revision = None
+    rels = list(observed.releases)
+    _promoted(rels, by_name, out)
+    active = next((r for r in rels if r.status.phase not in TERMINAL_PHASES), None)
+    desired, active, problem = _traffic(observed, latest, ready, by_name, rels, active, out)
+    rt = _route(observed, desired, out)
+    out.garbage = _garbage(svc, status.stable_revision, revs, rt, active)
+    out.events.extend(("RevisionCollected", f"deleted revision {n}") for n in out.garbage)
+    current = active or builders.latest_release(rels)
+    status.current_release = current.metadata.name if current is not None else None
+    if active is None:
+        status.traffic = list(rt.status.traffic)
+    status.url = rt.status.url
+    status.mark_readiness(
+        revisions=_revisions_ready(latest, problem),
+        routes=_routes_ready(rt),
+        now=now,
+        generation=svc.metadata.generation,
+    )
+    return out
+
+
+def _latest_revision(
+    svc: service.Service, revs: list[revision.Revision], out: Plan
+) -> revision.Revision:
+    """The revision of the current template: the newest, or a new one (appended)."""
+    latest = revs[-1] if revs else None
+    if latest is not None and latest.spec.template == svc.spec.template:
+        return latest
+    new = builders.make_revision(svc, builders.next_number(svc, revs))
+    out.new_revision = new
+    revs.append(new)
+    out.events.append(("RevisionCreated", f"created revision {new.metadata.name}"))
+    return new
+
+
+def _promoted(
+    rels: list[release.Release], by_name: dict[str, revision.Revision], out: Plan
+) -> None:
+    """A release that succeeded made its canary the stable revision."""
+    status, last = out.status, builders.latest_release(rels)
+    if (
+        last is not None
+        and last.status.phase is Phase.SUCCEEDED
+        and names.revision_number(last.spec.canary_revision)
+        > names.revision_number(status.stable_revision)
+        and last.spec.canary_revision in by_name
+    ):
+        status.stable_revision = last.spec.canary_revision
+        out.events.append(("Promoted", f"{last.spec.canary_revision} is the stable revision"))
+
+
+def _traffic(
+    observed: Observed,
+    latest: revision.Revision,
+    ready: list[revision.Revision],
+    by_name: dict[str, revision.Revision],
+    rels: list[release.Release],
+    active: release.Release | None,
+    out: Plan,
+) -> tuple[list[split.TrafficTarget] | None, release.Release | None, tuple[str, str] | None]:
+    """The split the Route must carry (None: leave it), the running release (perhaps
+    one started now), and a problem for the Ready condition."""
+    svc, status = observed.service, out.status
+    if svc.spec.traffic is not None:
+        missing = [t.revision_name for t in svc.spec.traffic if t.revision_name not in by_name]
+        if missing:
+            listed = ", ".join(missing)
+            message = f"spec.traffic names revisions that do not exist: {listed}"
+            return None, active, ("RevisionMissing", message)
+        status.stable_revision = max(svc.spec.traffic, key=lambda t: t.percent).revision_name
+        return list(svc.spec.traffic), active, None
+    if active is not None:
+        return builders.release_traffic(active), active, None
+    if svc.spec.policy is None or status.stable_revision is None:
+        if latest.status.ready:
+            if status.stable_revision != latest.metadata.name:
+                out.events.append(("RolledOut", f"{latest.metadata.name} gets all traffic"))
+            status.stable_revision = latest.metadata.name
+        elif ready and status.stable_revision is None:
+            status.stable_revision = ready[-1].metadata.name
+        stable = status.stable_revision
+        return (builders.steady_traffic(stable) if stable is not None else None), None, None
+    stable = status.stable_revision
+    if latest.metadata.name == stable:
+        return builders.steady_traffic(stable), None, None
+    policy = observed.policy
+    if policy is None:
+        problem = ("PolicyNotFound", f"RolloutPolicy {svc.spec.policy!r} does not exist")
+        return builders.steady_traffic(stable), None, problem
+    previous = builders.latest_release(rels, latest.metadata.name)
+    if previous is not None and not _retry_requested(previous):
+        return builders.steady_traffic(stable), None, None
+    attempt = 1 if previous is None else names.attempt_of(previous.metadata.annotations) + 1
+    created = builders.make_release(
+        svc, policy, stable=stable, canary=latest.metadata.name, attempt=attempt
+    )
+    out.new_release = created
+    rels.append(created)
+    out.events.append(
+        (
+            "ReleaseStarted",
+            f"release {created.metadata.name}: {stable} → {latest.metadata.name}"
+            f" with policy {policy.metadata.name}",
+        )
+    )
+    return builders.release_traffic(created), created, None
+
+
+def _route(observed: Observed, desired: list[split.TrafficTarget] | None, out: Plan) -> route.Route:
+    """The Route as it will be: created, or with the spec it must have."""
+    svc, rt = observed.service, observed.route
+    if rt is None:
+        out.new_route = builders.make_route(svc, desired or [])
+        return out.new_route
+    change: dict[str, object] = {}
+    if desired is not None and rt.spec.traffic != desired:
+        change["traffic"] = desired
+    if rt.spec.routing != svc.spec.routing:
+        change["routing"] = svc.spec.routing
+    if not change:
+        return rt
+    out.route_spec = rt.spec.model_copy(update=change)
+    return rt.model_copy(update={"spec": out.route_spec})
+
+
+def _garbage(
+    svc: service.Service,
+    stable: str | None,
+    revs: list[revision.Revision],
+    rt: route.Route,
+    active: release.Release | None,
+) -> list[str]:
+    keep = {stable, revs[-1].metadata.name}
+    keep.update(t.revision_name for t in rt.spec.traffic)
+    keep.update(t.revision_name for t in rt.status.traffic)
+    if active is not None:
+        keep.update({active.spec.canary_revision, active.spec.stable_revision})
+    return builders.select_garbage(
+        revs, keep={k for k in keep if k}, limit=svc.spec.revision_history_limit
+    )
+
+
+def _retry_requested(rel: release.Release) -> bool:
+    """A finished release that failed and whose `retry` came after it finished."""
+    if rel.status.phase not in (Phase.ROLLED_BACK, Phase.ABORTED, Phase.FAILED):
+        return False
+    retry, finished = rel.spec.retry, rel.status.finished_at
+    return retry is not None and (finished is None or retry.requested_at >= finished)
+
+
+def _revisions_ready(
+    latest: revision.Revision, problem: tuple[str, str] | None
+) -> tuple[bool, str, str]:
+    if problem is not None:
+        return (False, *problem)
+    ready = latest.status.ready_condition()
+    if latest.status.ready:
+        return (True, "Ready", "")
+    if ready is None:
+        return (False, "RevisionPending", f"{latest.metadata.name} is starting")
+    return (False, ready.reason, f"{latest.metadata.name}: {ready.message}")
+
+
+def _routes_ready(rt: route.Route) -> tuple[bool, str, str]:
+    applied = rt.status.ready_condition()
+    if applied is None:
+        return (False, "RoutePending", "the traffic split is not applied yet")
+    return (applied.status is condition.ConditionStatus.TRUE, applied.reason, applied.message)
