@@ -10,12 +10,13 @@ Pure data and rules; no I/O.
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime, timedelta
 from typing import Literal
 
 from pydantic import Field, model_validator
 
-from rollout.api import base, condition, durations, meta, problems, split, workload
+from rollout.api import base, condition, durations, meta, problems, revision, route, split, workload
 from rollout.api.routing import Routing
 
 __all__ = ["MAX_SERVICE_NAME", "Service", "ServiceSpec", "ServiceStatus"]
@@ -34,6 +35,17 @@ class ServiceSpec(base.ApiModel):
     revision_history_limit: base.Count = 10
     # A new revision not ready within this long is not given traffic (ProgressDeadlineExceeded).
     progress_deadline: durations.PositiveDuration = timedelta(minutes=10)
+
+
+class Reason(enum.StrEnum):
+    """Why a Service is not ready (the reasons its reconciler decides; a revision's or a
+    route's own reason is passed through)."""
+
+    READY = "Ready"
+    REVISION_PENDING = "RevisionPending"
+    ROUTE_PENDING = "RoutePending"
+    POLICY_NOT_FOUND = "PolicyNotFound"
+    REVISION_MISSING = "RevisionMissing"
 
 
 class ServiceStatus(base.ApiModel, condition.ReadyConditions):
@@ -72,13 +84,51 @@ class ServiceStatus(base.ApiModel, condition.ReadyConditions):
         failing = next((c for c in (revisions, routes) if not c[0]), None)
         if failing is None:
             self.set_ready(
-                condition.ConditionStatus.TRUE, "Ready", "", now=now, generation=generation
+                condition.ConditionStatus.TRUE, Reason.READY, "", now=now, generation=generation
             )
         else:
             _, reason, message = failing
             self.set_ready(
                 condition.ConditionStatus.FALSE, reason, message, now=now, generation=generation
             )
+
+    def propagate(
+        self,
+        latest: revision.Revision,
+        rt: route.Route,
+        *,
+        problem: tuple[Reason, str] | None,
+        now: datetime,
+        generation: int | None,
+    ) -> None:
+        """The conditions from the latest revision (or a `problem` of the Service's own)
+        and from the Route's Ready condition (Knative's Propagate*Status)."""
+        self.mark_readiness(
+            revisions=_revisions_ready(latest, problem),
+            routes=_routes_ready(rt),
+            now=now,
+            generation=generation,
+        )
+
+
+def _revisions_ready(
+    latest: revision.Revision, problem: tuple[Reason, str] | None
+) -> tuple[bool, str, str]:
+    if problem is not None:
+        return (False, *problem)
+    ready = latest.status.ready_condition()
+    if latest.status.ready:
+        return (True, Reason.READY, "")
+    if ready is None:
+        return (False, Reason.REVISION_PENDING, f"{latest.metadata.name} is starting")
+    return (False, ready.reason, f"{latest.metadata.name}: {ready.message}")
+
+
+def _routes_ready(rt: route.Route) -> tuple[bool, str, str]:
+    applied = rt.status.ready_condition()
+    if applied is None:
+        return (False, Reason.ROUTE_PENDING, "the traffic split is not applied yet")
+    return (applied.status is condition.ConditionStatus.TRUE, applied.reason, applied.message)
 
 
 class Service(base.ApiModel):

@@ -30,7 +30,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime
 
-from rollout.api import condition, names, release, revision, route, service, split
+from rollout.api import names, release, revision, route, service, split
 from rollout.api import rolloutpolicy as policies
 from rollout.api.release import TERMINAL_PHASES, Phase
 from rollout.reconcilers.service import builders
@@ -87,12 +87,7 @@ def plan(observed: Observed, now: datetime) -> Plan:
     if active is None:
         status.traffic = list(rt.status.traffic)
     status.url = rt.status.url
-    status.mark_readiness(
-        revisions=_revisions_ready(latest, problem),
-        routes=_routes_ready(rt),
-        now=now,
-        generation=svc.metadata.generation,
-    )
+    status.propagate(latest, rt, problem=problem, now=now, generation=svc.metadata.generation)
     return out
 
 
@@ -134,7 +129,9 @@ def _traffic(
     rels: list[release.Release],
     active: release.Release | None,
     out: Plan,
-) -> tuple[list[split.TrafficTarget] | None, release.Release | None, tuple[str, str] | None]:
+) -> tuple[
+    list[split.TrafficTarget] | None, release.Release | None, tuple[service.Reason, str] | None
+]:
     """The split the Route must carry (None: leave it), the running release (perhaps
     one started now), and a problem for the Ready condition."""
     svc, status = observed.service, out.status
@@ -143,7 +140,7 @@ def _traffic(
         if missing:
             listed = ", ".join(missing)
             message = f"spec.traffic names revisions that do not exist: {listed}"
-            return None, active, ("RevisionMissing", message)
+            return None, active, (service.Reason.REVISION_MISSING, message)
         status.stable_revision = max(svc.spec.traffic, key=lambda t: t.percent).revision_name
         return list(svc.spec.traffic), active, None
     if active is not None:
@@ -162,7 +159,10 @@ def _traffic(
         return builders.steady_traffic(stable), None, None
     policy = observed.policy
     if policy is None:
-        problem = ("PolicyNotFound", f"RolloutPolicy {svc.spec.policy!r} does not exist")
+        problem = (
+            service.Reason.POLICY_NOT_FOUND,
+            f"RolloutPolicy {svc.spec.policy!r} does not exist",
+        )
         return builders.steady_traffic(stable), None, problem
     previous = builders.latest_release(rels, latest.metadata.name)
     if previous is not None and not _retry_requested(previous):
@@ -223,23 +223,3 @@ def _retry_requested(rel: release.Release) -> bool:
         return False
     retry, finished = rel.spec.retry, rel.status.finished_at
     return retry is not None and (finished is None or retry.requested_at >= finished)
-
-
-def _revisions_ready(
-    latest: revision.Revision, problem: tuple[str, str] | None
-) -> tuple[bool, str, str]:
-    if problem is not None:
-        return (False, *problem)
-    ready = latest.status.ready_condition()
-    if latest.status.ready:
-        return (True, "Ready", "")
-    if ready is None:
-        return (False, "RevisionPending", f"{latest.metadata.name} is starting")
-    return (False, ready.reason, f"{latest.metadata.name}: {ready.message}")
-
-
-def _routes_ready(rt: route.Route) -> tuple[bool, str, str]:
-    applied = rt.status.ready_condition()
-    if applied is None:
-        return (False, "RoutePending", "the traffic split is not applied yet")
-    return (applied.status is condition.ConditionStatus.TRUE, applied.reason, applied.message)
