@@ -14,7 +14,10 @@ Module map:
     workload      the container template frozen into revisions
     split         traffic targets and split rules
     templates     `{{variable}}` placeholders in queries
-    policyspec    steps, canary shorthand, analysis, metrics, webhooks
+    policyspec    the policy spec and its cross-field rules and warnings; re-exports:
+      steps         steps and the canary shorthand
+      metricspec    analysis, metrics, providers, gates
+      endpoints     URLs, headers, credentials (valueFrom), redaction
     service, revision, route, rolloutpolicy, release   the five kinds
     kinds         registry: names, aliases, printer columns
     limits        sizes of files, documents and strings; YAML aliases expanded

@@ -195,39 +195,51 @@ def _state_dir_option(ctx: click.Context, param: click.Parameter, value: str | N
     return value
 
 
+# The options `state_options` adds, in the order `--help` lists them.
+_STATE_OPTIONS = (
+    click.option(
+        "--backend",
+        type=click.Choice(["local", "kubernetes"]),
+        default="local",
+        envvar="ROLLOUT_BACKEND",
+        show_default=True,
+        help="Where resources live: local (SQLite in the state dir) or kubernetes.",
+    ),
+    click.option(
+        "--state-dir",
+        callback=_state_dir_option,
+        help="Local state directory (default $ROLLOUT_STATE_DIR or ./.rollout).",
+    ),
+    click.option(
+        "--kubeconfig",
+        type=click.Path(dir_okay=False, path_type=str),
+        help="kubernetes: the kubeconfig (default $KUBECONFIG, ~/.kube/config, in-cluster).",
+    ),
+    click.option("--context", help="kubernetes: the kubeconfig context to use."),
+    click.option(
+        "-n",
+        "--namespace",
+        default="default",
+        show_default=True,
+        callback=namespace_option,
+        help="Namespace (a DNS-1123 label).",
+    ),
+)
+_OUTPUT_OPTION = click.option(
+    "-o",
+    "--output",
+    type=click.Choice(["table", "json", "yaml"]),
+    default="table",
+    show_default=True,
+)
+
+
 def state_options(*, output: bool = False, store: sqlite.Mode = "create") -> Callable[[F], F]:
     """Add --backend, --state-dir, -n (and -o) and pass an `Options` as `opts`; the
     local store opens in mode `store` (see the module docstring). Store, SQLite and
     file-system failures of the command end as one line (`user_errors`)."""
 
     def decorate(func: F) -> F:
-        @click.option(
-            "--backend",
-            type=click.Choice(["local", "kubernetes"]),
-            default="local",
-            envvar="ROLLOUT_BACKEND",
-            show_default=True,
-            help="Where resources live: local (SQLite in the state dir) or kubernetes.",
-        )
-        @click.option(
-            "--state-dir",
-            callback=_state_dir_option,
-            help="Local state directory (default $ROLLOUT_STATE_DIR or ./.rollout).",
-        )
-        @click.option(
-            "--kubeconfig",
-            type=click.Path(dir_okay=False, path_type=str),
-            help="kubernetes: the kubeconfig (default $KUBECONFIG, ~/.kube/config, in-cluster).",
-        )
-        @click.option("--context", help="kubernetes: the kubeconfig context to use.")
-        @click.option(
-            "-n",
-            "--namespace",
-            default="default",
-            show_default=True,
-            callback=namespace_option,
-            help="Namespace (a DNS-1123 label).",
-        )
         @functools.wraps(func)
         def wrapper(
             *args: Any,
@@ -253,14 +265,10 @@ def state_options(*, output: bool = False, store: sqlite.Mode = "create") -> Cal
                 finally:
                     opts.close()
 
+        for option in reversed(_STATE_OPTIONS):  # decorators apply bottom-up
+            wrapper = option(wrapper)
         if output:
-            wrapper = click.option(
-                "-o",
-                "--output",
-                type=click.Choice(["table", "json", "yaml"]),
-                default="table",
-                show_default=True,
-            )(wrapper)
+            wrapper = _OUTPUT_OPTION(wrapper)
         return wrapper  # type: ignore[return-value]
 
     return decorate

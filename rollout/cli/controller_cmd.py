@@ -137,6 +137,9 @@ def controller_command(
     Rehearse a policy end to end, 30 times faster than real time:
       rollout controller --platform sim --scenario bad-5pct --speed 30 &
       rollout apply -f policies/canary-standard.yaml -f my-service.yaml
+
+    \f
+    Over 60 lines only by its options: one parameter per line, passed on by keyword.
     """
     logs.configure()
     stop = threading.Event()
@@ -144,39 +147,24 @@ def controller_command(
     if watch_namespaces and platform != "kubernetes":
         common.fail("--watch-namespaces is for --platform kubernetes", code=2)
     if platform == "kubernetes":
-        from rollout.cli import controller_kubernetes  # imports the kubernetes client
-        from rollout.platforms.kubernetes import leader, scope
-
-        try:
-            namespaces = scope.parse_namespaces(watch_namespaces)
-        except scope.ScopeError as exc:
-            common.fail(f"--watch-namespaces: {exc}", code=2)
-        if speed != 1.0:
-            common.fail("--speed is for --platform sim; a cluster runs in real time", code=2)
-        lease = None
-        if leader_elect:
-            try:
-                lease = leader.LeaseConfig(
-                    namespace=lease_namespace or os.environ.get("POD_NAMESPACE") or opts.namespace,
-                    name=lease_name,
-                    identity=identity or controller_kubernetes.default_identity(),
-                    lease_duration=lease_duration,
-                    renew_deadline=renew_deadline,
-                    retry=retry_period,
-                )
-            except ValueError as exc:
-                common.fail(str(exc), code=2)
-        controller_kubernetes.run(
+        _run_on_kubernetes(
             opts,
             stop,
-            router=router,
             scenario=scenario,
+            speed=speed,
             rps=rps,
-            scrape_delay=scrape_delay,
             workers=workers,
-            lease=lease,
-            serve_metrics=lambda c: _serve_metrics(metrics_addr, c),
-            namespaces=namespaces,
+            metrics_addr=metrics_addr,
+            scrape_delay=scrape_delay,
+            router=router,
+            leader_elect=leader_elect,
+            lease_name=lease_name,
+            lease_namespace=lease_namespace,
+            lease_duration=lease_duration,
+            renew_deadline=renew_deadline,
+            retry_period=retry_period,
+            identity=identity,
+            watch_namespaces=watch_namespaces,
         )
         return
     _run_on_state_dir(
@@ -189,6 +177,64 @@ def controller_command(
         workers=workers,
         metrics_addr=metrics_addr,
         scrape_delay=scrape_delay,
+    )
+
+
+def _run_on_kubernetes(
+    opts: common.Options,
+    stop: threading.Event,
+    *,
+    scenario: str | None,
+    speed: float,
+    rps: float,
+    workers: int,
+    metrics_addr: str,
+    scrape_delay: float,
+    router: Router,
+    leader_elect: bool,
+    lease_name: str,
+    lease_namespace: str | None,
+    lease_duration: float,
+    renew_deadline: float,
+    retry_period: float,
+    identity: str | None,
+    watch_namespaces: tuple[str, ...],
+) -> None:
+    """The kubernetes platform (`controller_kubernetes`), once its options are checked:
+    exit 2 on a bad one."""
+    from rollout.cli import controller_kubernetes  # imports the kubernetes client
+    from rollout.platforms.kubernetes import leader, scope
+
+    try:
+        namespaces = scope.parse_namespaces(watch_namespaces)
+    except scope.ScopeError as exc:
+        common.fail(f"--watch-namespaces: {exc}", code=2)
+    if speed != 1.0:
+        common.fail("--speed is for --platform sim; a cluster runs in real time", code=2)
+    lease = None
+    if leader_elect:
+        try:
+            lease = leader.LeaseConfig(
+                namespace=lease_namespace or os.environ.get("POD_NAMESPACE") or opts.namespace,
+                name=lease_name,
+                identity=identity or controller_kubernetes.default_identity(),
+                lease_duration=lease_duration,
+                renew_deadline=renew_deadline,
+                retry=retry_period,
+            )
+        except ValueError as exc:
+            common.fail(str(exc), code=2)
+    controller_kubernetes.run(
+        opts,
+        stop,
+        router=router,
+        scenario=scenario,
+        rps=rps,
+        scrape_delay=scrape_delay,
+        workers=workers,
+        lease=lease,
+        serve_metrics=lambda c: _serve_metrics(metrics_addr, c),
+        namespaces=namespaces,
     )
 
 
@@ -265,24 +311,10 @@ def _start_and_run(
     metrics_addr: str,
     scrape_delay: float,
 ) -> None:
+    """Start the platform and the controller (undone if start-up fails), run until
+    `stop`, then stop them: no revision process or proxy left behind."""
+    callbacks = _Callbacks(store)
     local_platform: local.LocalPlatform | None = None
-    controller: manager.Controller | None = None
-
-    def changed(namespace: str, name: str) -> None:  # a revision's process changed
-        if controller is not None:
-            controller.wake(base.Key("Revision", namespace, name))
-
-    def reapply(namespace: str, name: str) -> None:  # the proxy lost or changed a route
-        if controller is not None:
-            controller.wake(base.Key("Route", namespace, name))
-
-    def port_of(namespace: str, name: str) -> int | None:
-        try:
-            svc = store.get("Service", namespace, name)
-        except errors.NotFound:
-            return None
-        return svc.spec.port if isinstance(svc, service.Service) else None
-
     try:
         if platform == "sim":
             assert isinstance(clock, clocks.ScaledClock)
@@ -295,14 +327,10 @@ def _start_and_run(
                 journal=opts.state_dir / sim.JOURNAL_FILE,
             )
         else:
-            try:
-                local_platform = local.start(
-                    opts.state_dir, port_of=port_of, on_change=changed, on_route=reapply
-                )
-            except proxy_client.ProxyError as exc:
-                common.fail(f"cannot start the local proxy: {exc}")
+            local_platform = _start_local(opts.state_dir, callbacks)
             plat = local_platform.platform
         controller = manager.Controller(store, plat, clock, workers=workers)
+        callbacks.controller = controller
         server = _serve_metrics(metrics_addr, controller)
     except BaseException:  # SystemExit from common.fail included: no orphan proxy
         if local_platform is not None:
@@ -323,6 +351,43 @@ def _start_and_run(
             server.shutdown()
         if local_platform is not None:
             local_platform.stop()  # graceful: no process or proxy left behind
+
+
+class _Callbacks:
+    """What the local platform calls back, from its threads; it may call before the
+    controller exists (then a change wakes nothing: the first pass sees it)."""
+
+    def __init__(self, store: port.Store) -> None:
+        self.store = store
+        self.controller: manager.Controller | None = None
+
+    def changed(self, namespace: str, name: str) -> None:  # a revision's process changed
+        if self.controller is not None:
+            self.controller.wake(base.Key("Revision", namespace, name))
+
+    def reapply(self, namespace: str, name: str) -> None:  # the proxy lost or changed a route
+        if self.controller is not None:
+            self.controller.wake(base.Key("Route", namespace, name))
+
+    def port_of(self, namespace: str, name: str) -> int | None:
+        try:
+            svc = self.store.get("Service", namespace, name)
+        except errors.NotFound:
+            return None
+        return svc.spec.port if isinstance(svc, service.Service) else None
+
+
+def _start_local(state_dir: pathlib.Path, callbacks: _Callbacks) -> local.LocalPlatform:
+    """The local platform (its proxy adopted or started), or exit 1 saying why not."""
+    try:
+        return local.start(
+            state_dir,
+            port_of=callbacks.port_of,
+            on_change=callbacks.changed,
+            on_route=callbacks.reapply,
+        )
+    except proxy_client.ProxyError as exc:
+        common.fail(f"cannot start the local proxy: {exc}")
 
 
 def _rehearsal_clock(opts: common.Options, speed: float) -> clocks.ScaledClock:

@@ -27,13 +27,13 @@ from rollout.api import routing
 from rollout.cli import common
 from rollout.controller import manager
 from rollout.platforms.kubernetes import (
-    builders,
     connect,
     fenced,
     leader,
     platform,
     rest,
     store,
+    workloads,
 )
 from rollout.store import errors, port
 
@@ -75,18 +75,10 @@ def run(
     kube_store: port.Store = store.KubernetesStore(api, namespaces=scoped)
     if may_write is not None:
         kube_store = fenced.Fenced(kube_store, may_write)
-
-    def port_of(namespace: str, name: str) -> int | None:
-        try:
-            rev = kube_store.get("Revision", namespace, name)
-        except errors.StoreError:
-            return None
-        return builders.container_port(rev.spec.template)  # type: ignore[union-attr]
-
     plat = platform.make(
         api,
         clock,
-        port_of,
+        _port_of(kube_store),
         router_default=router,
         may_write=may_write,
         scenario=scenario,
@@ -114,3 +106,16 @@ def run(
         if server is not None:
             server.shutdown()
         kube_store.close()
+
+
+def _port_of(kube_store: port.Store) -> Callable[[str, str], int | None]:
+    """The container port of a revision, for the platform's Services (None: unknown)."""
+
+    def port_of(namespace: str, name: str) -> int | None:
+        try:
+            rev = kube_store.get("Revision", namespace, name)
+        except errors.StoreError:
+            return None
+        return workloads.container_port(rev.spec.template)  # type: ignore[union-attr]
+
+    return port_of

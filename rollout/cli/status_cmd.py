@@ -130,14 +130,7 @@ def _print_once(
 @common.state_options(output=True, store="read")
 def history_command(service_name: str, release_name: str | None, opts: common.Options) -> None:
     """Past releases of a service, then what happened in one of them."""
-    _read(opts, service_name)
-    listed = opts.store.list(
-        "Release", opts.namespace, labels={names.SERVICE_LABEL: service_name}
-    ).items
-    rels = sorted(
-        (r for r in listed if isinstance(r, release.Release)),
-        key=lambda r: (names.revision_number(r.spec.canary_revision), r.metadata.name),
-    )
+    rels = _releases(opts, service_name)
     if not rels:
         click.echo(f"service {service_name!r} has had no release yet")
         return
@@ -148,24 +141,43 @@ def history_command(service_name: str, release_name: str | None, opts: common.Op
             common.fail(f"release {release_name!r} is not a release of {service_name!r}")
         chosen = match[0]
     if opts.output != "table":
-        data = [
-            {
-                "name": r.metadata.name,
-                "stableRevision": r.spec.stable_revision,
-                "canaryRevision": r.spec.canary_revision,
-                "phase": r.status.phase.value,
-                "startedAt": r.status.started_at.isoformat() if r.status.started_at else None,
-                "finishedAt": r.status.finished_at.isoformat() if r.status.finished_at else None,
-                "message": r.status.message,
-                "history": [
-                    h.model_dump(by_alias=True, exclude_none=True, mode="json")
-                    for h in r.status.history
-                ],
-            }
-            for r in rels
-        ]
-        click.echo(render.dump(data, opts.output))
+        click.echo(render.dump([_release_data(r) for r in rels], opts.output))
         return
+    click.echo(_releases_table(rels))
+    click.echo(f"\n{chosen.metadata.name}:")
+    click.echo(_entries_table(chosen))
+
+
+def _releases(opts: common.Options, service_name: str) -> list[release.Release]:
+    """The service's releases, oldest first (exit 1 when there is no such service)."""
+    _read(opts, service_name)
+    listed = opts.store.list(
+        "Release", opts.namespace, labels={names.SERVICE_LABEL: service_name}
+    ).items
+    return sorted(
+        (r for r in listed if isinstance(r, release.Release)),
+        key=lambda r: (names.revision_number(r.spec.canary_revision), r.metadata.name),
+    )
+
+
+def _release_data(r: release.Release) -> dict[str, object]:
+    """One release in `history -o json|yaml`."""
+    return {
+        "name": r.metadata.name,
+        "stableRevision": r.spec.stable_revision,
+        "canaryRevision": r.spec.canary_revision,
+        "phase": r.status.phase.value,
+        "startedAt": r.status.started_at.isoformat() if r.status.started_at else None,
+        "finishedAt": r.status.finished_at.isoformat() if r.status.finished_at else None,
+        "message": r.status.message,
+        "history": [
+            h.model_dump(by_alias=True, exclude_none=True, mode="json") for h in r.status.history
+        ],
+    }
+
+
+def _releases_table(rels: list[release.Release]) -> str:
+    """A row per release: revisions, phase, how long it took, its message."""
     rows = []
     for r in rels:
         took = ""
@@ -182,8 +194,11 @@ def history_command(service_name: str, release_name: str | None, opts: common.Op
                 r.status.message,
             ]
         )
-    click.echo(render.table(["Release", "Stable", "Canary", "Phase", "Took", "Message"], rows))
-    click.echo(f"\n{chosen.metadata.name}:")
+    return render.table(["Release", "Stable", "Canary", "Phase", "Took", "Message"], rows)
+
+
+def _entries_table(chosen: release.Release) -> str:
+    """A row per entry of the release's history, with the evidence of its verdicts."""
     entries = [
         [
             f"{h.at:%H:%M:%S}",
@@ -196,7 +211,7 @@ def history_command(service_name: str, release_name: str | None, opts: common.Op
         ]
         for h in chosen.status.history
     ]
-    click.echo(render.table(["At", "Event", "Phase", "Step", "Canary", "By", "Message"], entries))
+    return render.table(["At", "Event", "Phase", "Step", "Canary", "By", "Message"], entries)
 
 
 def _evidence_text(evidence: list[release.StepEvidence]) -> str:

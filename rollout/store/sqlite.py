@@ -1,46 +1,21 @@
 """The SQLite store: the Store contract in one file (`<state-dir>/state.db`), shared by
 the CLI and the controller — separate processes — and the controller's worker threads.
 
-Schema version 2 (`PRAGMA user_version`, created on first open; a version 1 file
-gets its labels indexed):
-
-    objects(kind, namespace, name, uid, body)        one row per object, JSON (`objects.dumps`)
-    owners(owner_uid, kind, namespace, name)         owner references, for cascade delete
-    labels(kind, namespace, name, key, value)        labels, so a selector reads only matches
-    events(rv INTEGER PRIMARY KEY, kind, type, body) append-only change log, serves `watch`
-
-Opening (`mode`):
-
-    create  the state dir (0700, `files.secure_dir`) and `state.db` (0600) are made if
-            missing, the schema created or upgraded: `apply`, the controller
-    write   an existing state only (`NoState` otherwise): the release commands
-    read    read-only connections (`mode=ro`): never writes, never creates, never takes
-            the write lock, so `get`, `status --watch` and `history` never hold up the
-            controller; a read-only state dir without a `-wal` file (nobody can be
-            writing) is read as an immutable file
-
-Opening writes nothing when the schema is current: the version is read in a read
-transaction and only an older file is upgraded under `BEGIN IMMEDIATE`. The file's
--wal and -shm take its mode (SQLite copies it), so `state.db` is created 0600 and an
-existing one of the user's is tightened to it.
+The file — its schema, opening modes (`create`, `write`, `read`), permissions, schema
+upgrades and error messages — is `sqlitefile`'s; its names are re-exported here. Opening
+writes nothing when the schema is current: the version is read in a read transaction
+and only an older file is upgraded under `BEGIN IMMEDIATE`.
 
 A resourceVersion is the rowid of an `events` row: one counter across kinds, like etcd's
 revision. Every write is one `BEGIN IMMEDIATE` transaction (read, check the
 precondition, write the object and its events), so the precondition holds across
 processes; in a process a lock queues writers, across processes SQLite's busy handler
-waits up to `busy_timeout` (then `Busy`, naming the holder's pid and command line when
-the kernel's lock table says: `store.locks`). WAL lets readers run beside the writer;
-`synchronous=NORMAL` may lose the last commits on power loss (never the file) and saves
-an fsync per write. The log keeps at least the last `log_size` events (pruned back to
-that once it holds twice as many, looked at every `min(log_size, PRUNE_EVERY)`
-writes); `watch` from older raises `Expired`. `watch` polls `PRAGMA data_version`
-(another connection committed) every `POLL` seconds, and wakes at once on a write of
-its kind by this process (a condition per kind: a write wakes only its kind's
-watchers). Objects are parsed outside transactions.
-
-Every SQLite or file-system failure leaves as a `StoreError` naming the path and the
-cause: `Busy` (locked past the wait), `Unusable` (not a directory, no permission,
-read-only, not a database, corrupted, newer schema), `NoState` (nothing to read).
+waits up to `busy_timeout` (then `Busy`). The log keeps at least the last `log_size`
+events (pruned back to that once it holds twice as many, looked at every
+`min(log_size, PRUNE_EVERY)` writes); `watch` from older raises `Expired`. `watch`
+polls `PRAGMA data_version` (another connection committed) every `POLL` seconds, and
+wakes at once on a write of its kind by this process (a condition per kind: a write
+wakes only its kind's watchers). Objects are parsed outside transactions.
 
 What a write may change is decided by `objects` (shared with `memory`); this module only
 keeps the bytes and makes writes atomic. One connection per thread (and per process,
@@ -55,17 +30,22 @@ import functools
 import os
 import pathlib
 import sqlite3
-import stat
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
-from rollout import files
 from rollout.api import kinds
 from rollout.api.meta import ObjectMeta
-from rollout.store import errors, locks, objects, port
+from rollout.store import errors, objects, port, sqlitefile
+from rollout.store.sqlitefile import (
+    BUSY_TIMEOUT,
+    MODES,
+    SCHEMA_VERSION,
+    Mode,
+    unusable_dir,
+)
 
 __all__ = [
     "BUSY_TIMEOUT",
@@ -78,38 +58,14 @@ __all__ = [
     "unusable_dir",
 ]
 
-SCHEMA_VERSION = 2
-BUSY_TIMEOUT = 10.0  # seconds a write waits for another process's transaction
 POLL = 0.05  # seconds between two looks for another process's writes in `watch`
 PRUNE_EVERY = 64  # writes between two looks at the log's length
 
-Mode = Literal["read", "write", "create"]
-MODES: tuple[Mode, ...] = ("read", "write", "create")
-
-_FILES = ("", "-wal", "-shm")  # suffixes of the files SQLite keeps: state.db, -wal, -shm
-_Key = tuple[str, str, str]
+_Key = sqlitefile.Key
 _Rule = Callable[..., str]  # objects.updated / objects.status_updated
-_WHERE_KEY = "kind = ? AND namespace = ? AND name = ?"
-
-_SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS objects (
-        kind TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,
-        uid TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (kind, namespace, name))""",
-    """CREATE TABLE IF NOT EXISTS owners (
-        owner_uid TEXT NOT NULL,
-        kind TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL)""",
-    "CREATE INDEX IF NOT EXISTS owners_by_owner ON owners (owner_uid)",
-    "CREATE INDEX IF NOT EXISTS owners_by_object ON owners (kind, namespace, name)",
-    """CREATE TABLE IF NOT EXISTS events (
-        rv INTEGER PRIMARY KEY, kind TEXT NOT NULL, type TEXT NOT NULL, body TEXT NOT NULL)""",
-    "CREATE INDEX IF NOT EXISTS events_by_kind ON events (kind, rv)",
-    """CREATE TABLE IF NOT EXISTS labels (
-        kind TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,
-        key TEXT NOT NULL, value TEXT NOT NULL)""",
-    "CREATE INDEX IF NOT EXISTS labels_by_label ON labels (kind, key, value)",
-    "CREATE INDEX IF NOT EXISTS labels_by_object ON labels (kind, namespace, name)",
-    f"PRAGMA user_version = {SCHEMA_VERSION}",
-)
+_WHERE_KEY = sqlitefile.WHERE_KEY
+_one = sqlitefile.one
+_index_labels = sqlitefile.index_labels
 
 
 def _utcnow() -> datetime:
@@ -118,11 +74,6 @@ def _utcnow() -> datetime:
 
 def _not_found(key: _Key) -> errors.NotFound:
     return errors.NotFound(f"{key[0]} {key[1]}/{key[2]} not found")
-
-
-def _one(conn: sqlite3.Connection, sql: str, args: tuple[object, ...] = ()) -> Any:
-    row = conn.execute(sql, args).fetchone()
-    return None if row is None else row[0]
 
 
 def _row(conn: sqlite3.Connection, key: _Key) -> Any:
@@ -134,35 +85,9 @@ def _event(conn: sqlite3.Connection, rv: int, kind: str, type_: port.EventType, 
     conn.execute("INSERT INTO events VALUES (?, ?, ?, ?)", (rv, kind, type_.value, body))
 
 
-def _index_labels(conn: sqlite3.Connection, key: _Key, meta: ObjectMeta) -> None:
-    conn.execute(f"DELETE FROM labels WHERE {_WHERE_KEY}", key)
-    conn.executemany(
-        "INSERT INTO labels VALUES (?, ?, ?, ?, ?)",
-        [(*key, k, v) for k, v in meta.labels.items()],
-    )
-
-
 def _last_rv(conn: sqlite3.Connection) -> int:
     # The newest event is never pruned, so MAX(rv) is the counter.
     return int(_one(conn, "SELECT MAX(rv) FROM events") or 0)
-
-
-def unusable_dir(directory: pathlib.Path, exc: OSError) -> errors.Unusable:
-    """The state dir `directory` cannot be made or used: say why in one line."""
-    for ancestor in (directory, *directory.parents):
-        try:
-            st = ancestor.stat()
-        except OSError:
-            continue
-        if not stat.S_ISDIR(st.st_mode):
-            where = "it" if ancestor == directory else str(ancestor)
-            return errors.Unusable(
-                f"state dir {directory} cannot be used: {where} is not a directory"
-            )
-        break
-    cause = (exc.strerror or str(exc)).lower()
-    culprit = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(directory) else ""
-    return errors.Unusable(f"state dir {directory} cannot be used: {cause}{culprit}")
 
 
 class SqliteStore:
@@ -196,70 +121,13 @@ class SqliteStore:
         self._changed = {kind: threading.Condition() for kind in kinds.KINDS}
         self._commits = dict.fromkeys(kinds.KINDS, 0)  # by kind, counted under _changed
         try:
-            self._prepare()
+            sqlitefile.prepare(self.path, self.mode)
             self._migrate()
         except BaseException:
             self.close()
             raise
 
     # --- the file, connections and transactions ---------------------------------------
-
-    def _prepare(self) -> None:
-        """Make the state dir and file (create mode), or check that they are there."""
-        directory = self.path.parent
-        if self.mode == "create":
-            try:
-                files.secure_dir(directory)
-            except OSError as exc:
-                raise unusable_dir(directory, exc) from exc
-            try:
-                os.close(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
-            except FileExistsError:
-                pass
-            except OSError as exc:
-                raise unusable_dir(directory, exc) from exc
-        try:
-            st = self.path.stat()
-        except FileNotFoundError:
-            if directory.exists() and not directory.is_dir():
-                raise errors.Unusable(
-                    f"state dir {directory} cannot be used: it is not a directory"
-                ) from None
-            raise errors.NoState(f"no state in {directory}") from None
-        except OSError as exc:
-            raise unusable_dir(directory, exc) from exc
-        if not stat.S_ISREG(st.st_mode):
-            raise errors.Unusable(f"{self.path} cannot be used: it is not a regular file")
-        wanted = os.R_OK if self.mode == "read" else os.R_OK | os.W_OK
-        if not os.access(self.path, wanted):
-            raise errors.Unusable(
-                f"{self.path} cannot be used: permission denied (owner uid {st.st_uid},"
-                f" mode {stat.S_IMODE(st.st_mode):04o})"
-            )
-        if self.mode != "read":  # the user's dir and files from before 0700/0600
-            for each in (directory, *(self.path.with_name(self.path.name + n) for n in _FILES)):
-                with contextlib.suppress(OSError):  # gone, or not ours to change
-                    files.tighten(each)
-
-    def _connect(self) -> sqlite3.Connection:
-        query = {"read": "mode=ro", "write": "mode=rw", "create": "mode=rw"}[self.mode]
-        if self._immutable:
-            query += "&immutable=1"
-        conn = sqlite3.connect(
-            f"{self.path.absolute().as_uri()}?{query}",
-            uri=True,
-            timeout=self._busy_timeout,
-            isolation_level=None,
-            check_same_thread=False,
-        )
-        try:
-            if self.mode != "read":
-                conn.execute("PRAGMA journal_mode = WAL")
-                conn.execute("PRAGMA synchronous = NORMAL")
-        except BaseException:
-            conn.close()
-            raise
-        return conn
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -269,7 +137,12 @@ class SqliteStore:
             if self._closed:
                 raise errors.StoreError(f"store {self.path} is closed")
             try:
-                conn = self._connect()
+                conn = sqlitefile.connect(
+                    self.path,
+                    self.mode,
+                    immutable=self._immutable,
+                    busy_timeout=self._busy_timeout,
+                )
             except sqlite3.Error as exc:
                 raise self._error(exc) from exc
             self._connections.append(conn)
@@ -278,36 +151,7 @@ class SqliteStore:
 
     def _error(self, exc: sqlite3.Error) -> errors.StoreError:
         """The StoreError that says what went wrong with `exc`, with the path."""
-        name = getattr(exc, "sqlite_errorname", "") or ""
-        directory = self.path.parent
-        if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
-            pids = locks.holders([self.path, self.path.with_name(self.path.name + "-shm")])
-            who = ", ".join(map(locks.describe, pids)) or "another process"
-            return errors.Busy(
-                f"{self.path} is locked by {who}; gave up after {self._busy_timeout:g} s, try again"
-            )
-        if name == "SQLITE_NOTADB":
-            return errors.Unusable(
-                f"{self.path} is not a rollout state database ({exc}): move it away"
-                " or use another state dir"
-            )
-        if name.startswith("SQLITE_CORRUPT"):
-            return errors.Unusable(
-                f"{self.path} is corrupted ({exc}): restore it from a backup or move it away"
-            )
-        if name == "SQLITE_READONLY_DIRECTORY" or (
-            name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN"))
-            and not os.access(directory, os.W_OK)
-        ):
-            return errors.Unusable(
-                f"state dir {directory} is read-only: SQLite must create {self.path.name}-wal"
-                f" and {self.path.name}-shm beside {self.path.name} ({exc})"
-            )
-        if name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM", "SQLITE_AUTH")):
-            return errors.Unusable(f"{self.path} cannot be used: {exc}")
-        if name.startswith(("SQLITE_IOERR", "SQLITE_FULL")):
-            return errors.Unusable(f"{self.path}: {exc}")
-        return errors.StoreError(f"{self.path}: {exc}")
+        return sqlitefile.translate(self.path, exc, busy_timeout=self._busy_timeout)
 
     @contextlib.contextmanager
     def _tx(self, *, write: bool) -> Iterator[sqlite3.Connection]:
@@ -367,35 +211,9 @@ class SqliteStore:
                 raise
             self._reopen_immutable()
             version, count = self._look()
-        if version > SCHEMA_VERSION:
-            raise errors.Unusable(
-                f"{self.path} has schema version {version}, newer than this rollout's"
-                f" ({SCHEMA_VERSION}): upgrade rollout"
-            )
-        if version == SCHEMA_VERSION:
-            return
-        if version == 0 and count:
-            raise errors.Unusable(
-                f"{self.path} is not a rollout state database (it has tables of another"
-                " program): move it away or use another state dir"
-            )
-        if self.mode != "create" and version == 0:
-            raise errors.NoState(f"no state in {self.path.parent}")
-        if self.mode == "read":
-            raise errors.Unusable(
-                f"{self.path} has schema version {version}: run a command that writes"
-                " (`rollout apply`, `rollout controller`) once to upgrade it"
-            )
-        with self._tx(write=True) as conn:
-            version = int(_one(conn, "PRAGMA user_version"))  # another may have upgraded it
-            if version < SCHEMA_VERSION:
-                for statement in _SCHEMA:
-                    conn.execute(statement)
-            if 1 <= version < 2:  # labels came with version 2: index what is there
-                for kind, namespace, name, body in conn.execute(
-                    "SELECT kind, namespace, name, body FROM objects"
-                ).fetchall():
-                    _index_labels(conn, (kind, namespace, name), objects.loads(kind, body).metadata)
+        if sqlitefile.needs_upgrade(self.path, self.mode, version=version, count=count):
+            with self._tx(write=True) as conn:
+                sqlitefile.upgrade(conn)
 
     def _prune(self, conn: sqlite3.Connection) -> None:
         last = _last_rv(conn)

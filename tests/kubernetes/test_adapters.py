@@ -14,7 +14,7 @@ from kubecluster import Kubectl
 
 from rollout import clock as clocks
 from rollout.api import meta, revision, route, routing, split, workload
-from rollout.platforms.kubernetes import rest, router, runtime
+from rollout.platforms.kubernetes import refs, rest, router, runtime
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 WRITES = {"create", "update", "patch", "delete"}
@@ -109,7 +109,7 @@ def test_a_deployment_deleted_by_hand_comes_back_and_remove_deletes_all(
 ) -> None:
     rt = runtime.KubernetesRuntime(res, clocks.FakeClock(NOW))
     rt.ensure(a_revision(scale=True))
-    res.delete(rest.DEPLOYMENTS, "default", "web-00001")
+    res.delete(refs.DEPLOYMENTS, "default", "web-00001")
     rt.ensure(a_revision(scale=True))
     assert mesh_crds.get_object("apps", "v1", "deployments", "default", "web-00001") is not None
     rt.remove("default", "web-00001")

@@ -37,7 +37,7 @@ from typing import Any
 
 import structlog
 
-from rollout.platforms.kubernetes import rest
+from rollout.platforms.kubernetes import refs, rest
 
 __all__ = ["Elector", "Fence", "LeaseConfig"]
 
@@ -115,7 +115,7 @@ class Elector:
         """One attempt; True when this replica holds the lease afterwards."""
         cfg = self.config
         now = self._wall()
-        lease = self.res.find(rest.LEASES, cfg.namespace, cfg.name)
+        lease = self.res.find(refs.LEASES, cfg.namespace, cfg.name)
         if lease is None:
             body = {
                 "apiVersion": "coordination.k8s.io/v1",
@@ -124,7 +124,7 @@ class Elector:
                 "spec": self._spec(now, acquired=now, transitions=0),
             }
             try:
-                self.res.create(rest.LEASES, cfg.namespace, body)
+                self.res.create(refs.LEASES, cfg.namespace, body)
             except Exception as exc:
                 if rest.is_status(exc, 409):
                     return False
@@ -151,7 +151,7 @@ class Elector:
             acquired = None
         lease["spec"] = self._spec(now, acquired=acquired or now, transitions=transitions)
         try:
-            self.res.replace(rest.LEASES, cfg.namespace, cfg.name, lease)
+            self.res.replace(refs.LEASES, cfg.namespace, cfg.name, lease)
         except Exception as exc:
             if rest.is_status(exc, 409):
                 return False
@@ -171,12 +171,12 @@ class Elector:
         """Give the lease up (a clean stop): clear the holder if it is still us."""
         cfg = self.config
         try:
-            lease = self.res.find(rest.LEASES, cfg.namespace, cfg.name)
+            lease = self.res.find(refs.LEASES, cfg.namespace, cfg.name)
             if lease is None or (lease.get("spec") or {}).get("holderIdentity") != cfg.identity:
                 return
             lease["spec"]["holderIdentity"] = None
             lease["spec"]["leaseDurationSeconds"] = 1
-            self.res.replace(rest.LEASES, cfg.namespace, cfg.name, lease)
+            self.res.replace(refs.LEASES, cfg.namespace, cfg.name, lease)
         except Exception as exc:  # best effort: the lease expires anyway
             log.warning("could not release the lease", error=str(exc))
 

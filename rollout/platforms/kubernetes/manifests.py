@@ -317,6 +317,31 @@ def _namespace(namespace: str) -> Obj:
 
 
 def _deployment(s: Settings) -> Obj:
+    return {
+        **_object("apps/v1", "Deployment", s.namespace),
+        "spec": {
+            "replicas": s.replicas,
+            "selector": {"matchLabels": dict(SELECTOR)},
+            "template": {
+                "metadata": {"labels": dict(LABELS)},
+                "spec": {
+                    "serviceAccountName": NAME,
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": USER_ID,
+                        "runAsGroup": USER_ID,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                    "containers": [_controller(s)],
+                    "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "16Mi"}}],
+                },
+            },
+        },
+    }
+
+
+def _controller(s: Settings) -> Obj:
+    """The controller's container: leader-elected, metrics and probes on one port."""
     port = s.metrics_port
     args = [
         "controller",
@@ -330,7 +355,7 @@ def _deployment(s: Settings) -> Obj:
     ]
     if s.watch_namespaces:
         args += ["--watch-namespaces", ",".join(s.watch_namespaces)]
-    container: Obj = {
+    return {
         "name": "controller",
         "image": s.image,
         "imagePullPolicy": "IfNotPresent",
@@ -360,27 +385,6 @@ def _deployment(s: Settings) -> Obj:
         },
         # nothing writes at runtime; a small scratch /tmp for libraries that insist
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
-    }
-    return {
-        **_object("apps/v1", "Deployment", s.namespace),
-        "spec": {
-            "replicas": s.replicas,
-            "selector": {"matchLabels": dict(SELECTOR)},
-            "template": {
-                "metadata": {"labels": dict(LABELS)},
-                "spec": {
-                    "serviceAccountName": NAME,
-                    "securityContext": {
-                        "runAsNonRoot": True,
-                        "runAsUser": USER_ID,
-                        "runAsGroup": USER_ID,
-                        "seccompProfile": {"type": "RuntimeDefault"},
-                    },
-                    "containers": [container],
-                    "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "16Mi"}}],
-                },
-            },
-        },
     }
 
 

@@ -1,25 +1,35 @@
-"""Plain-JSON access to any Kubernetes resource through the official client.
+"""The one path to the API server: plain-JSON access to any resource through the
+official client's `ApiClient`, and the one error type for what the server refuses.
 
 `Resources(api_client)` reads and writes objects as dicts (the JSON the API server
-speaks) by group/version/plural, so the runtime, the routers, events and the leader
-lease share one small path to the server instead of a typed API class each:
+speaks) by `refs.Ref` (group/version/plural), so the store, the runtime, the routers,
+events, the Secret reader and the leader lease share one transport instead of a typed
+API class each:
 
     res = Resources(api_client)
-    dep = res.get(DEPLOYMENTS, "shop", "web-00001")      # dict, or raises ApiException
-    res.create(DEPLOYMENTS, "shop", body)
-    res.patch(DEPLOYMENTS, "shop", "web-00001", {"metadata": {...}})   # JSON merge patch
+    dep = res.get(refs.DEPLOYMENTS, "shop", "web-00001")      # dict, or raises ApiError
+    res.create(refs.DEPLOYMENTS, "shop", body)
+    res.patch(refs.DEPLOYMENTS, "shop", "web-00001", {"metadata": {...}})  # merge patch
+    res.replace(ref, "shop", "web", body, sub="status")      # PUT, resourceVersion checked
+    response = res.watch(ref, None, since="42", seconds=300)  # raw stream of JSON lines
 
 Requests go through `ApiClient.param_serialize` / `call_api` (authentication, TLS and
-the kubeconfig are the client's); errors are the client's `ApiException`.
-Each adapter declares the RBAC verbs it calls (`USES`); the RBAC tests compare what
-the controller calls with the install's Roles and ClusterRole.
+the kubeconfig are the client's); every request has a timeout (`timeout`, default
+15 s; a watch: that to connect, its `seconds` plus that to read). An answer outside
+2xx is an `ApiError` — a subclass of the client's `ApiException`, so the client's own
+status-0 TLS failures share its handlers; a network failure is the urllib3/OS error
+as raised. The store maps `ApiError` to `rollout.store.errors` (`store.translate`);
+the other adapters test its status (`is_status`).
+
+With `may_write` (leader election's fence) a write is refused before it is sent
+(`NotLeader`). Each adapter declares the RBAC verbs it calls (`USES`); the RBAC tests
+compare what the controller calls with the install's Roles and ClusterRole.
 """
 
 from __future__ import annotations
 
 import builtins
 import contextlib
-import dataclasses
 import json
 from collections.abc import Callable
 from typing import Any
@@ -27,58 +37,28 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-__all__ = [
-    "DEPLOYMENTS",
-    "EVENTS",
-    "HPAS",
-    "HTTPROUTES",
-    "LEASES",
-    "SECRETS",
-    "SERVICES",
-    "VIRTUALSERVICES",
-    "ApiError",
-    "NotLeader",
-    "Ref",
-    "Resources",
-    "is_status",
-]
+from rollout.platforms.kubernetes import refs
 
-
-@dataclasses.dataclass(frozen=True)
-class Ref:
-    """Where a kind of object lives on the API server."""
-
-    group: str  # "" for the core group
-    version: str
-    plural: str
-
-    @property
-    def api_version(self) -> str:
-        return f"{self.group}/{self.version}" if self.group else self.version
-
-    def path(self, namespace: str, name: str | None = None) -> str:
-        root = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
-        path = f"{root}/namespaces/{namespace}/{self.plural}"
-        return f"{path}/{name}" if name is not None else path
-
-
-DEPLOYMENTS = Ref("apps", "v1", "deployments")
-SERVICES = Ref("", "v1", "services")
-HPAS = Ref("autoscaling", "v2", "horizontalpodautoscalers")
-HTTPROUTES = Ref("gateway.networking.k8s.io", "v1", "httproutes")
-VIRTUALSERVICES = Ref("networking.istio.io", "v1beta1", "virtualservices")
-LEASES = Ref("coordination.k8s.io", "v1", "leases")
-EVENTS = Ref("", "v1", "events")
-SECRETS = Ref("", "v1", "secrets")
+__all__ = ["ApiError", "NotLeader", "Resources", "is_status"]
 
 
 class ApiError(ApiException):
     """An API error that prints as one line: what was asked, the status, the server's
-    message (the client's own exception prints headers and bodies)."""
+    message (the client's own exception prints headers and bodies).
 
-    def __init__(self, method: str, path: str, response: Any) -> None:
-        super().__init__(http_resp=response)
-        self.request = f"{method} {path}"
+    Made from the server's answer (`http_resp`), or from the status and reason of an
+    ERROR event in a watch stream."""
+
+    def __init__(
+        self,
+        request: str,
+        *,
+        http_resp: Any = None,
+        status: int | None = None,
+        reason: str | None = None,
+    ) -> None:
+        super().__init__(status=status, reason=reason, http_resp=http_resp)
+        self.request = request
 
     def __str__(self) -> str:
         message = ""
@@ -98,7 +78,7 @@ def is_status(exc: BaseException, *codes: int) -> bool:
 
 
 class Resources:
-    """get/list/create/replace/patch/delete of any namespaced resource, as dicts."""
+    """get/list/watch/create/replace/patch/delete of any resource, as dicts."""
 
     def __init__(
         self,
@@ -111,10 +91,10 @@ class Resources:
         self._timeout = timeout
         self._may_write = may_write  # leader election's fence: False → writes refused
 
-    def get(self, ref: Ref, namespace: str, name: str) -> dict[str, Any]:
+    def get(self, ref: refs.Ref, namespace: str, name: str) -> dict[str, Any]:
         return self._request("GET", ref.path(namespace, name))
 
-    def find(self, ref: Ref, namespace: str, name: str) -> dict[str, Any] | None:
+    def find(self, ref: refs.Ref, namespace: str, name: str) -> dict[str, Any] | None:
         """The object, or None when there is none."""
         try:
             return self.get(ref, namespace, name)
@@ -123,21 +103,44 @@ class Resources:
                 return None
             raise
 
-    def list(self, ref: Ref, namespace: str, *, labels: str = "") -> builtins.list[dict[str, Any]]:
+    def list(self, ref: refs.Ref, namespace: str | None, *, labels: str = "") -> dict[str, Any]:
+        """The List object (`items`, `metadata.resourceVersion`) of one namespace, or of
+        every namespace when `namespace` is None."""
         query = [("labelSelector", labels)] if labels else []
-        items: list[dict[str, Any]] = self._request("GET", ref.path(namespace), query=query).get(
-            "items", []
-        )
-        return items
+        return self._request("GET", ref.path(namespace), query=query)
 
-    def create(self, ref: Ref, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+    def watch(self, ref: refs.Ref, namespace: str | None, *, since: str, seconds: int) -> Any:
+        """A watch from resourceVersion `since` (with bookmarks) that the server ends
+        after `seconds`: the open urllib3 response, one JSON event per line. The
+        caller reads it, and `release_conn()`s it; `shutdown()` unblocks a read."""
+        query = [
+            ("allowWatchBookmarks", "true"),
+            ("resourceVersion", since),
+            ("timeoutSeconds", str(seconds)),
+            ("watch", "true"),
+        ]
+        path = ref.path(namespace)
+        response = self._call(
+            "GET", path, query, None, "", (self._timeout, seconds + self._timeout)
+        )
+        if not 200 <= response.status <= 299:
+            response.read()
+            raise ApiError(f"WATCH {path}", http_resp=response)
+        return response.response
+
+    def create(self, ref: refs.Ref, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
         return self._request("POST", ref.path(namespace), body=body)
 
-    def replace(self, ref: Ref, namespace: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
-        """PUT: the whole object; `metadata.resourceVersion` in it is the precondition."""
-        return self._request("PUT", ref.path(namespace, name), body=body)
+    def replace(
+        self, ref: refs.Ref, namespace: str, name: str, body: dict[str, Any], *, sub: str = ""
+    ) -> dict[str, Any]:
+        """PUT: the whole object (or its subresource `sub`, e.g. "status");
+        `metadata.resourceVersion` in it is the precondition."""
+        return self._request("PUT", ref.path(namespace, name, sub), body=body)
 
-    def patch(self, ref: Ref, namespace: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
+    def patch(
+        self, ref: refs.Ref, namespace: str, name: str, patch: dict[str, Any]
+    ) -> dict[str, Any]:
         """A JSON merge patch (RFC 7386)."""
         return self._request(
             "PATCH",
@@ -146,8 +149,9 @@ class Resources:
             content_type="application/merge-patch+json",
         )
 
-    def delete(self, ref: Ref, namespace: str, name: str) -> None:
-        """Delete, letting the garbage collector remove what it owns; absent is fine."""
+    def delete(self, ref: refs.Ref, namespace: str, name: str, *, missing_ok: bool = True) -> None:
+        """Delete, letting the garbage collector remove what it owns (background
+        cascade); absent is fine unless `missing_ok` is False (then a 404 ApiError)."""
         try:
             self._request(
                 "DELETE",
@@ -159,7 +163,7 @@ class Resources:
                 },
             )
         except ApiException as exc:
-            if exc.status != 404:
+            if exc.status != 404 or not missing_ok:
                 raise
 
     def _request(
@@ -173,22 +177,33 @@ class Resources:
     ) -> dict[str, Any]:
         if method != "GET" and self._may_write is not None and not self._may_write():
             raise NotLeader(f"{method} {path}: this replica does not hold the lease")
+        response = self._call(method, path, query or [], body, content_type, self._timeout)
+        data = response.read()
+        if not 200 <= response.status <= 299:
+            raise ApiError(f"{method} {path}", http_resp=response)
+        if not data:
+            return {}
+        parsed: dict[str, Any] = json.loads(data)
+        return parsed
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        query: builtins.list[tuple[str, str]],
+        body: dict[str, Any] | None,
+        content_type: str,
+        timeout: float | tuple[float, float],
+    ) -> Any:
         headers = {"Accept": "application/json"}
         if body is not None:
             headers["Content-Type"] = content_type
         params = self._client.param_serialize(
             method,
             path,
-            query_params=query or [],
+            query_params=query,
             header_params=headers,
             body=body,
             auth_settings=["BearerToken"],
         )
-        response = self._client.call_api(*params, _request_timeout=self._timeout)
-        data = response.read()  # type: ignore[no-untyped-call]
-        if not 200 <= response.status <= 299:
-            raise ApiError(method, path, response)
-        if not data:
-            return {}
-        parsed: dict[str, Any] = json.loads(data)
-        return parsed
+        return self._client.call_api(*params, _request_timeout=timeout)

@@ -2,19 +2,26 @@
 
 `apply(route)` writes, for the route's service:
 
-- the stable `v1 Service` named after the service (what in-cluster clients call),
-- an `HTTPRoute` (router `gateway-api`) or a `VirtualService` (router `istio`) with
-  one weighted rule over the revision Services and a header-matched rule per tag,
+- the stable `v1 Service` named after the service (what in-cluster clients call,
+  `traffic.make_stable_service`),
+- the object of the route's router — `ROUTERS[name]`, a module implementing
+  `traffic.Router`: an `HTTPRoute` (`gateway-api`, `gateway_api.py`) or a
+  `VirtualService` (`istio`, `istio.py`) with one weighted rule over the revision
+  Services and a header-matched rule per tag,
 
-then reads the split back from what the API server stored (`builders.applied_from_*`),
-never from what it asked for. The router is `route.spec.routing.router`, else the
-cluster default given to the controller (`--router`).
+then reads the split back from what the API server stored (`Router.applied`), never
+from what it asked for. The router is `route.spec.routing.router`, else the cluster
+default given to the controller (`--router`). A new router is one module and one
+entry in `ROUTERS` (its RBAC use follows from the table).
 
 Drift: when the stored split differs from the route's although the object still
 carries the fingerprint of our last write, someone else edited it; the router writes
 the route's split back and says so in `AppliedRoute.drift` (the Route reconciler turns
-that into a condition and an event). An object of the other router left from a
-change of `routing.router` is deleted.
+that into a condition and an event). Objects of the other routers left from a change
+of `routing.router` are deleted.
+
+I/O: the API server (`rest.Resources`). Called by the reconcilers through the
+TrafficRouter port (`platform.make`).
 """
 
 from __future__ import annotations
@@ -25,21 +32,35 @@ from typing import Any
 
 from rollout.api import route, routing, split
 from rollout.platforms import ports
-from rollout.platforms.kubernetes import builders, rest, runtime
+from rollout.platforms.kubernetes import (
+    gateway_api,
+    istio,
+    owned,
+    refs,
+    rest,
+    runtime,
+    traffic,
+    workloads,
+)
 
-__all__ = ["KubernetesRouter", "PortOf"]
+__all__ = ["ROUTERS", "KubernetesRouter", "PortOf"]
 
 PortOf = Callable[[str, str], int | None]  # (namespace, revision) → its serving port
 
+ROUTERS: dict[routing.Router, traffic.Router] = {
+    "gateway-api": gateway_api,
+    "istio": istio,
+}
+
+_VERBS = ("get", "create", "patch", "delete")
 USES: tuple[tuple[str, str, tuple[str, ...]], ...] = (  # for the RBAC rules (see store.USES)
-    ("", "services", ("get", "create", "patch", "delete")),
-    ("gateway.networking.k8s.io", "httproutes", ("get", "create", "patch", "delete")),
-    ("networking.istio.io", "virtualservices", ("get", "create", "patch", "delete")),
+    (refs.SERVICES.group, refs.SERVICES.plural, _VERBS),
+    *((kind.REF.group, kind.REF.plural, _VERBS) for kind in ROUTERS.values()),
 )
 
 
 class KubernetesRouter:
-    """TrafficRouter port: stable Service plus HTTPRoute or VirtualService."""
+    """TrafficRouter port: stable Service plus the route's router's object."""
 
     def __init__(
         self,
@@ -58,53 +79,45 @@ class KubernetesRouter:
         namespace = rt.metadata.namespace or "default"
         name = rt.spec.service
         chosen = (rt.spec.routing.router if rt.spec.routing else None) or self.default
-        primary = builders.primary_revision(rt)
+        primary = traffic.primary_revision(rt)
         if primary is not None:
-            port = self.port_of(namespace, primary) or builders.DEFAULT_PORT
-            stable = builders.make_stable_service(rt, port=port)
-            runtime.converge(self.res, rest.SERVICES, namespace, stable)
-        ref, other = (
-            (rest.HTTPROUTES, rest.VIRTUALSERVICES)
-            if chosen == "gateway-api"
-            else (rest.VIRTUALSERVICES, rest.HTTPROUTES)
-        )
-        body = (
-            builders.make_httproute(rt)
-            if chosen == "gateway-api"
-            else builders.make_virtualservice(rt)
-        )
-        stored, drift = self._write(ref, namespace, body, rt.spec.traffic, chosen)
+            port = self.port_of(namespace, primary) or workloads.DEFAULT_PORT
+            stable = traffic.make_stable_service(rt, port=port)
+            runtime.converge(self.res, refs.SERVICES, namespace, stable)
+        kind = ROUTERS[chosen]
+        stored, drift = self._write(kind, namespace, kind.build(rt), rt.spec.traffic)
         with self._lock:
             previous = self._known.get((namespace, name))
             self._known[(namespace, name)] = chosen
         if previous != chosen:  # first time here, or the router changed: no leftovers
-            self.res.delete(other, namespace, name)
-        return ports.AppliedRoute(traffic=read_back(stored, chosen), url=url_of(rt), drift=drift)
+            for other in ROUTERS.values():
+                if other is not kind:
+                    self.res.delete(other.REF, namespace, name)
+        return ports.AppliedRoute(traffic=kind.applied(stored), url=url_of(rt), drift=drift)
 
     def _write(
         self,
-        ref: rest.Ref,
+        kind: traffic.Router,
         namespace: str,
         body: dict[str, Any],
         wanted: list[split.TrafficTarget],
-        chosen: routing.Router,
     ) -> tuple[dict[str, Any], str]:
-        stored = runtime.converge(self.res, ref, namespace, body)
-        applied = read_back(stored, chosen)
+        stored = runtime.converge(self.res, kind.REF, namespace, body)
+        applied = kind.applied(stored)
         if split.same_split(applied, wanted):
             return stored, ""
         # ours by fingerprint, yet another split: edited by someone else — set it right
         name = body["metadata"]["name"]
         found = ", ".join(f"{t.revision_name}={t.percent}%" for t in applied) or "nothing"
         patch = {"spec": body["spec"]}
-        stored = self.res.patch(ref, namespace, name, patch)
+        stored = self.res.patch(kind.REF, namespace, name, patch)
         return (
             stored,
-            f"{ref.plural}/{name} was changed outside rollout (it routed {found}); restored",
+            f"{kind.REF.plural}/{name} was changed outside rollout (it routed {found}); restored",
         )
 
     def remove(self, namespace: str, name: str) -> None:
-        for ref in (rest.HTTPROUTES, rest.VIRTUALSERVICES, rest.SERVICES):
+        for ref in (*(kind.REF for kind in ROUTERS.values()), refs.SERVICES):
             self.res.delete(ref, namespace, name)
         with self._lock:
             self._known.pop((namespace, name), None)
@@ -112,13 +125,7 @@ class KubernetesRouter:
 
 def url_of(rt: route.Route) -> str:
     """Where the service is reached: its first hostname, else the stable Service."""
-    names = (rt.spec.routing.hostnames or rt.spec.routing.hosts) if rt.spec.routing else []
-    if names:
-        return f"http://{names[0]}"
-    return f"http://{builders.service_host(rt.spec.service, rt.metadata.namespace or 'default')}"
-
-
-def read_back(obj: dict[str, Any], chosen: routing.Router) -> list[split.TrafficStatus]:
-    if chosen == "gateway-api":
-        return builders.applied_from_httproute(obj)
-    return builders.applied_from_virtualservice(obj)
+    hosts = (rt.spec.routing.hostnames or rt.spec.routing.hosts) if rt.spec.routing else []
+    if hosts:
+        return f"http://{hosts[0]}"
+    return f"http://{owned.service_host(rt.spec.service, rt.metadata.namespace or 'default')}"

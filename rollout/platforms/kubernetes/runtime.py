@@ -1,16 +1,20 @@
 """The Runtime port on Kubernetes: a Revision runs as a Deployment, a Service and,
 when its template scales, a HorizontalPodAutoscaler.
 
-`ensure(rev)` makes each object exist as `builders.make_*` describes it and reads the
-revision's state from the Deployment's status (`builders.deployment_state`). What we
-last wrote is fingerprinted in the annotation `rollout.dev/spec-hash`: an object is
-rewritten only when what we want differs from what we wrote — never because the API
-server filled in defaults, and never fighting the autoscaler over `replicas`. An
-object edited by hand keeps its hash, so it is left alone; deleting it makes
-`ensure` create it again.
+`ensure(rev)` makes each object exist as `workloads.make_*` describes it and reads the
+revision's state from the Deployment's status (`workloads.deployment_state`). What we
+last wrote is fingerprinted in the annotation `rollout.dev/spec-hash`
+(`names.SPEC_HASH_ANNOTATION`): an object is rewritten only when what we want differs
+from what we wrote — never because the API server filled in defaults, and never
+fighting the autoscaler over `replicas`. An object edited by hand keeps its hash, so
+it is left alone; deleting it makes `ensure` create it again.
 
 `remove(namespace, name)` deletes the three; owner references would let the garbage
 collector do it too, this just does not wait for it.
+
+`converge` is the create-or-patch-by-fingerprint step, shared with the router.
+I/O: the API server (`rest.Resources`). Called by the reconcilers through the Runtime
+port (`platform.make`).
 """
 
 from __future__ import annotations
@@ -22,11 +26,9 @@ from typing import Any
 from rollout import clock as clocks
 from rollout.api import names, revision
 from rollout.platforms import ports
-from rollout.platforms.kubernetes import builders, rest
+from rollout.platforms.kubernetes import refs, rest, workloads
 
-__all__ = ["HASH_ANNOTATION", "KubernetesRuntime", "converge"]
-
-HASH_ANNOTATION = names.SPEC_HASH_ANNOTATION
+__all__ = ["KubernetesRuntime", "converge"]
 
 USES: tuple[tuple[str, str, tuple[str, ...]], ...] = (  # for the RBAC rules (see store.USES)
     ("apps", "deployments", ("get", "create", "patch", "delete")),
@@ -43,13 +45,13 @@ def fingerprint(body: dict[str, Any]) -> str:
 
 
 def converge(
-    res: rest.Resources, ref: rest.Ref, namespace: str, body: dict[str, Any]
+    res: rest.Resources, ref: refs.Ref, namespace: str, body: dict[str, Any]
 ) -> dict[str, Any]:
     """Make the object `body` describes exist as described; return it as stored."""
     name = body["metadata"]["name"]
     digest = fingerprint(body)
     desired = json.loads(json.dumps(body))
-    desired["metadata"].setdefault("annotations", {})[HASH_ANNOTATION] = digest
+    desired["metadata"].setdefault("annotations", {})[names.SPEC_HASH_ANNOTATION] = digest
     current = res.find(ref, namespace, name)
     if current is None:
         try:
@@ -59,7 +61,7 @@ def converge(
                 raise
             current = res.get(ref, namespace, name)
     annotations = current.get("metadata", {}).get("annotations") or {}
-    if annotations.get(HASH_ANNOTATION) == digest:
+    if annotations.get(names.SPEC_HASH_ANNOTATION) == digest:
         return current
     patch = {k: v for k, v in desired.items() if k not in ("apiVersion", "kind", "status")}
     return res.patch(ref, namespace, name, patch)
@@ -74,13 +76,13 @@ class KubernetesRuntime:
 
     def ensure(self, rev: revision.Revision) -> ports.RuntimeState:
         namespace = rev.metadata.namespace or "default"
-        deployment = converge(self.res, rest.DEPLOYMENTS, namespace, builders.make_deployment(rev))
-        converge(self.res, rest.SERVICES, namespace, builders.make_revision_service(rev))
-        hpa = builders.make_hpa(rev)
+        deployment = converge(self.res, refs.DEPLOYMENTS, namespace, workloads.make_deployment(rev))
+        converge(self.res, refs.SERVICES, namespace, workloads.make_revision_service(rev))
+        hpa = workloads.make_hpa(rev)
         if hpa is not None:  # templates are immutable: an HPA never has to go away
-            converge(self.res, rest.HPAS, namespace, hpa)
-        return builders.deployment_state(deployment, self.clock.now())
+            converge(self.res, refs.HPAS, namespace, hpa)
+        return workloads.deployment_state(deployment, self.clock.now())
 
     def remove(self, namespace: str, name: str) -> None:
-        for ref in (rest.HPAS, rest.SERVICES, rest.DEPLOYMENTS):
+        for ref in (refs.HPAS, refs.SERVICES, refs.DEPLOYMENTS):
             self.res.delete(ref, namespace, name)

@@ -29,7 +29,7 @@ from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
 from rollout.analysis.providers import secrets
-from rollout.platforms.kubernetes import rest
+from rollout.platforms.kubernetes import refs, rest
 
 __all__ = ["DEFAULT_TTL", "KubernetesSecrets"]
 
@@ -79,7 +79,7 @@ class KubernetesSecrets:
         if kept is not None and now - kept[0] < self.ttl:
             return kept[1]
         try:
-            obj = self.res.get(rest.SECRETS, namespace, name)
+            obj = self.res.get(refs.SECRETS, namespace, name)
         except ApiException as exc:
             raise secrets.SecretError(_cause(exc, where, name)) from None
         except (HTTPError, OSError) as exc:

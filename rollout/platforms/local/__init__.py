@@ -2,6 +2,7 @@
 from its stats, state in SQLite under a state directory (DESIGN §6).
 
     runtime     LocalRuntime: a revision's command as a supervised process
+    slots       one revision's process record and the supervisor's decisions on it
     proxy/      the data plane (its own process) and its admin client
     supervisor  ProxySupervisor: keeps the proxy running, wakes the routes
     router      LocalRouter: a Route's split → the proxy

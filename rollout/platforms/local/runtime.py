@@ -29,7 +29,9 @@ the process listens on `PORT`), notices exits and restarts with exponential back
 After `crash_loop_after` restarts without staying ready for `stable_after` seconds,
 the next exit reports `failed=True`, reason `CrashLoop`, with the log's last lines;
 it keeps restarting (with the capped backoff) in case it recovers. Every change of
-the reported state calls `on_change(namespace, revision)`.
+the reported state calls `on_change(namespace, revision)`. What each probe result and
+exit means is decided in `slots` (one record per revision, under this runtime's lock);
+this module owns the lock, the threads and the I/O around those decisions.
 
 Reasons: Starting, Ready, ProbeFailing, Restarting (exited, waiting for its
 backoff), CrashLoop (failed), NoCommand (failed: nothing to run), ShuttingDown.
@@ -39,9 +41,7 @@ The runtime's own lines in a revision's log (starts, exits) begin with `[rollout
 Called by the Revision reconciler (`ensure`, `remove`, on every pass), the controller
 command (`shutdown`), the router (`endpoint`), and tests and diagnostics (`url_of`,
 `ready_revisions`, `state_of`, `describe`, `detach`). The OS side lives in `processes`;
-this module decides. Time is `time.monotonic` only. At ~480 lines it is longer than
-our usual module: the supervisor's decisions share one lock-guarded record with
-`ensure`, and splitting them would spread one state machine over two files.
+this module and `slots` decide. Time is `time.monotonic` only.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ import structlog
 from rollout import files
 from rollout.api import revision, workload
 from rollout.platforms import ports
-from rollout.platforms.local import processes
+from rollout.platforms.local import processes, slots
 
 __all__ = ["INHERITED_ENV", "Endpoint", "LocalRuntime", "ProcessInfo"]
 
@@ -69,7 +69,7 @@ log = structlog.get_logger(__name__)
 # enough to find programs and speak the locale, not the controller's secrets.
 INHERITED_ENV = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR")
 
-_Key = tuple[str, str]
+_Key = slots.Key
 OnChange = Callable[[str, str], None]
 _SHUTTING_DOWN = ports.RuntimeState(False, "ShuttingDown", "the runtime is shutting down")
 
@@ -92,54 +92,6 @@ class Endpoint:
 
     url: str | None  # http://127.0.0.1:PORT when ready
     known: bool = True  # False: a live process left by an earlier controller, not probed yet
-
-
-@dataclasses.dataclass(eq=False)
-class _Slot:
-    """One revision's process and what the supervisor knows of it (guarded by the
-    runtime's lock)."""
-
-    key: _Key
-    argv: list[str]
-    env: dict[str, str]
-    cwd: Path
-    probe: workload.Probe
-    log_path: Path
-    run_path: Path
-    port: int = 0
-    process: processes.Process | None = None
-    ready: bool = False
-    reason: str = "Starting"
-    message: str = ""
-    restarts: int = 0
-    streak: int = 0  # restarts since it last stayed ready for `stable_after`
-    backoff: float = 0.0  # the next restart's delay
-    failed: bool = False
-    crash_message: str = ""
-    passed_once: bool = False  # a probe passed since the last start
-    failures: int = 0  # consecutive probe failures
-    ready_since: float | None = None
-    next_probe: float = 0.0
-    restart_at: float | None = None
-    stop: threading.Event = dataclasses.field(default_factory=threading.Event)
-    thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def state(self) -> ports.RuntimeState:
-        failed = self.failed and not self.ready
-        return ports.RuntimeState(
-            ready=self.ready,
-            reason="CrashLoop" if failed else self.reason,
-            message=self.crash_message if failed else self.message,
-            replicas=1,
-            ready_replicas=1 if self.ready else 0,
-            restarts=self.restarts,
-            url=self.url if self.ready else None,
-            failed=failed,
-        )
 
 
 class LocalRuntime:
@@ -165,13 +117,15 @@ class LocalRuntime:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.on_change = on_change
         self.cwd = cwd or Path.cwd()
-        self.probe_interval = probe_interval
-        self.backoff = backoff
-        self.max_backoff = max_backoff
-        self.crash_loop_after = crash_loop_after
-        self.stable_after = stable_after
+        self.timing = slots.Timing(
+            probe_interval=probe_interval,
+            backoff=backoff,
+            max_backoff=max_backoff,
+            crash_loop_after=crash_loop_after,
+            stable_after=stable_after,
+        )
         self.stop_timeout = stop_timeout
-        self._slots: dict[_Key, _Slot] = {}
+        self._slots: dict[_Key, slots.Slot] = {}
         self._closed = False
         self._lock = threading.Lock()
 
@@ -248,12 +202,12 @@ class LocalRuntime:
         `ensure` calls start nothing."""
         with self._lock:
             self._closed = True
-            slots = list(self._slots.values())
+            held = list(self._slots.values())
             self._slots.clear()
-        self._halt(slots)
-        procs = [s.process for s in slots if s.process is not None]
+        self._halt(held)
+        procs = [s.process for s in held if s.process is not None]
         processes.stop(procs, timeout=self.stop_timeout)
-        for s in slots:
+        for s in held:
             processes.remove_file(s.run_path)
         log.info("local runtime shut down", stopped=[p.pid for p in procs])
 
@@ -262,10 +216,10 @@ class LocalRuntime:
         controller killed with SIGKILL would (a later runtime adopts them)."""
         with self._lock:
             self._closed = True
-            slots = list(self._slots.values())
+            held = list(self._slots.values())
             self._slots.clear()
-        self._halt(slots)
-        for s in slots:
+        self._halt(held)
+        for s in held:
             if s.process is not None:
                 processes.abandon(s.process)
 
@@ -315,13 +269,15 @@ class LocalRuntime:
 
     # --- starting and adopting (under the lock) ---------------------------------------
 
-    def _new_slot(self, key: _Key, rev: revision.Revision, container: workload.Container) -> _Slot:
+    def _new_slot(
+        self, key: _Key, rev: revision.Revision, container: workload.Container
+    ) -> slots.Slot:
         env = {k: v for k, v in os.environ.items() if k in INHERITED_ENV or k.startswith("LC_")}
         env.update({e.name: e.value for e in container.env})
         env["ROLLOUT_REVISION"] = key[1]
         env["ROLLOUT_SERVICE"] = rev.spec.service
         cwd = self.cwd / container.working_dir if container.working_dir else self.cwd
-        return _Slot(
+        return slots.Slot(
             key=key,
             argv=[*(container.command or []), *(container.args or [])],
             env=env,
@@ -329,7 +285,7 @@ class LocalRuntime:
             probe=container.readiness_probe or workload.Probe(),
             log_path=self.logs_dir / f"{key[0]}.{key[1]}.log",
             run_path=self._run_path(key),
-            backoff=self.backoff,
+            backoff=self.timing.backoff,
         )
 
     def _run_path(self, key: _Key) -> Path:
@@ -337,7 +293,7 @@ class LocalRuntime:
 
     def _begin(
         self,
-        slot: _Slot,
+        slot: slots.Slot,
         record: processes.RunRecord | None,
         proc: processes.Process | None,
         probed: processes.ProbeResult | None,
@@ -352,8 +308,8 @@ class LocalRuntime:
             self._start(slot, now)
             return
         slot.process, slot.port, slot.restarts = proc, record.port, record.restarts
-        slot.message = self._waiting(slot)
-        self._probed(slot, probed, now)  # ready only if the probe passed
+        slot.message = slot.waiting()
+        slots.probed(slot, probed, now, self.timing)  # ready only if the probe passed
         log.info(
             "revision adopted",
             namespace=slot.key[0],
@@ -364,7 +320,7 @@ class LocalRuntime:
             probe=probed.detail,
         )
 
-    def _start(self, slot: _Slot, now: float) -> None:
+    def _start(self, slot: slots.Slot, now: float) -> None:
         slot.port = processes.free_port(slot.port or None)
         env = {**slot.env, "PORT": str(slot.port)}
         _note(slot.log_path, f"starting {slot.argv} on port {slot.port}")
@@ -380,13 +336,9 @@ class LocalRuntime:
         except OSError as e:
             why = f"cannot start {slot.argv[0]!r}: {e.strerror or e}"
             _note(slot.log_path, why)
-            self._down(slot, why, now)
+            slots.down(slot, why, now, self.timing)
             return
-        slot.process = proc
-        slot.ready, slot.reason, slot.message = False, "Starting", self._waiting(slot)
-        slot.passed_once, slot.failures, slot.ready_since = False, 0, None
-        slot.next_probe = now + slot.probe.initial_delay_seconds
-        slot.restart_at = None
+        slots.started(slot, proc, now)
         record = processes.RunRecord(
             pid=proc.pid,
             port=proc.port,
@@ -407,45 +359,18 @@ class LocalRuntime:
             restarts=slot.restarts,
         )
 
-    def _down(self, slot: _Slot, why: str, now: float) -> None:
-        """It exited (or could not start): schedule the restart; a crash loop fails."""
-        slot.process = None
-        slot.ready, slot.ready_since, slot.passed_once, slot.failures = False, None, False, 0
-        delay = slot.backoff
-        slot.backoff = min(slot.backoff * 2, self.max_backoff)
-        slot.restart_at = now + delay
-        slot.reason, slot.message = "Restarting", f"{why}; restarting in {delay:g}s"
-        if slot.streak >= self.crash_loop_after and not slot.failed:
-            slot.failed = True
-            slot.crash_message = (
-                f"{why} after {slot.streak} restarts without staying ready for "
-                f"{self.stable_after:g}s; last log lines:\n{processes.tail(slot.log_path)}"
-            )
-        log.warning(
-            "revision down",
-            namespace=slot.key[0],
-            revision=slot.key[1],
-            why=why,
-            restarts=slot.restarts,
-            restart_in=delay,
-            crash_loop=slot.failed,
-        )
-
-    def _waiting(self, slot: _Slot) -> str:
-        return f"waiting for GET {slot.probe.http_get.path} on port {slot.port}"
-
     # --- supervising ------------------------------------------------------------------
 
-    def _supervise(self, slot: _Slot) -> None:
+    def _supervise(self, slot: slots.Slot) -> None:
         while not slot.stop.is_set():
             try:
                 delay = self._tick(slot)
             except Exception:
                 log.exception("supervisor error", namespace=slot.key[0], revision=slot.key[1])
-                delay = self.probe_interval
+                delay = self.timing.probe_interval
             slot.stop.wait(delay)
 
-    def _tick(self, slot: _Slot) -> float:
+    def _tick(self, slot: slots.Slot) -> float:
         """One look: exits, due restarts, stability, then the probe if due; returns the
         seconds until the next thing to do."""
         now = time.monotonic()
@@ -456,13 +381,12 @@ class LocalRuntime:
                 if why is not None:
                     slot.process.kill_stragglers()
                     _note(slot.log_path, why)
-                    self._down(slot, why, now)
+                    slots.down(slot, why, now, self.timing)
             elif slot.restart_at is not None and now >= slot.restart_at:
                 slot.restarts += 1
                 slot.streak += 1
                 self._start(slot, now)
-            if slot.ready_since is not None and now - slot.ready_since >= self.stable_after:
-                slot.streak, slot.backoff, slot.failed = 0, self.backoff, False
+            slots.steady(slot, now, self.timing)
             proc = slot.process
             due = proc is not None and now >= slot.next_probe
             path, timeout = slot.probe.http_get.path, float(slot.probe.timeout_seconds)
@@ -470,46 +394,15 @@ class LocalRuntime:
             result = processes.probe(proc.port, path, timeout=timeout)
             with self._lock:
                 if slot.process is proc:
-                    self._probed(slot, result, time.monotonic())
+                    slots.probed(slot, result, time.monotonic(), self.timing)
         with self._lock:
             after = slot.state()
-            wake = self._next_wake(slot)
+            wake = slots.next_wake(slot, time.monotonic(), self.timing)
         if after != before and not slot.stop.is_set():
             self._notify(slot, after)
         return max(wake - time.monotonic(), 0.0)
 
-    def _probed(self, slot: _Slot, result: processes.ProbeResult, now: float) -> None:
-        probe = slot.probe
-        period = float(probe.period_seconds)
-        if not slot.passed_once:  # starting: look often, to be ready soon
-            period = min(period, self.probe_interval)
-        slot.next_probe = now + period
-        if result.ok:
-            slot.failures = 0
-            if not slot.ready:
-                slot.ready, slot.reason, slot.message = True, "Ready", ""
-                slot.ready_since, slot.passed_once = now, True
-            return
-        slot.failures += 1
-        detail = f"GET {probe.http_get.path} on port {slot.port}: {result.detail}"
-        if not slot.ready and result.refused:  # not listening yet (a stable message:
-            slot.reason, slot.message = "Starting", self._waiting(slot)  # no wake-ups)
-        elif not slot.ready or slot.failures >= probe.failure_threshold:
-            slot.ready, slot.ready_since = False, None
-            slot.reason, slot.message = "ProbeFailing", detail
-
-    def _next_wake(self, slot: _Slot) -> float:
-        now = time.monotonic()
-        times = []
-        if slot.process is not None:
-            times += [slot.next_probe, now + self.probe_interval]  # probe; look for exits
-        elif slot.restart_at is not None:
-            times.append(slot.restart_at)
-        if slot.ready_since is not None and (slot.streak or slot.failed):
-            times.append(slot.ready_since + self.stable_after)
-        return min(times, default=now + self.probe_interval)
-
-    def _notify(self, slot: _Slot, state: ports.RuntimeState) -> None:
+    def _notify(self, slot: slots.Slot, state: ports.RuntimeState) -> None:
         log.info(
             "revision state",
             namespace=slot.key[0],
@@ -525,11 +418,11 @@ class LocalRuntime:
         except Exception:
             log.exception("on_change failed", namespace=slot.key[0], revision=slot.key[1])
 
-    def _halt(self, slots: list[_Slot]) -> None:
+    def _halt(self, held: list[slots.Slot]) -> None:
         """Stop the supervisors (not the processes) and wait for them."""
-        for s in slots:
+        for s in held:
             s.stop.set()
-        for s in slots:
+        for s in held:
             if s.thread is not None and s.thread is not threading.current_thread():
                 s.thread.join()
 

@@ -1,5 +1,6 @@
-"""The Kubernetes builders: Revision → Deployment/Service/HPA, Route → stable Service and
-HTTPRoute/VirtualService, stored objects → RuntimeState and applied splits, Events."""
+"""The Kubernetes builders (`workloads`, `traffic`, `gateway_api`, `istio`, `events`):
+Revision → Deployment/Service/HPA, Route → stable Service and HTTPRoute/VirtualService,
+stored objects → RuntimeState and applied splits, Events."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import kubernetes.client
 import pytest
 
 from rollout.api import names, revision, route, split
-from rollout.platforms.kubernetes import builders
+from rollout.platforms.kubernetes import events, gateway_api, istio, traffic, workloads
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, 250_000, tzinfo=UTC)
 
@@ -79,8 +80,11 @@ def env_of(c: dict[str, Any]) -> dict[str, str]:
 
 def test_labels_are_the_reconcilers_labels() -> None:
     """The Kubernetes objects carry the same labels as the stored resources."""
-    assert builders.LABEL_SERVICE == names.SERVICE_LABEL
-    assert builders.LABEL_REVISION == names.REVISION_LABEL
+    labels = workloads.make_deployment(make_rev())["metadata"]["labels"]
+    assert labels[names.SERVICE_LABEL] == "web"
+    assert labels[names.REVISION_LABEL] == "web-00002"
+    stable = traffic.make_stable_service(make_route([target("web-00002", 100)]), port=8080)
+    assert stable["metadata"]["labels"][names.SERVICE_LABEL] == "web"
 
 
 # ---- Deployment -------------------------------------------------------------------
@@ -88,7 +92,7 @@ def test_labels_are_the_reconcilers_labels() -> None:
 
 def test_deployment_identity_selector_and_owner() -> None:
     """Named after the revision, selects its pods only, owned by the Revision."""
-    dep = builders.make_deployment(
+    dep = workloads.make_deployment(
         make_rev({"metadata": {"labels": {"team": "a"}}, "containers": [container()]})
     )
     assert dep["apiVersion"] == "apps/v1"
@@ -111,7 +115,7 @@ def test_deployment_identity_selector_and_owner() -> None:
 def test_template_labels_cannot_take_over_ours() -> None:
     """A template label named like ours does not change the selector's label."""
     labels = {"rollout.dev/revision": "other", "rollout.dev/service": "other"}
-    dep = builders.make_deployment(
+    dep = workloads.make_deployment(
         make_rev({"metadata": {"labels": labels}, "containers": [container()]})
     )
     pod_labels = dep["spec"]["template"]["metadata"]["labels"]
@@ -122,7 +126,7 @@ def test_template_labels_cannot_take_over_ours() -> None:
 def test_template_annotations_go_on_the_pods() -> None:
     """Template annotations (e.g. for a mesh or a scraper) land on the pod template."""
     annotations = {"prometheus.io/scrape": "true"}
-    dep = builders.make_deployment(
+    dep = workloads.make_deployment(
         make_rev({"metadata": {"annotations": annotations}, "containers": [container()]})
     )
     assert dep["spec"]["template"]["metadata"]["annotations"] == annotations
@@ -138,7 +142,7 @@ def test_template_annotations_go_on_the_pods() -> None:
 )
 def test_deployment_replicas(scaling: dict[str, Any] | None, replicas: int) -> None:
     """Replicas start at scaling.minReplicas, else 1."""
-    dep = builders.make_deployment(make_rev({"containers": [container()], "scaling": scaling}))
+    dep = workloads.make_deployment(make_rev({"containers": [container()], "scaling": scaling}))
     assert dep["spec"]["replicas"] == replicas
 
 
@@ -172,7 +176,7 @@ def test_serving_port_and_port_env(
     fields: dict[str, Any], port_env: str, ports: list[dict[str, Any]]
 ) -> None:
     """PORT is the serving port (as locally) unless the template sets it."""
-    c = only_container(builders.make_deployment(make_rev({"containers": [container(**fields)]})))
+    c = only_container(workloads.make_deployment(make_rev({"containers": [container(**fields)]})))
     assert env_of(c)["PORT"] == port_env
     assert [e["name"] for e in c["env"]].count("PORT") == 1
     assert c["ports"] == ports
@@ -187,20 +191,20 @@ def test_container_fields_are_mapped_and_absent_ones_left_out() -> None:
         env=[{"name": "MODE", "value": "canary"}],
         resources={"requests": {"cpu": "50m"}, "limits": {"memory": "64Mi"}},
     )
-    c = only_container(builders.make_deployment(make_rev({"containers": [full]})))
+    c = only_container(workloads.make_deployment(make_rev({"containers": [full]})))
     assert c["image"] == "web:2"
     assert c["command"] == ["/bin/web"]
     assert c["args"] == ["--flag"]
     assert c["workingDir"] == "/srv"
     assert c["env"] == [{"name": "MODE", "value": "canary"}, {"name": "PORT", "value": "8080"}]
     assert c["resources"] == {"requests": {"cpu": "50m"}, "limits": {"memory": "64Mi"}}
-    bare = only_container(builders.make_deployment(make_rev({"containers": [container()]})))
+    bare = only_container(workloads.make_deployment(make_rev({"containers": [container()]})))
     assert not {"command", "args", "workingDir", "resources", "readinessProbe"} & bare.keys()
 
 
 def test_only_the_first_container_serves() -> None:
     """A sidecar keeps its own env and ports: PORT goes to the first container only."""
-    dep = builders.make_deployment(
+    dep = workloads.make_deployment(
         make_rev({"containers": [container(), {"name": "proxy", "image": "envoy"}]})
     )
     sidecar = only_container(dep, 1)
@@ -257,7 +261,7 @@ def test_only_the_first_container_serves() -> None:
 )
 def test_readiness_probe_mapping(fields: dict[str, Any], probe: dict[str, Any]) -> None:
     """The readiness probe keeps its timings; its port defaults to the serving port."""
-    c = only_container(builders.make_deployment(make_rev({"containers": [container(**fields)]})))
+    c = only_container(workloads.make_deployment(make_rev({"containers": [container(**fields)]})))
     assert c["readinessProbe"] == probe
 
 
@@ -265,13 +269,13 @@ def test_container_without_image_is_refused() -> None:
     """A command-only container (fine locally) cannot run on Kubernetes."""
     rev = make_rev({"containers": [{"name": "app", "command": ["app"]}]})
     with pytest.raises(ValueError, match="app have no image"):
-        builders.make_deployment(rev)
+        workloads.make_deployment(rev)
 
 
 def test_owner_without_uid_is_refused() -> None:
     """An owner reference needs the owner's uid: only stored objects own."""
     with pytest.raises(ValueError, match="no uid"):
-        builders.make_deployment(make_rev(uid=None))
+        workloads.make_deployment(make_rev(uid=None))
 
 
 # ---- revision Service and HPA -------------------------------------------------------
@@ -280,7 +284,7 @@ def test_owner_without_uid_is_refused() -> None:
 def test_revision_service_targets_its_pods_on_the_serving_port() -> None:
     """Port 80 → the serving port, selecting the revision's pods, owned by the Revision."""
     rev = make_rev({"containers": [container(ports=[{"containerPort": 9000}])]})
-    svc = builders.make_revision_service(rev)
+    svc = workloads.make_revision_service(rev)
     assert (svc["apiVersion"], svc["kind"]) == ("v1", "Service")
     assert svc["metadata"]["name"] == "web-00002"
     assert svc["metadata"]["ownerReferences"] == [REV_OWNER]
@@ -308,7 +312,7 @@ def test_hpa_only_when_scaling_asks(
     scaling: dict[str, Any] | None, expected: tuple[int, int, int] | None
 ) -> None:
     """An HPA exists when maxReplicas > minReplicas, scaling the revision's Deployment."""
-    hpa = builders.make_hpa(make_rev({"containers": [container()], "scaling": scaling}))
+    hpa = workloads.make_hpa(make_rev({"containers": [container()], "scaling": scaling}))
     if expected is None:
         assert hpa is None
         return
@@ -486,7 +490,7 @@ def test_deployment_state(
     deployment: dict[str, Any], ready: bool, reason: str, failed: bool, message: str
 ) -> None:
     """A stored Deployment's status, read only once it observed the current generation."""
-    state = builders.deployment_state(deployment, T0)
+    state = workloads.deployment_state(deployment, T0)
     assert (state.ready, state.reason, state.failed, state.message) == (
         ready,
         reason,
@@ -498,7 +502,7 @@ def test_deployment_state(
 
 def test_deployment_state_reports_replica_counts() -> None:
     """replicas and readyReplicas come from the status."""
-    state = builders.deployment_state(stored_deployment(status=counts(3, 2, 2, 3)), T0)
+    state = workloads.deployment_state(stored_deployment(status=counts(3, 2, 2, 3)), T0)
     assert (state.replicas, state.ready_replicas) == (3, 2)
 
 
@@ -506,7 +510,7 @@ def test_deployment_state_reports_replica_counts() -> None:
 
 
 @pytest.mark.parametrize(
-    ("traffic", "selected"),
+    ("targets", "selected"),
     [
         pytest.param([target("web-00001", 100)], "web-00001", id="single"),
         pytest.param(
@@ -529,10 +533,10 @@ def test_deployment_state_reports_replica_counts() -> None:
     ],
 )
 def test_stable_service_selects_the_primary_revision(
-    traffic: list[dict[str, Any]], selected: str
+    targets: list[dict[str, Any]], selected: str
 ) -> None:
     """The service's own Service selects the pods of its highest-percent revision."""
-    svc = builders.make_stable_service(make_route(traffic), port=9000)
+    svc = traffic.make_stable_service(make_route(targets), port=9000)
     assert svc["metadata"]["name"] == "web"
     assert svc["metadata"]["ownerReferences"] == [ROUTE_OWNER]
     assert svc["spec"]["selector"] == {
@@ -570,7 +574,7 @@ ALL_PATHS = [{"path": {"type": "PathPrefix", "value": "/"}}]
 
 def test_httproute_tag_rules_first_then_weights() -> None:
     """One rule per tag on the Rollout-Tag header, then the weighted catch-all."""
-    obj = builders.make_httproute(make_route(CANARY, GATEWAY))
+    obj = gateway_api.build(make_route(CANARY, GATEWAY))
     assert obj["apiVersion"] == "gateway.networking.k8s.io/v1"
     assert obj["kind"] == "HTTPRoute"
     assert obj["metadata"]["name"] == "web"
@@ -622,28 +626,28 @@ def test_httproute_tag_rules_first_then_weights() -> None:
 )
 def test_httproute_routing_fields(routing: dict[str, Any] | None, spec: dict[str, Any]) -> None:
     """parentRefs and hostnames come from spec.routing, absent when not given."""
-    obj = builders.make_httproute(make_route([target("web-00001", 100)], routing))
+    obj = gateway_api.build(make_route([target("web-00001", 100)], routing))
     assert {k: v for k, v in obj["spec"].items() if k != "rules"} == spec
 
 
 def test_httproute_zero_percent_target_is_reached_by_tag_only() -> None:
     """Blue-green at 0%: the canary is no weighted backend, its tag still reaches it."""
     traffic = [target("web-00001", 100, "stable"), target("web-00002", 0, "canary")]
-    rules = builders.make_httproute(make_route(traffic))["spec"]["rules"]
+    rules = gateway_api.build(make_route(traffic))["spec"]["rules"]
     assert rules[-1]["backendRefs"] == [backend("web-00001", 100)]
     assert rules[1] == {"matches": tag_match("canary"), "backendRefs": [backend("web-00002", 1)]}
 
 
 def test_httproute_without_traffic_keeps_an_empty_catch_all() -> None:
     """No traffic: the catch-all stays, with no backend, so nothing falls through."""
-    obj = builders.make_httproute(make_route([]))
+    obj = gateway_api.build(make_route([]))
     assert obj["spec"]["rules"] == [{"matches": ALL_PATHS, "backendRefs": []}]
-    assert builders.applied_from_httproute(obj) == []
+    assert gateway_api.applied(obj) == []
 
 
 def test_httproute_backend_port() -> None:
     """backendRefs use the revision Services' port, 80 unless told otherwise."""
-    obj = builders.make_httproute(make_route([target("web-00001", 100)]), backend_port=8080)
+    obj = gateway_api.build(make_route([target("web-00001", 100)]), backend_port=8080)
     assert obj["spec"]["rules"][0]["backendRefs"][0]["port"] == 8080
 
 
@@ -657,7 +661,7 @@ def dest(name: str, weight: int) -> dict[str, Any]:
 
 def test_virtualservice_tag_routes_first_then_weights() -> None:
     """Lower-case header matches per tag, then the weighted route over revision FQDNs."""
-    obj = builders.make_virtualservice(make_route(CANARY))
+    obj = istio.build(make_route(CANARY))
     assert obj["apiVersion"] == "networking.istio.io/v1beta1"
     assert obj["kind"] == "VirtualService"
     assert obj["metadata"]["name"] == "web"
@@ -683,17 +687,17 @@ def test_virtualservice_tag_routes_first_then_weights() -> None:
 def test_virtualservice_hosts_and_gateways_from_routing() -> None:
     """routing.hosts replace the default host; routing.gateways are passed as given."""
     routing = {"router": "istio", "hosts": ["web.example.com"], "gateways": ["infra/public"]}
-    spec = builders.make_virtualservice(make_route([target("web-00001", 100)], routing))["spec"]
+    spec = istio.build(make_route([target("web-00001", 100)], routing))["spec"]
     assert spec["hosts"] == ["web.example.com"]
     assert spec["gateways"] == ["infra/public"]
 
 
 def test_virtualservice_without_traffic_aborts_everything() -> None:
     """No traffic: a catch-all that answers 503 (Istio requires a destination anyway)."""
-    obj = builders.make_virtualservice(make_route([]))
+    obj = istio.build(make_route([]))
     (only,) = obj["spec"]["http"]
     assert only["fault"]["abort"] == {"httpStatus": 503, "percentage": {"value": 100.0}}
-    assert builders.applied_from_virtualservice(obj) == []
+    assert istio.applied(obj) == []
 
 
 # ---- read-back round trips and drift ------------------------------------------------
@@ -727,31 +731,31 @@ SPLITS = [
 
 @pytest.mark.parametrize("traffic", SPLITS)
 def test_httproute_round_trip(traffic: list[dict[str, Any]]) -> None:
-    """make_httproute → applied_from_httproute gives back the route's split."""
+    """gateway_api.build → gateway_api.applied gives back the route's split."""
     rt = make_route(traffic, GATEWAY)
-    applied = builders.applied_from_httproute(builders.make_httproute(rt))
+    applied = gateway_api.applied(gateway_api.build(rt))
     assert norm(applied) == norm(rt.spec.traffic)
     assert all(t.url == ("http://web.example.com" if t.tag else None) for t in applied)
 
 
 @pytest.mark.parametrize("traffic", SPLITS)
 def test_virtualservice_round_trip(traffic: list[dict[str, Any]]) -> None:
-    """make_virtualservice → applied_from_virtualservice gives back the route's split."""
+    """istio.build → istio.applied gives back the route's split."""
     rt = make_route(traffic)
-    applied = builders.applied_from_virtualservice(builders.make_virtualservice(rt))
+    applied = istio.applied(istio.build(rt))
     assert norm(applied) == norm(rt.spec.traffic)
     assert all(t.url == ("http://web.shop.svc.cluster.local" if t.tag else None) for t in applied)
 
 
 def test_tag_urls_need_a_concrete_host() -> None:
     """Without a hostname (or with a wildcard) a tag has no URL."""
-    obj = builders.make_httproute(make_route(CANARY, {"hostnames": ["*.example.com"]}))
-    assert [t.url for t in builders.applied_from_httproute(obj)] == [None, None]
-    assert builders.httproute_url(obj) is None
+    obj = gateway_api.build(make_route(CANARY, {"hostnames": ["*.example.com"]}))
+    assert [t.url for t in gateway_api.applied(obj)] == [None, None]
+    assert gateway_api.url(obj) is None
 
 
 def edited_httproute(mutate: Any) -> dict[str, Any]:
-    obj = copy.deepcopy(builders.make_httproute(make_route(CANARY)))
+    obj = copy.deepcopy(gateway_api.build(make_route(CANARY)))
     mutate(obj["spec"]["rules"])
     return obj
 
@@ -808,20 +812,20 @@ def test_httproute_drift_is_read_back(
     mutate: Any, expected: list[tuple[str, int, str | None]]
 ) -> None:
     """A hand-edited HTTPRoute reads back as what it really splits."""
-    applied = builders.applied_from_httproute(edited_httproute(mutate))
+    applied = gateway_api.applied(edited_httproute(mutate))
     assert [(t.revision_name, t.percent, t.tag) for t in applied] == expected
 
 
 def test_virtualservice_drift_is_read_back() -> None:
     """Hand-edited Istio weights and a single destination without weight."""
-    obj = copy.deepcopy(builders.make_virtualservice(make_route(CANARY)))
+    obj = copy.deepcopy(istio.build(make_route(CANARY)))
     weighted = obj["spec"]["http"][-1]["route"]
     weighted[0]["weight"], weighted[1]["weight"] = 40, 60
-    applied = builders.applied_from_virtualservice(obj)
+    applied = istio.applied(obj)
     assert [(t.revision_name, t.percent) for t in applied] == [("web-00001", 40), ("web-00002", 60)]
     del weighted[1]
     del weighted[0]["weight"]
-    applied = builders.applied_from_virtualservice(obj)
+    applied = istio.applied(obj)
     assert [(t.revision_name, t.percent, t.tag) for t in applied] == [
         ("web-00001", 100, "stable"),
         ("web-00002", 0, "canary"),
@@ -837,7 +841,7 @@ def test_virtualservice_drift_is_read_back() -> None:
 )
 def test_event_about_a_resource(warning: bool, type_: str) -> None:
     """A core v1 Event naming its object, with client-go's `<name>.<hex nanos>` name."""
-    event = builders.make_event(
+    event = events.make_event(
         make_rev(), "Ready", "the revision is ready", warning, T0, instance="rollout-abc"
     )
     nanos = int(T0.timestamp()) * 10**9 + 250_000_000
@@ -869,7 +873,7 @@ def test_event_defaults_and_limits() -> None:
     rt = route.Route.model_validate(
         {"metadata": {"name": "web"}, "spec": {"service": "web", "traffic": []}}
     )
-    event = builders.make_event(rt, "Drift", "x" * 5000, True, T0, component="rollout")
+    event = events.make_event(rt, "Drift", "x" * 5000, True, T0, component="rollout")
     assert event["metadata"]["namespace"] == event["involvedObject"]["namespace"] == "default"
     assert "uid" not in event["involvedObject"]
     assert event["reportingInstance"] == "rollout"
@@ -878,17 +882,17 @@ def test_event_defaults_and_limits() -> None:
 
 def test_event_about_a_reference_equals_event_about_the_object() -> None:
     """An EventSubject (what the EventRecorder port knows) gives the same Event."""
-    subject = builders.EventSubject(
+    subject = events.EventSubject(
         "rollout.dev/v1alpha1", "Revision", "web-00002", "shop", "uid-rev", "7"
     )
-    assert builders.make_event(subject, "Ready", "ok", False, T0) == builders.make_event(
+    assert events.make_event(subject, "Ready", "ok", False, T0) == events.make_event(
         make_rev(), "Ready", "ok", False, T0
     )
 
 
 def test_read_back_statuses_are_valid_traffic_statuses() -> None:
     """What is read back validates as the Route status model."""
-    applied = builders.applied_from_httproute(builders.make_httproute(make_route(CANARY)))
+    applied = gateway_api.applied(gateway_api.build(make_route(CANARY)))
     assert all(isinstance(t, split.TrafficStatus) for t in applied)
     route.RouteStatus(traffic=applied)
 
@@ -929,11 +933,11 @@ FULL = make_rev(
 @pytest.mark.parametrize(
     ("build", "model"),
     [
-        pytest.param(lambda: builders.make_deployment(FULL), "V1Deployment", id="deployment"),
-        pytest.param(lambda: builders.make_revision_service(FULL), "V1Service", id="service"),
-        pytest.param(lambda: builders.make_hpa(FULL), "V2HorizontalPodAutoscaler", id="hpa"),
+        pytest.param(lambda: workloads.make_deployment(FULL), "V1Deployment", id="deployment"),
+        pytest.param(lambda: workloads.make_revision_service(FULL), "V1Service", id="service"),
+        pytest.param(lambda: workloads.make_hpa(FULL), "V2HorizontalPodAutoscaler", id="hpa"),
         pytest.param(
-            lambda: builders.make_stable_service(make_route(CANARY), port=9000),
+            lambda: traffic.make_stable_service(make_route(CANARY), port=9000),
             "V1Service",
             id="stable-service",
         ),
@@ -947,7 +951,7 @@ def test_objects_match_the_kubernetes_models(build: Any, model: str) -> None:
 
 def test_event_matches_the_kubernetes_model() -> None:
     """The Event's fields are the core v1 Event's (timestamps compared as instants)."""
-    doc = builders.make_event(make_rev(), "Ready", "ready", False, T0)
+    doc = events.make_event(make_rev(), "Ready", "ready", False, T0)
     back = through_client_models(doc, "CoreV1Event")
     stamps = ("firstTimestamp", "lastTimestamp", "eventTime")
     for key in stamps:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from kubernetes.client.exceptions import ApiException
 
-from rollout.platforms.kubernetes import leader, rest
+from rollout.platforms.kubernetes import leader, refs
 
 
 class FakeLeases:
@@ -26,12 +26,12 @@ class FakeLeases:
         if self.fail:
             raise ApiException(status=500, reason="injected")
 
-    def find(self, ref: rest.Ref, namespace: str, name: str) -> dict[str, Any] | None:
+    def find(self, ref: refs.Ref, namespace: str, name: str) -> dict[str, Any] | None:
         self._check()
         obj = self.objects.get(name)
         return copy.deepcopy(obj) if obj else None
 
-    def create(self, ref: rest.Ref, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+    def create(self, ref: refs.Ref, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
         self._check()
         name = body["metadata"]["name"]
         if name in self.objects:
@@ -43,7 +43,7 @@ class FakeLeases:
         return copy.deepcopy(body)
 
     def replace(
-        self, ref: rest.Ref, namespace: str, name: str, body: dict[str, Any]
+        self, ref: refs.Ref, namespace: str, name: str, body: dict[str, Any]
     ) -> dict[str, Any]:
         self._check()
         current = self.objects[name]
@@ -136,7 +136,7 @@ def test_two_candidates_racing_for_one_expired_lease_do_not_both_win(
     assert not b.try_acquire_or_renew()
     assert not c.try_acquire_or_renew()
     clock.t += 16
-    stale = api.find(rest.LEASES, "ops", "rollout-controller")
+    stale = api.find(refs.LEASES, "ops", "rollout-controller")
     assert b.try_acquire_or_renew()
     monkeypatch.setattr(api, "find", lambda *args: copy.deepcopy(stale))
     assert not c.try_acquire_or_renew()

@@ -5,7 +5,8 @@ service on 127.0.0.1, weighted routing with header pinning, per-revision stats.
     stats     per-second windows, histogram, latency samples (pure)
     metrics   Prometheus exposition
     forward   the data plane: forward one request, streaming
-    server    the process: listeners and the admin API (`python -m …proxy`)
+    server    the process and its listeners (`python -m …proxy`)
+    admin     the admin API: routes, stats, metrics, health; the token on writes
     auth      the admin token (`<state-dir>/proxy.token`, required on every write)
     client    ProxyClient (sync admin client), ensure_proxy, stop_proxy
 """

@@ -10,40 +10,17 @@ cleanly (listeners drained, the file removed if it is still ours). With
 `--admin-port-fallback` a busy `--admin-port` is replaced by a free one (a restarted
 proxy keeps its admin address when it can, for whoever scrapes its metrics).
 
-Admin API (JSON; errors are `{"error": "<one clear line>"}` with 400/401/404/409):
-
-    PUT    /v1/routes/{namespace}/{service}   {"port": int|null, "targets": [{"revision",
-           "url"|null, "percent", "tag"|null}]} → {"namespace", "service", "port", "url",
-           "targets": [{…, "ready"}]}; listens on `port` (null or 0: a free port, kept
-           for later PUTs; another port: moves the listener) and swaps the table
-    GET    /v1/routes/{namespace}/{service}   the same answer, or 404
-    DELETE /v1/routes/{namespace}/{service}   stops the listener (in-flight requests
-           finish); 404 when there is none
-    GET    /v1/routes                         {"routes": [answer, …]}
-    GET    /v1/stats/{namespace}/{service}/{revision}?since=&until=&samples=
-           see `stats.Stats.query`; defaults: until = the end of the current second,
-           since = until - 60, samples = 0
-    GET    /metrics                           Prometheus exposition (`metrics`)
-    GET    /healthz                           {"status": "ok", "pid", "bootId", "version",
-                                              "routes"}
-
-Locked down:
-- Every write (any method but GET and HEAD) needs `Authorization: Bearer <token>`;
-  without it: 401. Reads stay open to local users: they show splits and request
-  counts, no secret, and Prometheus must scrape `/metrics` without credentials; the
-  revision ports they reveal are reachable on 127.0.0.1 anyway. Everything binds
-  127.0.0.1 by default.
-- A target URL must be `http://127.0.0.1:PORT` where PORT is the port of that revision
-  in the state dir's run files (`<state-dir>/run/<namespace>.<revision>.json`, written
-  by the local runtime, naming a live process); any other URL: 400. So even a holder
-  of the token can only point a service at our own revisions.
+The admin API (routes, stats, metrics, health; the token on every write; target URLs
+limited to our revisions' run files) is `admin`'s; this module owns the process, its
+listeners and the route table they serve.
 
 `bootId` is random per proxy process and `version` counts the route writes (PUT,
 DELETE) since it booted: the controller's supervisor reads both to notice a restarted
 proxy (empty: routes live in memory) or a table changed by someone else, and applies
 the routes again.
 
-Entry point of the proxy process; the only module here that binds sockets.
+Entry point of the proxy process; the only module here that binds sockets. Called
+through `python -m rollout.platforms.local.proxy` (`__main__`).
 """
 
 from __future__ import annotations
@@ -52,7 +29,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import math
 import os
 import pathlib
 import secrets
@@ -68,18 +44,13 @@ import structlog
 from aiohttp import web
 
 from rollout import logs
-from rollout.platforms.local import processes
-from rollout.platforms.local.proxy import auth, client, forward, metrics, stats, table
+from rollout.platforms.local.proxy import admin, auth, client, forward, metrics, stats, table
 
 __all__ = ["ProxyServer", "main", "serve", "write_state"]
 
 STATE_FILE = client.STATE_FILE
 SWEEP_EVERY_S = 60.0
 log = structlog.get_logger(__name__)
-
-
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
 
 
 def _url_host(host: str) -> str:
@@ -206,7 +177,8 @@ class ProxyServer:
             else:
                 self._spawn(listener.runner.cleanup())
 
-    def _answer(self, listener: forward.Listener) -> dict[str, Any]:
+    def answer(self, listener: forward.Listener) -> dict[str, Any]:
+        """What the admin API says of a route."""
         return {
             "namespace": listener.namespace,
             "service": listener.service,
@@ -227,7 +199,7 @@ class ProxyServer:
                 try:
                     sock = _bind(self.host, body.port or 0)
                 except PortInUse as exc:
-                    return _error(409, f"{namespace}/{service}: {exc}")
+                    return admin.error(409, f"{namespace}/{service}: {exc}")
                 port = sock.getsockname()[1]
                 listener = forward.Listener(namespace, service, port, body.table)
                 await self._start_listener(listener, sock)
@@ -244,129 +216,23 @@ class ProxyServer:
             split={t.revision: t.percent for t in body.table.targets},
             ready=[t.revision for t in body.table.targets if t.ready],
         )
-        return web.json_response(self._answer(listener), status=status)
+        return web.json_response(self.answer(listener), status=status)
 
-    # -- admin handlers ----------------------------------------------------------
-
-    def _not_ours(self, namespace: str, body: table.RouteBody) -> list[str]:
-        """Targets whose URL is not where that revision of ours runs (see the module
-        docstring): one problem each."""
-        found = []
-        for i, t in enumerate(body.table.targets):
-            if t.url is None:
-                continue
-            path = self.run_dir / f"{namespace}.{t.revision}.json"
-            record = processes.read_run_file(path)
-            port = table.port_of(t.url)
-            live = record is not None and processes.proc_start(record.pid) == record.proc_start
-            if record is None or not live or record.port != port:
-                found.append(
-                    f"targets[{i}].url: port {port} is not where revision {t.revision} runs"
-                    f" ({path} names no live process on it)"
-                )
-        return found
-
-    async def _put(self, request: web.Request) -> web.Response:
-        namespace, service = request.match_info["namespace"], request.match_info["service"]
-        for what, name in (("namespace", namespace), ("service", service)):
-            if (problem := table.name_problem(name)) is not None:
-                return _error(400, f"{what} {name!r}: {problem}")
-        try:
-            raw = await request.json()
-        except ValueError as exc:
-            return _error(400, f"body: not JSON ({exc})")
-        try:
-            body = table.parse_route(raw)
-        except table.InvalidRoute as exc:
-            return _error(400, str(exc))
-        if problems := self._not_ours(namespace, body):
-            return _error(400, "; ".join(problems))
-        return await self.put_route(namespace, service, body)
-
-    async def _get(self, request: web.Request) -> web.Response:
-        key = (request.match_info["namespace"], request.match_info["service"])
-        listener = self.listeners.get(key)
-        if listener is None:
-            return _error(404, f"no route for {key[0]}/{key[1]}")
-        return web.json_response(self._answer(listener))
-
-    async def _list(self, request: web.Request) -> web.Response:
-        return web.json_response({"routes": [self._answer(li) for li in self.listeners.values()]})
-
-    async def _delete(self, request: web.Request) -> web.Response:
-        key = (request.match_info["namespace"], request.match_info["service"])
+    async def delete_route(self, namespace: str, service: str) -> forward.Listener | None:
+        """Stop the route's listener (in-flight requests finish in the background); the
+        listener, or None when there is none."""
         async with self._lock:
-            listener = self.listeners.pop(key, None)
+            listener = self.listeners.pop((namespace, service), None)
             if listener is None:
-                return _error(404, f"no route for {key[0]}/{key[1]}")
+                return None
             await self._stop_listener(listener, wait=False)
             self.version += 1
-        log.info("route removed", namespace=key[0], service=key[1], port=listener.port)
-        return web.json_response({"deleted": f"{key[0]}/{key[1]}", "port": listener.port})
-
-    async def _stats(self, request: web.Request) -> web.Response:
-        info = request.match_info
-        now = self.wall()
-        try:
-            until = float(request.query.get("until", math.floor(now) + 1))
-            since = float(request.query.get("since", until - 60))
-            samples = int(request.query.get("samples", 0))
-        except ValueError:
-            return _error(400, "since and until must be unix seconds, samples an integer")
-        if not (math.isfinite(since) and math.isfinite(until)) or since > until:
-            return _error(400, f"since ({since}) must not be after until ({until})")
-        if not 0 <= samples <= 100_000:
-            return _error(400, "samples must be between 0 and 100000")
-        key = (info["namespace"], info["service"], info["revision"])
-        return web.json_response(
-            self.stats.query(key, since=since, until=until, samples=samples, now=now)
-        )
-
-    async def _metrics(self, request: web.Request) -> web.Response:
-        return web.Response(
-            body=self.metrics.render(), headers={"Content-Type": metrics.CONTENT_TYPE}
-        )
-
-    async def _healthz(self, request: web.Request) -> web.Response:
-        return web.json_response(
-            {
-                "status": "ok",
-                "pid": os.getpid(),
-                "bootId": self.boot_id,
-                "version": self.version,
-                "routes": len(self.listeners),
-            }
-        )
-
-    @web.middleware
-    async def _authorize(
-        self, request: web.Request, handler: Callable[[web.Request], Any]
-    ) -> web.StreamResponse:
-        """Every write needs the token (see the module docstring)."""
-        if request.method not in ("GET", "HEAD") and not auth.authorized(
-            request.headers.get("Authorization"), self.token
-        ):
-            response = _error(
-                401,
-                f"{request.method} {request.path}: unauthorized: send Authorization: Bearer"
-                f" <the token in {auth.TOKEN_FILE} of the state dir>",
-            )
-            response.headers["WWW-Authenticate"] = "Bearer"
-            return response
-        result: web.StreamResponse = await handler(request)
-        return result
+        log.info("route removed", namespace=namespace, service=service, port=listener.port)
+        return listener
 
     def admin_app(self) -> web.Application:
-        app = web.Application(middlewares=[self._authorize])
-        route = "/v1/routes/{namespace}/{service}"
-        app.router.add_put(route, self._put)
-        app.router.add_get(route, self._get)
-        app.router.add_delete(route, self._delete)
-        app.router.add_get("/v1/routes", self._list)
-        app.router.add_get("/v1/stats/{namespace}/{service}/{revision}", self._stats)
-        app.router.add_get("/metrics", self._metrics)
-        app.router.add_get("/healthz", self._healthz)
-        return app
+        """The admin API (`admin`) of this proxy."""
+        return admin.AdminApi(self).app()
 
 
 def write_state(state_dir: pathlib.Path, admin_url: str, boot_id: str) -> pathlib.Path:

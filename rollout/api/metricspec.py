@@ -1,0 +1,257 @@
+"""How each step is judged: metrics, their providers, their gates and the limits.
+
+A metric names one provider (`local`, `prometheus`, `web`) and at least one gate:
+absolute `thresholds` (min/max, no expressions) and/or `compare` against the stable
+revision. A metric without a gate would silently pass, so it is an error.
+
+Limits follow Argo's names and meaning: a metric fails when failed measurements
+*exceed* `failureLimit` (failureLimit 1 tolerates one failure and fails on the
+second). Limits and counts are 32-bit (at most 2147483647), as in Kubernetes.
+
+Pure models; no I/O. URLs and headers are the field types of `endpoints`. Used
+through `policyspec`.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import timedelta
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field, WithJsonSchema, model_validator
+from pydantic_core import PydanticCustomError
+
+from rollout.api import base, durations, endpoints, problems
+
+__all__ = [
+    "Analysis",
+    "Compare",
+    "CompareMethod",
+    "LocalProvider",
+    "LocalStat",
+    "Metric",
+    "PrometheusProvider",
+    "Provider",
+    "Thresholds",
+    "WebProvider",
+]
+
+
+def _check_open_unit(value: float) -> float:
+    if not 0 < value < 1:
+        raise PydanticCustomError("open_unit", "must be between 0 and 1 (exclusive)")
+    return value
+
+
+def _check_ratio(value: float) -> float:
+    if value < 1:
+        raise PydanticCustomError("ratio", "must be at least 1")
+    return value
+
+
+Probability = Annotated[
+    float,
+    base.Strict(),
+    AfterValidator(_check_open_unit),
+    WithJsonSchema({"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1}),
+]
+Ratio = Annotated[
+    float,
+    base.Strict(),
+    AfterValidator(_check_ratio),
+    WithJsonSchema({"type": "number", "minimum": 1}),
+]
+
+
+class LocalStat(enum.StrEnum):
+    """Per-revision statistics of the local proxy over the metric's window."""
+
+    REQUESTS = "requests"
+    ERRORS = "errors"
+    ERROR_RATE = "error_rate"
+    LATENCY_P50 = "latency_p50"
+    LATENCY_P90 = "latency_p90"
+    LATENCY_P99 = "latency_p99"
+
+
+class LocalProvider(base.ApiModel):
+    stat: LocalStat
+
+
+class PrometheusProvider(base.ApiModel):
+    """A PromQL query; `{{variables}}` are substituted and escaped at measurement time."""
+
+    address: endpoints.HttpUrl
+    query: endpoints.Template
+    timeout: durations.PositiveDuration = timedelta(seconds=10)
+
+
+class WebProvider(base.ApiModel):
+    """HTTP GET returning JSON; `jsonPath` (e.g. `$.data.errorRate`) selects the number.
+
+    `headers`: name → a literal value, or `{valueFrom: {env | file | secretKeyRef}}`
+    for credentials (resolved at measurement time, never stored)."""
+
+    url: endpoints.TemplatedUrl
+    json_path: str = "$"
+    timeout: durations.PositiveDuration = timedelta(seconds=10)
+    headers: dict[endpoints.HeaderName, endpoints.HeaderEntry] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _rules(self) -> WebProvider:
+        found = []
+        seen: dict[str, str] = {}
+        for name in self.headers:
+            first = seen.setdefault(name.lower(), name)
+            if first != name:
+                found.append(
+                    problems.Problem(
+                        ("headers", name),
+                        f"duplicate header: {first!r} is the same name (HTTP names ignore case)",
+                    )
+                )
+        problems.raise_problems("WebProvider", found)
+        return self
+
+
+class Provider(base.ApiModel):
+    """Where a metric comes from: exactly one of `local`, `prometheus`, `web`."""
+
+    local: LocalProvider | None = None
+    prometheus: PrometheusProvider | None = None
+    web: WebProvider | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Provider:
+        given = [f for f in ("local", "prometheus", "web") if getattr(self, f) is not None]
+        if len(given) != 1:
+            raise PydanticCustomError(
+                "provider",
+                "a provider needs exactly one of local, prometheus, web (got {got})",
+                {"got": ", ".join(given) or "none"},
+            )
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(f for f in ("local", "prometheus", "web") if getattr(self, f) is not None)
+
+
+class Thresholds(base.ApiModel):
+    """Absolute gate: the measured value must be ≥ min and ≤ max."""
+
+    min: base.Float | None = None
+    max: base.Float | None = None
+
+    @model_validator(mode="after")
+    def _rules(self) -> Thresholds:
+        found = []
+        if self.min is None and self.max is None:
+            found.append(problems.Problem((), "give min, max or both"))
+        elif self.min is not None and self.max is not None and self.min > self.max:
+            found.append(problems.Problem(("min",), f"must be at most max ({self.max})"))
+        problems.raise_problems("Thresholds", found)
+        return self
+
+
+class CompareMethod(enum.StrEnum):
+    SEQUENTIAL = "sequential"
+    MANN_WHITNEY = "mann-whitney"
+
+
+class Compare(base.ApiModel):
+    """Relative gate: the canary against the stable revision.
+
+    `sequential`: an anytime-valid test on error counts (false rollbacks ≤ alpha however
+    often it looks); `mann-whitney`: latency samples. `maxRatio` is the tolerated
+    canary/stable ratio. `history` (sequential only): also compare with the stable's
+    requests and errors over this window before the release started, while the
+    stable still behaves as it did then — more evidence per failed request when the
+    stable's errors are rare.
+    """
+
+    against: Literal["stable"] = "stable"
+    method: CompareMethod = CompareMethod.SEQUENTIAL
+    alpha: Probability = 0.01
+    max_ratio: Ratio = 2.0
+    history: durations.PositiveDuration | None = None
+
+    @model_validator(mode="after")
+    def _rules(self) -> Compare:
+        found = []
+        if self.history is not None and self.method is not CompareMethod.SEQUENTIAL:
+            found.append(
+                problems.Problem(
+                    ("history",), "history applies to the sequential method only (error counts)"
+                )
+            )
+        problems.raise_problems("Compare", found)
+        return self
+
+
+class Metric(base.ApiModel):
+    name: base.Name
+    provider: Provider
+    window: durations.PositiveDuration = timedelta(minutes=1)
+    interval: durations.PositiveDuration | None = None
+    thresholds: Thresholds | None = None
+    compare: Compare | None = None
+    min_samples: base.Count = 0
+    failure_limit: base.Count | None = None
+
+    @model_validator(mode="after")
+    def _rules(self) -> Metric:
+        found = []
+        if self.thresholds is None and self.compare is None:
+            found.append(
+                problems.Problem(
+                    (),
+                    "a metric needs a gate: thresholds, compare or both"
+                    " (a metric without one would always pass)",
+                )
+            )
+        if self.compare is not None and self.provider.local is None:
+            found.append(
+                problems.Problem(
+                    ("compare",),
+                    f"compare needs the local provider in this version (it reads request and"
+                    f" error counts or latency samples of both revisions); with the"
+                    f" {self.provider.kind} provider, gate with thresholds",
+                )
+            )
+        problems.raise_problems("Metric", found)
+        return self
+
+
+class Analysis(base.ApiModel):
+    """How often metrics are measured and how many bad measurements are tolerated.
+
+    `failureLimit`: a metric fails when its failed measurements in a step exceed it.
+    `inconclusiveLimit`: then the release pauses for a human (never rolls back).
+    `consecutiveErrorLimit`: provider errors in a row, then the release pauses.
+    `advanceEarly`: an analysis step may end before its duration when every metric it
+    gates has passed decisively (a sequential comparison ruled out a ratio above
+    `maxRatio`; threshold metrics passed with no failure in the step).
+    """
+
+    interval: durations.PositiveDuration = timedelta(seconds=15)
+    failure_limit: base.Count = 1
+    inconclusive_limit: base.Count = 8
+    consecutive_error_limit: base.Count = 4
+    advance_early: base.Bool = False
+    metrics: list[Metric] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _rules(self) -> Analysis:
+        found = []
+        seen: set[str] = set()
+        for i, metric in enumerate(self.metrics):
+            if metric.name in seen:
+                found.append(
+                    problems.Problem(
+                        ("metrics", i, "name"), f"duplicate metric name {metric.name!r}"
+                    )
+                )
+            seen.add(metric.name)
+        problems.raise_problems("Analysis", found)
+        return self

@@ -1,0 +1,107 @@
+"""The release plan: explicit steps (`setWeight`, `pause`, `analysis`) and the
+Flagger-style `canary: {stepWeight, maxWeight, interval}` shorthand that expands into
+them.
+
+Pure models; no I/O. Rules that need the whole policy (weights never lower, analysis
+steps name known metrics) are in `policyspec`. Used through `policyspec`.
+"""
+
+from __future__ import annotations
+
+from pydantic import model_validator
+from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
+
+from rollout.api import base, durations, problems
+
+__all__ = ["AnalysisStep", "CanaryShorthand", "PauseStep", "Step"]
+
+
+class PauseStep(base.ApiModel):
+    """Hold the current weight: for `duration`, or until `rollout promote` when absent."""
+
+    duration: durations.PositiveDuration | None = None
+
+
+class AnalysisStep(base.ApiModel):
+    """Hold the current weight while metrics are measured; all must pass for `duration`.
+
+    `metrics` restricts the gate to some of the policy's metrics (default: all).
+    `maxDuration`: when, at the end of `duration`, a comparison against the stable
+    revision leans towards a regression without having proved one, keep observing at
+    this weight — until the suspicion clears, the comparison fails, or `maxDuration`.
+    """
+
+    duration: durations.PositiveDuration
+    max_duration: durations.PositiveDuration | None = None
+    metrics: list[str] | None = None
+
+
+class Step(base.ApiModel):
+    """One step of the plan: exactly one of `setWeight`, `pause`, `analysis`."""
+
+    set_weight: base.Percent | None = None
+    pause: PauseStep | None = None
+    analysis: AnalysisStep | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Step:
+        given = [f for f in ("set_weight", "pause", "analysis") if getattr(self, f) is not None]
+        if len(given) != 1:
+            raise PydanticCustomError(
+                "step",
+                "a step needs exactly one of setWeight, pause, analysis (got {got})",
+                {"got": ", ".join(to_camel(f) for f in given) or "none"},
+            )
+        return self
+
+    def describe(self) -> str:
+        """One line for `rollout validate --explain`."""
+        if self.set_weight is not None:
+            return f"setWeight {self.set_weight}%"
+        if self.pause is not None:
+            if self.pause.duration is None:
+                return "pause until `rollout promote`"
+            return f"pause {durations.format_duration(self.pause.duration)}"
+        assert self.analysis is not None
+        which = ", ".join(self.analysis.metrics) if self.analysis.metrics else "all metrics"
+        text = f"analysis for {durations.format_duration(self.analysis.duration)}"
+        if self.analysis.max_duration is not None:
+            longest = durations.format_duration(self.analysis.max_duration)
+            text += f" (up to {longest} while a regression is suspected)"
+        return f"{text} ({which})"
+
+
+class CanaryShorthand(base.ApiModel):
+    """Flagger-style plan: raise the weight by `stepWeight` every `interval` to `maxWeight`.
+
+    Expands to `setWeight w` + `analysis {duration: interval}` for
+    w = stepWeight, 2·stepWeight, …, maxWeight (the last step is clamped to maxWeight).
+    """
+
+    step_weight: base.Percent
+    max_weight: base.Percent = 100
+    interval: durations.PositiveDuration
+
+    @model_validator(mode="after")
+    def _rules(self) -> CanaryShorthand:
+        found = []
+        if self.step_weight < 1:
+            found.append(problems.Problem(("stepWeight",), "must be at least 1"))
+        elif self.max_weight < self.step_weight:
+            found.append(
+                problems.Problem(
+                    ("maxWeight",), f"must be at least stepWeight ({self.step_weight})"
+                )
+            )
+        problems.raise_problems("CanaryShorthand", found)
+        return self
+
+    def expand(self) -> list[Step]:
+        steps = []
+        weight = 0
+        while weight < self.max_weight:
+            weight = min(weight + self.step_weight, self.max_weight)
+            steps.append(Step(set_weight=weight))
+            steps.append(Step(analysis=AnalysisStep(duration=self.interval)))
+        return steps

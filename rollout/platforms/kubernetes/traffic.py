@@ -1,0 +1,150 @@
+"""What every traffic router shares: the `Router` interface its module implements,
+the stable Service, and the pieces of a split both routers build and read back.
+
+    Route → v1 Service named after the service (the stable Service)
+            + one router's object (`gateway_api`: HTTPRoute, `istio`: VirtualService)
+
+A router is a module with `REF` (where its object lives), `build(route)` (the object,
+owned by the Route and labelled `rollout.dev/service` and
+`app.kubernetes.io/managed-by: rollout`), `applied(stored)` (the split the stored
+object really applies) and `url(stored)` (its first concrete host). `router.py` picks
+one from its table by `routing.router`; adding a router is one module and one entry.
+
+Decisions:
+- The stable Service selects the pods of the route's *primary* revision (highest
+  percent, the first listed on a tie), not every pod of the service: selecting on
+  `rollout.dev/service` would split in-cluster traffic by pod count, ignoring the
+  weights. The weighted split applies to what passes through the gateway (or the
+  mesh); in-cluster clients without a mesh reach the primary revision. With no
+  traffic at all it selects nothing (a revision label of "" matches no pod).
+- A target at 0% is not a weighted backend (a tag still reaches it). Each router
+  keeps its catch-all rule when no target carries traffic, so that requests do not
+  fall through to another route on the same hostname.
+- Tag rules come first and match the header `Rollout-Tag: <tag>` exactly.
+- Read-back reports what a stored object splits, for drift detection: weights are
+  turned into percents summing to 100 (largest remainder); a tag's URL is the
+  object's first concrete hostname/host (send the header there), None without one.
+
+Pure; no I/O, no client import. Called by the router adapter (`router.py`) and the
+router modules; table-tested in tests/unit/kubernetes/test_builders.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+from rollout.api import names, route, split
+from rollout.platforms.kubernetes import owned, refs
+
+__all__ = [
+    "Router",
+    "assemble",
+    "labels",
+    "make_stable_service",
+    "primary_revision",
+    "tagged",
+    "url",
+    "weighted",
+]
+
+Obj = owned.Obj
+
+
+class Router(Protocol):
+    """One traffic router: a module with these names (see `gateway_api`, `istio`)."""
+
+    REF: refs.Ref  # where the router's object lives on the API server
+
+    def build(self, rt: route.Route) -> Obj:
+        """The router's object for `rt`, named after the service, owned by `rt`."""
+        ...
+
+    def applied(self, obj: Obj) -> list[split.TrafficStatus]:
+        """The split a stored object applies (weights as percents, tags, tag URLs)."""
+        ...
+
+    def url(self, obj: Obj) -> str | None:
+        """`http://<first concrete host>` of a stored object; None without one."""
+        ...
+
+
+def labels(rt: route.Route) -> dict[str, str]:
+    """The labels of every object a Route owns."""
+    return {names.SERVICE_LABEL: rt.spec.service, names.MANAGED_BY_LABEL: names.MANAGED_BY}
+
+
+def primary_revision(rt: route.Route) -> str | None:
+    """The revision with the highest percent (the first listed on a tie); None: no traffic."""
+    best: split.TrafficTarget | None = None
+    for target in rt.spec.traffic:
+        if target.percent > 0 and (best is None or target.percent > best.percent):
+            best = target
+    return best.revision_name if best else None
+
+
+def make_stable_service(rt: route.Route, *, port: int) -> Obj:
+    """The v1 Service named after the service, on the primary revision's pods.
+
+    `port` is the primary revision's serving port (`workloads.container_port`)."""
+    primary = primary_revision(rt)
+    return owned.service(
+        rt.spec.service,
+        rt,
+        labels(rt),
+        selector={names.SERVICE_LABEL: rt.spec.service, names.REVISION_LABEL: primary or ""},
+        target_port=port,
+    )
+
+
+def weighted(rt: route.Route) -> list[split.TrafficTarget]:
+    """The targets that carry traffic, in order: the weighted backends."""
+    return [t for t in rt.spec.traffic if t.percent > 0]
+
+
+def tagged(rt: route.Route) -> list[tuple[str, str]]:
+    """(tag, revision) of every tagged target, in order: one header rule each."""
+    return [(t.tag, t.revision_name) for t in rt.spec.traffic if t.tag]
+
+
+def url(hosts: Iterable[object]) -> str | None:
+    """`http://<host>` of the first concrete (non-wildcard) host; None without one."""
+    for host in hosts:
+        if isinstance(host, str) and host and "*" not in host:
+            return f"http://{host}"
+    return None
+
+
+def assemble(
+    weights: list[tuple[str, int]], tags: list[tuple[str, str]], url: str | None
+) -> list[split.TrafficStatus]:
+    """A read-back split from (revision, weight) in rule order and (tag, revision):
+    weighted entries in rule order, each tag on its revision's first untagged entry,
+    tags of revisions without weight as 0% entries; tagged entries carry `url`."""
+    percents = _percents([w for _, w in weights])
+    entries: list[list[Any]] = [
+        [name, p, None] for (name, _), p in zip(weights, percents, strict=True)
+    ]
+    for tag, name in tags:
+        spot = next((e for e in entries if e[0] == name and e[2] is None), None)
+        if spot is None:
+            entries.append([name, 0, tag])
+        else:
+            spot[2] = tag
+    return [
+        split.TrafficStatus(revision_name=name, percent=percent, tag=tag, url=url if tag else None)
+        for name, percent, tag in entries
+    ]
+
+
+def _percents(weights: list[int]) -> list[int]:
+    """Proportional weights as whole percents summing to 100 (largest remainder,
+    earlier entries first on a tie); all 0 when every weight is 0."""
+    total = sum(weights)
+    if total <= 0:
+        return [0] * len(weights)
+    floors = [w * 100 // total for w in weights]
+    order = sorted(range(len(weights)), key=lambda i: (-(weights[i] * 100 % total), i))
+    for i in order[: 100 - sum(floors)]:
+        floors[i] += 1
+    return floors

@@ -1,0 +1,270 @@
+"""What a Revision runs as on Kubernetes, and what the Deployment says about it:
+
+    Revision → apps/v1 Deployment + v1 Service (+ autoscaling/v2 HorizontalPodAutoscaler)
+    stored Deployment → ports.RuntimeState
+
+Objects are plain dicts in the JSON the API server expects (camelCase), named after
+the revision, owned by it (`ownerReferences`) and labelled with the revision's
+template labels, then `rollout.dev/service`, `rollout.dev/revision` and
+`app.kubernetes.io/managed-by: rollout` (ours last: a template cannot override them).
+
+Decisions:
+- The serving port is the first container's first `containerPort`, else 8080
+  (declared on the container when absent), and `PORT` is set to it unless the
+  template sets `PORT` — as on the local platform, where the first container serves.
+- A readiness probe's port defaults to its container's own first port, else the
+  serving port (the pod shares one network).
+- An HPA on CPU utilization exists only when `scaling.maxReplicas` > `minReplicas`.
+- Only a Deployment status that has observed the current generation counts.
+
+No I/O, no client import, no clock: `now` is passed in. Called by the runtime adapter
+(`runtime.py`) and the controller (`container_port`, for the router's stable
+Service); table-tested in tests/unit/kubernetes/test_builders.py.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from rollout.api import names, revision, workload
+from rollout.platforms import ports
+from rollout.platforms.kubernetes import owned
+
+__all__ = [
+    "DEFAULT_CPU_TARGET",
+    "DEFAULT_PORT",
+    "container_port",
+    "deployment_state",
+    "make_deployment",
+    "make_hpa",
+    "make_revision_service",
+]
+
+Obj = owned.Obj
+
+DEFAULT_PORT = 8080
+DEFAULT_CPU_TARGET = 80
+
+
+def _labels(rev: revision.Revision) -> dict[str, str]:
+    """Template labels first, ours last so that a template cannot override them."""
+    meta = rev.spec.template.metadata
+    return {
+        **(meta.labels if meta else {}),
+        names.SERVICE_LABEL: rev.spec.service,
+        names.REVISION_LABEL: rev.metadata.name,
+        names.MANAGED_BY_LABEL: names.MANAGED_BY,
+    }
+
+
+def container_port(template: workload.WorkloadTemplate) -> int:
+    """The serving port: the first container's first containerPort, else 8080."""
+    ports_ = template.containers[0].ports if template.containers else []
+    return ports_[0].container_port if ports_ else DEFAULT_PORT
+
+
+# ---- Deployment -------------------------------------------------------------------
+
+
+def make_deployment(rev: revision.Revision) -> Obj:
+    """The Deployment that runs a revision's pods (replicas = scaling.minReplicas).
+
+    Raises ValueError when a container has no image (valid locally, not here)."""
+    template = rev.spec.template
+    missing = [c.name for c in template.containers if not c.image]
+    if missing:
+        raise ValueError(f"container(s) {', '.join(missing)} have no image: Kubernetes needs one")
+    labels = _labels(rev)
+    port = container_port(template)
+    pod_meta: Obj = {"labels": labels}
+    if template.metadata and template.metadata.annotations:
+        pod_meta["annotations"] = dict(template.metadata.annotations)
+    containers = [
+        _container(c, serving_port=port if i == 0 else None, probe_port=port)
+        for i, c in enumerate(template.containers)
+    ]
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": owned.metadata(rev.metadata.name, rev, labels),
+        "spec": {
+            "replicas": template.scaling.min_replicas if template.scaling else 1,
+            "selector": {"matchLabels": {names.REVISION_LABEL: rev.metadata.name}},
+            "progressDeadlineSeconds": max(1, int(rev.spec.progress_deadline.total_seconds())),
+            "template": {"metadata": pod_meta, "spec": {"containers": containers}},
+        },
+    }
+
+
+def _container(c: workload.Container, *, serving_port: int | None, probe_port: int) -> Obj:
+    out: Obj = {"name": c.name, "image": c.image}
+    if c.command:
+        out["command"] = list(c.command)
+    if c.args:
+        out["args"] = list(c.args)
+    if c.working_dir:
+        out["workingDir"] = c.working_dir
+    env = [{"name": e.name, "value": e.value} for e in c.env]
+    if serving_port is not None and all(e.name != "PORT" for e in c.env):
+        env.append({"name": "PORT", "value": str(serving_port)})
+    if env:
+        out["env"] = env
+    declared = [
+        {"containerPort": p.container_port, "protocol": p.protocol, **_named(p.name)}
+        for p in c.ports
+    ]
+    if serving_port is not None and not declared:
+        declared = [{"containerPort": serving_port, "protocol": "TCP", "name": "http"}]
+    if declared:
+        out["ports"] = declared
+    if c.readiness_probe is not None:
+        own = c.ports[0].container_port if c.ports else probe_port
+        out["readinessProbe"] = _probe(c.readiness_probe, default_port=own)
+    if c.resources is not None and (c.resources.requests or c.resources.limits):
+        out["resources"] = {
+            key: dict(value)
+            for key, value in (("requests", c.resources.requests), ("limits", c.resources.limits))
+            if value
+        }
+    return out
+
+
+def _named(name: str | None) -> Obj:
+    return {"name": name} if name else {}
+
+
+def _probe(probe: workload.Probe, *, default_port: int) -> Obj:
+    """The probe's port defaults to the container's own port (the pod shares one network)."""
+    return {
+        "httpGet": {"path": probe.http_get.path, "port": probe.http_get.port or default_port},
+        "initialDelaySeconds": probe.initial_delay_seconds,
+        "periodSeconds": probe.period_seconds,
+        "timeoutSeconds": probe.timeout_seconds,
+        "failureThreshold": probe.failure_threshold,
+    }
+
+
+# ---- revision Service and HPA -------------------------------------------------------
+
+
+def make_revision_service(rev: revision.Revision) -> Obj:
+    """The v1 Service of one revision: port 80 → its serving port, on its pods only."""
+    return owned.service(
+        rev.metadata.name,
+        rev,
+        _labels(rev),
+        selector={names.REVISION_LABEL: rev.metadata.name},
+        target_port=container_port(rev.spec.template),
+    )
+
+
+def make_hpa(rev: revision.Revision) -> Obj | None:
+    """An HPA on CPU utilization when `scaling.maxReplicas` > `minReplicas`, else None.
+
+    The target defaults to 80% (0, meaningless for an HPA, counts as unset); it needs
+    CPU requests on the containers to measure against."""
+    scaling = rev.spec.template.scaling
+    if scaling is None or scaling.max_replicas is None:
+        return None
+    if scaling.max_replicas <= scaling.min_replicas:
+        return None
+    target = scaling.target_cpu_utilization_percentage or DEFAULT_CPU_TARGET
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": owned.metadata(rev.metadata.name, rev, _labels(rev)),
+        "spec": {
+            "scaleTargetRef": {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "name": rev.metadata.name,
+            },
+            "minReplicas": scaling.min_replicas,
+            "maxReplicas": scaling.max_replicas,
+            "metrics": [
+                {
+                    "type": "Resource",
+                    "resource": {
+                        "name": "cpu",
+                        "target": {"type": "Utilization", "averageUtilization": target},
+                    },
+                }
+            ],
+        },
+    }
+
+
+# ---- read-back: the Deployment's status -----------------------------------------------
+
+
+def deployment_state(
+    deployment: Obj, now: datetime, *, cluster_domain: str = names.CLUSTER_DOMAIN
+) -> ports.RuntimeState:
+    """What a stored Deployment says about its revision.
+
+    Only a status that has observed the current generation counts. Reasons: `Ready`
+    (available and updated replicas reach spec.replicas), `ProgressDeadlineExceeded`
+    (the Deployment controller gave up: failed), `ReplicaFailure` (pods cannot be
+    created, e.g. quota), `Unavailable` (it had completed, then lost pods), else
+    `Starting`. `now` only words the message of a Deployment that no Deployment
+    controller observed within its progress deadline."""
+    meta = deployment.get("metadata") or {}
+    spec = deployment.get("spec") or {}
+    status = deployment.get("status") or {}
+    name = str(meta.get("name", ""))
+    host = owned.service_host(name, str(meta.get("namespace") or "default"), cluster_domain)
+    want = owned.count(spec.get("replicas"), 1)
+    available = owned.count(status.get("availableReplicas"))
+    updated = owned.count(status.get("updatedReplicas"))
+    counts: Obj = {
+        "replicas": owned.count(status.get("replicas")),
+        "ready_replicas": owned.count(status.get("readyReplicas")),
+        "url": f"http://{host}",
+    }
+    generation, observed = meta.get("generation"), status.get("observedGeneration")
+    if not isinstance(observed, int) or (isinstance(generation, int) and observed < generation):
+        return ports.RuntimeState(False, "Starting", _unobserved(deployment, now), **counts)
+    if available >= want and updated >= want:
+        return ports.RuntimeState(True, "Ready", "", **counts)
+    conditions = {c.get("type"): c for c in status.get("conditions") or [] if isinstance(c, dict)}
+    progressing = conditions.get("Progressing") or {}
+    if progressing.get("status") == "False" and (
+        progressing.get("reason") == "ProgressDeadlineExceeded"
+    ):
+        message = progressing.get("message") or f"{name} did not progress within its deadline"
+        return ports.RuntimeState(False, "ProgressDeadlineExceeded", message, failed=True, **counts)
+    failure = conditions.get("ReplicaFailure") or {}
+    if failure.get("status") == "True":
+        message = failure.get("message") or failure.get("reason") or "pods cannot be created"
+        return ports.RuntimeState(False, "ReplicaFailure", message, **counts)
+    message = f"{available}/{want} replicas available"
+    if updated < want:
+        message += f", {updated}/{want} updated"
+    if progressing.get("reason") == "NewReplicaSetAvailable":
+        detail = (conditions.get("Available") or {}).get("message")
+        return ports.RuntimeState(
+            False, "Unavailable", f"{message}: {detail}" if detail else message, **counts
+        )
+    return ports.RuntimeState(False, "Starting", message, **counts)
+
+
+def _unobserved(deployment: Obj, now: datetime) -> str:
+    waiting = "waiting for the Deployment controller to observe the latest generation"
+    created = _timestamp((deployment.get("metadata") or {}).get("creationTimestamp"))
+    deadline = owned.count((deployment.get("spec") or {}).get("progressDeadlineSeconds"), 600)
+    if created is None or (now - created).total_seconds() < deadline:
+        return waiting
+    return (
+        f"no Deployment controller has observed it within {deadline}s:"
+        " is kube-controller-manager running?"
+    )
+
+
+def _timestamp(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

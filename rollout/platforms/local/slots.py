@@ -1,0 +1,169 @@
+"""One revision's process as the local runtime knows it (`Slot`), and the supervisor's
+decisions on it: what a probe result means, what an exit means (restart backoff, crash
+loop), when the process counts as stable again, and when to look next.
+
+A slot is a plain record guarded by the runtime's lock; every function here is called
+with that lock held and the current `time.monotonic()` passed in (`now`). They take
+no lock, start and stop nothing and probe nothing: `runtime` does that, then calls
+them to decide. The only I/O is reading the log's last lines for a crash-loop message.
+
+Reasons: Starting, Ready, ProbeFailing, Restarting (exited, waiting for its backoff),
+CrashLoop (failed: `crash_loop_after` restarts without staying ready for
+`stable_after` seconds).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from pathlib import Path
+
+import structlog
+
+from rollout.api import workload
+from rollout.platforms import ports
+from rollout.platforms.local import processes
+
+__all__ = ["Key", "Slot", "Timing", "down", "next_wake", "probed", "started", "steady"]
+
+log = structlog.get_logger(__name__)
+
+Key = tuple[str, str]
+
+
+@dataclasses.dataclass(frozen=True)
+class Timing:
+    """The runtime's supervision settings (see `LocalRuntime`)."""
+
+    probe_interval: float
+    backoff: float
+    max_backoff: float
+    crash_loop_after: int
+    stable_after: float
+
+
+@dataclasses.dataclass(eq=False)
+class Slot:
+    """One revision's process and what the supervisor knows of it (guarded by the
+    runtime's lock)."""
+
+    key: Key
+    argv: list[str]
+    env: dict[str, str]
+    cwd: Path
+    probe: workload.Probe
+    log_path: Path
+    run_path: Path
+    port: int = 0
+    process: processes.Process | None = None
+    ready: bool = False
+    reason: str = "Starting"
+    message: str = ""
+    restarts: int = 0
+    streak: int = 0  # restarts since it last stayed ready for `stable_after`
+    backoff: float = 0.0  # the next restart's delay
+    failed: bool = False
+    crash_message: str = ""
+    passed_once: bool = False  # a probe passed since the last start
+    failures: int = 0  # consecutive probe failures
+    ready_since: float | None = None
+    next_probe: float = 0.0
+    restart_at: float | None = None
+    stop: threading.Event = dataclasses.field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def state(self) -> ports.RuntimeState:
+        failed = self.failed and not self.ready
+        return ports.RuntimeState(
+            ready=self.ready,
+            reason="CrashLoop" if failed else self.reason,
+            message=self.crash_message if failed else self.message,
+            replicas=1,
+            ready_replicas=1 if self.ready else 0,
+            restarts=self.restarts,
+            url=self.url if self.ready else None,
+            failed=failed,
+        )
+
+    def waiting(self) -> str:
+        return f"waiting for GET {self.probe.http_get.path} on port {self.port}"
+
+
+def started(slot: Slot, proc: processes.Process, now: float) -> None:
+    """`proc` now runs the revision: starting, first probe after the initial delay."""
+    slot.process = proc
+    slot.ready, slot.reason, slot.message = False, "Starting", slot.waiting()
+    slot.passed_once, slot.failures, slot.ready_since = False, 0, None
+    slot.next_probe = now + slot.probe.initial_delay_seconds
+    slot.restart_at = None
+
+
+def down(slot: Slot, why: str, now: float, timing: Timing) -> None:
+    """It exited (or could not start): schedule the restart; a crash loop fails."""
+    slot.process = None
+    slot.ready, slot.ready_since, slot.passed_once, slot.failures = False, None, False, 0
+    delay = slot.backoff
+    slot.backoff = min(slot.backoff * 2, timing.max_backoff)
+    slot.restart_at = now + delay
+    slot.reason, slot.message = "Restarting", f"{why}; restarting in {delay:g}s"
+    if slot.streak >= timing.crash_loop_after and not slot.failed:
+        slot.failed = True
+        slot.crash_message = (
+            f"{why} after {slot.streak} restarts without staying ready for "
+            f"{timing.stable_after:g}s; last log lines:\n{processes.tail(slot.log_path)}"
+        )
+    log.warning(
+        "revision down",
+        namespace=slot.key[0],
+        revision=slot.key[1],
+        why=why,
+        restarts=slot.restarts,
+        restart_in=delay,
+        crash_loop=slot.failed,
+    )
+
+
+def steady(slot: Slot, now: float, timing: Timing) -> None:
+    """Ready for `stable_after`: the restart streak, backoff and crash loop are forgiven."""
+    if slot.ready_since is not None and now - slot.ready_since >= timing.stable_after:
+        slot.streak, slot.backoff, slot.failed = 0, timing.backoff, False
+
+
+def probed(slot: Slot, result: processes.ProbeResult, now: float, timing: Timing) -> None:
+    """Take a readiness probe's result: ready on a pass; not ready on a failure when
+    starting or after `failureThreshold` failures in a row."""
+    probe = slot.probe
+    period = float(probe.period_seconds)
+    if not slot.passed_once:  # starting: look often, to be ready soon
+        period = min(period, timing.probe_interval)
+    slot.next_probe = now + period
+    if result.ok:
+        slot.failures = 0
+        if not slot.ready:
+            slot.ready, slot.reason, slot.message = True, "Ready", ""
+            slot.ready_since, slot.passed_once = now, True
+        return
+    slot.failures += 1
+    detail = f"GET {probe.http_get.path} on port {slot.port}: {result.detail}"
+    if not slot.ready and result.refused:  # not listening yet (a stable message:
+        slot.reason, slot.message = "Starting", slot.waiting()  # no wake-ups)
+    elif not slot.ready or slot.failures >= probe.failure_threshold:
+        slot.ready, slot.ready_since = False, None
+        slot.reason, slot.message = "ProbeFailing", detail
+
+
+def next_wake(slot: Slot, now: float, timing: Timing) -> float:
+    """The monotonic time of the next thing to do: a probe, a look for exits, a due
+    restart, or the end of the stability wait."""
+    times = []
+    if slot.process is not None:
+        times += [slot.next_probe, now + timing.probe_interval]  # probe; look for exits
+    elif slot.restart_at is not None:
+        times.append(slot.restart_at)
+    if slot.ready_since is not None and (slot.streak or slot.failed):
+        times.append(slot.ready_since + timing.stable_after)
+    return min(times, default=now + timing.probe_interval)
