@@ -5,8 +5,8 @@ the policy taken when it started, so editing the policy never changes a running
 release) and the user's intent (`paused`, `abort`, `promote`) written by the CLI.
 The status is the engine's memory: everything needed to resume after a crash.
 
-`Phase` and `Verdict` are defined here because they are part of the resource; the
-transitions between phases live in `rollout.release`.
+`Phase`, `PauseReason` and `Verdict` are defined here because they are part of the
+resource; the transitions between phases live in `rollout.release`.
 
 Pure data and rules; no I/O.
 """
@@ -27,6 +27,7 @@ __all__ = [
     "Evidence",
     "HistoryEntry",
     "MetricStatus",
+    "PauseReason",
     "Phase",
     "PromoteRequest",
     "Release",
@@ -54,6 +55,16 @@ class Phase(enum.StrEnum):
 TERMINAL_PHASES = frozenset(
     {Phase.SUCCEEDED, Phase.ROLLED_BACK, Phase.ABORTED, Phase.SUPERSEDED, Phase.FAILED}
 )
+
+
+class PauseReason(enum.StrEnum):
+    """Why a Paused release waits (`status.pauseReason`), and so what moves it on."""
+
+    USER = "user"  # `rollout pause`: until `rollout resume`
+    PROMOTION = "promotion"  # at a `pause: {}` step: until `rollout promote`
+    INCONCLUSIVE = "inconclusive"  # more than inconclusiveLimit readings without data
+    ERRORS = "errors"  # consecutiveErrorLimit provider errors in a row
+    FAILURE = "failure"  # failed analysis under `rollback.onFailure: pause`
 
 
 class Verdict(enum.StrEnum):
@@ -196,7 +207,7 @@ class ReleaseStatus(base.ApiModel):
     next_decision_at: datetime | None = None
     analysis: list[MetricStatus] = Field(default_factory=list)
     history: list[HistoryEntry] = Field(default_factory=list)
-    pause_reason: str | None = None
+    pause_reason: PauseReason | None = None
     last_command_at: datetime | None = None
     message: str = ""
     conditions: list[condition.Condition] = Field(default_factory=list)

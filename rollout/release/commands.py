@@ -7,6 +7,13 @@ reason the CLI prints (exit 1). The controller does the work; these functions on
 say what the user wants, in a form that is safe to repeat: `promote` names the step
 it promotes from, edges carry `requestedAt`, levels (`paused`, `abort`) are levels.
 
+Which phase a command applies in is not decided here: the transitions table owns it
+(`table.can_fire`), and the edges (`promote`, `promote --full`, `resume`, `retry`) ask
+it, so the CLI never accepts what the engine would ignore, nor refuses what it would
+do. The levels apply to any release that has not finished and take effect when a row
+allows (`paused` once the release is Progressing; `abort` from every active phase).
+Retrying a finished release starts a new one (the reconciler's part, not the table's).
+
 Pure; `now` and `by` are passed in. Called by the CLI and the scenario tests.
 """
 
@@ -15,7 +22,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from rollout.api import names, release, revision, service
-from rollout.api.release import TERMINAL_PHASES, Command, Phase, PromoteRequest
+from rollout.api.release import TERMINAL_PHASES, Command, PauseReason, Phase, PromoteRequest
+from rollout.release import table
+from rollout.release.triggers import Trigger
 
 __all__ = ["NotApplicable", "abort", "pause", "promote", "resume", "retry", "undo"]
 
@@ -37,12 +46,12 @@ def promote(
     """Advance one step from the current one (or all the way with `full`)."""
     _running(rel, "promote")
     phase = rel.status.phase
-    if not full and phase is not Phase.PAUSED:
+    if not full and not table.can_fire(Trigger.PROMOTE, phase):
         raise NotApplicable(
             f"nothing to promote: release {rel.metadata.name} is {phase.value}, not paused"
             " (use --full to promote all the way now)"
         )
-    if phase in (Phase.ROLLING_BACK, Phase.PROMOTING):
+    if full and not table.can_fire(Trigger.PROMOTE_FULL, phase):
         raise NotApplicable(f"cannot promote: release {rel.metadata.name} is {phase.value}")
     request = PromoteRequest(
         from_step=rel.status.step_index, full=full, requested_at=now, requested_by=by
@@ -69,11 +78,11 @@ def pause(rel: release.Release) -> release.ReleaseSpec:
 def resume(rel: release.Release, *, now: datetime, by: str | None) -> release.ReleaseSpec:
     """Continue a paused release (paused by a user, or for inconclusive data or errors)."""
     _running(rel, "resume")
-    if rel.status.phase is not Phase.PAUSED and not rel.spec.paused:
+    if not table.can_fire(Trigger.RESUME, rel.status.phase) and not rel.spec.paused:
         raise NotApplicable(
             f"nothing to resume: release {rel.metadata.name} is {rel.status.phase.value}"
         )
-    if rel.status.pause_reason == "promotion":
+    if rel.status.pause_reason == PauseReason.PROMOTION:
         raise NotApplicable(
             f"release {rel.metadata.name} waits at a pause step: use `rollout promote`"
         )
@@ -87,7 +96,7 @@ def retry(rel: release.Release, *, now: datetime, by: str | None) -> release.Rel
     phase = rel.status.phase
     if phase in (Phase.SUCCEEDED, Phase.SUPERSEDED):
         raise NotApplicable(f"nothing to retry: release {rel.metadata.name} is {phase.value}")
-    if phase not in TERMINAL_PHASES and phase is not Phase.PAUSED:
+    if phase not in TERMINAL_PHASES and not table.can_fire(Trigger.RETRY, phase):
         raise NotApplicable(
             f"nothing to retry: release {rel.metadata.name} is {phase.value}, not paused"
         )

@@ -2,13 +2,20 @@
 
 One `Row` per transition: a name (each has a test named after it), the trigger, the
 phases it leaves from, the phase it enters, the conditions that must hold (and those
-that must not), the callbacks that run after it, and the event reason it records.
-Rows of the same trigger and source are tried in order; the first whose conditions
-hold wins. Conditions and callbacks are names of methods of `engine._Model`.
+that must not), the callbacks that run after it, the event reason it records and the
+template of that event's message. Rows of the same trigger and source are tried in
+order; the first whose conditions hold wins. Conditions are names of functions of
+`rollout.release.conditions`, callbacks of `rollout.release.effects`; the fields a
+message template may use are listed in `rollout.release.messages.FIELDS`. A new row is
+one edit here (plus its test).
 
-Terminal phases have no rows: a terminal release never changes.
+The table is also the one owner of which command applies when: `can_fire(trigger,
+phase)` says whether any row of a trigger leaves a phase. The engine fires commands
+through the machine, which consults these rows; the CLI's intents
+(`rollout.release.commands`) ask `can_fire` before writing one, so the two cannot
+disagree. Terminal phases have no rows: a terminal release never changes.
 
-Pure data.
+Pure data. Read by the engine, the commands, and `rollout diagram`.
 """
 
 from __future__ import annotations
@@ -20,12 +27,14 @@ from typing import Any
 from rollout.api.release import Phase
 from rollout.release.triggers import Trigger
 
-__all__ = ["ACTIVE", "ROWS", "Row", "as_transitions"]
+__all__ = ["ACTIVE", "DEFAULT_MESSAGE", "ROWS", "Row", "as_transitions", "can_fire", "rows_from"]
 
 P = Phase
 T = Trigger
 ACTIVE = (P.PENDING, P.PROGRESSING, P.PAUSED, P.PROMOTING, P.ROLLING_BACK)
 RUNNING = (P.PROGRESSING, P.PAUSED)
+# The event and, once traffic moved, the split: "Promoted: stable 0% / canary 100%".
+DEFAULT_MESSAGE = "{event}{split}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,62 +48,73 @@ class Row:
     after: tuple[str, ...] = ()
     event: str = ""
     warning: bool = False
+    message: str = DEFAULT_MESSAGE  # a `str.format` template over `messages.FIELDS`
 
 
 ROWS: tuple[Row, ...] = (
     # --- commands -------------------------------------------------------------------
     Row("supersede", T.SUPERSEDE, ACTIVE, P.SUPERSEDED,
-        after=("route_to_stable", "finish"), event="Superseded", warning=True),
+        after=("route_to_stable", "finish"), event="Superseded", warning=True,
+        message="superseded by {superseded_by}"),
     Row("abort-pending", T.ABORT, (P.PENDING,), P.ABORTED,
-        after=("route_to_stable", "finish"), event="Aborted", warning=True),
+        after=("route_to_stable", "finish"), event="Aborted", warning=True,
+        message="aborted by {by}"),
     Row("abort", T.ABORT, (*RUNNING, P.PROMOTING), P.ROLLING_BACK,
-        after=("route_to_stable",), event="AbortRequested", warning=True),
-    Row("promote-full", T.PROMOTE_FULL, RUNNING, P.PROMOTING,
+        after=("route_to_stable",), event="AbortRequested", warning=True,
+        message="aborted by {by}"),
+    # A full promotion applies wherever the CLI offers it, Pending included (the canary
+    # must be ready); one step only from Paused: while Progressing the step moves on its
+    # own, so the step a promote names would be stale (the CLI says to use --full).
+    Row("promote-full", T.PROMOTE_FULL, (P.PENDING, *RUNNING), P.PROMOTING,
         conditions=("canary_ready",), after=("clear_pause", "route_to_canary"),
         event="PromotedFull"),
-    Row("promote-last-step", T.PROMOTE, RUNNING, P.PROMOTING,
+    Row("promote-last-step", T.PROMOTE, (P.PAUSED,), P.PROMOTING,
         conditions=("promote_matches_step", "at_last_step"),
         after=("clear_pause", "route_to_canary"), event="PromotedStep"),
-    Row("promote-step", T.PROMOTE, RUNNING, P.PROGRESSING,
+    Row("promote-step", T.PROMOTE, (P.PAUSED,), P.PROGRESSING,
         conditions=("promote_matches_step",), after=("clear_pause", "advance_step"),
-        event="PromotedStep"),
+        event="PromotedStep", message="step {step}: {step_text}"),
     Row("pause", T.PAUSE, (P.PROGRESSING,), P.PAUSED,
         after=("pause_for_user",), event="Paused"),
     Row("unpause-at-pause-step", T.RESUME, (P.PAUSED,), P.PAUSED,
         conditions=("at_pause_step", "unpaused_by_user"), after=("pause_for_promotion",),
-        event="WaitingForPromotion"),
+        event="WaitingForPromotion", message="waiting for `rollout promote` at a pause step"),
     Row("resume", T.RESUME, (P.PAUSED,), P.PROGRESSING,
         unless=("at_pause_step",), after=("clear_pause", "restart_step"), event="Resumed"),
     Row("retry", T.RETRY, (P.PAUSED,), P.PROGRESSING,
         unless=("at_pause_step",), after=("clear_pause", "restart_step"), event="Retried"),
     # --- ticks: waiting for the canary ---------------------------------------------
     Row("start", T.TICK, (P.PENDING,), P.PROGRESSING,
-        conditions=("canary_ready",), after=("begin",), event="ReleaseStarted"),
+        conditions=("canary_ready",), after=("begin",), event="ReleaseStarted",
+        message="step {step}: {step_text}"),
     Row("canary-failed-pending", T.TICK, (P.PENDING,), P.FAILED,
         conditions=("canary_broken",), after=("route_to_stable", "finish"),
-        event="CanaryFailed", warning=True),
+        event="CanaryFailed", warning=True, message="canary {canary} failed: {failure}"),
     Row("readiness-deadline", T.TICK, (P.PENDING,), P.FAILED,
         conditions=("deadline_passed",), after=("route_to_stable", "finish"),
-        event="ProgressDeadlineExceeded", warning=True),
+        event="ProgressDeadlineExceeded", warning=True,
+        message="canary {canary} not ready within {deadline}"),
     # --- ticks: running -------------------------------------------------------------
     Row("canary-failed", T.TICK, RUNNING, P.ROLLING_BACK,
         conditions=("canary_broken",), after=("route_to_stable",),
-        event="CanaryFailed", warning=True),
+        event="CanaryFailed", warning=True, message="canary {canary} failed: {failure}"),
     Row("analysis-failed", T.TICK, RUNNING, P.ROLLING_BACK,
         conditions=("analysis_failed",), unless=("pause_on_failure",),
-        after=("route_to_stable",), event="AnalysisFailed", warning=True),
+        after=("route_to_stable",), event="AnalysisFailed", warning=True,
+        message="{failed}"),
     Row("analysis-failed-pause", T.TICK, (P.PROGRESSING,), P.PAUSED,
         conditions=("analysis_failed", "pause_on_failure"), after=("pause_for_failure",),
-        event="AnalysisFailed", warning=True),
+        event="AnalysisFailed", warning=True, message="{failed}"),
     Row("analysis-errors", T.TICK, (P.PROGRESSING,), P.PAUSED,
         conditions=("error_limit",), after=("pause_for_errors",),
-        event="AnalysisErrors", warning=True),
+        event="AnalysisErrors", warning=True, message="provider errors: {errors}"),
     Row("analysis-inconclusive", T.TICK, (P.PROGRESSING,), P.PAUSED,
         conditions=("inconclusive_limit",), after=("pause_for_inconclusive",),
-        event="AnalysisInconclusive", warning=True),
+        event="AnalysisInconclusive", warning=True, message="inconclusive: {inconclusive}"),
     Row("weights-stuck", T.TICK, (P.PROGRESSING,), P.ROLLING_BACK,
         conditions=("weights_stuck",), after=("route_to_stable",),
-        event="ProgressDeadlineExceeded", warning=True),
+        event="ProgressDeadlineExceeded", warning=True,
+        message="traffic weights were not applied within the progress deadline"),
     Row("wait-at-pause-step", T.TICK, (P.PROGRESSING,), P.PAUSED,
         conditions=("at_pause_step", "weights_applied"), after=("pause_for_promotion",),
         event="WaitingForPromotion"),
@@ -102,7 +122,8 @@ ROWS: tuple[Row, ...] = (
         conditions=("step_done", "at_last_step"), after=("route_to_canary",),
         event="Promoting"),
     Row("step-done", T.TICK, (P.PROGRESSING,), P.PROGRESSING,
-        conditions=("step_done",), after=("advance_step",), event="StepAdvanced"),
+        conditions=("step_done",), after=("advance_step",), event="StepAdvanced",
+        message="step {step}: {step_text}"),
     # --- ticks: moving traffic to the end -------------------------------------------
     Row("promoted", T.TICK, (P.PROMOTING,), P.SUCCEEDED,
         conditions=("weights_applied",), after=("finish",), event="Promoted"),
@@ -115,6 +136,22 @@ ROWS: tuple[Row, ...] = (
 
 
 _SOURCES = {row.name: [p.value for p in row.source] for row in ROWS}
+_FROM: dict[tuple[Trigger, Phase], tuple[Row, ...]] = {
+    (trigger, phase): tuple(r for r in ROWS if r.trigger is trigger and phase in r.source)
+    for trigger in Trigger
+    for phase in Phase
+}
+
+
+def rows_from(trigger: Trigger, phase: Phase) -> tuple[Row, ...]:
+    """The rows of `trigger` that leave `phase`, in the order they are tried."""
+    return _FROM[trigger, phase]
+
+
+def can_fire(trigger: Trigger, phase: Phase) -> bool:
+    """Whether `trigger` can move a release in `phase` at all (some row of it leaves
+    `phase`; its conditions decide the rest): the applicability of a command."""
+    return bool(_FROM[trigger, phase])
 
 
 def as_transitions(

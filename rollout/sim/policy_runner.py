@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from rollout.api import policyspec
-from rollout.api.release import Phase, ReleaseSpec, ReleaseStatus, Weights
+from rollout.api.release import PauseReason, Phase, ReleaseSpec, ReleaseStatus, Weights
 from rollout.release import actions, engine, observation
 from rollout.sim import harness, readings, world
 
@@ -73,7 +73,7 @@ class PolicyRunner:
             return harness.Outcome.PROMOTED
         if phase in (Phase.ROLLED_BACK, Phase.ABORTED, Phase.FAILED):
             return harness.Outcome.ROLLED_BACK
-        if phase is Phase.PAUSED and self.status.pause_reason != "user":
+        if phase is Phase.PAUSED and self.status.pause_reason != PauseReason.USER:
             return harness.Outcome.PAUSED  # waits for a human: the simulation stops here
         return None
 

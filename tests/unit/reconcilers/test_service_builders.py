@@ -281,6 +281,7 @@ def ready_condition(
     )
     return status.conditions
 
+
 OK = (True, "Ready", "")
 NOT_READY = (False, "Starting", "waiting for web-00002")
 NOT_ROUTED = (False, "TrafficNotApplied", "the router has 90/10, wants 50/50")
@@ -315,9 +316,7 @@ def test_ready_condition(
 def test_ready_condition_keeps_transition_time_and_other_conditions() -> None:
     """An unchanged status keeps its lastTransitionTime; other conditions stay."""
     other = condition.Condition(type="Custom", status=condition.ConditionStatus.TRUE)
-    first = ready_condition(
-        [other], revisions_ready=OK, routes_ready=OK, now=T0, generation=1
-    )
+    first = ready_condition([other], revisions_ready=OK, routes_ready=OK, now=T0, generation=1)
     later = T0 + timedelta(minutes=5)
     second = ready_condition(
         first, revisions_ready=OK, routes_ready=NOT_ROUTED, now=later, generation=2

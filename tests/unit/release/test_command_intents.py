@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from rollout.api import meta, policyspec, release, revision, service
-from rollout.api.release import Command, Phase, PromoteRequest
-from rollout.release import commands
+from rollout.api.release import Command, PauseReason, Phase, PromoteRequest
+from rollout.release import commands, table
+from rollout.release.triggers import Trigger
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 BY = "alice"
@@ -25,7 +26,7 @@ def rel(
     phase: Phase = Phase.PROGRESSING,
     *,
     step: int = 0,
-    pause_reason: str | None = None,
+    pause_reason: PauseReason | None = None,
     **spec: Any,
 ) -> release.Release:
     return release.Release(
@@ -140,13 +141,15 @@ def test_pause_refused_on_a_finished_release(phase: Phase) -> None:
 @pytest.mark.parametrize(
     ("phase", "paused", "reason"),
     [
-        pytest.param(Phase.PAUSED, True, "user", id="paused-by-user"),
-        pytest.param(Phase.PAUSED, False, "inconclusive", id="paused-for-inconclusive-data"),
+        pytest.param(Phase.PAUSED, True, PauseReason.USER, id="paused-by-user"),
+        pytest.param(
+            Phase.PAUSED, False, PauseReason.INCONCLUSIVE, id="paused-for-inconclusive-data"
+        ),
         pytest.param(Phase.PROGRESSING, True, None, id="pause-requested-not-yet-seen"),
     ],
 )
 def test_resume_clears_the_pause_and_records_the_command(
-    phase: Phase, paused: bool, reason: str | None
+    phase: Phase, paused: bool, reason: PauseReason | None
 ) -> None:
     """`paused` goes back to False and a resume edge is written."""
     spec = commands.resume(rel(phase, paused=paused, pause_reason=reason), now=T0, by=BY)
@@ -157,7 +160,9 @@ def test_resume_clears_the_pause_and_records_the_command(
 def test_resume_at_a_pause_step_says_use_promote() -> None:
     """A pause step waits for `promote`, not `resume`."""
     with pytest.raises(commands.NotApplicable) as caught:
-        commands.resume(rel(Phase.PAUSED, step=1, pause_reason="promotion"), now=T0, by=BY)
+        commands.resume(
+            rel(Phase.PAUSED, step=1, pause_reason=PauseReason.PROMOTION), now=T0, by=BY
+        )
     assert str(caught.value) == "release web-00002 waits at a pause step: use `rollout promote`"
 
 
@@ -324,3 +329,30 @@ def test_undo_before_the_stable_counts_numbers_not_letters() -> None:
     ]
     spec = commands.undo(current, olders, to_revision=None)
     assert version_of(spec) == "v2"
+
+
+# --- one owner: the table --------------------------------------------------------------
+
+EDGES = {
+    "promote": (Trigger.PROMOTE, lambda r: commands.promote(r, full=False, now=T0, by=BY)),
+    "promote-full": (
+        Trigger.PROMOTE_FULL,
+        lambda r: commands.promote(r, full=True, now=T0, by=BY),
+    ),
+    "resume": (Trigger.RESUME, lambda r: commands.resume(r, now=T0, by=BY)),
+    "retry": (Trigger.RETRY, lambda r: commands.retry(r, now=T0, by=BY)),
+}
+
+
+@pytest.mark.parametrize("phase", ids(RUNNING))
+@pytest.mark.parametrize("name", list(EDGES))
+def test_a_command_applies_exactly_where_the_table_lets_it_fire(name: str, phase: Phase) -> None:
+    """The CLI accepts an edge command on a running release iff a row of its trigger
+    leaves the release's phase: it never writes what the engine would ignore."""
+    trigger, intent = EDGES[name]
+    accepted = True
+    try:
+        intent(rel(phase))
+    except commands.NotApplicable:
+        accepted = False
+    assert accepted == table.can_fire(trigger, phase)

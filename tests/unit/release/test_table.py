@@ -208,7 +208,7 @@ CASES: dict[str, Case] = {
     ),
     "promote-last-step": Case(
         release(promote=promote(LAST, 20)),
-        status(Phase.PROGRESSING, LAST, 50),
+        status(Phase.PAUSED, LAST, 50, pause_reason="inconclusive"),
         observe(30, applied=50),
         canary=100,
         fields={"step_index": LAST, "pause_reason": None, "last_command_at": at(20)},
@@ -437,6 +437,53 @@ def test_row(name: str) -> None:
         assert decision.requeue_after is None
 
 
+# The message of each row's event, as users read it in the history and the events.
+MESSAGES = {
+    "supersede": "superseded by web-00003",
+    "abort-pending": "aborted by a user",
+    "abort": "aborted by a user",
+    "promote-full": "PromotedFull: stable 0% / canary 100%",
+    "promote-last-step": "PromotedStep: stable 0% / canary 100%",
+    "promote-step": "step 5: pause 30s",
+    "pause": "Paused: stable 90% / canary 10%",
+    "unpause-at-pause-step": "waiting for `rollout promote` at a pause step",
+    "resume": "Resumed: stable 90% / canary 10%",
+    "retry": "Retried: stable 90% / canary 10%",
+    "start": "step 1: setWeight 10%",
+    "canary-failed-pending": "canary web-00002 failed: crash loop: 5 restarts",
+    "readiness-deadline": "canary web-00002 not ready within 10m",
+    "canary-failed": "canary web-00002 failed: crash loop: 5 restarts",
+    "analysis-failed": "error-rate: 0.05 > max 0.01",
+    "analysis-failed-pause": "error-rate: 0.05 > max 0.01",
+    "analysis-errors": "provider errors: error-rate: provider error: connection refused",
+    "analysis-inconclusive": "inconclusive: error-rate: no data",
+    "weights-stuck": "traffic weights were not applied within the progress deadline",
+    "wait-at-pause-step": "WaitingForPromotion: stable 50% / canary 50%",
+    "last-step-done": "Promoting: stable 0% / canary 100%",
+    "step-done": "step 2: analysis for 1m (all metrics)",
+    "promoted": "Promoted: stable 0% / canary 100%",
+    "aborted": "Aborted: stable 100% / canary 0%",
+    "rolled-back": "RolledBack: stable 100% / canary 0%",
+}
+
+
+@pytest.mark.parametrize("name", list(CASES), ids=list(CASES))
+def test_row_message(name: str) -> None:
+    """The row's own template words its event, the same in the action and the history."""
+    row, case = ROWS[name], CASES[name]
+    decision = engine.decide(case.spec, case.status, case.obs)
+    said = [a.message for a in decision.actions if isinstance(a, actions.Event)]
+    entries = [h for h in decision.status.history if h.event == row.event and h.phase is row.dest]
+    assert entries[0].message == MESSAGES[name]
+    assert MESSAGES[name] in said
+
+
+def test_default_message_without_weights_is_the_event_alone() -> None:
+    """Before any traffic moved, the default template leaves out the split."""
+    decision = engine.decide(release(paused=True), status(Phase.PROGRESSING, 0), observe(5))
+    assert decision.status.history[-1].message == "Paused"
+
+
 # --- commands ---------------------------------------------------------------------------
 
 
@@ -483,6 +530,47 @@ def test_promote_full_waits_for_a_ready_canary() -> None:
     assert set_weights(decision) == []
     assert decision.status.history[-1].event == "PromoteIgnored"
     assert "not ready" in decision.status.history[-1].message
+
+
+@pytest.mark.parametrize("step", [1, LAST], ids=["analysis-step", "last-step"])
+def test_promote_one_step_while_progressing_is_ignored(step: int) -> None:
+    """One step is promoted only from Paused (as the CLI offers it): while Progressing
+    the step moves on its own, so the promote is recorded as ignored, with the reason."""
+    spec = release(promote=promote(step, 20))
+
+    decision = engine.decide(spec, status(Phase.PROGRESSING, step, 10), observe(25, applied=10))
+
+    new = decision.status
+    assert (new.phase, new.step_index) == (Phase.PROGRESSING, step)
+    assert set_weights(decision) == []
+    assert events(decision) == ["PromoteIgnored"]
+    assert new.history[-1].message == "nothing to promote: the release is Progressing"
+    assert new.last_command_at == at(20)
+
+
+def test_promote_full_from_pending_goes_to_100_once_the_canary_is_ready() -> None:
+    """`promote --full` applies to a Pending release (the CLI accepts it there): with the
+    canary ready, straight to Promoting, recorded with who asked."""
+    spec = release(promote=promote(0, 3, full=True))
+
+    decision = engine.decide(spec, status(Phase.PENDING, started_at=None), observe(5))
+
+    new = decision.status
+    assert new.phase is Phase.PROMOTING
+    assert set_weights(decision) == [100]
+    entry = new.history[-1]
+    assert (entry.event, entry.by, entry.phase) == ("PromotedFull", "alice", Phase.PROMOTING)
+    assert "ReleaseStarted" not in events(decision)
+
+
+def test_promote_full_from_pending_waits_for_a_ready_canary() -> None:
+    """On a Pending release whose canary is not ready, --full is ignored with the reason."""
+    spec = release(promote=promote(0, 3, full=True))
+
+    decision = engine.decide(spec, status(Phase.PENDING), observe(5, ready=False))
+
+    assert decision.status.phase is Phase.PENDING
+    assert decision.status.history[-1].message == "the canary is not ready"
 
 
 @pytest.mark.parametrize("which", ["resume", "retry"])
@@ -673,8 +761,9 @@ def test_analysis_step_needs_a_pass_of_every_gating_metric() -> None:
 def test_human_promotion_skips_an_unpassed_gate_and_is_recorded() -> None:
     """Promote moves past an analysis step that has not passed, naming who did it."""
     spec = release(promote=promote(1, 20))
+    before = status(Phase.PAUSED, 1, 10, pause_reason="inconclusive")
 
-    decision = engine.decide(spec, status(Phase.PROGRESSING, 1, 10), observe(25, applied=10))
+    decision = engine.decide(spec, before, observe(25, applied=10))
 
     new = decision.status
     assert (new.phase, new.step_index) == (Phase.PROGRESSING, 2)

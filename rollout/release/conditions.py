@@ -1,0 +1,148 @@
+"""The conditions of the release state machine: may a row of `table.ROWS` fire?
+
+One function per name the table uses in `conditions` and `unless`, each a predicate of
+the decision in progress (`model.Model`). They read the frozen observation and the
+working status only — never change either, never do I/O: `transitions` runs
+conditions whenever it tries a row, so a condition must be safe to run any number of
+times. Resolved by name by `rollout.release.engine` through `NAMED`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from rollout.api import policyspec
+from rollout.api.release import PauseReason
+from rollout.release import steps
+from rollout.release.model import Model
+
+__all__ = ["NAMED"]
+
+
+def canary_ready(m: Model) -> bool:
+    return m.obs.canary_ready
+
+
+def canary_broken(m: Model) -> bool:
+    return m.obs.canary_failure is not None
+
+
+def deadline_passed(m: Model) -> bool:
+    started = m.status.started_at or m.now
+    return m.now >= started + m.policy.progress_deadline
+
+
+def analysis_failed(m: Model) -> bool:
+    return bool(m.gate().failed)
+
+
+def error_limit(m: Model) -> bool:
+    return bool(m.gate().errors)
+
+
+def inconclusive_limit(m: Model) -> bool:
+    return bool(m.gate().inconclusive)
+
+
+def pause_on_failure(m: Model) -> bool:
+    return m.policy.rollback.on_failure is policyspec.OnFailure.PAUSE
+
+
+def weights_applied(m: Model) -> bool:
+    return m.obs.applied is not None and m.obs.applied == m.status.weights
+
+
+def weights_ahead(m: Model) -> bool:
+    """The router already has the next step's weights: the decision that set them was
+    not persisted (a failed or lost status write). Deciding again redoes it."""
+    index = m.status.step_index + 1
+    if m.obs.applied is None or index >= len(m.steps):
+        return False
+    return m.obs.applied == steps.weights(steps.weight_at(m.steps, index))
+
+
+def weights_stuck(m: Model) -> bool:
+    started = m.status.step_started_at or m.now
+    return not weights_applied(m) and m.now >= started + m.policy.progress_deadline
+
+
+def _raises_traffic(m: Model) -> bool:
+    """Whether ending this step gives the canary more traffic (the last step ends in
+    promotion: 100%)."""
+    index = m.status.step_index
+    after = 100 if index >= len(m.steps) - 1 else steps.weight_at(m.steps, index + 1)
+    return after > steps.weight_at(m.steps, index)
+
+
+def at_pause_step(m: Model) -> bool:
+    step = m.step()
+    return step is not None and steps.is_indefinite_pause(step)
+
+
+def at_last_step(m: Model) -> bool:
+    return m.status.step_index >= len(m.steps) - 1
+
+
+def abort_requested(m: Model) -> bool:
+    return m.spec.abort
+
+
+def promote_matches_step(m: Model) -> bool:
+    promote = m.spec.promote
+    return promote is not None and promote.from_step == m.status.step_index
+
+
+def unpaused_by_user(m: Model) -> bool:
+    return m.status.pause_reason == PauseReason.USER
+
+
+def step_done(m: Model) -> bool:
+    """The current step is over and the release may leave it (evidence before any
+    increase: README "How a release decides")."""
+    step = m.step()
+    if step is None or not (weights_applied(m) or weights_ahead(m)):
+        return step is None
+    # A provider is failing, a reading due is still being taken (the latest one is
+    # stale), or the canary is not serving (it crashed and is being restarted): no
+    # evidence for more traffic, and none it could serve.
+    blind = m.gate().blind or m.obs.in_flight or not m.obs.canary_ready
+    if blind and _raises_traffic(m) and not weights_ahead(m):
+        return False
+    if step.set_weight is not None:
+        return True
+    started = m.status.step_started_at or m.now
+    end = steps.ends_at(step, started)
+    if end is None:
+        return False
+    if step.analysis is None:
+        return m.now >= end
+    gate = m.gate()
+    analysis = m.policy.analysis
+    if analysis is not None and analysis.advance_early and gate.early:
+        return True
+    longest = step.analysis.max_duration
+    if gate.suspect and longest is not None and m.now < started + longest:
+        return False  # a regression is suspected: keep observing at this weight
+    return gate.passed and m.now >= end
+
+
+NAMED: dict[str, Callable[[Model], bool]] = {
+    f.__name__: f
+    for f in (
+        canary_ready,
+        canary_broken,
+        deadline_passed,
+        analysis_failed,
+        error_limit,
+        inconclusive_limit,
+        pause_on_failure,
+        weights_applied,
+        weights_stuck,
+        at_pause_step,
+        at_last_step,
+        abort_requested,
+        promote_matches_step,
+        unpaused_by_user,
+        step_done,
+    )
+}

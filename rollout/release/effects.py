@@ -1,0 +1,140 @@
+"""The callbacks of the release state machine: what a row does once it fired.
+
+One function per name the table uses in `after`, each changing the decision in progress
+(`model.Model`): the working status (step, clock, weights, pause reason, end) and the
+actions (`SetWeights`, as absolute weights). `record` is every row's last callback: the
+row's event, as an action and a history entry, with its message formatted by
+`rollout.release.messages`. Nothing here does I/O or raises once the phase changed.
+Resolved by name by `rollout.release.engine` through `NAMED`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from rollout.analysis import assess
+from rollout.api.release import PauseReason, StepEvidence
+from rollout.release import actions, messages, steps, table
+from rollout.release.model import Model
+
+__all__ = ["NAMED", "record"]
+
+# History entries that raise traffic carry the evidence of the step they leave.
+_WITH_EVIDENCE = frozenset({"StepAdvanced", "Promoting", "PromotedStep", "PromotedFull"})
+
+
+def record(m: Model, row: table.Row) -> None:
+    """Record `row`'s event (an action and a history entry): its last callback."""
+    message = messages.event_message(m, row)
+    m.actions.append(actions.Event(row.event, message, row.warning))
+    evidence = m.left if row.event in _WITH_EVIDENCE else []
+    m.history(row.event, message, row.dest, evidence)
+
+
+# --- steps and traffic ------------------------------------------------------------------
+
+
+def begin(m: Model) -> None:
+    _enter_step(m, 0)
+
+
+def advance_step(m: Model) -> None:
+    _enter_step(m, m.status.step_index + 1)
+
+
+def restart_step(m: Model) -> None:
+    _enter_step(m, m.status.step_index)
+
+
+def route_to_canary(m: Model) -> None:
+    m.left = _step_evidence(m)
+    m.route(100)
+
+
+def route_to_stable(m: Model) -> None:
+    m.route(0)
+
+
+def finish(m: Model) -> None:
+    m.status.finished_at = m.now
+    m.status.pause_reason = None
+
+
+def _enter_step(m: Model, index: int) -> None:
+    """Start step `index` afresh: its clock, its counters, its weight."""
+    m.left = _step_evidence(m)
+    m.status.step_index = index
+    m.status.step_started_at = m.now
+    m.status.analysis = assess.reset_step(m.status.analysis)
+    m.route(steps.weight_at(m.steps, index))
+
+
+def _step_evidence(m: Model) -> list[StepEvidence]:
+    """What the metrics of the step being left had shown: its gating metrics (all of
+    the policy's when a human promotes from a step without analysis)."""
+    step = m.step()
+    names = steps.gating_metrics(m.policy, step) if step is not None else []
+    if not names and m.by is not None:
+        names = m.policy.metric_names()
+    by_name = {s.metric: s for s in m.status.analysis}
+    return [
+        StepEvidence(
+            metric=name,
+            verdict=s.verdict,
+            measurements=s.measurements,
+            passes=s.passes,
+            failures=s.failures,
+            inconclusive=s.inconclusive,
+            errors=s.errors,
+            quiet=s.quiet,
+            canary_requests=s.canary_requests,
+        )
+        for name in names
+        if (s := by_name.get(name)) is not None
+    ]
+
+
+# --- pauses -----------------------------------------------------------------------------
+
+
+def pause_for_user(m: Model) -> None:
+    m.status.pause_reason = PauseReason.USER
+
+
+def pause_for_failure(m: Model) -> None:
+    m.status.pause_reason = PauseReason.FAILURE
+
+
+def pause_for_errors(m: Model) -> None:
+    m.status.pause_reason = PauseReason.ERRORS
+
+
+def pause_for_inconclusive(m: Model) -> None:
+    m.status.pause_reason = PauseReason.INCONCLUSIVE
+
+
+def pause_for_promotion(m: Model) -> None:
+    m.status.pause_reason = PauseReason.PROMOTION
+
+
+def clear_pause(m: Model) -> None:
+    m.status.pause_reason = None
+
+
+NAMED: dict[str, Callable[[Model], None]] = {
+    f.__name__: f
+    for f in (
+        begin,
+        advance_step,
+        restart_step,
+        route_to_canary,
+        route_to_stable,
+        finish,
+        pause_for_user,
+        pause_for_failure,
+        pause_for_errors,
+        pause_for_inconclusive,
+        pause_for_promotion,
+        clear_pause,
+    )
+}

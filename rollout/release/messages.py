@@ -1,0 +1,125 @@
+"""What users read about a release: the message of each event, and the one-line status.
+
+`event_message(model, row)` formats the row's template (`Row.message`, a `str.format`
+template) with the fields of `FIELDS`, computed from the decision in progress only
+when a template names them. `describe(spec, status, now)` is the one-line message of a
+release (its `status.message`, `rollout status`): a pure function of its state, as in
+Argo Rollouts.
+
+Pure; `now` is passed in. Called by `rollout.release.effects` (events) and
+`rollout.release.engine` (the status message); `describe` also by the status view.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime, timedelta
+
+from rollout.api import durations
+from rollout.api.release import PauseReason, Phase, ReleaseSpec, ReleaseStatus, Weights
+from rollout.release import steps, table
+from rollout.release.model import Model
+
+__all__ = ["FIELDS", "describe", "event_message"]
+
+
+def _split(m: Model) -> str:
+    weights = m.status.weights
+    return f": stable {weights.stable}% / canary {weights.canary}%" if weights else ""
+
+
+# The fields a row's message template may name, each from the decision in progress.
+FIELDS: dict[str, Callable[[Model, table.Row], object]] = {
+    "event": lambda m, row: row.event,
+    # ": stable 95% / canary 5%", with its colon; nothing before any traffic moved
+    "split": lambda m, row: _split(m),
+    "step": lambda m, row: m.status.step_index + 1,  # counted from 1, as users read it
+    "step_text": lambda m, row: m.step_text(),  # "analysis 1m", "done" after the last
+    "failed": lambda m, row: "; ".join(m.gate().failed),
+    "errors": lambda m, row: "; ".join(m.gate().errors),
+    "inconclusive": lambda m, row: "; ".join(m.gate().inconclusive),
+    "canary": lambda m, row: m.spec.canary_revision,
+    "failure": lambda m, row: m.obs.canary_failure,
+    "deadline": lambda m, row: durations.format_duration(m.policy.progress_deadline),
+    "superseded_by": lambda m, row: m.obs.superseded_by,
+    "by": lambda m, row: m.by or "a user",
+}
+
+
+class _Fields(Mapping[str, object]):
+    """The fields of `FIELDS` for one event, each computed when the template asks."""
+
+    def __init__(self, m: Model, row: table.Row) -> None:
+        self._m, self._row = m, row
+
+    def __getitem__(self, name: str) -> object:
+        return FIELDS[name](self._m, self._row)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(FIELDS)
+
+    def __len__(self) -> int:
+        return len(FIELDS)
+
+
+def event_message(m: Model, row: table.Row) -> str:
+    """The message of `row`'s event: its template, filled in."""
+    # The gate first, whatever the template: the gate cache then holds what it always
+    # held at this point, so the conditions tried after this event see the same.
+    m.gate()
+    return row.message.format_map(_Fields(m, row))
+
+
+_PAUSED = {
+    PauseReason.USER: "paused by a user: `rollout resume` to continue",
+    PauseReason.PROMOTION: "waiting for `rollout promote`",
+    PauseReason.INCONCLUSIVE: "paused: analysis inconclusive; `rollout resume` to look again",
+    PauseReason.ERRORS: "paused: metric provider errors; `rollout resume` to look again",
+    PauseReason.FAILURE: "paused after failed analysis; `rollout retry`, `promote` or `abort`",
+}
+# The phases whose history entry says why the release is ending.
+_ENDING = (Phase.ROLLING_BACK, Phase.FAILED, Phase.SUPERSEDED, Phase.ABORTED)
+
+
+def describe(
+    spec: ReleaseSpec, status: ReleaseStatus, now: datetime, *, countdown: bool = True
+) -> str:
+    """The one-line message users see for a release (a pure function of its state);
+    `countdown=False` leaves out the time left in the step."""
+    weights: Weights | None = status.weights
+    split = f"canary {weights.canary}%" if weights else "no traffic moved"
+    phase = status.phase
+    # Why the release is ending: the entry that sent it to RollingBack or a terminal phase.
+    cause = next((h.message for h in reversed(status.history) if h.phase in _ENDING), "")
+    if phase is Phase.PENDING:
+        return f"waiting for {spec.canary_revision} to be ready"
+    if phase is Phase.PROGRESSING:
+        return _progressing(spec, status, now, split, countdown=countdown)
+    if phase is Phase.PAUSED:
+        reason = _PAUSED.get(status.pause_reason, "paused") if status.pause_reason else "paused"
+        return f"{reason} ({split})"
+    if phase is Phase.PROMOTING:
+        return "promoting: moving 100% of traffic to the canary"
+    if phase is Phase.ROLLING_BACK:
+        return f"rolling back: {cause}"
+    if phase is Phase.SUCCEEDED:
+        return f"{spec.canary_revision} promoted to 100%"
+    if phase is Phase.SUPERSEDED:
+        return f"superseded by a newer revision; traffic back to {spec.stable_revision}"
+    return f"{phase.value}: {cause}" if cause else phase.value
+
+
+def _progressing(
+    spec: ReleaseSpec, status: ReleaseStatus, now: datetime, split: str, *, countdown: bool
+) -> str:
+    """`step 3/8: analysis 1m, canary 10%, 40s left`."""
+    expanded = spec.policy.expanded_steps()
+    i = status.step_index
+    if i >= len(expanded):
+        return f"all steps done, {split}"
+    text = f"step {i + 1}/{len(expanded)}: {expanded[i].describe()}, {split}"
+    end = steps.ends_at(expanded[i], status.step_started_at or now)
+    if countdown and end is not None and end > now:
+        left = timedelta(seconds=round((end - now).total_seconds()))
+        text += f", {durations.format_duration(left)} left"
+    return text
