@@ -18,6 +18,7 @@ from rollout.api.release import Phase
 from rollout.platforms import memory
 from rollout.reconcilers import base
 from rollout.release import commands
+from rollout.store import errors
 
 
 @pytest.fixture
@@ -86,3 +87,24 @@ def test_an_abort_mid_release_applies_the_stable_split_once(
     env.advance(60)
     assert changes(env)[-2:] == [{"web-00001": 80, "web-00002": 20}, {"web-00001": 100}]
     assert route_writers == {"rollout.reconcilers.service.reconcile"}
+
+
+def test_an_abort_reaches_the_data_plane_while_a_new_revision_cannot_be_created(
+    env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Service writes the Route before it creates anything: a store that refuses the
+    next revision (a quota, an admission webhook) does not hold up an abort."""
+    name = release_out(env)
+    env.until(lambda: env.split() == {"web-00001": 80, "web-00002": 20}, within=30)
+    real = env.store.create
+
+    def create(obj: Any) -> Any:
+        if obj.kind == "Revision":
+            raise errors.Invalid("admission webhook denied the request")
+        return real(obj)
+
+    monkeypatch.setattr(env.store, "create", create)
+    env.apply(env.service(version="v3", policy="test"))  # a revision it cannot create
+    env.patch_release(name, abort=commands.abort(env.get_release(name)).abort)
+    env.until(lambda: env.split() == {"web-00001": 100}, within=10)
+    assert env.revisions() == ["web-00001", "web-00002"]

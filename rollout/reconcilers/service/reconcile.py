@@ -4,9 +4,10 @@
   Route and the policy it names — read once, into `plan.Observed`;
 - plan: `plan.plan` (pure: what to create, the Route's spec, what to collect, the
   status and the events);
-- apply: create the revision, then the release, create the Route or write its spec
-  (this is the only writer of `Route.spec`: a release's weights reach the data plane
-  through here), delete the garbage;
+- apply: create the Route or write its spec first (this is the only writer of
+  `Route.spec`: a release's weights reach the data plane through here, and an abort
+  must not wait for a revision that cannot be created), then the revision, the
+  release, and delete the garbage;
 - persist: the status, written once when it changed; then the events.
 
 Called by the controller.
@@ -34,15 +35,17 @@ def reconcile(ctx: base.Context, key: base.Key) -> base.Result:
         return base.Result()  # deleted: its children go with it (owner references)
     decided = planning.plan(observed, ctx.clock.now())
     svc = observed.service
-    if decided.new_revision is not None:
-        base.create(ctx, decided.new_revision)
-    if decided.new_release is not None:
-        base.create(ctx, decided.new_release)
+    # The Route first: the split never names what is created below, and a release's
+    # abort must reach the data plane even while creating a revision keeps failing.
     if decided.new_route is not None:
         base.create(ctx, decided.new_route)
     elif decided.route_spec is not None:
         assert observed.route is not None
         base.update(ctx, observed.route.model_copy(update={"spec": decided.route_spec}))
+    if decided.new_revision is not None:
+        base.create(ctx, decided.new_revision)
+    if decided.new_release is not None:
+        base.create(ctx, decided.new_release)
     for name in decided.garbage:
         with contextlib.suppress(errors.NotFound):
             ctx.store.delete("Revision", key.namespace, name)
