@@ -15,6 +15,8 @@ that the rest of the code names the policy's vocabulary as `policyspec.X`:
     metricspec   Analysis, Metric, Provider (local, prometheus, web), Thresholds,
                  Compare
     endpoints    URLs, headers and credentials (ValueFrom), `redact_url`
+    hookspec     Webhook, WebhookType (Flagger's eight types; refused by
+                 `policy_problems` until the controller calls them)
 
 Pure data and rules; no I/O. Used by the loader, the release engine and the CLI.
 """
@@ -35,6 +37,7 @@ from rollout.api.endpoints import (
     is_credential_name,
     redact_url,
 )
+from rollout.api.hookspec import Webhook, WebhookType
 from rollout.api.metricspec import (
     Analysis,
     Compare,
@@ -80,21 +83,6 @@ __all__ = [
 
 
 # --- webhooks and rollback -------------------------------------------------------------
-
-
-class WebhookType(enum.StrEnum):
-    CONFIRM = "confirm"  # promotion waits for a 2xx answer
-    PRE = "pre"  # notified before the release starts
-    POST = "post"  # notified after it ends
-    ROLLBACK = "rollback"  # notified when it rolls back
-
-
-class Webhook(base.ApiModel):
-    name: base.Name
-    type: WebhookType
-    url: endpoints.TemplatedUrl
-    timeout: durations.PositiveDuration = timedelta(seconds=10)
-    retries: base.Count = 2
 
 
 class OnFailure(enum.StrEnum):
@@ -235,4 +223,16 @@ def policy_warnings(spec: RolloutPolicySpec) -> list[problems.Problem]:
         message = endpoints.url_warning(hook.url)
         if message is not None:
             found.append(problems.Problem(("webhooks", i, "url"), message))
+    steps = spec.expanded_steps()
+    last = steps[-1] if steps else None
+    if last is not None and last.pause is not None and last.pause.duration is None:
+        for i, hook in enumerate(spec.webhooks):
+            if hook.type is WebhookType.CONFIRM_PROMOTION:
+                found.append(
+                    problems.Problem(
+                        ("webhooks", i, "type"),
+                        "the last step already waits for `rollout promote`: the promotion"
+                        " would need both a person and this gate's 2xx",
+                    )
+                )
     return found

@@ -651,7 +651,7 @@ WEBHOOK_RULES = [
           steps:
             - setWeight: 0
           webhooks:
-            - {name: approve, type: confirm, url: "http://gate/approve"}
+            - {name: approve, type: confirm-promotion, url: "http://gate/approve"}
         """,
         8,
         "spec.webhooks",
@@ -669,7 +669,7 @@ WEBHOOK_RULES = [
             - setWeight: 0
           webhooks:
             - name: approve
-              type: confirm
+              type: confirm-promotion
               url: gate/approve
         """,
         11,

@@ -402,13 +402,13 @@ COUNT_RULES = [
         POLICY.replace(
             "  analysis:\n",
             "  webhooks:\n"
-            "    - {name: h, type: post, url: 'http://h/', retries: 2147483648}\n"
+            "    - {name: h, type: post-rollout, url: 'http://h/', retries: 2147483648}\n"
             "  analysis:\n",
         )
         + "          local: {stat: error_rate}\n",
         10,
         "spec.webhooks[0].retries",
-        f"must be at most {INT32_MAX}",
+        "must be from 0 to 10",
         id="webhook-retries",
     ),
     *[
