@@ -237,22 +237,27 @@ class WebProvider:
         return body
 
 
-def open_within(request: urllib.request.Request, timeout: float) -> http.client.HTTPResponse:
+def open_within(
+    request: urllib.request.Request, timeout: float, *, redirects: bool = True
+) -> http.client.HTTPResponse:
     """`urllib.request.urlopen` with a total deadline of `timeout` seconds from now for
     connecting, the headers and every read of the body (see the module docstring);
-    past it, reads raise `TimeoutError`. HTTP and HTTPS only, with redirects and the
-    environment's proxies."""
+    past it, reads raise `TimeoutError`. HTTP and HTTPS only, with the environment's
+    proxies, and redirects unless `redirects=False` (then a 3xx raises `HTTPError`:
+    urllib would replay a POST as a GET to the new location)."""
     ends = time.monotonic() + timeout
     opener = urllib.request.OpenerDirector()
-    for handler in (
+    handlers: list[urllib.request.BaseHandler] = [
         urllib.request.ProxyHandler(),  # from the environment, as urlopen
         _HTTPHandler(ends),
         _HTTPSHandler(ends),
         urllib.request.HTTPDefaultErrorHandler(),
-        urllib.request.HTTPRedirectHandler(),
         urllib.request.HTTPErrorProcessor(),
         urllib.request.UnknownHandler(),  # no file:, ftp: or data: (not even by redirect)
-    ):
+    ]
+    if redirects:
+        handlers.append(urllib.request.HTTPRedirectHandler())
+    for handler in handlers:
         opener.add_handler(handler)
     response: http.client.HTTPResponse = opener.open(request, timeout=timeout)
     return response
