@@ -113,23 +113,7 @@ log = structlog.get_logger(__name__)
 )
 @common.state_options()
 def controller_command(
-    platform: str,
-    scenario: str | None,
-    speed: float,
-    rps: float,
-    workers: int,
-    metrics_addr: str,
-    scrape_delay: float,
-    router: Router,
-    leader_elect: bool,
-    lease_name: str,
-    lease_namespace: str | None,
-    lease_duration: float,
-    renew_deadline: float,
-    retry_period: float,
-    identity: str | None,
-    watch_namespaces: tuple[str, ...],
-    opts: common.Options,
+    platform: str, watch_namespaces: tuple[str, ...], opts: common.Options, **options: Any
 ) -> None:
     """Run the controller in the foreground (stop with Ctrl-C).
 
@@ -137,9 +121,6 @@ def controller_command(
     Rehearse a policy end to end, 30 times faster than real time:
       rollout controller --platform sim --scenario bad-5pct --speed 30 &
       rollout apply -f policies/canary-standard.yaml -f my-service.yaml
-
-    \f
-    Over 60 lines only by its options: one parameter per line, passed on by keyword.
     """
     logs.configure()
     stop = threading.Event()
@@ -147,37 +128,14 @@ def controller_command(
     if watch_namespaces and platform != "kubernetes":
         common.fail("--watch-namespaces is for --platform kubernetes", code=2)
     if platform == "kubernetes":
-        _run_on_kubernetes(
-            opts,
-            stop,
-            scenario=scenario,
-            speed=speed,
-            rps=rps,
-            workers=workers,
-            metrics_addr=metrics_addr,
-            scrape_delay=scrape_delay,
-            router=router,
-            leader_elect=leader_elect,
-            lease_name=lease_name,
-            lease_namespace=lease_namespace,
-            lease_duration=lease_duration,
-            renew_deadline=renew_deadline,
-            retry_period=retry_period,
-            identity=identity,
-            watch_namespaces=watch_namespaces,
-        )
+        _run_on_kubernetes(opts, stop, watch_namespaces=watch_namespaces, **options)
         return
-    _run_on_state_dir(
-        opts,
-        stop,
-        platform=platform,
-        scenario=scenario,
-        speed=speed,
-        rps=rps,
-        workers=workers,
-        metrics_addr=metrics_addr,
-        scrape_delay=scrape_delay,
-    )
+    local = {name: options[name] for name in _STATE_DIR_OPTIONS}
+    _run_on_state_dir(opts, stop, platform=platform, **local)
+
+
+# The options of the local and sim platforms; the others are for kubernetes.
+_STATE_DIR_OPTIONS = ("scenario", "speed", "rps", "workers", "metrics_addr", "scrape_delay")
 
 
 def _run_on_kubernetes(
