@@ -15,8 +15,8 @@ that the rest of the code names the policy's vocabulary as `policyspec.X`:
     metricspec   Analysis, Metric, Provider (local, prometheus, web), Thresholds,
                  Compare
     endpoints    URLs, headers and credentials (ValueFrom), `redact_url`
-    hookspec     Webhook, WebhookType (Flagger's eight types; refused by
-                 `policy_problems` until the controller calls them)
+    hookspec     Webhook, WebhookType (Flagger's eight types; a hook the plan
+                 would never call is refused by `policy_problems`)
 
 Pure data and rules; no I/O. Used by the loader, the release engine and the CLI.
 """
@@ -24,6 +24,7 @@ Pure data and rules; no I/O. Used by the loader, the release engine and the CLI.
 from __future__ import annotations
 
 import enum
+import itertools
 from datetime import timedelta
 
 from pydantic import Field, model_validator
@@ -161,14 +162,38 @@ def policy_problems(spec: RolloutPolicySpec) -> list[problems.Problem]:
                 problems.Problem(("webhooks", i, "name"), f"duplicate webhook name {hook.name!r}")
             )
         seen.add(hook.name)
-    if spec.webhooks:
-        found.append(
-            problems.Problem(
-                ("webhooks",),
-                "not supported in this version: no webhook is called yet, so a gate here"
-                " would not gate; remove spec.webhooks",
+    found.extend(_webhook_problems(spec))
+    return found
+
+
+def _webhook_problems(spec: RolloutPolicySpec) -> list[problems.Problem]:
+    """Webhooks the plan would never call: every field acts, or is refused."""
+    plan = spec.expanded_steps()
+    analyses = any(step.analysis is not None for step in plan)
+    weights, weight = [], 0
+    for step in plan:
+        weight = step.set_weight if step.set_weight is not None else weight
+        weights.append(weight)
+    raises = any(later > earlier for earlier, later in itertools.pairwise(weights))
+    found = []
+    for i, hook in enumerate(spec.webhooks):
+        if hook.type is WebhookType.ROLLOUT and plan and not analyses:
+            found.append(
+                problems.Problem(
+                    ("webhooks", i, "type"),
+                    "a rollout webhook is called at analysis steps, every analysis interval;"
+                    " this plan has none, so it would never be called",
+                )
             )
-        )
+        if hook.type is WebhookType.CONFIRM_TRAFFIC_INCREASE and plan and not raises:
+            found.append(
+                problems.Problem(
+                    ("webhooks", i, "type"),
+                    "this plan never raises the canary's weight before its last step, so"
+                    " confirm-traffic-increase would never be asked (the promotion's gate"
+                    " is confirm-promotion)",
+                )
+            )
     return found
 
 

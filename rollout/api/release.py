@@ -35,6 +35,7 @@ __all__ = [
     "ReleaseStatus",
     "StepEvidence",
     "Verdict",
+    "WebhookStatus",
     "Weights",
 ]
 
@@ -65,6 +66,10 @@ class PauseReason(enum.StrEnum):
     INCONCLUSIVE = "inconclusive"  # more than inconclusiveLimit readings without data
     ERRORS = "errors"  # consecutiveErrorLimit provider errors in a row
     FAILURE = "failure"  # failed analysis under `rollback.onFailure: pause`
+    # A confirm-* webhook has not answered 2xx yet: until it does (or `promote --force`).
+    # Which gate: `confirm-rollout` while no traffic moved, `confirm-promotion` at the
+    # last step, `confirm-traffic-increase` otherwise (`rollout.release.hooks.waiting`).
+    CONFIRMATION = "confirmation"
 
 
 class Verdict(enum.StrEnum):
@@ -86,6 +91,7 @@ class PromoteRequest(Command):
 
     from_step: base.NonNegativeInt
     full: base.Bool = False
+    force: base.Bool = False  # also over a confirm-* webhook gate that has not said yes
 
 
 class ReleaseSpec(base.ApiModel):
@@ -188,12 +194,39 @@ class HistoryEntry(base.ApiModel):
     at: datetime
     event: str
     message: str = ""
+    # The entry's number in the release (1, 2, …; 0 on entries written before numbers):
+    # an `event` webhook delivers entries in this order and remembers the last one.
+    seq: base.NonNegativeInt = 0
     phase: Phase | None = None
     step_index: base.Int | None = None
     weights: Weights | None = None
     by: str | None = None
     # On a step advance or a promotion: what the step's gating metrics had shown.
     evidence: list[StepEvidence] = Field(default_factory=list)
+
+
+class WebhookStatus(base.ApiModel):
+    """The calls of one of the policy's webhooks in this release: the last one's
+    answer, and the counts that gate on it. Never the URL's secrets or the HMAC key."""
+
+    name: str
+    type: str
+    # What the last call was asked for (`step 2`, `rollout`, `event 7`, …): an answer
+    # counts only for what it was asked for (a 2xx for step 2 never opens step 3).
+    basis: str = ""
+    step_index: base.Int | None = None
+    last_call_at: datetime | None = None
+    http_status: base.Int | None = None
+    error: str = ""
+    attempts: base.NonNegativeInt = 0
+    passed: base.Bool = False  # the last answer was a 2xx
+    calls: base.NonNegativeInt = 0  # answers received in this release
+    # Of the answers for the current `basis` (a gate's step, the step a check ran in):
+    passes: base.NonNegativeInt = 0
+    failures: base.NonNegativeInt = 0
+    # `event` hooks: the `seq` of the last history entry delivered (or given up on);
+    # `post-rollout`: 1 once the outcome was delivered (or given up on).
+    delivered: base.NonNegativeInt = 0
 
 
 class ReleaseStatus(base.ApiModel):
@@ -209,6 +242,7 @@ class ReleaseStatus(base.ApiModel):
     history: list[HistoryEntry] = Field(default_factory=list)
     pause_reason: PauseReason | None = None
     last_command_at: datetime | None = None
+    webhooks: list[WebhookStatus] = Field(default_factory=list)
     message: str = ""
     conditions: list[condition.Condition] = Field(default_factory=list)
 

@@ -15,6 +15,7 @@ Pure: resources in, text out.
 from __future__ import annotations
 
 from rollout.api import documents, durations, policyspec, rolloutpolicy, service
+from rollout.release import hooks
 
 __all__ = ["explain", "explain_policy"]
 
@@ -59,9 +60,22 @@ def explain_policy(spec: policyspec.RolloutPolicySpec) -> list[str]:
     lines.append(deadline)
     for hook in spec.webhooks:
         lines.append(
-            f"  webhook {hook.name} ({hook.type.value}): {policyspec.redact_url(hook.url)}"
+            f"  webhook {hook.name} ({hook.type.value}, {_HOOK_EFFECT[hook.type]}):"
+            f" {hooks.where(hook.url)}"
         )
     return lines
+
+
+_HOOK_EFFECT = {
+    policyspec.WebhookType.CONFIRM_ROLLOUT: "the first shift waits for its 2xx",
+    policyspec.WebhookType.PRE_ROLLOUT: "before the first shift; failures roll back",
+    policyspec.WebhookType.ROLLOUT: "every interval at analysis steps; failures count",
+    policyspec.WebhookType.CONFIRM_TRAFFIC_INCREASE: "each increase waits for its 2xx",
+    policyspec.WebhookType.CONFIRM_PROMOTION: "the promotion waits for its 2xx",
+    policyspec.WebhookType.POST_ROLLOUT: "told the outcome",
+    policyspec.WebhookType.ROLLBACK: "polled while running; a 2xx rolls back",
+    policyspec.WebhookType.EVENT: "sent every event",
+}
 
 
 def _header(name: str, value: str | policyspec.HeaderValue) -> str:

@@ -71,17 +71,31 @@ def _command(
 @click.command("promote")
 @click.argument("service_name", metavar="SERVICE")
 @click.option("--full", is_flag=True, help="Skip the remaining steps: 100% to the canary now.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Also over a confirm-* webhook gate that has not said yes (it counts as passed).",
+)
 @common.state_options(store="write")
-def promote_command(service_name: str, full: bool, opts: common.Options) -> None:
-    """Promote the current release one step (or all the way with --full)."""
+def promote_command(service_name: str, full: bool, force: bool, opts: common.Options) -> None:
+    """Promote the current release one step (or all the way with --full).
+
+    A release waiting for a confirm-* webhook's yes is not promoted unless --force: the
+    gate is there because something outside (an approval, a change freeze) must agree.
+    """
     _command(
         service_name,
         opts,
-        lambda rel: commands.promote(rel, full=full, now=opts.clock.now(), by=common.requester()),
+        lambda rel: commands.promote(
+            rel, full=full, force=force, now=opts.clock.now(), by=common.requester()
+        ),
         lambda rel: (
-            "full promotion requested"
-            if full
-            else f"promotion from step {rel.status.step_index + 1} requested"
+            (
+                "full promotion requested"
+                if full
+                else f"promotion from step {rel.status.step_index + 1} requested"
+            )
+            + (" (over its webhook gates)" if force else "")
         ),
     )
 

@@ -130,6 +130,13 @@ def _runner(path: str | None, baseline: str | None) -> tuple[str, Any]:
         click.echo(f"{policies[0].path}: {problem}", err=True)
     if problems:
         raise SystemExit(2)
+    if resource.spec.webhooks:
+        click.echo(
+            f"{policies[0].path}: note: the simulator ignores the policy's"
+            f" {len(resource.spec.webhooks)} webhook(s): gates count as passed, checks as"
+            " never failing; rehearse them with `rollout controller --platform sim`",
+            err=True,
+        )
     return resource.metadata.name, functools.partial(policy_runner.PolicyRunner, resource.spec)
 
 

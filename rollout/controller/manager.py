@@ -35,7 +35,7 @@ import structlog
 
 from rollout import clock as clocks
 from rollout.api import condition, kinds, release
-from rollout.controller import cache, collector, measuring, metrics, queue, wiring
+from rollout.controller import cache, collector, hooking, measuring, metrics, queue, wiring
 from rollout.platforms import ports
 from rollout.reconcilers import base
 from rollout.reconcilers import release as release_reconciler
@@ -76,11 +76,13 @@ class Controller:
             if platform.metrics_may_block
             else measuring.Inline(platform.metrics)
         )
+        self.hooks = hooking.Runner(wake=self.wake, secrets=platform.secrets)
         self.ctx = base.Context(
             store=self.cache or store,
             platform=platform,
             clock=clock,
             measurements=self.measurements,
+            hooks=self.hooks,
             on_release=self._on_release,
             cache=self.cache,
             on_write=self._on_write,
@@ -255,11 +257,13 @@ class Controller:
             with collector.running() as freezer:
                 self._run(stop, freezer)
         finally:
-            self.measurements.close()
+            self.close()
 
     def close(self) -> None:
-        """Stop the measurement runner's idle threads (`run` does so when it returns)."""
+        """Stop the measurement and webhook runners' idle threads (`run` does so when it
+        returns)."""
         self.measurements.close()
+        self.hooks.close()
 
     def _run(self, stop: threading.Event, freezer: collector.Freezer) -> None:
         while not stop.is_set():

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Protocol
 
 from rollout.analysis import measurement
+from rollout.analysis.providers import secrets as secret_values
 from rollout.api import revision, route, split
 
 __all__ = [
@@ -119,3 +120,6 @@ class Platform:
     # readings on its measurement threads, each within a deadline, never inside a
     # reconcile. False only for providers that are pure CPU (sim, memory), measured inline.
     metrics_may_block: bool = True
+    # Where a `secretKeyRef` (a webhook's HMAC key) is read: Kubernetes Secrets on a
+    # cluster; None elsewhere (env and file sources still work).
+    secrets: secret_values.SecretReader | None = None

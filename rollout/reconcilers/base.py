@@ -33,6 +33,8 @@ from rollout import clock as clocks
 from rollout.analysis import measurement
 from rollout.api import condition, kinds, meta, policyspec, release
 from rollout.platforms import ports
+from rollout.release import hooks as release_hooks
+from rollout.release import observation
 from rollout.store import port
 
 __all__ = [
@@ -115,6 +117,30 @@ class Measurements(Protocol):
         ...
 
 
+class Hooks(Protocol):
+    """Webhook calls made so that a reconcile never waits for one
+    (`rollout.controller.hooking`): the answers that are in, and the hooks still being
+    called."""
+
+    def take(
+        self, key: Key, calls: Sequence[release_hooks.Call], namespace: str
+    ) -> tuple[tuple[observation.HookAnswer, ...], tuple[str, ...]]: ...
+
+    def forget(self, key: Key) -> None: ...
+
+
+class NoHooks:
+    """Hooks for contexts that call none (a policy with webhooks waits at its gates)."""
+
+    def take(
+        self, key: Key, calls: Sequence[release_hooks.Call], namespace: str
+    ) -> tuple[tuple[observation.HookAnswer, ...], tuple[str, ...]]:
+        return (), ()
+
+    def forget(self, key: Key) -> None:
+        pass
+
+
 @dataclasses.dataclass
 class Context:
     store: port.Store
@@ -122,6 +148,8 @@ class Context:
     clock: clocks.Clock
     # How the release reconciler takes readings (never waiting for one).
     measurements: Measurements
+    # How the release reconciler calls webhooks (never waiting for one).
+    hooks: Hooks = dataclasses.field(default_factory=NoHooks)
     # Called after each release decision with the new status and the verdicts of the
     # readings taken (the controller's metrics); None: nobody listens.
     on_release: ReleaseHook | None = None

@@ -16,6 +16,11 @@ observe → decide → apply → persist:
   not NotFound) is unknown, never a decision: the Route's weights as not known, the
   canary as not ready but not failed, the Service as not moved on — so `abort` and a
   supersede are still decided;
+  The webhooks due (`rollout.release.hooks.due`) are called the same way, through
+  `ctx.hooks` (`rollout.controller.hooking`): the answers that are in join the
+  observation, the hooks still being called are left out of the requeue and wake the
+  release when they end. A finished release is only looked at for what its webhooks
+  still owe — the outcome (post-rollout), the last events (event) — and then left;
 - decide: `rollout.release.engine.decide` (pure);
 - apply: the decision's events → the recorder (best effort: an event that cannot be
   recorded is logged). Weights are not applied here: the release's status carries
@@ -44,7 +49,7 @@ from rollout.analysis import measurement
 from rollout.api import condition, names, release, revision, route, service
 from rollout.api.release import TERMINAL_PHASES, Weights
 from rollout.reconcilers import base
-from rollout.release import actions, engine, observation
+from rollout.release import actions, engine, hooks, observation
 from rollout.store import errors
 
 __all__ = ["reconcile"]
@@ -57,11 +62,12 @@ def reconcile(ctx: base.Context, key: base.Key) -> base.Result:
         rel = base.read(ctx, "Release", key.namespace, key.name)
     except errors.NotFound:
         ctx.measurements.forget(key)
+        ctx.hooks.forget(key)
         return base.Result()
     assert isinstance(rel, release.Release)
     if rel.status.phase in TERMINAL_PHASES:
         ctx.measurements.forget(key)
-        return base.Result()
+        return _deliver(ctx, key, rel)
     obs, pending = _observe(ctx, key, rel)
     decision = engine.decide(rel.spec, rel.status, obs)
     new = base.without_error(decision.status)
@@ -85,6 +91,10 @@ def _observe(
     spec = rel.spec
     rt, _ = _look(ctx, "Route", key.namespace, spec.service)
     ready, failure = _canary(ctx, key.namespace, spec.canary_revision)
+    calls = hooks.due(
+        spec, rel.status, now, name=key.name, namespace=key.namespace, canary_ready=ready
+    )
+    answers, calling = ctx.hooks.take(key, calls, key.namespace)
     taken = ctx.measurements.take(
         key,
         [
@@ -101,8 +111,31 @@ def _observe(
         superseded_by=_superseded_by(ctx, rel),
         readiness_wakes=True,
         in_flight=frozenset(taken.pending),
+        hooks=answers,
+        hooks_in_flight=frozenset(calling),
     )
-    return obs, taken.pending
+    return obs, (*taken.pending, *calling)
+
+
+def _deliver(ctx: base.Context, key: base.Key, rel: release.Release) -> base.Result:
+    """A finished release delivers what its webhooks still owe (its outcome to
+    post-rollout hooks, its last events to event hooks), then is left alone."""
+    now = ctx.clock.now()
+    calls = hooks.due(
+        rel.spec, rel.status, now, name=key.name, namespace=key.namespace, canary_ready=False
+    )
+    if not calls:
+        ctx.hooks.forget(key)
+        return base.Result()
+    answers, calling = ctx.hooks.take(key, calls, key.namespace)
+    obs = observation.Observation(now=now, hooks=answers, hooks_in_flight=frozenset(calling))
+    decision = engine.decide(rel.spec, rel.status, obs)
+    for action in decision.actions:
+        if isinstance(action, actions.Event):
+            _event(ctx, rel, action)
+    if decision.status != rel.status:
+        base.update_status(ctx, rel.model_copy(update={"status": decision.status}))
+    return base.Result(_requeue(decision.requeue_after, calling))
 
 
 def _report(

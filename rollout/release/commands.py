@@ -23,7 +23,7 @@ from datetime import datetime
 
 from rollout.api import names, release, revision, service
 from rollout.api.release import TERMINAL_PHASES, Command, PauseReason, Phase, PromoteRequest
-from rollout.release import table
+from rollout.release import hooks, table
 from rollout.release.triggers import Trigger
 
 __all__ = ["NotApplicable", "abort", "pause", "promote", "resume", "retry", "undo"]
@@ -41,11 +41,24 @@ def _running(rel: release.Release, command: str) -> None:
 
 
 def promote(
-    rel: release.Release, *, full: bool, now: datetime, by: str | None
+    rel: release.Release, *, full: bool, now: datetime, by: str | None, force: bool = False
 ) -> release.ReleaseSpec:
-    """Advance one step from the current one (or all the way with `full`)."""
+    """Advance one step from the current one (or all the way with `full`); over a
+    confirm-* webhook gate only with `force` (the gate counts as passed)."""
     _running(rel, "promote")
     phase = rel.status.phase
+    if not force:
+        wait = hooks.describe_wait(rel.spec.policy, rel.status)
+        if wait is not None and phase is Phase.PAUSED:
+            raise NotApplicable(
+                f"release {rel.metadata.name} is {wait}: it goes on when the webhook"
+                " says yes; `rollout promote --force` promotes over it"
+            )
+        if full and any(h.gate for h in rel.spec.policy.webhooks):
+            raise NotApplicable(
+                f"release {rel.metadata.name}: --full would skip the policy's confirm"
+                " webhooks; add --force to promote over them"
+            )
     if not full and not table.can_fire(Trigger.PROMOTE, phase):
         raise NotApplicable(
             f"nothing to promote: release {rel.metadata.name} is {phase.value}, not paused"
@@ -54,7 +67,7 @@ def promote(
     if full and not table.can_fire(Trigger.PROMOTE_FULL, phase):
         raise NotApplicable(f"cannot promote: release {rel.metadata.name} is {phase.value}")
     request = PromoteRequest(
-        from_step=rel.status.step_index, full=full, requested_at=now, requested_by=by
+        from_step=rel.status.step_index, full=full, force=force, requested_at=now, requested_by=by
     )
     return rel.spec.model_copy(update={"promote": request})
 
@@ -86,6 +99,12 @@ def resume(rel: release.Release, *, now: datetime, by: str | None) -> release.Re
         raise NotApplicable(
             f"release {rel.metadata.name} waits at a pause step: use `rollout promote`"
         )
+    wait = hooks.describe_wait(rel.spec.policy, rel.status)
+    if wait is not None and not rel.spec.paused:
+        raise NotApplicable(
+            f"release {rel.metadata.name} is {wait}: it goes on when the webhook says yes"
+            " (or `rollout promote --force`)"
+        )
     return rel.spec.model_copy(
         update={"paused": False, "resume": Command(requested_at=now, requested_by=by)}
     )
@@ -99,6 +118,12 @@ def retry(rel: release.Release, *, now: datetime, by: str | None) -> release.Rel
     if phase not in TERMINAL_PHASES and not table.can_fire(Trigger.RETRY, phase):
         raise NotApplicable(
             f"nothing to retry: release {rel.metadata.name} is {phase.value}, not paused"
+        )
+    wait = hooks.describe_wait(rel.spec.policy, rel.status)
+    if phase is Phase.PAUSED and wait is not None:
+        raise NotApplicable(
+            f"release {rel.metadata.name} is {wait}: it goes on when the webhook says yes"
+            " (or `rollout promote --force`)"
         )
     return rel.spec.model_copy(update={"retry": Command(requested_at=now, requested_by=by)})
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from rollout.api import policyspec
+from rollout.api.hookspec import WebhookType
 from rollout.api.release import PauseReason
-from rollout.release import steps
+from rollout.release import hooks, steps
 from rollout.release.model import Model
 
 __all__ = ["NAMED"]
@@ -33,7 +34,8 @@ def deadline_passed(m: Model) -> bool:
 
 
 def analysis_failed(m: Model) -> bool:
-    return bool(m.gate().failed)
+    """A metric, or a `rollout` webhook (a check like a metric), failed in the step."""
+    return bool(m.gate().failed) or bool(hooks.checks_failed(m.policy, m.status))
 
 
 def error_limit(m: Model) -> bool:
@@ -96,6 +98,63 @@ def unpaused_by_user(m: Model) -> bool:
     return m.status.pause_reason == PauseReason.USER
 
 
+# --- webhooks (`rollout.release.hooks`) ---------------------------------------------
+
+
+def rollout_confirmed(m: Model) -> bool:
+    return hooks.confirmed(m.policy, m.status, WebhookType.CONFIRM_ROLLOUT)
+
+
+def pre_rollout_passed(m: Model) -> bool:
+    return hooks.confirmed(m.policy, m.status, WebhookType.PRE_ROLLOUT)
+
+
+def pre_rollout_failed(m: Model) -> bool:
+    return bool(hooks.pre_rollout_failed(m.policy, m.status))
+
+
+def rollback_requested(m: Model) -> bool:
+    return hooks.rollback_requested(m.policy, m.status) is not None
+
+
+def waiting_for_confirmation(m: Model) -> bool:
+    return m.status.pause_reason == PauseReason.CONFIRMATION
+
+
+def no_traffic_yet(m: Model) -> bool:
+    return m.status.weights is None
+
+
+def paused_by_spec(m: Model) -> bool:
+    return m.spec.paused
+
+
+def gate_holds(m: Model) -> bool:
+    """A confirm-* gate the release waits on stands in the way of a promote (one
+    without `--force`)."""
+    return waiting_for_confirmation(m) and not forced(m)
+
+
+def forced(m: Model) -> bool:
+    promote = m.spec.promote
+    return promote is not None and promote.force
+
+
+def gated_plan(m: Model) -> bool:
+    """The policy has confirm-* gates, which a full promotion (not forced) would skip."""
+    return any(h.gate for h in m.policy.webhooks) and not forced(m)
+
+
+def gate_confirmed(m: Model) -> bool:
+    """The gate before leaving this step said yes (or there is none): confirm-promotion
+    at the last step, confirm-traffic-increase where the step's end raises traffic."""
+    if at_last_step(m):
+        return hooks.confirmed(m.policy, m.status, WebhookType.CONFIRM_PROMOTION)
+    if not _raises_traffic(m):
+        return True
+    return hooks.confirmed(m.policy, m.status, WebhookType.CONFIRM_TRAFFIC_INCREASE)
+
+
 def step_done(m: Model) -> bool:
     """The current step is over and the release may leave it (evidence before any
     increase: README "How a release decides")."""
@@ -108,6 +167,8 @@ def step_done(m: Model) -> bool:
     blind = m.gate().blind or m.obs.in_flight or not m.obs.canary_ready
     if blind and _raises_traffic(m) and not weights_ahead(m):
         return False
+    if not hooks.checks_passed(m.policy, m.status, step) and not weights_ahead(m):
+        return False  # a rollout webhook (a load or smoke test) has not said yes yet
     if step.set_weight is not None:
         return True
     started = m.status.step_started_at or m.now
@@ -144,5 +205,16 @@ NAMED: dict[str, Callable[[Model], bool]] = {
         promote_matches_step,
         unpaused_by_user,
         step_done,
+        rollout_confirmed,
+        pre_rollout_passed,
+        pre_rollout_failed,
+        rollback_requested,
+        waiting_for_confirmation,
+        no_traffic_yet,
+        paused_by_spec,
+        gate_holds,
+        gate_confirmed,
+        forced,
+        gated_plan,
     )
 }

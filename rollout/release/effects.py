@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from rollout.analysis import assess
 from rollout.api.release import PauseReason, StepEvidence
-from rollout.release import actions, messages, steps, table
+from rollout.release import actions, hooks, messages, steps, table
 from rollout.release.model import Model
 
 __all__ = ["NAMED", "record"]
@@ -66,6 +66,7 @@ def _enter_step(m: Model, index: int) -> None:
     m.status.step_index = index
     m.status.step_started_at = m.now
     m.status.analysis = assess.reset_step(m.status.analysis)
+    m.status.webhooks = hooks.reset_step(m.status.webhooks, index)
     m.route(steps.weight_at(m.steps, index))
 
 
@@ -117,6 +118,15 @@ def pause_for_promotion(m: Model) -> None:
     m.status.pause_reason = PauseReason.PROMOTION
 
 
+def pause_for_confirmation(m: Model) -> None:
+    m.status.pause_reason = PauseReason.CONFIRMATION
+
+
+def override_gate(m: Model) -> None:
+    """`promote --force`: the gate the release waits on counts as passed."""
+    m.status.webhooks = hooks.override(m.policy, m.status, m.by)
+
+
 def clear_pause(m: Model) -> None:
     m.status.pause_reason = None
 
@@ -135,6 +145,8 @@ NAMED: dict[str, Callable[[Model], None]] = {
         pause_for_errors,
         pause_for_inconclusive,
         pause_for_promotion,
+        pause_for_confirmation,
+        override_gate,
         clear_pause,
     )
 }

@@ -56,6 +56,7 @@ from rollout.release import (
     actions,
     conditions,
     effects,
+    hooks,
     messages,
     model,
     observation,
@@ -88,9 +89,15 @@ class Decision:
 
 def decide(spec: ReleaseSpec, status: ReleaseStatus, obs: observation.Observation) -> Decision:
     """The next status, the actions to apply, and when to decide again."""
-    if status.phase in TERMINAL_PHASES:
-        return Decision(status, (), None)
-    m = model.Model(spec, status.model_copy(), obs)  # callbacks replace fields
+    status = status.model_copy()  # callbacks replace fields
+    answered: list[actions.Action] = []
+    if obs.hooks:
+        status.webhooks, events = hooks.fold(spec.policy, status, obs.hooks, obs.now)
+        answered.extend(events)
+    if status.phase in TERMINAL_PHASES:  # a terminal release only delivers its webhooks
+        return Decision(status, tuple(answered), schedule.requeue_after(spec, status, obs))
+    m = model.Model(spec, status, obs)
+    m.actions.extend(answered)
     with _machine() as driver:
         _Run(m, driver).run()
     new = m.status
@@ -189,7 +196,7 @@ class _Run:
         if m.status.phase in (Phase.PROGRESSING, Phase.PAUSED) and m.policy.analysis:
             m.status.analysis = assess.fold(m.policy.analysis, m.status.analysis, m.obs.readings)
         self._commands()
-        for _ in range(len(m.steps) + 3):
+        for _ in range(len(m.steps) + 5):
             if not self._fire(Trigger.TICK):
                 break
         m.status.phase = self.phase
@@ -240,6 +247,14 @@ class _Run:
     def _why_not_promoted(self, trigger: Trigger, from_step: int) -> str:
         if not table.can_fire(trigger, self.phase):
             return f"nothing to promote: the release is {self.phase.value}"
+        if conditions.gate_holds(self.m):
+            wait = hooks.describe_wait(self.m.policy, self.m.status)
+            return f"promote ignored: {wait}; `rollout promote --force` promotes over it"
+        if trigger is Trigger.PROMOTE_FULL and conditions.gated_plan(self.m):
+            return (
+                "promote --full ignored: it would skip the policy's confirm webhooks;"
+                " add --force to promote over them"
+            )
         if trigger is Trigger.PROMOTE_FULL:
             return "the canary is not ready"
         return (
@@ -251,4 +266,7 @@ class _Run:
         phase = self.phase
         if phase is Phase.PAUSED and conditions.at_pause_step(self.m):
             return f"{trigger.value} ignored: waiting at a pause step, use promote"
+        if phase is Phase.PAUSED and conditions.waiting_for_confirmation(self.m):
+            wait = hooks.describe_wait(self.m.policy, self.m.status)
+            return f"{trigger.value} ignored: {wait}; it goes on when the webhook says yes"
         return f"{trigger.value} ignored: the release is {phase.value}, not paused"

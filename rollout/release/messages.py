@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from rollout.api import durations
 from rollout.api.release import PauseReason, Phase, ReleaseSpec, ReleaseStatus, Weights
-from rollout.release import steps, table
+from rollout.release import hooks, steps, table
 from rollout.release.model import Model
 
 __all__ = ["FIELDS", "describe", "event_message"]
@@ -35,7 +35,9 @@ FIELDS: dict[str, Callable[[Model, table.Row], object]] = {
     "split": lambda m, row: _split(m),
     "step": lambda m, row: m.status.step_index + 1,  # counted from 1, as users read it
     "step_text": lambda m, row: m.step_text(),  # "analysis 1m", "done" after the last
-    "failed": lambda m, row: "; ".join(m.gate().failed),
+    "failed": lambda m, row: "; ".join(
+        [*m.gate().failed, *hooks.checks_failed(m.policy, m.status)]
+    ),
     "errors": lambda m, row: "; ".join(m.gate().errors),
     "inconclusive": lambda m, row: "; ".join(m.gate().inconclusive),
     "canary": lambda m, row: m.spec.canary_revision,
@@ -43,6 +45,11 @@ FIELDS: dict[str, Callable[[Model, table.Row], object]] = {
     "deadline": lambda m, row: durations.format_duration(m.policy.progress_deadline),
     "superseded_by": lambda m, row: m.obs.superseded_by,
     "by": lambda m, row: m.by or "a user",
+    # "waiting for confirm-promotion (last: HTTP 403 from https://gate.example/…)"
+    "gate": lambda m, row: hooks.describe_wait(m.policy, m.status),
+    "confirmed": lambda m, row: hooks.gate_at(m.policy, m.status).value,
+    "pre_rollout_failed": lambda m, row: "; ".join(hooks.pre_rollout_failed(m.policy, m.status)),
+    "rollback_hook": lambda m, row: hooks.rollback_requested(m.policy, m.status),
 }
 
 
@@ -76,6 +83,7 @@ _PAUSED = {
     PauseReason.INCONCLUSIVE: "paused: analysis inconclusive; `rollout resume` to look again",
     PauseReason.ERRORS: "paused: metric provider errors; `rollout resume` to look again",
     PauseReason.FAILURE: "paused after failed analysis; `rollout retry`, `promote` or `abort`",
+    PauseReason.CONFIRMATION: "waiting for a webhook's confirmation",
 }
 # The phases whose history entry says why the release is ending.
 _ENDING = (Phase.ROLLING_BACK, Phase.FAILED, Phase.SUPERSEDED, Phase.ABORTED)
@@ -95,6 +103,9 @@ def describe(
         return f"waiting for {spec.canary_revision} to be ready"
     if phase is Phase.PROGRESSING:
         return _progressing(spec, status, now, split, countdown=countdown)
+    if phase is Phase.PAUSED and status.pause_reason is PauseReason.CONFIRMATION:
+        wait = hooks.describe_wait(spec.policy, status) or "waiting for a webhook"
+        return f"{wait} ({split})"
     if phase is Phase.PAUSED:
         reason = _PAUSED.get(status.pause_reason, "paused") if status.pause_reason else "paused"
         return f"{reason} ({split})"

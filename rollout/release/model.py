@@ -78,10 +78,12 @@ class Model:
         evidence: list[StepEvidence] | None = None,
     ) -> None:
         """Append a history entry (the oldest beyond `HISTORY_LIMIT` are dropped)."""
+        last = self.status.history[-1].seq if self.status.history else 0
         entry = HistoryEntry(
             at=self.now,
             event=event,
             message=message,
+            seq=last + 1,
             phase=phase,
             step_index=self.status.step_index,
             weights=self.status.weights,

@@ -2,8 +2,9 @@
 
 The release reconciler (or the simulator) builds an `Observation` from the platform —
 revision readiness, the weights the router reports as applied, new metric readings,
-whether a newer revision supersedes the release — and the time. Conditions of the
-state machine read only this and the status.
+the answers of the webhooks called for it (`HookAnswer`), whether a newer revision
+supersedes the release — and the time. Conditions of the state machine read only this
+and the status.
 
 Pure data.
 """
@@ -16,7 +17,21 @@ from datetime import datetime
 from rollout.analysis import measurement
 from rollout.api.release import Weights
 
-__all__ = ["Observation"]
+__all__ = ["HookAnswer", "Observation"]
+
+
+@dataclasses.dataclass(frozen=True)
+class HookAnswer:
+    """What one webhook call came to: `ok` is a 2xx; `status` and `error` (one printable
+    line, never the URL or the secret) of its last attempt. `basis` is what the call was
+    asked for (`rollout.release.hooks`): an answer counts only for that."""
+
+    name: str
+    basis: str
+    ok: bool
+    status: int | None = None
+    error: str | None = None
+    attempts: int = 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,3 +48,7 @@ class Observation:
     # Metrics whose reading was asked for and is still being taken: not due again now
     # (the caller decides again when the reading arrives or its deadline passes).
     in_flight: frozenset[str] = frozenset()
+    # Webhook answers that arrived since the last decision, and the hooks whose call is
+    # still being made (not due again now; the caller is woken when it ends).
+    hooks: tuple[HookAnswer, ...] = ()
+    hooks_in_flight: frozenset[str] = frozenset()

@@ -2,8 +2,9 @@
 
 `due_metrics(policy, status, now)` names the metrics whose next reading the caller
 should take before deciding; `requeue_after(spec, status, obs)` says, from a status just
-decided, when the next decision is due — the earliest of the next reading, the end of
-a timed step, the progress deadline, or a short poll while traffic moves. The caller
+decided, when the next decision is due — the earliest of the next reading, the next
+webhook call (`hooks.next_due`; after the end, only these), the end of a timed step,
+the progress deadline, or a short poll while traffic moves. The caller
 turns it into a requeue: nothing waits in a timer, and a past time is never returned
 as a busy loop.
 
@@ -17,7 +18,7 @@ from datetime import datetime, timedelta
 
 from rollout.api import policyspec
 from rollout.api.release import TERMINAL_PHASES, Phase, ReleaseSpec, ReleaseStatus
-from rollout.release import observation, steps
+from rollout.release import hooks, observation, steps
 
 __all__ = ["POLL", "due_metrics", "requeue_after"]
 
@@ -27,8 +28,11 @@ POLL = timedelta(seconds=2)  # while waiting for readiness or for weights to be 
 def due_metrics(
     spec: policyspec.RolloutPolicySpec, status: ReleaseStatus, now: datetime
 ) -> list[policyspec.Metric]:
-    """The metrics whose next reading is due (measured in Progressing and Paused)."""
+    """The metrics whose next reading is due (measured in Progressing and Paused, once
+    traffic moved: not while a confirm-rollout webhook holds the first shift)."""
     if status.phase not in (Phase.PROGRESSING, Phase.PAUSED) or spec.analysis is None:
+        return []
+    if status.weights is None:
         return []
     last = {m.metric: m.at for m in status.analysis}
     return [
@@ -43,9 +47,14 @@ def requeue_after(
 ) -> timedelta | None:
     """When the next decision is due, from the status just decided."""
     phase, now, policy = status.phase, obs.now, spec.policy
+    # Webhook calls falling due (those in flight wake the caller when they end); after
+    # the end only these: the outcome and the events still to deliver.
+    hook_at = hooks.next_due(
+        spec, status, now, canary_ready=obs.canary_ready, in_flight=obs.hooks_in_flight
+    )
+    due: list[datetime] = [hook_at] if hook_at is not None else []
     if phase in TERMINAL_PHASES:
-        return None
-    due: list[datetime] = []
+        return max(hook_at - now, timedelta(0)) if hook_at is not None else None
     deadline = None
     if phase is Phase.PENDING and status.started_at is not None:
         deadline = status.started_at + policy.progress_deadline
@@ -61,7 +70,7 @@ def requeue_after(
         status.weights is not None and obs.applied != status.weights
     ):
         due.append(now + POLL)
-    if phase in (Phase.PROGRESSING, Phase.PAUSED) and policy.analysis:
+    if phase in (Phase.PROGRESSING, Phase.PAUSED) and policy.analysis and status.weights:
         last = {m.metric: m.at for m in status.analysis}
         for metric in policy.analysis.metrics:
             if metric.name in obs.in_flight:

@@ -46,6 +46,9 @@ class PolicyRunner:
     """Drives `engine.decide` for one release of a simulated canary."""
 
     def __init__(self, policy: policyspec.RolloutPolicySpec) -> None:
+        # The simulator calls no webhook: their gates are taken as passed, their checks
+        # as never failing (`rollout simulate` says so). Judged here: the metrics alone.
+        policy = policy.model_copy(update={"webhooks": []})
         self.spec = ReleaseSpec(
             service="sim",
             stable_revision="sim-00001",

@@ -86,7 +86,30 @@ def snapshot(
             }
             for m in rel.status.analysis
         ]
+        data["webhooks"] = [_webhook(w, now) for w in rel.status.webhooks]
     return data
+
+
+def _webhook(w: release.WebhookStatus, now: datetime) -> dict[str, Any]:
+    """A webhook's last answer as shown: never its URL (a credential, for some)."""
+    if w.passed:
+        answer = f"HTTP {w.http_status}" if w.http_status else (w.error or "passed")
+    else:
+        answer = w.error or (f"HTTP {w.http_status}" if w.http_status else "—")
+    ago = None
+    if w.last_call_at is not None:
+        ago = durations.format_duration(
+            timedelta(seconds=max(round((now - w.last_call_at).total_seconds()), 0))
+        )
+    return {
+        "name": w.name,
+        "type": w.type,
+        "basis": w.basis,
+        "passed": w.passed,
+        "answer": answer,
+        "calls": w.calls,
+        "ago": ago,
+    }
 
 
 def outcome(svc: service.Service, rel: release.Release | None) -> int | None:
@@ -171,6 +194,17 @@ def panel(
                 )
             parts.append(Text("analysis", style="bold"))
             parts.append(verdicts)
+        if data.get("webhooks"):
+            hooks = Table.grid(padding=(0, 2))
+            for w in data["webhooks"]:
+                hooks.add_row(
+                    f"  {w['name']}",
+                    w["type"],
+                    Text(w["answer"], style="green" if w["passed"] else "yellow"),
+                    f"{w['ago']} ago" if w["ago"] else "",
+                )
+            parts.append(Text("webhooks", style="bold"))
+            parts.append(hooks)
         events = rel.status.history[-5:]
         if events:
             parts.append(Text("last events", style="bold"))

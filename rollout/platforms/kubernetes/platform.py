@@ -72,4 +72,5 @@ def make(
         router=traffic_router,
         metrics=metrics,
         events=events.KubernetesEvents(res),
+        secrets=reader,
     )

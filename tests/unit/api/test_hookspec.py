@@ -93,11 +93,38 @@ def test_a_full_webhook_round_trips() -> None:
     assert parsed.model_dump(by_alias=True, mode="json", exclude_defaults=True) == data
 
 
-def test_a_policy_with_webhooks_is_refused_as_not_supported_yet() -> None:
-    with pytest.raises(pydantic.ValidationError, match="not supported in this version"):
-        policyspec.RolloutPolicySpec.model_validate(
-            {"steps": [{"setWeight": 10}], "webhooks": [hook()]}
-        )
+def test_a_policy_with_a_webhook_of_each_type_is_accepted() -> None:
+    """Every type acts (rollout.release.hooks), so none is refused as unsupported."""
+    spec = policyspec.RolloutPolicySpec.model_validate(
+        {
+            "steps": [{"setWeight": 10}, {"analysis": {"duration": "1m"}}, {"setWeight": 50}],
+            "analysis": {
+                "metrics": [
+                    {
+                        "name": "errors",
+                        "provider": {"local": {"stat": "error_rate"}},
+                        "thresholds": {"max": 0.01},
+                    }
+                ]
+            },
+            "webhooks": [hook(name=t.value, type=t.value) for t in hookspec.WebhookType],
+        }
+    )
+    assert [h.type for h in spec.webhooks] == list(hookspec.WebhookType)
+
+
+@pytest.mark.parametrize(
+    ("kind", "plan", "says"),
+    [
+        ("rollout", [{"setWeight": 10}], "would never be called"),
+        ("confirm-traffic-increase", [{"setWeight": 10}], "would never be asked"),
+    ],
+)
+def test_a_webhook_the_plan_never_calls_is_refused(
+    kind: str, plan: list[dict[str, object]], says: str
+) -> None:
+    with pytest.raises(pydantic.ValidationError, match=says):
+        policyspec.RolloutPolicySpec.model_validate({"steps": plan, "webhooks": [hook(type=kind)]})
 
 
 def test_confirm_promotion_after_a_manual_pause_is_a_warning() -> None:

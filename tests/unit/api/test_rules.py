@@ -649,14 +649,32 @@ WEBHOOK_RULES = [
           name: canary
         spec:
           steps:
-            - setWeight: 0
+            - setWeight: 10
           webhooks:
-            - {name: approve, type: confirm-promotion, url: "http://gate/approve"}
+            - {name: load, type: rollout, url: "http://gate/load"}
         """,
-        8,
-        "spec.webhooks",
-        "not supported in this version: no webhook is called yet",
-        id="webhooks-not-supported",
+        9,
+        "spec.webhooks[0].type",
+        "this plan has none, so it would never be called",
+        id="rollout-webhook-without-analysis",
+    ),
+    pytest.param(
+        """\
+        apiVersion: rollout.dev/v1alpha1
+        kind: RolloutPolicy
+        metadata:
+          name: canary
+        spec:
+          steps:
+            - setWeight: 10
+            - pause: {duration: 1m}
+          webhooks:
+            - {name: more, type: confirm-traffic-increase, url: "http://gate/more"}
+        """,
+        10,
+        "spec.webhooks[0].type",
+        "confirm-traffic-increase would never be asked",
+        id="increase-gate-without-an-increase",
     ),
     pytest.param(
         """\

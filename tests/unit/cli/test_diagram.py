@@ -77,7 +77,10 @@ class TestDotText:
         assert diagram.edge_label(row) == r"tick [analysis_failed & !pause_on_failure]\l"
         edges = _edges(_dot())
         assert "tick [analysis_failed & !pause_on_failure]" in edges[("Progressing", "RollingBack")]
-        assert "resume [!at_pause_step]" in edges[("Paused", "Progressing")]
+        assert (
+            "resume [!at_pause_step & !waiting_for_confirmation]"
+            in edges[("Paused", "Progressing")]
+        )
         assert "supersede" in edges[("Pending", "Superseded")]
 
     def test_terminal_phases_have_a_double_border_and_others_do_not(self) -> None:

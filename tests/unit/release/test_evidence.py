@@ -27,7 +27,14 @@ from hypothesis import strategies as st
 
 from rollout.analysis import measurement
 from rollout.api import policyspec
-from rollout.api.release import Command, Phase, PromoteRequest, ReleaseSpec, ReleaseStatus
+from rollout.api.release import (
+    Command,
+    Phase,
+    PromoteRequest,
+    ReleaseSpec,
+    ReleaseStatus,
+    Verdict,
+)
 from rollout.release import actions, engine, observation, steps
 
 T0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
@@ -145,9 +152,14 @@ class Account:
     """What the test fed the engine in the current step, per metric, from the readings."""
 
     readings: dict[str, list[measurement.Measurement]] = dataclasses.field(default_factory=dict)
+    # Readings on which the canary served nothing yet a verdict was reached (a sequential
+    # comparison that has proved a regression keeps saying Failed): data, not quiet.
+    decisive: set[int] = dataclasses.field(default_factory=set)
 
-    def add(self, r: measurement.Measurement) -> None:
+    def add(self, r: measurement.Measurement, verdict: Verdict | None = None) -> None:
         self.readings.setdefault(r.metric, []).append(r)
+        if verdict in (Verdict.PASSED, Verdict.FAILED):
+            self.decisive.add(id(r))
 
     def served(self, name: str) -> int:
         """Canary requests behind the step's readings (increments add, windows do not)."""
@@ -161,7 +173,7 @@ class Account:
 
     def mostly_without_data(self, name: str) -> bool:
         """More than half of the step's readings that were not quiet carried no data."""
-        kept = [r for r in self.readings.get(name, []) if not _quiet(r)]
+        kept = [r for r in self.readings.get(name, []) if id(r) in self.decisive or not _quiet(r)]
         without = [r for r in kept if r.error is None and _no_data(r)]
         return 2 * len(without) > len(kept)
 
@@ -235,14 +247,15 @@ def drive(policy: policyspec.RolloutPolicySpec, rounds: list[Round]) -> int:
         due = [m.name for m in engine.due_metrics(policy, status, now)]
         hanging = frozenset({"latency"} & set(due)) if r.hanging else frozenset()
         fed = tuple(reading(name, r, now) for name in due if name not in hanging)
-        for one in fed:
-            latest[one.metric] = one
-            account.add(one)
         obs = observation.Observation(
             now=now, canary_ready=r.ready, applied=applied, readings=fed, in_flight=hanging
         )
         decision = engine.decide(spec, status, obs)
         after = decision.status
+        verdicts = {m.metric: m.verdict for m in after.analysis}
+        for one in fed:
+            latest[one.metric] = one
+            account.add(one, verdicts.get(one.metric))
         events = {a.reason for a in decision.actions if isinstance(a, actions.Event)}
         raised = [
             a.weights.canary

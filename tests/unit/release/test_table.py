@@ -28,6 +28,7 @@ from rollout.api.release import (
     ReleaseSpec,
     ReleaseStatus,
     Verdict,
+    WebhookStatus,
 )
 from rollout.release import actions, engine, observation, steps, table
 
@@ -82,6 +83,22 @@ EARLY = make_policy(advanceEarly=True)
 PATIENT = make_policy(
     plan=[STEPS[0], {"analysis": {"duration": "1m", "maxDuration": "3m"}}, *STEPS[2:]]
 )
+
+
+def hooked(
+    *types: str, plan: list[dict[str, Any]] = STEPS, on_failure: str = "rollback"
+) -> policyspec.RolloutPolicySpec:
+    """The inline policy with one webhook of each of `types`, named after its type."""
+    data = make_policy(plan=plan, on_failure=on_failure).model_dump(by_alias=True, mode="json")
+    data["webhooks"] = [{"name": t, "type": t, "url": f"http://127.0.0.1:9/{t}"} for t in types]
+    return policyspec.RolloutPolicySpec.model_validate(data)
+
+
+def answer(name: str, basis: str, status: int = 200) -> observation.HookAnswer:
+    ok = 200 <= status < 300
+    return observation.HookAnswer(
+        name, basis, ok=ok, status=status, error=None if ok else f"HTTP {status}: no"
+    )
 
 
 def at(seconds: float) -> datetime:
@@ -267,6 +284,27 @@ CASES: dict[str, Case] = {
         },
         by="bob",
     ),
+    "promote-awaits-gate": Case(
+        release(hooked("confirm-traffic-increase"), promote=promote(1, 100)),
+        status(Phase.PAUSED, 1, 10, pause_reason="inconclusive"),
+        observe(120, applied=10),
+        canary=None,
+        fields={"pause_reason": "confirmation", "step_index": 1, "last_command_at": at(100)},
+        by="alice",
+    ),
+    "promote-over-rollout-gate": Case(
+        release(
+            hooked("confirm-rollout", "pre-rollout"),
+            promote=PromoteRequest(
+                requested_at=at(20), requested_by="alice", from_step=0, force=True
+            ),
+        ),
+        status(Phase.PAUSED, 0, None, pause_reason="confirmation"),
+        observe(30),
+        canary=None,
+        fields={"pause_reason": None, "weights": None, "last_command_at": at(20)},
+        by="alice",
+    ),
     # --- ticks: waiting for the canary ------------------------------------------------
     "start": Case(
         release(),
@@ -289,7 +327,64 @@ CASES: dict[str, Case] = {
         canary=0,
         fields={"finished_at": at(600)},
     ),
+    "wait-for-rollout-confirmation": Case(
+        release(hooked("confirm-rollout")),
+        status(Phase.PENDING),
+        observe(5, hooks=(answer("confirm-rollout", "rollout", 403),)),
+        canary=None,
+        fields={"pause_reason": "confirmation", "weights": None},
+    ),
+    "pre-rollout-failed": Case(
+        release(hooked("pre-rollout")),
+        status(
+            Phase.PENDING,
+            webhooks=[
+                WebhookStatus(
+                    name="pre-rollout", type="pre-rollout", basis="pre-rollout", failures=1
+                )
+            ],
+        ),
+        observe(20, hooks=(answer("pre-rollout", "pre-rollout", 500),)),
+        canary=0,
+        fields={"finished_at": None},
+    ),
+    # --- ticks: waiting for a confirm-* webhook ---------------------------------------
+    "rollout-confirmed": Case(
+        release(hooked("confirm-rollout", "pre-rollout")),
+        status(Phase.PAUSED, 0, None, pause_reason="confirmation"),
+        observe(30, hooks=(answer("confirm-rollout", "rollout"),)),
+        canary=None,
+        fields={"pause_reason": None, "weights": None},
+    ),
+    "confirmed-promote-last-step": Case(
+        release(hooked("confirm-promotion"), promote=promote(LAST, 20)),
+        status(Phase.PAUSED, LAST, 50, pause_reason="confirmation", last_command_at=at(20)),
+        observe(30, applied=50, hooks=(answer("confirm-promotion", f"step {LAST}"),)),
+        canary=100,
+        fields={"pause_reason": None, "step_index": LAST},
+    ),
+    "confirmed-promote-step": Case(
+        release(hooked("confirm-traffic-increase"), promote=promote(1, 100)),
+        status(Phase.PAUSED, 1, 10, pause_reason="confirmation", last_command_at=at(100)),
+        observe(120, applied=10, hooks=(answer("confirm-traffic-increase", "step 1"),)),
+        canary=50,
+        fields={"pause_reason": None, "step_index": 2, "step_started_at": at(120)},
+    ),
+    "confirmed": Case(
+        release(hooked("confirm-traffic-increase")),
+        status(Phase.PAUSED, 1, 10, pause_reason="confirmation"),
+        observe(30, applied=10, hooks=(answer("confirm-traffic-increase", "step 1"),)),
+        canary=None,
+        fields={"pause_reason": None, "step_index": 1},
+    ),
     # --- ticks: running ---------------------------------------------------------------
+    "rollback-requested": Case(
+        release(hooked("rollback")),
+        status(Phase.PROGRESSING, 1, 10),
+        observe(30, applied=10, hooks=(answer("rollback", "running"),)),
+        canary=0,
+        fields={"finished_at": None, "step_index": 1},
+    ),
     "canary-failed": Case(
         release(),
         status(Phase.PROGRESSING, 1, 10),
@@ -345,6 +440,13 @@ CASES: dict[str, Case] = {
         observe(5, applied=50),
         canary=None,
         fields={"pause_reason": "promotion", "step_index": 3},
+    ),
+    "wait-for-confirmation": Case(
+        release(hooked("confirm-traffic-increase", plan=[{"setWeight": 10}, {"setWeight": 50}])),
+        status(Phase.PROGRESSING, 0, 10),
+        observe(5, applied=10),
+        canary=None,
+        fields={"pause_reason": "confirmation", "step_index": 0},
     ),
     "last-step-done": Case(
         release(),
@@ -462,6 +564,20 @@ MESSAGES = {
     "last-step-done": "Promoting: stable 0% / canary 100%",
     "step-done": "step 2: analysis for 1m (all metrics)",
     "promoted": "Promoted: stable 0% / canary 100%",
+    "promote-awaits-gate": "waiting for confirm-traffic-increase (not answered yet)",
+    "promote-over-rollout-gate": "confirm-rollout overridden by alice",
+    "wait-for-rollout-confirmation": (
+        "waiting for confirm-rollout (last: HTTP 403: no from http://127.0.0.1:9/…)"
+    ),
+    "pre-rollout-failed": (
+        "pre-rollout webhook pre-rollout: 2 failed calls (failureLimit 1; last: HTTP 500: no)"
+    ),
+    "rollout-confirmed": "confirm-rollout said yes",
+    "confirmed-promote-last-step": "confirm-promotion said yes: promoting",
+    "confirmed-promote-step": "confirm-traffic-increase said yes: step 3: setWeight 50%",
+    "confirmed": "confirm-traffic-increase said yes",
+    "rollback-requested": "the rollback webhook rollback answered 2xx",
+    "wait-for-confirmation": "waiting for confirm-traffic-increase (not answered yet)",
     "aborted": "Aborted: stable 100% / canary 0%",
     "rolled-back": "RolledBack: stable 100% / canary 0%",
 }

@@ -60,5 +60,12 @@ def test_pause_reason_is_stored_as_its_plain_string(reason: PauseReason) -> None
         mode="json", by_alias=True
     )
     assert dumped["pauseReason"] == reason.value
-    assert reason.value in {"user", "promotion", "inconclusive", "errors", "failure"}
+    assert reason.value in {
+        "user",
+        "promotion",
+        "inconclusive",
+        "errors",
+        "failure",
+        "confirmation",
+    }
     assert ReleaseStatus.model_validate(dumped).pause_reason is reason

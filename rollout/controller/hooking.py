@@ -1,0 +1,155 @@
+"""Webhook calls off the reconcile: a hanging endpoint never holds up a release.
+
+The release reconciler asks `take(key, calls, namespace)` with the calls due
+(`rollout.release.hooks.due`) and gets back the answers that are in, and the names of
+the hooks still being called; the engine decides with what it has, and the runner
+wakes the release (`wake(key)`, the controller's) when a call ends or its deadline
+passes. It is the second user of the off-loop runner (`offloop`), beside the
+metric readings, with the same rules: one call in flight per (release, hook); an
+answer is handed out only for the basis it was asked for; `forget(key)` drops a
+release's calls.
+
+A call (`_Call.run`): the HMAC key read now from the hook's `secretRef` (`env`,
+`file`, or a Kubernetes Secret through the platform's `SecretReader`; an unreadable
+key is a failed call naming the source, never the value), the payload encoded as
+canonical JSON, then the transport (`analysis.providers.hooks.call`: bounded
+attempts, retries only where another try may answer differently). Its deadline is
+the transport's own bound — `timeout × (retries + 1)` plus the backoffs — and
+`GRACE`; past it the answer is a failure ("no complete answer within …").
+
+Threads: `offloop`'s, daemons; `close()` stops the idle ones. On every platform —
+the rehearsal platform too: its hooks are real HTTP calls (a rehearsal of the gates).
+Called by the release reconciler (through `base.Context.hooks`); built by
+`manager.Controller`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+
+import structlog
+
+from rollout.analysis.providers import hooks as transport
+from rollout.analysis.providers import printable, secrets, web
+from rollout.controller import offloop
+from rollout.reconcilers import base
+from rollout.release import hooks, observation
+
+__all__ = ["GRACE", "MAX_THREADS", "Runner", "deadline_of"]
+
+log = structlog.get_logger(__name__)
+
+GRACE = 1.0  # seconds past the transport's own bound before the runner gives up
+MAX_THREADS = 16
+_WORDS = offloop.Words(
+    call="call", thread="webhook", late_event="webhook.call_late", thread_name="webhook"
+)
+
+
+def deadline_of(call: hooks.Call) -> float:
+    """The longest a call of this hook can take: every attempt and every backoff."""
+    hook = call.hook
+    waits = sum(transport.backoff(n) for n in range(hook.retries))
+    return hook.timeout.total_seconds() * (hook.retries + 1) + waits
+
+
+@dataclasses.dataclass(frozen=True)
+class _Call:
+    """One webhook call as an off-loop task (`offloop.Task`)."""
+
+    call: hooks.Call
+    namespace: str
+    secrets: secrets.SecretReader | None
+    opener: web.Opener | None
+
+    @property
+    def name(self) -> str:
+        return self.call.hook.name
+
+    @property
+    def basis(self) -> str:
+        return self.call.basis
+
+    @property
+    def timeout(self) -> float:
+        return deadline_of(self.call)
+
+    def run(self) -> observation.HookAnswer:
+        hook = self.call.hook
+        try:
+            key = None
+            if hook.secret_ref is not None:
+                value = secrets.resolve(
+                    hook.secret_ref, namespace=self.namespace, reader=self.secrets
+                )
+                key = value.encode("utf-8")
+            body = transport.encode(self.call.payload)
+            result = transport.call(
+                hook.url,
+                body,
+                timeout=hook.timeout.total_seconds(),
+                retries=hook.retries,
+                secret=key,
+                opener=self.opener,
+            )
+        except secrets.SecretError as exc:
+            return self.failed(f"the webhook's secretRef: {exc}")
+        except Exception as exc:  # the transport never raises; anything else is a failure
+            log.warning("webhook.call_raised", hook=hook.name, error=type(exc).__name__)
+            return self.failed(f"the webhook call failed: {type(exc).__name__}")
+        return observation.HookAnswer(
+            name=hook.name,
+            basis=self.call.basis,
+            ok=result.ok,
+            status=result.status,
+            error=result.error,
+            attempts=result.attempts,
+        )
+
+    def failed(self, reason: str) -> observation.HookAnswer:
+        return observation.HookAnswer(
+            name=self.call.hook.name,
+            basis=self.call.basis,
+            ok=False,
+            error=printable.printable(reason),
+            attempts=0,
+        )
+
+
+class Runner:
+    """Webhook calls on worker threads, each within a deadline (see the module)."""
+
+    def __init__(
+        self,
+        *,
+        wake: Callable[[base.Key], None],
+        secrets: secrets.SecretReader | None = None,
+        opener: web.Opener | None = None,
+        threads: int = MAX_THREADS,
+        grace: float = GRACE,
+    ) -> None:
+        self._secrets = secrets
+        self._opener = opener
+        self._calls: offloop.Runner[observation.HookAnswer] = offloop.Runner(
+            wake=wake, threads=threads, grace=grace, words=_WORDS
+        )
+
+    def take(
+        self, key: base.Key, calls: Sequence[hooks.Call], namespace: str
+    ) -> tuple[tuple[observation.HookAnswer, ...], tuple[str, ...]]:
+        """The answers of `calls` that are in, and the hooks still being called
+        (starting the calls not in flight); never waits."""
+        tasks = [_Call(c, namespace, self._secrets, self._opener) for c in calls]
+        answers, pending = self._calls.take(key, tasks)
+        return tuple(answers), tuple(pending)
+
+    def forget(self, key: base.Key) -> None:
+        """Drop the calls of a release that is gone (those in flight end unheard)."""
+        self._calls.forget(key)
+
+    def in_flight(self) -> int:
+        return self._calls.in_flight()
+
+    def close(self, timeout: float = 5.0) -> None:
+        self._calls.close(timeout)

@@ -1,0 +1,180 @@
+"""Webhooks end to end on the local platform: the controller and the CLI as processes,
+real revision processes behind the real proxy, load through it, and gate servers on
+127.0.0.1 (`hookgate.HookGate`) that the controller calls over HTTP.
+
+A denying confirm-promotion keeps the release at its last step (and `rollout promote`
+is refused, naming the gate) until it says yes; a failing pre-rollout rolls back with
+not one request sent to the canary; a rollout hook is called every interval; the
+calls are signed with a key from the controller's environment, which appears nowhere
+in status, events, logs or `-o json`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from hookgate import HookGate
+from localenv import Load, Local
+
+from rollout.analysis.providers import hooks as transport
+
+KEY = "e2e-hmac-key-7f3a9c"
+
+GATED = """\
+apiVersion: rollout.dev/v1alpha1
+kind: RolloutPolicy
+metadata: {{name: gated}}
+spec:
+  steps:
+    - setWeight: 30
+    - analysis: {{duration: 6s}}
+  analysis:
+    interval: 2s
+    failureLimit: 1
+    inconclusiveLimit: 30
+    metrics:
+      - name: error-rate
+        provider: {{local: {{stat: error_rate}}}}
+        thresholds: {{max: 0.5}}
+  webhooks:
+{hooks}
+"""
+
+
+def hook(gate: HookGate, kind: str, name: str, extra: str = "") -> str:
+    return (
+        f"    - {{name: {name}, type: {kind}, url: '{gate.url}/{name}', timeout: 2s,"
+        f" retries: 0, secretRef: {{env: GATE_KEY}}{extra}}}"
+    )
+
+
+@pytest.fixture
+def local(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Local]:
+    monkeypatch.setenv("GATE_KEY", KEY)  # the controller process inherits it
+    env = Local(tmp_path)
+    try:
+        yield env
+    finally:
+        env.cleanup()
+
+
+@pytest.fixture
+def gates() -> Iterator[Callable[..., HookGate]]:
+    started: list[HookGate] = []
+
+    def start(status: int = 200) -> HookGate:
+        started.append(HookGate(status))
+        return started[-1]
+
+    yield start
+    for gate in started:
+        gate.close()
+
+
+def deploy_v1(local: Local, policy: str) -> None:
+    local.start()
+    local.apply(policy, "gated")
+    local.service("gated", "v1")
+    local.wait_for(
+        lambda: bool((svc := local.read()[0]) and svc.status.stable_revision),
+        within=60,
+        what="v1 deployed",
+    )
+
+
+def phase_is(local: Local, *phases: str) -> Callable[[], bool]:
+    return lambda: (rel := local.read()[1]) is not None and rel.status.phase.value in phases
+
+
+def test_a_confirm_promotion_gate_holds_until_it_says_yes_and_calls_are_signed(
+    local: Local, gates: Callable[..., HookGate]
+) -> None:
+    gate, tests, log = gates(403), gates(200), gates(200)
+    hooks = "\n".join(
+        [
+            hook(gate, "confirm-promotion", "approve"),
+            hook(tests, "rollout", "load"),
+            hook(log, "event", "log"),
+        ]
+    )
+    deploy_v1(local, GATED.format(hooks=hooks))
+    load = Load(local.url(), rps=20)
+    local.service("gated", "v2")
+    local.wait_for(
+        lambda: (
+            (rel := local.read()[1]) is not None
+            and "waiting for confirm-promotion (last: HTTP 403" in rel.status.message
+        ),
+        within=90,
+        what="release waiting for confirm-promotion",
+    )
+    refused = local.cli("promote", "web", check=False)
+    assert refused.returncode == 1
+    assert "waiting for confirm-promotion" in refused.stderr
+    assert "--force" in refused.stderr
+    status = local.cli("status", "web")
+    assert "waiting for confirm-promotion (last: HTTP 403" in status.stdout
+    gate.wait_for(lambda calls: sum(c.path == "/approve" for c in calls) >= 2, within=30)
+    _, rel = local.read()
+    assert rel is not None
+    assert rel.status.phase.value == "Paused"
+
+    gate.status = 200
+    local.wait_for(phase_is(local, "Succeeded"), within=60, what="promoted once the gate said yes")
+    result = load.stop()
+    assert result.failed == 0, result.summary()
+
+    assert tests.count("/load") >= 3  # every 2 s through the 6 s analysis step
+    _, rel = local.read()
+    assert rel is not None
+    log.wait_for(
+        lambda calls: (
+            [c.body["reason"] for c in calls if c.path == "/log"]
+            == [h.event for h in rel.status.history]
+        ),
+        within=30,
+    )
+    for call in [*gate.calls, *tests.calls, *log.calls]:
+        assert transport.verify(call.raw, KEY.encode(), call.headers.get("x-rollout-signature"))
+    shown = local.cli("get", "releases", "-o", "json").stdout
+    logs = "".join(p.read_text(errors="replace") for p in (local.state_dir / "logs").glob("*"))
+    for text in (shown, json.dumps(rel.model_dump(mode="json")), logs):
+        assert KEY not in text
+
+
+def test_a_failing_pre_rollout_rolls_back_with_no_request_sent_to_the_canary(
+    local: Local, gates: Callable[..., HookGate]
+) -> None:
+    gate = gates(500)
+    deploy_v1(local, GATED.format(hooks=hook(gate, "pre-rollout", "smoke")))
+    load = Load(local.url(), rps=20)
+    local.service("gated", "v2")
+    local.wait_for(phase_is(local, "RolledBack"), within=90, what="rolled back by pre-rollout")
+    time.sleep(1)  # load keeps flowing after the end
+    result = load.stop()
+    assert result.done > 20, result.summary()
+    assert result.failed == 0, result.summary()
+    assert result.by_revision.get("web-00002", 0) == 0
+    assert gate.count("/smoke") == 2  # failureLimit 1: rolled back on the second failure
+    _, rel = local.read()
+    assert rel is not None
+    assert "pre-rollout webhook smoke: 2 failed calls" in rel.status.message
+
+
+def test_the_controller_environment_holds_the_key_not_the_policy(local: Local) -> None:
+    """The policy names the variable; `get rpol -o json` shows the name, not the key."""
+    gate = HookGate(200)
+    try:
+        local.start()
+        local.apply(GATED.format(hooks=hook(gate, "confirm-promotion", "approve")), "gated")
+        shown = local.cli("get", "rpol", "gated", "-o", "json").stdout
+        assert "GATE_KEY" in shown
+        assert KEY not in shown
+        assert os.environ["GATE_KEY"] == KEY
+    finally:
+        gate.close()
