@@ -86,7 +86,6 @@ def snapshot(
             }
             for m in rel.status.analysis
         ]
-        data["webhooks"] = [_webhook(w, now) for w in rel.status.webhooks]
     return data
 
 
@@ -194,9 +193,9 @@ def panel(
                 )
             parts.append(Text("analysis", style="bold"))
             parts.append(verdicts)
-        if data.get("webhooks"):
+        if rel.status.webhooks:  # in the panel only: `--json` keeps DESIGN's shape
             hooks = Table.grid(padding=(0, 2))
-            for w in data["webhooks"]:
+            for w in (_webhook(w, now) for w in rel.status.webhooks):
                 hooks.add_row(
                     f"  {w['name']}",
                     w["type"],
