@@ -121,6 +121,47 @@ def parse(text: str, path: str) -> Parsed:
     return result
 
 
+M = typing.TypeVar("M", bound=base.ApiModel)
+
+
+def parse_settings(text: str, path: str, model: type[M]) -> tuple[M | None, list[Diagnostic]]:
+    """One YAML document of settings (not a resource: `model` says its shape), or a
+    diagnostic for every problem in it, at its line (e.g. `rollout controller
+    --notifications FILE`)."""
+    size = base.utf8_size(text)
+    if size > limits.MAX_FILE_BYTES:
+        return None, [
+            Diagnostic(path, 0, "", "file " + base.too_large(size, limits.MAX_FILE_BYTES))
+        ]
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, [Diagnostic(path, 1, "", "the file is empty")]
+        lines, dupes = _line_map(loader, node)
+        data = loader.construct_document(node)
+    except yaml.YAMLError as exc:
+        return None, [_yaml_error(exc, text, path, "YAML syntax error")]
+    except (RecursionError, ValueError, TypeError) as exc:
+        return None, [Diagnostic(path, 1, "", f"YAML error: {exc}")]
+    finally:
+        loader.dispose()
+    start = node.start_mark.line + 1
+    if dupes:
+        return None, [
+            Diagnostic(path, line, format_loc(loc), message) for loc, line, message in dupes
+        ]
+    walked = limits.data_problems(data)
+    if walked.oversized or walked.unstorable:
+        found = walked.oversized + walked.unstorable
+        return None, [_diagnostic(path, lines, start, p) for p in found]
+    try:
+        return model.model_validate(data), []
+    except pydantic.ValidationError as exc:
+        found = [_problem(model, error) for error in exc.errors(include_url=False)]
+        return None, [_diagnostic(path, lines, start, p) for p in found]
+
+
 def _yaml_error(exc: yaml.YAMLError, text: str, path: str, what: str) -> Diagnostic:
     """A diagnostic at the line where PyYAML saw the problem, naming where it began."""
     if isinstance(exc, yaml.reader.ReaderError):

@@ -17,6 +17,7 @@ that the rest of the code names the policy's vocabulary as `policyspec.X`:
     endpoints    URLs, headers and credentials (ValueFrom), `redact_url`
     hookspec     Webhook, WebhookType (Flagger's eight types; a hook the plan
                  would never call is refused by `policy_problems`)
+    notifyspec   Notification, NotificationTrigger, Sink (webhook, slack, teams)
 
 Pure data and rules; no I/O. Used by the loader, the release engine and the CLI.
 """
@@ -51,6 +52,7 @@ from rollout.api.metricspec import (
     Thresholds,
     WebProvider,
 )
+from rollout.api.notifyspec import Notification, NotificationTrigger, Sink
 from rollout.api.steps import AnalysisStep, CanaryShorthand, PauseStep, Step
 
 __all__ = [
@@ -64,6 +66,8 @@ __all__ = [
     "LocalProvider",
     "LocalStat",
     "Metric",
+    "Notification",
+    "NotificationTrigger",
     "OnFailure",
     "PauseStep",
     "PrometheusProvider",
@@ -71,6 +75,7 @@ __all__ = [
     "RollbackPolicy",
     "RolloutPolicySpec",
     "SecretKeyRef",
+    "Sink",
     "Step",
     "Thresholds",
     "ValueFrom",
@@ -105,6 +110,7 @@ class RolloutPolicySpec(base.ApiModel):
     progress_deadline: durations.PositiveDuration = timedelta(minutes=10)
     rollback: RollbackPolicy = Field(default_factory=RollbackPolicy)
     webhooks: list[Webhook] = Field(default_factory=list)
+    notifications: list[Notification] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _rules(self) -> RolloutPolicySpec:
@@ -163,6 +169,16 @@ def policy_problems(spec: RolloutPolicySpec) -> list[problems.Problem]:
             )
         seen.add(hook.name)
     found.extend(_webhook_problems(spec))
+    names: set[str] = set()
+    for i, notification in enumerate(spec.notifications):
+        if notification.name in names:
+            found.append(
+                problems.Problem(
+                    ("notifications", i, "name"),
+                    f"duplicate notification name {notification.name!r}",
+                )
+            )
+        names.add(notification.name)
     return found
 
 

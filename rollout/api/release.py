@@ -27,6 +27,7 @@ __all__ = [
     "Evidence",
     "HistoryEntry",
     "MetricStatus",
+    "NotificationStatus",
     "PauseReason",
     "Phase",
     "PromoteRequest",
@@ -229,6 +230,19 @@ class WebhookStatus(base.ApiModel):
     delivered: base.NonNegativeInt = 0
 
 
+class NotificationStatus(base.ApiModel):
+    """What one of the release's notifications has sent: the moments sent (`sent`:
+    `Paused/step 3`, `RolledBack`, …) so that none is sent twice — across retries and
+    controller restarts — and the last history entry looked at (`delivered`, its seq)."""
+
+    name: str
+    delivered: base.NonNegativeInt = 0
+    sent: list[str] = Field(default_factory=list)
+    last_sent_at: datetime | None = None
+    last_error: str = ""
+    failures: base.NonNegativeInt = 0
+
+
 class ReleaseStatus(base.ApiModel):
     observed_generation: base.Int | None = None
     phase: Phase = Phase.PENDING
@@ -243,6 +257,7 @@ class ReleaseStatus(base.ApiModel):
     pause_reason: PauseReason | None = None
     last_command_at: datetime | None = None
     webhooks: list[WebhookStatus] = Field(default_factory=list)
+    notifications: list[NotificationStatus] = Field(default_factory=list)
     message: str = ""
     conditions: list[condition.Condition] = Field(default_factory=list)
 

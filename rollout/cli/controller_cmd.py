@@ -41,7 +41,7 @@ from prometheus_client import start_http_server
 
 from rollout import clock as clocks
 from rollout import files, logs
-from rollout.api import service
+from rollout.api import documents, notifyspec, policyspec, service
 from rollout.api.routing import ROUTERS, Router
 from rollout.cli import common, signals
 from rollout.controller import manager
@@ -106,6 +106,13 @@ log = structlog.get_logger(__name__)
 @click.option("--retry-period", default=2.0, show_default=True, type=click.FloatRange(min=0.05))
 @click.option("--identity", default=None, help="kubernetes: this replica's name in the Lease.")
 @click.option(
+    "--notifications",
+    "notifications_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="A YAML file `notifications: [...]`: sent for every release whose policy has none.",
+)
+@click.option(
     "--watch-namespaces",
     multiple=True,
     metavar="NS[,NS…]",
@@ -123,6 +130,7 @@ def controller_command(
       rollout apply -f policies/canary-standard.yaml -f my-service.yaml
     """
     logs.configure()
+    options["notifications"] = _notifications(options.pop("notifications_file"))
     stop = threading.Event()
     signals.stop_on_signals(stop)
     if watch_namespaces and platform != "kubernetes":
@@ -135,7 +143,31 @@ def controller_command(
 
 
 # The options of the local and sim platforms; the others are for kubernetes.
-_STATE_DIR_OPTIONS = ("scenario", "speed", "rps", "workers", "metrics_addr", "scrape_delay")
+_STATE_DIR_OPTIONS = (
+    "scenario",
+    "speed",
+    "rps",
+    "workers",
+    "metrics_addr",
+    "scrape_delay",
+    "notifications",
+)
+
+
+def _notifications(path: str | None) -> tuple[policyspec.Notification, ...]:
+    """The controller's default notifications, or exit 2 with each problem at its line."""
+    if path is None:
+        return ()
+    try:
+        text = pathlib.Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        common.fail(f"--notifications {path}: cannot read it: {exc}", code=2)
+    parsed, problems = documents.parse_settings(text, path, notifyspec.Notifications)
+    for problem in problems:
+        click.echo(str(problem), err=True)
+    if parsed is None:
+        raise SystemExit(2)
+    return tuple(parsed.notifications)
 
 
 def _run_on_kubernetes(
@@ -157,6 +189,7 @@ def _run_on_kubernetes(
     retry_period: float,
     identity: str | None,
     watch_namespaces: tuple[str, ...],
+    notifications: tuple[policyspec.Notification, ...],
 ) -> None:
     """The kubernetes platform (`controller_kubernetes`), once its options are checked:
     exit 2 on a bad one."""
@@ -193,6 +226,7 @@ def _run_on_kubernetes(
         lease=lease,
         serve_metrics=lambda c: _serve_metrics(metrics_addr, c),
         namespaces=namespaces,
+        notifications=notifications,
     )
 
 
@@ -207,6 +241,7 @@ def _run_on_state_dir(
     workers: int,
     metrics_addr: str,
     scrape_delay: float,
+    notifications: tuple[policyspec.Notification, ...],
 ) -> None:
     """The local and sim platforms. In order: the state dir's lock (one controller per
     state dir, held until this returns or the process ends; nothing is written before
@@ -238,6 +273,7 @@ def _run_on_state_dir(
             workers=workers,
             metrics_addr=metrics_addr,
             scrape_delay=scrape_delay,
+            notifications=notifications,
         )
     finally:
         lock.release()
@@ -268,6 +304,7 @@ def _start_and_run(
     workers: int,
     metrics_addr: str,
     scrape_delay: float,
+    notifications: tuple[policyspec.Notification, ...],
 ) -> None:
     """Start the platform and the controller (undone if start-up fails), run until
     `stop`, then stop them: no revision process or proxy left behind."""
@@ -287,7 +324,9 @@ def _start_and_run(
         else:
             local_platform = _start_local(opts.state_dir, callbacks)
             plat = local_platform.platform
-        controller = manager.Controller(store, plat, clock, workers=workers)
+        controller = manager.Controller(
+            store, plat, clock, workers=workers, notifications=notifications
+        )
         callbacks.controller = controller
         server = _serve_metrics(metrics_addr, controller)
     except BaseException:  # SystemExit from common.fail included: no orphan proxy

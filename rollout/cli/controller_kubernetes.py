@@ -23,7 +23,7 @@ from typing import Any
 import structlog
 
 from rollout import clock as clocks
-from rollout.api import routing
+from rollout.api import policyspec, routing
 from rollout.cli import common
 from rollout.controller import manager
 from rollout.platforms.kubernetes import (
@@ -59,6 +59,7 @@ def run(
     lease: leader.LeaseConfig | None,
     serve_metrics: Callable[[manager.Controller], Any],
     namespaces: tuple[str, ...] = (),
+    notifications: tuple[policyspec.Notification, ...] = (),
 ) -> None:
     """Run until `stop`; `namespaces` empty: every namespace."""
     scoped = namespaces or None
@@ -86,7 +87,9 @@ def run(
         scrape_delay=scrape_delay,
         namespaces=scoped,
     )
-    controller = manager.Controller(kube_store, plat, clock, workers=workers)
+    controller = manager.Controller(
+        kube_store, plat, clock, workers=workers, notifications=notifications
+    )
     server = serve_metrics(controller)
     log.info(
         "controller",

@@ -28,14 +28,23 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 import structlog
 
 from rollout import clock as clocks
-from rollout.api import condition, kinds, release
-from rollout.controller import cache, collector, hooking, measuring, metrics, queue, wiring
+from rollout.api import condition, kinds, policyspec, release
+from rollout.controller import (
+    cache,
+    collector,
+    hooking,
+    measuring,
+    metrics,
+    notifying,
+    queue,
+    wiring,
+)
 from rollout.platforms import ports
 from rollout.reconcilers import base
 from rollout.reconcilers import release as release_reconciler
@@ -68,6 +77,7 @@ class Controller:
         *,
         workers: int = 4,
         read_cache: bool = True,
+        notifications: Sequence[policyspec.Notification] = (),
     ) -> None:
         self.store = store  # lists and watches: what feeds the cache
         self.cache = cache.CachedStore(store) if read_cache else None
@@ -76,13 +86,21 @@ class Controller:
             if platform.metrics_may_block
             else measuring.Inline(platform.metrics)
         )
+        self.metrics = metrics.ControllerMetrics()
         self.hooks = hooking.Runner(wake=self.wake, secrets=platform.secrets)
+        self.notices = notifying.Runner(
+            wake=self.wake,
+            secrets=platform.secrets,
+            failed=lambda sink: self.metrics.notifications_failed.labels(sink).inc(),
+        )
         self.ctx = base.Context(
             store=self.cache or store,
             platform=platform,
             clock=clock,
             measurements=self.measurements,
             hooks=self.hooks,
+            notices=self.notices,
+            notifications=tuple(notifications),
             on_release=self._on_release,
             cache=self.cache,
             on_write=self._on_write,
@@ -90,7 +108,6 @@ class Controller:
         self.clock = clock
         self.queue = queue.WorkQueue()
         self.index = wiring.Index()
-        self.metrics = metrics.ControllerMetrics()
         self.workers = workers
         self._since: dict[str, str] = {}
         self._reconciling = threading.local()  # .key: what this worker reconciles
@@ -264,6 +281,7 @@ class Controller:
         returns)."""
         self.measurements.close()
         self.hooks.close()
+        self.notices.close()
 
     def _run(self, stop: threading.Event, freezer: collector.Freezer) -> None:
         while not stop.is_set():

@@ -51,6 +51,12 @@ class ControllerMetrics:
             registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
         )
+        self.notifications_failed = Counter(
+            "rollout_notifications_failed",
+            "Notifications given up on after their retries (or never sent), by sink.",
+            ["sink"],
+            registry=self.registry,
+        )
         self.queue_depth = Gauge(
             "rollout_workqueue_depth", "Keys waiting in the work queue.", registry=self.registry
         )

@@ -34,7 +34,7 @@ from rollout.analysis import measurement
 from rollout.api import condition, kinds, meta, policyspec, release
 from rollout.platforms import ports
 from rollout.release import hooks as release_hooks
-from rollout.release import observation
+from rollout.release import notify, observation
 from rollout.store import port
 
 __all__ = [
@@ -129,11 +129,23 @@ class Hooks(Protocol):
     def forget(self, key: Key) -> None: ...
 
 
-class NoHooks:
-    """Hooks for contexts that call none (a policy with webhooks waits at its gates)."""
+class Notices(Protocol):
+    """Notifications sent so that a reconcile never waits for one
+    (`rollout.controller.notifying`)."""
 
     def take(
-        self, key: Key, calls: Sequence[release_hooks.Call], namespace: str
+        self, key: Key, deliveries: Sequence[notify.Delivery], namespace: str
+    ) -> tuple[tuple[observation.HookAnswer, ...], tuple[str, ...]]: ...
+
+    def forget(self, key: Key) -> None: ...
+
+
+class NoHooks:
+    """Hooks and notices for contexts that make no call (a policy with webhooks waits
+    at its gates; no message is sent)."""
+
+    def take(
+        self, key: Key, calls: Sequence[Any], namespace: str
     ) -> tuple[tuple[observation.HookAnswer, ...], tuple[str, ...]]:
         return (), ()
 
@@ -150,6 +162,10 @@ class Context:
     measurements: Measurements
     # How the release reconciler calls webhooks (never waiting for one).
     hooks: Hooks = dataclasses.field(default_factory=NoHooks)
+    # How it sends notifications, and the controller's own list for the releases whose
+    # policy has none (`rollout controller --notifications FILE`).
+    notices: Notices = dataclasses.field(default_factory=NoHooks)
+    notifications: tuple[policyspec.Notification, ...] = ()
     # Called after each release decision with the new status and the verdicts of the
     # readings taken (the controller's metrics); None: nobody listens.
     on_release: ReleaseHook | None = None

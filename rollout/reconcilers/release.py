@@ -19,8 +19,10 @@ observe → decide → apply → persist:
   The webhooks due (`rollout.release.hooks.due`) are called the same way, through
   `ctx.hooks` (`rollout.controller.hooking`): the answers that are in join the
   observation, the hooks still being called are left out of the requeue and wake the
-  release when they end. A finished release is only looked at for what its webhooks
-  still owe — the outcome (post-rollout), the last events (event) — and then left;
+  release when they end; so are the notifications (`rollout.release.notify.due`,
+  through `ctx.notices`: the policy's, else the controller's default list). A finished
+  release is only looked at for what its webhooks and notifications still owe — the
+  outcome, the last events — and then left;
 - decide: `rollout.release.engine.decide` (pure);
 - apply: the decision's events → the recorder (best effort: an event that cannot be
   recorded is logged). Weights are not applied here: the release's status carries
@@ -46,10 +48,10 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from rollout.analysis import measurement
-from rollout.api import condition, names, release, revision, route, service
+from rollout.api import condition, names, policyspec, release, revision, route, service
 from rollout.api.release import TERMINAL_PHASES, Weights
 from rollout.reconcilers import base
-from rollout.release import actions, engine, hooks, observation
+from rollout.release import actions, engine, hooks, notify, observation
 from rollout.store import errors
 
 __all__ = ["reconcile"]
@@ -63,6 +65,7 @@ def reconcile(ctx: base.Context, key: base.Key) -> base.Result:
     except errors.NotFound:
         ctx.measurements.forget(key)
         ctx.hooks.forget(key)
+        ctx.notices.forget(key)
         return base.Result()
     assert isinstance(rel, release.Release)
     if rel.status.phase in TERMINAL_PHASES:
@@ -95,6 +98,7 @@ def _observe(
         spec, rel.status, now, name=key.name, namespace=key.namespace, canary_ready=ready
     )
     answers, calling = ctx.hooks.take(key, calls, key.namespace)
+    notices, sending = _notices(ctx, key, rel)
     taken = ctx.measurements.take(
         key,
         [
@@ -113,8 +117,26 @@ def _observe(
         in_flight=frozenset(taken.pending),
         hooks=answers,
         hooks_in_flight=frozenset(calling),
+        notifications=_notifications(ctx, rel),
+        notices=notices,
+        notices_in_flight=frozenset(sending),
     )
-    return obs, (*taken.pending, *calling)
+    return obs, (*taken.pending, *calling, *sending)
+
+
+def _notifications(ctx: base.Context, rel: release.Release) -> tuple[policyspec.Notification, ...]:
+    """The policy's notifications, else the controller's default ones."""
+    return tuple(rel.spec.policy.notifications) or ctx.notifications
+
+
+def _notices(
+    ctx: base.Context, key: base.Key, rel: release.Release
+) -> tuple[tuple[observation.HookAnswer, ...], tuple[str, ...]]:
+    """The messages due sent (off the reconcile): their answers in, and those sending."""
+    deliveries = notify.due(
+        _notifications(ctx, rel), rel.spec, rel.status, name=key.name, namespace=key.namespace
+    )
+    return ctx.notices.take(key, deliveries, key.namespace)
 
 
 def _deliver(ctx: base.Context, key: base.Key, rel: release.Release) -> base.Result:
@@ -124,18 +146,29 @@ def _deliver(ctx: base.Context, key: base.Key, rel: release.Release) -> base.Res
     calls = hooks.due(
         rel.spec, rel.status, now, name=key.name, namespace=key.namespace, canary_ready=False
     )
-    if not calls:
+    notifications = _notifications(ctx, rel)
+    owed = notify.next_due(notifications, rel.status, now) is not None
+    if not calls and not owed:
         ctx.hooks.forget(key)
+        ctx.notices.forget(key)
         return base.Result()
     answers, calling = ctx.hooks.take(key, calls, key.namespace)
-    obs = observation.Observation(now=now, hooks=answers, hooks_in_flight=frozenset(calling))
+    notices, sending = _notices(ctx, key, rel)
+    obs = observation.Observation(
+        now=now,
+        hooks=answers,
+        hooks_in_flight=frozenset(calling),
+        notifications=notifications,
+        notices=notices,
+        notices_in_flight=frozenset(sending),
+    )
     decision = engine.decide(rel.spec, rel.status, obs)
     for action in decision.actions:
         if isinstance(action, actions.Event):
             _event(ctx, rel, action)
     if decision.status != rel.status:
         base.update_status(ctx, rel.model_copy(update={"status": decision.status}))
-    return base.Result(_requeue(decision.requeue_after, calling))
+    return base.Result(_requeue(decision.requeue_after, (*calling, *sending)))
 
 
 def _report(

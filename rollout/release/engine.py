@@ -59,6 +59,7 @@ from rollout.release import (
     hooks,
     messages,
     model,
+    notify,
     observation,
     schedule,
     table,
@@ -93,6 +94,9 @@ def decide(spec: ReleaseSpec, status: ReleaseStatus, obs: observation.Observatio
     answered: list[actions.Action] = []
     if obs.hooks:
         status.webhooks, events = hooks.fold(spec.policy, status, obs.hooks, obs.now)
+        answered.extend(events)
+    if obs.notices:
+        status.notifications, events = notify.fold(status.notifications, obs.notices, obs.now)
         answered.extend(events)
     if status.phase in TERMINAL_PHASES:  # a terminal release only delivers its webhooks
         return Decision(status, tuple(answered), schedule.requeue_after(spec, status, obs))

@@ -15,6 +15,7 @@ import dataclasses
 from datetime import datetime
 
 from rollout.analysis import measurement
+from rollout.api import policyspec
 from rollout.api.release import Weights
 
 __all__ = ["HookAnswer", "Observation"]
@@ -52,3 +53,8 @@ class Observation:
     # still being made (not due again now; the caller is woken when it ends).
     hooks: tuple[HookAnswer, ...] = ()
     hooks_in_flight: frozenset[str] = frozenset()
+    # The notifications in force (the policy's, else the controller's default), the
+    # answers of messages sent since the last decision, and those still being sent.
+    notifications: tuple[policyspec.Notification, ...] = ()
+    notices: tuple[HookAnswer, ...] = ()
+    notices_in_flight: frozenset[str] = frozenset()

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from rollout.api import policyspec
 from rollout.api.release import TERMINAL_PHASES, Phase, ReleaseSpec, ReleaseStatus
-from rollout.release import hooks, observation, steps
+from rollout.release import hooks, notify, observation, steps
 
 __all__ = ["POLL", "due_metrics", "requeue_after"]
 
@@ -47,14 +47,15 @@ def requeue_after(
 ) -> timedelta | None:
     """When the next decision is due, from the status just decided."""
     phase, now, policy = status.phase, obs.now, spec.policy
-    # Webhook calls falling due (those in flight wake the caller when they end); after
-    # the end only these: the outcome and the events still to deliver.
+    # Webhook calls and notifications falling due (those in flight wake the caller when
+    # they end); after the end only these: the outcome and the events still to deliver.
     hook_at = hooks.next_due(
         spec, status, now, canary_ready=obs.canary_ready, in_flight=obs.hooks_in_flight
     )
-    due: list[datetime] = [hook_at] if hook_at is not None else []
+    notice_at = notify.next_due(obs.notifications, status, now, obs.notices_in_flight)
+    due: list[datetime] = [t for t in (hook_at, notice_at) if t is not None]
     if phase in TERMINAL_PHASES:
-        return max(hook_at - now, timedelta(0)) if hook_at is not None else None
+        return max(min(due) - now, timedelta(0)) if due else None
     deadline = None
     if phase is Phase.PENDING and status.started_at is not None:
         deadline = status.started_at + policy.progress_deadline

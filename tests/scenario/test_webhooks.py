@@ -332,3 +332,94 @@ def test_a_hanging_hook_holds_up_no_other_release(env: Any, gates: Callable[...,
     )
     assert time.monotonic() - started < 5.0  # b never waited for a's hanging gate
     assert env.releases("a")[0].status.phase is Phase.PAUSED
+
+
+# --- notifications ------------------------------------------------------------------------
+
+
+def notified(env: Any, gate: HookGate, monkeypatch: pytest.MonkeyPatch, **default: Any) -> Any:
+    """`env` with a controller sending to `gate` (its URL in $SINK_URL), and with
+    `default` as the controller's own notification when given."""
+    from rollout.api import policyspec
+    from rollout.controller import manager
+
+    monkeypatch.setenv("SINK_URL", f"{gate.url}/sink")
+    defaults = [policyspec.Notification.model_validate(default)] if default else []
+    env.controller = manager.Controller(env.store, env.platform, env.clock, notifications=defaults)
+    env.controller.cache.guard = True
+    return env
+
+
+def test_notifications_are_sent_once_per_moment_and_never_hold_the_release(
+    env: Any, gates: Callable[..., HookGate], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sink = gates(200)
+    notified(env, sink, monkeypatch)
+    data = policy(steps=[{"setWeight": 20}, {"pause": {}}])
+    data["spec"]["notifications"] = [
+        {"name": "chat", "sink": "slack", "urlFrom": {"env": "SINK_URL"}},
+        {
+            "name": "ops",
+            "sink": "webhook",
+            "urlFrom": {"env": "SINK_URL"},
+            "on": ["Paused", "Succeeded"],
+        },
+    ]
+    name = start_release(env, data)
+    settle(env, lambda: release_of(env, name).status.pause_reason == "promotion")
+    settle(env, lambda: sink.count("/sink") == 2)
+    rel = release_of(env, name)
+    env.write_spec(name, commands.promote(rel, full=False, now=env.clock.now(), by="alice"))
+    settle(env, lambda: release_of(env, name).status.phase is Phase.SUCCEEDED)
+    settle(
+        env,
+        lambda: all(len(n.sent) == 2 for n in release_of(env, name).status.notifications),
+    )
+    env.advance(300)
+    bodies = sink.bodies("/sink")
+    assert len(bodies) == 4
+    assert sorted(b.get("trigger", "slack") for b in bodies) == [
+        "Paused",
+        "Succeeded",
+        "slack",
+        "slack",
+    ]
+    slack = [b for b in bodies if "blocks" in b]
+    assert "paused: a human is needed" in slack[0]["text"]
+    assert "rollout promote web" in str(slack[0]["blocks"])
+    assert "promoted to 100%" in slack[1]["text"]
+    sent = {n.name: n.sent for n in release_of(env, name).status.notifications}
+    assert sent == {
+        "chat": ["Paused/step 1/WaitingForPromotion", "Succeeded"],
+        "ops": ["Paused/step 1/WaitingForPromotion", "Succeeded"],
+    }
+
+
+def test_the_controller_default_applies_to_policies_without_notifications(
+    env: Any, gates: Callable[..., HookGate], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sink = gates(200)
+    notified(env, sink, monkeypatch, name="all", sink="teams", urlFrom={"env": "SINK_URL"})
+    name = start_release(env, policy())
+    settle(env, lambda: release_of(env, name).status.phase is Phase.SUCCEEDED)
+    settle(env, lambda: sink.count("/sink") == 1)
+    (body,) = sink.bodies("/sink")
+    assert body["type"] == "message"
+    assert "promoted to 100%" in str(body)
+
+
+def test_a_failing_sink_is_an_event_and_a_metric_and_the_release_goes_on(
+    env: Any, gates: Callable[..., HookGate], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sink = gates(500)
+    notified(
+        env, sink, monkeypatch, name="all", sink="slack", urlFrom={"env": "SINK_URL"}, retries=0
+    )
+    name = start_release(env, policy())
+    settle(env, lambda: release_of(env, name).status.phase is Phase.SUCCEEDED)
+    settle(env, lambda: "NotificationFailed" in env.events.reasons(name))
+    failed = env.controller.metrics.notifications_failed.labels("slack")._value.get()
+    assert failed == 1
+    (state,) = release_of(env, name).status.notifications
+    assert (state.sent, state.failures) == (["Succeeded"], 1)
+    assert sink.url not in state.last_error
