@@ -292,6 +292,12 @@ def _problem(model: type[base.ApiModel], error: Any) -> problems.Problem:
     kind = error["type"]
     if kind == "missing":
         return problems.Problem(loc, "required field missing")
+    if kind == "invalid_key" and isinstance(error.get("input"), bool):
+        return problems.Problem(
+            loc[:-1],
+            f"a key YAML reads as the boolean {str(error['input']).lower()} (on, off, yes,"
+            " no, true, false unquoted): quote it, or see the field's real name",
+        )
     if kind == "extra_forbidden":
         allowed = _fields_at(model, loc[:-1])
         hint = difflib.get_close_matches(str(loc[-1]), sorted(allowed), n=1)

@@ -11,7 +11,7 @@ A policy (or the controller, for every policy without its own: `rollout controll
 
 `urlFrom` says where the sink's URL is read when a message is sent — an environment
 variable, a file, or a Kubernetes Secret's key — never the policy text: a Slack or
-Teams webhook URL is itself a credential. `on` lists the triggers (default: every one
+Teams webhook URL is itself a credential. `triggers` lists when to send (default: every one
 but `Step`): `Paused` (a human is needed; once per step it pauses at), `RolledBack`,
 `Aborted`, `Failed`, `Succeeded`, and `Step` (every step started).
 
@@ -60,7 +60,8 @@ class Notification(base.ApiModel):
     name: base.Name
     sink: Sink
     url_from: endpoints.ValueFrom  # the sink's URL, read when sending; never in the policy
-    on: Annotated[list[NotificationTrigger], Field(min_length=1)] = Field(
+    # Not `on`: YAML 1.1 (PyYAML, kubectl) reads an `on:` key as the boolean true.
+    triggers: Annotated[list[NotificationTrigger], Field(min_length=1)] = Field(
         default_factory=lambda: list(DEFAULT_TRIGGERS)
     )
     timeout: hookspec.HookTimeout = timedelta(seconds=10)
@@ -76,8 +77,8 @@ class Notification(base.ApiModel):
                 " their URL is the credential)",
                 {"sink": self.sink.value},
             )
-        if len(set(self.on)) != len(self.on):
-            raise PydanticCustomError("duplicate", "on: a trigger is listed twice")
+        if len(set(self.triggers)) != len(self.triggers):
+            raise PydanticCustomError("duplicate", "triggers: one is listed twice")
         return self
 
 

@@ -63,6 +63,11 @@ def explain_policy(spec: policyspec.RolloutPolicySpec) -> list[str]:
             f"  webhook {hook.name} ({hook.type.value}, {_HOOK_EFFECT[hook.type]}):"
             f" {hooks.where(hook.url)}"
         )
+    for n in spec.notifications:
+        lines.append(
+            f"  notification {n.name} ({n.sink.value}) on {', '.join(t.value for t in n.triggers)}:"
+            f" URL {n.url_from.describe()}"
+        )
     return lines
 
 

@@ -82,7 +82,8 @@ APPLY = "rollout install --print | kubectl apply -f -"
     "provider_ports",
     multiple=True,
     type=click.IntRange(1, 65535),
-    help="Egress port of metric providers, repeatable (default: 9090, Prometheus).",
+    help="Egress port of metric providers, webhooks and notification sinks, repeatable"
+    " (default: 9090, Prometheus; 443 is open already).",
 )
 @click.option(
     "--secret-names",

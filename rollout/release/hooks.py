@@ -28,8 +28,9 @@ event says so): it never holds up the next one or the release.
 - `due(...)`: the calls to make now, with their payloads; `next_due(...)`: when the
   next one falls due (for the requeue);
 - `fold(policy, status, answers, now)`: the webhook statuses with the answers in, and
-  the events to record (the answers' events are not history entries, so an `event`
-  hook is never sent its own calls);
+  the events to record — one when a hook's answer changes, not one per call (the
+  answers' events are not history entries, so an `event` hook is never sent its own
+  calls);
 - the predicates the table's conditions read (`confirmed`, `pre_rollout_failed`,
   `checks_failed`, `checks_passed`, `rollback_requested`), `waiting_gate` (which gate
   a release Paused for confirmation waits on) and `override` (`promote --force`).
@@ -224,12 +225,12 @@ def rollback_requested(policy: policyspec.RolloutPolicySpec, status: ReleaseStat
 
 def _wanted(
     spec: ReleaseSpec, status: ReleaseStatus, *, canary_ready: bool
-) -> list[tuple[policyspec.Webhook, str, bool]]:
-    """The hooks to call for a release in `status`: (hook, basis, repeated) — a
-    repeated call is made every interval; the others until they are answered (gates
-    and pre-rollout: until a 2xx)."""
+) -> list[tuple[policyspec.Webhook, str]]:
+    """The hooks to call for a release in `status`, with their basis: gates and
+    pre-rollout until they said yes, rollout and rollback hooks always (every
+    interval), notifications until delivered."""
     policy, phase = spec.policy, status.phase
-    found: list[tuple[policyspec.Webhook, str, bool]] = []
+    found: list[tuple[policyspec.Webhook, str]] = []
     waiting = waiting_gate(policy, status) if phase is Phase.PAUSED else None
     for hook in policy.webhooks:
         kind = hook.type
@@ -237,7 +238,7 @@ def _wanted(
         if kind is T.CONFIRM_ROLLOUT:
             asks = phase is Phase.PENDING or waiting is T.CONFIRM_ROLLOUT
             if asks and not _yes(_entry(status, hook.name), basis):
-                found.append((hook, basis, False))
+                found.append((hook, basis))
         elif kind is T.PRE_ROLLOUT:
             asks = phase is Phase.PENDING and canary_ready
             if (
@@ -245,26 +246,26 @@ def _wanted(
                 and confirmed(policy, status, T.CONFIRM_ROLLOUT)
                 and not _yes(_entry(status, hook.name), basis)
             ):
-                found.append((hook, basis, False))
+                found.append((hook, basis))
         elif kind in (T.CONFIRM_TRAFFIC_INCREASE, T.CONFIRM_PROMOTION):
             if waiting is kind and not _yes(_entry(status, hook.name), basis):
-                found.append((hook, basis, False))
+                found.append((hook, basis))
         elif kind is T.ROLLOUT:
             step = _step(policy, status)
             if phase is Phase.PROGRESSING and step is not None and step.analysis is not None:
-                found.append((hook, basis, True))
+                found.append((hook, basis))
         elif kind is T.ROLLBACK:
             if phase in (Phase.PROGRESSING, Phase.PAUSED):
-                found.append((hook, basis, True))
+                found.append((hook, basis))
         elif kind is T.POST_ROLLOUT:
             entry = _entry(status, hook.name)
             if phase in TERMINAL_PHASES and (entry is None or not entry.delivered):
-                found.append((hook, basis, False))
+                found.append((hook, basis))
         elif kind is T.EVENT:
             entry = _entry(status, hook.name)
             upcoming = _next_event(status, entry.delivered if entry else 0)
             if upcoming is not None:
-                found.append((hook, f"event {upcoming.seq}", False))
+                found.append((hook, f"event {upcoming.seq}"))
     return found
 
 
@@ -299,7 +300,7 @@ def due(
 ) -> list[Call]:
     """The calls to make now for release `namespace/name`, with their payloads."""
     calls = []
-    for hook, basis, _ in _wanted(spec, status, canary_ready=canary_ready):
+    for hook, basis in _wanted(spec, status, canary_ready=canary_ready):
         at = _when(spec, status, hook, basis)
         if at is None or at <= now:
             body = payload(
@@ -321,7 +322,7 @@ def next_due(
     busy = set(in_flight)
     times = [
         _when(spec, status, hook, basis) or now
-        for hook, basis, _ in _wanted(spec, status, canary_ready=canary_ready)
+        for hook, basis in _wanted(spec, status, canary_ready=canary_ready)
         if hook.name not in busy
     ]
     return min(times) if times else None
@@ -426,7 +427,19 @@ def fold(
             statuses.append(new)
         else:
             statuses[index] = new
-        event = _event(hook, answer)
+        # An event when the answer changes (a gate asked every interval that keeps
+        # saying no is one event, not one a quarter-minute).
+        changed = (
+            not same
+            or old.calls == 0
+            or (old.passed, old.http_status, old.error)
+            != (
+                new.passed,
+                new.http_status,
+                new.error,
+            )
+        )
+        event = _event(hook, answer) if changed else None
         if event is not None:
             events.append(event)
     return statuses, events

@@ -14,7 +14,8 @@ release.
 
 - `due(...)`: the next message of each notification, with its body for the sink;
 - `fold(statuses, answers, now)`: the statuses with the answers in, and the events;
-- `render(...)`: the body — the webhook payload with `trigger` and `command`; a Slack
+- `render(...)`: the body — the webhook payload (`name` is the notification's) with
+  `trigger` and `command`; a Slack
   incoming-webhook message (`text` and `blocks`); a Teams message with an Adaptive
   Card. Each says the service, what happened, why (the history's words, with the
   metric's numbers) and the `rollout` command to act.
@@ -89,7 +90,7 @@ def _next(
         if entry.seq <= after:
             continue
         found = moment(entry)
-        if found is not None and found[0] in notification.on and found[1] not in sent:
+        if found is not None and found[0] in notification.triggers and found[1] not in sent:
             return entry, found[1]
     return None
 
@@ -108,7 +109,15 @@ def due(
         upcoming = _next(notification, status)
         if upcoming is not None:
             entry, key = upcoming
-            body = render(notification.sink, entry, spec, status, name=name, namespace=namespace)
+            body = render(
+                notification.sink,
+                entry,
+                spec,
+                status,
+                name=name,
+                namespace=namespace,
+                notification_name=notification.name,
+            )
             found.append(Delivery(notification, f"{entry.seq}|{key}", body))
     return found
 
@@ -207,6 +216,7 @@ def render(
     *,
     name: str,
     namespace: str,
+    notification_name: str = "",
 ) -> dict[str, Any]:
     """The body of a message about `entry` for `sink` (see the module docstring)."""
     found = moment(entry)
@@ -223,6 +233,7 @@ def render(
         return _teams(title, why, command, spec, namespace, split)
     return {
         "trigger": trigger.value,
+        "name": notification_name,
         "namespace": namespace,
         "service": spec.service,
         "release": name,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -178,3 +179,102 @@ def test_the_controller_environment_holds_the_key_not_the_policy(local: Local) -
         assert os.environ["GATE_KEY"] == KEY
     finally:
         gate.close()
+
+
+NOTIFIED = """\
+apiVersion: rollout.dev/v1alpha1
+kind: RolloutPolicy
+metadata: {name: notified}
+spec:
+  steps: [{setWeight: 30}, {pause: {}}]
+  notifications:
+    - {name: ops, sink: webhook, urlFrom: {env: SINK_URL}, secretRef: {env: GATE_KEY}}
+    - {name: chat, sink: slack, urlFrom: {env: SINK_URL}}
+"""
+
+
+def test_one_notification_per_moment_across_a_controller_sigkill_and_restart(
+    local: Local, gates: Callable[..., HookGate], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sink = gates(200)
+    monkeypatch.setenv("SINK_URL", f"{sink.url}/sink")
+    local.start()
+    local.apply(NOTIFIED, "notified")
+    local.service("notified", "v1")
+    local.wait_for(
+        lambda: bool((svc := local.read()[0]) and svc.status.stable_revision),
+        within=60,
+        what="v1 deployed",
+    )
+    local.service("notified", "v2")
+
+    def recorded(count: int) -> Callable[[], bool]:
+        def check() -> bool:
+            _, rel = local.read()
+            return (
+                rel is not None
+                and all(len(n.sent) == count for n in rel.status.notifications)
+                and len(rel.status.notifications) == 2
+            )
+
+        return check
+
+    local.wait_for(recorded(1), within=90, what="the Paused notifications recorded as sent")
+    local.stop(signal.SIGKILL)
+    local.start()
+    local.wait_for(lambda: local.cli("status", "web", check=False).returncode in (0, 1), within=30,
+                   what="the CLI answers")  # fmt: skip
+    local.cli("promote", "web")
+    local.wait_for(phase_is(local, "Succeeded"), within=60, what="promoted")
+    local.wait_for(recorded(2), within=60, what="the Succeeded notifications recorded")
+    sink.wait_for(lambda calls: len(calls) == 4, within=30)
+    bodies = sink.bodies("/sink")
+    assert sorted(b.get("trigger", "slack") for b in bodies) == [
+        "Paused",
+        "Succeeded",
+        "slack",
+        "slack",
+    ]
+    for call in sink.calls:
+        if "trigger" in call.body:  # the webhook sink is signed
+            assert transport.verify(call.raw, KEY.encode(), call.headers.get("x-rollout-signature"))
+
+
+def test_failing_rollout_checks_roll_back_and_post_rollout_hears_it_once(
+    local: Local, gates: Callable[..., HookGate]
+) -> None:
+    checks, told = gates(500), gates(200)
+    hooks = "\n".join([hook(checks, "rollout", "smoke"), hook(told, "post-rollout", "done")])
+    deploy_v1(local, GATED.format(hooks=hooks))
+    local.service("gated", "v2")
+    local.wait_for(phase_is(local, "RolledBack"), within=90, what="rolled back by the checks")
+    told.wait_for(lambda calls: len(calls) == 1, within=30)
+    assert checks.count("/smoke") == 2  # failureLimit 1: rolled back on the second failure
+    (outcome,) = told.bodies("/done")
+    assert (outcome["reason"], outcome["phase"]) == ("RolledBack", "RolledBack")
+    assert "rollout webhook smoke: 2 failed calls" in outcome["message"]
+    local.wait_for(
+        lambda: (
+            (rel := local.read()[1]) is not None
+            and any(w.name == "done" and w.delivered == 1 for w in rel.status.webhooks)
+        ),
+        within=30,
+        what="the outcome recorded as delivered",
+    )
+
+
+def test_a_rollback_hook_answering_2xx_rolls_back(
+    local: Local, gates: Callable[..., HookGate]
+) -> None:
+    kill = gates(404)
+    deploy_v1(local, GATED.format(hooks=hook(kill, "rollback", "kill")))
+    local.service("gated", "v2")
+    kill.wait_for(lambda calls: len(calls) >= 1, within=60)
+    _, rel = local.read()
+    assert rel is not None
+    assert rel.status.phase.value in ("Progressing", "Paused")
+    kill.status = 200
+    local.wait_for(phase_is(local, "RolledBack"), within=30, what="rolled back by the hook")
+    _, rel = local.read()
+    assert rel is not None
+    assert "the rollback webhook kill answered 2xx" in rel.status.message

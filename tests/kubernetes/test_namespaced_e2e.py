@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 import yaml
+from hookgate import HookGate
 from kubecluster import (
     CONTROLLER_AGENT,
     ROLLOUT,
@@ -38,6 +39,8 @@ from kubecluster import (
     rollout,
     wait_for,
 )
+
+from rollout.analysis.providers import hooks as transport
 
 CONTROLLER_NS = "rollout-system"
 WATCHED = "team-a,team-b"
@@ -317,4 +320,72 @@ def test_a_web_metric_reads_its_secret_in_the_release_namespace(
         assert release is not None
         assert TOKEN not in json.dumps(release)
     finally:
+        assert controller.stop() == 0, controller.output()
+
+
+HMAC = "gate-hmac-9c1e"
+GATE_SECRET = f"""\
+apiVersion: v1
+kind: Secret
+metadata: {{name: gate-hmac, namespace: team-a}}
+stringData: {{key: "{HMAC}"}}
+"""
+
+
+def hooked_policy(url: str) -> str:
+    return f"""\
+apiVersion: rollout.dev/v1alpha1
+kind: RolloutPolicy
+metadata: {{name: two-steps, namespace: team-a}}
+spec:
+  steps:
+    - setWeight: 30
+    - pause: {{duration: 1s}}
+  webhooks:
+    - name: approve
+      type: confirm-promotion
+      url: "{url}/approve"
+      timeout: 2s
+      secretRef: {{secretKeyRef: {{name: gate-hmac, key: key}}}}
+"""
+
+
+def test_a_webhook_gate_signs_with_a_secret_of_the_release_namespace(
+    cluster: Cluster, kubectl: Kubectl
+) -> None:
+    """The gate says no, then yes: the release waits at its last step, then promotes;
+    every call is signed with the Secret's key, which is in no log or object."""
+    c = cluster
+    docs = install(c, kubectl, "--secret-names", "gate-hmac")
+    made = kubectl(c.kubeconfig, "apply", "--validate=false", "-f", "-", stdin=GATE_SECRET)
+    assert made.returncode == 0, made.stderr
+    c.emu.enforce_rbac(CONTROLLER_AGENT, controller_sa(CONTROLLER_NS))
+    gate = HookGate(403)
+    controller = Controller(c.kubeconfig, c.tmp / "controller.log", "--watch-namespaces", WATCHED)
+    try:
+        c.apply(hooked_policy(gate.url), "policy.yaml")
+        c.apply(service("v1", "team-a"), "v1.yaml")
+        wait_for(lambda: split(c, "team-a") == (("web-00001", 100),), 30, "the first revision")
+        c.apply(service("v2", "team-a"), "v2.yaml")
+        gate.wait_for(lambda calls: len(calls) >= 2, within=40)
+        assert split(c, "team-a") == (("web-00001", 70), ("web-00002", 30))
+        gate.status = 200
+        wait_for(
+            lambda: split(c, "team-a") == (("web-00002", 100),),
+            40,
+            f"the gate's yes to promote; log:\n{controller.output()[-4000:]}",
+        )
+        for call in gate.calls:
+            assert transport.verify(
+                call.raw, HMAC.encode(), call.headers.get("x-rollout-signature")
+            )
+        used = assert_granted(c.emu, docs, controller_namespace=CONTROLLER_NS)
+        assert ("get", "", "secrets", "team-a") in used
+        assert HMAC not in controller.output()
+        release = c.emu.get_object("rollout.dev", "v1alpha1", "releases", "team-a", "web-00002")
+        assert release is not None
+        assert HMAC not in json.dumps(release)
+        assert [w["name"] for w in release["status"]["webhooks"]] == ["approve"]
+    finally:
+        gate.close()
         assert controller.stop() == 0, controller.output()

@@ -362,7 +362,7 @@ def test_notifications_are_sent_once_per_moment_and_never_hold_the_release(
             "name": "ops",
             "sink": "webhook",
             "urlFrom": {"env": "SINK_URL"},
-            "on": ["Paused", "Succeeded"],
+            "triggers": ["Paused", "Succeeded"],
         },
     ]
     name = start_release(env, data)

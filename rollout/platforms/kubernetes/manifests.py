@@ -34,8 +34,9 @@ node-local cache on others), the API server (TCP 443 and 6443: it is not a pod o
 most clusters, so no pod selector can name it, and whether the `kubernetes` Service
 address is matched before or after it is translated depends on the network plugin;
 `Settings.api_server_cidrs` narrows it to the endpoints' addresses), and metric
-providers on `Settings.provider_ports` (default 9090, Prometheus; HTTPS providers
-use 443, already open unless narrowed).
+providers, webhooks and notification sinks on `Settings.provider_ports` (default 9090,
+Prometheus; HTTPS endpoints — Slack, Teams, most gates — use 443, already open unless
+narrowed).
 
 `Settings` checks every value it is given (`SettingsError`, one line naming the
 option) so that no invalid manifest is ever printed.

@@ -684,6 +684,43 @@ WEBHOOK_RULES = [
           name: canary
         spec:
           steps:
+            - setWeight: 10
+          notifications:
+            - {name: chat, sink: slack, urlFrom: {env: SLACK_URL}, on: [Paused]}
+        """,
+        9,
+        "spec.notifications[0]",
+        "a key YAML reads as the boolean true",
+        id="notification-on-is-a-yaml-boolean",
+    ),
+    pytest.param(
+        """\
+        apiVersion: rollout.dev/v1alpha1
+        kind: RolloutPolicy
+        metadata:
+          name: canary
+        spec:
+          steps:
+            - setWeight: 10
+          notifications:
+            - name: chat
+              sink: slack
+              urlFrom: {env: SLACK_URL}
+              url: https://hooks.slack.com/services/T/B/x
+        """,
+        12,
+        "spec.notifications[0].url",
+        "unknown field (did you mean urlFrom?)",
+        id="notification-url-must-come-from-urlFrom",
+    ),
+    pytest.param(
+        """\
+        apiVersion: rollout.dev/v1alpha1
+        kind: RolloutPolicy
+        metadata:
+          name: canary
+        spec:
+          steps:
             - setWeight: 0
           webhooks:
             - name: approve

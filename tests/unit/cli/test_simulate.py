@@ -89,3 +89,23 @@ spec:
     code, _, err = _simulate("-f", str(path), "--seeds", "1")
     assert code == 2
     assert "uses the prometheus provider" in err
+
+
+def test_a_policy_with_webhooks_is_simulated_without_them_and_says_so(
+    tmp_path: pathlib.Path,
+) -> None:
+    """Gates count as passed in the simulator (it calls nothing): the same outcome as
+    the policy without them, and a note on stderr saying so."""
+    text = (ROOT / "policies/canary-fast.yaml").read_text()
+    gated = tmp_path / "gated.yaml"
+    gated.write_text(
+        text
+        + "  webhooks:\n"
+        + "    - {name: approve, type: confirm-promotion, url: 'http://127.0.0.1:9/approve'}\n"
+    )
+    args = ("--scenario", "good", "--seeds", "3", "--json")
+    code, out, err = _simulate("-f", str(gated), *args)
+    assert code == 0
+    assert "ignores the policy's 1 webhook(s)" in err
+    _, plain, _ = _simulate("-f", str(ROOT / "policies/canary-fast.yaml"), *args)
+    assert json.loads(out)["promoted"] == json.loads(plain)["promoted"] == 1.0

@@ -319,3 +319,14 @@ def test_nothing_is_due_twice_and_every_call_names_a_hook_of_the_policy(
     assert set(names) <= set(kinds)
     nxt = hooks.next_due(s, st_, T0, canary_ready=True)
     assert (nxt == T0) == bool(calls)
+
+
+def test_an_answer_that_does_not_change_makes_no_new_event() -> None:
+    p = policy("confirm-promotion")
+    st_ = status(Phase.PAUSED, 2, 50, pause_reason=PauseReason.CONFIRMATION)
+    seen = []
+    for code in (403, 403, 403, 503, 200):
+        statuses, events = hooks.fold(p, st_, [answer("confirm-promotion", "step 2", code)], T0)
+        st_ = st_.model_copy(update={"webhooks": statuses})
+        seen.append([e.reason for e in events])
+    assert seen == [["WebhookDenied"], [], [], ["WebhookDenied"], ["WebhookPassed"]]

@@ -98,7 +98,7 @@ def test_the_default_triggers_skip_steps_and_send_in_order_one_at_a_time() -> No
 
 
 def test_step_is_sent_only_when_asked_for() -> None:
-    n = notification(on=["Step"])
+    n = notification(triggers=["Step"])
     assert due(n, status()) == ["1|Step/step 0"]
 
 
@@ -136,7 +136,7 @@ def test_walking_the_history_sends_each_moment_at_most_once(phases: list[Phase |
         entry(i + 1, "E" if p is not Phase.PROGRESSING else "StepAdvanced", p, i % 3)
         for i, p in enumerate(phases)
     ]
-    n = notification(on=["Paused", "RolledBack", "Step"])
+    n = notification(triggers=["Paused", "RolledBack", "Step"])
     st_ = status(history)
     keys: list[str] = []
     for _ in range(len(history) + 1):
@@ -164,6 +164,7 @@ def render(sink: str, which: int = 5) -> dict[str, Any]:
 def test_the_webhook_body_says_the_trigger_the_cause_and_the_command() -> None:
     body = render("webhook")
     assert body["trigger"] == "RolledBack"
+    assert "name" in body
     assert body["message"] == "error-rate: 0.05 > max 0.01"  # why it was ending
     assert body["command"] == "rollout retry web -n shop"
     assert (body["service"], body["release"], body["canaryRevision"]) == (
@@ -313,8 +314,8 @@ def test_the_checks_catch_what_they_check() -> None:
     ("fields", "says"),
     [
         ({"secretRef": {"env": "K"}, "sink": "slack", "name": "s"}, "not supported for slack"),
-        ({"on": []}, "at least 1"),
-        ({"on": ["Paused", "Paused"]}, "listed twice"),
+        ({"triggers": []}, "at least 1"),
+        ({"triggers": ["Paused", "Paused"]}, "listed twice"),
         ({"urlFrom": None}, "valid dictionary"),
     ],
 )
