@@ -26,7 +26,7 @@ Called by the release reconciler (through `base.Context.hooks`); built by
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import structlog
 
@@ -117,8 +117,9 @@ class _Call:
         )
 
 
-class Runner:
-    """Webhook calls on worker threads, each within a deadline (see the module)."""
+class Runner(offloop.Calls[hooks.Call, observation.HookAnswer]):
+    """Webhook calls on worker threads, each within a deadline (see the module):
+    `take(key, calls, namespace)` → the answers that are in, the hooks still called."""
 
     def __init__(
         self,
@@ -129,27 +130,10 @@ class Runner:
         threads: int = MAX_THREADS,
         grace: float = GRACE,
     ) -> None:
-        self._secrets = secrets
-        self._opener = opener
-        self._calls: offloop.Runner[observation.HookAnswer] = offloop.Runner(
-            wake=wake, threads=threads, grace=grace, words=_WORDS
+        super().__init__(
+            lambda call, namespace: _Call(call, namespace, secrets, opener),
+            wake=wake,
+            threads=threads,
+            grace=grace,
+            words=_WORDS,
         )
-
-    def take(
-        self, key: base.Key, calls: Sequence[hooks.Call], namespace: str
-    ) -> tuple[tuple[observation.HookAnswer, ...], tuple[str, ...]]:
-        """The answers of `calls` that are in, and the hooks still being called
-        (starting the calls not in flight); never waits."""
-        tasks = [_Call(c, namespace, self._secrets, self._opener) for c in calls]
-        answers, pending = self._calls.take(key, tasks)
-        return tuple(answers), tuple(pending)
-
-    def forget(self, key: base.Key) -> None:
-        """Drop the calls of a release that is gone (those in flight end unheard)."""
-        self._calls.forget(key)
-
-    def in_flight(self) -> int:
-        return self._calls.in_flight()
-
-    def close(self, timeout: float = 5.0) -> None:
-        self._calls.close(timeout)

@@ -26,7 +26,7 @@ import dataclasses
 import hashlib
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from rollout.analysis.providers import hooks as transport
 from rollout.analysis.providers import printable, secrets, web
@@ -150,8 +150,9 @@ class _Message:
         )
 
 
-class Runner:
-    """Messages on worker threads of their own, each within a deadline (the module)."""
+class Runner(offloop.Calls[notify.Delivery, observation.HookAnswer]):
+    """Messages on worker threads of their own, each within a deadline (the module):
+    `take(key, deliveries, namespace)` → the answers that are in, those still sending."""
 
     def __init__(
         self,
@@ -163,30 +164,11 @@ class Runner:
         limiter: Limiter | None = None,
         threads: int = THREADS,
     ) -> None:
-        self._failed = failed
-        self._secrets = secrets
-        self._opener = opener
-        self._limiter = limiter or Limiter()
-        self._calls: offloop.Runner[observation.HookAnswer] = offloop.Runner(
-            wake=wake, threads=threads, grace=GRACE, words=_WORDS
+        bucket = limiter or Limiter()
+        super().__init__(
+            lambda d, namespace: _Message(d, namespace, secrets, opener, bucket, failed),
+            wake=wake,
+            threads=threads,
+            grace=GRACE,
+            words=_WORDS,
         )
-
-    def take(
-        self, key: base.Key, deliveries: Sequence[notify.Delivery], namespace: str
-    ) -> tuple[tuple[observation.HookAnswer, ...], tuple[str, ...]]:
-        """The answers of `deliveries` that are in, and the notifications still sending."""
-        tasks = [
-            _Message(d, namespace, self._secrets, self._opener, self._limiter, self._failed)
-            for d in deliveries
-        ]
-        answers, pending = self._calls.take(key, tasks)
-        return tuple(answers), tuple(pending)
-
-    def forget(self, key: base.Key) -> None:
-        self._calls.forget(key)
-
-    def in_flight(self) -> int:
-        return self._calls.in_flight()
-
-    def close(self, timeout: float = 5.0) -> None:
-        self._calls.close(timeout)

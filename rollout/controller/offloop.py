@@ -20,7 +20,9 @@ controller's) is called when a result completes or its deadline passes.
   the same basis; one asked for under another basis, or no longer asked for, is
   dropped. `forget(key)` drops a release's calls when it ends.
 
-Used by `measuring` (metric readings). Threads: the workers and one watchdog for
+Used by `measuring` (metric readings) and, through `Calls` (the same for items made
+tasks in a namespace), by `hooking` (webhook calls) and `notifying` (notifications).
+Threads: the workers and one watchdog for
 deadlines, all daemons (a stuck call cannot keep the process alive); `close()` stops
 the idle ones and the watchdog. Thread-safe.
 """
@@ -40,11 +42,12 @@ import structlog
 
 from rollout.reconcilers import base
 
-__all__ = ["Runner", "Task", "Words"]
+__all__ = ["Calls", "Runner", "Task", "Words"]
 
 log = structlog.get_logger(__name__)
 
 R = TypeVar("R")
+Item = TypeVar("Item")
 R_co = TypeVar("R_co", covariant=True)
 _IDLE = 30.0  # seconds an idle worker waits for work before it ends
 
@@ -314,3 +317,37 @@ class Runner(Generic[R]):
             f"the previous {self._words.call} of {job.task.name} is still running"
             f" ({running}s, past its {job.task.timeout:g}s timeout)"
         )
+
+
+class Calls(Generic[Item, R]):
+    """An off-loop runner for one kind of call made for a release in a namespace (a
+    webhook, a notification): `take(key, items, namespace)` makes each item a task
+    (`make`) and hands back the results that are in, and the names still in flight."""
+
+    def __init__(
+        self,
+        make: Callable[[Item, str], Task[R]],
+        *,
+        wake: Callable[[base.Key], None],
+        threads: int,
+        grace: float,
+        words: Words,
+    ) -> None:
+        self._make = make
+        self._runner: Runner[R] = Runner(wake=wake, threads=threads, grace=grace, words=words)
+
+    def take(
+        self, key: base.Key, items: Sequence[Item], namespace: str
+    ) -> tuple[tuple[R, ...], tuple[str, ...]]:
+        results, pending = self._runner.take(key, [self._make(i, namespace) for i in items])
+        return tuple(results), tuple(pending)
+
+    def forget(self, key: base.Key) -> None:
+        """Drop the calls of a release that is gone (those in flight end unheard)."""
+        self._runner.forget(key)
+
+    def in_flight(self) -> int:
+        return self._runner.in_flight()
+
+    def close(self, timeout: float = 5.0) -> None:
+        self._runner.close(timeout)

@@ -64,19 +64,6 @@ def local(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Local]:
         env.cleanup()
 
 
-@pytest.fixture
-def gates() -> Iterator[Callable[..., HookGate]]:
-    started: list[HookGate] = []
-
-    def start(status: int = 200) -> HookGate:
-        started.append(HookGate(status))
-        return started[-1]
-
-    yield start
-    for gate in started:
-        gate.close()
-
-
 def deploy_v1(local: Local, policy: str) -> None:
     local.start()
     local.apply(policy, "gated")

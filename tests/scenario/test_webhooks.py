@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -26,19 +26,6 @@ from rollout.api.release import Phase, Release
 from rollout.release import commands
 
 REAL = 20.0  # real seconds a test may wait for its webhook calls in all
-
-
-@pytest.fixture
-def gates() -> Iterator[Callable[..., HookGate]]:
-    started: list[HookGate] = []
-
-    def start(status: int = 200, *, hang: float = 0.0) -> HookGate:
-        started.append(HookGate(status, hang=hang))
-        return started[-1]
-
-    yield start
-    for gate in started:
-        gate.close()
 
 
 def policy(*hooks: dict[str, Any], steps: list[dict[str, Any]] | None = None) -> dict[str, Any]:

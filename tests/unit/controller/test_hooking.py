@@ -26,19 +26,6 @@ T0 = datetime(2025, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture
-def gates() -> Iterator[Callable[..., HookGate]]:
-    started: list[HookGate] = []
-
-    def start(status: int = 200, *, hang: float = 0.0) -> HookGate:
-        started.append(HookGate(status, hang=hang))
-        return started[-1]
-
-    yield start
-    for gate in started:
-        gate.close()
-
-
-@pytest.fixture
 def runner() -> Iterator[tuple[hooking.Runner, threading.Event]]:
     woken = threading.Event()
     made = hooking.Runner(wake=lambda key: woken.set(), threads=2, grace=0.3)
