@@ -15,7 +15,10 @@ key is a failed call naming the source, never the value), the payload encoded as
 canonical JSON, then the transport (`analysis.providers.hooks.call`: bounded
 attempts, retries only where another try may answer differently). Its deadline is
 the transport's own bound — `timeout × (retries + 1)` plus the backoffs — and
-`GRACE`; past it the answer is a failure ("no complete answer within …").
+`GRACE`; past it the answer is a failure ("no complete answer within …"). Calls to one
+endpoint (scheme, host, port) hold at most `LANE_LIMIT` of the `MAX_THREADS` threads:
+an approval service that hangs for every release delays its own gates, not the
+others'.
 
 Threads: `offloop`'s, daemons; `close()` stops the idle ones. On every platform —
 the rehearsal platform too: its hooks are real HTTP calls (a rehearsal of the gates).
@@ -26,6 +29,7 @@ Called by the release reconciler (through `base.Context.hooks`); built by
 from __future__ import annotations
 
 import dataclasses
+import urllib.parse
 from collections.abc import Callable
 
 import structlog
@@ -36,15 +40,25 @@ from rollout.controller import offloop
 from rollout.reconcilers import base
 from rollout.release import hooks, observation
 
-__all__ = ["GRACE", "MAX_THREADS", "Runner", "deadline_of"]
+__all__ = ["GRACE", "LANE_LIMIT", "MAX_THREADS", "Runner", "deadline_of", "endpoint_of"]
 
 log = structlog.get_logger(__name__)
 
 GRACE = 1.0  # seconds past the transport's own bound before the runner gives up
 MAX_THREADS = 16
+LANE_LIMIT = 4  # calls to one endpoint at once (of MAX_THREADS)
 _WORDS = offloop.Words(
     call="call", thread="webhook", late_event="webhook.call_late", thread_name="webhook"
 )
+
+
+def endpoint_of(url: str) -> str:
+    """`scheme://host:port` of a URL (the lane its calls share)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        return f"{parts.scheme}://{parts.hostname}:{parts.port or ''}"
+    except ValueError:
+        return url
 
 
 def deadline_of(call: hooks.Call) -> float:
@@ -74,6 +88,12 @@ class _Call:
     @property
     def timeout(self) -> float:
         return deadline_of(self.call)
+
+    @property
+    def lane(self) -> str:
+        """The endpoint (scheme, host and port): one hanging gate shared by many releases
+        holds at most `LANE_LIMIT` threads."""
+        return endpoint_of(self.call.hook.url)
 
     def run(self) -> observation.HookAnswer:
         hook = self.call.hook
@@ -136,4 +156,5 @@ class Runner(offloop.Calls[hooks.Call, observation.HookAnswer]):
             threads=threads,
             grace=grace,
             words=_WORDS,
+            lane_limit=LANE_LIMIT,
         )

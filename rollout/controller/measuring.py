@@ -141,6 +141,10 @@ class _Reading:
     def failed(self, reason: str) -> measurement.Measurement:
         return _error(self.metric, self.ctx, reason)
 
+    @property
+    def lane(self) -> str | None:
+        return None
+
 
 class Runner:
     """Readings on worker threads, each within a deadline (see the module docstring)."""

@@ -106,6 +106,10 @@ class _Message:
         waits = sum(transport.backoff(i) for i in range(n.retries))
         return MAX_WAIT + n.timeout.total_seconds() * (n.retries + 1) + waits
 
+    @property
+    def lane(self) -> None:
+        return None  # the URL is known only when sending; the rate limit bounds each sink
+
     def run(self) -> observation.HookAnswer:
         n = self.delivery.notification
         try:

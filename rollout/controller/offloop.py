@@ -13,6 +13,9 @@ controller's) is called when a result completes or its deadline passes.
 - Each call has a hard deadline: its `timeout` plus `grace`, from when it was asked
   for. Past it, the result is `failed("no complete answer within …")` ("no … thread
   free within …" if it never started).
+- With a `lane_limit`, calls of one lane (`Task.lane`: an endpoint) take at most that
+  many threads at once; the others wait in line behind them while calls of other lanes
+  go ahead — so one hanging endpoint shared by many releases cannot take every thread.
 - A thread still stuck past its deadline keeps only that name busy: its next call is
   at once `failed("the previous … is still running …")`, and its late result is
   dropped. It never holds a worker of the controller.
@@ -70,6 +73,12 @@ class Task(Protocol[R_co]):
         """The result of a call that did not complete, saying why."""
         ...
 
+    @property
+    def lane(self) -> str | None:
+        """Calls of one lane (an endpoint) hold at most `lane_limit` threads at once;
+        None: no lane."""
+        ...
+
 
 @dataclasses.dataclass(frozen=True)
 class Words:
@@ -109,9 +118,12 @@ class Runner(Generic[R]):
         threads: int,
         grace: float,
         words: Words = Words(),
+        lane_limit: int | None = None,
     ) -> None:
         if threads < 1:
             raise ValueError("a runner needs at least one thread")
+        self._lane_limit = lane_limit
+        self._lanes: collections.Counter[str] = collections.Counter()  # running, by lane
         self._wake = wake
         self._max_threads = threads
         self._grace = grace
@@ -209,9 +221,9 @@ class Runner(Generic[R]):
         self._line.append(job)
         self._seq += 1
         heapq.heappush(self._deadlines, (job.deadline, self._seq, job))
-        if self._idle >= len(self._line):
-            self._work.notify()
-        elif len(self._workers) < self._max_threads:
+        if self._idle:
+            self._work.notify_all()  # an idle worker takes it, if its lane allows
+        if self._idle < len(self._line) and len(self._workers) < self._max_threads:
             thread = threading.Thread(
                 target=self._work_loop, name=self._words.thread_name, daemon=True
             )
@@ -241,18 +253,37 @@ class Runner(Generic[R]):
         while True:
             with self._lock:
                 self._idle += 1
-                self._work.wait_for(lambda: bool(self._line) or self._closed, timeout=_IDLE)
+                self._work.wait_for(
+                    lambda: self._next_job() is not None or self._closed, timeout=_IDLE
+                )
                 self._idle -= 1
-                if not self._line:  # idle too long, or closing
+                job = self._next_job()
+                if job is None:  # idle too long, or closing
                     del self._workers[me]
                     return
-                job = self._line.popleft()
+                self._line.remove(job)
                 job.state = _State.RUNNING
                 self._workers[me] = job
+                lane = job.task.lane
+                if lane is not None:
+                    self._lanes[lane] += 1
             result = job.task.run()
             self._finished(job, result)
             with self._lock:
                 self._workers[me] = None
+                if lane is not None:
+                    self._lanes[lane] -= 1
+                    if not self._lanes[lane]:
+                        del self._lanes[lane]
+                    self._work.notify_all()  # a call of this lane may go now
+
+    def _next_job(self) -> _Job[R] | None:
+        """The first call in line whose lane has a thread to spare (under the lock)."""
+        for job in self._line:
+            lane = job.task.lane
+            if lane is None or self._lane_limit is None or self._lanes[lane] < self._lane_limit:
+                return job
+        return None
 
     def _finished(self, job: _Job[R], result: R) -> None:
         with self._lock:
@@ -332,9 +363,12 @@ class Calls(Generic[Item, R]):
         threads: int,
         grace: float,
         words: Words,
+        lane_limit: int | None = None,
     ) -> None:
         self._make = make
-        self._runner: Runner[R] = Runner(wake=wake, threads=threads, grace=grace, words=words)
+        self._runner: Runner[R] = Runner(
+            wake=wake, threads=threads, grace=grace, words=words, lane_limit=lane_limit
+        )
 
     def take(
         self, key: base.Key, items: Sequence[Item], namespace: str

@@ -142,3 +142,13 @@ def test_a_release_forgotten_drops_its_calls(
     answers, pending = made.take(KEY, [call(gate.url)], "default")
     assert answers == ()  # a new call, not the forgotten one's answer
     assert pending == ("approve",)
+
+
+def test_calls_to_one_endpoint_share_a_lane() -> None:
+    assert hooking.endpoint_of("https://gate.example/a?x=1") == hooking.endpoint_of(
+        "https://gate.example/b"
+    )
+    assert hooking.endpoint_of("https://gate.example:8443/a") != hooking.endpoint_of(
+        "https://gate.example/a"
+    )
+    assert hooking.endpoint_of("http://user:pw@gate.example/a") == "http://gate.example:"

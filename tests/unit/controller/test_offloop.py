@@ -22,6 +22,7 @@ class Call:
     basis: str
     timeout: float
     answer: Callable[[], str]
+    lane: str | None = None
 
     def run(self) -> str:
         return self.answer()
@@ -79,6 +80,37 @@ def test_a_hanging_task_fails_at_its_deadline_in_the_runners_words() -> None:
         results, _ = runner.take(KEY, [hanging])  # its worker is still inside
         assert len(results) == 1
         assert results[0].startswith("failed: the previous call of gate is still running")
+    finally:
+        release.set()
+        runner.close()
+
+
+def test_one_lane_takes_at_most_its_limit_of_threads_and_other_lanes_go_ahead() -> None:
+    """Two calls to a hanging endpoint (lane `slow`, limit 1) and one to another: the
+    other is answered while the slow lane's second call waits in line."""
+    woken: list[base.Key] = []
+    release = threading.Event()
+    runner: offloop.Runner[str] = offloop.Runner(
+        wake=woken.append, threads=4, grace=0.2, lane_limit=1
+    )
+    keys = [base.Key("Release", "default", f"r{i}") for i in range(3)]
+    try:
+        hanging = lambda: "late" if release.wait(WAIT) else "never"  # noqa: E731
+        runner.take(keys[0], [Call("gate", "b", 5.0, hanging, lane="slow")])
+        runner.take(keys[1], [Call("gate", "b", 5.0, lambda: "second", lane="slow")])
+        runner.take(keys[2], [Call("gate", "b", 5.0, lambda: "quick", lane="fast")])
+        until(lambda: keys[2] in woken, "the other lane's answer")
+        assert runner.take(keys[2], [Call("gate", "b", 5.0, lambda: "x", lane="fast")]) == (
+            ["quick"],
+            [],
+        )
+        assert keys[1] not in woken  # still in line behind the hanging call
+        release.set()
+        until(lambda: keys[1] in woken, "the second slow call, once the first ended")
+        assert runner.take(keys[1], [Call("gate", "b", 5.0, lambda: "x", lane="slow")]) == (
+            ["second"],
+            [],
+        )
     finally:
         release.set()
         runner.close()
