@@ -184,8 +184,17 @@ def _what(trigger: NotificationTrigger, entry: HistoryEntry, spec: ReleaseSpec) 
     return {N.ROLLED_BACK: "rolled back", N.ABORTED: "aborted", N.FAILED: "failed"}[trigger]
 
 
+# Pauses whose history entry only names the event: what the person is waited for.
+_WAITING = {
+    "WaitingForPromotion": "waiting for `rollout promote` at a pause step",
+    "Paused": "paused by a user",
+}
+
+
 def _why(entry: HistoryEntry, status: ReleaseStatus) -> str:
     """The history's words for the moment; for an end, why the release was ending."""
+    if entry.phase is Phase.PAUSED and entry.event in _WAITING:
+        return _WAITING[entry.event]
     if entry.phase in (Phase.ROLLED_BACK, Phase.ABORTED):
         for earlier in reversed(status.history):
             if earlier.seq < entry.seq and earlier.phase is Phase.ROLLING_BACK:

@@ -282,6 +282,13 @@ def test_the_slack_body_is_a_block_kit_message(which: int) -> None:
     assert "rollout " in text
 
 
+def test_a_pause_says_what_the_person_is_waited_for() -> None:
+    body = render("webhook", 2)
+    assert body["trigger"] == "Paused"
+    assert body["message"] == "waiting for `rollout promote` at a pause step"
+    assert body["command"] == "rollout promote web -n shop"
+
+
 def test_slack_text_is_escaped() -> None:
     spec = SPEC.model_copy(update={"canary_revision": "web-00002"})
     odd = entry(9, "AnalysisFailed", Phase.PAUSED, 1, "p99 <b> & 0.9 > 0.5")
