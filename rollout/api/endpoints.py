@@ -84,6 +84,11 @@ def _url_problem(value: str, *, templated: bool) -> str | None:
     return None
 
 
+def http_url_problem(value: str) -> str | None:
+    """What is wrong with `value` as an http(s) URL (None: nothing)."""
+    return _url_problem(value, templated=False)
+
+
 def _check_http_url(value: str) -> str:
     problem = _url_problem(value, templated=False)
     if problem is not None:

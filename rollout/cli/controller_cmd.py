@@ -41,7 +41,8 @@ from prometheus_client import start_http_server
 
 from rollout import clock as clocks
 from rollout import files, logs
-from rollout.api import documents, notifyspec, policyspec, service
+from rollout.analysis.providers import presets, promstats
+from rollout.api import documents, endpoints, notifyspec, policyspec, service
 from rollout.api.routing import ROUTERS, Router
 from rollout.cli import common, signals
 from rollout.controller import manager
@@ -77,10 +78,25 @@ log = structlog.get_logger(__name__)
 @click.option("--metrics-addr", default="127.0.0.1:9464", show_default=True)
 @click.option(
     "--scrape-delay",
-    default=10.0,
-    show_default=True,
+    default=None,
     type=click.FloatRange(min=0),
-    help="sim, kubernetes --scenario: seconds before a simulated reading is visible.",
+    help="Seconds before a reading is surely visible: simulated traffic (default 10),"
+    " or Prometheus with --metrics prometheus (default 30: two 15 s scrapes).",
+)
+@click.option(
+    "--metrics",
+    "metrics_source",
+    type=click.Choice(["proxy", "prometheus"]),
+    default=None,
+    help="Where the request stats of `local` metrics come from: the local proxy (the"
+    " local platform's default) or Prometheus (--prometheus-url, --preset).",
+)
+@click.option("--prometheus-url", default=None, help="--metrics prometheus: its HTTP API.")
+@click.option(
+    "--preset",
+    type=click.Choice(sorted(presets.PRESETS)),
+    default=None,
+    help="--metrics prometheus: whose counters (default rollout-proxy on local).",
 )
 @click.option(
     "--router",
@@ -131,6 +147,15 @@ def controller_command(
     """
     logs.configure()
     options["notifications"] = _notifications(options.pop("notifications_file"))
+    options["stats"] = _request_stats(
+        platform,
+        options.pop("metrics_source"),
+        options.pop("prometheus_url"),
+        options.pop("preset"),
+        options["scrape_delay"],
+    )
+    if options["scrape_delay"] is None:
+        options["scrape_delay"] = 10.0  # simulated traffic's
     stop = threading.Event()
     signals.stop_on_signals(stop)
     if watch_namespaces and platform != "kubernetes":
@@ -151,7 +176,41 @@ _STATE_DIR_OPTIONS = (
     "metrics_addr",
     "scrape_delay",
     "notifications",
+    "stats",
 )
+
+
+def _request_stats(
+    platform: str,
+    source: str | None,
+    url: str | None,
+    preset: str | None,
+    scrape_delay: float | None,
+) -> promstats.PrometheusStats | None:
+    """The request stats of `local` metrics when they come from Prometheus; None for
+    the platform's own (the local proxy; none on a cluster). Exit 2 on a bad option."""
+    if source != "prometheus":
+        if url is not None or preset is not None:
+            common.fail("--prometheus-url and --preset go with --metrics prometheus", code=2)
+        return None
+    if platform == "sim":
+        common.fail("--metrics prometheus: the rehearsal platform's traffic is simulated", code=2)
+    if url is None:
+        common.fail("--metrics prometheus needs --prometheus-url", code=2)
+    problem = endpoints.http_url_problem(url)
+    if problem is not None:
+        common.fail(f"--prometheus-url: {problem}", code=2)
+    if preset is None and platform != "local":
+        common.fail(
+            f"--metrics prometheus needs --preset on a cluster (one of"
+            f" {', '.join(sorted(presets.PRESETS))})",
+            code=2,
+        )
+    return promstats.PrometheusStats(
+        url,
+        presets.PRESETS[preset or "rollout-proxy"],
+        scrape_delay=promstats.DEFAULT_SCRAPE_DELAY if scrape_delay is None else scrape_delay,
+    )
 
 
 def _notifications(path: str | None) -> tuple[policyspec.Notification, ...]:
@@ -190,6 +249,7 @@ def _run_on_kubernetes(
     identity: str | None,
     watch_namespaces: tuple[str, ...],
     notifications: tuple[policyspec.Notification, ...],
+    stats: promstats.PrometheusStats | None,
 ) -> None:
     """The kubernetes platform (`controller_kubernetes`), once its options are checked:
     exit 2 on a bad one."""
@@ -227,6 +287,7 @@ def _run_on_kubernetes(
         serve_metrics=lambda c: _serve_metrics(metrics_addr, c),
         namespaces=namespaces,
         notifications=notifications,
+        stats=stats,
     )
 
 
@@ -242,6 +303,7 @@ def _run_on_state_dir(
     metrics_addr: str,
     scrape_delay: float,
     notifications: tuple[policyspec.Notification, ...],
+    stats: promstats.PrometheusStats | None,
 ) -> None:
     """The local and sim platforms. In order: the state dir's lock (one controller per
     state dir, held until this returns or the process ends; nothing is written before
@@ -274,6 +336,7 @@ def _run_on_state_dir(
             metrics_addr=metrics_addr,
             scrape_delay=scrape_delay,
             notifications=notifications,
+            stats=stats,
         )
     finally:
         lock.release()
@@ -305,6 +368,7 @@ def _start_and_run(
     metrics_addr: str,
     scrape_delay: float,
     notifications: tuple[policyspec.Notification, ...],
+    stats: promstats.PrometheusStats | None,
 ) -> None:
     """Start the platform and the controller (undone if start-up fails), run until
     `stop`, then stop them: no revision process or proxy left behind."""
@@ -322,7 +386,7 @@ def _start_and_run(
                 journal=opts.state_dir / sim.JOURNAL_FILE,
             )
         else:
-            local_platform = _start_local(opts.state_dir, callbacks)
+            local_platform = _start_local(opts.state_dir, callbacks, stats)
             plat = local_platform.platform
         controller = manager.Controller(
             store, plat, clock, workers=workers, notifications=notifications
@@ -374,7 +438,9 @@ class _Callbacks:
         return svc.spec.port if isinstance(svc, service.Service) else None
 
 
-def _start_local(state_dir: pathlib.Path, callbacks: _Callbacks) -> local.LocalPlatform:
+def _start_local(
+    state_dir: pathlib.Path, callbacks: _Callbacks, stats: promstats.PrometheusStats | None
+) -> local.LocalPlatform:
     """The local platform (its proxy adopted or started), or exit 1 saying why not."""
     try:
         return local.start(
@@ -382,6 +448,7 @@ def _start_local(state_dir: pathlib.Path, callbacks: _Callbacks) -> local.LocalP
             port_of=callbacks.port_of,
             on_change=callbacks.changed,
             on_route=callbacks.reapply,
+            stats=stats,
         )
     except proxy_client.ProxyError as exc:
         common.fail(f"cannot start the local proxy: {exc}")

@@ -23,6 +23,7 @@ from typing import Any
 import structlog
 
 from rollout import clock as clocks
+from rollout.analysis import providers
 from rollout.api import policyspec, routing
 from rollout.cli import common
 from rollout.controller import manager
@@ -60,8 +61,10 @@ def run(
     serve_metrics: Callable[[manager.Controller], Any],
     namespaces: tuple[str, ...] = (),
     notifications: tuple[policyspec.Notification, ...] = (),
+    stats: providers.StatsSource | None = None,
 ) -> None:
-    """Run until `stop`; `namespaces` empty: every namespace."""
+    """Run until `stop`; `namespaces` empty: every namespace. `stats`: where `local`
+    metrics read request stats (Prometheus, `--metrics prometheus`); none by default."""
     scoped = namespaces or None
     identity = lease.identity if lease else default_identity()
     try:
@@ -86,6 +89,7 @@ def run(
         rps=rps,
         scrape_delay=scrape_delay,
         namespaces=scoped,
+        stats=stats,
     )
     controller = manager.Controller(
         kube_store, plat, clock, workers=workers, notifications=notifications

@@ -10,11 +10,13 @@ Waits are on data, with deadlines; the exporter and Prometheus are stopped at th
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import prometheus_client
@@ -23,7 +25,8 @@ from prometheus_client.core import CounterMetricFamily
 from promserver import PrometheusServer, free_port
 
 from rollout.analysis import counters, measurement
-from rollout.analysis.providers import presets
+from rollout.analysis.providers import local, presets, promstats
+from rollout.api import policyspec
 
 NAMESPACE, SERVICE, STABLE, CANARY = "prod", "web", "web-00001", "web-00002"
 LABELS = ["namespace", "service", "revision", "code", "pod"]
@@ -135,3 +138,69 @@ def test_increments_between_two_instants_with_a_reset_and_a_new_series(
     )
     assert canary == measurement.Counts(requests=20 + 1 + 30, errors=1)
     assert stable == measurement.Counts(requests=400 + 2, errors=2)
+
+
+def after_instant(at: float) -> int:
+    """A whole second at or after `at`, once it has passed (so data held at `at` is
+    what Prometheus answers for it, and no later change is)."""
+    second = math.ceil(at)
+    while time.time() < second + 0.5:
+        time.sleep(0.05)
+    return second
+
+
+def test_the_local_provider_reads_prometheus_counts_for_a_sequential_comparison(
+    start_prometheus: Callable[[list[str]], PrometheusServer],
+    exporter: tuple[Counters, str],
+) -> None:
+    """The `local` provider over `PrometheusStats`: a ready policy's comparison metric
+    gets the canary's and the stable's increments, ending no later than the scrape
+    delay allows; a bad address is an Error reading with the reason."""
+    values, target = exporter
+    preset = presets.PRESETS["rollout-proxy"]
+    query = presets.series_query(
+        preset, namespace=NAMESPACE, service=SERVICE, revisions=[CANARY, STABLE]
+    )
+    with values.lock:
+        values.values.clear()
+        values.values.update({(CANARY, "2xx", "a"): 10.0, (STABLE, "2xx", "s"): 100.0})
+    srv = start_prometheus([target])
+    since = after_instant(scraped(srv, query, dict(values.values)))
+    with values.lock:
+        values.values.update(
+            {(CANARY, "2xx", "a"): 60.0, (CANARY, "5xx", "a"): 9.0, (STABLE, "2xx", "s"): 600.0}
+        )
+    until = after_instant(scraped(srv, query, dict(values.values)))
+
+    source = promstats.PrometheusStats(srv.url, preset, scrape_delay=0.0, clock=lambda: until)
+    provider = local.LocalProvider(source)
+    metric = policyspec.Metric.model_validate(
+        {
+            "name": "errors-vs-stable",
+            "provider": {"local": {"stat": "errors"}},
+            "compare": {"against": "stable", "method": "sequential"},
+        }
+    )
+    ctx = measurement.MeasureContext(
+        namespace=NAMESPACE,
+        service=SERVICE,
+        stable=STABLE,
+        canary=CANARY,
+        now=datetime.fromtimestamp(until + 1, UTC),
+        measured_until=datetime.fromtimestamp(since, UTC),
+    )
+    reading = provider.measure(metric, ctx)
+    assert reading.error is None
+    assert reading.canary == measurement.Counts(requests=59, errors=9)
+    assert reading.stable == measurement.Counts(requests=500, errors=0)
+    assert reading.until == datetime.fromtimestamp(until, UTC)
+
+    delayed = promstats.PrometheusStats(srv.url, preset, scrape_delay=30.0, clock=lambda: until)
+    early = local.LocalProvider(delayed).measure(metric, ctx)
+    assert early.canary == measurement.Counts(0, 0)  # nothing surely scraped yet
+    assert early.until == datetime.fromtimestamp(since, UTC)
+
+    dead = promstats.PrometheusStats(f"http://127.0.0.1:{free_port()}", preset, scrape_delay=0)
+    broken = local.LocalProvider(dead).measure(metric, ctx)
+    assert broken.error is not None
+    assert "is unreachable" in broken.error

@@ -68,8 +68,9 @@ class Providers:
                 return measurement.Measurement(
                     metric=metric.name,
                     at=ctx.now,
-                    error="this platform has no local stats (no local proxy):"
-                    " use the prometheus or web provider",
+                    error="this platform has no local stats (no local proxy): start the"
+                    " controller with --metrics prometheus --prometheus-url URL --preset"
+                    " NAME to read them from Prometheus",
                 )
             return self._local.measure(metric, ctx)
         if kind == "prometheus":

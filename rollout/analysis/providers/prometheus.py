@@ -68,6 +68,7 @@ __all__ = [
     "connect",
     "describe_api_error",
     "parse_result",
+    "root_cause",
 ]
 
 Connect = Callable[[str], prometheus_connect.PrometheusConnect]
@@ -196,7 +197,7 @@ class PrometheusProvider:
         except requests.exceptions.ConnectionError as exc:
             if time.monotonic() >= ends:  # a body cut at the deadline reads as a lost connection
                 return late
-            return Parsed(error=f"Prometheus at {spec.address} is unreachable: {_root_cause(exc)}")
+            return Parsed(error=f"Prometheus at {spec.address} is unreachable: {root_cause(exc)}")
         except prom_exceptions.PrometheusApiClientException as exc:
             return Parsed(error=describe_api_error(str(exc), query))
         except (requests.exceptions.RequestException, ValueError, KeyError, TypeError) as exc:
@@ -285,7 +286,7 @@ def _error_field(content: str) -> str:
     return _short(body.strip())
 
 
-def _root_cause(exc: BaseException) -> str:
+def root_cause(exc: BaseException) -> str:
     """The innermost cause's message (requests wraps urllib3 wraps the socket error)."""
     text = str(exc)
     found = re.search(r"\[Errno -?\d+\] [^'\")]+", text)

@@ -52,6 +52,7 @@ def make(
     rps: float = 10.0,
     scrape_delay: float = 10.0,
     namespaces: tuple[str, ...] | None = None,
+    stats: providers.StatsSource | None = None,
 ) -> ports.Platform:
     """The platform; `namespaces` (None: all) bounds where Secrets are read — the
     store bounds everything else (the reconcilers act only on what it lists)."""
@@ -61,7 +62,7 @@ def make(
     reader = secrets.KubernetesSecrets(
         rest.Resources(api_client, timeout=SECRET_TIMEOUT), namespaces=namespaces
     )
-    metrics: measurement.MetricProvider = providers.Providers(secrets=reader)
+    metrics: measurement.MetricProvider = providers.Providers(stats, secrets=reader)
     if scenario is not None:
         traffic = sim.SimTraffic(clock, scenarios.get(scenario), rps=rps, scrape_delay=scrape_delay)
         traffic_router = _Observed(real_router, traffic)

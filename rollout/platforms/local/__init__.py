@@ -123,9 +123,11 @@ def start(
     on_change: Callable[[str, str], None] | None = None,
     on_route: Callable[[str, str], None] | None = None,
     cwd: pathlib.Path | None = None,
+    stats: providers.StatsSource | None = None,
 ) -> LocalPlatform:
     """The local platform on `state_dir`: adopts or starts the proxy (supervised from
-    now on), and the runtime. Raises `ProxyError` when the proxy cannot be started."""
+    now on), and the runtime. Raises `ProxyError` when the proxy cannot be started.
+    `stats`: where `local` metrics read request stats (default: the proxy's own)."""
     supervisor = proxy_supervisor.ProxySupervisor(state_dir)
     runtime = local_runtime.LocalRuntime(state_dir, on_change=on_change, cwd=cwd)
     router = local_router.LocalRouter(supervisor.client, runtime.endpoint, port_of)
@@ -134,7 +136,7 @@ def start(
         name="local",
         runtime=runtime,
         router=router,
-        metrics=providers.Providers(local=_ProxyStats(supervisor.client)),
+        metrics=providers.Providers(local=stats or _ProxyStats(supervisor.client)),
         events=LogEvents(),
     )
     return LocalPlatform(

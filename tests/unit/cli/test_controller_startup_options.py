@@ -1,6 +1,8 @@
-"""`rollout controller --notifications FILE`: the controller's default notifications
-are validated before anything starts — every problem at its file, line and field,
-exit 2, no traceback, nothing written to the state dir."""
+"""`rollout controller` options that are checked before anything starts: the
+controller's default notifications (`--notifications FILE`: every problem at its file,
+line and field) and where request stats come from (`--metrics prometheus`,
+`--prometheus-url`, `--preset`) — exit 2, no traceback, nothing written to the state
+dir."""
 
 from __future__ import annotations
 
@@ -8,6 +10,8 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+
+import pytest
 
 ROLLOUT = str(Path(sys.executable).parent / "rollout")
 
@@ -60,3 +64,42 @@ def test_an_unreadable_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stderr.startswith("error: --notifications ")
     assert done.stderr.count("\n") == 1
+
+
+def run_controller(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [ROLLOUT, "controller", "--metrics-addr", "off", "--state-dir", str(tmp_path / "s"), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("--metrics", "prometheus"), "--metrics prometheus needs --prometheus-url"),
+        (
+            ("--metrics", "prometheus", "--prometheus-url", "ftp://prom"),
+            "--prometheus-url: ",
+        ),
+        (("--preset", "istio"), "--prometheus-url and --preset go with --metrics prometheus"),
+        (
+            ("--platform", "sim", "--metrics", "prometheus", "--prometheus-url", "http://p:9090"),
+            "the rehearsal platform's traffic is simulated",
+        ),
+        (
+            ("--platform", "kubernetes", "--metrics", "prometheus", "--prometheus-url", "http://p"),
+            "--metrics prometheus needs --preset on a cluster",
+        ),
+    ],
+)
+def test_request_stats_options_are_checked_before_anything_starts(
+    tmp_path: Path, args: tuple[str, ...], says: str
+) -> None:
+    done = run_controller(tmp_path, *args)
+    assert done.returncode == 2, done.stderr
+    assert says in done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert not (tmp_path / "s").exists()

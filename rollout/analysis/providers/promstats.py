@@ -1,0 +1,199 @@
+"""Request stats from Prometheus: the `local` provider's source, read from the
+counters a mesh, Knative or the local proxy already export (a `presets.Preset`).
+
+`PrometheusStats` answers the `local.StatsSource` protocol — `stats(namespace,
+service, revision, since=, until=, samples=)` over whole unix seconds [since, until) —
+so the policies that gate on `provider: {local: {stat}}` (the ready ones in
+`policies/`, the sequential comparison of errors against the stable) run unchanged
+when the controller is pointed at Prometheus instead of the local proxy:
+
+- `requests` and `errors`: exact increments between the two instants
+  (`analysis.counters`), from the preset's request counter read at `since` and at the
+  end; errors are the series whose status label fully matches the preset's `failed`;
+- the end is `until`, but never later than `now − scrape_delay` (what Prometheus has
+  surely scraped): the answer's `until` says where it ended, and the local provider
+  starts the next increment there — so a reading never counts a request twice nor
+  reads a scrape that has not happened yet. An end at or before `since` is no new
+  data (zero counts, no latency: Inconclusive);
+- `latency`: p50, p90, p99 over [since, end) from the preset's histogram
+  (`histogram_quantile` of the buckets' `increase`, in seconds); None with no data;
+- latency `samples` (Mann-Whitney) are not in Prometheus: asking for them is an error
+  saying so (an Error reading: never a verdict).
+
+Every query is an instant query at a given time, with the timeout as both the HTTP
+deadline and Prometheus's evaluation timeout; an unreachable server, a timeout or a
+rejected query raises `PrometheusStatsError` with Prometheus's own message (the local
+provider makes it an Error reading).
+
+I/O through the injectable `connect(address)` (prometheus-api-client, as the
+prometheus provider); time through `clock`. Used by `Providers` when the controller
+reads request stats from Prometheus (issue 16).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import requests
+from prometheus_api_client import exceptions as prom_exceptions
+from prometheus_api_client import prometheus_connect
+
+from rollout.analysis import counters
+from rollout.analysis.providers import deadline, presets, prometheus, rendering
+
+__all__ = ["DEFAULT_SCRAPE_DELAY", "PrometheusStats", "PrometheusStatsError"]
+
+DEFAULT_SCRAPE_DELAY = 30.0  # seconds: two scrape intervals of 15 s
+_QUANTILES = (("p50", 0.5), ("p90", 0.9), ("p99", 0.99))
+
+
+class PrometheusStatsError(Exception):
+    """Prometheus could not answer; the message says why (its own words)."""
+
+
+class PrometheusStats:
+    """A `local.StatsSource` over a Prometheus and a preset (see the module)."""
+
+    def __init__(
+        self,
+        address: str,
+        preset: presets.Preset,
+        *,
+        scrape_delay: float = DEFAULT_SCRAPE_DELAY,
+        timeout: float = 10.0,
+        connect: prometheus.Connect = prometheus.connect,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.address = address
+        self.preset = preset
+        self._scrape_delay = scrape_delay
+        self._timeout = timeout
+        self._connect = connect
+        self._clock = clock
+        self._client: prometheus_connect.PrometheusConnect | None = None
+        self._lock = threading.Lock()
+
+    def stats(
+        self,
+        namespace: str,
+        service: str,
+        revision: str,
+        *,
+        since: float,
+        until: float,
+        samples: int,
+    ) -> dict[str, Any]:
+        if samples:
+            raise PrometheusStatsError(
+                "latency samples (mann-whitney) are not in Prometheus: compare latency"
+                " with thresholds on latency_p99"
+            )
+        end = min(math.floor(until), math.floor(self._clock() - self._scrape_delay))
+        start = math.floor(since)
+        if end <= start:
+            return _answer(0, 0, None, start, start)
+        query = presets.series_query(
+            self.preset, namespace=namespace, service=service, revisions=[revision]
+        )
+        canary, _ = counters.split(
+            self._series(query, start),
+            self._series(query, end),
+            revision_label=self.preset.revision_label,
+            status_label=self.preset.status_label,
+            failed=self.preset.failed,
+            canary=revision,
+            stable=None,
+        )
+        latency = (
+            self._latency(namespace, service, revision, start, end) if canary.requests else None
+        )
+        return _answer(canary.requests, canary.errors, latency, start, end)
+
+    def close(self) -> None:
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    # --- queries ----------------------------------------------------------------------
+
+    def _series(self, query: str, at: int) -> dict[counters.Series, float]:
+        result = self._query(query, at)
+        found: dict[counters.Series, float] = {}
+        for item in result:
+            labels = tuple(sorted((k, v) for k, v in item["metric"].items() if k != "__name__"))
+            found[labels] = float(item["value"][1])
+        return found
+
+    def _latency(
+        self, namespace: str, service: str, revision: str, start: int, end: int
+    ) -> dict[str, float] | None:
+        p = self.preset
+        values = {"namespace": namespace, "service": service}
+        matchers = [
+            f'{label}="{rendering.render_promql(template, values)}"'
+            for label, template in p.selector
+        ]
+        matchers.append(f'{p.revision_label}="{rendering.escape_promql(revision)}"')
+        buckets = f"{p.histogram}_bucket{{{', '.join(matchers)}}}"
+        window = f"{end - start}s"
+        found = {}
+        for key, q in _QUANTILES:
+            query = f"histogram_quantile({q}, sum by (le) (increase({buckets}[{window}])))"
+            result = self._query(query, end)
+            value = float(result[0]["value"][1]) if result else math.nan
+            if not math.isfinite(value):
+                return None
+            found[key] = value * p.seconds_per_unit
+        return found
+
+    def _query(self, query: str, at: int) -> list[Any]:
+        timeout = self._timeout
+        try:
+            with deadline.within(timeout):
+                result = self._get_client().custom_query(
+                    query,
+                    params={"time": str(at), "timeout": f"{timeout:g}s"},
+                    timeout=timeout,  # type: ignore[arg-type]  # requests takes a float
+                )
+        except requests.exceptions.Timeout:
+            raise PrometheusStatsError(
+                f"Prometheus at {self.address}: no complete answer within {timeout:g}s"
+            ) from None
+        except requests.exceptions.ConnectionError as exc:
+            raise PrometheusStatsError(
+                f"Prometheus at {self.address} is unreachable: {prometheus.root_cause(exc)}"
+            ) from None
+        except prom_exceptions.PrometheusApiClientException as exc:
+            raise PrometheusStatsError(prometheus.describe_api_error(str(exc), query)) from None
+        except (requests.exceptions.RequestException, ValueError, KeyError, TypeError) as exc:
+            raise PrometheusStatsError(
+                f"unexpected answer from Prometheus at {self.address}: {exc}"
+            ) from None
+        if not isinstance(result, list):
+            raise PrometheusStatsError(f"Prometheus at {self.address}: the answer is not a vector")
+        return result
+
+    def _get_client(self) -> prometheus_connect.PrometheusConnect:
+        with self._lock:
+            if self._client is None:
+                self._client = self._connect(self.address)
+            return self._client
+
+
+def _answer(
+    requests: int, errors: int, latency: dict[str, float] | None, since: int, until: int
+) -> dict[str, Any]:
+    return {
+        "requests": requests,
+        "errors": errors,
+        "codes": {},
+        "latency": latency,
+        "samples": [],
+        "since": since,
+        "until": until,
+    }
