@@ -1,0 +1,87 @@
+"""`PrometheusStats` (the `local` provider's source over Prometheus), with a fake
+client: where a reading ends (never past now − scrape delay), no query when nothing
+new can be there, the counts and quantiles it asks for, and failures as errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import requests
+
+from rollout.analysis.providers import presets, promstats
+
+PRESET = presets.PRESETS["rollout-proxy"]
+
+
+class FakeClient:
+    def __init__(self, answers: dict[tuple[str, int], list[Any]] | Exception) -> None:
+        self.answers = answers
+        self.asked: list[tuple[str, int]] = []
+
+    def custom_query(self, query: str, params: dict[str, str], timeout: float) -> list[Any]:
+        at = int(params["time"])
+        self.asked.append((query, at))
+        if isinstance(self.answers, Exception):
+            raise self.answers
+        if query.startswith("histogram_quantile"):
+            return [{"metric": {}, "value": [at, "0.25"]}]
+        return self.answers.get(("series", at), [])
+
+    def close(self) -> None:
+        pass
+
+
+def series(code: str, value: float, revision: str = "web-2") -> dict[str, Any]:
+    labels = {"namespace": "d", "service": "web", "revision": revision, "code": code}
+    return {
+        "metric": {"__name__": "rollout_proxy_requests_total", **labels},
+        "value": [0, str(value)],
+    }
+
+
+def source(client: FakeClient, *, now: float, delay: float = 30.0) -> promstats.PrometheusStats:
+    return promstats.PrometheusStats(
+        "http://prom:9090", PRESET, scrape_delay=delay, connect=lambda address: client,  # type: ignore[arg-type,return-value]
+        clock=lambda: now,
+    )  # fmt: skip
+
+
+def test_a_reading_ends_at_the_scrape_delay_and_counts_between_the_two_instants() -> None:
+    client = FakeClient(
+        {
+            ("series", 1000): [series("2xx", 100), series("5xx", 1)],
+            ("series", 1070): [series("2xx", 150), series("5xx", 4)],
+        }
+    )
+    answer = source(client, now=1100.7).stats(
+        "d", "web", "web-2", since=1000, until=1100, samples=0
+    )
+    assert (answer["requests"], answer["errors"]) == (53, 3)
+    assert (answer["since"], answer["until"]) == (1000, 1070)
+    assert answer["latency"] == {"p50": 0.25, "p90": 0.25, "p99": 0.25}
+    assert {at for _, at in client.asked} == {1000, 1070}
+    assert all('revision=~"web\\\\-2"' in q for q, _ in client.asked if not q.startswith("hist"))
+    assert any("[70s]" in q for q, _ in client.asked if q.startswith("histogram_quantile"))
+
+
+def test_nothing_new_is_asked_for_when_no_scrape_can_hold_it() -> None:
+    client = FakeClient({})
+    answer = source(client, now=1020.0).stats(
+        "d", "web", "web-2", since=1000, until=1019, samples=0
+    )
+    assert (answer["requests"], answer["latency"], answer["until"]) == (0, None, 1000)
+    assert client.asked == []
+
+
+def test_latency_samples_are_not_in_prometheus() -> None:
+    with pytest.raises(promstats.PrometheusStatsError, match="not in Prometheus"):
+        source(FakeClient({}), now=2000).stats("d", "web", "web-2", since=0, until=10, samples=200)
+
+
+def test_an_unreachable_prometheus_is_an_error_naming_it() -> None:
+    down = FakeClient(requests.exceptions.ConnectionError("[Errno 111] Connection refused"))
+    with pytest.raises(
+        promstats.PrometheusStatsError, match="prom:9090 is unreachable: \\[Errno 111\\]"
+    ):
+        source(down, now=2000).stats("d", "web", "web-2", since=1000, until=1900, samples=0)
