@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import urllib.parse
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from pydantic import (
@@ -31,7 +32,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from rollout.api import base, templates
+from rollout.api import base, problems, templates
 
 __all__ = [
     "LITERAL_CREDENTIAL",
@@ -166,6 +167,26 @@ class SecretKeyRef(base.ApiModel):
 
     name: base.Subdomain
     key: Annotated[str, AfterValidator(_check_secret_key)]
+
+
+# An absolute path the controller reads (a mounted Secret, a CA bundle).
+AbsolutePath = Annotated[str, base.checked_text(base.NUL), AfterValidator(_check_absolute)]
+
+
+def header_problems(headers: Mapping[str, object]) -> list[problems.Problem]:
+    """Two names for one header (HTTP names ignore case)."""
+    found = []
+    seen: dict[str, str] = {}
+    for name in headers:
+        first = seen.setdefault(name.lower(), name)
+        if first != name:
+            found.append(
+                problems.Problem(
+                    ("headers", name),
+                    f"duplicate header: {first!r} is the same name (HTTP names ignore case)",
+                )
+            )
+    return found
 
 
 class ValueFrom(base.ApiModel):

@@ -79,11 +79,36 @@ class LocalProvider(base.ApiModel):
 
 
 class PrometheusProvider(base.ApiModel):
-    """A PromQL query; `{{variables}}` are substituted and escaped at measurement time."""
+    """A PromQL query; `{{variables}}` are substituted and escaped at measurement time.
+
+    As Prometheus is run: `headers` (e.g. `X-Scope-OrgID` for a Mimir or Cortex
+    tenant; a value or `{valueFrom: …}`), `bearerTokenFrom` (sent as `Authorization:
+    Bearer <token>`, read at measurement time from env, a file or a Secret) and
+    `caFile` (a PEM bundle that verifies an https `address`)."""
 
     address: endpoints.HttpUrl
     query: endpoints.Template
     timeout: durations.PositiveDuration = timedelta(seconds=10)
+    headers: dict[endpoints.HeaderName, endpoints.HeaderEntry] = Field(default_factory=dict)
+    bearer_token_from: endpoints.ValueFrom | None = None
+    ca_file: endpoints.AbsolutePath | None = None
+
+    @model_validator(mode="after")
+    def _rules(self) -> PrometheusProvider:
+        found = endpoints.header_problems(self.headers)
+        if self.bearer_token_from is not None and any(
+            name.lower() == "authorization" for name in self.headers
+        ):
+            found.append(
+                problems.Problem(
+                    ("bearerTokenFrom",),
+                    "give bearerTokenFrom or an Authorization header, not both",
+                )
+            )
+        if self.ca_file is not None and not self.address.startswith("https://"):
+            found.append(problems.Problem(("caFile",), "a CA bundle verifies an https address"))
+        problems.raise_problems("PrometheusProvider", found)
+        return self
 
 
 class WebProvider(base.ApiModel):
@@ -99,18 +124,7 @@ class WebProvider(base.ApiModel):
 
     @model_validator(mode="after")
     def _rules(self) -> WebProvider:
-        found = []
-        seen: dict[str, str] = {}
-        for name in self.headers:
-            first = seen.setdefault(name.lower(), name)
-            if first != name:
-                found.append(
-                    problems.Problem(
-                        ("headers", name),
-                        f"duplicate header: {first!r} is the same name (HTTP names ignore case)",
-                    )
-                )
-        problems.raise_problems("WebProvider", found)
+        problems.raise_problems("WebProvider", endpoints.header_problems(self.headers))
         return self
 
 

@@ -27,8 +27,10 @@ the time it had reached. Controller metrics are served on `--metrics-addr` (defa
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pathlib
+import re
 import shlex
 import sys
 import threading
@@ -93,6 +95,26 @@ log = structlog.get_logger(__name__)
 )
 @click.option("--prometheus-url", default=None, help="--metrics prometheus: its HTTP API.")
 @click.option(
+    "--prometheus-token-file",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="--metrics prometheus: a bearer token, read at each query (rotations apply).",
+)
+@click.option(
+    "--prometheus-ca-file",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False),
+    help="--metrics prometheus: a PEM bundle verifying an https --prometheus-url.",
+)
+@click.option(
+    "--prometheus-header",
+    "prometheus_headers",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="--metrics prometheus: a header for every query, repeatable (e.g."
+    " X-Scope-OrgID=team-a); credentials go in --prometheus-token-file.",
+)
+@click.option(
     "--preset",
     type=click.Choice(sorted(presets.PRESETS)),
     default=None,
@@ -153,6 +175,11 @@ def controller_command(
         options.pop("prometheus_url"),
         options.pop("preset"),
         options["scrape_delay"],
+        _Access(
+            options.pop("prometheus_token_file"),
+            options.pop("prometheus_ca_file"),
+            options.pop("prometheus_headers"),
+        ),
     )
     if options["scrape_delay"] is None:
         options["scrape_delay"] = 10.0  # simulated traffic's
@@ -180,18 +207,52 @@ _STATE_DIR_OPTIONS = (
 )
 
 
+@dataclasses.dataclass(frozen=True)
+class _Access:
+    """How the controller reaches its Prometheus (`--prometheus-*`)."""
+
+    token_file: str | None
+    ca_file: str | None
+    headers: tuple[str, ...]
+
+    def given(self) -> bool:
+        return bool(self.token_file or self.ca_file or self.headers)
+
+    def parsed_headers(self) -> dict[str, str]:
+        found = {}
+        for item in self.headers:
+            name, equals, value = item.partition("=")
+            if not equals or not _HEADER_NAME.fullmatch(name) or not value.isprintable():
+                common.fail(f"--prometheus-header {item!r}: NAME=VALUE, NAME an HTTP token", code=2)
+            if name.lower() == "authorization":
+                common.fail(
+                    "--prometheus-header: put credentials in --prometheus-token-file, not on"
+                    " the command line",
+                    code=2,
+                )
+            found[name] = value
+        return found
+
+
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
 def _request_stats(
     platform: str,
     source: str | None,
     url: str | None,
     preset: str | None,
     scrape_delay: float | None,
+    access: _Access,
 ) -> promstats.PrometheusStats | None:
     """The request stats of `local` metrics when they come from Prometheus; None for
     the platform's own (the local proxy; none on a cluster). Exit 2 on a bad option."""
     if source != "prometheus":
-        if url is not None or preset is not None:
-            common.fail("--prometheus-url and --preset go with --metrics prometheus", code=2)
+        if url is not None or preset is not None or access.given():
+            common.fail(
+                "--prometheus-url, --preset and --prometheus-* go with --metrics prometheus",
+                code=2,
+            )
         return None
     if platform == "sim":
         common.fail("--metrics prometheus: the rehearsal platform's traffic is simulated", code=2)
@@ -206,10 +267,15 @@ def _request_stats(
             f" {', '.join(sorted(presets.PRESETS))})",
             code=2,
         )
+    if access.ca_file is not None and not url.startswith("https://"):
+        common.fail("--prometheus-ca-file verifies an https --prometheus-url", code=2)
     return promstats.PrometheusStats(
         url,
         presets.PRESETS[preset or "rollout-proxy"],
         scrape_delay=promstats.DEFAULT_SCRAPE_DELAY if scrape_delay is None else scrape_delay,
+        headers=access.parsed_headers(),
+        token_file=str(pathlib.Path(access.token_file).resolve()) if access.token_file else None,
+        ca_file=access.ca_file,
     )
 
 

@@ -56,7 +56,7 @@ class Providers:
         secrets: secrets.SecretReader | None = None,
     ) -> None:
         self._local = LocalProvider(local) if local is not None else None
-        self.prometheus = PrometheusProvider(connect)
+        self.prometheus = PrometheusProvider(connect, secrets=secrets)
         self._web = WebProvider(opener, secrets=secrets)
 
     def measure(

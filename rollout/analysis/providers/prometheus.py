@@ -30,8 +30,15 @@ an error saying to gate on `thresholds`, or to use the `local` provider for
 comparisons. `minSamples` has no effect here (a single query
 has no request count behind it); put a request floor into the query if needed.
 
-I/O only through the injectable `connect(address)` factory (tests swap it);
-connections are cached per address. No decisions (that is `evaluate`).
+**As Prometheus is run** (Thanos, Mimir, VictoriaMetrics speak the same API): the
+spec's `headers` (a value or `{valueFrom}`; `secrets.headers`) and `bearerTokenFrom`
+(`Authorization: Bearer …`) are read at each reading — an unreadable one is an Error
+naming its source, nothing is sent — and any credential an answer echoes is masked
+(`***`); `caFile` verifies an https address against a PEM bundle.
+
+I/O only through the injectable `connect(address, headers=…, ca_file=…)` factory
+(tests swap it); clients are cached per (address, headers, CA bundle), at most
+`MAX_CLIENTS`. No decisions (that is `evaluate`).
 Called by `Providers` for metrics whose provider is `prometheus`.
 """
 
@@ -44,7 +51,7 @@ import math
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeGuard
 
 import requests
@@ -58,6 +65,7 @@ from urllib3.util import retry
 
 from rollout.analysis import measurement
 from rollout.analysis.providers import deadline, rendering
+from rollout.analysis.providers import secrets as secret_values
 from rollout.api import policyspec
 
 __all__ = [
@@ -71,13 +79,17 @@ __all__ = [
     "root_cause",
 ]
 
-Connect = Callable[[str], prometheus_connect.PrometheusConnect]
+# connect(address, headers=…, ca_file=…) → a client sending those headers, verifying
+# https with that CA bundle (None: the system's).
+Connect = Callable[..., prometheus_connect.PrometheusConnect]
 
 COMPARE_UNSUPPORTED = (
     "compare is not supported with the prometheus provider in this version:"
     " gate this metric on thresholds, or use the local provider for comparisons"
 )
 _MAX_QUERY_IN_REASON = 200
+MAX_CLIENTS = 64  # cached clients (address, headers, CA bundle)
+_ClientKey = tuple[str, tuple[tuple[str, str], ...], str | None]
 
 log = structlog.get_logger(__name__)
 
@@ -91,17 +103,24 @@ class Parsed:
     error: str | None = None
 
 
-def connect(address: str) -> prometheus_connect.PrometheusConnect:
+def connect(
+    address: str, *, headers: Mapping[str, str] | None = None, ca_file: str | None = None
+) -> prometheus_connect.PrometheusConnect:
     """A client for `address` that never retries inside one reading, and reads its
-    answers within the reading's deadline (`_Session`).
+    answers within the reading's deadline (`_Session`); it sends `headers` with every
+    query and verifies https against `ca_file` when given.
 
     `read=False`: a read timeout is raised as itself (requests' ReadTimeout), not
     folded into "max retries exceeded".
     """
+    session = _Session()
+    if ca_file is not None:
+        session.verify = ca_file
     return prometheus_connect.PrometheusConnect(
         url=address.rstrip("/"),
+        headers=dict(headers) if headers else None,  # type: ignore[arg-type]  # None: no headers
         retry=retry.Retry(total=0, read=False, raise_on_status=False),
-        session=_Session(),
+        session=session,
     )
 
 
@@ -142,17 +161,33 @@ class _Session(requests.Session):
 class PrometheusProvider:
     """A `MetricProvider` for `provider: {prometheus: {address, query, timeout}}` metrics."""
 
-    def __init__(self, connect: Connect = connect) -> None:
+    def __init__(
+        self, connect: Connect = connect, *, secrets: secret_values.SecretReader | None = None
+    ) -> None:
         self._connect = connect
-        self._clients: dict[str, prometheus_connect.PrometheusConnect] = {}
+        self._secrets = secrets
+        self._clients: dict[_ClientKey, prometheus_connect.PrometheusConnect] = {}
         self._lock = threading.Lock()
 
-    def client(self, address: str) -> prometheus_connect.PrometheusConnect:
-        """The cached client for `address` (one per address, shared by readings)."""
+    def client(
+        self,
+        address: str,
+        headers: Mapping[str, str] | None = None,
+        ca_file: str | None = None,
+    ) -> prometheus_connect.PrometheusConnect:
+        """The cached client for `address` with these headers and CA bundle (shared by
+        readings; a rotated token makes a new one, the oldest beyond `MAX_CLIENTS` go)."""
+        key = (address, tuple(sorted((headers or {}).items())), ca_file)
         with self._lock:
-            if address not in self._clients:
-                self._clients[address] = self._connect(address)
-            return self._clients[address]
+            if key not in self._clients:
+                if len(self._clients) >= MAX_CLIENTS:
+                    oldest = next(iter(self._clients))
+                    self._clients.pop(oldest).close()
+                if headers or ca_file:
+                    self._clients[key] = self._connect(address, headers=headers, ca_file=ca_file)
+                else:
+                    self._clients[key] = self._connect(address)
+            return self._clients[key]
 
     def close(self) -> None:
         with self._lock:
@@ -177,17 +212,34 @@ class PrometheusProvider:
             )
         except ValueError as exc:
             return _reading(metric, ctx, Parsed(error=f"query template: {exc}"))
-        parsed = self._query(spec, query)
+        hidden: list[str] = []
+        try:
+            headers = secret_values.headers(
+                spec.headers, namespace=ctx.namespace, reader=self._secrets, hidden=hidden
+            )
+            if spec.bearer_token_from is not None:
+                token = secret_values.resolve(
+                    spec.bearer_token_from, namespace=ctx.namespace, reader=self._secrets
+                )
+                hidden.append(token)
+                headers["Authorization"] = f"Bearer {token}"
+        except secret_values.SecretError as exc:
+            return _reading(metric, ctx, Parsed(error=f"Prometheus at {spec.address}: {exc}"))
+        parsed = self._query(spec, query, headers)
+        if parsed.error is not None:
+            parsed = dataclasses.replace(parsed, error=_masked(parsed.error, hidden))
         if parsed.note is not None:  # a Measurement has no field for it: say it here
             log.debug("metric.no_data", metric=metric.name, reason=parsed.note, query=query)
         return _reading(metric, ctx, parsed)
 
-    def _query(self, spec: policyspec.PrometheusProvider, query: str) -> Parsed:
+    def _query(
+        self, spec: policyspec.PrometheusProvider, query: str, headers: Mapping[str, str]
+    ) -> Parsed:
         seconds = spec.timeout.total_seconds()
         late = Parsed(error=f"Prometheus at {spec.address}: no complete answer within {seconds:g}s")
         try:
             with deadline.within(seconds) as ends:
-                result = self.client(spec.address).custom_query(
+                result = self.client(spec.address, headers, spec.ca_file).custom_query(
                     query,
                     params={"timeout": rendering.promql_duration(spec.timeout)},
                     timeout=seconds,  # type: ignore[arg-type]  # requests takes a float
@@ -291,6 +343,14 @@ def root_cause(exc: BaseException) -> str:
     text = str(exc)
     found = re.search(r"\[Errno -?\d+\] [^'\")]+", text)
     return found.group(0) if found else _short(text)
+
+
+def _masked(text: str, hidden: list[str]) -> str:
+    """`text` with every credential value in `hidden` replaced by `***`."""
+    for value in sorted(hidden, key=len, reverse=True):
+        if len(value) >= 4:
+            text = text.replace(value, "***")
+    return text
 
 
 def _short(value: Any, limit: int = 200) -> str:

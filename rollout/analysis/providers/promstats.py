@@ -25,17 +25,20 @@ deadline and Prometheus's evaluation timeout; an unreachable server, a timeout o
 rejected query raises `PrometheusStatsError` with Prometheus's own message (the local
 provider makes it an Error reading).
 
-I/O through the injectable `connect(address)` (prometheus-api-client, as the
-prometheus provider); time through `clock`. Used by `Providers` when the controller
-reads request stats from Prometheus (issue 16).
+As Prometheus is run: `headers` sent with every query (e.g. `X-Scope-OrgID`),
+`token_file` (read at each query, sent as `Authorization: Bearer …`: a rotated token
+is used at once) and `ca_file` (a PEM bundle verifying an https address).
+
+I/O through the injectable `connect(address, …)` (prometheus-api-client, as the
+prometheus provider, whose client cache it uses); time through `clock`. Used by
+`Providers` when the controller reads request stats from Prometheus (issue 16).
 """
 
 from __future__ import annotations
 
 import math
-import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import requests
@@ -43,7 +46,8 @@ from prometheus_api_client import exceptions as prom_exceptions
 from prometheus_api_client import prometheus_connect
 
 from rollout.analysis import counters
-from rollout.analysis.providers import deadline, presets, prometheus, rendering
+from rollout.analysis.providers import deadline, presets, prometheus, rendering, secrets
+from rollout.api import endpoints
 
 __all__ = ["DEFAULT_SCRAPE_DELAY", "PrometheusStats", "PrometheusStatsError"]
 
@@ -67,15 +71,19 @@ class PrometheusStats:
         timeout: float = 10.0,
         connect: prometheus.Connect = prometheus.connect,
         clock: Callable[[], float] = time.time,
+        headers: Mapping[str, str] | None = None,
+        token_file: str | None = None,
+        ca_file: str | None = None,
     ) -> None:
         self.address = address
         self.preset = preset
         self._scrape_delay = scrape_delay
         self._timeout = timeout
-        self._connect = connect
         self._clock = clock
-        self._client: prometheus_connect.PrometheusConnect | None = None
-        self._lock = threading.Lock()
+        self._headers = dict(headers or {})
+        self._token_file = token_file
+        self._ca_file = ca_file
+        self._clients = prometheus.PrometheusProvider(connect)  # its cache of clients
 
     def stats(
         self,
@@ -114,10 +122,7 @@ class PrometheusStats:
         return _answer(canary.requests, canary.errors, latency, start, end)
 
     def close(self) -> None:
-        with self._lock:
-            client, self._client = self._client, None
-        if client is not None:
-            client.close()
+        self._clients.close()
 
     # --- queries ----------------------------------------------------------------------
 
@@ -179,10 +184,18 @@ class PrometheusStats:
         return result
 
     def _get_client(self) -> prometheus_connect.PrometheusConnect:
-        with self._lock:
-            if self._client is None:
-                self._client = self._connect(self.address)
-            return self._client
+        """The client with the headers of now (the token file read each time: a
+        rotated token is used at once)."""
+        headers = dict(self._headers)
+        if self._token_file is not None:
+            try:
+                token = secrets.resolve(
+                    endpoints.ValueFrom(file=self._token_file), namespace="", reader=None
+                )
+            except secrets.SecretError as exc:
+                raise PrometheusStatsError(f"Prometheus at {self.address}: {exc}") from None
+            headers["Authorization"] = f"Bearer {token}"
+        return self._clients.client(self.address, headers or None, self._ca_file)
 
 
 def _answer(

@@ -31,12 +31,13 @@ from __future__ import annotations
 
 import os
 import pathlib
+import re
 from collections.abc import Mapping
 from typing import Protocol
 
 from rollout.api import policyspec
 
-__all__ = ["MAX_FILE", "SecretError", "SecretReader", "describe", "resolve"]
+__all__ = ["MAX_FILE", "SecretError", "SecretReader", "describe", "headers", "resolve"]
 
 MAX_FILE = 64 * 1024
 
@@ -71,12 +72,50 @@ def resolve(
 ) -> str:
     """The value `source` names, read now; `SecretError` naming the source otherwise."""
     value = _one_line(_read(source, namespace=namespace, reader=reader, environ=environ))
-    if any((ord(ch) < 0x20 and ch != "\t") or ord(ch) == 0x7F for ch in value):
+    if _has_control(value):
         raise SecretError(
             f"the value of {describe(source)} contains a line break or another control"
             " character (not allowed in a header)"
         )
     return value
+
+
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP header name (RFC 9110)
+
+
+def headers(
+    given: Mapping[str, str | policyspec.HeaderValue],
+    *,
+    namespace: str,
+    reader: SecretReader | None,
+    hidden: list[str],
+) -> dict[str, str]:
+    """The headers to send, each credential read now (its value added to `hidden`, for
+    masking); `SecretError` naming the header for a bad name, an unreadable source or
+    a value that would split the request."""
+    found: dict[str, str] = {}
+    for name, entry in given.items():
+        if not _TOKEN.fullmatch(name):
+            raise SecretError(f"header {name!r}: not a valid header name")
+        if isinstance(entry, str):
+            value = entry
+        else:
+            try:
+                value = resolve(entry.value_from, namespace=namespace, reader=reader)
+            except SecretError as exc:
+                raise SecretError(f"header {name}: {exc}") from None
+            if value:
+                hidden.append(value)
+        if _has_control(value):
+            raise SecretError(
+                f"header {name}: the value contains a line break, NUL or another control character"
+            )
+        found[name] = value
+    return found
+
+
+def _has_control(value: str) -> bool:
+    return any((ord(ch) < 0x20 and ch != "\t") or ord(ch) == 0x7F for ch in value)
 
 
 def _read(

@@ -74,7 +74,6 @@ COMPARE_UNSUPPORTED = (
 )
 MAX_BODY = 1 << 20
 _STEP = re.compile(r"\.([A-Za-z_][A-Za-z0-9_-]*)|\[(\d+)\]")
-_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP header name (RFC 9110)
 _MASK = "***"
 
 
@@ -184,28 +183,12 @@ class WebProvider:
         self, spec: policyspec.WebProvider, namespace: str, hidden: list[str]
     ) -> dict[str, str]:
         """The headers to send, credentials read now (their values added to `hidden`)."""
-        headers: dict[str, str] = {}
-        for name, given in spec.headers.items():
-            if not _TOKEN.fullmatch(name):
-                raise _FetchError(f"header {name!r}: not a valid header name")
-            if isinstance(given, str):
-                value = given
-            else:
-                try:
-                    value = secrets.resolve(
-                        given.value_from, namespace=namespace, reader=self._secrets
-                    )
-                except secrets.SecretError as exc:
-                    raise _FetchError(f"header {name}: {exc}") from None
-                if value:
-                    hidden.append(value)
-            if _has_control(value):
-                raise _FetchError(
-                    f"header {name}: the value contains a line break, NUL or another"
-                    " control character"
-                )
-            headers[name] = value
-        return headers
+        try:
+            return secrets.headers(
+                spec.headers, namespace=namespace, reader=self._secrets, hidden=hidden
+            )
+        except secrets.SecretError as exc:
+            raise _FetchError(str(exc)) from None
 
     def _get(self, url: str, headers: dict[str, str], timeout: float) -> bytes:
         request = urllib.request.Request(
@@ -315,10 +298,6 @@ def _detail(exc: urllib.error.HTTPError) -> str:
     finally:
         exc.close()
     return detail or str(exc.reason)
-
-
-def _has_control(value: str) -> bool:
-    return any((ord(ch) < 0x20 and ch != "\t") or ord(ch) == 0x7F for ch in value)
 
 
 def _masked(text: str, hidden: list[str]) -> str:

@@ -84,7 +84,29 @@ def run_controller(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[st
             ("--metrics", "prometheus", "--prometheus-url", "ftp://prom"),
             "--prometheus-url: ",
         ),
-        (("--preset", "istio"), "--prometheus-url and --preset go with --metrics prometheus"),
+        (("--preset", "istio"), "--prometheus-url, --preset and --prometheus-* go with"),
+        (
+            (
+                "--metrics",
+                "prometheus",
+                "--prometheus-url",
+                "http://p",
+                "--prometheus-header",
+                "Authorization=Bearer x",
+            ),
+            "put credentials in --prometheus-token-file",
+        ),
+        (
+            (
+                "--metrics",
+                "prometheus",
+                "--prometheus-url",
+                "http://p",
+                "--prometheus-header",
+                "bad name=1",
+            ),
+            "NAME=VALUE, NAME an HTTP token",
+        ),
         (
             ("--platform", "sim", "--metrics", "prometheus", "--prometheus-url", "http://p:9090"),
             "the rehearsal platform's traffic is simulated",

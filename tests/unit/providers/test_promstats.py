@@ -85,3 +85,28 @@ def test_an_unreachable_prometheus_is_an_error_naming_it() -> None:
         promstats.PrometheusStatsError, match="prom:9090 is unreachable: \\[Errno 111\\]"
     ):
         source(down, now=2000).stats("d", "web", "web-2", since=1000, until=1900, samples=0)
+
+
+def test_the_token_file_is_read_at_each_query_so_a_rotated_token_is_used(
+    tmp_path: Any,
+) -> None:
+    token = tmp_path / "token"
+    token.write_text("first\n")
+    made: list[dict[str, Any]] = []
+    client = FakeClient({})
+
+    def connect(address: str, **settings: Any) -> FakeClient:
+        made.append(settings)
+        return client
+
+    stats = promstats.PrometheusStats(
+        "https://prom:9090", PRESET, scrape_delay=0, connect=connect,  # type: ignore[arg-type]
+        clock=lambda: 2000.0, headers={"X-Scope-OrgID": "team-a"}, token_file=str(token),
+        ca_file="/etc/ca.pem",
+    )  # fmt: skip
+    stats.stats("d", "web", "web-2", since=1000, until=1100, samples=0)
+    token.write_text("second\n")
+    stats.stats("d", "web", "web-2", since=1100, until=1200, samples=0)
+    assert [m["headers"]["Authorization"] for m in made] == ["Bearer first", "Bearer second"]
+    assert {m["headers"]["X-Scope-OrgID"] for m in made} == {"team-a"}
+    assert {m["ca_file"] for m in made} == {"/etc/ca.pem"}

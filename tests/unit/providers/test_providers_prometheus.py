@@ -9,11 +9,14 @@ from __future__ import annotations
 import http.server
 import json
 import socket
+import ssl
+import subprocess
 import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
@@ -120,11 +123,13 @@ class _Stub(http.server.BaseHTTPRequestHandler):
     # per test (the fixture makes a subclass): query → (status, body, delay), queries seen
     answers: ClassVar[dict[str, tuple[int, Any, float]]] = {}
     seen: ClassVar[list[str]] = []
+    headers_seen: ClassVar[list[dict[str, str]]] = []
 
     def do_GET(self) -> None:
         parsed = urllib.parse.urlparse(self.path)
         query = urllib.parse.parse_qs(parsed.query).get("query", [""])[0]
         self.seen.append(query)
+        self.headers_seen.append({k.lower(): v for k, v in self.headers.items()})
         status, body, delay = self.answers.get(query, (200, _vector([]), 0.0))
         time.sleep(delay)
         data = json.dumps(body).encode() if not isinstance(body, bytes) else body
@@ -147,7 +152,7 @@ def _vector(result: list[Any]) -> dict[str, Any]:
 
 @pytest.fixture
 def stub() -> Iterator[tuple[str, type[_Stub]]]:
-    handler = type("Handler", (_Stub,), {"answers": {}, "seen": []})
+    handler = type("Handler", (_Stub,), {"answers": {}, "seen": [], "headers_seen": []})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
@@ -289,3 +294,131 @@ def test_clients_are_cached_per_address(stub: tuple[str, type[_Stub]]) -> None:
     provider.measure(metric(address + "/", "up"), CTX)
     assert made == [address, address + "/"]
     provider.close()
+
+
+# -- Prometheus as people run it: headers, bearer tokens, TLS with a CA bundle ----------------
+
+
+def test_headers_and_a_bearer_token_are_sent_and_the_token_never_shown(
+    stub: tuple[str, type[_Stub]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    address, handler = stub
+    monkeypatch.setenv("PROM_TOKEN", "tok-9f8e7d")
+    handler.answers["up"] = (500, {"status": "error", "error": "tok-9f8e7d rejected"}, 0.0)
+    m = metric(address, "up")
+    spec = m.provider.prometheus
+    assert spec is not None
+    m = m.model_copy(
+        update={
+            "provider": m.provider.model_copy(
+                update={
+                    "prometheus": spec.model_copy(
+                        update={
+                            "headers": {"X-Scope-OrgID": "team-a"},
+                            "bearer_token_from": policyspec.ValueFrom(env="PROM_TOKEN"),
+                        }
+                    )
+                }
+            )
+        }
+    )
+    reading = prometheus.PrometheusProvider().measure(m, CTX)
+    (sent,) = handler.headers_seen
+    assert sent["x-scope-orgid"] == "team-a"
+    assert sent["authorization"] == "Bearer tok-9f8e7d"
+    assert reading.error is not None
+    assert "tok-9f8e7d" not in reading.error
+    assert "*** rejected" in reading.error
+
+
+def test_an_unreadable_token_is_an_error_and_nothing_is_sent(
+    stub: tuple[str, type[_Stub]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    address, handler = stub
+    monkeypatch.delenv("NO_TOKEN", raising=False)
+    m = policyspec.Metric.model_validate(
+        {
+            "name": "m",
+            "provider": {
+                "prometheus": {
+                    "address": address,
+                    "query": "up",
+                    "bearerTokenFrom": {"env": "NO_TOKEN"},
+                }
+            },
+            "thresholds": {"max": 1},
+        }
+    )
+    reading = prometheus.PrometheusProvider().measure(m, CTX)
+    assert reading.error is not None
+    assert "NO_TOKEN" in reading.error
+    assert handler.seen == []
+
+
+@pytest.mark.parametrize(
+    ("fields", "says"),
+    [
+        (
+            {"headers": {"Authorization": "x"}, "bearerTokenFrom": {"env": "T"}},
+            "not both",
+        ),
+        ({"caFile": "/etc/ca.pem"}, "verifies an https address"),
+        ({"caFile": "relative.pem", "address": "https://p"}, "absolute"),
+        ({"headers": {"X-A": "1", "x-a": "2"}}, "duplicate header"),
+    ],
+)
+def test_bad_connection_settings_are_refused(fields: dict[str, Any], says: str) -> None:
+    with pytest.raises(ValueError, match=says):
+        policyspec.PrometheusProvider.model_validate(
+            {"address": "http://prom:9090", "query": "up"} | fields
+        )
+
+
+@pytest.fixture
+def tls_stub(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """The stub over https with a certificate of a CA made for the test (openssl)."""
+    ca_key, ca_pem = tmp_path / "ca.key", tmp_path / "ca.pem"
+    key, csr, pem = tmp_path / "srv.key", tmp_path / "srv.csr", tmp_path / "srv.pem"
+    ext = tmp_path / "ext.cnf"
+    ext.write_text("subjectAltName=IP:127.0.0.1\n")
+    for args in (
+        ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key, "-out", ca_pem,
+         "-days", "1", "-subj", "/CN=test-ca"],
+        ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr, "-subj",
+         "/CN=127.0.0.1"],
+        ["x509", "-req", "-in", csr, "-CA", ca_pem, "-CAkey", ca_key, "-CAcreateserial",
+         "-out", pem, "-days", "1", "-extfile", ext],
+    ):  # fmt: skip
+        subprocess.run(["openssl", *map(str, args)], check=True, capture_output=True, timeout=60)
+    handler = type("Handler", (_Stub,), {"answers": {}, "seen": [], "headers_seen": []})
+    handler.answers["up"] = (200, _vector([{"metric": {}, "value": [1, "1"]}]), 0.0)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pem, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}", ca_pem
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def test_https_is_verified_against_the_ca_bundle_given(tls_stub: tuple[str, Path]) -> None:
+    address, ca_pem = tls_stub
+    trusted = policyspec.Metric.model_validate(
+        {
+            "name": "m",
+            "provider": {"prometheus": {"address": address, "query": "up", "caFile": str(ca_pem)}},
+            "thresholds": {"max": 1},
+        }
+    )
+    reading = prometheus.PrometheusProvider().measure(trusted, CTX)
+    assert (reading.error, reading.value) == (None, 1.0)
+    untrusted = metric(address, "up")
+    refused = prometheus.PrometheusProvider().measure(untrusted, CTX)
+    assert refused.error is not None
+    assert "certificate" in refused.error.lower() or "ssl" in refused.error.lower()
