@@ -20,6 +20,7 @@ import click
 
 from rollout import __version__, files
 from rollout.cli import (
+    analyze_cmd,
     apply_cmd,
     common,
     controller_cmd,
@@ -66,6 +67,7 @@ cli.add_command(status_cmd.status_command)
 for command in release_cmds.COMMANDS:
     cli.add_command(command)
 cli.add_command(status_cmd.history_command)
+cli.add_command(analyze_cmd.analyze_command)
 cli.add_command(controller_cmd.controller_command)
 cli.add_command(demo_cmd.demo_command)
 cli.add_command(crds_cmd.crds_command)

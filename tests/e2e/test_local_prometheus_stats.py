@@ -85,3 +85,13 @@ def test_a_bad_canary_is_rolled_back_on_counts_read_from_prometheus(
     assert errors.evidence.canary_requests > 0
     assert errors.evidence.canary_errors > 0
     assert errors.evidence.stable_requests > errors.evidence.canary_requests / 2
+    # `rollout analyze` asks the same questions now, of either source of counts.
+    via_proxy = local.cli("analyze", "web", check=False)
+    assert "from the local proxy at http://127.0.0.1:" in via_proxy.stdout, via_proxy.stdout
+    via_prometheus = local.cli(
+        "analyze", "web", "--metrics", "prometheus", "--prometheus-url", prometheus.url,
+        check=False,
+    )  # fmt: skip
+    assert f"from Prometheus at {prometheus.url} (rollout-proxy preset)" in via_prometheus.stdout
+    assert "errors-vs-stable (local)" in via_prometheus.stdout
+    assert via_prometheus.returncode == 0, via_prometheus.stdout + via_prometheus.stderr

@@ -110,3 +110,39 @@ def test_the_token_file_is_read_at_each_query_so_a_rotated_token_is_used(
     assert [m["headers"]["Authorization"] for m in made] == ["Bearer first", "Bearer second"]
     assert {m["headers"]["X-Scope-OrgID"] for m in made} == {"team-a"}
     assert {m["ca_file"] for m in made} == {"/etc/ca.pem"}
+
+
+def test_a_comparison_with_history_gets_the_stable_s_counts_before_the_release() -> None:
+    """`compare.history`: the stable's increments over that window before the release
+    started, from the same counters at its two ends."""
+    from datetime import UTC, datetime
+
+    from rollout.analysis import measurement
+    from rollout.analysis.providers import local
+    from rollout.api import policyspec
+
+    stable = "web-1"
+    client = FakeClient(
+        {
+            ("series", 400): [series("2xx", 1000, stable), series("5xx", 10, stable)],
+            ("series", 1000): [series("2xx", 7000, stable), series("5xx", 16, stable)],
+        }
+    )
+    metric = policyspec.Metric.model_validate(
+        {
+            "name": "errors",
+            "provider": {"local": {"stat": "errors"}},
+            "compare": {"against": "stable", "method": "sequential", "history": "10m"},
+        }
+    )
+    ctx = measurement.MeasureContext(
+        namespace="d",
+        service="web",
+        stable=stable,
+        canary="web-2",
+        now=datetime.fromtimestamp(1000.5, UTC),
+        release_started_at=datetime.fromtimestamp(1000, UTC),
+    )
+    reading = local.LocalProvider(source(client, now=2000.0, delay=0)).measure(metric, ctx)
+    assert reading.error is None
+    assert reading.baseline == measurement.Counts(requests=6006, errors=6)
