@@ -30,6 +30,7 @@ __all__ = [
     "LocalProvider",
     "LocalStat",
     "Metric",
+    "PrometheusCounts",
     "PrometheusProvider",
     "Provider",
     "Thresholds",
@@ -78,6 +79,18 @@ class LocalProvider(base.ApiModel):
     stat: LocalStat
 
 
+class PrometheusCounts(base.ApiModel):
+    """Cumulative request counters of one revision (`{{revision}}`), for `compare`:
+    `requests` counts every request, `errors` the failed ones — selectors or sums of
+    counters (`my_requests_total{app="{{service}}", version="{{revision}}"}`), read at
+    two instants; each series' increase is summed (a reset counts from 0). A reading
+    ends `delay` before now (what Prometheus has surely scraped)."""
+
+    requests: endpoints.Template
+    errors: endpoints.Template
+    delay: durations.Duration = timedelta(seconds=30)
+
+
 class PrometheusProvider(base.ApiModel):
     """A PromQL query; `{{variables}}` are substituted and escaped at measurement time.
 
@@ -87,7 +100,8 @@ class PrometheusProvider(base.ApiModel):
     `caFile` (a PEM bundle that verifies an https `address`)."""
 
     address: endpoints.HttpUrl
-    query: endpoints.Template
+    query: endpoints.Template | None = None  # one value: what `thresholds` judge
+    counts: PrometheusCounts | None = None  # what `compare` judges
     timeout: durations.PositiveDuration = timedelta(seconds=10)
     headers: dict[endpoints.HeaderName, endpoints.HeaderEntry] = Field(default_factory=dict)
     bearer_token_from: endpoints.ValueFrom | None = None
@@ -96,6 +110,12 @@ class PrometheusProvider(base.ApiModel):
     @model_validator(mode="after")
     def _rules(self) -> PrometheusProvider:
         found = endpoints.header_problems(self.headers)
+        if self.query is None and self.counts is None:
+            found.append(
+                problems.Problem(
+                    ("query",), "give query (for thresholds), counts (for compare), or both"
+                )
+            )
         if self.bearer_token_from is not None and any(
             name.lower() == "authorization" for name in self.headers
         ):
@@ -224,17 +244,56 @@ class Metric(base.ApiModel):
                     " (a metric without one would always pass)",
                 )
             )
-        if self.compare is not None and self.provider.local is None:
+        found.extend(self._provider_problems())
+        problems.raise_problems("Metric", found)
+        return self
+
+    def _provider_problems(self) -> list[problems.Problem]:
+        """What the provider must give for the gates (and no field read by none)."""
+        prom, web = self.provider.prometheus, self.provider.web
+        found = []
+        if self.compare is not None and web is not None:
             found.append(
                 problems.Problem(
                     ("compare",),
-                    f"compare needs the local provider in this version (it reads request and"
-                    f" error counts or latency samples of both revisions); with the"
-                    f" {self.provider.kind} provider, gate with thresholds",
+                    "compare needs request and error counts of both revisions: use the local"
+                    " provider, or prometheus with counts; with web, gate with thresholds",
                 )
             )
-        problems.raise_problems("Metric", found)
-        return self
+        if prom is None:
+            return found
+        where = ("provider", "prometheus")
+        if self.compare is not None and prom.counts is None:
+            found.append(
+                problems.Problem(
+                    (*where, "counts"),
+                    "compare with prometheus reads counters: give counts.requests and"
+                    " counts.errors (templates over {{revision}})",
+                )
+            )
+        if self.compare is not None and self.compare.method is CompareMethod.MANN_WHITNEY:
+            found.append(
+                problems.Problem(
+                    ("compare", "method"),
+                    "mann-whitney needs latency samples, which Prometheus does not keep:"
+                    " compare errors (sequential), or gate latency with thresholds",
+                )
+            )
+        if self.thresholds is not None and prom.query is None:
+            found.append(problems.Problem((*where, "query"), "thresholds judge a query: give one"))
+        if self.thresholds is None and prom.query is not None:
+            found.append(
+                problems.Problem(
+                    (*where, "query"), "a query is judged only by thresholds: add them or drop it"
+                )
+            )
+        if self.compare is None and prom.counts is not None:
+            found.append(
+                problems.Problem(
+                    (*where, "counts"), "counts are read only by compare: add it or drop them"
+                )
+            )
+        return found
 
 
 class Analysis(base.ApiModel):

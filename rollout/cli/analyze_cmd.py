@@ -16,7 +16,7 @@ window ending now (a fresh look, not the release's cursor), then judged by `eval
 - the verdict and its reason.
 
 `-o json`: one object per metric. Exit 0 when every metric could be read (whatever
-the verdicts), 1 when a reading was an Error, 2 on bad options. It only reads: the
+the verdicts) or there is none, 1 when a reading was an Error, 2 on bad options. It only reads: the
 store read-only, nothing written anywhere.
 """
 
@@ -81,7 +81,8 @@ def analyze_command(
         if not metrics:
             common.fail(f"the policy of {service_name} has no metric {only!r}", code=2)
     if not metrics:
-        common.fail(f"the policy of {service_name} has no metrics to analyze")
+        click.echo(f"the policy of {service_name} has no metrics: nothing to analyze")
+        return
     canary = rel.spec.canary_revision if rel else svc.status.latest_ready_revision
     stable = rel.spec.stable_revision if rel else svc.status.stable_revision
     if canary is None:
@@ -225,10 +226,17 @@ def _asked(metric: policyspec.Metric, ctx: measurement.MeasureContext, where: st
     values = rendering.variables_for(ctx, metric.window)
     if metric.provider.prometheus is not None:
         spec = metric.provider.prometheus
+        asked = []
         try:
-            return f"{rendering.render_promql(spec.query, values)}  (at {spec.address})"
+            if spec.query is not None:
+                asked.append(rendering.render_promql(spec.query, values))
+            if spec.counts is not None:
+                for what, template in (("requests", spec.counts.requests),
+                                       ("errors", spec.counts.errors)):  # fmt: skip
+                    asked.append(f"{what}: {rendering.render_promql(template, values)}")
         except ValueError as exc:
             return f"the query template: {exc}"
+        return f"{'; '.join(asked)}  (at {spec.address})"
     if metric.provider.web is not None:
         try:
             return f"GET {rendering.render_url(metric.provider.web.url, values)}"

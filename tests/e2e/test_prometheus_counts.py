@@ -25,7 +25,7 @@ from prometheus_client.core import CounterMetricFamily
 from promserver import PrometheusServer, free_port
 
 from rollout.analysis import counters, measurement
-from rollout.analysis.providers import local, presets, promstats
+from rollout.analysis.providers import local, presets, prometheus, promstats
 from rollout.api import policyspec
 
 NAMESPACE, SERVICE, STABLE, CANARY = "prod", "web", "web-00001", "web-00002"
@@ -204,3 +204,64 @@ def test_the_local_provider_reads_prometheus_counts_for_a_sequential_comparison(
     broken = local.LocalProvider(dead).measure(metric, ctx)
     assert broken.error is not None
     assert "is unreachable" in broken.error
+
+
+def test_a_prometheus_comparison_reads_the_counts_templates_of_both_revisions(
+    start_prometheus: Callable[[list[str]], PrometheusServer],
+    exporter: tuple[Counters, str],
+) -> None:
+    """`provider: {prometheus: {counts: …}}` with `compare`: the user's own counter
+    selectors, read at two instants against a real Prometheus."""
+    values, target = exporter
+    selector = 'rollout_proxy_requests_total{service="{{service}}", revision="{{revision}}"'
+    metric = policyspec.Metric.model_validate(
+        {
+            "name": "errors",
+            "provider": {
+                "prometheus": {
+                    "address": "http://placeholder:9090",
+                    "counts": {
+                        "requests": selector + "}",
+                        "errors": selector + ', code=~"5.."}',
+                        "delay": "0s",
+                    },
+                }
+            },
+            "compare": {"against": "stable", "method": "sequential"},
+        }
+    )
+    with values.lock:
+        values.values.clear()
+        values.values.update({(CANARY, "2xx", "a"): 5.0, (STABLE, "2xx", "s"): 50.0})
+    srv = start_prometheus([target])
+    query = presets.series_query(
+        presets.PRESETS["rollout-proxy"], namespace=NAMESPACE, service=SERVICE,
+        revisions=[CANARY, STABLE],
+    )  # fmt: skip
+    since = after_instant(scraped(srv, query, dict(values.values)))
+    with values.lock:
+        values.values.update(
+            {(CANARY, "2xx", "a"): 25.0, (CANARY, "5xx", "a"): 4.0, (STABLE, "2xx", "s"): 250.0}
+        )
+    until = after_instant(scraped(srv, query, dict(values.values)))
+    spec = metric.provider.prometheus
+    assert spec is not None
+    metric = metric.model_copy(
+        update={
+            "provider": metric.provider.model_copy(
+                update={"prometheus": spec.model_copy(update={"address": srv.url})}
+            )
+        }
+    )
+    ctx = measurement.MeasureContext(
+        namespace=NAMESPACE,
+        service=SERVICE,
+        stable=STABLE,
+        canary=CANARY,
+        now=datetime.fromtimestamp(until, UTC),
+        measured_until=datetime.fromtimestamp(since, UTC),
+    )
+    reading = prometheus.PrometheusProvider().measure(metric, ctx)
+    assert reading.error is None
+    assert reading.canary == measurement.Counts(requests=24, errors=4)
+    assert reading.stable == measurement.Counts(requests=200, errors=0)

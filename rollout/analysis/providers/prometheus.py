@@ -24,11 +24,14 @@ Unreachable server, timeout, HTTP 4xx (a bad query) or 5xx → `Measurement(erro
 with the reason (`describe_api_error` pulls Prometheus's own message out of the
 client's exception).
 
-Not supported in this version: `compare` (against the stable revision) with this
-provider: policy validation refuses it, and a metric that gets here anyway reads as
-an error saying to gate on `thresholds`, or to use the `local` provider for
-comparisons. `minSamples` has no effect here (a single query
-has no request count behind it); put a request floor into the query if needed.
+**Comparisons** (`compare`, sequential): the spec's `counts` templates (`requests`,
+`errors`, over `{{revision}}`) are read as cumulative counters at two instants for each
+revision — from the previous reading's end (`measuredUntil`, else the release's
+start) to `counts.delay` before now — and each series' increase is summed
+(`analysis.counters`: a reset counts from 0, never negative); `compare.history` reads
+the stable's over that window before the release. A metric with thresholds and
+compare gets both the query's value and the counts. `minSamples` applies to the
+counts (a window query has no request count behind it: put a floor into the query).
 
 **As Prometheus is run** (Thanos, Mimir, VictoriaMetrics speak the same API): the
 spec's `headers` (a value or `{valueFrom}`; `secrets.headers`) and `bearerTokenFrom`
@@ -52,6 +55,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any, TypeGuard
 
 import requests
@@ -63,13 +67,12 @@ from urllib3 import connection as urllib3_connection
 from urllib3 import connectionpool
 from urllib3.util import retry
 
-from rollout.analysis import measurement
+from rollout.analysis import counters, measurement
 from rollout.analysis.providers import deadline, rendering
 from rollout.analysis.providers import secrets as secret_values
 from rollout.api import policyspec
 
 __all__ = [
-    "COMPARE_UNSUPPORTED",
     "Connect",
     "Parsed",
     "PrometheusProvider",
@@ -83,15 +86,15 @@ __all__ = [
 # https with that CA bundle (None: the system's).
 Connect = Callable[..., prometheus_connect.PrometheusConnect]
 
-COMPARE_UNSUPPORTED = (
-    "compare is not supported with the prometheus provider in this version:"
-    " gate this metric on thresholds, or use the local provider for comparisons"
-)
 _MAX_QUERY_IN_REASON = 200
 MAX_CLIENTS = 64  # cached clients (address, headers, CA bundle)
 _ClientKey = tuple[str, tuple[tuple[str, str], ...], str | None]
 
 log = structlog.get_logger(__name__)
+
+
+class _CountsError(Exception):
+    """A counter could not be read; the message says why."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -203,15 +206,6 @@ class PrometheusProvider:
             return _reading(
                 metric, ctx, Parsed(error=f"not a prometheus metric ({metric.provider.kind})")
             )
-        if metric.compare is not None:
-            return _reading(metric, ctx, Parsed(error=COMPARE_UNSUPPORTED))
-        try:
-            query = rendering.render_promql(
-                spec.query,
-                rendering.variables_for(ctx, metric.window),
-            )
-        except ValueError as exc:
-            return _reading(metric, ctx, Parsed(error=f"query template: {exc}"))
         hidden: list[str] = []
         try:
             headers = secret_values.headers(
@@ -225,36 +219,146 @@ class PrometheusProvider:
                 headers["Authorization"] = f"Bearer {token}"
         except secret_values.SecretError as exc:
             return _reading(metric, ctx, Parsed(error=f"Prometheus at {spec.address}: {exc}"))
-        parsed = self._query(spec, query, headers)
+        compared = None
+        if metric.compare is not None:
+            compared = self._compared(metric, spec, ctx, headers, hidden)
+            if compared.error is not None or spec.query is None or metric.thresholds is None:
+                return compared
+        if spec.query is None:
+            return _reading(metric, ctx, Parsed(error="thresholds need a query"))
+        try:
+            query = rendering.render_promql(
+                spec.query,
+                rendering.variables_for(ctx, metric.window),
+            )
+        except ValueError as exc:
+            return _reading(metric, ctx, Parsed(error=f"query template: {exc}"))
+        result, error = self._ask(spec, query, headers)
+        parsed = parse_result(result) if error is None else Parsed(error=error)
         if parsed.error is not None:
             parsed = dataclasses.replace(parsed, error=_masked(parsed.error, hidden))
         if parsed.note is not None:  # a Measurement has no field for it: say it here
             log.debug("metric.no_data", metric=metric.name, reason=parsed.note, query=query)
-        return _reading(metric, ctx, parsed)
+        reading = _reading(metric, ctx, parsed)
+        if compared is not None and reading.error is None:  # thresholds and compare both
+            return dataclasses.replace(compared, value=reading.value)
+        return reading
 
-    def _query(
-        self, spec: policyspec.PrometheusProvider, query: str, headers: Mapping[str, str]
-    ) -> Parsed:
+    def _compared(
+        self,
+        metric: policyspec.Metric,
+        spec: policyspec.PrometheusProvider,
+        ctx: measurement.MeasureContext,
+        headers: Mapping[str, str],
+        hidden: list[str],
+    ) -> measurement.Measurement:
+        """Both revisions' increments since the previous reading, from `counts`
+        (`analysis.counters`), ending `counts.delay` before now."""
+        counts, compare = spec.counts, metric.compare
+        if counts is None or compare is None or ctx.stable is None:
+            why = "no stable revision to compare against" if counts else "compare needs counts"
+            return _reading(metric, ctx, Parsed(error=why))
+        end = math.floor(ctx.now.timestamp() - counts.delay.total_seconds())
+        if ctx.measured_until is not None:
+            start = math.floor(ctx.measured_until.timestamp())
+        elif ctx.release_started_at is not None:
+            start = math.floor(ctx.release_started_at.timestamp())
+        else:
+            start = end - math.ceil(metric.window.total_seconds())
+        start = min(start, end)
+        values = rendering.variables_for(ctx, metric.window)
+        try:
+            canary = self._increments(spec, counts, values, ctx.canary, start, end, headers)
+            stable = self._increments(spec, counts, values, ctx.stable, start, end, headers)
+            baseline = None
+            if compare.history is not None and ctx.release_started_at is not None:
+                began = math.floor(ctx.release_started_at.timestamp())
+                since = began - math.ceil(compare.history.total_seconds())
+                baseline = self._increments(
+                    spec, counts, values, ctx.stable, since, min(began, end), headers
+                )
+        except _CountsError as exc:
+            return _reading(metric, ctx, Parsed(error=_masked(str(exc), hidden)))
+        return measurement.Measurement(
+            metric=metric.name,
+            at=ctx.now,
+            until=datetime.fromtimestamp(end if end > start else start, UTC),
+            canary=canary,
+            stable=stable,
+            baseline=baseline,
+        )
+
+    def _increments(
+        self,
+        spec: policyspec.PrometheusProvider,
+        counts: policyspec.PrometheusCounts,
+        values: Mapping[str, str],
+        revision: str,
+        start: int,
+        end: int,
+        headers: Mapping[str, str],
+    ) -> measurement.Counts:
+        if end <= start:
+            return measurement.Counts(0, 0)
+        found = []
+        for template in (counts.requests, counts.errors):
+            try:
+                query = rendering.render_promql(template, {**values, "revision": revision})
+            except ValueError as exc:
+                raise _CountsError(f"counts template: {exc}") from None
+            series = [self._series(spec, query, at, headers) for at in (start, end)]
+            found.append(counters.increase(series[0], series[1]))
+        requests, errors = found
+        return measurement.Counts(requests, min(errors, requests))
+
+    def _series(
+        self, spec: policyspec.PrometheusProvider, query: str, at: int, headers: Mapping[str, str]
+    ) -> dict[counters.Series, float]:
+        result, error = self._ask(spec, query, headers, at)
+        if error is not None:
+            raise _CountsError(error)
+        if not isinstance(result, list):
+            raise _CountsError(f"counts: the query returned {_short(result)}, not a vector")
+        found: dict[counters.Series, float] = {}
+        for item in result:
+            try:
+                labels = tuple(sorted(item["metric"].items()))
+                found[labels] = float(item["value"][1])
+            except (KeyError, TypeError, ValueError, IndexError):
+                raise _CountsError(f"counts: unexpected series {_short(item)}") from None
+        return found
+
+    def _ask(
+        self,
+        spec: policyspec.PrometheusProvider,
+        query: str,
+        headers: Mapping[str, str],
+        at: int | None = None,
+    ) -> tuple[Any, str | None]:
+        """An instant query's result (at `at`, else now), or why there is none."""
         seconds = spec.timeout.total_seconds()
-        late = Parsed(error=f"Prometheus at {spec.address}: no complete answer within {seconds:g}s")
+        late = f"Prometheus at {spec.address}: no complete answer within {seconds:g}s"
+        params = {"timeout": rendering.promql_duration(spec.timeout)}
+        if at is not None:
+            params["time"] = str(at)
         try:
             with deadline.within(seconds) as ends:
                 result = self.client(spec.address, headers, spec.ca_file).custom_query(
                     query,
-                    params={"timeout": rendering.promql_duration(spec.timeout)},
+                    params=params,
                     timeout=seconds,  # type: ignore[arg-type]  # requests takes a float
                 )
         except requests.exceptions.Timeout:
-            return late
+            return None, late
         except requests.exceptions.ConnectionError as exc:
             if time.monotonic() >= ends:  # a body cut at the deadline reads as a lost connection
-                return late
-            return Parsed(error=f"Prometheus at {spec.address} is unreachable: {root_cause(exc)}")
+                return None, late
+            return None, f"Prometheus at {spec.address} is unreachable: {root_cause(exc)}"
         except prom_exceptions.PrometheusApiClientException as exc:
-            return Parsed(error=describe_api_error(str(exc), query))
+            return None, describe_api_error(str(exc), query)
         except (requests.exceptions.RequestException, ValueError, KeyError, TypeError) as exc:
-            return Parsed(error=f"unexpected answer from Prometheus at {spec.address}: {exc}")
-        return parse_result(result)
+            return None, f"unexpected answer from Prometheus at {spec.address}: {exc}"
+        return result, None
 
 
 def parse_result(result: Any) -> Parsed:

@@ -351,11 +351,12 @@ METRIC_RULES = [
             - name: errors
               provider: {prometheus: {address: "http://127.0.0.1:9090", query: "up"}}
               compare: {method: sequential}
+              thresholds: {max: 1}
             """),
-        11,
-        "spec.analysis.metrics[0].compare",
-        "compare needs the local provider",
-        id="compare-with-prometheus",
+        10,
+        "spec.analysis.metrics[0].provider.prometheus.counts",
+        "compare with prometheus reads counters",
+        id="compare-with-prometheus-needs-counts",
     ),
     pytest.param(
         _metric("""\
@@ -422,7 +423,7 @@ METRIC_RULES = [
             """),
         11,
         "spec.analysis.metrics[0].provider.prometheus.query",
-        "required field missing",
+        "give query (for thresholds), counts (for compare), or both",
         id="prometheus-without-query",
     ),
     pytest.param(

@@ -66,6 +66,7 @@ def test_every_state_command_is_checked() -> None:
             "retry",
             "undo",
             "history",
+            "analyze",
             "controller",
         ]
     )

@@ -33,7 +33,7 @@ DRIVER = pathlib.Path(_fault_driver.__file__)
 WAIT = 120.0  # seconds a driver may take before the test gives up on it
 LOCK_WAIT = 0.5  # seconds a command waits for the lock in the driver
 
-READS = {"get", "status", "history"}
+READS = {"get", "status", "history", "analyze"}
 WRITES = {"apply", "promote", "abort", "pause", "resume", "retry", "undo"}
 STATE_COMMANDS = READS | WRITES
 # Commands that never touch the state dir, and what they exit with anyway.

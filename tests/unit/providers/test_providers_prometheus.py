@@ -6,6 +6,7 @@ The real Prometheus is exercised in tests/e2e/test_prometheus_provider.py.
 
 from __future__ import annotations
 
+import dataclasses
 import http.server
 import json
 import socket
@@ -130,7 +131,9 @@ class _Stub(http.server.BaseHTTPRequestHandler):
         query = urllib.parse.parse_qs(parsed.query).get("query", [""])[0]
         self.seen.append(query)
         self.headers_seen.append({k.lower(): v for k, v in self.headers.items()})
-        status, body, delay = self.answers.get(query, (200, _vector([]), 0.0))
+        at = urllib.parse.parse_qs(parsed.query).get("time", [""])[0]
+        default = self.answers.get(query, (200, _vector([]), 0.0))
+        status, body, delay = self.answers.get(f"{query}@{at}", default)
         time.sleep(delay)
         data = json.dumps(body).encode() if not isinstance(body, bytes) else body
         try:
@@ -259,23 +262,84 @@ def test_unreachable_is_an_error_without_retries() -> None:
     assert "Connection refused" in reading.error
 
 
-def test_compare_is_not_supported() -> None:
-    """A comparison with this provider (refused by validation too) is an error reading."""
-    m = metric("http://127.0.0.1:1", "up").model_copy(
-        update={"compare": policyspec.Compare(method=policyspec.CompareMethod.SEQUENTIAL)}
+def test_compare_reads_both_revisions_counters_at_two_instants(
+    stub: tuple[str, type[_Stub]],
+) -> None:
+    """`counts` templates read at the previous reading's end and `delay` before now,
+    for the canary and the stable: their increments, a reset counting from 0."""
+    address, handler = stub
+    start = int(NOW.timestamp()) - 300
+    end = int(NOW.timestamp()) - 30
+    for revision, before, after in (
+        ("web-2", (100, 2), (150, 6)),
+        ("web-1", (1000, 1), (40, 1)),  # the stable's pod restarted: counts from 0
+    ):
+        for name, at, value in (
+            ("req", start, before[0]),
+            ("err", start, before[1]),
+            ("req", end, after[0]),
+            ("err", end, after[1]),
+        ):
+            query = f'{name}{{rev="{revision}"}}'
+            handler.answers[f"{query}@{at}"] = (
+                200,
+                _vector([{"metric": {"pod": "a"}, "value": [at, str(value)]}]),
+                0.0,
+            )
+    m = policyspec.Metric.model_validate(
+        {
+            "name": "errors",
+            "provider": {
+                "prometheus": {
+                    "address": address,
+                    "counts": {
+                        "requests": 'req{rev="{{revision}}"}',
+                        "errors": 'err{rev="{{revision}}"}',
+                    },
+                }
+            },
+            "compare": {"against": "stable", "method": "sequential"},
+        }
     )
-    calls: list[str] = []
+    ctx = dataclasses.replace(CTX, measured_until=datetime.fromtimestamp(start, UTC))
+    reading = prometheus.PrometheusProvider().measure(m, ctx)
+    assert reading.error is None
+    assert reading.canary == measurement.Counts(50, 4)
+    assert reading.stable == measurement.Counts(40, 0)  # 1 error before, 1 after: none new
+    assert reading.until == datetime.fromtimestamp(end, UTC)
+    assert evaluate.evaluate(m, reading, None).verdict is not Verdict.ERROR
 
-    def connect(address: str) -> Any:
-        calls.append(address)
-        raise AssertionError("must not connect")
 
-    reading = prometheus.PrometheusProvider(connect).measure(m, CTX)
-    assert reading.error == prometheus.COMPARE_UNSUPPORTED
-    assert "thresholds" in reading.error
-    assert "local provider" in reading.error
-    assert calls == []
-    assert evaluate.evaluate(m, reading, None).verdict is Verdict.ERROR
+@pytest.mark.parametrize(
+    ("provider", "gates", "says"),
+    [
+        ({"query": "up"}, {"compare": {}}, "compare with prometheus reads counters"),
+        (
+            {"counts": {"requests": "r", "errors": "e"}},
+            {"compare": {"method": "mann-whitney"}},
+            "Prometheus does not keep",
+        ),
+        ({"counts": {"requests": "r", "errors": "e"}}, {"thresholds": {"max": 1}}, "give one"),
+        (
+            {"query": "up", "counts": {"requests": "r", "errors": "e"}},
+            {"thresholds": {"max": 1}},
+            "read only by compare",
+        ),
+        ({"query": "up"}, {"compare": {}, "thresholds": {"max": 1}}, "reads counters"),
+        ({}, {"thresholds": {"max": 1}}, "give query"),
+    ],
+)
+def test_what_each_gate_needs_from_prometheus_is_checked(
+    provider: dict[str, Any], gates: dict[str, Any], says: str
+) -> None:
+    with pytest.raises(ValueError, match=says):
+        policyspec.Metric.model_validate(
+            {
+                "name": "m",
+                "provider": {"prometheus": {"address": "http://p:9090", **provider}},
+                **gates,
+            }
+        )
 
 
 def test_clients_are_cached_per_address(stub: tuple[str, type[_Stub]]) -> None:
