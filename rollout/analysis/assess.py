@@ -17,8 +17,8 @@ step failed, must pause, has passed, or may end early:
   half) Inconclusive for want of data (quiet readings — Inconclusive because the
   canary served no request since the last look — are left out of that count: at 1%
   of a small service most 10 s intervals are quiet), and — where the provider
-  reports counts (`local`) — the canary served at least `max(minSamples, 1)`
-  requests behind the step's readings;
+  reports counts (`local`, a `prometheus` comparison's `counts`) — the canary served
+  at least `max(minSamples, 1)` requests behind the step's readings;
 - **blind**: metrics (any of the policy's) whose latest reading is an Error: the
   engine never raises traffic or promotes while one is (a reading from a failing
   provider is no evidence of anything);
@@ -40,7 +40,7 @@ from rollout.analysis import evaluate, measurement, sequential
 from rollout.api import policyspec
 from rollout.api.release import Evidence, MetricStatus, Verdict
 
-__all__ = ["SUSPECT_E_VALUE", "Gate", "fold", "gate", "reset_step"]
+__all__ = ["SUSPECT_E_VALUE", "Gate", "counts_requests", "fold", "gate", "reset_step"]
 
 SUSPECT_E_VALUE = 1.5
 
@@ -204,9 +204,18 @@ def _evidenced(metric: policyspec.Metric, status: MetricStatus) -> bool:
     # the last look) are not missing data: the canary's requests are judged below.
     if 2 * (status.inconclusive - status.quiet) > status.measurements - status.quiet:
         return False
-    if metric.provider.local is not None:  # the provider counts the canary's requests
+    if counts_requests(metric):  # the provider counts the canary's requests
         return status.canary_requests >= max(metric.min_samples, 1)
     return True
+
+
+def counts_requests(metric: policyspec.Metric) -> bool:
+    """Whether the metric's readings count the canary's requests: the local provider's
+    always, a prometheus comparison's (its `counts`)."""
+    prom = metric.provider.prometheus
+    return metric.provider.local is not None or (
+        prom is not None and prom.counts is not None and metric.compare is not None
+    )
 
 
 def _suspect(metric: policyspec.Metric, status: MetricStatus | None) -> bool:

@@ -484,3 +484,19 @@ def test_history_fails_a_canary_the_concurrent_test_only_suspects() -> None:
     assert history[0].verdict is Verdict.FAILED
     assert "stable history 36/36000" in history[0].reason
     assert plain[0].verdict is Verdict.PASSED
+
+
+@pytest.mark.parametrize(("min_samples", "passed"), [(0, True), (10, False)])
+def test_a_prometheus_comparison_needs_the_same_canary_requests(
+    min_samples: int, passed: bool
+) -> None:
+    """A comparison on Prometheus counts is held to the same floor as on local ones."""
+    prom = {
+        "prometheus": {
+            "address": "http://prom:9090",
+            "counts": {"requests": 'r{v="{{revision}}"}', "errors": 'e{v="{{revision}}"}'},
+        }
+    }
+    policy = analysis({**SEQ, "provider": prom, "minSamples": min_samples}, inconclusiveLimit=5)
+    assert assess.counts_requests(policy.metrics[0])
+    assert gate_after(policy, ["seq"], counts((3, 0), (300, 1), 1)).passed is passed
