@@ -100,6 +100,8 @@ def decide(spec: ReleaseSpec, status: ReleaseStatus, obs: observation.Observatio
         answered.extend(events)
     if status.phase in TERMINAL_PHASES:  # a terminal release only delivers its webhooks
         return Decision(status, tuple(answered), schedule.requeue_after(spec, status, obs))
+    if obs.notifications:
+        status.notifications = notify.track(status.notifications, obs.notifications, status.history)
     m = model.Model(spec, status, obs)
     m.actions.extend(answered)
     with _machine() as driver:

@@ -12,6 +12,9 @@ per notification and release; a message that failed after its retries is given u
 (an event says so, the controller counts it): it never holds up the next or the
 release.
 
+- `track(...)`: an entry for each notification in force, from the history so far on
+  (the engine calls it while the release runs; a release never tracked is never told
+  about);
 - `due(...)`: the next message of each notification, with its body for the sink;
 - `fold(statuses, answers, now)`: the statuses with the answers in, and the events;
 - `render(...)`: the body — the webhook payload (`name` is the notification's) with
@@ -42,7 +45,7 @@ from rollout.api.release import (
 )
 from rollout.release import actions, observation
 
-__all__ = ["Delivery", "due", "fold", "moment", "next_due", "render"]
+__all__ = ["Delivery", "due", "fold", "moment", "next_due", "render", "track"]
 
 N = NotificationTrigger
 _ENDS = {
@@ -76,6 +79,25 @@ def moment(entry: HistoryEntry) -> tuple[NotificationTrigger, str] | None:
     return None
 
 
+def track(
+    statuses: Sequence[NotificationStatus],
+    notifications: Sequence[policyspec.Notification],
+    history: Sequence[HistoryEntry],
+) -> list[NotificationStatus]:
+    """Statuses with an entry for every notification in force, each new one starting
+    after the history so far: a notification tells about the moments of a running
+    release from when it first looked at it — never a finished release's past (a
+    controller started with a default list must not tell about every release ever)."""
+    known = {n.name for n in statuses}
+    last = history[-1].seq if history else 0
+    added = [
+        NotificationStatus(name=n.name, delivered=last)
+        for n in notifications
+        if n.name not in known
+    ]
+    return [*statuses, *added] if added else list(statuses)
+
+
 def _entry(status: ReleaseStatus, name: str) -> NotificationStatus | None:
     return next((n for n in status.notifications if n.name == name), None)
 
@@ -84,8 +106,10 @@ def _next(
     notification: policyspec.Notification, status: ReleaseStatus
 ) -> tuple[HistoryEntry, str] | None:
     sent_to = _entry(status, notification.name)
-    after = sent_to.delivered if sent_to is not None else 0
-    sent = set(sent_to.sent) if sent_to is not None else set()
+    if sent_to is None:
+        return None  # not tracked while the release ran (`track`): nothing to tell
+    after = sent_to.delivered
+    sent = set(sent_to.sent)
     for entry in status.history:
         if entry.seq <= after:
             continue

@@ -410,3 +410,19 @@ def test_a_failing_sink_is_an_event_and_a_metric_and_the_release_goes_on(
     (state,) = release_of(env, name).status.notifications
     assert (state.sent, state.failures) == (["Succeeded"], 1)
     assert sink.url not in state.last_error
+
+
+def test_a_default_list_added_later_tells_nothing_about_finished_releases(
+    env: Any, gates: Callable[..., HookGate], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Releases that ended before the controller had notifications are not told about
+    (no storm of old outcomes when `--notifications` is first given)."""
+    sink = gates(200)
+    name = start_release(env, policy())
+    settle(env, lambda: release_of(env, name).status.phase is Phase.SUCCEEDED)
+    notified(env, sink, monkeypatch, name="all", sink="slack", urlFrom={"env": "SINK_URL"})
+    env.controller.list_all()  # a restarted controller looks at every release again
+    settle(env, lambda: env.controller.hooks.in_flight() == 0)
+    env.advance(60)
+    assert sink.count() == 0
+    assert release_of(env, name).status.notifications == []

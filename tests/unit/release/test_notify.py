@@ -69,7 +69,15 @@ def status(history: list[HistoryEntry] = HISTORY, **fields: Any) -> ReleaseStatu
     return ReleaseStatus(phase=Phase.ROLLED_BACK, history=history, **fields)
 
 
+def tracked(st_: ReleaseStatus, *notifications: policyspec.Notification) -> ReleaseStatus:
+    """`st_` as a release watched by `notifications` from its start."""
+    return st_.model_copy(
+        update={"notifications": notify.track(st_.notifications, notifications, [])}
+    )
+
+
 def due(n: policyspec.Notification, st_: ReleaseStatus) -> list[str]:
+    st_ = tracked(st_, n)
     return [d.basis for d in notify.due([n], SPEC, st_, name="web-00002", namespace="default")]
 
 
@@ -137,7 +145,7 @@ def test_walking_the_history_sends_each_moment_at_most_once(phases: list[Phase |
         for i, p in enumerate(phases)
     ]
     n = notification(triggers=["Paused", "RolledBack", "Step"])
-    st_ = status(history)
+    st_ = tracked(status(history), n)
     keys: list[str] = []
     for _ in range(len(history) + 1):
         deliveries = notify.due([n], SPEC, st_, name="r", namespace="d")
@@ -329,3 +337,21 @@ def test_the_checks_catch_what_they_check() -> None:
 def test_bad_notifications_are_refused(fields: dict[str, Any], says: str) -> None:
     with pytest.raises(ValueError, match=says):
         notification(**fields)
+
+
+def test_a_release_never_tracked_is_never_told_about() -> None:
+    """A controller started with a default list must not send every finished release's
+    past: only releases it watched while they ran get messages."""
+    n = notification()
+    untracked = status()
+    assert notify.due([n], SPEC, untracked, name="r", namespace="d") == []
+    assert notify.next_due([n], untracked, datetime(2025, 1, 1, tzinfo=UTC)) is None
+
+
+def test_tracking_starts_after_the_history_so_far() -> None:
+    n = notification(triggers=["Paused", "RolledBack", "Step"])
+    (entry_,) = notify.track([], [n], HISTORY[:3])
+    assert (entry_.name, entry_.delivered, entry_.sent) == ("webhook", 3, [])
+    later = status(notifications=[entry_])
+    assert due(n, later) == ["6|RolledBack"]
+    assert notify.track([entry_], [n], HISTORY) == [entry_]  # never reset
