@@ -20,6 +20,7 @@ import pathlib
 
 import click
 
+from rollout.analysis.providers import presets
 from rollout.cli import common
 from rollout.platforms.kubernetes import manifests, scope
 
@@ -92,6 +93,18 @@ APPLY = "rollout install --print | kubectl apply -f -"
     metavar="NAME[,NAME…]",
     help="Secrets the controller may get for providers' secretKeyRef (default: none).",
 )
+@click.option(
+    "--prometheus-url",
+    default="",
+    help="The controller reads request stats of `local` metrics from this Prometheus"
+    " (controller --metrics prometheus); with --preset.",
+)
+@click.option(
+    "--preset",
+    type=click.Choice(sorted(presets.PRESETS)),
+    default=None,
+    help="With --prometheus-url: whose counters (istio, linkerd, knative, rollout-proxy).",
+)
 def install_command(
     *,
     print_: bool,
@@ -105,6 +118,8 @@ def install_command(
     api_server_cidrs: tuple[str, ...],
     provider_ports: tuple[int, ...],
     secret_names: tuple[str, ...],
+    prometheus_url: str,
+    preset: str | None,
 ) -> None:
     """Print the manifests that run rollout on a Kubernetes cluster.
 
@@ -113,6 +128,7 @@ def install_command(
       rollout install --print | kubectl apply -f -
       rollout install --print --namespace delivery --image registry.example/rollout:0.1.0
       rollout install --print --watch-namespaces team-a,team-b --secret-names prom-token
+      rollout install --print --prometheus-url http://prometheus.monitoring:9090 --preset istio
       rollout install --write deploy/
     """
     if print_ and directory is not None:
@@ -130,6 +146,8 @@ def install_command(
             secret_names=tuple(
                 dict.fromkeys(n.strip() for names in secret_names for n in names.split(","))
             ),
+            prometheus_url=prometheus_url,
+            preset=preset,
         )
     except manifests.SettingsError as exc:
         common.fail(str(exc), code=2)

@@ -49,13 +49,15 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import re
+import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
 import yaml
 
 from rollout import __version__
-from rollout.api import crds, kinds
+from rollout.analysis.providers import presets
+from rollout.api import crds, endpoints, kinds
 from rollout.platforms.kubernetes import rbac, scope
 
 __all__ = [
@@ -143,6 +145,10 @@ class Settings:
     api_server_cidrs: tuple[str, ...] = ()
     provider_ports: tuple[int, ...] = DEFAULT_PROVIDER_PORTS
     secret_names: tuple[str, ...] = ()
+    # Request stats from Prometheus (`controller --metrics prometheus`): its URL and the
+    # preset of the counters the mesh exports; "" / None: none.
+    prometheus_url: str = ""
+    preset: str | None = None
 
     def __post_init__(self) -> None:
         _checked("--namespace", self.namespace, scope.check_namespace)
@@ -155,6 +161,16 @@ class Settings:
         if self.replicas < 1:
             raise SettingsError(f"--replicas {self.replicas}: at least 1")
         _checked("--metrics-addr", self.metrics_addr, parse_metrics_addr)
+        if bool(self.prometheus_url) != (self.preset is not None):
+            raise SettingsError("--prometheus-url and --preset go together")
+        if self.prometheus_url:
+            problem = endpoints.http_url_problem(self.prometheus_url)
+            if problem is not None:
+                raise SettingsError(f"--prometheus-url: {problem}")
+        if self.preset is not None and self.preset not in presets.PRESETS:
+            raise SettingsError(
+                f"--preset {self.preset!r}: one of {', '.join(sorted(presets.PRESETS))}"
+            )
         if self.metrics_from:
             _checked("--metrics-from", self.metrics_from, _label_pair)
         for cidr in self.api_server_cidrs:
@@ -356,6 +372,9 @@ def _controller(s: Settings) -> Obj:
     ]
     if s.watch_namespaces:
         args += ["--watch-namespaces", ",".join(s.watch_namespaces)]
+    if s.prometheus_url and s.preset is not None:
+        args += ["--metrics", "prometheus", "--prometheus-url", s.prometheus_url]
+        args += ["--preset", s.preset]
     return {
         "name": "controller",
         "image": s.image,
@@ -434,8 +453,12 @@ def _network_policy(s: Settings) -> Obj:
         {"ports": [{"protocol": p, "port": DNS_PORT} for p in ("UDP", "TCP")]},
         api_server,
     ]
-    if s.provider_ports:
-        egress.append({"ports": _tcp(*sorted(set(s.provider_ports)))})
+    ports = set(s.provider_ports)
+    if s.prometheus_url:  # where the request stats come from is reachable
+        url = urllib.parse.urlsplit(s.prometheus_url)
+        ports.add(url.port or (443 if url.scheme == "https" else 80))
+    if ports:
+        egress.append({"ports": _tcp(*sorted(ports))})
     return {
         **_object("networking.k8s.io/v1", "NetworkPolicy", s.namespace),
         "spec": {

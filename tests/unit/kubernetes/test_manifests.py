@@ -226,6 +226,25 @@ def test_controller_command_probes_and_resources() -> None:
     assert "memory" in container["resources"]["limits"]
 
 
+def test_request_stats_from_prometheus_reach_the_controller_and_its_egress() -> None:
+    """--prometheus-url and --preset become the controller's `--metrics prometheus`
+    options, and the NetworkPolicy lets it reach that Prometheus."""
+    settings = manifests.Settings(
+        prometheus_url="http://vmselect.monitoring:8481/select/0/prometheus", preset="istio"
+    )
+    (container,) = _deployment(manifests.render(settings))["spec"]["template"]["spec"]["containers"]
+    assert container["args"][-6:] == [
+        "--metrics",
+        "prometheus",
+        "--prometheus-url",
+        "http://vmselect.monitoring:8481/select/0/prometheus",
+        "--preset",
+        "istio",
+    ]
+    ports = {p["port"] for p in _policy(settings)["spec"]["egress"][2]["ports"]}
+    assert ports == {8481, 9090}
+
+
 def test_replicas_and_image_are_the_callers() -> None:
     """Two replicas (one leads) of this version's image by default; else as given."""
     default = _deployment(manifests.render())
@@ -336,6 +355,13 @@ def test_network_policy_narrows_as_told() -> None:
         pytest.param({"api_server_cidrs": ("10.0.0/8x",)}, "not a CIDR block", id="cidr"),
         pytest.param({"provider_ports": (0,)}, "--provider-port 0", id="provider-port"),
         pytest.param({"secret_names": ("Tok",)}, "--secret-names: 'Tok' is not a Secret", id="sec"),
+        pytest.param({"preset": "istio"}, "go together", id="preset-alone"),
+        pytest.param(
+            {"prometheus_url": "prom:9090", "preset": "istio"}, "--prometheus-url: ", id="prom-url"
+        ),
+        pytest.param(
+            {"prometheus_url": "http://p:9090", "preset": "envoy"}, "--preset 'envoy'", id="preset"
+        ),
     ],
 )
 def test_bad_settings_are_refused_in_one_line(given: dict[str, Any], message: str) -> None:
