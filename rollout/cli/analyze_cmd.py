@@ -32,6 +32,7 @@ from rollout.analysis import evaluate, measurement, providers
 from rollout.analysis.providers import presets, promstats, rendering
 from rollout.api import policyspec, release, rolloutpolicy, service
 from rollout.cli import common
+from rollout.platforms import local
 from rollout.platforms.local.proxy import client as proxy_client
 from rollout.store import errors
 
@@ -103,19 +104,10 @@ def analyze_command(
 
 
 def _read(opts: common.Options, name: str) -> tuple[service.Service, release.Release | None]:
-    try:
-        svc = opts.store.get("Service", opts.namespace, name)
-    except errors.NotFound:
-        common.fail(f"service {name!r} not found in namespace {opts.namespace}")
-    assert isinstance(svc, service.Service)
-    rel = None
-    if svc.status.current_release is not None:
-        try:
-            found = opts.store.get("Release", opts.namespace, svc.status.current_release)
-        except errors.NotFound:
-            found = None
-        if isinstance(found, release.Release) and found.status.phase not in release.TERMINAL_PHASES:
-            rel = found
+    """The Service and its release while it runs (a finished one judges nothing now)."""
+    svc, rel = common.service_and_release(opts, name)
+    if rel is not None and rel.status.phase in release.TERMINAL_PHASES:
+        rel = None
     return svc, rel
 
 
@@ -156,35 +148,7 @@ def _source(
     if state is None:
         return None, "no local proxy running in this state dir"
     proxy = proxy_client.ProxyClient(state[1])
-    return _ProxyStats(proxy), f"the local proxy at {state[1]}"
-
-
-class _ProxyStats:
-    def __init__(self, proxy: proxy_client.ProxyClient) -> None:
-        self._proxy = proxy
-
-    def stats(
-        self,
-        namespace: str,
-        service: str,
-        revision: str,
-        *,
-        since: float,
-        until: float,
-        samples: int,
-    ) -> dict[str, Any]:
-        window = self._proxy.stats(
-            namespace, service, revision, since=since, until=until, samples=samples
-        )
-        return {
-            "requests": window.requests,
-            "errors": window.errors,
-            "codes": dict(window.codes),
-            "latency": dict(window.latency) if window.latency else None,
-            "samples": list(window.samples),
-            "since": window.since,
-            "until": window.until,
-        }
+    return local.ProxyStats(lambda: proxy), f"the local proxy at {state[1]}"
 
 
 def _analyze(

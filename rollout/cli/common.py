@@ -48,7 +48,7 @@ import pydantic
 
 from rollout import clock as clocks
 from rollout import files
-from rollout.api import base
+from rollout.api import base, release, service
 from rollout.store import errors, factory, port, sqlite
 
 __all__ = [
@@ -275,6 +275,24 @@ def state_options(*, output: bool = False, store: sqlite.Mode = "create") -> Cal
 
 
 # --- who and when -------------------------------------------------------------------------
+
+
+def service_and_release(opts: Options, name: str) -> tuple[service.Service, release.Release | None]:
+    """The Service `name` (exit 1 when there is none) and its current Release (None when
+    it has none, or it is gone)."""
+    try:
+        svc = opts.store.get("Service", opts.namespace, name)
+    except errors.NotFound:
+        fail(f"service {name!r} not found in namespace {opts.namespace}")
+    assert isinstance(svc, service.Service)
+    rel = None
+    if svc.status.current_release is not None:
+        try:
+            found = opts.store.get("Release", opts.namespace, svc.status.current_release)
+        except errors.NotFound:
+            found = None
+        rel = found if isinstance(found, release.Release) else None
+    return svc, rel
 
 
 def requester() -> str:

@@ -38,18 +38,7 @@ _State = tuple[service.Service, release.Release | None, route.Route | None]
 
 
 def _read(opts: common.Options, name: str) -> _State:
-    try:
-        svc = opts.store.get("Service", opts.namespace, name)
-    except errors.NotFound:
-        common.fail(f"service {name!r} not found in namespace {opts.namespace}")
-    assert isinstance(svc, service.Service)
-    rel = None
-    if svc.status.current_release is not None:
-        try:
-            found = opts.store.get("Release", opts.namespace, svc.status.current_release)
-        except errors.NotFound:
-            found = None
-        rel = found if isinstance(found, release.Release) else None
+    svc, rel = common.service_and_release(opts, name)
     try:
         found_route = opts.store.get("Route", opts.namespace, name)
     except errors.NotFound:

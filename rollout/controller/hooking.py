@@ -63,9 +63,7 @@ def endpoint_of(url: str) -> str:
 
 def deadline_of(call: hooks.Call) -> float:
     """The longest a call of this hook can take: every attempt and every backoff."""
-    hook = call.hook
-    waits = sum(transport.backoff(n) for n in range(hook.retries))
-    return hook.timeout.total_seconds() * (hook.retries + 1) + waits
+    return transport.bound(call.hook.timeout.total_seconds(), call.hook.retries)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -103,8 +103,7 @@ class _Message:
     @property
     def timeout(self) -> float:
         n = self.delivery.notification
-        waits = sum(transport.backoff(i) for i in range(n.retries))
-        return MAX_WAIT + n.timeout.total_seconds() * (n.retries + 1) + waits
+        return MAX_WAIT + transport.bound(n.timeout.total_seconds(), n.retries)
 
     @property
     def lane(self) -> None:

@@ -32,7 +32,8 @@ answer within the deadline, HTTP 5xx and 429. Any other answer is definitive —
 is a gate saying no, a 3xx a misconfigured URL, a malformed answer a broken
 endpoint. Between attempts `sleep(backoff(n))`: 0.5 s doubling, capped at 5 s;
 `Retry-After` is not honoured (it would lift the bound). So a call ends within
-`timeout * (retries + 1) + sum(backoff(n) for n < retries)`, and never raises.
+`bound(timeout, retries)` = `timeout * (retries + 1) + sum(backoff(n) for n < retries)`,
+and never raises.
 
 **Errors say "the webhook", never its URL** (a Slack incoming-webhook URL is itself a
 credential, in its path, which `policyspec.redact_url` does not hide), and never the
@@ -151,6 +152,11 @@ def _json_default(value: Any) -> Any:
 def backoff(attempt: int) -> float:
     """Seconds to wait after failed attempt `attempt` (0-based): 0.5 doubling, ≤ 5."""
     return min(FIRST_BACKOFF * 2.0 ** min(attempt, 16), MAX_BACKOFF)
+
+
+def bound(timeout: float, retries: int) -> float:
+    """The longest a `call` can take: every attempt and every backoff between them."""
+    return timeout * (retries + 1) + sum(backoff(n) for n in range(retries))
 
 
 def call(

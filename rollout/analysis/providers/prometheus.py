@@ -55,7 +55,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeGuard
 
 import requests
@@ -78,8 +78,10 @@ __all__ = [
     "PrometheusProvider",
     "connect",
     "describe_api_error",
+    "instant",
     "parse_result",
     "root_cause",
+    "vector_series",
 ]
 
 # connect(address, headers=…, ca_file=…) → a client sending those headers, verifying
@@ -317,16 +319,10 @@ class PrometheusProvider:
         result, error = self._ask(spec, query, headers, at)
         if error is not None:
             raise _CountsError(error)
-        if not isinstance(result, list):
-            raise _CountsError(f"counts: the query returned {_short(result)}, not a vector")
-        found: dict[counters.Series, float] = {}
-        for item in result:
-            try:
-                labels = tuple(sorted(item["metric"].items()))
-                found[labels] = float(item["value"][1])
-            except (KeyError, TypeError, ValueError, IndexError):
-                raise _CountsError(f"counts: unexpected series {_short(item)}") from None
-        return found
+        try:
+            return vector_series(result)
+        except ValueError as exc:
+            raise _CountsError(f"counts: {exc}") from None
 
     def _ask(
         self,
@@ -336,29 +332,57 @@ class PrometheusProvider:
         at: int | None = None,
     ) -> tuple[Any, str | None]:
         """An instant query's result (at `at`, else now), or why there is none."""
-        seconds = spec.timeout.total_seconds()
-        late = f"Prometheus at {spec.address}: no complete answer within {seconds:g}s"
-        params = {"timeout": rendering.promql_duration(spec.timeout)}
-        if at is not None:
-            params["time"] = str(at)
-        try:
-            with deadline.within(seconds) as ends:
-                result = self.client(spec.address, headers, spec.ca_file).custom_query(
-                    query,
-                    params=params,
-                    timeout=seconds,  # type: ignore[arg-type]  # requests takes a float
-                )
-        except requests.exceptions.Timeout:
+        client = self.client(spec.address, headers, spec.ca_file)
+        return instant(client, spec.address, query, timeout=spec.timeout.total_seconds(), at=at)
+
+
+def instant(
+    client: prometheus_connect.PrometheusConnect,
+    address: str,
+    query: str,
+    *,
+    timeout: float,
+    at: int | None = None,
+) -> tuple[Any, str | None]:
+    """An instant query's `data.result` (at unix second `at`, else now) within
+    `timeout` seconds, or why there is none (Prometheus's own words for a bad query)."""
+    late = f"Prometheus at {address}: no complete answer within {timeout:g}s"
+    params = {"timeout": rendering.promql_duration(timedelta(seconds=timeout))}
+    if at is not None:
+        params["time"] = str(at)
+    try:
+        with deadline.within(timeout) as ends:
+            result = client.custom_query(
+                query,
+                params=params,
+                timeout=timeout,  # type: ignore[arg-type]  # requests takes a float
+            )
+    except requests.exceptions.Timeout:
+        return None, late
+    except requests.exceptions.ConnectionError as exc:
+        if time.monotonic() >= ends:  # a body cut at the deadline reads as a lost connection
             return None, late
-        except requests.exceptions.ConnectionError as exc:
-            if time.monotonic() >= ends:  # a body cut at the deadline reads as a lost connection
-                return None, late
-            return None, f"Prometheus at {spec.address} is unreachable: {root_cause(exc)}"
-        except prom_exceptions.PrometheusApiClientException as exc:
-            return None, describe_api_error(str(exc), query)
-        except (requests.exceptions.RequestException, ValueError, KeyError, TypeError) as exc:
-            return None, f"unexpected answer from Prometheus at {spec.address}: {exc}"
-        return result, None
+        return None, f"Prometheus at {address} is unreachable: {root_cause(exc)}"
+    except prom_exceptions.PrometheusApiClientException as exc:
+        return None, describe_api_error(str(exc), query)
+    except (requests.exceptions.RequestException, ValueError, KeyError, TypeError) as exc:
+        return None, f"unexpected answer from Prometheus at {address}: {exc}"
+    return result, None
+
+
+def vector_series(result: Any) -> dict[counters.Series, float]:
+    """An instant vector as series (labels without `__name__`) → value; `ValueError`
+    saying what is wrong with anything else."""
+    if not isinstance(result, list):
+        raise ValueError(f"the query returned {_short(result)}, not a vector")
+    found: dict[counters.Series, float] = {}
+    for item in result:
+        try:
+            labels = tuple(sorted((k, v) for k, v in item["metric"].items() if k != "__name__"))
+            found[labels] = float(item["value"][1])
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError):
+            raise ValueError(f"unexpected series {_short(item)}") from None
+    return found
 
 
 def parse_result(result: Any) -> Parsed:

@@ -41,12 +41,10 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import requests
-from prometheus_api_client import exceptions as prom_exceptions
 from prometheus_api_client import prometheus_connect
 
 from rollout.analysis import counters
-from rollout.analysis.providers import deadline, presets, prometheus, rendering, secrets
+from rollout.analysis.providers import presets, prometheus, rendering, secrets
 from rollout.api import endpoints
 
 __all__ = ["DEFAULT_SCRAPE_DELAY", "PrometheusStats", "PrometheusStatsError"]
@@ -127,12 +125,10 @@ class PrometheusStats:
     # --- queries ----------------------------------------------------------------------
 
     def _series(self, query: str, at: int) -> dict[counters.Series, float]:
-        result = self._query(query, at)
-        found: dict[counters.Series, float] = {}
-        for item in result:
-            labels = tuple(sorted((k, v) for k, v in item["metric"].items() if k != "__name__"))
-            found[labels] = float(item["value"][1])
-        return found
+        try:
+            return prometheus.vector_series(self._query(query, at))
+        except ValueError as exc:
+            raise PrometheusStatsError(f"Prometheus at {self.address}: {exc}") from None
 
     def _latency(
         self, namespace: str, service: str, revision: str, start: int, end: int
@@ -149,38 +145,19 @@ class PrometheusStats:
         found = {}
         for key, q in _QUANTILES:
             query = f"histogram_quantile({q}, sum by (le) (increase({buckets}[{window}])))"
-            result = self._query(query, end)
-            value = float(result[0]["value"][1]) if result else math.nan
+            series = self._series(query, end)
+            value = next(iter(series.values())) if series else math.nan
             if not math.isfinite(value):
                 return None
             found[key] = value * p.seconds_per_unit
         return found
 
-    def _query(self, query: str, at: int) -> list[Any]:
-        timeout = self._timeout
-        try:
-            with deadline.within(timeout):
-                result = self._get_client().custom_query(
-                    query,
-                    params={"time": str(at), "timeout": f"{timeout:g}s"},
-                    timeout=timeout,  # type: ignore[arg-type]  # requests takes a float
-                )
-        except requests.exceptions.Timeout:
-            raise PrometheusStatsError(
-                f"Prometheus at {self.address}: no complete answer within {timeout:g}s"
-            ) from None
-        except requests.exceptions.ConnectionError as exc:
-            raise PrometheusStatsError(
-                f"Prometheus at {self.address} is unreachable: {prometheus.root_cause(exc)}"
-            ) from None
-        except prom_exceptions.PrometheusApiClientException as exc:
-            raise PrometheusStatsError(prometheus.describe_api_error(str(exc), query)) from None
-        except (requests.exceptions.RequestException, ValueError, KeyError, TypeError) as exc:
-            raise PrometheusStatsError(
-                f"unexpected answer from Prometheus at {self.address}: {exc}"
-            ) from None
-        if not isinstance(result, list):
-            raise PrometheusStatsError(f"Prometheus at {self.address}: the answer is not a vector")
+    def _query(self, query: str, at: int) -> Any:
+        result, error = prometheus.instant(
+            self._get_client(), self.address, query, timeout=self._timeout, at=at
+        )
+        if error is not None:
+            raise PrometheusStatsError(error)
         return result
 
     def _get_client(self) -> prometheus_connect.PrometheusConnect:

@@ -44,12 +44,12 @@ from rollout.platforms.local import runtime as local_runtime
 from rollout.platforms.local import supervisor as proxy_supervisor
 from rollout.platforms.local.proxy import client as proxy_client
 
-__all__ = ["LocalPlatform", "start"]
+__all__ = ["LocalPlatform", "ProxyStats", "start"]
 
 log = structlog.get_logger(__name__)
 
 
-class _ProxyStats:
+class ProxyStats:
     """The proxy's stats in the shape the `local` provider reads (from the current
     proxy: a restarted one has a new client)."""
 
@@ -136,7 +136,7 @@ def start(
         name="local",
         runtime=runtime,
         router=router,
-        metrics=providers.Providers(local=stats or _ProxyStats(supervisor.client)),
+        metrics=providers.Providers(local=stats or ProxyStats(supervisor.client)),
         events=LogEvents(),
     )
     return LocalPlatform(
