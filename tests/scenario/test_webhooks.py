@@ -52,6 +52,11 @@ def hook(gate: HookGate, kind: str, name: str | None = None, **fields: Any) -> d
     return {"name": name, "type": kind, "url": f"{gate.url}/{name}", "timeout": "2s"} | fields
 
 
+def calls_in_flight(env: Any) -> int:
+    """Webhook calls and notification messages being made (real HTTP, on threads)."""
+    return int(env.controller.hooks.in_flight() + env.controller.notices.in_flight())
+
+
 def settle(env: Any, done: Callable[[], bool], *, within: float = 600.0, hanging: int = 0) -> None:
     """Advance simulated time a second at a time until `done()`, letting the webhook
     calls in flight (real HTTP on the controller's threads) end in between — all but
@@ -59,7 +64,7 @@ def settle(env: Any, done: Callable[[], bool], *, within: float = 600.0, hanging
     ends = time.monotonic() + REAL
     waited = 0.0
     while not done():
-        while env.controller.hooks.in_flight() > hanging and time.monotonic() < ends:
+        while calls_in_flight(env) > hanging and time.monotonic() < ends:
             time.sleep(0.002)
         assert time.monotonic() < ends, "webhook calls did not end in real time"
         assert waited < within, f"not done within {within}s of simulated time"
@@ -422,7 +427,7 @@ def test_a_default_list_added_later_tells_nothing_about_finished_releases(
     settle(env, lambda: release_of(env, name).status.phase is Phase.SUCCEEDED)
     notified(env, sink, monkeypatch, name="all", sink="slack", urlFrom={"env": "SINK_URL"})
     env.controller.list_all()  # a restarted controller looks at every release again
-    settle(env, lambda: env.controller.hooks.in_flight() == 0)
+    settle(env, lambda: calls_in_flight(env) == 0)
     env.advance(60)
     assert sink.count() == 0
     assert release_of(env, name).status.notifications == []
