@@ -130,6 +130,7 @@ def _count(
             "quiet": old.quiet + quiet,
             "passed_early": result.passed_early,
             "evidence": _evidence(result.evidence) or old.evidence,
+            "slower_than_seconds": old.slower_than_seconds or reading.slower_than,
         }
     )
 

@@ -4,7 +4,8 @@
 - `Inconclusive`: no data, NaN, or fewer requests than `minSamples`. Never a failure.
 - thresholds: `Failed` when the value is below `min` or above `max`, else `Passed`.
 - compare, sequential: the reading's counts update the release's evidence
-  (`sequential`); `Failed` when the fail e-value reaches 1/alpha; otherwise `Passed`
+  (`sequential`) — failed requests, or slow ones for a latency stat (the reading's
+  `slower_than` says which); `Failed` when the fail e-value reaches 1/alpha; otherwise `Passed`
   ("no evidence of a regression"), with `passed_early` once the pass e-value reaches
   1/alpha. A reading whose increment holds no canary request is Inconclusive: it says
   nothing about the canary (a canary dropped from the data plane must not pass a step).
@@ -56,7 +57,7 @@ def evaluate(
         results.append(_thresholds(metric, reading))
     if metric.compare is not None:
         if metric.compare.method is policyspec.CompareMethod.SEQUENTIAL:
-            results.append(_sequential(metric.compare, reading, evidence))
+            results.append(_sequential(metric, metric.compare, reading, evidence))
         else:
             results.append(_mann_whitney(metric, reading))
     worst = max(results, key=lambda r: _RANK[r.verdict])
@@ -90,20 +91,33 @@ def _thresholds(metric: policyspec.Metric, reading: measurement.Measurement) -> 
 
 
 def _sequential(
+    metric: policyspec.Metric,
     compare: policyspec.Compare,
     reading: measurement.Measurement,
     evidence: sequential.State | None,
 ) -> Result:
     g = sequential.grid(compare.max_ratio)
     state = evidence if evidence is not None else sequential.State.empty(g)
+    slow = metric.provider.local is not None and metric.provider.local.stat in (
+        policyspec.LATENCY_STATS
+    )
     if reading.canary is None or reading.stable is None:
-        return Result(Verdict.INCONCLUSIVE, "no request counts", evidence=state)
+        why = (
+            "no stable latency yet to tell slow requests from"
+            if slow and reading.slower_than is None
+            else "no request counts"
+        )
+        return Result(Verdict.INCONCLUSIVE, why, evidence=state)
     state = sequential.update(state, g, reading.canary, reading.stable, reading.baseline)
     threshold = math.log(1 / compare.alpha)
     fail, passing = sequential.decision_log_e(state, g), sequential.pass_log_e(state, g)
+    what = "errors"
+    if slow:
+        bound = reading.slower_than or 0.0
+        what = f"slower than {bound * 1000:.4g} ms"
     counts = (
         f"canary {state.canary.errors}/{state.canary.requests}"
-        f" vs stable {state.stable.errors}/{state.stable.requests} errors"
+        f" vs stable {state.stable.errors}/{state.stable.requests} {what}"
     )
     if state.baseline is not None:
         counts += (
@@ -114,7 +128,8 @@ def _sequential(
     if fail >= threshold:
         return Result(
             Verdict.FAILED,
-            f"canary errors exceed stable's: e-value {value:.3g}"
+            f"canary {'slow requests' if slow else 'errors'} exceed stable's:"
+            f" e-value {value:.3g}"
             f" ≥ {1 / compare.alpha:g} ({counts})",
             value,
             state,

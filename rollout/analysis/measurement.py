@@ -12,6 +12,12 @@ stable's history, the stable's counts over that window before the release starte
 (`baseline`, the same window at every reading) —, latency samples of both revisions for
 Mann-Whitney, or a provider `error`. `until` is the end of the data it covers.
 
+A comparison of slow requests (a sequential `compare` on a latency stat) carries its
+counts in the same `Counts`, `errors` being the requests slower than `slower_than`
+(seconds): the bound chosen once per release (the stable's quantile before the
+release, or the policy's `slowerThan`), given back in the context of later readings
+(`MeasureContext.slower_than`) so that every reading counts against the same one.
+
 Pure declarations; no I/O.
 """
 
@@ -48,6 +54,7 @@ class Measurement:
     canary_values: tuple[float, ...] = ()
     stable_values: tuple[float, ...] = ()
     error: str | None = None
+    slower_than: float | None = None  # seconds: what counted as slow (slow comparisons)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +68,7 @@ class MeasureContext:
     now: datetime
     release_started_at: datetime | None = None
     measured_until: datetime | None = None  # sequential comparisons read increments from here
+    slower_than: float | None = None  # seconds: the bound of slow requests chosen before
 
 
 class MetricProvider(Protocol):

@@ -24,6 +24,8 @@ from pydantic_core import PydanticCustomError
 from rollout.api import base, durations, endpoints, problems
 
 __all__ = [
+    "LATENCY_STATS",
+    "QUANTILES",
     "Analysis",
     "Compare",
     "CompareMethod",
@@ -75,6 +77,11 @@ class LocalStat(enum.StrEnum):
     LATENCY_P99 = "latency_p99"
 
 
+LATENCY_STATS = frozenset({LocalStat.LATENCY_P50, LocalStat.LATENCY_P90, LocalStat.LATENCY_P99})
+#: The quantile of each latency stat (which share of the stable's requests is fast).
+QUANTILES = {LocalStat.LATENCY_P50: 0.5, LocalStat.LATENCY_P90: 0.9, LocalStat.LATENCY_P99: 0.99}
+
+
 class LocalProvider(base.ApiModel):
     stat: LocalStat
 
@@ -84,11 +91,12 @@ class PrometheusCounts(base.ApiModel):
     `requests` counts every request, `errors` the failed ones — selectors or sums of
     counters (`my_requests_total{app="{{service}}", version="{{revision}}"}`), read at
     two instants; each series' increase is summed (a reset counts from 0). A reading
-    ends `delay` before now (what Prometheus has surely scraped)."""
+    ends `delay` before now (what Prometheus has surely stored: a sample is stored up to
+    the scrape timeout, 10 s by default, after the instant it is stamped with)."""
 
     requests: endpoints.Template
     errors: endpoints.Template
-    delay: durations.Duration = timedelta(seconds=30)
+    delay: durations.Duration = timedelta(seconds=15)
 
 
 class PrometheusProvider(base.ApiModel):
@@ -196,12 +204,15 @@ class CompareMethod(enum.StrEnum):
 class Compare(base.ApiModel):
     """Relative gate: the canary against the stable revision.
 
-    `sequential`: an anytime-valid test on error counts (false rollbacks ≤ alpha however
-    often it looks); `mann-whitney`: latency samples. `maxRatio` is the tolerated
-    canary/stable ratio. `history` (sequential only): also compare with the stable's
-    requests and errors over this window before the release started, while the
-    stable still behaves as it did then — more evidence per failed request when the
-    stable's errors are rare.
+    `sequential`: an anytime-valid test on counts (false rollbacks ≤ alpha however
+    often it looks) — of failed requests for an `errors`/`error_rate` stat, of *slow*
+    requests for a `latency_p50|p90|p99` stat: slower than the stable's p50/p90/p99
+    before the release (or than `slowerThan`, given); `mann-whitney`: latency samples.
+    `maxRatio` is the tolerated canary/stable ratio (of error rates, or of shares of
+    slow requests). `history` (sequential only): also compare with the stable's
+    requests and errors (or slow requests) over this window before the release
+    started, while the stable still behaves as it did then — more evidence per failed
+    request when the stable's errors are rare.
     """
 
     against: Literal["stable"] = "stable"
@@ -209,6 +220,7 @@ class Compare(base.ApiModel):
     alpha: Probability = 0.01
     max_ratio: Ratio = 2.0
     history: durations.PositiveDuration | None = None
+    slower_than: durations.PositiveDuration | None = None
 
     @model_validator(mode="after")
     def _rules(self) -> Compare:
@@ -217,6 +229,13 @@ class Compare(base.ApiModel):
             found.append(
                 problems.Problem(
                     ("history",), "history applies to the sequential method only (error counts)"
+                )
+            )
+        if self.slower_than is not None and self.method is not CompareMethod.SEQUENTIAL:
+            found.append(
+                problems.Problem(
+                    ("slowerThan",),
+                    "slowerThan applies to the sequential method only (counts of slow requests)",
                 )
             )
         problems.raise_problems("Compare", found)
@@ -244,9 +263,49 @@ class Metric(base.ApiModel):
                     " (a metric without one would always pass)",
                 )
             )
+        found.extend(self._stat_problems())
         found.extend(self._provider_problems())
         problems.raise_problems("Metric", found)
         return self
+
+    def _stat_problems(self) -> list[problems.Problem]:
+        """What a local stat can be compared on (every field acts, or is refused)."""
+        local, compare = self.provider.local, self.compare
+        found: list[problems.Problem] = []
+        if compare is None:
+            return found
+        latency = local is not None and local.stat in LATENCY_STATS
+        where = ("provider", "local", "stat")
+        if local is not None and compare.method is CompareMethod.SEQUENTIAL:
+            if local.stat is LocalStat.REQUESTS:
+                found.append(
+                    problems.Problem(
+                        where,
+                        "a sequential comparison counts failed (errors) or slow (latency_p50,"
+                        " latency_p90, latency_p99) requests, not requests",
+                    )
+                )
+            if self.thresholds is not None:
+                found.append(
+                    problems.Problem(
+                        ("thresholds",),
+                        "a sequential comparison reads increments, thresholds a window:"
+                        " make them two metrics",
+                    )
+                )
+        if local is not None and compare.method is CompareMethod.MANN_WHITNEY and not latency:
+            found.append(
+                problems.Problem(where, "mann-whitney compares latency: use a latency_* stat")
+            )
+        if compare.slower_than is not None and not latency:
+            found.append(
+                problems.Problem(
+                    ("compare", "slowerThan"),
+                    "slowerThan says which requests are slow: it needs the local provider"
+                    " with a latency_* stat",
+                )
+            )
+        return found
 
     def _provider_problems(self) -> list[problems.Problem]:
         """What the provider must give for the gates (and no field read by none)."""

@@ -41,6 +41,8 @@ from rollout.api.endpoints import (
 )
 from rollout.api.hookspec import Webhook, WebhookType
 from rollout.api.metricspec import (
+    LATENCY_STATS,
+    QUANTILES,
     Analysis,
     Compare,
     CompareMethod,
@@ -57,7 +59,9 @@ from rollout.api.notifyspec import Notification, NotificationTrigger, Sink
 from rollout.api.steps import AnalysisStep, CanaryShorthand, PauseStep, Step
 
 __all__ = [
+    "LATENCY_STATS",
     "LITERAL_CREDENTIAL",
+    "QUANTILES",
     "Analysis",
     "AnalysisStep",
     "CanaryShorthand",

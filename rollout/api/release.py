@@ -171,6 +171,9 @@ class MetricStatus(base.ApiModel):
     quiet: base.NonNegativeInt = 0  # Inconclusive readings on which the canary served nothing
     passed_early: base.Bool = False
     evidence: Evidence | None = None
+    # a comparison of slow requests: the latency (seconds) above which a request was
+    # slow, chosen at its first reading and kept for the release
+    slower_than_seconds: base.Float | None = None
 
 
 class StepEvidence(base.ApiModel):

@@ -83,7 +83,8 @@ log = structlog.get_logger(__name__)
     default=None,
     type=click.FloatRange(min=0),
     help="Seconds before a reading is surely visible: simulated traffic (default 10),"
-    " or Prometheus with --metrics prometheus (default 30: two 15 s scrapes).",
+    " or Prometheus with --metrics prometheus (default 15: more than the default"
+    " 10 s scrape timeout between a sample's time and its storing).",
 )
 @click.option(
     "--metrics",

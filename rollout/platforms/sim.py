@@ -174,7 +174,13 @@ class SimTraffic:
             since = ctx.measured_until
             if since is not None and since < run.origin:
                 since = run.origin  # a world made after a restart starts at its creation
-            return readings.read(metric, run.world(), origin=run.origin, measured_until=since)
+            return readings.read(
+                metric,
+                run.world(),
+                origin=run.origin,
+                measured_until=since,
+                slower_than=ctx.slower_than,
+            )
 
     def canary_failed(self, namespace: str, service: str, canary: str) -> int:
         """Failed requests the canary served so far (ground truth)."""

@@ -269,9 +269,7 @@ def _applied(rt: route.Route, spec: release.ReleaseSpec) -> Weights | None:
 def _measure_context(
     rel: release.Release, namespace: str, now: datetime, metric: str
 ) -> measurement.MeasureContext:
-    measured_until = next(
-        (m.measured_until for m in rel.status.analysis if m.metric == metric), None
-    )
+    status = next((m for m in rel.status.analysis if m.metric == metric), None)
     return measurement.MeasureContext(
         namespace=namespace,
         service=rel.spec.service,
@@ -279,7 +277,8 @@ def _measure_context(
         canary=rel.spec.canary_revision,
         now=now,
         release_started_at=rel.status.started_at,
-        measured_until=measured_until,
+        measured_until=status.measured_until if status is not None else None,
+        slower_than=status.slower_than_seconds if status is not None else None,
     )
 
 

@@ -14,7 +14,7 @@ import functools
 import os
 from collections.abc import Callable
 
-from rollout.sim import harness, scenarios
+from rollout.sim import harness, scenarios, world
 
 __all__ = ["default_jobs", "run"]
 
@@ -33,10 +33,17 @@ def run(
     scrape_delay: float,
     jobs: int = 1,
     first_seed: int = 0,
+    prometheus: world.Prometheus | None = None,
 ) -> harness.Summary:
     """Seeds `first_seed … first_seed + seeds - 1` of `scenario`, in `jobs` processes."""
     work = functools.partial(
-        harness.run_many, make_runner, scenario, rps=rps, p0=p0, scrape_delay=scrape_delay
+        harness.run_many,
+        make_runner,
+        scenario,
+        rps=rps,
+        p0=p0,
+        scrape_delay=scrape_delay,
+        prometheus=prometheus,
     )
     all_seeds = list(range(first_seed, first_seed + seeds))
     if jobs <= 1 or seeds < 2 * jobs:

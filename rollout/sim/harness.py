@@ -95,9 +95,13 @@ def run_one(
     p0: float = 0.001,
     scrape_delay: float = 10.0,
     horizon: float = 3600.0,
+    prometheus: world.Prometheus | None = None,
 ) -> RunResult:
-    """Run one fresh runner against one seed's world until an outcome or the horizon."""
-    w = world.World(scenario, seed=seed, rps=rps, p0=p0, scrape_delay=scrape_delay)
+    """Run one fresh runner against one seed's world until an outcome or the horizon
+    (with `prometheus`, its metrics backend is a Prometheus scraping counters)."""
+    w = world.World(
+        scenario, seed=seed, rps=rps, p0=p0, scrape_delay=scrape_delay, prometheus=prometheus
+    )
     runner = make_runner()
     runner.start(w)
     promoted_at: float | None = None
@@ -169,6 +173,7 @@ def run_many(
     p0: float = 0.001,
     scrape_delay: float = 10.0,
     horizon: float = 3600.0,
+    prometheus: world.Prometheus | None = None,
 ) -> Summary:
     """`run_one` for each seed (each with its own fresh runner and world)."""
     return Summary(
@@ -181,6 +186,7 @@ def run_many(
                 p0=p0,
                 scrape_delay=scrape_delay,
                 horizon=horizon,
+                prometheus=prometheus,
             )
             for seed in seeds
         )

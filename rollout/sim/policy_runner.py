@@ -15,6 +15,7 @@ No I/O. Called by `rollout simulate` and the decision-quality benchmark.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from rollout.api import policyspec
 from rollout.api.release import PauseReason, Phase, ReleaseSpec, ReleaseStatus, Weights
@@ -83,7 +84,7 @@ class PolicyRunner:
     def decide(self, w: world.World) -> None:
         now = _at(w.now)
         due = tuple(
-            readings.read(m, w, origin=EPOCH, measured_until=self._measured_until(m.name))
+            readings.read(m, w, origin=EPOCH, **self._cursor(m.name))
             for m in engine.due_metrics(self.spec.policy, self.status, now)
         )
         requeue: timedelta | None = None
@@ -102,5 +103,9 @@ class PolicyRunner:
         step = requeue.total_seconds() if requeue is not None else 3600.0
         self._next = w.now + max(step, 0.5)
 
-    def _measured_until(self, name: str) -> datetime | None:
-        return next((m.measured_until for m in self.status.analysis if m.metric == name), None)
+    def _cursor(self, name: str) -> dict[str, Any]:
+        """Where the metric's increments start, and its bound of slow requests."""
+        found = next((m for m in self.status.analysis if m.metric == name), None)
+        if found is None:
+            return {"measured_until": None, "slower_than": None}
+        return {"measured_until": found.measured_until, "slower_than": found.slower_than_seconds}

@@ -1,6 +1,6 @@
 """Metric readings from a simulated world, shaped as a provider would return them.
 
-One function, `read(metric, world, origin=…, measured_until=…)`, used by the
+One function, `read(metric, world, origin=…, measured_until=…, slower_than=…)`, used by the
 simulator's `PolicyRunner` and by the controller's rehearsal platform (`--platform
 sim`), so a policy reads the same numbers in `rollout simulate` and in a rehearsal.
 World time 0 is the datetime `origin`.
@@ -12,8 +12,16 @@ Readings per provider (only the `local` provider can be simulated):
   time 0) as `baseline`;
 - thresholds on `error_rate`, `errors`, `requests`, `latency_p50|p90|p99`: the canary's
   value over the metric's `window`, with the number of requests behind it;
+- `compare: sequential` on `latency_p50|p90|p99`: the same increments of requests and
+  *slow* requests (slower than `slower_than` from earlier readings, else the policy's
+  `slowerThan`, else the stable's quantile before the release), with a history's
+  slow requests as `baseline`; on Prometheus the bound is rounded up to a histogram
+  bucket, as our Prometheus reader does;
 - `compare: mann-whitney` on latency stats: latency samples of both revisions over the
-  window.
+  window (an Error reading on Prometheus, which keeps no samples).
+
+On a world with a `Prometheus` model the reader also waits the model's `query_delay`
+(the scrape delay of our Prometheus reader) before data counts.
 
 No I/O, no clock: time comes from the world.
 """
@@ -28,11 +36,7 @@ from rollout.sim import world
 
 __all__ = ["read"]
 
-_QUANTILES = {
-    policyspec.LocalStat.LATENCY_P50: 0.5,
-    policyspec.LocalStat.LATENCY_P90: 0.9,
-    policyspec.LocalStat.LATENCY_P99: 0.99,
-}
+_QUANTILES = policyspec.QUANTILES
 _MAX_LATENCY_SAMPLES = 200
 
 
@@ -42,6 +46,7 @@ def read(
     *,
     origin: datetime,
     measured_until: datetime | None,
+    slower_than: float | None = None,
 ) -> measurement.Measurement:
     """One reading of `metric` at the world's current time, behind its scrape delay."""
     now = origin + timedelta(seconds=w.now)
@@ -52,10 +57,13 @@ def read(
             error=f"the {metric.provider.kind} provider cannot be simulated",
         )
     stat = metric.provider.local.stat
-    visible_end = w.now - w.scrape_delay
+    prom = w.prometheus
+    visible_end = w.now - w.scrape_delay - (prom.query_delay if prom is not None else 0.0)
     until = origin + timedelta(seconds=max(visible_end, 0.0))
     if metric.compare is not None and metric.compare.method is policyspec.CompareMethod.SEQUENTIAL:
         since = (measured_until - origin).total_seconds() if measured_until is not None else 0.0
+        if stat in _QUANTILES:
+            return _slow(metric, metric.compare, w, now, until, since, visible_end, slower_than)
         c_req, c_err = w.counts("canary", since, visible_end)
         s_req, s_err = w.counts("stable", since, visible_end)
         baseline = None
@@ -70,6 +78,12 @@ def read(
             canary=measurement.Counts(c_req, c_err),
             stable=measurement.Counts(s_req, s_err),
             baseline=baseline,
+        )
+    if metric.compare is not None and prom is not None:  # mann-whitney
+        return measurement.Measurement(
+            metric=metric.name,
+            at=now,
+            error="latency samples (mann-whitney) are not in Prometheus",
         )
     start = w.now - metric.window.total_seconds()
     requests, errors = w.counts("canary", start, w.now)
@@ -95,4 +109,48 @@ def read(
         samples=requests,
         canary_values=canary_values,
         stable_values=stable_values,
+    )
+
+
+def _slow(
+    metric: policyspec.Metric,
+    compare: policyspec.Compare,
+    w: world.World,
+    now: datetime,
+    until: datetime,
+    since: float,
+    end: float,
+    slower_than: float | None,
+) -> measurement.Measurement:
+    """Requests and slow requests of both revisions since `since` (the module)."""
+    assert metric.provider.local is not None
+    bound = slower_than
+    if bound is None:
+        bound = (
+            compare.slower_than.total_seconds()
+            if compare.slower_than is not None
+            else w.history_latency_quantile(_QUANTILES[metric.provider.local.stat])
+        )
+        if w.prometheus is not None:
+            rounded = w.prometheus.bucket_at_or_above(bound)
+            if rounded is None:
+                return measurement.Measurement(
+                    metric=metric.name, at=now, error=f"no histogram bucket at or above {bound:g} s"
+                )
+            bound = rounded
+    canary = measurement.Counts(*w.slow_counts("canary", since, end, bound))
+    stable = measurement.Counts(*w.slow_counts("stable", since, end, bound))
+    baseline = None
+    if compare.history is not None:
+        baseline = measurement.Counts(
+            *w.history_slow_counts(-compare.history.total_seconds(), 0.0, bound)
+        )
+    return measurement.Measurement(
+        metric=metric.name,
+        at=now,
+        until=until,
+        canary=canary,
+        stable=stable,
+        baseline=baseline,
+        slower_than=bound,
     )

@@ -27,6 +27,24 @@ Queries answer like a metrics backend behind a scrape delay: only complete secon
 that ended at or before `now - scrape_delay` are visible (the window end is clipped
 there). `oracle_counts` gives the undelayed truth, for tests and scoring only.
 
+With a `Prometheus` model the backend is a Prometheus scraping cumulative counters
+every `scrape_interval` seconds (at a phase of its own per seed, in [0, interval)):
+a query at `t` sees the counters of the last scrape at or before `t`, so both ends of
+every window fall back to scrape instants (what `rate` and `increase` would be
+computed from), the latency histogram has the model's bucket bounds, and readers add
+`query_delay` (what our Prometheus reader waits: its scrape delay) on top of
+`scrape_delay`. Latency samples are still kept (the world's own), but a reader on
+Prometheus must not use them (Prometheus keeps none).
+
+Slow requests: `slow_counts(revision, start, end, bound)` counts the kept latency
+samples of a window and those slower than `bound` (at 10 rps every request is kept;
+above 32 rps per revision, a uniform subset of them); `history_slow_counts` draws
+the stable's slow requests before the release as a binomial of its history's
+requests with the log-normal's share above the bound (from a stream seeded by the
+seed and the bound, so the same question gets the same answer), and
+`history_latency_quantile(q)` is the stable's latency quantile (the distribution's:
+a history holds tens of thousands of requests).
+
 History: before time 0 the stable revision served all the traffic, at the same
 rate, noise and error rate (the scenario's rates at negative seconds: the baseline
 p0, incidents start at 0 or later). `history_counts(start, end)` answers for
@@ -35,10 +53,11 @@ of its own, so the history is the same whatever is asked first or how far back.
 
 Random streams: a `numpy.random.SeedSequence(seed)` spawns independent generators
 for the per-minute noise, arrivals, routing, errors and latency, and a sixth for
-the history (spawned last, so the first five — and every result that does not read
-the history — are unchanged by it). Noise and arrivals do not depend on the
-weights, so a seed's arrival process is the same whatever the decision-maker does
-(common random numbers across policies); the rest depends on the weights applied.
+the history (spawned after them, so the first five — and every result that does not
+read the history — are unchanged by it), a seventh for the scrape phase. Noise and
+arrivals do not depend on the weights, so a seed's arrival process is the same
+whatever the decision-maker does (common random numbers across policies); the rest
+depends on the weights applied.
 
 Must not: read clocks, sleep, do I/O, or know about any decision-maker.
 Called by `rollout.sim.harness` and by runners through the query methods.
@@ -46,7 +65,9 @@ Called by `rollout.sim.harness` and by runners through the query methods.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import statistics
 from typing import Literal, TypeVar
 
 import numpy as np
@@ -55,8 +76,10 @@ import numpy.typing as npt
 from rollout.sim import scenarios
 
 __all__ = [
+    "ISTIO_BUCKETS_S",
     "LATENCY_MEDIAN_S",
     "LATENCY_SIGMA",
+    "Prometheus",
     "Revision",
     "World",
 ]
@@ -74,6 +97,29 @@ _INITIAL_SECONDS = 900  # buffers double when a run goes longer
 _ARRIVAL_BLOCK_MINUTES = 10  # arrivals are drawn ahead in blocks (same stream either way)
 _EPS = 1e-9  # tolerance when turning float times into whole seconds
 _HISTORY_BLOCK = 3600  # seconds of pre-release history drawn at once, going backwards
+
+#: Istio's default `istio_request_duration_milliseconds` bucket bounds, in seconds.
+ISTIO_BUCKETS_S = tuple(
+    ms / 1000
+    for ms in (0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000)
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Prometheus:
+    """The metrics backend as a Prometheus scraping counters (see the module)."""
+
+    scrape_interval: float = 15.0
+    query_delay: float = 15.0  # our reader's scrape delay (promstats.DEFAULT_SCRAPE_DELAY)
+    buckets: tuple[float, ...] = ISTIO_BUCKETS_S  # the latency histogram's bounds, seconds
+
+    def __post_init__(self) -> None:
+        if self.scrape_interval <= 0.0 or self.query_delay < 0.0:
+            raise ValueError("the scrape interval must be positive, the query delay not negative")
+
+    def bucket_at_or_above(self, bound: float) -> float | None:
+        """The smallest bucket bound at or above `bound` (None: above every bucket)."""
+        return next((b for b in self.buckets if b >= bound * (1 - 1e-9)), None)
 
 
 def _grown(array: npt.NDArray[_T], size: int) -> npt.NDArray[_T]:
@@ -134,6 +180,7 @@ class World:
         p0: float = 0.001,
         scrape_delay: float = 10.0,
         latency_samples_per_second: int = 32,
+        prometheus: Prometheus | None = None,
     ) -> None:
         if rps <= 0.0:
             raise ValueError("rps must be positive")
@@ -148,7 +195,14 @@ class World:
         self.rps = rps
         self.p0 = p0
         self.scrape_delay = scrape_delay
-        noise, arrivals, split, errors, latency, history = np.random.SeedSequence(seed).spawn(6)
+        self.prometheus = prometheus
+        streams = np.random.SeedSequence(seed).spawn(7)  # the first six as before 7 existed
+        noise, arrivals, split, errors, latency, history, phase = streams
+        self._scrape_phase = 0.0
+        if prometheus is not None:
+            self._scrape_phase = float(
+                np.random.default_rng(phase).uniform(0.0, prometheus.scrape_interval)
+            )
         self._rng_noise = np.random.default_rng(noise)
         self._rng_arrivals = np.random.default_rng(arrivals)
         self._rng_split = np.random.default_rng(split)
@@ -289,13 +343,25 @@ class World:
         )
 
     def _window(self, start: float, end: float, *, delayed: bool) -> tuple[int, int]:
-        """Whole seconds [lo, hi) inside [start, end), clipped to what is visible."""
+        """Whole seconds [lo, hi) inside [start, end), clipped to what is visible (and,
+        on Prometheus, both ends back to the last scrape at or before them)."""
         if delayed:
             end = min(end, self._now - self.scrape_delay)
         end = min(end, self._now)
+        if delayed and self.prometheus is not None:
+            lo = max(0, math.floor(self._scraped(start) + _EPS))
+            hi = min(self._drawn, math.floor(self._scraped(end) + _EPS))
+            return lo, max(lo, hi)
         lo = max(0, math.ceil(start - _EPS))
         hi = min(self._drawn, math.floor(end + _EPS))
         return lo, max(lo, hi)
+
+    def _scraped(self, t: float) -> float:
+        """The last scrape instant at or before `t`."""
+        assert self.prometheus is not None
+        interval = self.prometheus.scrape_interval
+        scrapes = math.floor((t - self._scrape_phase) / interval + _EPS)
+        return self._scrape_phase + scrapes * interval
 
     def counts(self, revision: Revision, start: float, end: float) -> tuple[int, int]:
         """(requests, errors) of `revision` in [start, end), as the metrics backend sees them.
@@ -348,3 +414,29 @@ class World:
             index = np.linspace(0, samples.size - 1, max_n).round().astype(np.int64)
             samples = samples[index]
         return samples.copy()
+
+    def slow_counts(
+        self, revision: Revision, start: float, end: float, bound: float
+    ) -> tuple[int, int]:
+        """(requests with a kept latency, those slower than `bound` seconds) of
+        `revision` in the visible window [start, end)."""
+        lo, hi = self._window(start, end, delayed=True)
+        samples = self._series[revision].samples(lo, hi)
+        return int(samples.size), int(np.count_nonzero(samples > bound))
+
+    def history_latency_quantile(self, q: float) -> float:
+        """The stable's latency q-quantile before the release (seconds): the module."""
+        if not 0.0 < q < 1.0:
+            raise ValueError(f"quantile {q} is not in (0, 1)")
+        return LATENCY_MEDIAN_S * math.exp(LATENCY_SIGMA * statistics.NormalDist().inv_cdf(q))
+
+    def history_slow_counts(self, start: float, end: float, bound: float) -> tuple[int, int]:
+        """(requests, requests slower than `bound`) of the stable in [start, end) before
+        the release: a binomial draw, the same for the same question (the module)."""
+        requests, _ = self.history_counts(start, end)
+        z = math.log(bound / LATENCY_MEDIAN_S) / LATENCY_SIGMA
+        share = 1.0 - statistics.NormalDist().cdf(z)
+        key = [abs(round(start * 1000)), abs(round(end * 1000)), round(bound * 1e9)]
+        stream = np.random.default_rng([self.seed, 7, *key])
+        slow = int(stream.binomial(requests, share)) if requests else 0
+        return requests, slow

@@ -14,6 +14,15 @@ before `ctx.now`:
   `ctx.measured_until` (else the release start) — an increment, so no request is
   counted twice — with `until` set to where it ends; with `compare.history`, the
   stable's counts over that window before the release started as `baseline`;
+- `compare: sequential` on a latency stat: the same, counting *slow* requests — the
+  source's `timed` (requests with a latency) and `slow` (slower than the bound) when
+  asked with `slower_than`. The bound is, in order: the one of earlier readings
+  (`ctx.slower_than`), the policy's `compare.slowerThan`, else the stable's p50/p90/p99
+  over `history` (or the metric's `window`) before the release started. A stable with
+  no latency then gives the bound from its requests in this reading's increment, and
+  the reading counts nothing (a bound chosen from data must not judge that data); no
+  stable latency at all is no counts (Inconclusive). The reading says which bound it
+  used (`slower_than`: the source may round it up to a histogram bucket);
 - thresholds: the canary's `stat` over the metric's `window`, with the requests
   behind it as `samples` (`error_rate` with no requests is no data: `value` None);
 - `compare: mann-whitney`: the same, plus latency samples of both revisions over the
@@ -59,7 +68,12 @@ class StatsSource(Protocol):
         since: float,
         until: float,
         samples: int,
-    ) -> dict[str, Any]: ...
+        slower_than: float | None = None,
+    ) -> dict[str, Any]:
+        """With `slower_than` (seconds), the answer also holds `timed` (requests with a
+        latency), `slow` (of those, slower than the bound) and `slowerThan` (the bound
+        used: the source may round it up to one of its histogram's bounds)."""
+        ...
 
 
 class _Malformed(Exception):
@@ -108,13 +122,29 @@ class LocalProvider:
         else:  # no start known: the first reading covers the window
             since = until - math.ceil(metric.window.total_seconds())
         since = min(since, until)
-        canary, c_until = self._counts(ctx, ctx.canary, since, until)
-        stable, s_until = self._counts(ctx, ctx.stable, since, until)
+        bound: float | None = None
+        if metric.provider.local is not None and metric.provider.local.stat in _LATENCY_KEYS:
+            bound, chosen_now = self._slow_bound(metric, compare, ctx, since, until)
+            if bound is None:
+                return measurement.Measurement(
+                    metric=metric.name, at=ctx.now, value=None
+                )  # no stable latency to say what is slow: no counts (Inconclusive)
+            if chosen_now:  # from this increment's stable requests: they judge nothing
+                return measurement.Measurement(
+                    metric=metric.name,
+                    at=ctx.now,
+                    until=_at(until),
+                    canary=measurement.Counts(0, 0),
+                    stable=measurement.Counts(0, 0),
+                    slower_than=bound,
+                )
+        canary, c_until, bound = self._counts(ctx, ctx.canary, since, until, bound)
+        stable, s_until, bound = self._counts(ctx, ctx.stable, since, until, bound)
         baseline = None
         if compare.history is not None and ctx.release_started_at is not None:
             start = math.floor(ctx.release_started_at.timestamp())
             h_since = start - math.ceil(compare.history.total_seconds())
-            baseline, _ = self._counts(ctx, ctx.stable, h_since, min(start, until))
+            baseline, _, _ = self._counts(ctx, ctx.stable, h_since, min(start, until), bound)
         return measurement.Measurement(
             metric=metric.name,
             at=ctx.now,
@@ -123,7 +153,55 @@ class LocalProvider:
             canary=canary,
             stable=stable,
             baseline=baseline,
+            slower_than=bound,
         )
+
+    def _slow_bound(
+        self,
+        metric: policyspec.Metric,
+        compare: policyspec.Compare,
+        ctx: measurement.MeasureContext,
+        since: int,
+        until: int,
+    ) -> tuple[float | None, bool]:
+        """(the latency above which a request is slow, whether it comes from this
+        reading's increment); (None, False) when the stable has no latency to tell."""
+        if ctx.slower_than is not None:
+            return ctx.slower_than, False
+        if compare.slower_than is not None:
+            return compare.slower_than.total_seconds(), False
+        local = metric.provider.local
+        if local is None or ctx.stable is None:  # checked by the caller
+            return None, False
+        key = _LATENCY_KEYS[local.stat]
+        start = (
+            math.floor(ctx.release_started_at.timestamp())
+            if ctx.release_started_at is not None
+            else since
+        )
+        span = math.ceil((compare.history or metric.window).total_seconds())
+        before = self._quantile(ctx, ctx.stable, start - span, min(start, until), key)
+        if before is not None:
+            return before, False
+        during = self._quantile(ctx, ctx.stable, since, until, key) if until > since else None
+        return during, during is not None
+
+    def _quantile(
+        self, ctx: measurement.MeasureContext, revision: str, since: int, until: int, key: str
+    ) -> float | None:
+        answer = self._source.stats(
+            ctx.namespace, ctx.service, revision, since=since, until=until, samples=0
+        )
+        latency = answer.get("latency") if isinstance(answer, dict) else None
+        if latency is None:
+            return None
+        if not isinstance(latency, dict):
+            raise _Malformed(f"latency is {type(latency).__name__}, not an object")
+        value = latency.get(key)
+        if value is None:
+            return None
+        found = _number(value, f"latency.{key}")
+        return found if found > 0 else None
 
     def _window(
         self, metric: policyspec.Metric, stat: policyspec.LocalStat, ctx: measurement.MeasureContext
@@ -163,15 +241,37 @@ class LocalProvider:
         )
 
     def _counts(
-        self, ctx: measurement.MeasureContext, revision: str, since: int, until: int
-    ) -> tuple[measurement.Counts, int]:
+        self,
+        ctx: measurement.MeasureContext,
+        revision: str,
+        since: int,
+        until: int,
+        slower_than: float | None,
+    ) -> tuple[measurement.Counts, int, float | None]:
+        """(requests and errors — or timed and slow requests with a bound —, where the
+        data ends, the bound the source used)."""
         if until <= since:  # nothing new since the previous reading
-            return measurement.Counts(0, 0), until
+            return measurement.Counts(0, 0), until, slower_than
+        if slower_than is None:
+            answer = self._source.stats(
+                ctx.namespace, ctx.service, revision, since=since, until=until, samples=0
+            )
+            counts = measurement.Counts(_int(answer, "requests"), _int(answer, "errors"))
+            return counts, _until(answer, until), None
         answer = self._source.stats(
-            ctx.namespace, ctx.service, revision, since=since, until=until, samples=0
+            ctx.namespace,
+            ctx.service,
+            revision,
+            since=since,
+            until=until,
+            samples=0,
+            slower_than=slower_than,
         )
-        counts = measurement.Counts(_int(answer, "requests"), _int(answer, "errors"))
-        return counts, _until(answer, until)
+        timed, slow = _int(answer, "timed"), _int(answer, "slow")
+        if slow > timed:
+            raise _Malformed(f"slow {slow} > timed {timed}")
+        used = _number(answer.get("slowerThan", slower_than), "slowerThan")
+        return measurement.Counts(timed, slow), _until(answer, until), used
 
 
 # -- parsing the source's answer ------------------------------------------------------

@@ -11,12 +11,19 @@ when the controller is pointed at Prometheus instead of the local proxy:
   (`analysis.counters`), from the preset's request counter read at `since` and at the
   end; errors are the series whose status label fully matches the preset's `failed`;
 - the end is `until`, but never later than `now − scrape_delay` (what Prometheus has
-  surely scraped): the answer's `until` says where it ended, and the local provider
+  surely stored: a sample is stamped with its scrape's start and stored when the
+  scrape ends, up to the scrape timeout later — 10 s by default, so 15 s by default): the answer's `until` says where it ended, and the local provider
   starts the next increment there — so a reading never counts a request twice nor
   reads a scrape that has not happened yet. An end at or before `since` is no new
   data (zero counts, no latency: Inconclusive);
 - `latency`: p50, p90, p99 over [since, end) from the preset's histogram
   (`histogram_quantile` of the buckets' `increase`, in seconds); None with no data;
+- `timed` and `slow` (asked with `slower_than`, seconds): exact increments of the
+  histogram's `_count` and of `_count` minus its `_bucket` at the bound, both read at
+  the two instants like the requests. The bound is rounded up to the smallest bucket
+  bound (`le`) of the service's histogram at or above it — the only exact cut a
+  histogram offers — and reported as `slowerThan`; a bound above every finite bucket
+  is an error saying so;
 - latency `samples` (Mann-Whitney) are not in Prometheus: asking for them is an error
   saying so (an Error reading: never a verdict).
 
@@ -49,7 +56,10 @@ from rollout.api import endpoints
 
 __all__ = ["DEFAULT_SCRAPE_DELAY", "PrometheusStats", "PrometheusStatsError"]
 
-DEFAULT_SCRAPE_DELAY = 30.0  # seconds: two scrape intervals of 15 s
+# seconds: Prometheus stamps a sample with its scrape's start and stores it when the
+# scrape ends, at most scrape_timeout (10 s by default) later; a reading ending 15 s
+# back sees every sample stamped before its end (raise it behind remote write)
+DEFAULT_SCRAPE_DELAY = 15.0
 _QUANTILES = (("p50", 0.5), ("p90", 0.9), ("p99", 0.99))
 
 
@@ -92,6 +102,7 @@ class PrometheusStats:
         since: float,
         until: float,
         samples: int,
+        slower_than: float | None = None,
     ) -> dict[str, Any]:
         if samples:
             raise PrometheusStatsError(
@@ -101,7 +112,10 @@ class PrometheusStats:
         end = min(math.floor(until), math.floor(self._clock() - self._scrape_delay))
         start = math.floor(since)
         if end <= start:
-            return _answer(0, 0, None, start, start)
+            answer = _answer(0, 0, None, start, start)
+            if slower_than is not None:
+                answer |= {"timed": 0, "slow": 0, "slowerThan": slower_than}
+            return answer
         query = presets.series_query(
             self.preset, namespace=namespace, service=service, revisions=[revision]
         )
@@ -117,7 +131,10 @@ class PrometheusStats:
         latency = (
             self._latency(namespace, service, revision, start, end) if canary.requests else None
         )
-        return _answer(canary.requests, canary.errors, latency, start, end)
+        answer = _answer(canary.requests, canary.errors, latency, start, end)
+        if slower_than is not None:
+            answer |= self._slow(namespace, service, revision, slower_than, start, end)
+        return answer
 
     def close(self) -> None:
         self._clients.close()
@@ -130,15 +147,53 @@ class PrometheusStats:
         except ValueError as exc:
             raise PrometheusStatsError(f"Prometheus at {self.address}: {exc}") from None
 
+    def _slow(
+        self, namespace: str, service: str, revision: str, bound: float, start: int, end: int
+    ) -> dict[str, Any]:
+        """`timed`, `slow` and `slowerThan` of a revision over [start, end) (module)."""
+        p = self.preset
+        service_matchers = _matchers(p, namespace, service)
+        le = self._bucket_at(service_matchers, bound, end)
+        matchers = [*service_matchers, f'{p.revision_label}="{rendering.escape_promql(revision)}"']
+        count = f"{p.histogram}_count{{{', '.join(matchers)}}}"
+        fast = f'{p.histogram}_bucket{{{", ".join(matchers)}, le="{rendering.escape_promql(le)}"}}'
+        timed = counters.increase(self._series(count, start), self._series(count, end))
+        quick = counters.increase(self._series(fast, start), self._series(fast, end))
+        return {
+            "timed": timed,
+            "slow": max(timed - quick, 0),
+            "slowerThan": float(le) * p.seconds_per_unit,
+        }
+
+    def _bucket_at(self, matchers: list[str], bound: float, at: int) -> str:
+        """The `le` label of the smallest finite bucket at or above `bound` seconds."""
+        p = self.preset
+        query = f"count by (le) ({p.histogram}_bucket{{{', '.join(matchers)}}})"
+        bounds = []
+        for key in self._series(query, at):
+            text = dict(key).get("le", "")
+            try:
+                value = float(text)
+            except ValueError:
+                continue
+            if math.isfinite(value):
+                bounds.append((value, text))
+        wanted = bound / p.seconds_per_unit * (1 - 1e-9)
+        above = sorted(b for b in bounds if b[0] >= wanted)
+        if not above:
+            largest = f"{max(bounds)[0] * p.seconds_per_unit:g} s" if bounds else "none"
+            raise PrometheusStatsError(
+                f"Prometheus at {self.address}: no bucket of {p.histogram} at or above"
+                f" {bound:g} s (largest finite: {largest}): give compare.slowerThan within"
+                " the histogram's buckets"
+            )
+        return above[0][1]
+
     def _latency(
         self, namespace: str, service: str, revision: str, start: int, end: int
     ) -> dict[str, float] | None:
         p = self.preset
-        values = {"namespace": namespace, "service": service}
-        matchers = [
-            f'{label}="{rendering.render_promql(template, values)}"'
-            for label, template in p.selector
-        ]
+        matchers = _matchers(p, namespace, service)
         matchers.append(f'{p.revision_label}="{rendering.escape_promql(revision)}"')
         buckets = f"{p.histogram}_bucket{{{', '.join(matchers)}}}"
         window = f"{end - start}s"
@@ -173,6 +228,15 @@ class PrometheusStats:
                 raise PrometheusStatsError(f"Prometheus at {self.address}: {exc}") from None
             headers["Authorization"] = f"Bearer {token}"
         return self._clients.client(self.address, headers or None, self._ca_file)
+
+
+def _matchers(preset: presets.Preset, namespace: str, service: str) -> list[str]:
+    """The preset's label matchers that keep a service's series."""
+    values = {"namespace": namespace, "service": service}
+    return [
+        f'{label}="{rendering.render_promql(template, values)}"'
+        for label, template in preset.selector
+    ]
 
 
 def _answer(

@@ -65,12 +65,20 @@ class ProxyStats:
         since: float,
         until: float,
         samples: int,
+        slower_than: float | None = None,
     ) -> dict[str, Any]:
         window = self.client().stats(
-            namespace, service, revision, since=since, until=until, samples=samples
+            namespace,
+            service,
+            revision,
+            since=since,
+            until=until,
+            samples=samples,
+            slower_than=slower_than,
         )
         data = dataclasses.asdict(window)
         data["samples"] = list(window.samples)
+        data["slowerThan"] = data.pop("slower_than")
         return data
 
 

@@ -23,8 +23,17 @@ SEQUENTIAL = {"against": "stable", "method": "sequential", "alpha": 0.01, "maxRa
 MANN_WHITNEY = {"against": "stable", "method": "mann-whitney", "alpha": 0.01, "maxRatio": 1.2}
 
 
-def metric(**fields: Any) -> policyspec.Metric:
-    return policyspec.Metric.model_validate({"name": "m", "provider": PROVIDER, **fields})
+PROMETHEUS = {
+    "prometheus": {
+        "address": "http://127.0.0.1:9090",
+        "query": "q",
+        "counts": {"requests": "r", "errors": "e"},
+    }
+}
+
+
+def metric(provider: Any = PROVIDER, **fields: Any) -> policyspec.Metric:
+    return policyspec.Metric.model_validate({"name": "m", "provider": provider, **fields})
 
 
 def reading(**fields: Any) -> measurement.Measurement:
@@ -40,8 +49,8 @@ MAX = metric(thresholds={"max": 0.01})
 MIN = metric(thresholds={"min": 0.99})
 MIN_SAMPLES = metric(thresholds={"max": 0.01}, minSamples=50)
 COMPARE = metric(compare=SEQUENTIAL)
-LATENCY = metric(compare=MANN_WHITNEY)
-BOTH = metric(thresholds={"max": 0.01}, compare=SEQUENTIAL)
+LATENCY = metric({"local": {"stat": "latency_p50"}}, compare=MANN_WHITNEY)
+BOTH = metric(PROMETHEUS, thresholds={"max": 0.01}, compare=SEQUENTIAL)
 
 RNG = np.random.default_rng(7)
 FAST = tuple(float(v) for v in RNG.lognormal(math.log(0.1), 0.3, 200))

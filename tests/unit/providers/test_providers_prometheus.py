@@ -269,7 +269,7 @@ def test_compare_reads_both_revisions_counters_at_two_instants(
     for the canary and the stable: their increments, a reset counting from 0."""
     address, handler = stub
     start = int(NOW.timestamp()) - 300
-    end = int(NOW.timestamp()) - 30
+    end = int(NOW.timestamp()) - 15  # the default delay
     for revision, before, after in (
         ("web-2", (100, 2), (150, 6)),
         ("web-1", (1000, 1), (40, 1)),  # the stable's pod restarted: counts from 0

@@ -11,7 +11,7 @@ Admin API (JSON; errors are `{"error": "<one clear line>"}` with 400/401/404/409
     DELETE /v1/routes/{namespace}/{service}   stops the listener (in-flight requests
            finish); 404 when there is none
     GET    /v1/routes                         {"routes": [answer, …]}
-    GET    /v1/stats/{namespace}/{service}/{revision}?since=&until=&samples=
+    GET    /v1/stats/{namespace}/{service}/{revision}?since=&until=&samples=[&slowerThan=]
            see `stats.Stats.query`; defaults: until = the end of the current second,
            since = until - 60, samples = 0
     GET    /metrics                           Prometheus exposition (`metrics`)
@@ -124,15 +124,24 @@ class AdminApi:
             until = float(request.query.get("until", math.floor(now) + 1))
             since = float(request.query.get("since", until - 60))
             samples = int(request.query.get("samples", 0))
+            slow = request.query.get("slowerThan")
+            slower_than = float(slow) if slow is not None else None
         except ValueError:
-            return error(400, "since and until must be unix seconds, samples an integer")
+            return error(
+                400,
+                "since and until must be unix seconds, samples an integer, slowerThan seconds",
+            )
         if not (math.isfinite(since) and math.isfinite(until)) or since > until:
             return error(400, f"since ({since}) must not be after until ({until})")
         if not 0 <= samples <= 100_000:
             return error(400, "samples must be between 0 and 100000")
+        if slower_than is not None and not (math.isfinite(slower_than) and slower_than > 0):
+            return error(400, f"slowerThan ({slower_than}) must be positive seconds")
         key = (info["namespace"], info["service"], info["revision"])
         return web.json_response(
-            self.proxy.stats.query(key, since=since, until=until, samples=samples, now=now)
+            self.proxy.stats.query(
+                key, since=since, until=until, samples=samples, now=now, slower_than=slower_than
+            )
         )
 
     async def _metrics(self, request: web.Request) -> web.Response:

@@ -119,6 +119,10 @@ class StatsWindow:
     samples: tuple[float, ...]
     since: float
     until: float
+    # asked with slower_than: requests with a latency, those slower, the bound used
+    timed: int | None = None
+    slow: int | None = None
+    slower_than: float | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> StatsWindow:
@@ -130,6 +134,9 @@ class StatsWindow:
             samples=tuple(data["samples"]),
             since=data["since"],
             until=data["until"],
+            timed=data.get("timed"),
+            slow=data.get("slow"),
+            slower_than=data.get("slowerThan"),
         )
 
 
@@ -238,9 +245,13 @@ class ProxyClient:
         since: float,
         until: float,
         samples: int = 0,
+        slower_than: float | None = None,
     ) -> StatsWindow:
         quote = urllib.parse.quote
-        query = urllib.parse.urlencode({"since": since, "until": until, "samples": samples})
+        asked: dict[str, float] = {"since": since, "until": until, "samples": samples}
+        if slower_than is not None:
+            asked["slowerThan"] = slower_than
+        query = urllib.parse.urlencode(asked)
         path = f"/v1/stats/{quote(namespace, safe='')}/{quote(service, safe='')}"
         return StatsWindow.from_json(
             self._call("GET", f"{path}/{quote(revision, safe='')}?{query}")

@@ -10,6 +10,10 @@ samples per second (for rank tests such as Mann-Whitney).
   latency: a revision that refuses connections in 0.1 ms must not look fast.
 - Quantiles come from a log-linear histogram (bucket bounds grow by 5%), so a
   reported p99 is within ~2.5% of the true sample quantile whatever the rate.
+- Slow requests (asked with `slower_than`, seconds): `timed` counts the requests with
+  a latency, `slow` those in buckets wholly above the bound — a request up to 5%
+  slower than the bound, in the bound's own bucket, counts as fast, for every
+  revision alike, so comparisons of slow shares are fair.
 - A window is the whole seconds `s` with `since <= s < until` (unix seconds, the second
   a request completed in).
 - Memory is bounded: at most `KEEP_S` buckets per revision, `RESERVOIR` samples per
@@ -150,8 +154,10 @@ class Stats:
         until: float,
         samples: int = 0,
         now: float,
+        slower_than: float | None = None,
     ) -> dict[str, Any]:
-        """The stats of one revision over the seconds `s` with `since <= s < until`."""
+        """The stats of one revision over the seconds `s` with `since <= s < until`
+        (with `slower_than`, also `timed`, `slow` and `slowerThan`: the module)."""
         codes = [0] * len(CODES)
         histogram: dict[int, int] = {}
         weighted: list[tuple[float, float]] = []  # (weight, latency)
@@ -171,7 +177,7 @@ class Stats:
         latency = None
         if histogram:
             latency = {f"p{round(q * 100)}": quantile(histogram, q) for q in (0.5, 0.9, 0.99)}
-        return {
+        answer = {
             "requests": sum(codes),
             "errors": by_code["5xx"] + by_code["error"],
             "codes": by_code,
@@ -180,6 +186,12 @@ class Stats:
             "since": since,
             "until": until,
         }
+        if slower_than is not None:
+            fast = _bucket(slower_than)  # buckets above this one are wholly slower
+            answer["timed"] = sum(histogram.values())
+            answer["slow"] = sum(n for index, n in histogram.items() if index > fast)
+            answer["slowerThan"] = slower_than
+        return answer
 
     def _draw(self, weighted: list[tuple[float, float]], n: int) -> list[float]:
         """At most `n` samples, each second weighted by the requests it stands for
