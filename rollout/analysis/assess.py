@@ -130,7 +130,9 @@ def _count(
             "quiet": old.quiet + quiet,
             "passed_early": result.passed_early,
             "evidence": _evidence(result.evidence) or old.evidence,
-            "slower_than_seconds": old.slower_than_seconds or reading.slower_than,
+            # the bound the source counted against (it may round the one it was given
+            # up to a histogram bucket: that one, from then on)
+            "slower_than_seconds": reading.slower_than or old.slower_than_seconds,
         }
     )
 

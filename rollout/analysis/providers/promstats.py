@@ -12,9 +12,10 @@ when the controller is pointed at Prometheus instead of the local proxy:
   end; errors are the series whose status label fully matches the preset's `failed`;
 - the end is `until`, but never later than `now − scrape_delay` (what Prometheus has
   surely stored: a sample is stamped with its scrape's start and stored when the
-  scrape ends, up to the scrape timeout later — 10 s by default, so 15 s by default): the answer's `until` says where it ended, and the local provider
-  starts the next increment there — so a reading never counts a request twice nor
-  reads a scrape that has not happened yet. An end at or before `since` is no new
+  scrape ends, up to the scrape timeout later — 10 s by default, so 15 s by
+  default): the answer's `until` says where it ended, and the local provider starts
+  the next increment there — so a reading never counts a request twice nor reads a
+  scrape that is not stored yet. An end at or before `since` is no new
   data (zero counts, no latency: Inconclusive);
 - `latency`: p50, p90, p99 over [since, end) from the preset's histogram
   (`histogram_quantile` of the buckets' `increase`, in seconds); None with no data;

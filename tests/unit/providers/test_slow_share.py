@@ -11,6 +11,7 @@ source counts as slow, which bound a release keeps, and the policy rules around 
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from rollout.analysis import evaluate, measurement
+from rollout.analysis import assess, evaluate, measurement
 from rollout.analysis.providers import local, presets, promstats
 from rollout.api import policyspec
 from rollout.api.release import Verdict
@@ -241,3 +242,23 @@ def test_mann_whitney_needs_a_latency_stat() -> None:
                 "compare": {"method": "mann-whitney"},
             }
         )
+
+
+def test_the_status_keeps_the_bound_the_source_counted_against() -> None:
+    analysis = policyspec.Analysis.model_validate(
+        {"metrics": [metric().model_dump(by_alias=True, mode="json")]}
+    )
+    first = measurement.Measurement(
+        "latency-vs-stable", NOW, canary=measurement.Counts(0, 0),
+        stable=measurement.Counts(0, 0), slower_than=0.225,
+    )  # fmt: skip
+    later = measurement.Measurement(
+        "latency-vs-stable", NOW + timedelta(seconds=10), canary=measurement.Counts(50, 5),
+        stable=measurement.Counts(500, 20), slower_than=0.25,
+    )  # fmt: skip
+    statuses = assess.fold(analysis, [], [first])
+    assert statuses[0].slower_than_seconds == 0.225
+    statuses = assess.fold(analysis, statuses, [later])
+    assert statuses[0].slower_than_seconds == 0.25  # rounded up to a bucket by Prometheus
+    statuses = assess.fold(analysis, statuses, [dataclasses.replace(later, slower_than=None)])
+    assert statuses[0].slower_than_seconds == 0.25  # a reading without one keeps it
