@@ -105,10 +105,14 @@ class PrometheusProvider(base.ApiModel):
     As Prometheus is run: `headers` (e.g. `X-Scope-OrgID` for a Mimir or Cortex
     tenant; a value or `{valueFrom: …}`), `bearerTokenFrom` (sent as `Authorization:
     Bearer <token>`, read at measurement time from env, a file or a Secret) and
-    `caFile` (a PEM bundle that verifies an https `address`)."""
+    `caFile` (a PEM bundle that verifies an https `address`). `samplesQuery`: the
+    number of canary requests behind `query` over the window, so that `minSamples`
+    can hold a threshold's verdict back until there are enough."""
 
     address: endpoints.HttpUrl
     query: endpoints.Template | None = None  # one value: what `thresholds` judge
+    # one value: the canary's requests behind `query` (what `minSamples` is held against)
+    samples_query: endpoints.Template | None = None
     counts: PrometheusCounts | None = None  # what `compare` judges
     timeout: durations.PositiveDuration = timedelta(seconds=10)
     headers: dict[endpoints.HeaderName, endpoints.HeaderEntry] = Field(default_factory=dict)
@@ -319,6 +323,14 @@ class Metric(base.ApiModel):
                     " provider, or prometheus with counts; with web, gate with thresholds",
                 )
             )
+        if web is not None and self.min_samples:
+            found.append(
+                problems.Problem(
+                    ("minSamples",),
+                    "a web reading carries no request count, so minSamples could not act:"
+                    " drop it, or gate on the endpoint's count with a second metric",
+                )
+            )
         if prom is None:
             return found
         where = ("provider", "prometheus")
@@ -344,6 +356,23 @@ class Metric(base.ApiModel):
             found.append(
                 problems.Problem(
                     (*where, "query"), "a query is judged only by thresholds: add them or drop it"
+                )
+            )
+        if self.thresholds is not None and self.min_samples and prom.samples_query is None:
+            found.append(
+                problems.Problem(
+                    ("minSamples",),
+                    "minSamples needs the requests behind the query: give"
+                    " provider.prometheus.samplesQuery (e.g. the canary's request count"
+                    " over {{window}})",
+                )
+            )
+        if prom.samples_query is not None and self.thresholds is None:
+            found.append(
+                problems.Problem(
+                    (*where, "samplesQuery"),
+                    "samplesQuery counts the requests behind a threshold's query: add"
+                    " thresholds or drop it",
                 )
             )
         if self.compare is None and prom.counts is not None:

@@ -194,6 +194,8 @@ def _asked(metric: policyspec.Metric, ctx: measurement.MeasureContext, where: st
         try:
             if spec.query is not None:
                 asked.append(rendering.render_promql(spec.query, values))
+            if spec.samples_query is not None:
+                asked.append(f"samples: {rendering.render_promql(spec.samples_query, values)}")
             if spec.counts is not None:
                 for what, template in (("requests", spec.counts.requests),
                                        ("errors", spec.counts.errors)):  # fmt: skip

@@ -31,7 +31,10 @@ start) to `counts.delay` before now — and each series' increase is summed
 (`analysis.counters`: a reset counts from 0, never negative); `compare.history` reads
 the stable's over that window before the release. A metric with thresholds and
 compare gets both the query's value and the counts. `minSamples` applies to the
-counts (a window query has no request count behind it: put a floor into the query).
+counts of a comparison, and to a threshold's query through `samplesQuery` (the
+canary's requests behind it: its value, floored, is the reading's `samples`; no data
+is 0 requests, so the threshold is Inconclusive until there are enough; a failing
+`samplesQuery` is an Error reading like the query's).
 
 **As Prometheus is run** (Thanos, Mimir, VictoriaMetrics speak the same API): the
 spec's `headers` (a value or `{valueFrom}`; `secrets.headers`) and `bearerTokenFrom`
@@ -242,9 +245,37 @@ class PrometheusProvider:
         if parsed.note is not None:  # a Measurement has no field for it: say it here
             log.debug("metric.no_data", metric=metric.name, reason=parsed.note, query=query)
         reading = _reading(metric, ctx, parsed)
+        if reading.error is None and spec.samples_query is not None:
+            reading = self._with_samples(metric, spec, ctx, headers, hidden, reading)
         if compared is not None and reading.error is None:  # thresholds and compare both
-            return dataclasses.replace(compared, value=reading.value)
+            return dataclasses.replace(compared, value=reading.value, samples=reading.samples)
         return reading
+
+    def _with_samples(
+        self,
+        metric: policyspec.Metric,
+        spec: policyspec.PrometheusProvider,
+        ctx: measurement.MeasureContext,
+        headers: Mapping[str, str],
+        hidden: list[str],
+        reading: measurement.Measurement,
+    ) -> measurement.Measurement:
+        """The reading with `samples`: the value of `samplesQuery` (no data: 0 requests)."""
+        assert spec.samples_query is not None
+        try:
+            query = rendering.render_promql(
+                spec.samples_query, rendering.variables_for(ctx, metric.window)
+            )
+        except ValueError as exc:
+            return _reading(metric, ctx, Parsed(error=f"samplesQuery template: {exc}"))
+        result, error = self._ask(spec, query, headers)
+        parsed = parse_result(result) if error is None else Parsed(error=error)
+        if parsed.error is not None:
+            why = _masked(f"samplesQuery: {parsed.error}", hidden)
+            return _reading(metric, ctx, Parsed(error=why))
+        value = parsed.value
+        samples = math.floor(value) if value is not None and math.isfinite(value) else 0
+        return dataclasses.replace(reading, samples=max(samples, 0))
 
     def _compared(
         self,

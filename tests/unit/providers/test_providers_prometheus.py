@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from pydantic import ValidationError
 
 from rollout.analysis import evaluate, measurement
 from rollout.analysis.providers import prometheus
@@ -486,3 +487,82 @@ def test_https_is_verified_against_the_ca_bundle_given(tls_stub: tuple[str, Path
     refused = prometheus.PrometheusProvider().measure(untrusted, CTX)
     assert refused.error is not None
     assert "certificate" in refused.error.lower() or "ssl" in refused.error.lower()
+
+
+def samples_metric(address: str, **fields: Any) -> policyspec.Metric:
+    return policyspec.Metric.model_validate(
+        {
+            "name": "m",
+            "provider": {
+                "prometheus": {
+                    "address": address,
+                    "query": "rate",
+                    "samplesQuery": 'count{revision="{{revision}}"}[{{window}}]',
+                }
+            },
+            "thresholds": {"max": 0.1},
+            "minSamples": 50,
+            **fields,
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("requests", "verdict"),
+    [
+        pytest.param(
+            _vector([{"metric": {}, "value": [1, "49.7"]}]), Verdict.INCONCLUSIVE, id="49"
+        ),
+        pytest.param(_vector([]), Verdict.INCONCLUSIVE, id="no-data-is-0"),
+        pytest.param(_vector([{"metric": {}, "value": [1, "50"]}]), Verdict.PASSED, id="50"),
+    ],
+)
+def test_min_samples_holds_a_threshold_back_until_the_samples_query_counts_enough(
+    stub: tuple[str, type[_Stub]], requests: Any, verdict: Verdict
+) -> None:
+    address, handler = stub
+    handler.answers["rate"] = (200, _vector([{"metric": {}, "value": [1, "0.01"]}]), 0.0)
+    handler.answers['count{revision="web-2"}[1m]'] = (200, requests, 0.0)
+    m = samples_metric(address)
+    reading = prometheus.PrometheusProvider().measure(m, CTX)
+    assert evaluate.evaluate(m, reading, None).verdict is verdict
+    assert 'count{revision="web-2"}[1m]' in handler.seen
+
+
+def test_a_failing_samples_query_is_an_error_reading(stub: tuple[str, type[_Stub]]) -> None:
+    address, handler = stub
+    handler.answers["rate"] = (200, _vector([{"metric": {}, "value": [1, "0.01"]}]), 0.0)
+    handler.answers['count{revision="web-2"}[1m]'] = (
+        400, {"status": "error", "errorType": "bad_data", "error": "parse error"}, 0.0,
+    )  # fmt: skip
+    reading = prometheus.PrometheusProvider().measure(samples_metric(address), CTX)
+    assert reading.error is not None
+    assert reading.error.startswith("samplesQuery: ")
+    assert "parse error" in reading.error
+
+
+@pytest.mark.parametrize(
+    ("provider", "fields", "message"),
+    [
+        (
+            {"prometheus": {"address": "http://p:9090", "query": "q"}},
+            {"thresholds": {"max": 1}, "minSamples": 10},
+            "minSamples needs the requests behind the query",
+        ),
+        (
+            {"prometheus": {"address": "http://p:9090", "query": "q", "samplesQuery": "s"}},
+            {"compare": {"method": "sequential"}},
+            "samplesQuery counts the requests behind a threshold",
+        ),
+        (
+            {"web": {"url": "http://w/x"}},
+            {"thresholds": {"max": 1}, "minSamples": 10},
+            "a web reading carries no request count",
+        ),
+    ],
+)
+def test_min_samples_where_it_could_not_act_is_refused(
+    provider: dict[str, Any], fields: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValidationError, match=message):
+        policyspec.Metric.model_validate({"name": "m", "provider": provider, **fields})
