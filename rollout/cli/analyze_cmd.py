@@ -89,7 +89,7 @@ def analyze_command(
     if canary is None:
         common.fail(f"service {service_name} has no ready revision yet")
     source, where = _source(opts, metrics_source, prometheus_url, preset, scrape_delay)
-    provider = providers.Providers(source)
+    provider = providers.Providers(source, secrets=common.secret_reader(opts))
     now = opts.clock.now()
     rows = [_analyze(provider, m, svc, canary, stable, now, where) for m in metrics]
     provider.close()

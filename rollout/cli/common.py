@@ -48,6 +48,7 @@ import pydantic
 
 from rollout import clock as clocks
 from rollout import files
+from rollout.analysis.providers import secrets
 from rollout.api import base, release, service
 from rollout.store import errors, factory, port, sqlite
 
@@ -64,6 +65,7 @@ __all__ = [
     "namespace_option",
     "requester",
     "save_clock",
+    "secret_reader",
     "state_options",
     "user_errors",
 ]
@@ -110,6 +112,21 @@ class Options:
     def close(self) -> None:
         if self._store is not None:
             self._store.close()
+
+
+def secret_reader(opts: Options) -> secrets.SecretReader | None:
+    """Where a metric's `secretKeyRef` is read from, as the user: the cluster's Secrets
+    with `--backend kubernetes` (the user's own credentials), else none."""
+    if opts.backend != "kubernetes":
+        return None
+    from rollout.platforms.kubernetes import connect, rest  # only with --backend kubernetes
+    from rollout.platforms.kubernetes import secrets as kube_secrets
+
+    try:
+        api = connect.api_client(opts.kubeconfig, context=opts.context, user_agent="rollout-cli")
+    except connect.ConnectError as exc:
+        fail(str(exc), code=2)
+    return kube_secrets.KubernetesSecrets(rest.Resources(api))
 
 
 def kubernetes_store(kubeconfig: str | None, context: str | None) -> port.Store:

@@ -319,6 +319,14 @@ def test_a_web_metric_reads_its_secret_in_the_release_namespace(
         release = c.emu.get_object("rollout.dev", "v1alpha1", "releases", "team-a", "web-00002")
         assert release is not None
         assert TOKEN not in json.dumps(release)
+        # `rollout analyze` from the user's machine reads the same Secret, as the user
+        calls = len(endpoint.seen)
+        analyzed = rollout(c.kubeconfig, "analyze", "web", "-n", "team-a", "-o", "json")
+        assert analyzed.returncode == 0, analyzed.stdout + analyzed.stderr
+        row = json.loads(analyzed.stdout.splitlines()[0])
+        assert (row["metric"], row["verdict"], row["error"]) == ("ok", "Passed", None)
+        assert endpoint.seen[calls:] == [f"Bearer {TOKEN}"]
+        assert TOKEN not in analyzed.stdout + analyzed.stderr
     finally:
         assert controller.stop() == 0, controller.output()
 
