@@ -9,7 +9,12 @@ step failed, must pause, has passed, or may end early:
   (Argo's meaning: failureLimit 1 fails on the second); every metric of the policy
   counts here, in every step, so a failure rolls back wherever it happens;
 - **inconclusive**: more than `inconclusiveLimit` inconclusive readings of a gating
-  metric in the step → pause for a human (never a rollback);
+  metric in the step → pause for a human (never a rollback). An *empty* reading — an
+  increment in which neither revision served a request — is not counted (in no
+  counter) while it is one of the first `EMPTY_GRACE` in a row: when readings come
+  more often than the metrics source scrapes (every 10 s against Prometheus's 15 s,
+  one reading in three finds no new scrape), a reading between two scrapes is not
+  missing data; more in a row (a dead target, an idle service) count as usual;
 - **errors**: more than `consecutiveErrorLimit` provider errors in a row → pause;
 - **passed** — the evidence a step needs before traffic may grow: none of the above
   holds and every gating metric has at least one Passed reading in the step, its
@@ -40,9 +45,20 @@ from rollout.analysis import evaluate, measurement, sequential
 from rollout.api import policyspec
 from rollout.api.release import Evidence, MetricStatus, Verdict
 
-__all__ = ["SUSPECT_E_VALUE", "Gate", "counts_requests", "fold", "gate", "reset_step"]
+__all__ = [
+    "EMPTY_GRACE",
+    "SUSPECT_E_VALUE",
+    "Gate",
+    "counts_requests",
+    "fold",
+    "gate",
+    "reset_step",
+]
 
 SUSPECT_E_VALUE = 1.5
+#: Empty readings in a row (neither revision served a request since the last one) that
+#: count in no counter: readings between two scrapes of a slower metrics source.
+EMPTY_GRACE = 2
 
 
 def fold(
@@ -105,6 +121,27 @@ def _count(
     old: MetricStatus, reading: measurement.Measurement, result: evaluate.Result
 ) -> MetricStatus:
     verdict = result.verdict
+    empty = (
+        verdict is Verdict.INCONCLUSIVE
+        and reading.canary is not None
+        and reading.stable is not None
+        and reading.canary.requests == 0
+        and reading.stable.requests == 0
+    )
+    run = old.consecutive_empty + 1 if empty else 0
+    if empty and run <= EMPTY_GRACE:  # between two scrapes: no reading for the counters
+        return old.model_copy(
+            update={
+                "verdict": verdict,
+                "reason": result.reason,
+                "at": reading.at,
+                "measured_until": reading.until or old.measured_until,
+                "consecutive_empty": run,
+                "passed_early": False,
+                "evidence": _evidence(result.evidence) or old.evidence,
+                "slower_than_seconds": reading.slower_than or old.slower_than_seconds,
+            }
+        )
     requests = old.canary_requests
     if reading.canary is not None:  # an increment: requests add up
         requests += reading.canary.requests
@@ -133,6 +170,7 @@ def _count(
             # the bound the source counted against (it may round the one it was given
             # up to a histogram bucket: that one, from then on)
             "slower_than_seconds": reading.slower_than or old.slower_than_seconds,
+            "consecutive_empty": run,
         }
     )
 
@@ -142,7 +180,9 @@ def reset_step(statuses: Sequence[MetricStatus]) -> list[MetricStatus]:
     zero: dict[str, object] = {"measurements": 0, "passes": 0, "failures": 0}
     zero |= {"inconclusive": 0, "errors": 0, "failure_reason": "", "canary_requests": 0, "quiet": 0}
     return [
-        s.model_copy(update={**zero, "consecutive_errors": 0, "passed_early": False})
+        s.model_copy(
+            update={**zero, "consecutive_errors": 0, "consecutive_empty": 0, "passed_early": False}
+        )
         for s in statuses
     ]
 

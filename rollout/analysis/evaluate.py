@@ -140,6 +140,8 @@ def _sequential(
             if state.canary.requests == 0
             else "no canary requests since the last reading"
         )
+        if reading.stable.requests == 0:
+            why += " (nor stable: no new data from the metrics source)"
         return Result(Verdict.INCONCLUSIVE, f"{why} ({counts})", value, state)
     early = passing >= threshold
     reason = (

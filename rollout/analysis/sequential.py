@@ -82,7 +82,10 @@ c ← max(0, c + y ln κ − (κ − 1) r̂ n_s) per increment (κ = `GUARD_RATI
 (Y_hist + 1)/n_hist). A canary increment enters the history comparison only when
 the CUSUM is below `GUARD_LOG` after it **and** after the next increment (the
 increment waits in `pending` for one reading), because at the onset of an incident
-the stable's errors show a reading late as often as not. The selection depends on
+the stable's errors show a reading late as often as not. An increment in which the
+stable served nothing (on Prometheus, a reading with no scrape since the last one)
+tells the guard nothing: the pending increment keeps waiting, and the canary's part
+of it joins it. The selection depends on
 the stable's errors only, which under H0_hist are independent of the canary's. The
 history comparison decides only from `HISTORY_MIN_ERRORS` trusted canary errors
 (a subset of its rejection region, so the bound holds). Under a null with shared
@@ -183,7 +186,11 @@ def update(
         state = dataclasses.replace(state, baseline=baseline)
     guard = _guard(state, stable)
     trusted, pending = state.trusted, _ZERO
-    if state.baseline is not None and guard < GUARD_LOG:
+    if state.baseline is not None and stable.requests == 0:
+        # nothing new about the stable (no scrape since the last reading): the guard has
+        # not seen the stable after the pending increment, which keeps waiting
+        pending = state.pending + canary
+    elif state.baseline is not None and guard < GUARD_LOG:
         trusted, pending = trusted + state.pending, canary
     requests = canary.requests + stable.requests
     x, y = canary.errors, stable.errors

@@ -174,6 +174,9 @@ class MetricStatus(base.ApiModel):
     # a comparison of slow requests: the latency (seconds) above which a request was
     # slow, chosen at its first reading and kept for the release
     slower_than_seconds: base.Float | None = None
+    # empty readings in a row (neither revision served a request since the last one);
+    # the first few count in no counter (`assess.EMPTY_GRACE`)
+    consecutive_empty: base.NonNegativeInt = 0
 
 
 class StepEvidence(base.ApiModel):

@@ -500,3 +500,40 @@ def test_a_prometheus_comparison_needs_the_same_canary_requests(
     policy = analysis({**SEQ, "provider": prom, "minSamples": min_samples}, inconclusiveLimit=5)
     assert assess.counts_requests(policy.metrics[0])
     assert gate_after(policy, ["seq"], counts((3, 0), (300, 1), 1)).passed is passed
+
+
+# --- empty readings (neither revision served: no new scrape) --------------------------
+
+
+def test_empty_readings_between_scrapes_count_in_no_counter() -> None:
+    """A reading every 10 s against a 15 s scrape finds nothing new one time in three:
+    those readings are not missing data, and never pause the release."""
+    policy = analysis(SEQ, inconclusiveLimit=2)
+    readings = []
+    for i in range(30):  # new, new, empty, new, new, empty, …
+        fresh = i % 3 != 2
+        readings.append(counts((5, 0), (50, 0), i) if fresh else counts((0, 0), (0, 0), i))
+    status = fold(policy, *readings)["seq"]
+    assert status.inconclusive == 0
+    assert status.measurements == 20
+    assert status.quiet == 0
+    assert status.at == T0 + timedelta(seconds=29)
+    assert not assess.gate(policy, [status], ["seq"]).inconclusive
+
+
+def test_more_empty_readings_in_a_row_count_as_usual() -> None:
+    """A dead target or an idle service: from the third empty reading in a row on."""
+    policy = analysis(SEQ, inconclusiveLimit=2)
+    empties = [counts((0, 0), (0, 0), i) for i in range(5)]
+    status = fold(policy, counts((5, 0), (50, 0)), *empties)["seq"]
+    assert (status.inconclusive, status.quiet, status.consecutive_empty) == (3, 3, 5)
+    assert "no new data from the metrics source" in status.reason
+    assert assess.gate(policy, [status], ["seq"]).inconclusive
+    after = assess.fold(policy, [status], [counts((5, 0), (50, 0), 9)])[0]
+    assert after.consecutive_empty == 0
+
+
+def test_a_canary_without_requests_beside_a_serving_stable_is_never_empty() -> None:
+    policy = analysis(SEQ, inconclusiveLimit=2)
+    status = fold(policy, *[counts((0, 0), (50, 0), i) for i in range(3)])["seq"]
+    assert (status.inconclusive, status.quiet, status.consecutive_empty) == (3, 3, 0)

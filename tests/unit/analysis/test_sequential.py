@@ -373,3 +373,24 @@ def test_history_prior_spans_two_to_eight_times_max_ratio() -> None:
 def test_shared_incident_does_not_roll_back_a_good_canary() -> None:
     """Both revisions at 3% from the second minute: the guard keeps the history out."""
     assert history_rollbacks(incident=True, seed=12) <= ALPHA
+
+
+def test_a_pending_increment_waits_until_the_guard_has_seen_the_stable_again() -> None:
+    """An increment in which the stable served nothing (no scrape since the last reading)
+    tells the guard nothing: the pending canary increment is not trusted on it."""
+    g = sequential.grid(2.0)
+    history = measurement.Counts(36000, 36)
+    first = measurement.Counts(50, 1)
+    state = sequential.update(
+        sequential.State.empty(g), g, first, measurement.Counts(500, 0), history
+    )
+    assert (state.trusted, state.pending) == (measurement.Counts(0, 0), first)
+    empty = measurement.Counts(0, 0)
+    state = sequential.update(state, g, empty, empty)
+    assert (state.trusted, state.pending) == (measurement.Counts(0, 0), first)
+    late = measurement.Counts(5, 0)  # canary requests counted where the stable had none
+    state = sequential.update(state, g, late, empty)
+    assert state.pending == first + late
+    state = sequential.update(state, g, measurement.Counts(40, 0), measurement.Counts(400, 0))
+    assert state.trusted == first + late
+    assert state.pending == measurement.Counts(40, 0)
