@@ -23,7 +23,11 @@ step failed, must pause, has passed, or may end early:
   canary served no request since the last look — are left out of that count: at 1%
   of a small service most 10 s intervals are quiet), and — where the provider
   reports counts (`local`, a `prometheus` comparison's `counts`) — the canary served
-  at least `max(minSamples, 1)` requests behind the step's readings;
+  at least `max(minSamples, 1)` requests behind the step's readings, and the latest
+  reading of a sequential comparison is not Inconclusive (a canary that stopped
+  showing in the data — its series gone, or the data plane no longer sending it
+  anything — is given no more traffic on the strength of earlier readings: the step
+  waits for a look that sees it, or for `inconclusiveLimit`);
 - **blind**: metrics (any of the policy's) whose latest reading is an Error: the
   engine never raises traffic or promotes while one is (a reading from a failing
   provider is no evidence of anything);
@@ -243,6 +247,8 @@ def _evidenced(metric: policyspec.Metric, status: MetricStatus) -> bool:
     """Whether a gating metric's readings in the step are evidence enough to pass it."""
     if status.passes == 0 or status.verdict is Verdict.ERROR:
         return False
+    if _increments(metric) and status.verdict is Verdict.INCONCLUSIVE:
+        return False  # the latest look saw no canary request: the evidence is not current
     # Mostly "no data" from the provider. Quiet readings (the canary served nothing since
     # the last look) are not missing data: the canary's requests are judged below.
     if 2 * (status.inconclusive - status.quiet) > status.measurements - status.quiet:
@@ -250,6 +256,15 @@ def _evidenced(metric: policyspec.Metric, status: MetricStatus) -> bool:
     if counts_requests(metric):  # the provider counts the canary's requests
         return status.canary_requests >= max(metric.min_samples, 1)
     return True
+
+
+def _increments(metric: policyspec.Metric) -> bool:
+    """Whether the metric is a sequential comparison (its readings are increments)."""
+    return (
+        metric.compare is not None
+        and metric.compare.method is policyspec.CompareMethod.SEQUENTIAL
+        and counts_requests(metric)
+    )
 
 
 def counts_requests(metric: policyspec.Metric) -> bool:

@@ -255,8 +255,14 @@ def test_passed_needs_a_pass_of_every_gating_metric(
         pytest.param(
             0,
             [counts((3, 0), (300, 1), 1), counts((0, 0), (300, 0), 2)],
+            False,
+            id="the-latest-increment-saw-no-canary",
+        ),
+        pytest.param(
+            0,
+            [counts((3, 0), (300, 1), 1), counts((0, 0), (300, 0), 2), counts((1, 0), (99, 0), 3)],
             True,
-            id="a-quiet-increment-after",
+            id="a-later-increment-sees-it-again",
         ),
         pytest.param(10, [counts((3, 0), (300, 1), 1)], False, id="under-min-samples"),
         pytest.param(
@@ -296,19 +302,22 @@ def test_a_comparison_without_new_canary_requests_is_inconclusive_not_passed() -
 def test_quiet_readings_are_inconclusive_but_not_missing_data() -> None:
     """At 1% of a small service most intervals hold no canary request: those readings
     are Inconclusive (and count towards inconclusiveLimit), yet the step passes on the
-    requests the canary did serve — unlike readings the provider had no data for."""
+    requests the canary did serve, once a look sees it again — unlike readings the
+    provider had no data for."""
     policy = analysis(SEQ, inconclusiveLimit=20)
     quiet = [counts((0, 0), (100, 0), i) for i in (2, 3, 4)]
     statuses = assess.fold(policy, [], [counts((2, 0), (100, 0), 1), *quiet])
 
     seq = statuses[0]
     assert (seq.inconclusive, seq.quiet, seq.canary_requests) == (3, 3, 2)
+    assert not assess.gate(policy, statuses, ["seq"]).passed  # the latest look saw none
+    statuses = assess.fold(policy, statuses, [counts((1, 0), (100, 0), 4)])
     assert assess.gate(policy, statuses, ["seq"]).passed
 
     no_counts = [measurement.Measurement("seq", T0 + timedelta(seconds=i)) for i in (5, 6, 7, 8)]
     statuses = assess.fold(policy, statuses, no_counts)
     gate = assess.gate(policy, statuses, ["seq"])
-    assert not gate.passed  # 4 of the 5 readings that were not quiet had no data
+    assert not gate.passed  # 4 of the 6 readings that were not quiet had no data
     assert not gate.inconclusive
 
 
