@@ -27,6 +27,7 @@ __all__ = [
     "LATENCY_STATS",
     "QUANTILES",
     "Analysis",
+    "BasicAuth",
     "Compare",
     "CompareMethod",
     "LocalProvider",
@@ -99,12 +100,29 @@ class PrometheusCounts(base.ApiModel):
     delay: durations.Duration = timedelta(seconds=15)
 
 
+class BasicAuth(base.ApiModel):
+    """HTTP basic auth: a user name, and where its password is read from at measurement
+    time (env, a file or a Secret; never stored)."""
+
+    username: Annotated[str, base.checked_text(base.NUL)]
+    password_from: endpoints.ValueFrom
+
+    @model_validator(mode="after")
+    def _rules(self) -> BasicAuth:
+        if not self.username or ":" in self.username or not self.username.isprintable():
+            raise PydanticCustomError(
+                "basic_auth", "username must be printable text without ':' (RFC 7617)"
+            )
+        return self
+
+
 class PrometheusProvider(base.ApiModel):
     """A PromQL query; `{{variables}}` are substituted and escaped at measurement time.
 
     As Prometheus is run: `headers` (e.g. `X-Scope-OrgID` for a Mimir or Cortex
     tenant; a value or `{valueFrom: …}`), `bearerTokenFrom` (sent as `Authorization:
-    Bearer <token>`, read at measurement time from env, a file or a Secret) and
+    Bearer <token>`, read at measurement time from env, a file or a Secret),
+    `basicAuth` (`{username, passwordFrom}`, sent as `Authorization: Basic …`) and
     `caFile` (a PEM bundle that verifies an https `address`). `samplesQuery`: the
     number of canary requests behind `query` over the window, so that `minSamples`
     can hold a threshold's verdict back until there are enough."""
@@ -117,6 +135,7 @@ class PrometheusProvider(base.ApiModel):
     timeout: durations.PositiveDuration = timedelta(seconds=10)
     headers: dict[endpoints.HeaderName, endpoints.HeaderEntry] = Field(default_factory=dict)
     bearer_token_from: endpoints.ValueFrom | None = None
+    basic_auth: BasicAuth | None = None
     ca_file: endpoints.AbsolutePath | None = None
 
     @model_validator(mode="after")
@@ -135,6 +154,16 @@ class PrometheusProvider(base.ApiModel):
                 problems.Problem(
                     ("bearerTokenFrom",),
                     "give bearerTokenFrom or an Authorization header, not both",
+                )
+            )
+        if self.basic_auth is not None and (
+            self.bearer_token_from is not None
+            or any(name.lower() == "authorization" for name in self.headers)
+        ):
+            found.append(
+                problems.Problem(
+                    ("basicAuth",),
+                    "give one credential: basicAuth, bearerTokenFrom or an Authorization header",
                 )
             )
         if self.ca_file is not None and not self.address.startswith("https://"):

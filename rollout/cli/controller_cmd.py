@@ -102,6 +102,12 @@ log = structlog.get_logger(__name__)
     help="--metrics prometheus: a bearer token, read at each query (rotations apply).",
 )
 @click.option(
+    "--prometheus-basic-auth-file",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="--metrics prometheus: user:password for HTTP basic auth, read at each query.",
+)
+@click.option(
     "--prometheus-ca-file",
     default=None,
     type=click.Path(exists=True, dir_okay=False),
@@ -113,7 +119,8 @@ log = structlog.get_logger(__name__)
     multiple=True,
     metavar="NAME=VALUE",
     help="--metrics prometheus: a header for every query, repeatable (e.g."
-    " X-Scope-OrgID=team-a); credentials go in --prometheus-token-file.",
+    " X-Scope-OrgID=team-a); credentials go in --prometheus-token-file or"
+    " --prometheus-basic-auth-file.",
 )
 @click.option(
     "--preset",
@@ -180,6 +187,7 @@ def controller_command(
             options.pop("prometheus_token_file"),
             options.pop("prometheus_ca_file"),
             options.pop("prometheus_headers"),
+            options.pop("prometheus_basic_auth_file"),
         ),
     )
     if options["scrape_delay"] is None:
@@ -215,9 +223,10 @@ class _Access:
     token_file: str | None
     ca_file: str | None
     headers: tuple[str, ...]
+    basic_auth_file: str | None = None
 
     def given(self) -> bool:
-        return bool(self.token_file or self.ca_file or self.headers)
+        return bool(self.token_file or self.ca_file or self.headers or self.basic_auth_file)
 
     def parsed_headers(self) -> dict[str, str]:
         found = {}
@@ -270,6 +279,10 @@ def _request_stats(
         )
     if access.ca_file is not None and not url.startswith("https://"):
         common.fail("--prometheus-ca-file verifies an https --prometheus-url", code=2)
+    if access.token_file is not None and access.basic_auth_file is not None:
+        common.fail(
+            "--prometheus-token-file or --prometheus-basic-auth-file: one credential", code=2
+        )
     return promstats.PrometheusStats(
         url,
         presets.PRESETS[preset or "rollout-proxy"],
@@ -277,6 +290,9 @@ def _request_stats(
         headers=access.parsed_headers(),
         token_file=str(pathlib.Path(access.token_file).resolve()) if access.token_file else None,
         ca_file=access.ca_file,
+        basic_auth_file=(
+            str(pathlib.Path(access.basic_auth_file).resolve()) if access.basic_auth_file else None
+        ),
     )
 
 

@@ -37,10 +37,11 @@ is 0 requests, so the threshold is Inconclusive until there are enough; a failin
 `samplesQuery` is an Error reading like the query's).
 
 **As Prometheus is run** (Thanos, Mimir, VictoriaMetrics speak the same API): the
-spec's `headers` (a value or `{valueFrom}`; `secrets.headers`) and `bearerTokenFrom`
-(`Authorization: Bearer …`) are read at each reading — an unreadable one is an Error
-naming its source, nothing is sent — and any credential an answer echoes is masked
-(`***`); `caFile` verifies an https address against a PEM bundle.
+spec's `headers` (a value or `{valueFrom}`; `secrets.headers`), `bearerTokenFrom`
+(`Authorization: Bearer …`) and `basicAuth`'s password (`Authorization: Basic …`)
+are read at each reading — an unreadable one is an Error naming its source, nothing
+is sent — and any credential an answer echoes is masked (`***`); `caFile` verifies
+an https address against a PEM bundle.
 
 I/O only through the injectable `connect(address, headers=…, ca_file=…)` factory
 (tests swap it); clients are cached per (address, headers, CA bundle), at most
@@ -51,6 +52,7 @@ Called by `Providers` for metrics whose provider is `prometheus`.
 from __future__ import annotations
 
 import ast
+import base64
 import dataclasses
 import json
 import math
@@ -79,6 +81,7 @@ __all__ = [
     "Connect",
     "Parsed",
     "PrometheusProvider",
+    "basic_credentials",
     "connect",
     "describe_api_error",
     "instant",
@@ -222,6 +225,13 @@ class PrometheusProvider:
                 )
                 hidden.append(token)
                 headers["Authorization"] = f"Bearer {token}"
+            if spec.basic_auth is not None:
+                password = secret_values.resolve(
+                    spec.basic_auth.password_from, namespace=ctx.namespace, reader=self._secrets
+                )
+                encoded = basic_credentials(spec.basic_auth.username, password)
+                hidden.extend((password, encoded))
+                headers["Authorization"] = f"Basic {encoded}"
         except secret_values.SecretError as exc:
             return _reading(metric, ctx, Parsed(error=f"Prometheus at {spec.address}: {exc}"))
         compared = None
@@ -365,6 +375,11 @@ class PrometheusProvider:
         """An instant query's result (at `at`, else now), or why there is none."""
         client = self.client(spec.address, headers, spec.ca_file)
         return instant(client, spec.address, query, timeout=spec.timeout.total_seconds(), at=at)
+
+
+def basic_credentials(username: str, password: str) -> str:
+    """`user:password` in base64, as HTTP basic auth sends it (RFC 7617)."""
+    return base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
 
 
 def instant(

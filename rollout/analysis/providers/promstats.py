@@ -35,7 +35,8 @@ provider makes it an Error reading).
 
 As Prometheus is run: `headers` sent with every query (e.g. `X-Scope-OrgID`),
 `token_file` (read at each query, sent as `Authorization: Bearer …`: a rotated token
-is used at once) and `ca_file` (a PEM bundle verifying an https address).
+is used at once), `basic_auth_file` (`user:password`, read at each query, sent as
+`Authorization: Basic …`) and `ca_file` (a PEM bundle verifying an https address).
 
 I/O through the injectable `connect(address, …)` (prometheus-api-client, as the
 prometheus provider, whose client cache it uses); time through `clock`. Used by
@@ -83,6 +84,7 @@ class PrometheusStats:
         headers: Mapping[str, str] | None = None,
         token_file: str | None = None,
         ca_file: str | None = None,
+        basic_auth_file: str | None = None,
     ) -> None:
         self.address = address
         self.preset = preset
@@ -91,6 +93,7 @@ class PrometheusStats:
         self._clock = clock
         self._headers = dict(headers or {})
         self._token_file = token_file
+        self._basic_auth_file = basic_auth_file
         self._ca_file = ca_file
         self._clients = prometheus.PrometheusProvider(connect)  # its cache of clients
 
@@ -228,7 +231,21 @@ class PrometheusStats:
             except secrets.SecretError as exc:
                 raise PrometheusStatsError(f"Prometheus at {self.address}: {exc}") from None
             headers["Authorization"] = f"Bearer {token}"
+        if self._basic_auth_file is not None:
+            headers["Authorization"] = f"Basic {self._basic_credentials(self._basic_auth_file)}"
         return self._clients.client(self.address, headers or None, self._ca_file)
+
+    def _basic_credentials(self, path: str) -> str:
+        try:
+            text = secrets.resolve(endpoints.ValueFrom(file=path), namespace="", reader=None)
+        except secrets.SecretError as exc:
+            raise PrometheusStatsError(f"Prometheus at {self.address}: {exc}") from None
+        username, colon, password = text.partition(":")
+        if not colon or not username:
+            raise PrometheusStatsError(
+                f"Prometheus at {self.address}: {path} must hold user:password"
+            )
+        return prometheus.basic_credentials(username, password)
 
 
 def _matchers(preset: presets.Preset, namespace: str, service: str) -> list[str]:

@@ -86,6 +86,23 @@ def run_controller(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[st
         ),
         (("--preset", "istio"), "--prometheus-url, --preset and --prometheus-* go with"),
         (
+            ("--prometheus-basic-auth-file", "/etc/auth"),
+            "--prometheus-url, --preset and --prometheus-* go with",
+        ),
+        (
+            (
+                "--metrics",
+                "prometheus",
+                "--prometheus-url",
+                "http://p",
+                "--prometheus-token-file",
+                "/etc/token",
+                "--prometheus-basic-auth-file",
+                "/etc/auth",
+            ),
+            "one credential",
+        ),
+        (
             (
                 "--metrics",
                 "prometheus",

@@ -112,6 +112,32 @@ def test_the_token_file_is_read_at_each_query_so_a_rotated_token_is_used(
     assert {m["ca_file"] for m in made} == {"/etc/ca.pem"}
 
 
+def test_the_basic_auth_file_is_read_at_each_query(tmp_path: Any) -> None:
+    auth = tmp_path / "auth"
+    auth.write_text("grafana:first\n")
+    made: list[dict[str, Any]] = []
+    client = FakeClient({})
+
+    def connect(address: str, **settings: Any) -> FakeClient:
+        made.append(settings)
+        return client
+
+    stats = promstats.PrometheusStats(
+        "http://prom:9090", PRESET, scrape_delay=0, connect=connect,  # type: ignore[arg-type]
+        clock=lambda: 2000.0, basic_auth_file=str(auth),
+    )  # fmt: skip
+    stats.stats("d", "web", "web-2", since=1000, until=1100, samples=0)
+    auth.write_text("grafana:se:cond\n")  # a password may hold ':'
+    stats.stats("d", "web", "web-2", since=1100, until=1200, samples=0)
+    assert [m["headers"]["Authorization"] for m in made] == [
+        "Basic Z3JhZmFuYTpmaXJzdA==",  # grafana:first
+        "Basic Z3JhZmFuYTpzZTpjb25k",  # grafana:se:cond
+    ]
+    auth.write_text("no-colon\n")
+    with pytest.raises(promstats.PrometheusStatsError, match="must hold user:password"):
+        stats.stats("d", "web", "web-2", since=1200, until=1300, samples=0)
+
+
 def test_a_comparison_with_history_gets_the_stable_s_counts_before_the_release() -> None:
     """`compare.history`: the stable's increments over that window before the release
     started, from the same counters at its two ends."""

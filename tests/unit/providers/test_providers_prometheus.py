@@ -430,6 +430,17 @@ def test_an_unreadable_token_is_an_error_and_nothing_is_sent(
         ({"caFile": "/etc/ca.pem"}, "verifies an https address"),
         ({"caFile": "relative.pem", "address": "https://p"}, "absolute"),
         ({"headers": {"X-A": "1", "x-a": "2"}}, "duplicate header"),
+        (
+            {
+                "basicAuth": {"username": "u", "passwordFrom": {"env": "P"}},
+                "bearerTokenFrom": {"env": "T"},
+            },
+            "give one credential",
+        ),
+        (
+            {"basicAuth": {"username": "a:b", "passwordFrom": {"env": "P"}}},
+            "without ':'",
+        ),
     ],
 )
 def test_bad_connection_settings_are_refused(fields: dict[str, Any], says: str) -> None:
@@ -566,3 +577,37 @@ def test_min_samples_where_it_could_not_act_is_refused(
 ) -> None:
     with pytest.raises(ValidationError, match=message):
         policyspec.Metric.model_validate({"name": "m", "provider": provider, **fields})
+
+
+def test_basic_auth_is_sent_and_its_password_never_shown(
+    stub: tuple[str, type[_Stub]], tmp_path: Path
+) -> None:
+    """`basicAuth`: the password read from its source at each reading, sent as RFC 7617
+    `Basic base64(user:password)`, masked in anything Prometheus echoes back."""
+    address, handler = stub
+    secret = tmp_path / "password"
+    secret.write_text("s3cr3t-pw\n")
+    encoded = prometheus.basic_credentials("grafana", "s3cr3t-pw")
+    assert encoded == "Z3JhZmFuYTpzM2NyM3QtcHc="
+    handler.answers["up"] = (
+        500, {"status": "error", "error": f"bad credentials {encoded} s3cr3t-pw"}, 0.0,
+    )  # fmt: skip
+    m = policyspec.Metric.model_validate(
+        {
+            "name": "m",
+            "provider": {
+                "prometheus": {
+                    "address": address,
+                    "query": "up",
+                    "basicAuth": {"username": "grafana", "passwordFrom": {"file": str(secret)}},
+                }
+            },
+            "thresholds": {"max": 1},
+        }
+    )
+    reading = prometheus.PrometheusProvider().measure(m, CTX)
+    (sent,) = handler.headers_seen
+    assert sent["authorization"] == f"Basic {encoded}"
+    assert reading.error is not None
+    assert "s3cr3t-pw" not in reading.error
+    assert encoded not in reading.error
