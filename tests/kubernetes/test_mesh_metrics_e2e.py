@@ -15,7 +15,9 @@ release takes under a minute. Prometheus scrapes every second; the controller re
   to Istio's 250 ms bucket;
 - a canary failing 5% of its requests is rolled back on `errors-vs-stable`;
 - a canary 1.5 times slower is rolled back on `latency-vs-stable`, from histogram
-  buckets alone.
+  buckets alone;
+- the same on Linkerd's series (`--preset linkerd`): promoted with the bound at its
+  200 ms bucket, a slower canary rolled back.
 """
 
 from __future__ import annotations
@@ -66,12 +68,14 @@ def test_the_scaled_policy_keeps_its_gates_and_divides_its_durations() -> None:
     assert "latency_p90" in text
 
 
-@pytest.fixture
+@pytest.fixture(params=["istio"])
 def mesh(
-    cluster: Cluster, start_prometheus: Callable[[list[str]], PrometheusServer]
+    request: pytest.FixtureRequest,
+    cluster: Cluster,
+    start_prometheus: Callable[[list[str]], PrometheusServer],
 ) -> Iterator[tuple[meshexport.Exporter, PrometheusServer]]:
     exporter = meshexport.start_exporter(
-        "--shape", "istio", "--namespace", "default", "--service", "web", "--seed", "16",
+        "--shape", request.param, "--namespace", "default", "--service", "web", "--seed", "16",
         "--rps", "400", "--weights", "web-00001=100", "--kubeconfig", str(cluster.kubeconfig),
         "--route-namespace", "default", "--route-name", "web", "--router", "gateway-api",
     )  # fmt: skip
@@ -150,6 +154,47 @@ def test_canary_standard_gates_on_the_meshs_metrics_in_prometheus(
         assert "canary slow requests exceed stable's" in latency["failureReason"]
         assert "slower than 250 ms" in latency["failureReason"]
         assert metric_status(rel, "errors-vs-stable")["failures"] == 0
+        cluster.wait_split((("web-00002", 100),), 10)
+    finally:
+        code = controller.stop()
+    assert code == 0, controller.output()[-3000:]
+
+
+@pytest.mark.parametrize("mesh", ["linkerd"], indirect=True)
+def test_on_linkerds_metrics_a_slower_canary_is_caught_from_its_buckets(
+    cluster: Cluster, mesh: tuple[meshexport.Exporter, PrometheusServer]
+) -> None:
+    """The same policy on Linkerd's series (`response_total`, `response_latency_ms`,
+    `deployment` naming the revision): a good canary promoted with the bound at
+    Linkerd's 200 ms bucket (the stable's p90 of ~183 ms rounded up), a 1.5 times
+    slower one rolled back on slow requests."""
+    exporter, server = mesh
+    controller = Controller(
+        cluster.kubeconfig, cluster.tmp / "controller.log",
+        "--metrics", "prometheus", "--prometheus-url", server.url, "--preset", "linkerd",
+        "--scrape-delay", "2",
+    )  # fmt: skip
+    try:
+        cluster.apply(scaled_policy("canary-standard", 10), "policy.yaml")
+        cluster.apply(service_yaml("v1", policy="canary-standard", routing=GATEWAY), "v1.yaml")
+        wait_for(
+            lambda: cluster.rsvc().get("status", {}).get("stableRevision") == "web-00001",
+            30,
+            f"the first revision to take traffic:\n{controller.output()[-3000:]}",
+        )
+        server.wait_for('response_total{deployment="web-00001", direction="inbound"}')
+
+        code, rel = release(cluster, "v2", controller)
+        assert code == 0, rel["status"]
+        latency = metric_status(rel, "latency-vs-stable")
+        assert latency["slowerThanSeconds"] == pytest.approx(0.2)  # Linkerd's bucket ≥ p90
+
+        exporter.control(revisions={"web-00003": {"latencyFactor": 1.5}})
+        code, rel = release(cluster, "v3", controller)
+        assert code == 1, rel["status"]
+        latency = metric_status(rel, "latency-vs-stable")
+        assert "canary slow requests exceed stable's" in latency["failureReason"]
+        assert "slower than 200 ms" in latency["failureReason"]
         cluster.wait_split((("web-00002", 100),), 10)
     finally:
         code = controller.stop()
