@@ -102,6 +102,13 @@ log = structlog.get_logger(__name__)
     help="--metrics prometheus: a bearer token, read at each query (rotations apply).",
 )
 @click.option(
+    "--prometheus-timeout",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(min=0.1, max=300),
+    help="--metrics prometheus: seconds a query may take (HTTP and evaluation).",
+)
+@click.option(
     "--prometheus-basic-auth-file",
     default=None,
     type=click.Path(dir_okay=False),
@@ -188,6 +195,7 @@ def controller_command(
             options.pop("prometheus_ca_file"),
             options.pop("prometheus_headers"),
             options.pop("prometheus_basic_auth_file"),
+            options.pop("prometheus_timeout"),
         ),
     )
     if options["scrape_delay"] is None:
@@ -224,6 +232,7 @@ class _Access:
     ca_file: str | None
     headers: tuple[str, ...]
     basic_auth_file: str | None = None
+    timeout: float = 10.0
 
     def given(self) -> bool:
         return bool(self.token_file or self.ca_file or self.headers or self.basic_auth_file)
@@ -293,6 +302,7 @@ def _request_stats(
         basic_auth_file=(
             str(pathlib.Path(access.basic_auth_file).resolve()) if access.basic_auth_file else None
         ),
+        timeout=access.timeout,
     )
 
 

@@ -4,6 +4,8 @@ new can be there, the counts and quantiles it asks for, and failures as errors."
 
 from __future__ import annotations
 
+import socket
+import time
 from typing import Any
 
 import pytest
@@ -172,3 +174,18 @@ def test_a_comparison_with_history_gets_the_stable_s_counts_before_the_release()
     reading = local.LocalProvider(source(client, now=2000.0, delay=0)).measure(metric, ctx)
     assert reading.error is None
     assert reading.baseline == measurement.Counts(requests=6006, errors=6)
+
+
+def test_a_hanging_prometheus_is_an_error_after_the_timeout() -> None:
+    """The controller's --prometheus-timeout: a server that accepts and never answers
+    costs one timeout, then an error naming it (never a reading that waits forever)."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        address = f"http://127.0.0.1:{server.getsockname()[1]}"
+        stats = promstats.PrometheusStats(address, PRESET, scrape_delay=0, timeout=0.5)
+        started = time.monotonic()
+        with pytest.raises(promstats.PrometheusStatsError, match=r"127\.0\.0\.1"):
+            stats.stats("d", "web", "web-2", since=1000, until=1100, samples=0)
+        assert time.monotonic() - started < 5.0
+        stats.close()
