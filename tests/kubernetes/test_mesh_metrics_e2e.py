@@ -99,6 +99,27 @@ def release(c: Cluster, version: str, controller: Controller) -> tuple[int, dict
     return watched.returncode, rel
 
 
+def first_deploy(
+    cluster: Cluster, server: PrometheusServer, preset: str, series: str
+) -> Controller:
+    """The controller on `preset`'s counters, the scaled policy and web's first revision
+    taking the traffic, and Prometheus holding `series` of it."""
+    controller = Controller(
+        cluster.kubeconfig, cluster.tmp / "controller.log",
+        "--metrics", "prometheus", "--prometheus-url", server.url, "--preset", preset,
+        "--scrape-delay", "2",
+    )  # fmt: skip
+    cluster.apply(scaled_policy("canary-standard", 10), "policy.yaml")
+    cluster.apply(service_yaml("v1", policy="canary-standard", routing=GATEWAY), "v1.yaml")
+    wait_for(
+        lambda: cluster.rsvc().get("status", {}).get("stableRevision") == "web-00001",
+        30,
+        f"the first revision to take traffic:\n{controller.output()[-3000:]}",
+    )
+    server.wait_for(series)
+    return controller
+
+
 def metric_status(rel: dict[str, Any], name: str) -> dict[str, Any]:
     found = [m for m in rel["status"].get("analysis", []) if m["metric"] == name]
     assert found, rel["status"]
@@ -109,21 +130,9 @@ def test_canary_standard_gates_on_the_meshs_metrics_in_prometheus(
     cluster: Cluster, mesh: tuple[meshexport.Exporter, PrometheusServer]
 ) -> None:
     exporter, server = mesh
-    controller = Controller(
-        cluster.kubeconfig, cluster.tmp / "controller.log",
-        "--metrics", "prometheus", "--prometheus-url", server.url, "--preset", "istio",
-        "--scrape-delay", "2",
-    )  # fmt: skip
+    series = 'istio_requests_total{destination_workload="web-00001"}'
+    controller = first_deploy(cluster, server, "istio", series)
     try:
-        cluster.apply(scaled_policy("canary-standard", 10), "policy.yaml")
-        cluster.apply(service_yaml("v1", policy="canary-standard", routing=GATEWAY), "v1.yaml")
-        wait_for(
-            lambda: cluster.rsvc().get("status", {}).get("stableRevision") == "web-00001",
-            30,
-            f"the first revision to take traffic:\n{controller.output()[-3000:]}",
-        )
-        server.wait_for('istio_requests_total{destination_workload="web-00001"}')
-
         # a good canary: promoted through every step
         code, rel = release(cluster, "v2", controller)
         assert code == 0, rel["status"]
@@ -169,21 +178,9 @@ def test_on_linkerds_metrics_a_slower_canary_is_caught_from_its_buckets(
     Linkerd's 200 ms bucket (the stable's p90 of ~183 ms rounded up), a 1.5 times
     slower one rolled back on slow requests."""
     exporter, server = mesh
-    controller = Controller(
-        cluster.kubeconfig, cluster.tmp / "controller.log",
-        "--metrics", "prometheus", "--prometheus-url", server.url, "--preset", "linkerd",
-        "--scrape-delay", "2",
-    )  # fmt: skip
+    series = 'response_total{deployment="web-00001", direction="inbound"}'
+    controller = first_deploy(cluster, server, "linkerd", series)
     try:
-        cluster.apply(scaled_policy("canary-standard", 10), "policy.yaml")
-        cluster.apply(service_yaml("v1", policy="canary-standard", routing=GATEWAY), "v1.yaml")
-        wait_for(
-            lambda: cluster.rsvc().get("status", {}).get("stableRevision") == "web-00001",
-            30,
-            f"the first revision to take traffic:\n{controller.output()[-3000:]}",
-        )
-        server.wait_for('response_total{deployment="web-00001", direction="inbound"}')
-
         code, rel = release(cluster, "v2", controller)
         assert code == 0, rel["status"]
         latency = metric_status(rel, "latency-vs-stable")

@@ -241,25 +241,37 @@ class PrometheusProvider:
                 return compared
         if spec.query is None:
             return _reading(metric, ctx, Parsed(error="thresholds need a query"))
-        try:
-            query = rendering.render_promql(
-                spec.query,
-                rendering.variables_for(ctx, metric.window),
-            )
-        except ValueError as exc:
-            return _reading(metric, ctx, Parsed(error=f"query template: {exc}"))
-        result, error = self._ask(spec, query, headers)
-        parsed = parse_result(result) if error is None else Parsed(error=error)
-        if parsed.error is not None:
-            parsed = dataclasses.replace(parsed, error=_masked(parsed.error, hidden))
-        if parsed.note is not None:  # a Measurement has no field for it: say it here
-            log.debug("metric.no_data", metric=metric.name, reason=parsed.note, query=query)
+        parsed = self._value(metric, spec, ctx, headers, hidden, spec.query, "query")
         reading = _reading(metric, ctx, parsed)
         if reading.error is None and spec.samples_query is not None:
             reading = self._with_samples(metric, spec, ctx, headers, hidden, reading)
         if compared is not None and reading.error is None:  # thresholds and compare both
             return dataclasses.replace(compared, value=reading.value, samples=reading.samples)
         return reading
+
+    def _value(
+        self,
+        metric: policyspec.Metric,
+        spec: policyspec.PrometheusProvider,
+        ctx: measurement.MeasureContext,
+        headers: Mapping[str, str],
+        hidden: list[str],
+        template: str,
+        field: str,
+    ) -> Parsed:
+        """One value of a query template (`field` names it in errors), rendered now."""
+        try:
+            query = rendering.render_promql(template, rendering.variables_for(ctx, metric.window))
+        except ValueError as exc:
+            return Parsed(error=f"{field} template: {exc}")
+        result, error = self._ask(spec, query, headers)
+        parsed = parse_result(result) if error is None else Parsed(error=error)
+        if parsed.error is not None:
+            prefix = "" if field == "query" else f"{field}: "
+            parsed = dataclasses.replace(parsed, error=_masked(prefix + parsed.error, hidden))
+        if parsed.note is not None:  # a Measurement has no field for it: say it here
+            log.debug("metric.no_data", metric=metric.name, reason=parsed.note, query=query)
+        return parsed
 
     def _with_samples(
         self,
@@ -272,17 +284,9 @@ class PrometheusProvider:
     ) -> measurement.Measurement:
         """The reading with `samples`: the value of `samplesQuery` (no data: 0 requests)."""
         assert spec.samples_query is not None
-        try:
-            query = rendering.render_promql(
-                spec.samples_query, rendering.variables_for(ctx, metric.window)
-            )
-        except ValueError as exc:
-            return _reading(metric, ctx, Parsed(error=f"samplesQuery template: {exc}"))
-        result, error = self._ask(spec, query, headers)
-        parsed = parse_result(result) if error is None else Parsed(error=error)
+        parsed = self._value(metric, spec, ctx, headers, hidden, spec.samples_query, "samplesQuery")
         if parsed.error is not None:
-            why = _masked(f"samplesQuery: {parsed.error}", hidden)
-            return _reading(metric, ctx, Parsed(error=why))
+            return _reading(metric, ctx, parsed)
         value = parsed.value
         samples = math.floor(value) if value is not None and math.isfinite(value) else 0
         return dataclasses.replace(reading, samples=max(samples, 0))
