@@ -46,7 +46,7 @@ from rollout import files, logs
 from rollout.analysis.providers import presets, promstats
 from rollout.api import documents, endpoints, notifyspec, policyspec, service
 from rollout.api.routing import ROUTERS, Router
-from rollout.cli import common, signals
+from rollout.cli import common, settings_file, signals
 from rollout.controller import manager
 from rollout.platforms import local, sim
 from rollout.platforms.local import statelock
@@ -172,6 +172,7 @@ log = structlog.get_logger(__name__)
     help="kubernetes: list, watch and act only in these namespaces (default: all).",
 )
 @common.state_options()
+@settings_file.config_option
 def controller_command(
     platform: str, watch_namespaces: tuple[str, ...], opts: common.Options, **options: Any
 ) -> None:

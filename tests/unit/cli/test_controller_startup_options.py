@@ -142,3 +142,42 @@ def test_request_stats_options_are_checked_before_anything_starts(
     assert says in done.stderr
     assert done.stderr.count("\n") == 1, done.stderr
     assert not (tmp_path / "s").exists()
+
+
+# -- --config FILE: the same options from a file (a ConfigMap on a cluster) -------------
+
+
+def test_options_come_from_the_config_file(tmp_path: Path) -> None:
+    config = tmp_path / "controller.yaml"
+    config.write_text("metrics: prometheus\nprometheus-url: ftp://from-file\npreset: istio\n")
+    done = run_controller(tmp_path, "--config", str(config))
+    assert done.returncode == 2
+    assert done.stderr == "error: --prometheus-url: must be an http:// or https:// URL\n"
+
+
+def test_a_flag_on_the_command_line_wins_over_the_file(tmp_path: Path) -> None:
+    config = tmp_path / "controller.yaml"
+    config.write_text("metrics: prometheus\nprometheus-url: ftp://from-file\n")
+    done = run_controller(
+        tmp_path, "--config", str(config), "--prometheus-url", "http://p", "--platform", "sim"
+    )
+    assert done.returncode == 2  # past the file's bad URL, to the next rule
+    assert "the rehearsal platform's traffic is simulated" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("metrics: prometheus\nprometheus-urll: x\n", ":2: prometheus-urll: not an option of"),
+        ("- metrics\n", ":1: must be a mapping of options"),
+        ("metrics: [unclosed\n", ": not YAML: "),
+    ],
+)
+def test_a_bad_config_file_is_one_line_naming_it(tmp_path: Path, text: str, says: str) -> None:
+    config = tmp_path / "controller.yaml"
+    config.write_text(text)
+    done = run_controller(tmp_path, "--config", str(config))
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"error: {config}")
+    assert says in done.stderr
+    assert done.stderr.count("\n") == 1
