@@ -67,21 +67,7 @@ def main() -> int:
     runners = {name: _policy(name) for name in POLICIES}
     runners["flagger"] = baselines.FlaggerRunner
     runners["argo"] = baselines.ArgoRunner
-    started = time.perf_counter()
-    rows: list[dict[str, Any]] = []
-    for scenario in scenarios.SCENARIOS.values():
-        for name, make in runners.items():
-            t = time.perf_counter()
-            summary = batch.run(
-                make, scenario, seeds=args.seeds, rps=args.rps, p0=args.p0,
-                scrape_delay=args.scrape_delay, jobs=args.jobs,
-            )  # fmt: skip
-            row = harness.summary_dict(name, scenario, args.seeds, args.rps, args.p0, summary)
-            rows.append(row)
-            print(
-                f"{scenario.name:14s} {name:16s} {time.perf_counter() - t:6.1f}s", file=sys.stderr
-            )
-    elapsed = time.perf_counter() - started
+    rows, elapsed = _rows(args, {n: (m, args.scrape_delay, None) for n, m in runners.items()})
     table = simulate_cmd.render_table(rows)
     ratios = _ratios(rows)
     print(table)
@@ -102,26 +88,12 @@ def _prometheus(args: argparse.Namespace) -> int:
     args.out = args.out or ROOT / "bench/results/decision_quality_prometheus.md"
     standard = _policy("canary-standard")
     model = world.Prometheus(query_delay=args.query_delay)
-    runs = {  # name → (runner, the world's scrape delay, its Prometheus model)
+    runs: dict[str, Run] = {  # name → (runner, the world's scrape delay, its Prometheus model)
         ON_PROMETHEUS: (standard, 0.0, model),
         ON_LOCAL: (standard, args.scrape_delay, None),
         FLAGGER_ON_PROMETHEUS: (baselines.FlaggerRunner, 0.0, model),
     }
-    started = time.perf_counter()
-    rows: list[dict[str, Any]] = []
-    for scenario in scenarios.SCENARIOS.values():
-        for name, (make, delay, backend) in runs.items():
-            t = time.perf_counter()
-            summary = batch.run(
-                make, scenario, seeds=args.seeds, rps=args.rps, p0=args.p0,
-                scrape_delay=delay, jobs=args.jobs, prometheus=backend,
-            )  # fmt: skip
-            row = harness.summary_dict(name, scenario, args.seeds, args.rps, args.p0, summary)
-            rows.append(row)
-            print(
-                f"{scenario.name:14s} {name:28s} {time.perf_counter() - t:6.1f}s", file=sys.stderr
-            )
-    elapsed = time.perf_counter() - started
+    rows, elapsed = _rows(args, runs)
     table = simulate_cmd.render_table(rows)
     ratios = _prometheus_ratios(rows)
     print(table)
@@ -132,6 +104,29 @@ def _prometheus(args: argparse.Namespace) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(_prometheus_report(args, model, table, ratios, elapsed), encoding="utf-8")
     return 0
+
+
+Run = tuple[Any, float, world.Prometheus | None]  # runner, scrape delay, Prometheus model
+
+
+def _rows(args: argparse.Namespace, runs: dict[str, Run]) -> tuple[list[dict[str, Any]], float]:
+    """Every scenario for every run on the same seeds: the summary rows, and the time."""
+    started = time.perf_counter()
+    rows: list[dict[str, Any]] = []
+    for scenario in scenarios.SCENARIOS.values():
+        for name, (make, delay, backend) in runs.items():
+            t = time.perf_counter()
+            summary = batch.run(
+                make, scenario, seeds=args.seeds, rps=args.rps, p0=args.p0,
+                scrape_delay=delay, jobs=args.jobs, prometheus=backend,
+            )  # fmt: skip
+            rows.append(
+                harness.summary_dict(name, scenario, args.seeds, args.rps, args.p0, summary)
+            )
+            print(
+                f"{scenario.name:14s} {name:28s} {time.perf_counter() - t:6.1f}s", file=sys.stderr
+            )
+    return rows, time.perf_counter() - started
 
 
 def _prometheus_ratios(rows: list[dict[str, Any]]) -> str:

@@ -503,6 +503,18 @@ class TestObservability:
         assert len(s1.samples) == 50
         assert window("s-3").latency is None
         assert window("s-3").errors == 5
+        # slow requests through the client: every answered request is timed, none of
+        # them slower than the WAIT bound, all of them slower than a microsecond
+        slow = proxy.stats(NS, "stats", "s-1", since=since, until=time.time() + 1, slower_than=WAIT)
+        assert (slow.timed, slow.slow, slow.slower_than) == (200, 0, WAIT)
+        fast = proxy.stats(NS, "stats", "s-1", since=since, until=time.time() + 1, slower_than=1e-6)
+        assert (fast.timed, fast.slow) == (200, 200)
+        assert (
+            proxy.stats(
+                NS, "stats", "s-3", since=since, until=time.time() + 1, slower_than=WAIT
+            ).timed
+            == 0
+        )
 
         families = {f.name: f for f in parser.text_string_to_metric_families(proxy.metrics())}
         counted = {

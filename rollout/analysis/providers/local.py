@@ -173,35 +173,34 @@ class LocalProvider:
         local = metric.provider.local
         if local is None or ctx.stable is None:  # checked by the caller
             return None, False
-        key = _LATENCY_KEYS[local.stat]
         start = (
             math.floor(ctx.release_started_at.timestamp())
             if ctx.release_started_at is not None
             else since
         )
         span = math.ceil((compare.history or metric.window).total_seconds())
-        before = self._quantile(ctx, ctx.stable, start - span, min(start, until), key)
+        before = self._quantile(ctx, ctx.stable, start - span, min(start, until), local.stat)
         if before is not None:
             return before, False
-        during = self._quantile(ctx, ctx.stable, since, until, key) if until > since else None
+        during = (
+            self._quantile(ctx, ctx.stable, since, until, local.stat) if until > since else None
+        )
         return during, during is not None
 
     def _quantile(
-        self, ctx: measurement.MeasureContext, revision: str, since: int, until: int, key: str
+        self,
+        ctx: measurement.MeasureContext,
+        revision: str,
+        since: int,
+        until: int,
+        stat: policyspec.LocalStat,
     ) -> float | None:
+        """`revision`'s latency `stat` over [since, until); None without one."""
         answer = self._source.stats(
             ctx.namespace, ctx.service, revision, since=since, until=until, samples=0
         )
-        latency = answer.get("latency") if isinstance(answer, dict) else None
-        if latency is None:
-            return None
-        if not isinstance(latency, dict):
-            raise _Malformed(f"latency is {type(latency).__name__}, not an object")
-        value = latency.get(key)
-        if value is None:
-            return None
-        found = _number(value, f"latency.{key}")
-        return found if found > 0 else None
+        found = _value(stat, answer, 0, 0)
+        return found if found is not None and found > 0 else None
 
     def _window(
         self, metric: policyspec.Metric, stat: policyspec.LocalStat, ctx: measurement.MeasureContext

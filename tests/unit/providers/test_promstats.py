@@ -89,11 +89,8 @@ def test_an_unreachable_prometheus_is_an_error_naming_it() -> None:
         source(down, now=2000).stats("d", "web", "web-2", since=1000, until=1900, samples=0)
 
 
-def test_the_token_file_is_read_at_each_query_so_a_rotated_token_is_used(
-    tmp_path: Any,
-) -> None:
-    token = tmp_path / "token"
-    token.write_text("first\n")
+def recording() -> tuple[list[dict[str, Any]], Any]:
+    """A `connect` handing out one fake client, and the settings of each call."""
     made: list[dict[str, Any]] = []
     client = FakeClient({})
 
@@ -101,6 +98,15 @@ def test_the_token_file_is_read_at_each_query_so_a_rotated_token_is_used(
         made.append(settings)
         return client
 
+    return made, connect
+
+
+def test_the_token_file_is_read_at_each_query_so_a_rotated_token_is_used(
+    tmp_path: Any,
+) -> None:
+    token = tmp_path / "token"
+    token.write_text("first\n")
+    made, connect = recording()
     stats = promstats.PrometheusStats(
         "https://prom:9090", PRESET, scrape_delay=0, connect=connect,  # type: ignore[arg-type]
         clock=lambda: 2000.0, headers={"X-Scope-OrgID": "team-a"}, token_file=str(token),
@@ -117,13 +123,7 @@ def test_the_token_file_is_read_at_each_query_so_a_rotated_token_is_used(
 def test_the_basic_auth_file_is_read_at_each_query(tmp_path: Any) -> None:
     auth = tmp_path / "auth"
     auth.write_text("grafana:first\n")
-    made: list[dict[str, Any]] = []
-    client = FakeClient({})
-
-    def connect(address: str, **settings: Any) -> FakeClient:
-        made.append(settings)
-        return client
-
+    made, connect = recording()
     stats = promstats.PrometheusStats(
         "http://prom:9090", PRESET, scrape_delay=0, connect=connect,  # type: ignore[arg-type]
         clock=lambda: 2000.0, basic_auth_file=str(auth),

@@ -90,8 +90,10 @@ class TestAdminValidation:
             ("since=abc", "must be unix seconds"),
             ("since=10&until=5", "must not be after until"),
             ("samples=-1", "samples must be between 0 and 100000"),
+            ("slowerThan=abc", "slowerThan seconds"),
+            ("slowerThan=0", "must be positive seconds"),
         ],
-        ids=["not-a-number", "reversed", "negative-samples"],
+        ids=["not-a-number", "reversed", "negative-samples", "slow-not-a-number", "slow-zero"],
     )
     def test_bad_stats_query_is_400(self, query: str, message: str) -> None:
         """Stats parameters are checked."""
@@ -100,6 +102,19 @@ class TestAdminValidation:
             resp = await http.get(f"/v1/stats/default/web/web-00001?{query}")
             assert resp.status == 400
             assert message in (await resp.json())["error"]
+
+        _admin(check)
+
+    def test_stats_with_slower_than_answer_timed_and_slow_requests(self) -> None:
+        async def check(http: test_utils.TestClient[Any, Any]) -> None:
+            resp = await http.get("/v1/stats/default/web/web-00001?since=0&until=10&slowerThan=0.2")
+            assert resp.status == 200
+            body = await resp.json()
+            assert (body["timed"], body["slow"], body["slowerThan"]) == (0, 0, 0.2)
+            plain = await (
+                await http.get("/v1/stats/default/web/web-00001?since=0&until=10")
+            ).json()
+            assert "slow" not in plain
 
         _admin(check)
 
