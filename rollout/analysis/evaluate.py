@@ -130,7 +130,7 @@ def _sequential(
             Verdict.FAILED,
             f"canary {'slow requests' if slow else 'errors'} exceed stable's:"
             f" e-value {value:.3g}"
-            f" ≥ {1 / compare.alpha:g} ({counts})",
+            f" ≥ {1 / compare.alpha:.3g} ({counts})",
             value,
             state,
         )
@@ -147,7 +147,10 @@ def _sequential(
     reason = (
         f"ratio ≤ {compare.max_ratio:g} shown: e-value {math.exp(passing):.3g} ({counts})"
         if early
-        else f"no evidence of a regression: e-value {value:.3g} < {1 / compare.alpha:g} ({counts})"
+        else (
+            f"no evidence of a regression: e-value {value:.3g}"
+            f" < {1 / compare.alpha:.3g} ({counts})"
+        )
     )
     return Result(Verdict.PASSED, reason, value, state, passed_early=early)
 
