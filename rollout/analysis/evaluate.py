@@ -144,13 +144,11 @@ def _sequential(
             why += " (nor stable: no new data from the metrics source)"
         return Result(Verdict.INCONCLUSIVE, f"{why} ({counts})", value, state)
     early = passing >= threshold
+    limit = 1 / compare.alpha
     reason = (
         f"ratio ≤ {compare.max_ratio:g} shown: e-value {math.exp(passing):.3g} ({counts})"
         if early
-        else (
-            f"no evidence of a regression: e-value {value:.3g}"
-            f" < {1 / compare.alpha:.3g} ({counts})"
-        )
+        else f"no evidence of a regression: e-value {value:.3g} < {limit:.3g} ({counts})"
     )
     return Result(Verdict.PASSED, reason, value, state, passed_early=early)
 
