@@ -39,6 +39,7 @@ class ConditionType(enum.StrEnum):
     """Condition types used across resources (Knative's names where they exist)."""
 
     READY = "Ready"
+    ACTIVE = "Active"  # a Revision: whether replicas run for it (Knative's Active)
     REVISIONS_READY = "RevisionsReady"
     ROUTES_READY = "RoutesReady"
     VALID = "Valid"

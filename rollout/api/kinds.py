@@ -95,6 +95,8 @@ KINDS: dict[str, Kind] = {
                 Column("Service", ".spec.service"),
                 Column("Ready", _READY),
                 Column("Replicas", ".status.readyReplicas", "integer"),
+                Column("Desired", ".status.desiredReplicas", "integer"),
+                Column("Active", '.status.conditions[?(@.type=="Active")].reason'),
                 Column("Restarts", ".status.restarts", "integer"),
                 Column("Reason", '.status.conditions[?(@.type=="Ready")].reason', priority=1),
                 _AGE,

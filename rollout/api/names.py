@@ -8,6 +8,12 @@
   them also `REVISION_LABEL`.
 - The data planes pin a request to a tagged target with `TAG_HEADER`, and the local
   proxy to a revision with `REVISION_HEADER`, which it also sets on every answer.
+- The Service reconciler marks each revision's routing state (Knative's
+  `serving.knative.dev/routingState`) in `ROUTING_STATE_LABEL` (`active` or
+  `reserve`), when it last changed in `ROUTING_STATE_MODIFIED_ANNOTATION`, the delay
+  after which a reserve revision goes to 0 replicas in `SCALE_DOWN_DELAY_ANNOTATION`,
+  and, for a canary whose size follows its weight, its replica count in
+  `CANARY_REPLICAS_ANNOTATION` (`rollout.reconcilers.scaling`).
 
 Pure; no I/O.
 """
@@ -18,11 +24,15 @@ import re
 
 __all__ = [
     "ATTEMPT_ANNOTATION",
+    "CANARY_REPLICAS_ANNOTATION",
     "CLUSTER_DOMAIN",
     "MANAGED_BY",
     "MANAGED_BY_LABEL",
     "REVISION_HEADER",
     "REVISION_LABEL",
+    "ROUTING_STATE_LABEL",
+    "ROUTING_STATE_MODIFIED_ANNOTATION",
+    "SCALE_DOWN_DELAY_ANNOTATION",
     "SERVICE_LABEL",
     "SPEC_HASH_ANNOTATION",
     "TAG_HEADER",
@@ -38,6 +48,10 @@ MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "rollout"
 ATTEMPT_ANNOTATION = "rollout.dev/attempt"
 SPEC_HASH_ANNOTATION = "rollout.dev/spec-hash"  # what the controller last wrote (Kubernetes)
+ROUTING_STATE_LABEL = "rollout.dev/routing-state"  # active | reserve
+ROUTING_STATE_MODIFIED_ANNOTATION = "rollout.dev/routing-state-modified"  # RFC 3339
+SCALE_DOWN_DELAY_ANNOTATION = "rollout.dev/scale-down-delay"  # a duration: 30s
+CANARY_REPLICAS_ANNOTATION = "rollout.dev/canary-replicas"  # an integer
 TAG_HEADER = "Rollout-Tag"
 REVISION_HEADER = "Rollout-Revision"
 CLUSTER_DOMAIN = "cluster.local"

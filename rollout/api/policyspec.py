@@ -66,6 +66,7 @@ __all__ = [
     "Analysis",
     "AnalysisStep",
     "BasicAuth",
+    "CanaryScale",
     "CanaryShorthand",
     "Compare",
     "CompareMethod",
@@ -108,6 +109,37 @@ class RollbackPolicy(base.ApiModel):
     on_failure: OnFailure = OnFailure.ROLLBACK
 
 
+# --- scaling ----------------------------------------------------------------------------
+
+
+class CanaryScale(base.ApiModel):
+    """While a release runs, the canary's replica count follows its weight (Argo
+    Rollouts' dynamic scaling): `max(minReplicas, ceil(stable replicas × weight /
+    100))`, scaled up before traffic moves to it (`rollout.reconcilers.scaling`).
+
+    `matchWeight: true` is required: it is the only behaviour this block has (without
+    it the canary runs at its full size, as with no `canaryScale` at all)."""
+
+    min_replicas: base.PositiveCount = 1
+    match_weight: base.Bool = False
+
+    @model_validator(mode="after")
+    def _rules(self) -> CanaryScale:
+        if not self.match_weight:
+            problems.raise_problems(
+                "CanaryScale",
+                [
+                    problems.Problem(
+                        ("matchWeight",),
+                        "canaryScale acts only with matchWeight: true (the canary's replicas"
+                        " follow its weight); without it the canary runs at its full size —"
+                        " set matchWeight: true or remove canaryScale",
+                    )
+                ],
+            )
+        return self
+
+
 # --- the policy ---------------------------------------------------------------------
 
 
@@ -119,6 +151,10 @@ class RolloutPolicySpec(base.ApiModel):
     rollback: RollbackPolicy = Field(default_factory=RollbackPolicy)
     webhooks: list[Webhook] = Field(default_factory=list)
     notifications: list[Notification] = Field(default_factory=list)
+    # After a release ends, a revision without traffic goes to 0 replicas after this
+    # long (default 30s); a Service's own `scaleDownDelay` wins over the policy's.
+    scale_down_delay: durations.Duration | None = None
+    canary_scale: CanaryScale | None = None
 
     @model_validator(mode="after")
     def _rules(self) -> RolloutPolicySpec:

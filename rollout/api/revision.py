@@ -3,11 +3,28 @@
 Named `<service>-00001` from a per-service counter, owned by its Service. Its spec
 never changes after creation; its status says whether it runs and is ready.
 
+Scaling (issue 17, Knative's routing states): what changes over a revision's life is
+kept out of the spec — the Service reconciler marks the routing state in the labels
+and annotations (`names.ROUTING_STATE_LABEL`, …), the Revision reconciler turns it
+into `status.desiredReplicas` and two conditions:
+- `Ready` is the revision's health: True once it served; kept as it was while the
+  revision is scaled to zero by decision (a healthy revision scaled down stays
+  Ready, a crash-looping one stays failed), and while a Ready revision scales up or
+  down with replicas still ready;
+- `Active` (Knative's) says whether replicas run for it: True `Active` (it has or may
+  get traffic), True `Reserve` (no traffic, still running until its scale-down
+  time), False `ScaledToZero` (0 replicas by decision: not a failure), Unknown
+  `Activating` (asked to run again, not ready yet).
+`serving()` — Ready and Active — is what a release and an immediate rollout need
+before they send traffic; `scaling_of` is the one place that says where a
+revision's replica bounds live.
+
 Pure data; no I/O.
 """
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -15,7 +32,30 @@ from pydantic import Field
 
 from rollout.api import base, condition, durations, meta, workload
 
-__all__ = ["Revision", "RevisionSpec", "RevisionStatus"]
+__all__ = [
+    "ActiveReason",
+    "Revision",
+    "RevisionSpec",
+    "RevisionStatus",
+    "RoutingState",
+    "scaling_of",
+]
+
+
+class RoutingState(enum.StrEnum):
+    """A revision's routing state (the Service reconciler's mark, Knative's names)."""
+
+    ACTIVE = "active"  # it has traffic, a running release names it, or it rolls out
+    RESERVE = "reserve"  # none of these: 0 replicas once its scaleDownDelay has passed
+
+
+class ActiveReason(enum.StrEnum):
+    """The reasons of a revision's `Active` condition."""
+
+    ACTIVE = "Active"
+    RESERVE = "Reserve"  # True: no traffic, running until its scale-down time
+    SCALED_TO_ZERO = "ScaledToZero"  # False: 0 replicas by decision, not a failure
+    ACTIVATING = "Activating"  # Unknown: asked to run again, not ready yet
 
 
 class RevisionSpec(base.ApiModel):
@@ -28,6 +68,8 @@ class RevisionSpec(base.ApiModel):
 class RevisionStatus(base.ApiModel, condition.ReadyConditions):
     observed_generation: base.Int | None = None
     ready: base.Bool = False
+    # What the Revision reconciler asked the runtime for (0: scaled to zero).
+    desired_replicas: base.NonNegativeInt | None = None
     replicas: base.NonNegativeInt = 0
     ready_replicas: base.NonNegativeInt = 0
     restarts: base.NonNegativeInt = 0
@@ -53,6 +95,67 @@ class RevisionStatus(base.ApiModel, condition.ReadyConditions):
             condition.ConditionStatus.FALSE, reason, message, now=now, generation=generation
         )
 
+    def active_condition(self) -> condition.Condition | None:
+        return condition.get_condition(self.conditions, condition.ConditionType.ACTIVE)
+
+    def scaled_to_zero(self) -> bool:
+        """0 replicas by decision (Active False): its Ready is its last verdict, not now."""
+        active = self.active_condition()
+        return active is not None and active.status is condition.ConditionStatus.FALSE
+
+    def serving(self) -> bool:
+        """Ready, and replicas run for it (a status written before the Active condition
+        existed counts as running): what traffic needs."""
+        active = self.active_condition()
+        return self.ready and (active is None or active.status is condition.ConditionStatus.TRUE)
+
+    def failure(self) -> str | None:
+        """Why it failed (`reason: message`), when its Ready is False and it runs or was
+        asked to: the failure of a revision scaled to zero is not news (it restarts
+        afresh when activated)."""
+        ready = self.ready_condition()
+        if ready is None or ready.status is not condition.ConditionStatus.FALSE:
+            return None
+        if self.scaled_to_zero():
+            return None
+        return f"{ready.reason}: {ready.message}" if ready.message else ready.reason
+
+    def mark_active(
+        self, reason: ActiveReason, message: str, *, now: datetime, generation: int | None
+    ) -> None:
+        """Replicas run for it: `Active`, or `Reserve` (until its scale-down time)."""
+        self._set_active(condition.ConditionStatus.TRUE, reason, message, now, generation)
+
+    def mark_activating(self, message: str, *, now: datetime, generation: int | None) -> None:
+        """Asked to run (again), not ready yet."""
+        self._set_active(
+            condition.ConditionStatus.UNKNOWN, ActiveReason.ACTIVATING, message, now, generation
+        )
+
+    def mark_scaled_to_zero(self, message: str, *, now: datetime, generation: int | None) -> None:
+        """0 replicas by decision: not a failure (Ready is left as it was)."""
+        self._set_active(
+            condition.ConditionStatus.FALSE, ActiveReason.SCALED_TO_ZERO, message, now, generation
+        )
+
+    def _set_active(
+        self,
+        status: condition.ConditionStatus,
+        reason: str,
+        message: str,
+        now: datetime,
+        generation: int | None,
+    ) -> None:
+        self.conditions = condition.set_condition(
+            self.conditions,
+            type_=condition.ConditionType.ACTIVE,
+            status=status,
+            reason=reason,
+            message=message,
+            now=now,
+            observed_generation=generation,
+        )
+
     def mark_deadline_exceeded(
         self, deadline: timedelta, detail: str, *, now: datetime, generation: int | None
     ) -> None:
@@ -74,3 +177,9 @@ class Revision(base.ApiModel):
     metadata: meta.ObjectMeta
     spec: RevisionSpec
     status: RevisionStatus = Field(default_factory=RevisionStatus)
+
+
+def scaling_of(rev: Revision) -> workload.Scaling:
+    """The revision's replica bounds: its template's `scaling`, else the defaults (one
+    replica). The one place that says where they live."""
+    return rev.spec.template.scaling or workload.Scaling()

@@ -35,6 +35,9 @@ class ServiceSpec(base.ApiModel):
     revision_history_limit: base.Count = 10
     # A new revision not ready within this long is not given traffic (ProgressDeadlineExceeded).
     progress_deadline: durations.PositiveDuration = timedelta(minutes=10)
+    # A revision without traffic goes to 0 replicas after this long once no release
+    # needs it (default 30s); wins over the policy's `scaleDownDelay`.
+    scale_down_delay: durations.Duration | None = None
 
 
 class Reason(enum.StrEnum):
@@ -118,6 +121,12 @@ def _revisions_ready(
         return (False, *problem)
     ready = latest.status.ready_condition()
     if latest.status.ready:
+        return (True, Reason.READY, "")
+    # Retired and scaled to zero before it ever became ready (a release aborted while it
+    # started): nothing is broken, the Service serves from its stable revision. A
+    # failure (Ready False) is kept: the latest template is broken.
+    failed = ready is not None and ready.status is condition.ConditionStatus.FALSE
+    if latest.status.scaled_to_zero() and not failed:
         return (True, Reason.READY, "")
     if ready is None:
         return (False, Reason.REVISION_PENDING, f"{latest.metadata.name} is starting")

@@ -13,7 +13,9 @@ and the services of each policy, so mapping an event never reads the store. What
 has not seen yet is assumed to matter.
 
 A status-only change (same generation as last seen) does not enqueue the object
-itself: its own reconciler wrote it. It still enqueues the objects that depend on it
+itself: its own reconciler wrote it — except a Revision whose routing marks (the
+labels and annotations the Service reconciler writes, `scaling`) changed: its
+reconciler turns them into replicas. It still enqueues the objects that depend on it
 — except that a running release's progress (its analysis, its route's status)
 concerns the release alone: the service hears when a release starts, ends, gets a
 command or asks for another split.
@@ -35,6 +37,11 @@ from rollout.store import port
 __all__ = ["Index"]
 
 _Service = tuple[str, str]  # namespace, name
+_MARKS = (
+    names.ROUTING_STATE_MODIFIED_ANNOTATION,
+    names.SCALE_DOWN_DELAY_ANNOTATION,
+    names.CANARY_REPLICAS_ANNOTATION,
+)
 
 
 class Index:
@@ -48,6 +55,7 @@ class Index:
         # (namespace, release) → the split it asks for (`builders.release_traffic`)
         self._split_of: dict[tuple[str, str], list[split.TrafficTarget] | None] = {}
         self._generations: dict[base.Key, int | None] = {}
+        self._marks: dict[base.Key, tuple[str | None, ...]] = {}  # a Revision's routing marks
         self._lock = threading.Lock()
 
     def keys_for(self, event: port.WatchEvent) -> list[base.Key]:
@@ -66,7 +74,8 @@ class Index:
             # A status-only write is the object's own reconciler's doing: nothing new
             # for it to see (Kubernetes' generation-changed predicate).
             status_only = event.type is port.EventType.MODIFIED and seen == generation
-            keys = [] if status_only else [own]
+            marked = self._marked(own, obj, deleted)
+            keys = [] if status_only and not marked else [own]
             if isinstance(obj, release.Release):
                 keys.extend(self._of_release(obj, namespace, name, deleted, status_only))
             elif isinstance(obj, service.Service):
@@ -156,6 +165,22 @@ class Index:
         # The release it is the canary of watches its readiness.
         keys.extend(r for r in releases if self._canary_of.get((namespace, r.name)) == name)
         return keys
+
+    def _marked(self, key: base.Key, obj: kinds.Resource, deleted: bool) -> bool:
+        """Whether a Revision's routing marks changed (remembered for the next event)."""
+        if key.kind != "Revision":
+            return False
+        if deleted:
+            self._marks.pop(key, None)
+            return False
+        meta = obj.metadata
+        now = (
+            meta.labels.get(names.ROUTING_STATE_LABEL),
+            *(meta.annotations.get(a) for a in _MARKS),
+        )
+        changed = self._marks.get(key) != now
+        self._marks[key] = now
+        return changed
 
     def _running(self, svc: _Service) -> list[base.Key]:
         return [

@@ -24,56 +24,130 @@ __all__ = ["MemoryEvents", "MemoryRouter", "MemoryRuntime", "ScriptedMetrics", "
 _Key = tuple[str, str]
 
 
+@dataclasses.dataclass
+class _Workload:
+    """One revision's replicas: `replicas` asked for, `ready` of them ready as of
+    `grown` (when the count last grew); all are ready `ready_after` after that."""
+
+    replicas: int
+    ready: int
+    grown: datetime
+
+
 class MemoryRuntime:
-    """Revisions are Ready `ready_after` (clock time) after they are first ensured; one
-    that was Ready before a restart is adopted as running."""
+    """Revisions are Ready `ready_after` (clock time) after they are first ensured;
+    replicas added later are ready `ready_after` after they are asked for (those
+    removed go at once); asked for 0, a revision is scaled to zero (and starts afresh
+    when asked again). One that was Ready with ready replicas before a restart is
+    adopted as running.
+
+    `replica_seconds(until)` integrates the replicas asked for over clock time, per
+    revision (bench/cost.py: what a release costs)."""
 
     def __init__(self, clock: clocks.Clock, *, ready_after: timedelta = timedelta(seconds=2)):
         self.clock = clock
         self.ready_after = ready_after
-        self.started: dict[_Key, datetime] = {}
+        self.workloads: dict[_Key, _Workload] = {}
         self.removed: list[_Key] = []
         self.never_ready: set[str] = set()  # revision names that never pass their probe
         self.crashing: set[str] = set()  # revision names that crash-loop
+        # (time, key, replicas asked): every change of a revision's replica count
+        self.scale_log: list[tuple[datetime, _Key, int]] = []
         self._lock = threading.Lock()
 
-    def ensure(self, rev: revision.Revision) -> ports.RuntimeState:
+    def ensure(self, rev: revision.Revision, *, replicas: int) -> ports.RuntimeState:
         key = (rev.metadata.namespace or "default", rev.metadata.name)
         now = self.clock.now()
-        # A revision already Ready when first seen was running before a restart: adopt it.
-        first = now - self.ready_after if rev.status.ready else now
         with self._lock:
-            started = self.started.setdefault(key, first)
+            work = self._scale(key, rev, replicas, now)
         name = rev.metadata.name
-        replicas = rev.spec.template.scaling.min_replicas if rev.spec.template.scaling else 1
+        if work is None:
+            return ports.RuntimeState(ready=False, reason="ScaledToZero", message="scaled to zero")
         if name in self.crashing:
             return ports.RuntimeState(
                 ready=False,
                 reason="CrashLoop",
                 message="the process exited 5 times in a row",
-                replicas=replicas,
+                replicas=work.replicas,
                 restarts=5,
                 failed=True,
             )
-        if name in self.never_ready or now - started < self.ready_after:
+        ready = 0 if name in self.never_ready else self._ready(work, now)
+        if ready < work.replicas:
             return ports.RuntimeState(
                 ready=False,
                 reason="Starting" if name not in self.never_ready else "ProbeFailing",
                 message="waiting for the readiness probe",
-                replicas=replicas,
+                replicas=work.replicas,
+                ready_replicas=ready,
+                url=f"memory://{key[0]}/{name}" if ready else None,
             )
         return ports.RuntimeState(
             ready=True,
             reason="Ready",
-            replicas=replicas,
-            ready_replicas=replicas,
+            replicas=work.replicas,
+            ready_replicas=work.replicas,
             url=f"memory://{key[0]}/{name}",
         )
 
+    def _scale(
+        self, key: _Key, rev: revision.Revision, replicas: int, now: datetime
+    ) -> _Workload | None:
+        """The workload with `replicas` asked for (None: scaled to zero); under the lock."""
+        work = self.workloads.get(key)
+        before = work.replicas if work is not None else 0
+        if replicas == 0:
+            self.workloads.pop(key, None)
+        elif work is None:
+            # Ready with ready replicas when first seen: running before a restart, adopt it.
+            adopted = rev.status.ready and rev.status.ready_replicas > 0
+            grown = now - self.ready_after if adopted else now
+            work = self.workloads[key] = _Workload(replicas, 0, grown)
+        elif replicas > work.replicas:
+            work.ready, work.replicas, work.grown = self._ready(work, now), replicas, now
+        else:
+            work.ready, work.replicas = min(self._ready(work, now), replicas), replicas
+        if replicas != before:
+            self.scale_log.append((now, key, replicas))
+        return self.workloads.get(key)
+
+    def _ready(self, work: _Workload, now: datetime) -> int:
+        return work.replicas if now - work.grown >= self.ready_after else work.ready
+
     def remove(self, namespace: str, name: str) -> None:
+        key = (namespace, name)
         with self._lock:
-            if self.started.pop((namespace, name), None) is not None:
-                self.removed.append((namespace, name))
+            self.removed.append(key)
+            if self.workloads.pop(key, None) is not None:
+                self.scale_log.append((self.clock.now(), key, 0))
+
+    def replicas_of(self, namespace: str, name: str) -> int:
+        """The replicas asked for now (0: scaled to zero or never run)."""
+        with self._lock:
+            work = self.workloads.get((namespace, name))
+            return work.replicas if work is not None else 0
+
+    def ready_replicas_of(self, namespace: str, name: str) -> int:
+        """The replicas ready now (0: scaled to zero, never run, or not ready yet)."""
+        with self._lock:
+            work = self.workloads.get((namespace, name))
+            if work is None or name in self.never_ready or name in self.crashing:
+                return 0
+            return self._ready(work, self.clock.now())
+
+    def replica_seconds(self, since: datetime, until: datetime) -> dict[_Key, float]:
+        """Replicas asked for × seconds, per revision, between `since` and `until`."""
+        with self._lock:
+            log = sorted(self.scale_log, key=lambda entry: entry[0])
+        total: dict[_Key, float] = {}
+        count: dict[_Key, tuple[datetime, int]] = {}  # key → (from, replicas)
+        for at, key, replicas in [*log, *((until, k, 0) for k in {k for _, k, _ in log})]:
+            if key in count:
+                start, held = count[key]
+                seconds = (min(at, until) - max(start, since)).total_seconds()
+                total[key] = total.get(key, 0.0) + held * max(seconds, 0.0)
+            count[key] = (at, replicas)
+        return total
 
 
 class MemoryRouter:

@@ -35,10 +35,13 @@ __all__ = [
 
 @dataclasses.dataclass(frozen=True)
 class RuntimeState:
-    """What the runtime reports about one revision."""
+    """What the runtime reports about one revision. `ready`: every replica asked for
+    is ready (the Revision reconciler keeps a Ready revision Ready while it scales and
+    some are); asked for 0, never ready, reason `ScaledToZero`, `replicas` counting
+    what is still stopping."""
 
     ready: bool
-    reason: str  # CamelCase: Starting, Ready, ProbeFailing, CrashLoop, …
+    reason: str  # CamelCase: Starting, Ready, ProbeFailing, CrashLoop, ScaledToZero, …
     message: str = ""
     replicas: int = 0
     ready_replicas: int = 0
@@ -48,12 +51,14 @@ class RuntimeState:
 
 
 class Runtime(Protocol):
-    def ensure(self, rev: revision.Revision) -> RuntimeState:
-        """Run the revision if it is not running; report its state."""
+    def ensure(self, rev: revision.Revision, *, replicas: int) -> RuntimeState:
+        """Run the revision with `replicas` replicas (0: none — scaled to zero, its
+        workload kept so that it can be scaled up again); report its state. The
+        Revision reconciler decides the count (`rollout.reconcilers.scaling`)."""
         ...
 
     def remove(self, namespace: str, name: str) -> None:
-        """Stop the revision's workload; nothing happens when there is none."""
+        """Delete the revision's workload; nothing happens when there is none."""
         ...
 
 

@@ -1,12 +1,13 @@
 """The Release reconciler: runs the release engine against the world.
 
 observe → decide → apply → persist:
-- observe (`_observe`): the canary revision's readiness (a False Ready condition is a
-  canary failure, e.g. a crash loop), the weights the Route reports as applied, the
-  readings of the metrics that are due (sequential comparisons read the increment
-  since the metric's `measuredUntil`), whether the Service has moved on (a newer
-  revision, a manual split, the policy removed), and the time — a frozen
-  `Observation`. Readings come from `ctx.measurements`
+- observe (`_observe`): the canary revision's readiness (serving: Ready and Active,
+  so that a canary scaled to zero gets no weight until it runs again; a False Ready
+  condition of a canary that runs is a canary failure, e.g. a crash loop), the
+  weights the Route reports as applied, the readings of the metrics that are due
+  (sequential comparisons read the increment since the metric's `measuredUntil`),
+  whether the Service has moved on (a newer revision, a manual split, the policy
+  removed), and the time — a frozen `Observation`. Readings come from `ctx.measurements`
   (`rollout.controller.measuring`), which never waits: a reading still in flight is
   left out (the engine decides with the readings it has, so commands and a newer
   revision act at once) and its release is woken when it completes or its deadline
@@ -48,7 +49,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from rollout.analysis import measurement
-from rollout.api import condition, names, policyspec, release, revision, route, service
+from rollout.api import names, policyspec, release, revision, route, service
 from rollout.api.release import TERMINAL_PHASES, Weights
 from rollout.reconcilers import base
 from rollout.release import actions, engine, hooks, notify, observation
@@ -244,11 +245,9 @@ def _canary(ctx: base.Context, namespace: str, name: str) -> tuple[bool, str | N
         return False, None
     if not isinstance(rev, revision.Revision):
         return False, f"revision {name} does not exist"
-    ready = condition.get_condition(rev.status.conditions, condition.ConditionType.READY)
-    failure = None
-    if ready is not None and ready.status is condition.ConditionStatus.FALSE:
-        failure = f"{ready.reason}: {ready.message}" if ready.message else ready.reason
-    return rev.status.ready, failure
+    # Serving: Ready and Active — a canary scaled to zero after an earlier attempt (a
+    # `retry`) is not, until it runs again; its old failure is no news either.
+    return rev.status.serving(), rev.status.failure()
 
 
 def _applied(rt: route.Route, spec: release.ReleaseSpec) -> Weights | None:

@@ -1,21 +1,42 @@
-"""The Revision reconciler: asks the Runtime to run a revision and reports readiness.
+"""The Revision reconciler: asks the Runtime to run a revision with the replicas its
+routing marks call for, and reports its health (Ready) and activity (Active).
 
-Ready is True once the runtime's probe passes; False with the runtime's reason while
-it starts (`Starting`), when it crash-loops (`CrashLoop`, permanent), or when it is
-not ready within `spec.progressDeadline` of its creation
-(`ProgressDeadlineExceeded`). A deleted revision's workload is removed. While not
-ready, the revision is looked at again every second (clock time); once ready,
-every 5 minutes.
+Replicas come from `scaling.desired` (the marks the Service reconciler writes, and
+the time): an active revision runs at its full size (`scaling_of(rev).minReplicas`,
+or a matched canary's count); a reserve one keeps running until its scale-down time
+(`routing-state-modified + scale-down-delay`), then goes to 0 — the local platform
+stops its process, Kubernetes scales its Deployment to 0. The decision to go to 0 is
+persisted before the runtime acts on it (`desiredReplicas: 0`, Active False
+`ScaledToZero`), so that a release reading the revision meanwhile never takes a
+stopping revision for a serving one; a conflicting write (the Service marked it
+active again) stops nothing.
+
+Ready is the revision's health (see `rollout.api.revision`): True once the runtime's
+probe passes; False with the runtime's reason when it crash-loops (`CrashLoop`,
+permanent) or is not ready within `spec.progressDeadline` of its activation (its
+creation, or the last time it was marked active: a revision brought back from zero
+gets the whole deadline again); Unknown while it starts (`Starting`). A Ready revision
+that scales keeps Ready while it has ready replicas (its capacity is
+`readyReplicas`); one scaled to zero keeps the verdict it had. Active: True `Active`,
+True `Reserve` (no traffic, with its scale-down time), False `ScaledToZero`, Unknown
+`Activating`. Events: readiness changes as before, `ScaledToZero` and `Activating`
+(brought back from zero).
+
+A deleted revision's workload is removed. While its workload moves (starting,
+scaling to a new count, draining to 0), the revision is looked at again every second
+(clock time); a reserve revision at its scale-down time; otherwise every 5 minutes.
 
 Called by the controller.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from rollout.api import revision
-from rollout.reconcilers import base
+from rollout.api import durations, revision
+from rollout.api.revision import ActiveReason, RoutingState
+from rollout.platforms import ports
+from rollout.reconcilers import base, scaling
 from rollout.store import errors
 
 __all__ = ["reconcile"]
@@ -32,18 +53,61 @@ def reconcile(ctx: base.Context, key: base.Key) -> base.Result:
         return base.Result()
     assert isinstance(rev, revision.Revision)
     now = ctx.clock.now()
-    state = ctx.platform.runtime.ensure(rev)
+    generation = rev.metadata.generation
+    want = scaling.desired(rev, now)
+    if want.replicas == 0 and rev.status.desired_replicas != 0:
+        # Persist the decision first: a Conflict here (marked active meanwhile) stops nothing.
+        decided = rev.status.model_copy()
+        decided.desired_replicas = 0
+        decided.mark_scaled_to_zero(_retired(want), now=now, generation=generation)
+        rev = base.write_status(ctx, rev, decided)
+        assert isinstance(rev, revision.Revision)
+        ctx.event(rev, "ScaledToZero", _retired(want))
+    state = ctx.platform.runtime.ensure(rev, replicas=want.replicas)
     status = rev.status.model_copy()
-    status.observed_generation = rev.metadata.generation
+    status.observed_generation = generation
+    status.desired_replicas = want.replicas
     status.replicas = state.replicas
     status.ready_replicas = state.ready_replicas
     status.restarts = state.restarts
     status.url = state.url
-    status.ready = state.ready
-    created = rev.metadata.creation_timestamp or now
-    overdue = now - created >= rev.spec.progress_deadline
+    if want.replicas == 0:
+        status.mark_scaled_to_zero(_retired(want), now=now, generation=generation)
+    else:
+        _health(rev, want, state, status, now)
+        _activity(want, state, status, now)
+    if rev.status.scaled_to_zero() and want.replicas > 0:
+        ctx.event(rev, "Activating", f"routed again: scaling from 0 to {want.replicas} replicas")
+    ready = status.ready_condition()
+    if ready is not None and status != rev.status and status.ready != rev.status.ready:
+        message = ready.message or "the revision is ready"
+        ctx.event(rev, "Ready" if status.ready else ready.reason, message)
+    base.write_status(ctx, rev, status)
+    return base.Result(_requeue(want, state, now))
+
+
+def _health(
+    rev: revision.Revision,
+    want: scaling.Want,
+    state: ports.RuntimeState,
+    status: revision.RevisionStatus,
+    now: datetime,
+) -> None:
+    """Set Ready from the runtime's state."""
     generation = rev.metadata.generation
-    if state.ready:
+    # A Ready revision that scales (up for a canary's next weight, or back down) keeps
+    # Ready while replicas serve: readiness is not "every replica asked for is up".
+    scaling_ready = (
+        rev.status.ready
+        and not rev.status.scaled_to_zero()
+        and state.ready_replicas > 0
+        and not state.failed
+    )
+    status.ready = state.ready or scaling_ready
+    created = rev.metadata.creation_timestamp or now
+    activated = max(created, want.since) if want.since is not None else created
+    overdue = now - activated >= rev.spec.progress_deadline
+    if status.ready:
         status.mark_ready(now=now, generation=generation)
     elif state.failed:
         status.mark_failed(state.reason, state.message, now=now, generation=generation)
@@ -52,10 +116,49 @@ def reconcile(ctx: base.Context, key: base.Key) -> base.Result:
         status.mark_deadline_exceeded(deadline, state.message, now=now, generation=generation)
     else:
         status.mark_starting(state.reason, state.message, now=now, generation=generation)
-    ready = status.ready_condition()
-    assert ready is not None
-    reason, message = ready.reason, ready.message
-    if status != rev.status and status.ready != rev.status.ready:
-        ctx.event(rev, "Ready" if state.ready else reason, message or "the revision is ready")
-    base.write_status(ctx, rev, status)
-    return base.Result(POLL_READY if state.ready or state.failed else POLL_STARTING)
+
+
+def _activity(
+    want: scaling.Want, state: ports.RuntimeState, status: revision.RevisionStatus, now: datetime
+) -> None:
+    """Set Active for a revision asked to run: Active or Reserve once it is ready,
+    Activating until then."""
+    generation = status.observed_generation
+    if not status.ready:
+        detail = f"{state.reason}: {state.message}" if state.message else state.reason
+        status.mark_activating(detail, now=now, generation=generation)
+    elif want.state is RoutingState.RESERVE:
+        status.mark_active(ActiveReason.RESERVE, _reserve(want), now=now, generation=generation)
+    else:
+        status.mark_active(ActiveReason.ACTIVE, "", now=now, generation=generation)
+
+
+def _reserve(want: scaling.Want) -> str:
+    since = f" since {_at(want.since)}" if want.since is not None else ""
+    if want.scale_down_at is None:
+        return f"no traffic{since}; its scale-down marks cannot be read: kept running"
+    delay = durations.format_duration(want.delay) if want.delay is not None else "?"
+    return (
+        f"no traffic{since}; scaled to zero at {_at(want.scale_down_at)} (scaleDownDelay {delay})"
+    )
+
+
+def _retired(want: scaling.Want) -> str:
+    since = f" since {_at(want.since)}" if want.since is not None else ""
+    delay = durations.format_duration(want.delay) if want.delay is not None else "?"
+    return f"no traffic{since}: scaled to zero after {delay} (scaleDownDelay)"
+
+
+def _at(at: datetime) -> str:
+    return scaling.format_time(at.replace(microsecond=0)).replace(".000000", "")
+
+
+def _requeue(want: scaling.Want, state: ports.RuntimeState, now: datetime) -> timedelta:
+    """Every second while the workload moves (starting, scaling, draining), else every
+    5 minutes; a reserve revision at its scale-down time."""
+    if want.replicas == 0:
+        poll = POLL_STARTING if state.replicas else POLL_READY
+    else:
+        poll = POLL_READY if state.ready or state.failed else POLL_STARTING
+    due = want.requeue(now)
+    return poll if due is None else min(poll, due)

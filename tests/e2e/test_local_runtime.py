@@ -96,7 +96,7 @@ def ensured(
     """Call ensure (as the reconciler does) until its state passes `check`."""
 
     def once() -> ports.RuntimeState | None:
-        state = rt.ensure(rev)
+        state = rt.ensure(rev, replicas=1)
         return state if check(state) else None
 
     return wait_for(what, once)
@@ -209,7 +209,7 @@ def test_ensure_returns_at_once_then_serves_with_its_env(harness: Harness) -> No
     rt = harness.make_runtime()
     rev = harness.make_revision(env={"GREETING": "hi", "SLOW_START": "0.3", "PORT": "1"})
     started = time.monotonic()
-    first = rt.ensure(rev)
+    first = rt.ensure(rev, replicas=1)
     assert time.monotonic() - started < 0.25
     assert (first.ready, first.reason, first.url) == (False, "Starting", None)
 
@@ -242,7 +242,7 @@ def test_a_probe_path_that_fails_is_never_ready(harness: Harness) -> None:
     assert "HTTP 500" in state.message
     deadline = time.monotonic() + 0.5  # several probes at 0.05 s
     while time.monotonic() < deadline:
-        assert not rt.ensure(rev).ready
+        assert not rt.ensure(rev, replicas=1).ready
         time.sleep(0.05)
     assert rt.url_of("team", "web-00001") is None
     assert rt.ready_revisions() == {}
@@ -266,13 +266,13 @@ def test_a_ready_revision_whose_probe_fails_is_not_ready_until_it_passes(
     assert rt.url_of("team", "web-00001") is None
     sick.unlink()
     ensured(rt, rev, "ready again", lambda s: s.ready)
-    assert rt.ensure(rev).restarts == 0
+    assert rt.ensure(rev, replicas=1).restarts == 0
 
 
 def test_no_command_is_a_permanent_error(harness: Harness) -> None:
     """A container without a command cannot run locally: failed, NoCommand, no process."""
     rt = harness.make_runtime()
-    state = rt.ensure(harness.make_revision(command=[]))
+    state = rt.ensure(harness.make_revision(command=[]), replicas=1)
     assert (state.ready, state.failed, state.reason) == (False, True, "NoCommand")
     assert rt.describe("team", "web-00001") is None
     assert not (harness.state_dir / "run" / "team.web-00001.json").exists()
@@ -288,10 +288,10 @@ def test_an_exited_process_is_restarted_and_counted(harness: Harness) -> None:
     first = harness.ready(rt, rev)
     first_pid = harness.pid(rt)
     again = ensured(rt, rev, "restarted", lambda s: s.restarts >= 1)
-    wait_for("ready after the restart", lambda: rt.ensure(rev).ready)
+    wait_for("ready after the restart", lambda: rt.ensure(rev, replicas=1).ready)
     assert again.failed is False
     assert harness.pid(rt) != first_pid
-    assert rt.ensure(rev).url == first.url
+    assert rt.ensure(rev, replicas=1).url == first.url
     assert gone(first_pid)
     log_text = (harness.state_dir / "logs" / "team.web-00001.log").read_text()
     assert "[rollout] exited with code 4" in log_text
@@ -365,8 +365,8 @@ def test_shutdown_leaves_no_orphans(harness: Harness) -> None:
     failing = harness.make_revision("web-00002", probe_path="/broken")
     slow = harness.make_revision("web-00003", env={"SLOW_START": "30"})
     harness.ready(rt, good)
-    rt.ensure(failing)
-    rt.ensure(slow)
+    rt.ensure(failing, replicas=1)
+    rt.ensure(slow, replicas=1)
     pids = [harness.pid(rt, name) for name in ("web-00001", "web-00002", "web-00003")]
     pids.append(int(wait_for("child pid", child_file.read_text)))
     rt.shutdown()
@@ -375,7 +375,7 @@ def test_shutdown_leaves_no_orphans(harness: Harness) -> None:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
     assert list((harness.state_dir / "run").glob("*.json")) == []
-    assert rt.ensure(good).reason == "ShuttingDown"
+    assert rt.ensure(good, replicas=1).reason == "ShuttingDown"
 
 
 # --- adoption after a controller restart -----------------------------------------------
@@ -391,14 +391,14 @@ def test_a_restarted_controller_adopts_the_running_process(harness: Harness) -> 
 
     second = harness.make_runtime()
     adopted_rev = rev.model_copy(update={"status": revision.RevisionStatus(ready=True)})
-    state = second.ensure(adopted_rev)
+    state = second.ensure(adopted_rev, replicas=1)
     assert (state.ready, state.url) == (True, url)  # probed before ensure answered
     info = second.describe("team", "web-00001")
     assert info is not None
     assert (info.pid, info.adopted) == (pid, True)
     deadline = time.monotonic() + 0.3  # several probes at 0.05 s: it stays ready
     while time.monotonic() < deadline:
-        assert second.ensure(adopted_rev).ready
+        assert second.ensure(adopted_rev, replicas=1).ready
         time.sleep(0.05)
     log_text = (harness.state_dir / "logs" / "team.web-00001.log").read_text()
     assert log_text.count("[rollout] starting") == 1
@@ -417,7 +417,7 @@ from rollout.platforms.local import runtime
 rt = runtime.LocalRuntime(Path(sys.argv[1]), probe_interval=0.05)
 rev = revision.Revision.model_validate_json(sys.argv[2])
 deadline = time.monotonic() + 10
-while not rt.ensure(rev).ready:
+while not rt.ensure(rev, replicas=1).ready:
     if time.monotonic() > deadline:
         sys.exit("not ready in 10 s")
     time.sleep(0.02)
@@ -465,7 +465,7 @@ def test_an_adopted_process_is_ready_only_when_its_probe_passes(harness: Harness
     sick.touch()
     second = harness.make_runtime()
     was_ready = rev.model_copy(update={"status": revision.RevisionStatus(ready=True)})
-    state = second.ensure(was_ready)
+    state = second.ensure(was_ready, replicas=1)
     assert (state.ready, state.reason, state.url) == (False, "ProbeFailing", None)
     assert "HTTP 500" in state.message
     assert second.endpoint("team", "web-00001") == runtime.Endpoint(None, known=True)
@@ -489,7 +489,7 @@ def test_endpoint_is_unknown_only_for_a_process_left_running_and_not_yet_probed(
     second = harness.make_runtime()
     assert second.endpoint("team", "web-00001") == runtime.Endpoint(None, known=False)
     assert second.endpoint("team", "web-00009") == runtime.Endpoint(None, known=True)  # none
-    second.ensure(rev)
+    second.ensure(rev, replicas=1)
     assert second.endpoint("team", "web-00001") == runtime.Endpoint(url, known=True)
     os.killpg(harness.pid(second), signal.SIGKILL)
     wait_for("known down", lambda: second.endpoint("team", "web-00001").url is None)
@@ -518,7 +518,7 @@ def test_an_adopted_process_that_dies_is_restarted(harness: Harness) -> None:
     pid = harness.pid(first)
     first.detach()
     second = harness.make_runtime()
-    second.ensure(rev)
+    second.ensure(rev, replicas=1)
     os.killpg(pid, signal.SIGKILL)
     state = ensured(second, rev, "restarted", lambda s: s.restarts == 1 and s.ready)
     assert state.url is not None

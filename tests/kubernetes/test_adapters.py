@@ -60,7 +60,7 @@ def test_a_revision_runs_as_a_deployment_a_service_and_an_hpa(
     mesh_crds: kubeemu.Emulator, res: rest.Resources
 ) -> None:
     rt = runtime.KubernetesRuntime(res, clocks.FakeClock(NOW))
-    state = rt.ensure(a_revision(scale=True))
+    state = rt.ensure(a_revision(scale=True), replicas=2)
     assert not state.ready
     dep = mesh_crds.get_object("apps", "v1", "deployments", "default", "web-00001")
     svc = mesh_crds.get_object("", "v1", "services", "default", "web-00001")
@@ -74,7 +74,7 @@ def test_a_revision_runs_as_a_deployment_a_service_and_an_hpa(
     assert svc["spec"]["ports"][0]["targetPort"] == 9000
     assert hpa["spec"]["maxReplicas"] == 5
     before = writes(mesh_crds)
-    rt.ensure(a_revision(scale=True))
+    rt.ensure(a_revision(scale=True), replicas=2)
     assert writes(mesh_crds) == before, "a second pass wrote again"
 
 
@@ -82,7 +82,7 @@ def test_readiness_follows_the_deployment_status(
     mesh_crds: kubeemu.Emulator, res: rest.Resources
 ) -> None:
     rt = runtime.KubernetesRuntime(res, clocks.FakeClock(NOW))
-    rt.ensure(a_revision())
+    rt.ensure(a_revision(), replicas=1)
     dep = mesh_crds.get_object("apps", "v1", "deployments", "default", "web-00001")
     assert dep is not None
     mesh_crds.set_status(
@@ -99,7 +99,7 @@ def test_readiness_follows_the_deployment_status(
             "availableReplicas": 1,
         },
     )
-    state = rt.ensure(a_revision())
+    state = rt.ensure(a_revision(), replicas=1)
     assert state.ready
     assert state.ready_replicas == 1
 
@@ -108,9 +108,9 @@ def test_a_deployment_deleted_by_hand_comes_back_and_remove_deletes_all(
     mesh_crds: kubeemu.Emulator, res: rest.Resources
 ) -> None:
     rt = runtime.KubernetesRuntime(res, clocks.FakeClock(NOW))
-    rt.ensure(a_revision(scale=True))
+    rt.ensure(a_revision(scale=True), replicas=2)
     res.delete(refs.DEPLOYMENTS, "default", "web-00001")
-    rt.ensure(a_revision(scale=True))
+    rt.ensure(a_revision(scale=True), replicas=2)
     assert mesh_crds.get_object("apps", "v1", "deployments", "default", "web-00001") is not None
     rt.remove("default", "web-00001")
     for group, version, plural in (

@@ -1,8 +1,10 @@
 """The Runtime port on Kubernetes: a Revision runs as a Deployment, a Service and,
 when its template scales, a HorizontalPodAutoscaler.
 
-`ensure(rev)` makes each object exist as `workloads.make_*` describes it and reads the
-revision's state from the Deployment's status (`workloads.deployment_state`). What we
+`ensure(rev, replicas=n)` makes each object exist as `workloads.make_*` describes it
+for `n` replicas (0: the Deployment at `replicas: 0`, its Service and HPA kept, so
+that scaling up again is one patch) and reads the revision's state from the
+Deployment's status (`workloads.deployment_state`). What we
 last wrote is fingerprinted in the annotation `rollout.dev/spec-hash`
 (`names.SPEC_HASH_ANNOTATION`): an object is rewritten only when what we want differs
 from what we wrote — never because the API server filled in defaults, and never
@@ -74,11 +76,12 @@ class KubernetesRuntime:
         self.res = resources
         self.clock = clock
 
-    def ensure(self, rev: revision.Revision) -> ports.RuntimeState:
+    def ensure(self, rev: revision.Revision, *, replicas: int) -> ports.RuntimeState:
         namespace = rev.metadata.namespace or "default"
-        deployment = converge(self.res, refs.DEPLOYMENTS, namespace, workloads.make_deployment(rev))
+        body = workloads.make_deployment(rev, replicas=replicas)
+        deployment = converge(self.res, refs.DEPLOYMENTS, namespace, body)
         converge(self.res, refs.SERVICES, namespace, workloads.make_revision_service(rev))
-        hpa = workloads.make_hpa(rev)
+        hpa = workloads.make_hpa(rev, replicas=replicas)
         if hpa is not None:  # templates are immutable: an HPA never has to go away
             converge(self.res, refs.HPAS, namespace, hpa)
         return workloads.deployment_state(deployment, self.clock.now())

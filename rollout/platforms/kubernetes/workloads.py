@@ -15,6 +15,14 @@ Decisions:
 - A readiness probe's port defaults to its container's own first port, else the
   serving port (the pod shares one network).
 - An HPA on CPU utilization exists only when `scaling.maxReplicas` > `minReplicas`.
+- Replicas are what the Revision reconciler asks for (`rollout.reconcilers.scaling`):
+  0 for a retired revision after its scaleDownDelay (the Deployment at `replicas: 0`:
+  an HPA does not scale a target at zero, so it is kept as it is), a matched canary's
+  count, else `minReplicas`. A revision with an HPA gets its count through the HPA's
+  `minReplicas` (and `maxReplicas` when the count is above it), and its Deployment
+  `replicas: minReplicas` (or 0): the autoscaler owns the replica count between the
+  bounds — a Deployment patched down from what the HPA made it would drop capacity.
+- A Deployment at `replicas: 0` reports `ScaledToZero` (never ready, never failed).
 - Only a Deployment status that has observed the current generation counts.
 
 No I/O, no client import, no clock: `now` is passed in. Called by the runtime adapter
@@ -66,8 +74,9 @@ def container_port(template: workload.WorkloadTemplate) -> int:
 # ---- Deployment -------------------------------------------------------------------
 
 
-def make_deployment(rev: revision.Revision) -> Obj:
-    """The Deployment that runs a revision's pods (replicas = scaling.minReplicas).
+def make_deployment(rev: revision.Revision, *, replicas: int | None = None) -> Obj:
+    """The Deployment that runs a revision's pods: `replicas` of them (default
+    `scaling.minReplicas`; with an HPA, `minReplicas` or 0 — the HPA holds the count).
 
     Raises ValueError when a container has no image (valid locally, not here)."""
     template = rev.spec.template
@@ -88,12 +97,23 @@ def make_deployment(rev: revision.Revision) -> Obj:
         "kind": "Deployment",
         "metadata": owned.metadata(rev.metadata.name, rev, labels),
         "spec": {
-            "replicas": template.scaling.min_replicas if template.scaling else 1,
+            "replicas": _deployment_replicas(rev, replicas),
             "selector": {"matchLabels": {names.REVISION_LABEL: rev.metadata.name}},
             "progressDeadlineSeconds": max(1, int(rev.spec.progress_deadline.total_seconds())),
             "template": {"metadata": pod_meta, "spec": {"containers": containers}},
         },
     }
+
+
+def _deployment_replicas(rev: revision.Revision, replicas: int | None) -> int:
+    scaling = revision.scaling_of(rev)
+    if replicas is None or (replicas > 0 and _autoscaled(scaling)):
+        return scaling.min_replicas
+    return replicas
+
+
+def _autoscaled(scaling: workload.Scaling) -> bool:
+    return scaling.max_replicas is not None and scaling.max_replicas > scaling.min_replicas
 
 
 def _container(c: workload.Container, *, serving_port: int | None, probe_port: int) -> Obj:
@@ -158,16 +178,19 @@ def make_revision_service(rev: revision.Revision) -> Obj:
     )
 
 
-def make_hpa(rev: revision.Revision) -> Obj | None:
+def make_hpa(rev: revision.Revision, *, replicas: int | None = None) -> Obj | None:
     """An HPA on CPU utilization when `scaling.maxReplicas` > `minReplicas`, else None.
 
-    The target defaults to 80% (0, meaningless for an HPA, counts as unset); it needs
-    CPU requests on the containers to measure against."""
-    scaling = rev.spec.template.scaling
-    if scaling is None or scaling.max_replicas is None:
+    Its `minReplicas` is the count asked for when that is more (a canary sized to its
+    weight; `maxReplicas` follows when it is above it); at 0 it keeps its bounds (the
+    HPA leaves a Deployment at zero alone). The target defaults to 80% (0, meaningless
+    for an HPA, counts as unset); it needs CPU requests on the containers to measure
+    against."""
+    scaling = revision.scaling_of(rev)
+    if scaling.max_replicas is None or not _autoscaled(scaling):
         return None
-    if scaling.max_replicas <= scaling.min_replicas:
-        return None
+    low = max(scaling.min_replicas, replicas or 0)
+    high = max(scaling.max_replicas, low)
     target = scaling.target_cpu_utilization_percentage or DEFAULT_CPU_TARGET
     return {
         "apiVersion": "autoscaling/v2",
@@ -179,8 +202,8 @@ def make_hpa(rev: revision.Revision) -> Obj | None:
                 "kind": "Deployment",
                 "name": rev.metadata.name,
             },
-            "minReplicas": scaling.min_replicas,
-            "maxReplicas": scaling.max_replicas,
+            "minReplicas": low,
+            "maxReplicas": high,
             "metrics": [
                 {
                     "type": "Resource",
@@ -202,7 +225,8 @@ def deployment_state(
 ) -> ports.RuntimeState:
     """What a stored Deployment says about its revision.
 
-    Only a status that has observed the current generation counts. Reasons: `Ready`
+    Only a status that has observed the current generation counts. Reasons:
+    `ScaledToZero` (spec.replicas is 0; the counts say what still stops), `Ready`
     (available and updated replicas reach spec.replicas), `ProgressDeadlineExceeded`
     (the Deployment controller gave up: failed), `ReplicaFailure` (pods cannot be
     created, e.g. quota), `Unavailable` (it had completed, then lost pods), else
@@ -221,6 +245,10 @@ def deployment_state(
         "ready_replicas": owned.count(status.get("readyReplicas")),
         "url": f"http://{host}",
     }
+    if spec.get("replicas") == 0:
+        left = owned.count(status.get("replicas"))
+        message = f"scaled to zero ({left} pods stopping)" if left else "scaled to zero"
+        return ports.RuntimeState(False, "ScaledToZero", message, **counts)
     generation, observed = meta.get("generation"), status.get("observedGeneration")
     if not isinstance(observed, int) or (isinstance(generation, int) and observed < generation):
         return ports.RuntimeState(False, "Starting", _unobserved(deployment, now), **counts)

@@ -7,8 +7,13 @@ that it outlives a controller killed with SIGKILL. Its output is appended to
 `<state-dir>/logs/<namespace>.<revision>.log`; `<state-dir>/run/<namespace>.<revision>.json`
 names its pid, port and start time, so a restarted controller adopts it instead of
 starting a second one (the proxy also reads it: it forwards only to ports a run file
-names). One process per revision (`scaling` is not applied locally). It runs with
-the user's umask (`files.user_umask()`), not the controller's private one.
+names). One process per revision (`scaling` is not applied locally): it stands for
+the replicas asked for, and is reported as that many once ready, so that a canary
+sized to its weight (`canaryScale`) can take the weight. Asked for 0 replicas
+(`ensure(rev, replicas=0)`: a retired revision after its scaleDownDelay), the
+process is stopped as `remove` stops it and the revision reported `ScaledToZero`;
+asked for replicas again, it is started afresh. It runs with the user's umask
+(`files.user_umask()`), not the controller's private one.
 
 Adopting is confirming: `ensure` probes an adopted process once before it answers
 (outside the lock), and the process is ready only if that probe passed — never
@@ -34,7 +39,8 @@ exit means is decided in `slots` (one record per revision, under this runtime's 
 this module owns the lock, the threads and the I/O around those decisions.
 
 Reasons: Starting, Ready, ProbeFailing, Restarting (exited, waiting for its
-backoff), CrashLoop (failed), NoCommand (failed: nothing to run), ShuttingDown.
+backoff), CrashLoop (failed), NoCommand (failed: nothing to run), ShuttingDown,
+ScaledToZero.
 
 The runtime's own lines in a revision's log (starts, exits) begin with `[rollout]`.
 
@@ -72,6 +78,7 @@ INHERITED_ENV = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE",
 _Key = slots.Key
 OnChange = Callable[[str, str], None]
 _SHUTTING_DOWN = ports.RuntimeState(False, "ShuttingDown", "the runtime is shutting down")
+_SCALED_TO_ZERO = ports.RuntimeState(False, "ScaledToZero", "scaled to zero: no process runs")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,14 +138,19 @@ class LocalRuntime:
 
     # --- the Runtime port -------------------------------------------------------------
 
-    def ensure(self, rev: revision.Revision) -> ports.RuntimeState:
+    def ensure(self, rev: revision.Revision, *, replicas: int) -> ports.RuntimeState:
         """Start (or adopt) the revision's process if this runtime has none; return its
         state. A new process is probed in the background (`ensure` answers at once); an
-        adopted one is probed once before `ensure` answers."""
+        adopted one is probed once before `ensure` answers. `replicas=0`: stop it (it
+        is scaled to zero), and report so."""
         key = (rev.metadata.namespace or "default", rev.metadata.name)
+        if replicas == 0:
+            self._stop_one(key)
+            return _SCALED_TO_ZERO
         with self._lock:
             slot = self._slots.get(key)
             if slot is not None:
+                slot.replicas = replicas
                 return slot.state()
             if self._closed:
                 return _SHUTTING_DOWN
@@ -153,6 +165,7 @@ class LocalRuntime:
                     failed=True,
                 )
             slot = self._new_slot(key, rev, container)
+            slot.replicas = replicas
         # What an earlier controller left running, probed now (outside the lock: a
         # probe may take its timeout).
         record = processes.read_run_file(slot.run_path)
@@ -181,9 +194,13 @@ class LocalRuntime:
     def remove(self, namespace: str, name: str) -> None:
         """Stop the revision's process group (SIGTERM, then SIGKILL after
         `stop_timeout`) and delete its run file; nothing happens when there is none."""
+        self._stop_one((namespace, name))
+
+    def _stop_one(self, key: _Key) -> None:
+        namespace, name = key
         with self._lock:
-            slot = self._slots.pop((namespace, name), None)
-        run_path = self._run_path((namespace, name))
+            slot = self._slots.pop(key, None)
+        run_path = self._run_path(key)
         if slot is not None:
             self._halt([slot])
             proc = slot.process

@@ -55,6 +55,7 @@ class Slot:
     log_path: Path
     run_path: Path
     port: int = 0
+    replicas: int = 1  # asked for: the one process stands for them (reported so)
     process: processes.Process | None = None
     ready: bool = False
     reason: str = "Starting"
@@ -82,8 +83,8 @@ class Slot:
             ready=self.ready,
             reason="CrashLoop" if failed else self.reason,
             message=self.crash_message if failed else self.message,
-            replicas=1,
-            ready_replicas=1 if self.ready else 0,
+            replicas=self.replicas,
+            ready_replicas=self.replicas if self.ready else 0,
             restarts=self.restarts,
             url=self.url if self.ready else None,
             failed=failed,

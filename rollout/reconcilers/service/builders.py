@@ -21,6 +21,7 @@ __all__ = [
     "release_traffic",
     "select_garbage",
     "steady_traffic",
+    "tagged_traffic",
 ]
 
 
@@ -112,16 +113,16 @@ def release_traffic(rel: release.Release) -> list[split.TrafficTarget] | None:
         return steady_traffic(spec.stable_revision)
     if status.weights is None:
         return None
-    traffic = [
-        split.TrafficTarget(
-            revision_name=spec.canary_revision, percent=status.weights.canary, tag="canary"
+    return tagged_traffic(spec.stable_revision, spec.canary_revision, status.weights.canary)
+
+
+def tagged_traffic(stable: str | None, canary: str, percent: int) -> list[split.TrafficTarget]:
+    """A release's split: `percent` on the canary, the rest on the stable, both tagged."""
+    traffic = [split.TrafficTarget(revision_name=canary, percent=percent, tag="canary")]
+    if stable is not None:
+        traffic.insert(
+            0, split.TrafficTarget(revision_name=stable, percent=100 - percent, tag="stable")
         )
-    ]
-    if spec.stable_revision is not None:
-        stable = split.TrafficTarget(
-            revision_name=spec.stable_revision, percent=status.weights.stable, tag="stable"
-        )
-        traffic.insert(0, stable)
     return traffic
 
 

@@ -15,9 +15,15 @@ releases, its Route and the policy it names, in this order:
      gets 100% at once (Knative's immediate rollout);
    - a policy and a newer revision than the stable: a Release from stable to it
      (again after a `retry` of a finished one); otherwise all traffic on the stable;
+   with `canaryScale` (matchWeight), a running release's canary weight reaches the
+   Route only once the canary's ready replicas can serve it
+   (`scaling.routable_weight`): until then the Route keeps the weight it has;
 4. revision garbage collection (keep stable, canary, traffic holders, latest, and
    `revisionHistoryLimit` others);
-5. the status (latest created/ready, stable, traffic as applied — refreshed only
+5. each remaining revision's routing marks (`scaling`: active or reserve, since when,
+   the scale-down delay in force, a matched canary's replica count) — metadata the
+   Revision reconciler turns into replicas;
+6. the status (latest created/ready, stable, traffic as applied — refreshed only
    while no release runs, so that a release step costs the Service no write —,
    current release, URL, the Ready condition), and the events to record.
 
@@ -30,9 +36,11 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime
 
-from rollout.api import names, release, revision, route, service, split
+from rollout.api import meta, names, release, revision, route, service, split
 from rollout.api import rolloutpolicy as policies
 from rollout.api.release import TERMINAL_PHASES, Phase
+from rollout.api.revision import RoutingState
+from rollout.reconcilers import scaling
 from rollout.reconcilers.service import builders
 
 __all__ = ["Observed", "Plan", "plan"]
@@ -59,6 +67,8 @@ class Plan:
     new_route: route.Route | None = None  # there is no Route yet: create this one
     route_spec: route.RouteSpec | None = None  # the Route's spec has to become this
     garbage: list[str] = dataclasses.field(default_factory=list)  # revisions to delete
+    # revision name → the metadata it must have (its routing marks, `scaling.marks`)
+    marks: dict[str, meta.ObjectMeta] = dataclasses.field(default_factory=dict)
     events: list[tuple[str, str]] = dataclasses.field(default_factory=list)
 
 
@@ -82,6 +92,7 @@ def plan(observed: Observed, now: datetime) -> Plan:
     rt = _route(observed, desired, out)
     out.garbage = _garbage(svc, status.stable_revision, revs, rt, active)
     out.events.extend(("RevisionCollected", f"deleted revision {n}") for n in out.garbage)
+    _mark(observed, revs, rt, rels, active, out, now)
     current = active or builders.latest_release(rels)
     status.current_release = current.metadata.name if current is not None else None
     if active is None:
@@ -144,14 +155,15 @@ def _traffic(
         status.stable_revision = max(svc.spec.traffic, key=lambda t: t.percent).revision_name
         return list(svc.spec.traffic), active, None
     if active is not None:
-        return builders.release_traffic(active), active, None
+        return _release_traffic(observed, active, by_name), active, None
     if svc.spec.policy is None or status.stable_revision is None:
-        if latest.status.ready:
+        serving = [r for r in ready if r.status.serving()]
+        if latest.status.serving():
             if status.stable_revision != latest.metadata.name:
                 out.events.append(("RolledOut", f"{latest.metadata.name} gets all traffic"))
             status.stable_revision = latest.metadata.name
-        elif ready and status.stable_revision is None:
-            status.stable_revision = ready[-1].metadata.name
+        elif serving and status.stable_revision is None:
+            status.stable_revision = serving[-1].metadata.name
         stable = status.stable_revision
         return (builders.steady_traffic(stable) if stable is not None else None), None, None
     stable = status.stable_revision
@@ -181,6 +193,93 @@ def _traffic(
         )
     )
     return builders.release_traffic(created), created, None
+
+
+def _release_traffic(
+    observed: Observed, rel: release.Release, by_name: dict[str, revision.Revision]
+) -> list[split.TrafficTarget] | None:
+    """The split a running release asks for — with `canaryScale`, the canary's part
+    only as far as its ready replicas can serve it (`scaling.routable_weight`)."""
+    wanted = builders.release_traffic(rel)
+    scale = rel.spec.policy.canary_scale
+    if wanted is None or scale is None or rel.spec.stable_revision is None:
+        return wanted
+    name = rel.spec.canary_revision
+    weight = sum(t.percent for t in wanted if t.revision_name == name)
+    canary = by_name.get(name)
+    ready = canary.status.ready_replicas if canary is not None and canary.status.serving() else 0
+    room = scaling.capacity(ready, _stable_size(rel, by_name))
+    rt = observed.route
+    current = sum(t.percent for t in rt.spec.traffic if t.revision_name == name) if rt else 0
+    routable = scaling.routable_weight(weight, room, current)
+    if routable == weight:
+        return wanted
+    return builders.tagged_traffic(rel.spec.stable_revision, name, routable)
+
+
+def _stable_size(rel: release.Release, by_name: dict[str, revision.Revision]) -> int:
+    """S of a release: its stable revision's size (its canary's own, without one)."""
+    stable = by_name.get(rel.spec.stable_revision or "")
+    if stable is not None:
+        return scaling.stable_size(stable)
+    canary = by_name.get(rel.spec.canary_revision)
+    return revision.scaling_of(canary).min_replicas if canary is not None else 1
+
+
+def _canary_count(
+    rel: release.Release | None, by_name: dict[str, revision.Revision]
+) -> tuple[str, int] | None:
+    """The running release's canary and its replica count under `canaryScale`, for the
+    weight the release asks for (so it is scaled before the weight moves)."""
+    if rel is None or rel.spec.policy.canary_scale is None:
+        return None
+    weight = rel.status.weights.canary if rel.status.weights is not None else 0
+    size = _stable_size(rel, by_name)
+    count = scaling.canary_replicas(weight, size, rel.spec.policy.canary_scale)
+    return rel.spec.canary_revision, count
+
+
+def _mark(
+    observed: Observed,
+    revs: list[revision.Revision],
+    rt: route.Route,
+    rels: list[release.Release],
+    active: release.Release | None,
+    out: Plan,
+    now: datetime,
+) -> None:
+    """Each revision's routing marks (`scaling.marks`): active or reserve, and the
+    running release's canary's replica count under `canaryScale`. A new revision is
+    created with its marks; the others are updated when theirs differ."""
+    svc = observed.service
+    latest = revs[-1]
+    last = builders.latest_release(rels, latest.metadata.name)
+    to_roll_out = (
+        svc.spec.policy is None or last is None or last.status.phase not in TERMINAL_PHASES
+    )
+    keep = scaling.active_revisions(
+        stable=out.status.stable_revision,
+        routed=[*rt.spec.traffic, *rt.status.traffic],
+        running=(active.spec.stable_revision, active.spec.canary_revision) if active else (),
+        pending=latest.metadata.name if to_roll_out else None,
+    )
+    by_name = {r.metadata.name: r for r in revs}
+    canary = _canary_count(active, by_name)
+    delay = scaling.scale_down_delay(svc, observed.policy)
+    garbage = set(out.garbage)
+    for rev in revs:
+        name = rev.metadata.name
+        if name in garbage:
+            continue
+        state = RoutingState.ACTIVE if name in keep else RoutingState.RESERVE
+        count = canary[1] if canary is not None and canary[0] == name else None
+        new = scaling.marks(rev, state, now=now, delay=delay, canary=count)
+        if new is None:
+            continue
+        if rev is out.new_revision:
+            out.new_revision = rev.model_copy(update={"metadata": new})
+        else:
+            out.marks[name] = new
 
 
 def _route(observed: Observed, desired: list[split.TrafficTarget] | None, out: Plan) -> route.Route:

@@ -7,7 +7,8 @@
 - apply: create the Route or write its spec first (this is the only writer of
   `Route.spec`: a release's weights reach the data plane through here, and an abort
   must not wait for a revision that cannot be created), then the revision, the
-  release, and delete the garbage;
+  release, delete the garbage, and write the revisions' routing marks (their
+  metadata: the Revision reconciler, woken by the change, scales them);
 - persist: the status, written once when it changed; then the events.
 
 Called by the controller.
@@ -49,6 +50,10 @@ def reconcile(ctx: base.Context, key: base.Key) -> base.Result:
     for name in decided.garbage:
         with contextlib.suppress(errors.NotFound):
             ctx.store.delete("Revision", key.namespace, name)
+    revs = {r.metadata.name: r for r in observed.revisions}
+    for name, metadata in decided.marks.items():
+        with contextlib.suppress(errors.NotFound):
+            base.update(ctx, revs[name].model_copy(update={"metadata": metadata}))
     for reason, message in decided.events:
         ctx.event(svc, reason, message)
     base.write_status(ctx, svc, decided.status)

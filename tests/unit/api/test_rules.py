@@ -1283,10 +1283,79 @@ TYPE_RULES = [
 ]
 
 
+# --- scaling (issue 17) -------------------------------------------------------------
+
+SCALING_RULES = [
+    pytest.param(
+        """\
+        apiVersion: rollout.dev/v1alpha1
+        kind: RolloutPolicy
+        metadata:
+          name: canary
+        spec:
+          steps: [{setWeight: 5}]
+          canaryScale:
+            minReplicas: 2
+        """,
+        7,
+        "spec.canaryScale.matchWeight",
+        "matchWeight: true",
+        id="canaryScale-without-matchWeight",
+    ),
+    pytest.param(
+        """\
+        apiVersion: rollout.dev/v1alpha1
+        kind: RolloutPolicy
+        metadata:
+          name: canary
+        spec:
+          steps: [{setWeight: 5}]
+          canaryScale: {matchWeight: true, minReplicas: 0}
+        """,
+        7,
+        "spec.canaryScale.minReplicas",
+        "at least 1",
+        id="canaryScale-minReplicas-0",
+    ),
+    pytest.param(
+        """\
+        apiVersion: rollout.dev/v1alpha1
+        kind: RolloutPolicy
+        metadata:
+          name: canary
+        spec:
+          steps: [{setWeight: 5}]
+          scaleDownDelay: 30
+        """,
+        7,
+        "spec.scaleDownDelay",
+        "unit",
+        id="policy-scaleDownDelay-without-unit",
+    ),
+    pytest.param(
+        """\
+        apiVersion: rollout.dev/v1alpha1
+        kind: Service
+        metadata:
+          name: web
+        spec:
+          scaleDownDelay: soon
+          template:
+            containers: [{name: app, command: [app]}]
+        """,
+        6,
+        "spec.scaleDownDelay",
+        "not a duration",
+        id="service-scaleDownDelay-not-a-duration",
+    ),
+]
+
+
 @pytest.mark.parametrize(
     ("document", "line", "field", "word"),
     [
         *STEP_RULES,
+        *SCALING_RULES,
         *METRIC_RULES,
         *DURATION_RULES,
         *CANARY_RULES,

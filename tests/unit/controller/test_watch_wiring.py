@@ -2,9 +2,10 @@
 before it. Each case is a history of events, then one event and the keys it maps to.
 
 Rules (wiring's docstring): an event enqueues its own object unless it is status-only
-(same generation as last seen); a Revision also its Service, its Route when the route
-names it or is not known yet (a new address or readiness: the split is applied again)
-and the running release it is the canary of; a Route its running releases, or its
+(same generation as last seen; a Revision whose routing marks changed is not); a
+Revision also its Service, its Route when the route names it or is not known yet (a
+new address or readiness: the split is applied again) and the running release it is
+the canary of; a Route its running releases, or its
 Service when none runs (of a new spec, only the route hears: its service or its release
 wrote it); a Release its Service when it starts, ends or its spec
 changes; a Service its running releases when its spec or its newest revision
@@ -50,6 +51,15 @@ def rev(name: str = "web-00001", *, gen: int = 1, labelled: bool = True) -> revi
     return revision.Revision.model_validate(
         {"metadata": _meta(name, gen, **labels), "spec": {"service": owner, "template": TEMPLATE}}
     )
+
+
+def marked(state: str, *, modified: str = "2026-01-01T00:00:00Z") -> revision.Revision:
+    """web-00001 (generation 1) with routing marks: a metadata change, not a spec one."""
+    r = rev()
+    labels = {**r.metadata.labels, names.ROUTING_STATE_LABEL: state}
+    annotations = {names.ROUTING_STATE_MODIFIED_ANNOTATION: modified}
+    metadata = r.metadata.model_copy(update={"labels": labels, "annotations": annotations})
+    return r.model_copy(update={"metadata": metadata})
 
 
 def rt(name: str = "web", *, gen: int = 1, revisions: tuple[str, ...] = ()) -> route.Route:
@@ -154,6 +164,24 @@ CASES = [
         event(ADDED, rev("web-00001", labelled=False)),
         [k("Revision", "web-00001"), k("Service", "web"), k("Route", "web")],
         id="revision-service-from-spec-without-label",
+    ),
+    pytest.param(
+        [event(ADDED, rev())],
+        event(MODIFIED, marked("reserve")),
+        [k("Revision", "web-00001"), k("Service", "web"), k("Route", "web")],
+        id="revision-routing-marks-changed-wakes-its-reconciler",
+    ),
+    pytest.param(
+        [event(ADDED, rev()), event(MODIFIED, marked("reserve"))],
+        event(MODIFIED, marked("reserve")),
+        [k("Service", "web"), k("Route", "web")],
+        id="revision-status-only-with-the-same-marks",
+    ),
+    pytest.param(
+        [event(ADDED, marked("reserve"))],
+        event(MODIFIED, marked("active", modified="2026-01-01T00:05:00Z")),
+        [k("Revision", "web-00001"), k("Service", "web"), k("Route", "web")],
+        id="revision-marked-active-again",
     ),
     pytest.param(
         [event(ADDED, rel("web-00002"))],

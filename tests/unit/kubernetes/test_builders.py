@@ -147,6 +147,41 @@ def test_deployment_replicas(scaling: dict[str, Any] | None, replicas: int) -> N
 
 
 @pytest.mark.parametrize(
+    ("scaling", "asked", "replicas"),
+    [
+        pytest.param(None, 0, 0, id="scaled-to-zero"),
+        pytest.param({"minReplicas": 10}, 3, 3, id="a-matched-canarys-count"),
+        pytest.param({"minReplicas": 2, "maxReplicas": 9}, 0, 0, id="autoscaled-to-zero"),
+        pytest.param({"minReplicas": 2, "maxReplicas": 9}, 5, 2, id="autoscaled-count-via-hpa"),
+    ],
+)
+def test_deployment_replicas_asked_for(
+    scaling: dict[str, Any] | None, asked: int, replicas: int
+) -> None:
+    """The count the Revision reconciler asks for; with an HPA, minReplicas (or 0):
+    the HPA's bounds carry the count, and the autoscaler owns the replicas."""
+    rev = make_rev({"containers": [container()], "scaling": scaling})
+    dep = workloads.make_deployment(rev, replicas=asked)
+    assert dep["spec"]["replicas"] == replicas
+
+
+@pytest.mark.parametrize(
+    ("asked", "bounds"),
+    [
+        pytest.param(1, (2, 6), id="below-min-keeps-min"),
+        pytest.param(4, (4, 6), id="canary-count-raises-min"),
+        pytest.param(8, (8, 8), id="above-max-raises-both"),
+        pytest.param(0, (2, 6), id="at-zero-bounds-kept"),
+    ],
+)
+def test_hpa_bounds_follow_the_count_asked_for(asked: int, bounds: tuple[int, int]) -> None:
+    rev = make_rev({"containers": [container()], "scaling": {"minReplicas": 2, "maxReplicas": 6}})
+    hpa = workloads.make_hpa(rev, replicas=asked)
+    assert hpa is not None
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == bounds
+
+
+@pytest.mark.parametrize(
     ("fields", "port_env", "ports"),
     [
         pytest.param(
@@ -498,6 +533,26 @@ def test_deployment_state(
         message,
     )
     assert state.url == "http://web-00002.shop.svc.cluster.local"
+
+
+@pytest.mark.parametrize(
+    ("status", "message"),
+    [
+        pytest.param(counts(2, 2, 2, 2), "scaled to zero (2 pods stopping)", id="stopping"),
+        pytest.param({"observedGeneration": 2}, "scaled to zero", id="stopped"),
+    ],
+)
+def test_a_deployment_at_zero_is_scaled_to_zero_not_failed(
+    status: dict[str, Any], message: str
+) -> None:
+    """spec.replicas 0: ScaledToZero — never ready, never failed, whatever the status."""
+    state = workloads.deployment_state(stored_deployment(status=status, replicas=0), T0)
+    assert (state.ready, state.reason, state.failed, state.message) == (
+        False,
+        "ScaledToZero",
+        False,
+        message,
+    )
 
 
 def test_deployment_state_reports_replica_counts() -> None:

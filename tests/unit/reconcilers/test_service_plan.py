@@ -232,3 +232,152 @@ def test_plan_changes_nothing_it_observed() -> None:
     planning.plan(observed, T0)
     again = [o.model_dump() for o in (observed.service, *observed.revisions, *observed.releases)]
     assert again == frozen
+
+
+# --- routing marks and a matched canary (issue 17) ---------------------------------------
+
+
+def _plan(**kw: Any) -> planning.Plan:
+    return planning.plan(planning.Observed(**kw), T0)
+
+
+def _state(decided: planning.Plan, number: int) -> str | None:
+    meta_ = decided.marks.get(names.revision_name("web", number))
+    return meta_.labels.get(names.ROUTING_STATE_LABEL) if meta_ is not None else None
+
+
+@pytest.mark.parametrize(
+    ("releases", "route_", "states"),
+    [
+        pytest.param(
+            [rel(2, Phase.PROGRESSING, (80, 20))], rt((1, 80, "stable"), (2, 20, "canary")),
+            {1: "active", 2: "active", 3: "reserve"}, id="a-running-release-keeps-both",
+        ),
+        pytest.param(
+            [rel(2, Phase.SUCCEEDED, (0, 100))], rt((2, 100, None)),
+            {1: "reserve", 2: "active", 3: "reserve"}, id="promoted-the-old-stable-retires",
+        ),
+        pytest.param(
+            [rel(2, Phase.ROLLED_BACK, (100, 0))], rt((1, 100, None)),
+            {1: "active", 2: "reserve", 3: "reserve"}, id="rolled-back-the-canary-retires",
+        ),
+        pytest.param(
+            [rel(2, Phase.ROLLING_BACK, (100, 0))], rt((1, 80, "stable"), (2, 20, "canary")),
+            {1: "active", 2: "active", 3: "reserve"}, id="still-rolling-back-still-active",
+        ),
+    ],
+)  # fmt: skip
+def test_routing_states(
+    releases: list[release.Release], route_: route.Route, states: dict[int, str]
+) -> None:
+    """Stable, routed and release revisions are active; the others go to reserve."""
+    decided = _plan(
+        service=svc("v2", stable="web-00001", policy="canary"),
+        revisions=[rev(3, "v0"), rev(1), rev(2)],
+        releases=releases,
+        route=route_,
+        policy=POLICY,
+    )
+    assert {n: _state(decided, n) for n in states} == states
+    retired = decided.marks.get(names.revision_name("web", 3))
+    assert retired is not None
+    assert retired.annotations[names.SCALE_DOWN_DELAY_ANNOTATION] == "30s"
+
+
+def test_a_new_revision_is_created_active() -> None:
+    decided = _plan(
+        service=svc("v2", stable="web-00001", policy="canary"),
+        revisions=[rev(1)],
+        releases=[],
+        route=rt((1, 100, None)),
+        policy=POLICY,
+    )
+    assert decided.new_revision is not None
+    labels = decided.new_revision.metadata.labels
+    assert labels[names.ROUTING_STATE_LABEL] == "active"
+    assert decided.new_release is not None
+
+
+def test_the_services_delay_is_marked_on_reserve_revisions() -> None:
+    decided = _plan(
+        service=svc("v2", stable="web-00002", policy="canary", scaleDownDelay="2m"),
+        revisions=[rev(1), rev(2)],
+        releases=[rel(2, Phase.SUCCEEDED, (0, 100))],
+        route=rt((2, 100, None)),
+        policy=POLICY,
+    )
+    old = decided.marks[names.revision_name("web", 1)]
+    assert old.annotations[names.SCALE_DOWN_DELAY_ANNOTATION] == "2m"
+
+
+MATCHED = POLICY.spec.model_copy(
+    update={"canary_scale": policyspec.CanaryScale(match_weight=True, min_replicas=1)}
+)
+
+
+def sized(number: int, *, min_replicas: int, ready: int) -> revision.Revision:
+    """A revision of `min_replicas`, `ready` of them ready (serving when any is)."""
+    body = template(f"v{number}")
+    body["scaling"] = {"minReplicas": min_replicas}
+    return revision.Revision.model_validate(
+        {
+            "metadata": {"name": names.revision_name("web", number), "namespace": "prod"},
+            "spec": {"service": "web", "template": body},
+            "status": {
+                "ready": ready > 0,
+                "replicas": ready,
+                "readyReplicas": ready,
+                "conditions": [{"type": "Active", "status": "True", "reason": "Active"}],
+            },
+        }
+    )
+
+
+def matched(weights: tuple[int, int], phase: Phase = Phase.PROGRESSING) -> release.Release:
+    r = rel(2, phase, weights)
+    return r.model_copy(update={"spec": r.spec.model_copy(update={"policy": MATCHED})})
+
+
+@pytest.mark.parametrize(
+    ("weights", "phase", "ready", "current", "split", "count"),
+    [
+        pytest.param((75, 25), Phase.PROGRESSING, 1, 5, None, 3,
+                     id="25pct-waits-for-3-of-10-the-route-keeps-5pct"),
+        pytest.param((75, 25), Phase.PROGRESSING, 2, 0, [(1, 100, "stable"), (2, 0, "canary")],
+                     3, id="first-weight-waits-too"),
+        pytest.param((75, 25), Phase.PROGRESSING, 3, 5, [(1, 75, "stable"), (2, 25, "canary")], 3,
+                     id="25pct-with-3-ready-moves"),
+        pytest.param((0, 100), Phase.PROMOTING, 5, 50, None, 10,
+                     id="promotion-waits-for-full-size"),
+        pytest.param((0, 100), Phase.PROMOTING, 10, 50, [(2, 100, None)], 10,
+                     id="promotion-at-full-size-moves"),
+        pytest.param((100, 0), Phase.ROLLING_BACK, 0, 25, [(1, 100, None)], 1,
+                     id="rollback-never-waits"),
+        pytest.param((75, 25), Phase.PROGRESSING, 0, 25, [(1, 100, "stable"), (2, 0, "canary")],
+                     3, id="lost-its-replicas-loses-its-weight"),
+    ],
+)  # fmt: skip
+def test_a_matched_canary(
+    weights: tuple[int, int],
+    phase: Phase,
+    ready: int,
+    current: int,
+    split: list[tuple[int, int, str | None]] | None,
+    count: int,
+) -> None:
+    """canaryScale: the canary is asked for its weight's count at once; the weight
+    reaches the Route only once its ready replicas can serve it."""
+    decided = _plan(
+        service=svc("v2", stable="web-00001", policy="canary"),
+        revisions=[sized(1, min_replicas=10, ready=10), sized(2, min_replicas=10, ready=ready)],
+        releases=[matched(weights, phase)],
+        route=rt((1, 100 - current, "stable"), (2, current, "canary"))
+        if current
+        else rt((1, 100, None)),
+        policy=POLICY,
+    )
+    got = decided.route_spec.traffic if decided.route_spec is not None else None
+    want = [(names.revision_name("web", n), p, t) for n, p, t in split] if split else None
+    assert ([(t.revision_name, t.percent, t.tag) for t in got] if got else None) == want
+    canary = decided.marks[names.revision_name("web", 2)]
+    assert canary.annotations[names.CANARY_REPLICAS_ANNOTATION] == str(count)
