@@ -138,6 +138,6 @@ def cluster(
     assert applied.returncode == 0, applied.stderr
     deployments = kubecluster.DeploymentController(emulator)
     try:
-        yield kubecluster.Cluster(emulator, kubeconfig, tmp_path)
+        yield kubecluster.Cluster(emulator, kubeconfig, tmp_path, deployments)
     finally:
         deployments.stop()

@@ -3,13 +3,16 @@
 
 - `DeploymentController(emu)` — a thread that does what kube-controller-manager would
   for our Deployments: once a Deployment's generation is new to it, it reports all
-  replicas updated, ready and available (`Available`/`Progressing` conditions).
+  replicas updated, ready and available (`Available`/`Progressing` conditions);
+  `hold(name)` keeps a Deployment's new pods from becoming ready (its status says
+  none is) until `release(name)` — a slow start a test can watch.
 - `Controller(kubeconfig, log, *args)` — `rollout controller --platform kubernetes`
   as a process; `stop()` (SIGTERM, then wait) or `kill()` (SIGKILL) by its pid.
 - `rollout(kubeconfig, *args)` — one CLI command with `--backend kubernetes`.
 - `Recorder(emu, ref, namespace, name)` — polls a route object (HTTPRoute or
   VirtualService) and records each distinct split it shows, in order.
-- `Cluster(emu, kubeconfig, tmp)` — `apply` YAML with the CLI, read our objects.
+- `Cluster(emu, kubeconfig, tmp, deployments)` — `apply` YAML with the CLI, read our
+  objects; `deployments` is the cluster's `DeploymentController`.
 - `event_reasons(cluster, kind, name)` — reasons of the Events about an object.
 - `assert_granted(emu, docs)` — every request the controller made is allowed by the
   RBAC objects `rollout install --print` renders (`docs`; default: the cluster-wide
@@ -85,8 +88,19 @@ class DeploymentController:
         self.emu = emu
         self.apps = client.AppsV1Api(emu.api_client(user_agent="kube-controller-manager"))
         self.stopped = threading.Event()
+        self.held: set[str] = set()
+        self._lock = threading.Lock()
         self.thread = threading.Thread(target=self._run, name="deployment-controller")
         self.thread.start()
+
+    def hold(self, name: str) -> None:
+        """Deployment `name`'s pods do not become ready (until `release`)."""
+        with self._lock:
+            self.held.add(name)
+
+    def release(self, name: str) -> None:
+        with self._lock:
+            self.held.discard(name)
 
     def _run(self) -> None:
         while not self.stopped.wait(0.05):
@@ -98,7 +112,14 @@ class DeploymentController:
             for dep in items:
                 meta, spec = dep["metadata"], dep.get("spec", {})
                 status = dep.get("status") or {}
-                if status.get("observedGeneration") == meta.get("generation"):
+                with self._lock:
+                    held = meta["name"] in self.held
+                if held:
+                    self._starting(dep)
+                    continue
+                if status.get("observedGeneration") == meta.get("generation") and (
+                    status.get("availableReplicas", 0) == spec.get("replicas", 1)
+                ):
                     continue
                 replicas = spec.get("replicas", 1)
                 self.emu.set_status(
@@ -127,6 +148,21 @@ class DeploymentController:
                         ],
                     },
                 )
+
+    def _starting(self, dep: dict[str, Any]) -> None:
+        """A held Deployment: its pods exist, none is ready."""
+        meta, spec = dep["metadata"], dep.get("spec", {})
+        replicas = spec.get("replicas", 1)
+        starting = {
+            "observedGeneration": meta.get("generation"),
+            "replicas": replicas,
+            "updatedReplicas": replicas,
+            "readyReplicas": 0,
+            "availableReplicas": 0,
+        }
+        if all((dep.get("status") or {}).get(k) == v for k, v in starting.items()):
+            return
+        self.emu.set_status("apps", "v1", "deployments", meta["namespace"], meta["name"], starting)
 
     def stop(self) -> None:
         self.stopped.set()
@@ -351,10 +387,17 @@ def service_yaml(version: str, *, policy: str, routing: str | None = None) -> st
 class Cluster:
     """The emulator seen by a test: apply with the CLI, read our objects and routes."""
 
-    def __init__(self, emu: kubeemu.Emulator, kubeconfig: pathlib.Path, tmp: pathlib.Path) -> None:
+    def __init__(
+        self,
+        emu: kubeemu.Emulator,
+        kubeconfig: pathlib.Path,
+        tmp: pathlib.Path,
+        deployments: DeploymentController | None = None,
+    ) -> None:
         self.emu = emu
         self.kubeconfig = kubeconfig
         self.tmp = tmp
+        self.deployments = deployments
 
     def apply(self, text: str, name: str) -> None:
         path = self.tmp / name

@@ -49,9 +49,10 @@ WORKLOAD = ("get", "create", "patch", "delete")  # read, make, converge by merge
 
 NAMESPACED: tuple[Rule, ...] = (
     # our resources: the controller reads them all, makes revisions, routes and
-    # releases, deletes old revisions, moves a route's split, and writes status
+    # releases, marks revisions' routing state (their metadata), deletes old
+    # revisions, moves a route's split, and writes status
     ("rollout.dev", "services", ("get", "list", "watch")),
-    ("rollout.dev", "revisions", ("get", "list", "watch", "create", "delete")),
+    ("rollout.dev", "revisions", ("get", "list", "watch", "create", "update", "delete")),
     ("rollout.dev", "routes", ("get", "list", "watch", "create", "update")),
     ("rollout.dev", "releases", ("get", "list", "watch", "create")),
     ("rollout.dev", "rolloutpolicies", ("get", "list", "watch")),

@@ -60,7 +60,7 @@ _TOKEN = "namespaces:"  # a scoped list's resourceVersion: namespaces:a=12,b=15
 # union of every adapter's USES; tests/unit/kubernetes/test_rbac_usage.py).
 USES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (kinds.GROUP, "services", ("get", "list", "watch")),
-    (kinds.GROUP, "revisions", ("get", "list", "watch", "create", "delete")),
+    (kinds.GROUP, "revisions", ("get", "list", "watch", "create", "update", "delete")),
     (kinds.GROUP, "routes", ("get", "list", "watch", "create", "update")),
     (kinds.GROUP, "releases", ("get", "list", "watch", "create")),
     (kinds.GROUP, "rolloutpolicies", ("get", "list", "watch")),
