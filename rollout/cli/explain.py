@@ -14,6 +14,8 @@ Pure: resources in, text out.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from rollout.api import documents, durations, policyspec, rolloutpolicy, service
 from rollout.release import hooks
 
@@ -58,6 +60,13 @@ def explain_policy(spec: policyspec.RolloutPolicySpec) -> list[str]:
     if analysis is not None and analysis.metrics:
         deadline += f"; on failed analysis: {spec.rollback.on_failure.value}"
     lines.append(deadline)
+    if spec.canary_scale is not None:
+        lines.append(
+            f"  canary replicas follow its weight: max({spec.canary_scale.min_replicas},"
+            " ceil(stable replicas × weight / 100)), scaled up before the weight moves"
+        )
+    if spec.scale_down_delay is not None:
+        lines.append(f"  {_scale_down(spec.scale_down_delay)} (unless the service sets its own)")
     for hook in spec.webhooks:
         lines.append(
             f"  webhook {hook.name} ({hook.type.value}, {_HOOK_EFFECT[hook.type]}):"
@@ -147,4 +156,13 @@ def _explain_service(svc: service.Service) -> list[str]:
         lines.append(f"  new revisions are released by policy {spec.policy}")
     else:
         lines.append("  no policy: a new revision takes all traffic as soon as it is ready")
+    if spec.scale_down_delay is not None:
+        lines.append(f"  {_scale_down(spec.scale_down_delay)} (over the policy's)")
     return lines
+
+
+def _scale_down(delay: timedelta) -> str:
+    return (
+        "revisions without traffic go to 0 replicas"
+        f" {durations.format_duration(delay)} after a release ends"
+    )

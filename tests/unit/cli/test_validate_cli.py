@@ -112,6 +112,21 @@ def test_explain_names_the_policy_of_a_service(tmp_path: pathlib.Path) -> None:
     assert "released by policy canary-shorthand" in result.stdout
 
 
+def test_explain_says_how_revisions_scale(tmp_path: pathlib.Path) -> None:
+    """`--explain` shows canaryScale and scaleDownDelay, the Service's over the policy's."""
+    policy = CANARY.replace(
+        "spec:\n", "spec:\n  scaleDownDelay: 2m\n  canaryScale: {matchWeight: true}\n", 1
+    )
+    web = SERVICE.replace("spec:\n", "spec:\n  scaleDownDelay: 10s\n", 1)
+    path = _write(tmp_path, "both.yaml", policy + "---\n" + web)
+    result = _run("validate", "-f", str(path), "--explain")
+    assert result.exit_code == 0, result.stderr
+    out = result.stdout
+    assert "canary replicas follow its weight: max(1, ceil(stable replicas × weight" in out
+    assert "go to 0 replicas 2m after a release ends (unless the service sets its own)" in out
+    assert "go to 0 replicas 10s after a release ends (over the policy's)" in out
+
+
 def test_every_problem_of_a_file_is_reported(tmp_path: pathlib.Path) -> None:
     """Two unrelated errors in two documents of one file: both lines, a count, exit 2."""
     broken_service = SERVICE.replace("command: [python3, app.py]", "name: app")
