@@ -21,7 +21,8 @@ __all__ = ["Revision", "RevisionSpec", "RevisionStatus"]
 class RevisionSpec(base.ApiModel):
     service: base.Name
     service_generation: base.Int | None = None
-    template: workload.WorkloadTemplate
+    template: workload.PodTemplate
+    scaling: workload.Scaling | None = None
     progress_deadline: durations.PositiveDuration = timedelta(minutes=10)
 
 

@@ -26,7 +26,8 @@ MAX_SERVICE_NAME = 57
 
 
 class ServiceSpec(base.ApiModel):
-    template: workload.WorkloadTemplate
+    template: workload.PodTemplate
+    scaling: workload.Scaling | None = None
     policy: base.Name | None = None
     traffic: list[split.TrafficTarget] | None = None
     port: base.Port | None = None

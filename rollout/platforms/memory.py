@@ -45,7 +45,7 @@ class MemoryRuntime:
         with self._lock:
             started = self.started.setdefault(key, first)
         name = rev.metadata.name
-        replicas = rev.spec.template.scaling.min_replicas if rev.spec.template.scaling else 1
+        replicas = rev.spec.scaling.min_replicas if rev.spec.scaling else 1
         if name in self.crashing:
             return ports.RuntimeState(
                 ready=False,

@@ -44,13 +44,14 @@ metadata: {{name: web}}
 spec:
   policy: {policy}
   template:
-    containers:
-      - name: app
-        command: [{python}, -m, rollout.demo.app]
-        env:
-          - {{name: VERSION, value: {version}}}
-          - {{name: ERROR_RATE, value: "{error_rate}"}}
-        readinessProbe: {{httpGet: {{path: /healthz}}}}
+    spec:
+      containers:
+        - name: app
+          command: [{python}, -m, rollout.demo.app]
+          env:
+            - {{name: VERSION, value: {version}}}
+            - {{name: ERROR_RATE, value: "{error_rate}"}}
+          readinessProbe: {{httpGet: {{path: /healthz, port: 8080}}, periodSeconds: 1}}
 """
 
 HOLD = """\

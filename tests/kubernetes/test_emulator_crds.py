@@ -20,7 +20,10 @@ def a_service(name: str = "echo", **spec: Any) -> dict[str, Any]:
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "Service",
         "metadata": {"name": name},
-        "spec": {"template": {"containers": [{"name": "app", "image": "echo:1"}]}, **spec},
+        "spec": {
+            "template": {"spec": {"containers": [{"name": "app", "image": "echo:1"}]}},
+            **spec,
+        },
     }
 
 

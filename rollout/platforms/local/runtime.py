@@ -50,14 +50,15 @@ import dataclasses
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import structlog
 
 from rollout import files
-from rollout.api import revision, workload
+from rollout.api import podspec, revision
 from rollout.platforms import ports
 from rollout.platforms.local import processes, slots
 
@@ -142,12 +143,12 @@ class LocalRuntime:
                 return slot.state()
             if self._closed:
                 return _SHUTTING_DOWN
-            container = rev.spec.template.containers[0]
-            if not container.command:
+            container = podspec.app_containers(rev.spec.template.spec)[0]
+            if not container.get("command"):
                 return ports.RuntimeState(
                     ready=False,
                     reason="NoCommand",
-                    message=f"container {container.name!r} has no command: the local "
+                    message=f"container {container.get('name')!r} has no command: the local "
                     "platform runs a command (images are not run locally)",
                     replicas=1,
                     failed=True,
@@ -160,9 +161,7 @@ class LocalRuntime:
         probed = None
         if proc is not None:
             probe = slot.probe
-            probed = processes.probe(
-                proc.port, probe.http_get.path, timeout=float(probe.timeout_seconds)
-            )
+            probed = processes.probe(proc.port, probe.path, timeout=float(probe.timeout_seconds))
         with self._lock:
             raced = self._slots.get(key)
             if raced is not None:  # another call adopted or started it meanwhile
@@ -270,19 +269,20 @@ class LocalRuntime:
     # --- starting and adopting (under the lock) ---------------------------------------
 
     def _new_slot(
-        self, key: _Key, rev: revision.Revision, container: workload.Container
+        self, key: _Key, rev: revision.Revision, container: Mapping[str, Any]
     ) -> slots.Slot:
         env = {k: v for k, v in os.environ.items() if k in INHERITED_ENV or k.startswith("LC_")}
-        env.update({e.name: e.value for e in container.env})
+        env.update({e["name"]: e.get("value") or "" for e in container.get("env") or []})
         env["ROLLOUT_REVISION"] = key[1]
         env["ROLLOUT_SERVICE"] = rev.spec.service
-        cwd = self.cwd / container.working_dir if container.working_dir else self.cwd
+        working_dir = container.get("workingDir")
+        cwd = self.cwd / working_dir if working_dir else self.cwd
         return slots.Slot(
             key=key,
-            argv=[*(container.command or []), *(container.args or [])],
+            argv=[*(container.get("command") or []), *(container.get("args") or [])],
             env=env,
             cwd=cwd,
-            probe=container.readiness_probe or workload.Probe(),
+            probe=slots.Readiness.of(container),
             log_path=self.logs_dir / f"{key[0]}.{key[1]}.log",
             run_path=self._run_path(key),
             backoff=self.timing.backoff,
@@ -389,7 +389,7 @@ class LocalRuntime:
             slots.steady(slot, now, self.timing)
             proc = slot.process
             due = proc is not None and now >= slot.next_probe
-            path, timeout = slot.probe.http_get.path, float(slot.probe.timeout_seconds)
+            path, timeout = slot.probe.path, float(slot.probe.timeout_seconds)
         if due and proc is not None:
             result = processes.probe(proc.port, path, timeout=timeout)
             with self._lock:

@@ -16,15 +16,16 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import structlog
 
-from rollout.api import workload
 from rollout.platforms import ports
 from rollout.platforms.local import processes
 
-__all__ = ["Key", "Slot", "Timing", "down", "next_wake", "probed", "started", "steady"]
+__all__ = ["Key", "Readiness", "Slot", "Timing", "down", "next_wake", "probed", "started", "steady"]
 
 log = structlog.get_logger(__name__)
 
@@ -42,6 +43,36 @@ class Timing:
     stable_after: float
 
 
+@dataclasses.dataclass(frozen=True)
+class Readiness:
+    """The container's readiness probe as the local platform runs it: HTTP GET `path`
+    on the process's own port (`PORT`; the probe's `port` names the container's port,
+    which is that one). Kubernetes' defaults for the timings."""
+
+    path: str = "/"
+    initial_delay_seconds: int = 0
+    period_seconds: int = 10
+    timeout_seconds: int = 1
+    failure_threshold: int = 3
+
+    @classmethod
+    def of(cls, container: Mapping[str, Any]) -> Readiness:
+        """The container's `readinessProbe` (its httpGet), or GET / by default."""
+        probe = container.get("readinessProbe") or {}
+        timings = {
+            field: int(probe[key])
+            for field, key in (
+                ("initial_delay_seconds", "initialDelaySeconds"),
+                ("period_seconds", "periodSeconds"),
+                ("timeout_seconds", "timeoutSeconds"),
+                ("failure_threshold", "failureThreshold"),
+            )
+            if probe.get(key) is not None
+        }
+        path = (probe.get("httpGet") or {}).get("path") or "/"
+        return cls(path=str(path), **timings)
+
+
 @dataclasses.dataclass(eq=False)
 class Slot:
     """One revision's process and what the supervisor knows of it (guarded by the
@@ -51,7 +82,7 @@ class Slot:
     argv: list[str]
     env: dict[str, str]
     cwd: Path
-    probe: workload.Probe
+    probe: Readiness
     log_path: Path
     run_path: Path
     port: int = 0
@@ -90,7 +121,7 @@ class Slot:
         )
 
     def waiting(self) -> str:
-        return f"waiting for GET {self.probe.http_get.path} on port {self.port}"
+        return f"waiting for GET {self.probe.path} on port {self.port}"
 
 
 def started(slot: Slot, proc: processes.Process, now: float) -> None:
@@ -148,7 +179,7 @@ def probed(slot: Slot, result: processes.ProbeResult, now: float, timing: Timing
             slot.ready_since, slot.passed_once = now, True
         return
     slot.failures += 1
-    detail = f"GET {probe.http_get.path} on port {slot.port}: {result.detail}"
+    detail = f"GET {probe.path} on port {slot.port}: {result.detail}"
     if not slot.ready and result.refused:  # not listening yet (a stable message:
         slot.reason, slot.message = "Starting", slot.waiting()  # no wake-ups)
     elif not slot.ready or slot.failures >= probe.failure_threshold:

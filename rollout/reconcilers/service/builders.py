@@ -35,7 +35,7 @@ def _labels(svc: service.Service, **extra: str) -> dict[str, str]:
 
 
 def make_revision(svc: service.Service, number: int) -> revision.Revision:
-    """The next immutable Revision of `svc`: its template, frozen."""
+    """The next immutable Revision of `svc`: its template and scaling, frozen."""
     name = names.revision_name(svc.metadata.name, number)
     return revision.Revision(
         metadata=meta.ObjectMeta(
@@ -48,6 +48,7 @@ def make_revision(svc: service.Service, number: int) -> revision.Revision:
             service=svc.metadata.name,
             service_generation=svc.metadata.generation,
             template=svc.spec.template.model_copy(deep=True),  # a snapshot, not shared
+            scaling=svc.spec.scaling.model_copy(deep=True) if svc.spec.scaling else None,
             progress_deadline=svc.spec.progress_deadline,
         ),
     )

@@ -24,10 +24,11 @@ metadata:
   name: web
 spec:
   template:
-    containers:
-      - command: [python3, app.py]
-        env:
-          - {name: BIG, value: "VALUE"}
+    spec:
+      containers:
+        - command: [python3, app.py]
+          env:
+            - {name: BIG, value: "VALUE"}
 """
 
 
@@ -169,8 +170,9 @@ metadata:
     i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
 spec:
   template:
-    containers:
-      - command: [python3, app.py]
+    spec:
+      containers:
+        - command: [python3, app.py]
 """
 
 
@@ -185,9 +187,10 @@ def _flat_aliases(count: int) -> str:
           name: web
         spec:
           template:
-            containers:
-              - command: [python3, app.py]
-                env: [&e {{name: A, value: {value}}}, {", ".join(["*e"] * count)}]
+            spec:
+              containers:
+                - command: [python3, app.py]
+                  env: [&e {{name: A, value: {value}}}, {", ".join(["*e"] * count)}]
         """
     )
 
@@ -229,7 +232,7 @@ def test_a_bomb_passed_as_data_is_refused_before_pydantic() -> None:
         "apiVersion": "rollout.dev/v1alpha1",
         "kind": "Service",
         "metadata": {"name": "web", "managedFields": [{"x": leaf}]},
-        "spec": {"template": {"containers": [{"command": ["app"]}]}},
+        "spec": {"template": {"spec": {"containers": [{"command": ["app"]}]}}},
     }
     resource, found = documents.validate_data(data)
     assert resource is None

@@ -746,7 +746,8 @@ SERVICE_RULES = [
           name: web
         spec:
           template:
-            containers: []
+            spec:
+              containers: []
         """,
         7,
         "spec.template.containers",
@@ -761,9 +762,10 @@ SERVICE_RULES = [
           name: web
         spec:
           template:
-            containers:
-              - name: app
-                env: [{name: VERSION, value: v2}]
+            spec:
+              containers:
+                - name: app
+                  env: [{name: VERSION, value: v2}]
         """,
         8,
         "spec.template.containers[0]",
@@ -778,9 +780,10 @@ SERVICE_RULES = [
           name: web
         spec:
           template:
-            containers:
-              - {name: app, image: "web:1"}
-              - {name: app, image: "proxy:1"}
+            spec:
+              containers:
+                - {name: app, image: "web:1"}
+                - {name: app, image: "proxy:1"}
         """,
         9,
         "spec.template.containers[1].name",
@@ -795,8 +798,9 @@ SERVICE_RULES = [
           name: My_Service
         spec:
           template:
-            containers:
-              - command: [python3, app.py]
+            spec:
+              containers:
+                - command: [python3, app.py]
         """,
         4,
         "metadata.name",
@@ -811,8 +815,9 @@ SERVICE_RULES = [
           name: {"a" * 58}
         spec:
           template:
-            containers:
-              - command: [python3, app.py]
+            spec:
+              containers:
+                - command: [python3, app.py]
         """,
         4,
         "metadata.name",
@@ -827,10 +832,11 @@ SERVICE_RULES = [
           name: web
         spec:
           template:
-            containers:
-              - command: [python3, app.py]
-                env:
-                  - {name: "1 VERSION", value: v2}
+            spec:
+              containers:
+                - command: [python3, app.py]
+                  env:
+                    - {name: "1 VERSION", value: v2}
         """,
         10,
         "spec.template.containers[0].env[0].name",
@@ -845,10 +851,11 @@ SERVICE_RULES = [
           name: web
         spec:
           template:
-            containers:
-              - image: "web:1"
-                resources:
-                  limits: {cpu: true}
+            spec:
+              containers:
+                - image: "web:1"
+                  resources:
+                    limits: {cpu: true}
         """,
         10,
         "spec.template.containers[0].resources.limits.cpu",
@@ -863,9 +870,10 @@ SERVICE_RULES = [
           name: web
         spec:
           template:
-            containers:
-              - image: "web:1"
-            scaling: {minReplicas: 3, maxReplicas: 2}
+            spec:
+              containers:
+                - image: "web:1"
+              scaling: {minReplicas: 3, maxReplicas: 2}
         """,
         9,
         "spec.template.scaling.maxReplicas",
@@ -881,8 +889,9 @@ SERVICE_RULES = [
         spec:
           port: 70000
           template:
-            containers:
-              - command: [python3, app.py]
+            spec:
+              containers:
+                - command: [python3, app.py]
         """,
         6,
         "spec.port",
@@ -897,9 +906,10 @@ SERVICE_RULES = [
           name: web
         spec:
           template:
-            containers:
-              - command: [python3, app.py]
-                readinessProbe: {periodSeconds: 0}
+            spec:
+              containers:
+                - command: [python3, app.py]
+                  readinessProbe: {periodSeconds: 0}
         """,
         9,
         "spec.template.containers[0].readinessProbe.periodSeconds",
@@ -919,8 +929,9 @@ TRAFFIC_RULES = [
           name: web
         spec:
           template:
-            containers:
-              - command: [python3, app.py]
+            spec:
+              containers:
+                - command: [python3, app.py]
           traffic:
             - {revisionName: web-00001, percent: 90}
             - {revisionName: web-00002, percent: 5, tag: canary}
@@ -938,8 +949,9 @@ TRAFFIC_RULES = [
           name: web
         spec:
           template:
-            containers:
-              - command: [python3, app.py]
+            spec:
+              containers:
+                - command: [python3, app.py]
           traffic:
             - {revisionName: web-00001, percent: 50, tag: canary}
             - {revisionName: web-00002, percent: 50, tag: canary}
@@ -957,8 +969,9 @@ TRAFFIC_RULES = [
           name: web
         spec:
           template:
-            containers:
-              - command: [python3, app.py]
+            spec:
+              containers:
+                - command: [python3, app.py]
           traffic:
             - {revisionName: other-00001, percent: 100}
         """,
@@ -975,8 +988,9 @@ TRAFFIC_RULES = [
           name: web
         spec:
           template:
-            containers:
-              - command: [python3, app.py]
+            spec:
+              containers:
+                - command: [python3, app.py]
           traffic:
             - {revisionName: web-00001, percent: 50}
             - {revisionName: web-1, percent: 50}
@@ -995,8 +1009,9 @@ TRAFFIC_RULES = [
         spec:
           policy: canary-standard
           template:
-            containers:
-              - command: [python3, app.py]
+            spec:
+              containers:
+                - command: [python3, app.py]
           traffic:
             - {revisionName: web-00001, percent: 100}
         """,
@@ -1013,8 +1028,9 @@ TRAFFIC_RULES = [
           name: web
         spec:
           template:
-            containers:
-              - command: [python3, app.py]
+            spec:
+              containers:
+                - command: [python3, app.py]
           traffic: []
         """,
         9,
@@ -1035,8 +1051,9 @@ DOCUMENT_RULES = [
           name: web
         spec:
           template:
-            containers:
-              - command: [python3, app.py]
+            spec:
+              containers:
+                - command: [python3, app.py]
         """,
         1,
         "apiVersion",
@@ -1051,8 +1068,9 @@ DOCUMENT_RULES = [
           name: web
         spec:
           template:
-            containers:
-              - command: [python3, app.py]
+            spec:
+              containers:
+                - command: [python3, app.py]
         """,
         2,
         "apiVersion",
@@ -1088,8 +1106,9 @@ DOCUMENT_RULES = [
         kind: Service
         spec:
           template:
-            containers:
-              - command: [python3, app.py]
+            spec:
+              containers:
+                - command: [python3, app.py]
         """,
         1,
         "metadata",
@@ -1128,8 +1147,9 @@ DOCUMENT_RULES = [
           labels: app: web
         spec:
           template:
-            containers:
-              - command: [python3, app.py]
+            spec:
+              containers:
+                - command: [python3, app.py]
         """,
         5,
         "",
@@ -1181,8 +1201,9 @@ DOCUMENT_RULES = [
           name: api
         spec:
           template:
-            containers:
-              - command: [python3, app.py]
+            spec:
+              containers:
+                - command: [python3, app.py]
         """,
         5,
         "metadata.name",
@@ -1197,8 +1218,9 @@ DOCUMENT_RULES = [
           name: web
         spec:
           template:
-            containers:
-              - command: [python3, app.py]
+            spec:
+              containers:
+                - command: [python3, app.py]
         ---
         apiVersion: rollout.dev/v1alpha1
         kind: Service
@@ -1206,8 +1228,9 @@ DOCUMENT_RULES = [
           name: web
         spec:
           template:
-            containers:
-              - command: [python3, app.py, --v2]
+            spec:
+              containers:
+                - command: [python3, app.py, --v2]
         """,
         13,
         "metadata.name",
@@ -1318,8 +1341,9 @@ def test_name_defined_twice_across_a_directory(tmp_path: pathlib.Path) -> None:
           name: web
         spec:
           template:
-            containers:
-              - command: [python3, app.py]
+            spec:
+              containers:
+                - command: [python3, app.py]
         """)
     (tmp_path / "a.yaml").write_text(service, encoding="utf-8")
     (tmp_path / "nested").mkdir()
@@ -1384,8 +1408,9 @@ def test_revision_names_are_checked_one_by_one(tmp_path: pathlib.Path) -> None:
               name: web
             spec:
               template:
-                containers:
-                  - command: [python3, app.py]
+                spec:
+                  containers:
+                    - command: [python3, app.py]
               traffic:
                 - {revisionName: other-00001, percent: 50}
                 - {revisionName: web-1, percent: 50}
@@ -1435,7 +1460,7 @@ def test_deeply_aliased_value_is_a_problem_not_a_crash() -> None:
         "apiVersion": "rollout.dev/v1alpha1",
         "kind": "Service",
         "metadata": {"name": "web", "annotations": {"deep": deep}},
-        "spec": {"template": {"containers": [{"command": ["python3", "app.py"]}]}},
+        "spec": {"template": {"spec": {"containers": [{"command": ["python3", "app.py"]}]}}},
     }
     resource, found = documents.validate_data(data)
     assert resource is None

@@ -26,8 +26,9 @@ metadata:
   name: web
 spec:
   template:
-    containers:
-      - command: [python3, app.py]
+    spec:
+      containers:
+        - command: [python3, app.py]
 """
 
 

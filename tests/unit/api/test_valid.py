@@ -277,10 +277,11 @@ SHAPES = [
           port: 8080
           policy: canary-standard
           template:
-            containers:
-              - command: [python3, app.py]
-                env: [{name: VERSION, value: v1}]
-                readinessProbe: {httpGet: {path: /healthz}}
+            spec:
+              containers:
+                - command: [python3, app.py]
+                  env: [{name: VERSION, value: v1}]
+                  readinessProbe: {httpGet: {path: /healthz}}
         """,
         {
             "metadata.namespace": "shop",
@@ -304,12 +305,13 @@ SHAPES = [
         metadata: {name: echo}
         spec:
           template:
-            containers:
-              - name: echo
-                image: ghcr.io/example/echo:1.2
-                ports: [{containerPort: 8080}]
-                resources: {requests: {cpu: 500m, memory: 64Mi}, limits: {cpu: 2}}
-            scaling: {minReplicas: 2, maxReplicas: 5, targetCpuUtilizationPercentage: 70}
+            spec:
+              containers:
+                - name: echo
+                  image: ghcr.io/example/echo:1.2
+                  ports: [{containerPort: 8080}]
+                  resources: {requests: {cpu: 500m, memory: 64Mi}, limits: {cpu: 2}}
+              scaling: {minReplicas: 2, maxReplicas: 5, targetCpuUtilizationPercentage: 70}
         """,
         {
             "spec.policy": None,
@@ -329,7 +331,8 @@ SHAPES = [
         metadata: {name: web}
         spec:
           template:
-            containers: [{command: [python3, app.py]}]
+            spec:
+              containers: [{command: [python3, app.py]}]
           traffic:
             - {revisionName: web-00001, percent: 100, tag: stable}
             - {revisionName: web-00002, percent: 0, tag: canary}
@@ -454,7 +457,8 @@ def test_service_defaults() -> None:
         metadata: {name: web}
         spec:
           template:
-            containers: [{command: [python3, app.py]}]
+            spec:
+              containers: [{command: [python3, app.py]}]
         """)
     assert isinstance(svc, service.Service)
     assert svc.metadata.namespace is None
@@ -487,7 +491,8 @@ def test_multi_document_file_loads_every_resource_with_its_line() -> None:
         spec:
           policy: blue-green
           template:
-            containers: [{command: [python3, app.py]}]
+            spec:
+              containers: [{command: [python3, app.py]}]
         """)
     assert [(d.path, d.line, d.resource.kind, d.resource.metadata.name) for d in docs] == [
         ("x.yaml", 2, "RolloutPolicy", "blue-green"),

@@ -118,7 +118,7 @@ def test_resource_table_fills_the_printer_columns() -> None:
     obj = service.Service.model_validate(
         {
             "metadata": {"name": "web", "creationTimestamp": (T0 - timedelta(hours=3)).isoformat()},
-            "spec": {"template": {"containers": [{"name": "app", "command": ["app"]}]}},
+            "spec": {"template": {"spec": {"containers": [{"name": "app", "command": ["app"]}]}}},
             "status": {
                 "stableRevision": "web-00001",
                 "latestCreatedRevision": "web-00002",
@@ -161,7 +161,7 @@ def svc(
         {
             "metadata": {"name": "web", "namespace": "shop", "generation": generation},
             "spec": {
-                "template": {"containers": [{"name": "app", "command": ["app"]}]},
+                "template": {"spec": {"containers": [{"name": "app", "command": ["app"]}]}},
                 "policy": "canary",
             },
             "status": {

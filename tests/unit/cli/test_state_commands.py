@@ -37,10 +37,11 @@ metadata:
 spec:
   policy: gate
   template:
-    containers:
-      - name: app
-        command: [app]
-        env: [{name: VERSION, value: VERSION_HERE}]
+    spec:
+      containers:
+        - name: app
+          command: [app]
+          env: [{name: VERSION, value: VERSION_HERE}]
 """
 
 INVALID = """\
@@ -62,9 +63,10 @@ metadata:
 spec:
   service: web
   template:
-    containers:
-      - name: app
-        command: [app]
+    spec:
+      containers:
+        - name: app
+          command: [app]
 """
 
 
@@ -254,7 +256,7 @@ def seed_release(
             {
                 "metadata": {"name": "web"},
                 "spec": {
-                    "template": {"containers": [{"name": "app", "command": ["app"]}]},
+                    "template": {"spec": {"containers": [{"name": "app", "command": ["app"]}]}},
                     "policy": "gate",
                 },
             }

@@ -48,9 +48,10 @@ metadata:
   name: web
 spec:
   template:
-    containers:
-      - command: [app]
-        env: [{name: BIG, value: VALUE}]
+    spec:
+      containers:
+        - command: [app]
+          env: [{name: BIG, value: VALUE}]
 """
 
 

@@ -34,8 +34,9 @@ metadata:
 spec:
   policy: canary-shorthand
   template:
-    containers:
-      - command: [python3, app.py]
+    spec:
+      containers:
+        - command: [python3, app.py]
 """
 
 # A policy whose one problem, setWeight 150, is on line 7.

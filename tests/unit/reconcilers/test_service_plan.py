@@ -18,9 +18,11 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 def template(version: str) -> dict[str, Any]:
     return {
-        "containers": [
-            {"name": "app", "command": ["app"], "env": [{"name": "V", "value": version}]}
-        ]
+        "spec": {
+            "containers": [
+                {"name": "app", "command": ["app"], "env": [{"name": "V", "value": version}]}
+            ]
+        }
     }
 
 
