@@ -25,6 +25,7 @@ Pure; reads the packaged schema once (no network). Called by `workload`.
 from __future__ import annotations
 
 import decimal
+import difflib
 import functools
 import importlib.resources
 import json
@@ -172,7 +173,9 @@ def _schema_problem(error: jsonschema.ValidationError) -> Problem:
         allowed = set((schema.get("properties") or {}) if isinstance(schema, dict) else ())
         extra = sorted(str(k) for k in instance if k not in allowed)
         if extra:
-            return Problem((*loc, extra[0]), "unknown field (not in the Kubernetes pod spec)")
+            near = difflib.get_close_matches(extra[0], sorted(allowed), n=1)
+            hint = f"did you mean {near[0]}?" if near else "not in the Kubernetes pod spec"
+            return Problem((*loc, extra[0]), f"unknown field ({hint})")
     if error.validator == "required":
         name = re.search(r"'([^']+)' is a required property", error.message)
         if name:

@@ -141,22 +141,24 @@ class Harness:
         command: list[str] | None = None,
         ready: bool = False,
     ) -> revision.Revision:
-        container = workload.Container(
-            command=command if command is not None else [sys.executable],
-            args=[str(self.app)] if command is None else None,
-            image="ignored:latest",
-            env=[workload.EnvVar(name=k, value=v) for k, v in (env or {}).items()],
-            readiness_probe=workload.Probe(
-                http_get=workload.HTTPGetAction(path=probe_path),
-                failure_threshold=failure_threshold,
-            )
-            if probe_path
-            else None,
-        )
+        container: dict[str, object] = {
+            "name": "app",
+            "command": command if command is not None else [sys.executable],
+            "image": "ignored:latest",
+            "env": [{"name": k, "value": v} for k, v in (env or {}).items()],
+        }
+        if command is None:
+            container["args"] = [str(self.app)]
+        if probe_path:
+            container["readinessProbe"] = {
+                "httpGet": {"path": probe_path, "port": 8080},
+                "periodSeconds": 1,
+                "failureThreshold": failure_threshold,
+            }
         return revision.Revision(
             metadata=meta.ObjectMeta(name=name, namespace="team"),
             spec=revision.RevisionSpec(
-                service="web", template=workload.WorkloadTemplate(containers=[container])
+                service="web", template=workload.PodTemplate(spec={"containers": [container]})
             ),
             status=revision.RevisionStatus(ready=ready),
         )

@@ -18,7 +18,12 @@ T0 = datetime(2026, 3, 1, 12, 0, 0, 250_000, tzinfo=UTC)
 
 
 def make_rev(template: dict[str, Any] | None = None, **meta: Any) -> revision.Revision:
-    """A stored revision of service `web` in namespace `shop`."""
+    """A stored revision of service `web` in namespace `shop`; `template` holds the pod
+    spec's fields, with `metadata` (the pod template's) and `scaling` (the revision's)
+    beside them."""
+    fields = dict(template or {"containers": [{"name": "app", "image": "web:2"}]})
+    scaling = fields.pop("scaling", None)
+    pod_meta = fields.pop("metadata", None)
     return revision.Revision.model_validate(
         {
             "metadata": {
@@ -30,7 +35,8 @@ def make_rev(template: dict[str, Any] | None = None, **meta: Any) -> revision.Re
             },
             "spec": {
                 "service": "web",
-                "template": template or {"containers": [{"image": "web:2"}]},
+                "template": {"spec": fields, **({"metadata": pod_meta} if pod_meta else {})},
+                "scaling": scaling,
                 "progressDeadline": "5m",
             },
         }
@@ -159,15 +165,15 @@ def test_deployment_replicas(scaling: dict[str, Any] | None, replicas: int) -> N
             {"ports": [{"containerPort": 9000, "name": "web"}, {"containerPort": 9100}]},
             "9000",
             [
-                {"containerPort": 9000, "protocol": "TCP", "name": "web"},
-                {"containerPort": 9100, "protocol": "TCP"},
+                {"containerPort": 9000, "name": "web"},
+                {"containerPort": 9100},
             ],
             id="first-declared-port",
         ),
         pytest.param(
             {"ports": [{"containerPort": 9000}], "env": [{"name": "PORT", "value": "5000"}]},
             "5000",
-            [{"containerPort": 9000, "protocol": "TCP"}],
+            [{"containerPort": 9000}],
             id="template-sets-port",
         ),
     ],
@@ -212,57 +218,22 @@ def test_only_the_first_container_serves() -> None:
     assert "ports" not in sidecar
 
 
-@pytest.mark.parametrize(
-    ("fields", "probe"),
-    [
-        pytest.param(
-            {"readinessProbe": {}},
-            {
-                "httpGet": {"path": "/", "port": 8080},
-                "initialDelaySeconds": 0,
-                "periodSeconds": 1,
-                "timeoutSeconds": 1,
-                "failureThreshold": 3,
-            },
-            id="defaults-on-serving-port",
-        ),
-        pytest.param(
-            {
-                "ports": [{"containerPort": 9000}],
-                "readinessProbe": {
-                    "httpGet": {"path": "/healthz"},
-                    "initialDelaySeconds": 2,
-                    "periodSeconds": 5,
-                    "timeoutSeconds": 3,
-                    "failureThreshold": 6,
-                },
-            },
-            {
-                "httpGet": {"path": "/healthz", "port": 9000},
-                "initialDelaySeconds": 2,
-                "periodSeconds": 5,
-                "timeoutSeconds": 3,
-                "failureThreshold": 6,
-            },
-            id="timings-and-declared-port",
-        ),
-        pytest.param(
-            {"ports": [{"containerPort": 9000}], "readinessProbe": {"httpGet": {"port": 9090}}},
-            {
-                "httpGet": {"path": "/", "port": 9090},
-                "initialDelaySeconds": 0,
-                "periodSeconds": 1,
-                "timeoutSeconds": 1,
-                "failureThreshold": 3,
-            },
-            id="explicit-probe-port",
-        ),
-    ],
-)
-def test_readiness_probe_mapping(fields: dict[str, Any], probe: dict[str, Any]) -> None:
-    """The readiness probe keeps its timings; its port defaults to the serving port."""
-    c = only_container(workloads.make_deployment(make_rev({"containers": [container(**fields)]})))
-    assert c["readinessProbe"] == probe
+def test_every_pod_spec_field_is_kept_as_written() -> None:
+    """Probes, security context and the rest reach the Deployment unchanged: the
+    controller adds PORT and a declared port to the first container, nothing else."""
+    probe = {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 5}
+    fields = {
+        "ports": [{"containerPort": 9000, "name": "http"}],
+        "readinessProbe": probe,
+        "livenessProbe": {"tcpSocket": {"port": 9000}},
+        "securityContext": {"runAsNonRoot": True, "readOnlyRootFilesystem": True},
+    }
+    dep = workloads.make_deployment(
+        make_rev({"containers": [container(**fields)], "serviceAccountName": "web"})
+    )
+    c = only_container(dep)
+    assert {k: c[k] for k in fields} == fields
+    assert dep["spec"]["template"]["spec"]["serviceAccountName"] == "web"
 
 
 def test_container_without_image_is_refused() -> None:
@@ -920,10 +891,10 @@ FULL = make_rev(
                 workingDir="/srv",
                 env=[{"name": "MODE", "value": "canary"}],
                 ports=[{"containerPort": 9000, "name": "web"}],
-                readinessProbe={"httpGet": {"path": "/ready"}, "periodSeconds": 2},
+                readinessProbe={"httpGet": {"path": "/ready", "port": "web"}, "periodSeconds": 2},
                 resources={"requests": {"cpu": "50m"}, "limits": {"memory": "64Mi"}},
             ),
-            {"name": "sidecar", "image": "envoy", "readinessProbe": {}},
+            {"name": "sidecar", "image": "envoy", "readinessProbe": {"tcpSocket": {"port": 15001}}},
         ],
         "scaling": {"minReplicas": 2, "maxReplicas": 5},
     }
