@@ -115,7 +115,24 @@ def _validator() -> jsonschema.Draft202012Validator:
 
 def check(spec: object) -> list[Problem]:
     """Every problem of a pod spec, schema first (the rules run only on a spec the
-    schema accepts: they read its shapes)."""
+    schema accepts: they read its shapes).
+
+    Answers are cached by the spec's canonical JSON: the store validates every object
+    it reads, and a controller reads the same templates over and over (a production
+    template takes ~2.5 ms to check, its JSON ~0.05 ms to write)."""
+    try:
+        key = json.dumps(spec, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError):  # not JSON (YAML gives no such thing): no cache
+        return _check(spec)
+    return list(_cached(key))
+
+
+@functools.lru_cache(maxsize=2048)
+def _cached(key: str) -> tuple[Problem, ...]:
+    return tuple(_check(json.loads(key)))
+
+
+def _check(spec: object) -> list[Problem]:
     found = [_schema_problem(e) for e in _validator().iter_errors(spec)]
     if found:
         return sorted(set(found), key=lambda p: [str(part) for part in p.loc])
