@@ -344,7 +344,7 @@ def _resource(
     if not divisor:  # unset or zero: 1, as the kubelet has it
         divisor = decimal.Decimal(1)
     allowed = _CPU_DIVISORS if resource == "cpu" else _BYTE_DIVISORS
-    if divisor not in [podspec.parse_quantity(d) for d in allowed]:
+    if divisor not in {podspec.parse_quantity(d) for d in allowed}:
         raise ConfigError(
             f"{what}: resourceFieldRef.divisor {ref.get('divisor')!r} is not supported with"
             f" {resource} (only {', '.join(allowed)})"
