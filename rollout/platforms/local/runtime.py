@@ -1,14 +1,20 @@
 """The local platform's Runtime: each revision is a process on this machine.
 
-`ensure(rev)` starts the first container's `command` + `args` (the image is ignored
-locally; other containers are not run) with the container's env, `PORT` (a free
-127.0.0.1 port), `ROLLOUT_REVISION` and `ROLLOUT_SERVICE`, in a session of its own so
-that it outlives a controller killed with SIGKILL. Its output is appended to
+`ensure(rev)` starts what `podtemplate.plan` makes of the pod template — the first
+container's `command` + `args` (the image is ignored locally; other containers are not
+run), its environment as the kubelet would make it (`podenv`: Secrets and ConfigMaps
+from `<state-dir>/secrets|configmaps/<namespace>/<name>/<key>`, `configfiles`), in
+its working directory (relative to the applied file's directory) — with `PORT` (a
+free 127.0.0.1 port), `ROLLOUT_REVISION` and `ROLLOUT_SERVICE`, and `$(NAME)` in the
+arguments expanded from that environment, in a session of its own so that it
+outlives a controller killed with SIGKILL. Its output is appended to
 `<state-dir>/logs/<namespace>.<revision>.log`; `<state-dir>/run/<namespace>.<revision>.json`
 names its pid, port and start time, so a restarted controller adopts it instead of
 starting a second one (the proxy also reads it: it forwards only to ports a run file
 names). One process per revision (`scaling` is not applied locally). It runs with
-the user's umask (`files.user_umask()`), not the controller's private one.
+the user's umask (`files.user_umask()`), not the controller's private one. What the
+template asks for that the local platform cannot honour (`podtemplate.ignored`) is
+reported with every state as the notice `IgnoredOnLocal`.
 
 Adopting is confirming: `ensure` probes an adopted process once before it answers
 (outside the lock), and the process is ready only if that probe passed — never
@@ -23,20 +29,26 @@ because the revision was ready before the restart.
   has not been ensured since the restart). The router then keeps the proxy's last
   split rather than take the revision out.
 
-A supervisor thread per revision probes readiness (HTTP GET on
-`readinessProbe.httpGet.path`, default `/`; the probe's `httpGet.port` is ignored:
-the process listens on `PORT`), notices exits and restarts with exponential backoff.
+A supervisor thread per revision probes readiness (`slots.Readiness`: HTTP GET on
+`readinessProbe.httpGet.path` with its `httpHeaders`, default `/`, or a TCP connect
+for `tcpSocket`, `exec` and `grpc`; always on `PORT`: the process listens there),
+notices exits and restarts with exponential backoff.
 After `crash_loop_after` restarts without staying ready for `stable_after` seconds,
-the next exit reports `failed=True`, reason `CrashLoop`, with the log's last lines;
-it keeps restarting (with the capped backoff) in case it recovers. Every change of
+the next exit reports `failed=True`, reason `CrashLoop`, with the working directory
+(and what it was resolved against) and the log's last lines; it keeps restarting
+(with the capped backoff) in case it recovers. Every change of
 the reported state calls `on_change(namespace, revision)`. What each probe result and
 exit means is decided in `slots` (one record per revision, under this runtime's lock);
 this module owns the lock, the threads and the I/O around those decisions.
 
 Reasons: Starting, Ready, ProbeFailing, Restarting (exited, waiting for its
-backoff), CrashLoop (failed), NoCommand (failed: nothing to run), ShuttingDown.
+backoff), CrashLoop (failed), NoCommand (failed: nothing to run),
+CreateContainerConfigError (failed: a Secret, ConfigMap or key it needs is missing,
+or a `valueFrom` Kubernetes would refuse; no process is started, and the next
+`ensure` tries again), ShuttingDown.
 
-The runtime's own lines in a revision's log (starts, exits) begin with `[rollout]`.
+The runtime's own lines in a revision's log (starts — with the working directory and
+what it was resolved against —, exits) begin with `[rollout]`.
 
 Called by the Revision reconciler (`ensure`, `remove`, on every pass), the controller
 command (`shutdown`), the router (`endpoint`), and tests and diagnostics (`url_of`,
