@@ -175,7 +175,7 @@ def parse_quantity(value: object) -> decimal.Decimal | None:
     if match is None:
         return None
     number, suffix = decimal.Decimal(match["number"]), match["suffix"] or ""
-    if suffix[:1] in ("e", "E"):
+    if suffix not in _SUFFIX:  # an exponent (e3, E-2); "E" alone is exa, "Ei" exbi
         return number * decimal.Decimal(10) ** int(suffix[1:])
     return number * _SUFFIX[suffix]
 
