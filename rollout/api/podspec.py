@@ -8,7 +8,9 @@ passes and returns every `Problem` at its field path (relative to the pod spec):
    unknown field is an error), with JSON Schema (draft 2020-12). Every field the API
    accepts is accepted; jsonschema's messages are reworded (`unknown field`, `is
    required`, `must be a string or an integer`, `must be a quantity`). Integers are
-   bounded by their `format` (int32, int64), as Go's decoder bounds them.
+   bounded by their `format` (int32, int64), as Go's decoder bounds them. A quantity
+   is a string or an integer (`cpu: 0.5` is written `"0.5"` or `500m`), as the CRD's
+   schema (`podschema`) takes it.
 2. **The rules the API server enforces in Go** that the schema cannot say, the ones a
    manifest gets wrong in practice: container names (DNS-1123 labels, unique across
    init and app containers), port numbers and names (IANA service names: at most 15
@@ -19,12 +21,14 @@ passes and returns every `Problem` at its field path (relative to the pod spec):
    negatives and silently turns a 0 into the default, which the local platform would
    not), volume names and mounts that name a volume, the enums (`imagePullPolicy`,
    `protocol`), `restartPolicy: Always` (a Deployment's pods), native sidecars
-   (`restartPolicy: Always` on init containers only). Text that reaches a process
+   (`restartPolicy: Always` on init containers only), no `ephemeralContainers` (not
+   in a pod template). Text that reaches a process
    (command, args, env values) holds no NUL and at most 128 KiB per string (execve's
    limits); `workingDir` no line break or NUL. Messages use the wording of `base`
    (`must not contain a NUL (\\0)`, `too large (N bytes; at most M)`).
 
-Pure; reads the packaged schema once (no network). Called by `workload`.
+Pure; reads the packaged schema once (no network). Called by `workload`; `podschema`
+makes the CRDs' schema of a template's spec from the same `definitions()`.
 """
 
 from __future__ import annotations
@@ -43,8 +47,11 @@ from rollout.api import base, problems
 
 __all__ = [
     "DEFAULT_PORT",
+    "FORMAT_BOUNDS",
     "KUBERNETES_VERSION",
     "MAX_ARG_BYTES",
+    "POD_SPEC",
+    "PROBE_MINIMUMS",
     "all_containers",
     "app_containers",
     "check",
@@ -60,13 +67,18 @@ MAX_ARG_BYTES = 128 * 1024
 #: The serving port when the first container declares none.
 DEFAULT_PORT = 8080
 
-_POD_SPEC = "io.k8s.api.core.v1.PodSpec"
+#: The definition a template's `spec` is checked against.
+POD_SPEC = "io.k8s.api.core.v1.PodSpec"
 _QUANTITY_DEF = "io.k8s.apimachinery.pkg.api.resource.Quantity"
-_INT_BOUNDS = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
+# A quantity is a string or an integer, as in the CRD (`x-kubernetes-int-or-string`):
+# Kubernetes' own schema also takes a JSON number such as 0.5, which the CRD refuses.
+_QUANTITY_SCHEMA = {"oneOf": [{"type": ["string", "null"]}, {"type": ["integer", "null"]}]}
+#: The range of each integer `format` of the schema (Go's int32 and int64).
+FORMAT_BOUNDS = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
 _CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
 _PROBES = ("livenessProbe", "readinessProbe", "startupProbe")
-# A probe's timings and their documented minimums ("Minimum value is 1").
-_PROBE_MINIMUMS = {
+#: A probe's timings and their documented minimums ("Minimum value is 1").
+PROBE_MINIMUMS = {
     "initialDelaySeconds": 0,
     "periodSeconds": 1,
     "timeoutSeconds": 1,
@@ -123,7 +135,7 @@ def definitions() -> dict[str, Any]:
 
 
 def _int_format(name: str) -> Any:
-    low, high = _INT_BOUNDS[name]
+    low, high = FORMAT_BOUNDS[name]
 
     def check(value: object) -> bool:
         return not isinstance(value, int) or isinstance(value, bool) or low <= value <= high
@@ -133,9 +145,10 @@ def _int_format(name: str) -> Any:
 
 @functools.cache
 def _validator() -> jsonschema.Draft202012Validator:
-    document = {**definitions(), "$ref": f"#/$defs/{_POD_SPEC}"}
+    defs = {**definitions()["$defs"], _QUANTITY_DEF: _QUANTITY_SCHEMA}
+    document = {**definitions(), "$defs": defs, "$ref": f"#/$defs/{POD_SPEC}"}
     formats = jsonschema.FormatChecker(formats=())
-    for name in _INT_BOUNDS:
+    for name in FORMAT_BOUNDS:
         formats.checks(name)(_int_format(name))
     return jsonschema.Draft202012Validator(document, format_checker=formats)
 
@@ -209,8 +222,8 @@ def _schema_problem(error: jsonschema.ValidationError) -> Problem:
         wanted = error.validator_value
         types = [str(t) for t in (wanted if isinstance(wanted, list) else [wanted]) if t != "null"]
         return Problem(loc, f"must be {_or(types)} (got {_kind(error.instance)})")
-    if error.validator == "format" and error.validator_value in _INT_BOUNDS:
-        low, high = _INT_BOUNDS[error.validator_value]
+    if error.validator == "format" and error.validator_value in FORMAT_BOUNDS:
+        low, high = FORMAT_BOUNDS[error.validator_value]
         bound = (
             f"at most {high}"
             if isinstance(instance, int) and instance > high
@@ -218,7 +231,13 @@ def _schema_problem(error: jsonschema.ValidationError) -> Problem:
         )
         return Problem(loc, f"must be {bound} (an {error.validator_value})")
     if error.validator == "oneOf":
-        if schema == definitions()["$defs"][_QUANTITY_DEF]:
+        if schema == _QUANTITY_SCHEMA:
+            if isinstance(instance, float):
+                return Problem(
+                    loc,
+                    f"must be a quantity written as a string or an integer: write {instance}"
+                    f" as '{instance}' or '{round(instance * 1000)}m'",
+                )
             return Problem(
                 loc, f"must be a quantity such as 500m, 2, 256Mi or 1Gi (got {_kind(instance)})"
             )
@@ -264,6 +283,12 @@ def _kind(value: object) -> str:
 def _rules(spec: Mapping[str, Any]) -> Iterator[Problem]:
     if not spec.get("containers"):
         yield Problem(("containers",), "at least one container is required")
+    if spec.get("ephemeralContainers"):
+        yield Problem(
+            ("ephemeralContainers",),
+            "is not allowed in a pod template (ephemeral containers are added to running"
+            " pods, e.g. by kubectl debug)",
+        )
     restart = spec.get("restartPolicy")
     if restart not in (None, "Always"):
         yield Problem(
@@ -444,7 +469,7 @@ def _probe(loc: Loc, probe: Mapping[str, Any], port_names: set[Any]) -> Iterator
             f"needs exactly one handler of {', '.join(_HANDLERS)}"
             + (f" (got {', '.join(handlers)})" if handlers else ""),
         )
-    for field, minimum in _PROBE_MINIMUMS.items():
+    for field, minimum in PROBE_MINIMUMS.items():
         value = probe.get(field)
         if isinstance(value, int) and value < minimum:
             yield Problem(
