@@ -6,11 +6,11 @@ passes and returns every `Problem` at its field path (relative to the pod spec):
 1. **The schema**: the OpenAPI schema of `io.k8s.api.core.v1.PodSpec` in Kubernetes
    `KUBERNETES_VERSION`, as shipped by the `kubernetes-validate` package (strict: an
    unknown field is an error), with JSON Schema (draft 2020-12). Every field the API
-   accepts is accepted; jsonschema's messages are reworded (`unknown field`, `is
-   required`, `must be a string or an integer`, `must be a quantity`). Integers are
-   bounded by their `format` (int32, int64), as Go's decoder bounds them. A quantity
-   is a string or an integer (`cpu: 0.5` is written `"0.5"` or `500m`), as the CRD's
-   schema (`podschema`) takes it.
+   accepts is accepted; jsonschema's messages are reworded (`unknown field (did you
+   mean imagePullPolicy?)`, `is required`, `must be a string or an integer`, `must be
+   a quantity`). Integers are bounded by their `format` (int32, int64), as Go's
+   decoder bounds them. A quantity is a string or an integer (`cpu: 0.5` is written
+   `"0.5"` or `500m`), as the CRD's schema (`podschema`) takes it.
 2. **The rules the API server enforces in Go** that the schema cannot say, the ones a
    manifest gets wrong in practice: container names (DNS-1123 labels, unique across
    init and app containers), port numbers and names (IANA service names: at most 15
@@ -34,6 +34,7 @@ makes the CRDs' schema of a template's spec from the same `definitions()`.
 from __future__ import annotations
 
 import decimal
+import difflib
 import functools
 import importlib.resources
 import json
@@ -213,7 +214,13 @@ def _schema_problem(error: jsonschema.ValidationError) -> Problem:
         allowed = set((schema.get("properties") or {}) if isinstance(schema, dict) else ())
         extra = sorted(str(k) for k in instance if k not in allowed)
         if extra:
-            return Problem((*loc, extra[0]), "unknown field (not in the Kubernetes pod spec)")
+            hint = difflib.get_close_matches(extra[0], sorted(allowed), n=1)
+            return Problem(
+                (*loc, extra[0]),
+                f"unknown field (did you mean {hint[0]}?)"
+                if hint
+                else "unknown field (not in the Kubernetes pod spec)",
+            )
     if error.validator == "required":
         name = re.search(r"'([^']+)' is a required property", error.message)
         if name:

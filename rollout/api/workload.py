@@ -78,7 +78,8 @@ class PodTemplate(base.ApiModel):
     @model_validator(mode="before")
     @classmethod
     def _old_shape(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "spec" not in data:
+        """The fields of the old flattened template, each with where it goes now."""
+        if isinstance(data, dict):
             moved = [problems.Problem((k,), why) for k, why in _MOVED.items() if k in data]
             problems.raise_problems("PodTemplate", moved)
         return data

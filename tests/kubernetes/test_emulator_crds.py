@@ -8,6 +8,7 @@ from typing import Any
 
 import kubeemu
 import kubernetes.client
+import podtemplates
 import pytest
 from kubeemu import rawclient
 from kubernetes.client.exceptions import ApiException
@@ -163,6 +164,17 @@ def test_pod_template_quantities_are_int_or_string(
     assert [c["field"] for c in status["details"]["causes"]] == [
         "spec.template.spec.containers[0].resources.limits.cpu"
     ]
+
+
+def test_a_production_pod_template_is_stored_whole(
+    custom: kubernetes.client.CustomObjectsApi,
+) -> None:
+    """The CRD's pod spec (Kubernetes' own PodSpec) accepts a production template and
+    prunes none of it: what is stored is what was sent."""
+    body = podtemplates.production()
+    body["metadata"]["namespace"] = "default"
+    made = _create(custom, body)
+    assert made["spec"] == body["spec"]
 
 
 def test_required_fields(custom: kubernetes.client.CustomObjectsApi) -> None:

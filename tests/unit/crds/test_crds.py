@@ -7,6 +7,7 @@ import pathlib
 from typing import Any
 
 import jsonschema
+import podtemplates
 import pytest
 import yaml
 from click.testing import CliRunner
@@ -145,6 +146,17 @@ def test_raw_example_files_validate_against_their_crd() -> None:
         for data in yaml.safe_load_all(path.read_text(encoding="utf-8")):
             schema = _as_draft4(_schema(data["kind"]))
             jsonschema.Draft4Validator(schema).validate(data)
+
+
+def test_a_production_pod_template_validates_against_the_crd() -> None:
+    """The production Service of tests/podtemplates.py, as written, fits the CRD's schema
+    of the pod spec (types, bounds, a quantity's pattern)."""
+    data = podtemplates.production()
+    schema = _as_draft4(_schema("Service"))
+    jsonschema.Draft4Validator(schema).validate(data)
+    data["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["cpu"] = "lots"
+    with pytest.raises(jsonschema.ValidationError, match="lots"):
+        jsonschema.Draft4Validator(schema).validate(data)
 
 
 @pytest.mark.parametrize(
