@@ -22,10 +22,10 @@ passes and returns every `Problem` at its field path (relative to the pod spec):
    not), volume names and mounts that name a volume, the enums (`imagePullPolicy`,
    `protocol`), `restartPolicy: Always` (a Deployment's pods), native sidecars
    (`restartPolicy: Always` on init containers only), no `ephemeralContainers` (not
-   in a pod template). Text that reaches a process
-   (command, args, env values) holds no NUL and at most 128 KiB per string (execve's
-   limits); `workingDir` no line break or NUL. Messages use the wording of `base`
-   (`must not contain a NUL (\\0)`, `too large (N bytes; at most M)`).
+   in a pod template). Text that reaches a process (command, args, env values) holds
+   no NUL and at most 128 KiB per string (execve's limits); `workingDir` no line
+   break or NUL. Messages use the wording of `base` (`must not contain a NUL (\\0)`,
+   `too large (N bytes; at most M)`).
 
 Pure; reads the packaged schema once (no network). Called by `workload`; `podschema`
 makes the CRDs' schema of a template's spec from the same `definitions()`.
@@ -231,11 +231,8 @@ def _schema_problem(error: jsonschema.ValidationError) -> Problem:
         return Problem(loc, f"must be {_or(types)} (got {_kind(error.instance)})")
     if error.validator == "format" and error.validator_value in FORMAT_BOUNDS:
         low, high = FORMAT_BOUNDS[error.validator_value]
-        bound = (
-            f"at most {high}"
-            if isinstance(instance, int) and instance > high
-            else (f"at least {low}")
-        )
+        too_big = isinstance(instance, int) and instance > high
+        bound = f"at most {high}" if too_big else f"at least {low}"
         return Problem(loc, f"must be {bound} (an {error.validator_value})")
     if error.validator == "oneOf":
         if schema == _QUANTITY_SCHEMA:
