@@ -96,14 +96,15 @@ def service_yaml(
         f"  policy: {policy}\n"
         f"{port_line}"
         "  template:\n"
-        "    containers:\n"
-        "      - name: app\n"
-        f"        command: [{sys.executable}, -m, rollout.demo.app]\n"
-        "        env:\n"
-        f"          - {{name: VERSION, value: {version}}}\n"
-        f'          - {{name: ERROR_RATE, value: "{error_rate}"}}\n'
-        f"          - {{name: CHAOS_RUN, value: {marker}}}\n"
-        "        readinessProbe: {httpGet: {path: /healthz}}\n"
+        "    spec:\n"
+        "      containers:\n"
+        "        - name: app\n"
+        f"          command: [{sys.executable}, -m, rollout.demo.app]\n"
+        "          env:\n"
+        f"            - {{name: VERSION, value: {version}}}\n"
+        f'            - {{name: ERROR_RATE, value: "{error_rate}"}}\n'
+        f"            - {{name: CHAOS_RUN, value: {marker}}}\n"
+        "          readinessProbe: {httpGet: {path: /healthz, port: 8080}, periodSeconds: 1}\n"
     )
 
 
@@ -174,7 +175,7 @@ def version_of(revision: dict[str, Any]) -> str | None:
     """The VERSION env of a revision's first container (how a release is matched to
     the benchmark's plan)."""
     with contextlib.suppress(KeyError, IndexError, TypeError):
-        for env in revision["spec"]["template"]["containers"][0].get("env", []):
+        for env in revision["spec"]["template"]["spec"]["containers"][0].get("env", []):
             if env.get("name") == "VERSION":
                 return str(env.get("value"))
     return None

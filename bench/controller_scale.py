@@ -152,9 +152,15 @@ def _service(i: int, version: str) -> service.Service:
         "spec": {
             "policy": "bench",
             "template": {
-                "containers": [
-                    {"name": "app", "command": ["app"], "env": [{"name": "V", "value": version}]}
-                ]
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "app",
+                            "command": ["app"],
+                            "env": [{"name": "V", "value": version}],
+                        }
+                    ]
+                }
             },
         },
     }

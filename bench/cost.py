@@ -4,7 +4,7 @@ retired revisions scale down and the canary is sized to its weight.
 The real controller and reconcilers, run synchronously with a fake clock on the
 rehearsal platform (`sim`: the memory runtime, which logs every replica count it is
 asked for, and simulated traffic of scenario `good`). A service of 10 replicas
-(`scaling.minReplicas: 10`) gets a new revision every `--every` (1 h), each released
+(`spec.scaling.minReplicas: 10`) gets a new revision every `--every` (1 h), each released
 under `policies/canary-standard.yaml`; new replicas are ready `--ready-after` (10 s)
 after they are asked for. A release cycle runs from one release's start to the next
 one's; per cycle: the replica-seconds of every revision of the service, split into the
@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import logging
 import os
 import pathlib
 import platform
@@ -40,6 +41,7 @@ from datetime import timedelta
 from typing import Any
 
 from rollout import clock as clocks
+from rollout import logs
 from rollout.api import durations, loader, policyspec, release, rolloutpolicy, service
 from rollout.controller import manager
 from rollout.platforms import memory, sim
@@ -72,15 +74,17 @@ def _service(version: int) -> service.Service:
             "spec": {
                 "policy": "canary-standard",
                 "template": {
-                    "containers": [
-                        {
-                            "name": "app",
-                            "command": ["app"],
-                            "env": [{"name": "VERSION", "value": f"v{version}"}],
-                        }
-                    ],
-                    "scaling": {"minReplicas": REPLICAS},
+                    "spec": {
+                        "containers": [
+                            {
+                                "name": "app",
+                                "command": ["app"],
+                                "env": [{"name": "VERSION", "value": f"v{version}"}],
+                            }
+                        ]
+                    }
                 },
+                "scaling": {"minReplicas": REPLICAS},
             },
         }
     )
@@ -239,7 +243,7 @@ Generated {datetime.date.today().isoformat()} by `.venv/bin/python bench/cost.py
 {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, in {took:.1f} s
 (load average {load[0]:.2f}).
 
-A 10-replica service (`scaling.minReplicas: 10`) releases a new revision every
+A 10-replica service (`spec.scaling.minReplicas: 10`) releases a new revision every
 {args.every} under `policies/canary-standard.yaml` (1% → 5% → 25% → 50% → 100%), on the
 rehearsal platform with simulated traffic of scenario `good` ({args.rps:g} requests/s)
 and a fake clock: the real controller and reconcilers; new replicas are ready
@@ -291,6 +295,7 @@ def main() -> int:
     parser.add_argument("--rps", type=float, default=50.0)
     parser.add_argument("--out", type=pathlib.Path, default=ROOT / "bench/results/cost.md")
     args = parser.parse_args()
+    logs.configure(json_lines=True, level=logging.WARNING)
     started = time.perf_counter()
     results = []
     for name in VARIANTS:

@@ -5,7 +5,7 @@
   e.g. `web-12`). Releases are named after their canary (`web-00002`), a retry adds
   the attempt (`web-00002-2`; the attempt is also in `ATTEMPT_ANNOTATION`).
 - Every object made for a Service carries `SERVICE_LABEL`; revisions and what runs
-  them also `REVISION_LABEL`.
+  them also `REVISION_LABEL`. A revision copies the Service's `SOURCE_DIR_ANNOTATION`.
 - The data planes pin a request to a tagged target with `TAG_HEADER`, and the local
   proxy to a revision with `REVISION_HEADER`, which it also sets on every answer.
 - The Service reconciler marks each revision's routing state (Knative's
@@ -34,6 +34,7 @@ __all__ = [
     "ROUTING_STATE_MODIFIED_ANNOTATION",
     "SCALE_DOWN_DELAY_ANNOTATION",
     "SERVICE_LABEL",
+    "SOURCE_DIR_ANNOTATION",
     "SPEC_HASH_ANNOTATION",
     "TAG_HEADER",
     "attempt_of",
@@ -52,6 +53,9 @@ ROUTING_STATE_LABEL = "rollout.dev/routing-state"  # active | reserve
 ROUTING_STATE_MODIFIED_ANNOTATION = "rollout.dev/routing-state-modified"  # RFC 3339
 SCALE_DOWN_DELAY_ANNOTATION = "rollout.dev/scale-down-delay"  # a duration: 30s
 CANARY_REPLICAS_ANNOTATION = "rollout.dev/canary-replicas"  # an integer
+# The directory of the file a Service was applied from (`rollout apply -f`, local state
+# only), copied to its revisions: the local platform resolves relative paths there.
+SOURCE_DIR_ANNOTATION = "local.rollout.dev/source-dir"
 TAG_HEADER = "Rollout-Tag"
 REVISION_HEADER = "Rollout-Revision"
 CLUSTER_DOMAIN = "cluster.local"

@@ -61,7 +61,8 @@ class ActiveReason(enum.StrEnum):
 class RevisionSpec(base.ApiModel):
     service: base.Name
     service_generation: base.Int | None = None
-    template: workload.WorkloadTemplate
+    template: workload.PodTemplate
+    scaling: workload.Scaling | None = None
     progress_deadline: durations.PositiveDuration = timedelta(minutes=10)
 
 
@@ -156,6 +157,23 @@ class RevisionStatus(base.ApiModel, condition.ReadyConditions):
             observed_generation=generation,
         )
 
+    def mark_notice(
+        self, type_: str, reason: str, message: str, *, now: datetime, generation: int | None
+    ) -> bool:
+        """A lasting fact the runtime reports (e.g. IgnoredOnLocal), as a True condition
+        of its own type; True when it is new or says something new."""
+        old = condition.get_condition(self.conditions, type_)
+        self.conditions = condition.set_condition(
+            self.conditions,
+            type_=type_,
+            status=condition.ConditionStatus.TRUE,
+            reason=reason,
+            message=message,
+            now=now,
+            observed_generation=generation,
+        )
+        return old is None or (old.reason, old.message) != (reason, message)
+
     def mark_deadline_exceeded(
         self, deadline: timedelta, detail: str, *, now: datetime, generation: int | None
     ) -> None:
@@ -180,6 +198,6 @@ class Revision(base.ApiModel):
 
 
 def scaling_of(rev: Revision) -> workload.Scaling:
-    """The revision's replica bounds: its template's `scaling`, else the defaults (one
-    replica). The one place that says where they live."""
-    return rev.spec.template.scaling or workload.Scaling()
+    """The revision's replica bounds: its `spec.scaling` (the Service's, frozen), else
+    the defaults (one replica). The one place that says where they live."""
+    return rev.spec.scaling or workload.Scaling()

@@ -1,132 +1,46 @@
-"""The workload template of a Service, frozen into each Revision.
+"""The workload of a Service, frozen into each Revision: a pod template and scaling.
 
-Kubernetes-shaped containers (image, command, args, env, ports, readiness probe,
-resources) plus `scaling`. On the local platform a container runs its `command`
-and the image is ignored; on Kubernetes the template becomes a pod template.
+`template` is a Kubernetes `PodTemplateSpec` — `metadata` (labels, annotations) and
+`spec`, the whole core/v1 `PodSpec`, checked offline by `podspec.check` (the schema
+of Kubernetes 1.32 and the API server's own rules). On Kubernetes it becomes the
+Deployment's pod template as written; on the local platform the first container's
+`command` runs (images are not run locally), so each app container needs an image
+or a command. The old flattened shape (`template.containers`) gets one error that
+says where the containers go now.
 
-Text that reaches a process or a protocol is checked here, so that a template that
-validates also starts: `command`, `args` and env values may hold any text but NUL
-(execve cannot pass it; line breaks are data, as in Kubernetes — `sh -c` scripts);
-env names are `[A-Za-z_][A-Za-z0-9_.-]*` (no `=`, no line break); `workingDir` has no
-line break or NUL; a readiness probe's `httpGet.path` starts with `/` and has no
-space or control character (it is written into the request line); an image
-reference has neither. Each string is at most `MAX_ARG_BYTES` (128 KiB, Linux's limit
-on one argument or environment string). Counts are 32-bit, as in Kubernetes.
+`Scaling` (replica bounds, an HPA target) sits next to the template in the Service.
 
 Pure data and rules; no I/O.
 """
 
 from __future__ import annotations
 
-import re
-from typing import Annotated, Literal
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic import Field, WithJsonSchema, model_validator
 
-from rollout.api import base, meta, problems
+from rollout.api import base, meta, podspec, problems
 
-__all__ = [
-    "MAX_ARG_BYTES",
-    "Container",
-    "ContainerPort",
-    "EnvVar",
-    "HTTPGetAction",
-    "Probe",
-    "ResourceRequirements",
-    "Scaling",
-    "TemplateMeta",
-    "WorkloadTemplate",
+__all__ = ["PodTemplate", "Scaling", "TemplateMeta"]
+
+#: The template's spec: a Kubernetes pod spec, as a plain dict (checked by `podspec`). Its
+#: JSON schema names the Kubernetes definition; the CRDs put its structural schema there.
+PodSpecField = Annotated[
+    dict[str, Any],
+    WithJsonSchema(
+        {
+            "type": "object",
+            "x-kubernetes-preserve-unknown-fields": True,
+            "x-rollout-kubernetes-definition": podspec.POD_SPEC,
+        }
+    ),
 ]
 
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
-MAX_ARG_BYTES = 128 * 1024  # Linux's MAX_ARG_STRLEN: execve refuses a longer string
-
-
-def _check_env_name(value: str) -> str:
-    # fullmatch: `$` would also match before a final line feed ("NAME\n").
-    if not _ENV_NAME.fullmatch(value):
-        raise PydanticCustomError(
-            "env_name",
-            "{value} is not a valid environment variable name (letters, digits, '_', '.'"
-            " and '-', not starting with a digit; no '=')",
-            {"value": repr(value)},
-        )
-    return value
-
-
-def _check_probe_path(value: str) -> str:
-    if not value.startswith("/"):
-        raise PydanticCustomError(
-            "probe_path", "must start with '/' (got {value})", {"value": repr(value)}
-        )
-    return value
-
-
-# What execve can carry: anything but NUL, at most MAX_ARG_BYTES.
-ProcessText = Annotated[str, base.checked_text(base.NUL, max_bytes=MAX_ARG_BYTES)]
-
-
-def _quantity(value: object) -> str:
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise PydanticCustomError(
-            "quantity", "must be a quantity such as 500m, 2, 256Mi or 1Gi (a string or integer)"
-        )
-    return str(value)
-
-
-Quantity = Annotated[
-    str,
-    BeforeValidator(_quantity),
-    WithJsonSchema({"x-kubernetes-int-or-string": True}),
-]
-
-
-class EnvVar(base.ApiModel):
-    name: Annotated[str, AfterValidator(_check_env_name)]
-    value: ProcessText = ""
-
-
-class ContainerPort(base.ApiModel):
-    container_port: base.Port
-    name: base.Name | None = None
-    protocol: Literal["TCP"] = "TCP"
-
-
-class HTTPGetAction(base.ApiModel):
-    path: Annotated[
-        str,
-        base.checked_text(base.CONTROLS + " ", max_bytes=8192),
-        AfterValidator(_check_probe_path),
-    ] = "/"
-    port: base.Port | None = None
-
-
-class Probe(base.ApiModel):
-    """Readiness by HTTP GET, with the Kubernetes timing fields."""
-
-    http_get: HTTPGetAction = Field(default_factory=HTTPGetAction)
-    initial_delay_seconds: base.Count = 0
-    period_seconds: base.PositiveCount = 1
-    timeout_seconds: base.PositiveCount = 1
-    failure_threshold: base.PositiveCount = 3
-
-
-class ResourceRequirements(base.ApiModel):
-    requests: dict[str, Quantity] = Field(default_factory=dict)
-    limits: dict[str, Quantity] = Field(default_factory=dict)
-
-
-class Container(base.ApiModel):
-    name: base.Name = "app"
-    image: Annotated[str, base.checked_text(base.CONTROLS + " ")] | None = None
-    command: list[ProcessText] | None = None
-    args: list[ProcessText] | None = None
-    working_dir: Annotated[str, base.checked_text(base.LINE_BREAKS)] | None = None
-    env: list[EnvVar] = Field(default_factory=list)
-    ports: list[ContainerPort] = Field(default_factory=list)
-    readiness_probe: Probe | None = None
-    resources: ResourceRequirements | None = None
+_MOVED = {
+    "containers": "move `template.containers` under `template.spec` (a Kubernetes pod"
+    " template: template: {metadata: …, spec: {containers: […]}})",
+    "scaling": "move `template.scaling` to the Service's `spec.scaling` (next to the template)",
+}
 
 
 class Scaling(base.ApiModel):
@@ -155,38 +69,38 @@ class TemplateMeta(base.ApiModel):
     annotations: meta.Annotations = Field(default_factory=dict)
 
 
-class WorkloadTemplate(base.ApiModel):
-    """What runs: containers and scaling. A change to it makes a new Revision."""
+class PodTemplate(base.ApiModel):
+    """What runs: a Kubernetes pod template. A change to it makes a new Revision."""
 
     metadata: TemplateMeta | None = None
-    containers: list[Container]
-    scaling: Scaling | None = None
+    spec: PodSpecField
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_shape(cls, data: Any) -> Any:
+        """The fields of the old flattened template, each with where it goes now."""
+        if isinstance(data, dict):
+            moved = [problems.Problem((k,), why) for k, why in _MOVED.items() if k in data]
+            problems.raise_problems("PodTemplate", moved)
+        return data
 
     @model_validator(mode="after")
-    def _rules(self) -> WorkloadTemplate:
-        problems.raise_problems("WorkloadTemplate", template_problems(self))
+    def _rules(self) -> PodTemplate:
+        problems.raise_problems("PodTemplate", template_problems(self))
         return self
 
 
-def template_problems(template: WorkloadTemplate) -> list[problems.Problem]:
-    """At least one container; each has an image or a command; names are unique."""
-    if not template.containers:
-        return [problems.Problem(("containers",), "at least one container is required")]
-    found = []
-    seen: set[str] = set()
-    for i, container in enumerate(template.containers):
-        if not container.image and not container.command:
+def template_problems(template: PodTemplate) -> list[problems.Problem]:
+    """The pod spec's problems, then: each app container has an image or a command."""
+    found = [problems.Problem(("spec", *p.loc), p.message) for p in podspec.check(template.spec)]
+    if found:
+        return found
+    for i, container in enumerate(podspec.app_containers(template.spec)):
+        if not container.get("image") and not container.get("command"):
             found.append(
                 problems.Problem(
-                    ("containers", i),
+                    ("spec", "containers", i),
                     "a container needs an image (Kubernetes) or a command (local platform)",
                 )
             )
-        if container.name in seen:
-            found.append(
-                problems.Problem(
-                    ("containers", i, "name"), f"duplicate container name {container.name!r}"
-                )
-            )
-        seen.add(container.name)
     return found

@@ -24,7 +24,7 @@ import structlog
 
 from rollout import clock as clocks
 from rollout.analysis import providers
-from rollout.api import policyspec, routing
+from rollout.api import podspec, policyspec, routing
 from rollout.cli import common
 from rollout.controller import manager
 from rollout.platforms.kubernetes import (
@@ -34,7 +34,6 @@ from rollout.platforms.kubernetes import (
     platform,
     rest,
     store,
-    workloads,
 )
 from rollout.store import errors, port
 
@@ -123,6 +122,6 @@ def _port_of(kube_store: port.Store) -> Callable[[str, str], int | None]:
             rev = kube_store.get("Revision", namespace, name)
         except errors.StoreError:
             return None
-        return workloads.container_port(rev.spec.template)  # type: ignore[union-attr]
+        return podspec.serving_port(rev.spec.template.spec)  # type: ignore[union-attr]
 
     return port_of

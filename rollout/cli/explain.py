@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from rollout.api import documents, durations, policyspec, rolloutpolicy, service
+from rollout.api import documents, durations, podspec, policyspec, rolloutpolicy, service
 from rollout.release import hooks
 
 __all__ = ["explain", "explain_policy"]
@@ -143,9 +143,9 @@ def _describe_metric(metric: policyspec.Metric) -> str:
 def _explain_service(svc: service.Service) -> list[str]:
     spec = svc.spec
     lines = []
-    for container in spec.template.containers:
-        what = " ".join(container.command or []) or container.image or ""
-        lines.append(f"  container {container.name}: {what}")
+    for container in podspec.app_containers(spec.template.spec):
+        what = " ".join(container.get("command") or []) or container.get("image") or ""
+        lines.append(f"  container {container['name']}: {what}")
     if spec.traffic is not None:
         split = ", ".join(
             f"{t.revision_name} {t.percent}%" + (f" (tag {t.tag})" if t.tag else "")

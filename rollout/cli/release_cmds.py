@@ -168,7 +168,11 @@ def undo_command(service_name: str, to_revision: str | None, opts: common.Option
             opts.store.update(svc.model_copy(update={"spec": spec}))
         except errors.Conflict:
             continue
-        source = next(r.metadata.name for r in revs if r.spec.template == spec.template)
+        source = next(
+            r.metadata.name
+            for r in revs
+            if r.spec.template == spec.template and r.spec.scaling == spec.scaling
+        )
         click.echo(
             f"service {service_name}: template of {source} applied again; a new revision"
             " will be released"

@@ -147,14 +147,19 @@ def _service(version: str, env: dict[str, str]) -> kinds.Resource:
             "spec": {
                 "policy": "demo",
                 "template": {
-                    "containers": [
-                        {
-                            "name": "app",
-                            "command": [sys.executable, "-m", "rollout.demo.app"],
-                            "env": variables,
-                            "readinessProbe": {"httpGet": {"path": "/healthz"}},
-                        }
-                    ]
+                    "spec": {
+                        "containers": [
+                            {
+                                "name": "app",
+                                "command": [sys.executable, "-m", "rollout.demo.app"],
+                                "env": variables,
+                                "readinessProbe": {
+                                    "httpGet": {"path": "/healthz", "port": 8080},
+                                    "periodSeconds": 1,
+                                },
+                            }
+                        ]
+                    }
                 },
             },
         }

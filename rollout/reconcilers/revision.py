@@ -20,7 +20,10 @@ that scales keeps Ready while it has ready replicas (its capacity is
 `readyReplicas`); one scaled to zero keeps the verdict it had. Active: True `Active`,
 True `Reserve` (no traffic, with its scale-down time), False `ScaledToZero`, Unknown
 `Activating`. Events: readiness changes as before, `ScaledToZero` and `Activating`
-(brought back from zero).
+(brought back from zero). What else the runtime says about the revision (its
+`notices`, such as the local platform's `IgnoredOnLocal`) becomes a True condition of
+that type, and a warning Event when it is new; a notice is never taken back (a
+revision's template does not change).
 
 A deleted revision's workload is removed. While its workload moves (starting,
 scaling to a new count, draining to 0), the revision is looked at again every second
@@ -76,6 +79,11 @@ def reconcile(ctx: base.Context, key: base.Key) -> base.Result:
     else:
         _health(rev, want, state, status, now)
         _activity(want, state, status, now)
+    for notice in state.notices:
+        if status.mark_notice(
+            notice.type, notice.reason, notice.message, now=now, generation=generation
+        ):
+            ctx.event(rev, notice.type, notice.message, warning=True)
     if rev.status.scaled_to_zero() and want.replicas > 0:
         ctx.event(rev, "Activating", f"routed again: scaling from 0 to {want.replicas} replicas")
     ready = status.ready_condition()

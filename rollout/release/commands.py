@@ -131,7 +131,7 @@ def retry(rel: release.Release, *, now: datetime, by: str | None) -> release.Rel
 def undo(
     svc: service.Service, revisions: list[revision.Revision], *, to_revision: str | None
 ) -> service.ServiceSpec:
-    """The Service's template set back to an earlier revision's (the one before the
+    """The Service's template and scaling set back to an earlier revision's (the one before the
     stable revision by default): a new revision with that template, released under
     the service's policy like any other change."""
     if svc.spec.traffic is not None:
@@ -158,8 +158,10 @@ def undo(
         raise NotApplicable(
             f"revision {to_revision} does not exist (have: {', '.join(sorted(by_name))})"
         )
-    if target.spec.template == svc.spec.template:
+    if target.spec.template == svc.spec.template and target.spec.scaling == svc.spec.scaling:
         raise NotApplicable(
             f"service {svc.metadata.name} already runs the template of {to_revision}"
         )
-    return svc.spec.model_copy(update={"template": target.spec.template})
+    return svc.spec.model_copy(
+        update={"template": target.spec.template, "scaling": target.spec.scaling}
+    )

@@ -70,11 +70,12 @@ metadata: {{name: web}}
 spec:
   policy: faulty
   template:
-    containers:
-      - name: app
-        command: [{python}, -m, rollout.demo.app]
-        env: [{{name: VERSION, value: {version}}}]
-        readinessProbe: {{httpGet: {{path: /healthz}}}}
+    spec:
+      containers:
+        - name: app
+          command: [{python}, -m, rollout.demo.app]
+          env: [{{name: VERSION, value: {version}}}]
+          readinessProbe: {{httpGet: {{path: /healthz, port: 8080}}, periodSeconds: 1}}
 """
 
 

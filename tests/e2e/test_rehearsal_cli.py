@@ -34,10 +34,11 @@ metadata: {{name: web}}
 spec:
   policy: {policy}
   template:
-    containers:
-      - name: app
-        command: [app]
-        env: [{{name: VERSION, value: {version}}}]
+    spec:
+      containers:
+        - name: app
+          command: [app]
+          env: [{{name: VERSION, value: {version}}}]
 """
 
 

@@ -375,11 +375,12 @@ def service_yaml(version: str, *, policy: str, routing: str | None = None) -> st
         f"  policy: {policy}",
         *([f"  routing: {routing}"] if routing else []),
         "  template:",
-        "    containers:",
-        "      - name: app",
-        f'        image: "registry.example/web:{version}"',
-        f'        env: [{{name: VERSION, value: "{version}"}}]',
-        "        ports: [{containerPort: 8080}]",
+        "    spec:",
+        "      containers:",
+        "        - name: app",
+        f'          image: "registry.example/web:{version}"',
+        f'          env: [{{name: VERSION, value: "{version}"}}]',
+        "          ports: [{containerPort: 8080}]",
     ]
     return "\n".join(lines) + "\n"
 

@@ -21,18 +21,24 @@ WRITES = {"create", "update", "patch", "delete"}
 
 
 def a_revision(name: str = "web-00001", *, scale: bool = False) -> revision.Revision:
-    template = workload.WorkloadTemplate(
-        containers=[
-            workload.Container(
-                image="registry.example/web:1",
-                ports=[workload.ContainerPort(container_port=9000)],
-            )
-        ],
-        scaling=workload.Scaling(min_replicas=2, max_replicas=5) if scale else None,
+    template = workload.PodTemplate(
+        spec={
+            "containers": [
+                {
+                    "name": "web",
+                    "image": "registry.example/web:1",
+                    "ports": [{"containerPort": 9000}],
+                }
+            ]
+        }
     )
     return revision.Revision(
         metadata=meta.ObjectMeta(name=name, namespace="default", uid=f"uid-{name}"),
-        spec=revision.RevisionSpec(service="web", template=template),
+        spec=revision.RevisionSpec(
+            service="web",
+            template=template,
+            scaling=workload.Scaling(min_replicas=2, max_replicas=5) if scale else None,
+        ),
     )
 
 

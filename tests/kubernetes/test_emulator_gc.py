@@ -82,7 +82,7 @@ def test_cascade_is_recursive_and_across_kinds(crds_applied: kubeemu.Emulator) -
             "apiVersion": "rollout.dev/v1alpha1",
             "kind": "Service",
             "metadata": {"name": "web"},
-            "spec": {"template": {"containers": [{"name": "app", "image": "x"}]}},
+            "spec": {"template": {"spec": {"containers": [{"name": "app", "image": "x"}]}}},
         },
     )
     deployment = _deployment(emu, "web-1", service)

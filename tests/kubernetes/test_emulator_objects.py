@@ -43,7 +43,9 @@ def a_service(name: str = "echo", **spec: Any) -> dict[str, Any]:
         "kind": "Service",
         "metadata": {"name": name},
         "spec": {
-            "template": {"containers": [{"name": "app", "image": "hashicorp/http-echo:1.0"}]},
+            "template": {
+                "spec": {"containers": [{"name": "app", "image": "hashicorp/http-echo:1.0"}]}
+            },
             **spec,
         },
     }

@@ -205,7 +205,7 @@ def test_strategic_merge_patch_is_refused_for_custom_resources(
         "apiVersion": "rollout.dev/v1alpha1",
         "kind": "Service",
         "metadata": {"name": "echo"},
-        "spec": {"template": {"containers": [{"name": "app", "image": "x"}]}},
+        "spec": {"template": {"spec": {"containers": [{"name": "app", "image": "x"}]}}},
     }
     rawclient.call(crds_applied.url, "POST", RSVC.rsplit("/", 1)[0], body=body)
     reply = _patch(crds_applied, RSVC, {"spec": {"port": 80}}, STRATEGIC)

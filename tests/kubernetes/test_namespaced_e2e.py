@@ -82,10 +82,11 @@ def service(version: str, namespace: str) -> str:
             "  policy: two-steps",
             "  routing: {router: gateway-api, parentRefs: [{name: public}]}",
             "  template:",
-            "    containers:",
-            "      - name: app",
-            f'        image: "registry.example/web:{version}"',
-            "        ports: [{containerPort: 8080}]",
+            "    spec:",
+            "      containers:",
+            "        - name: app",
+            f'          image: "registry.example/web:{version}"',
+            "          ports: [{containerPort: 8080}]",
             "",
         ]
     )

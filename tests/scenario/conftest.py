@@ -85,13 +85,15 @@ class Env:
             "metadata": {"name": name},
             "spec": {
                 "template": {
-                    "containers": [
-                        {
-                            "name": "app",
-                            "command": ["app"],
-                            "env": [{"name": "VERSION", "value": version}],
-                        }
-                    ]
+                    "spec": {
+                        "containers": [
+                            {
+                                "name": "app",
+                                "command": ["app"],
+                                "env": [{"name": "VERSION", "value": version}],
+                            }
+                        ]
+                    }
                 },
                 **spec,
             },

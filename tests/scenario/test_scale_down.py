@@ -41,7 +41,7 @@ def finished(env: Any, name: str) -> datetime:
 
 
 def sized(data: dict[str, Any], min_replicas: int) -> dict[str, Any]:
-    data["spec"]["template"]["scaling"] = {"minReplicas": min_replicas}
+    data["spec"]["scaling"] = {"minReplicas": min_replicas}
     return data
 
 

@@ -86,7 +86,7 @@ def primary_revision(rt: route.Route) -> str | None:
 def make_stable_service(rt: route.Route, *, port: int) -> Obj:
     """The v1 Service named after the service, on the primary revision's pods.
 
-    `port` is the primary revision's serving port (`workloads.container_port`)."""
+    `port` is the primary revision's serving port (`podspec.serving_port`)."""
     primary = primary_revision(rt)
     return owned.service(
         rt.spec.service,

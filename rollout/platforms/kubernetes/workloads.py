@@ -9,11 +9,12 @@ template labels, then `rollout.dev/service`, `rollout.dev/revision` and
 `app.kubernetes.io/managed-by: rollout` (ours last: a template cannot override them).
 
 Decisions:
+- The pod template is the Service's `template` as written (every PodSpec field kept);
+  the controller adds only: its labels (above) and `PORT` on the first container.
 - The serving port is the first container's first `containerPort`, else 8080
-  (declared on the container when absent), and `PORT` is set to it unless the
-  template sets `PORT` — as on the local platform, where the first container serves.
-- A readiness probe's port defaults to its container's own first port, else the
-  serving port (the pod shares one network).
+  (declared on the container as `http` when it declares none), and `PORT` is set to
+  it unless the container sets `PORT` — as on the local platform, where the first
+  container serves.
 - An HPA on CPU utilization exists only when `scaling.maxReplicas` > `minReplicas`.
 - Replicas are what the Revision reconciler asks for (`rollout.reconcilers.scaling`):
   0 for a retired revision after its scaleDownDelay (the Deployment at `replicas: 0`:
@@ -26,22 +27,21 @@ Decisions:
 - Only a Deployment status that has observed the current generation counts.
 
 No I/O, no client import, no clock: `now` is passed in. Called by the runtime adapter
-(`runtime.py`) and the controller (`container_port`, for the router's stable
-Service); table-tested in tests/unit/kubernetes/test_builders.py.
+(`runtime.py`); table-tested in tests/unit/kubernetes/test_builders.py.
 """
 
 from __future__ import annotations
 
+import copy
 from datetime import UTC, datetime
 
-from rollout.api import names, revision, workload
+from rollout.api import names, podspec, revision, workload
 from rollout.platforms import ports
 from rollout.platforms.kubernetes import owned
 
 __all__ = [
     "DEFAULT_CPU_TARGET",
     "DEFAULT_PORT",
-    "container_port",
     "deployment_state",
     "make_deployment",
     "make_hpa",
@@ -50,7 +50,7 @@ __all__ = [
 
 Obj = owned.Obj
 
-DEFAULT_PORT = 8080
+DEFAULT_PORT = podspec.DEFAULT_PORT
 DEFAULT_CPU_TARGET = 80
 
 
@@ -65,12 +65,6 @@ def _labels(rev: revision.Revision) -> dict[str, str]:
     }
 
 
-def container_port(template: workload.WorkloadTemplate) -> int:
-    """The serving port: the first container's first containerPort, else 8080."""
-    ports_ = template.containers[0].ports if template.containers else []
-    return ports_[0].container_port if ports_ else DEFAULT_PORT
-
-
 # ---- Deployment -------------------------------------------------------------------
 
 
@@ -80,18 +74,15 @@ def make_deployment(rev: revision.Revision, *, replicas: int | None = None) -> O
 
     Raises ValueError when a container has no image (valid locally, not here)."""
     template = rev.spec.template
-    missing = [c.name for c in template.containers if not c.image]
+    pod: Obj = copy.deepcopy(template.spec)
+    missing = [str(c.get("name")) for _, c in podspec.all_containers(pod) if not c.get("image")]
     if missing:
         raise ValueError(f"container(s) {', '.join(missing)} have no image: Kubernetes needs one")
     labels = _labels(rev)
-    port = container_port(template)
     pod_meta: Obj = {"labels": labels}
     if template.metadata and template.metadata.annotations:
         pod_meta["annotations"] = dict(template.metadata.annotations)
-    containers = [
-        _container(c, serving_port=port if i == 0 else None, probe_port=port)
-        for i, c in enumerate(template.containers)
-    ]
+    _serve(pod["containers"][0], podspec.serving_port(template.spec))
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -100,7 +91,7 @@ def make_deployment(rev: revision.Revision, *, replicas: int | None = None) -> O
             "replicas": _deployment_replicas(rev, replicas),
             "selector": {"matchLabels": {names.REVISION_LABEL: rev.metadata.name}},
             "progressDeadlineSeconds": max(1, int(rev.spec.progress_deadline.total_seconds())),
-            "template": {"metadata": pod_meta, "spec": {"containers": containers}},
+            "template": {"metadata": pod_meta, "spec": pod},
         },
     }
 
@@ -116,52 +107,13 @@ def _autoscaled(scaling: workload.Scaling) -> bool:
     return scaling.max_replicas is not None and scaling.max_replicas > scaling.min_replicas
 
 
-def _container(c: workload.Container, *, serving_port: int | None, probe_port: int) -> Obj:
-    out: Obj = {"name": c.name, "image": c.image}
-    if c.command:
-        out["command"] = list(c.command)
-    if c.args:
-        out["args"] = list(c.args)
-    if c.working_dir:
-        out["workingDir"] = c.working_dir
-    env = [{"name": e.name, "value": e.value} for e in c.env]
-    if serving_port is not None and all(e.name != "PORT" for e in c.env):
-        env.append({"name": "PORT", "value": str(serving_port)})
-    if env:
-        out["env"] = env
-    declared = [
-        {"containerPort": p.container_port, "protocol": p.protocol, **_named(p.name)}
-        for p in c.ports
-    ]
-    if serving_port is not None and not declared:
-        declared = [{"containerPort": serving_port, "protocol": "TCP", "name": "http"}]
-    if declared:
-        out["ports"] = declared
-    if c.readiness_probe is not None:
-        own = c.ports[0].container_port if c.ports else probe_port
-        out["readinessProbe"] = _probe(c.readiness_probe, default_port=own)
-    if c.resources is not None and (c.resources.requests or c.resources.limits):
-        out["resources"] = {
-            key: dict(value)
-            for key, value in (("requests", c.resources.requests), ("limits", c.resources.limits))
-            if value
-        }
-    return out
-
-
-def _named(name: str | None) -> Obj:
-    return {"name": name} if name else {}
-
-
-def _probe(probe: workload.Probe, *, default_port: int) -> Obj:
-    """The probe's port defaults to the container's own port (the pod shares one network)."""
-    return {
-        "httpGet": {"path": probe.http_get.path, "port": probe.http_get.port or default_port},
-        "initialDelaySeconds": probe.initial_delay_seconds,
-        "periodSeconds": probe.period_seconds,
-        "timeoutSeconds": probe.timeout_seconds,
-        "failureThreshold": probe.failure_threshold,
-    }
+def _serve(container: Obj, port: int) -> None:
+    """`PORT` on the serving container (unless set), and its port declared."""
+    env = container.setdefault("env", [])
+    if all(e.get("name") != "PORT" for e in env):
+        env.append({"name": "PORT", "value": str(port)})
+    if not container.get("ports"):
+        container["ports"] = [{"containerPort": port, "protocol": "TCP", "name": "http"}]
 
 
 # ---- revision Service and HPA -------------------------------------------------------
@@ -174,7 +126,7 @@ def make_revision_service(rev: revision.Revision) -> Obj:
         rev,
         _labels(rev),
         selector={names.REVISION_LABEL: rev.metadata.name},
-        target_port=container_port(rev.spec.template),
+        target_port=podspec.serving_port(rev.spec.template.spec),
     )
 
 

@@ -36,19 +36,23 @@ def _labels(svc: service.Service, **extra: str) -> dict[str, str]:
 
 
 def make_revision(svc: service.Service, number: int) -> revision.Revision:
-    """The next immutable Revision of `svc`: its template, frozen."""
+    """The next immutable Revision of `svc`: its template and scaling, frozen (and
+    where it was applied from, for the local platform's relative paths)."""
     name = names.revision_name(svc.metadata.name, number)
+    source = svc.metadata.annotations.get(names.SOURCE_DIR_ANNOTATION)
     return revision.Revision(
         metadata=meta.ObjectMeta(
             name=name,
             namespace=svc.metadata.namespace,
             labels=_labels(svc, **{names.REVISION_LABEL: name}),
+            annotations={names.SOURCE_DIR_ANNOTATION: source} if source else {},
             owner_references=[base.owner_reference(svc)],
         ),
         spec=revision.RevisionSpec(
             service=svc.metadata.name,
             service_generation=svc.metadata.generation,
             template=svc.spec.template.model_copy(deep=True),  # a snapshot, not shared
+            scaling=svc.spec.scaling.model_copy(deep=True) if svc.spec.scaling else None,
             progress_deadline=svc.spec.progress_deadline,
         ),
     )

@@ -2,7 +2,7 @@
 
 `plan(observed, now) -> Plan`, Knative style: from the Service, its revisions and
 releases, its Route and the policy it names, in this order:
-1. a template that no revision has yet → the next Revision (`<service>-00001`, …);
+1. a template (or scaling) that no revision has yet → the next Revision (`<service>-00001`, …);
 2. a Release that Succeeded makes its canary the stable revision;
 3. the traffic the Route must carry — the Service reconciler is the one writer of
    `Route.spec` (grep `route_spec`); a release decides its weights in its own status
@@ -105,9 +105,14 @@ def plan(observed: Observed, now: datetime) -> Plan:
 def _latest_revision(
     svc: service.Service, revs: list[revision.Revision], out: Plan
 ) -> revision.Revision:
-    """The revision of the current template: the newest, or a new one (appended)."""
+    """The revision of the current template and scaling: the newest, or a new one
+    (appended)."""
     latest = revs[-1] if revs else None
-    if latest is not None and latest.spec.template == svc.spec.template:
+    if (
+        latest is not None
+        and latest.spec.template == svc.spec.template
+        and latest.spec.scaling == svc.spec.scaling
+    ):
         return latest
     new = builders.make_revision(svc, builders.next_number(svc, revs))
     out.new_revision = new

@@ -746,10 +746,11 @@ SERVICE_RULES = [
           name: web
         spec:
           template:
-            containers: []
+            spec:
+              containers: []
         """,
-        7,
-        "spec.template.containers",
+        8,
+        "spec.template.spec.containers",
         "at least one container",
         id="containers-empty",
     ),
@@ -761,12 +762,13 @@ SERVICE_RULES = [
           name: web
         spec:
           template:
-            containers:
-              - name: app
-                env: [{name: VERSION, value: v2}]
+            spec:
+              containers:
+                - name: app
+                  env: [{name: VERSION, value: v2}]
         """,
-        8,
-        "spec.template.containers[0]",
+        9,
+        "spec.template.spec.containers[0]",
         "needs an image",
         id="container-without-image-or-command",
     ),
@@ -778,12 +780,13 @@ SERVICE_RULES = [
           name: web
         spec:
           template:
-            containers:
-              - {name: app, image: "web:1"}
-              - {name: app, image: "proxy:1"}
+            spec:
+              containers:
+                - {name: app, image: "web:1"}
+                - {name: app, image: "proxy:1"}
         """,
-        9,
-        "spec.template.containers[1].name",
+        10,
+        "spec.template.spec.containers[1].name",
         "duplicate container name 'app'",
         id="container-names-duplicate",
     ),
@@ -795,8 +798,9 @@ SERVICE_RULES = [
           name: My_Service
         spec:
           template:
-            containers:
-              - command: [python3, app.py]
+            spec:
+              containers:
+                - {name: app, command: [python3, app.py]}
         """,
         4,
         "metadata.name",
@@ -811,8 +815,9 @@ SERVICE_RULES = [
           name: {"a" * 58}
         spec:
           template:
-            containers:
-              - command: [python3, app.py]
+            spec:
+              containers:
+                - {{name: app, command: [python3, app.py]}}
         """,
         4,
         "metadata.name",
@@ -827,13 +832,15 @@ SERVICE_RULES = [
           name: web
         spec:
           template:
-            containers:
-              - command: [python3, app.py]
-                env:
-                  - {name: "1 VERSION", value: v2}
+            spec:
+              containers:
+                - name: app
+                  command: [python3, app.py]
+                  env:
+                    - {name: "1 VERSION", value: v2}
         """,
-        10,
-        "spec.template.containers[0].env[0].name",
+        12,
+        "spec.template.spec.containers[0].env[0].name",
         "'1 VERSION' is not a valid environment variable name",
         id="env-name-invalid",
     ),
@@ -845,14 +852,16 @@ SERVICE_RULES = [
           name: web
         spec:
           template:
-            containers:
-              - image: "web:1"
-                resources:
-                  limits: {cpu: true}
+            spec:
+              containers:
+                - name: app
+                  image: "web:1"
+                  resources:
+                    limits: {cpu: true}
         """,
-        10,
-        "spec.template.containers[0].resources.limits.cpu",
-        "quantity",
+        12,
+        "spec.template.spec.containers[0].resources.limits.cpu",
+        "must be a quantity",
         id="resource-quantity-bool",
     ),
     pytest.param(
@@ -862,13 +871,14 @@ SERVICE_RULES = [
         metadata:
           name: web
         spec:
+          scaling: {minReplicas: 3, maxReplicas: 2}
           template:
-            containers:
-              - image: "web:1"
-            scaling: {minReplicas: 3, maxReplicas: 2}
+            spec:
+              containers:
+                - {name: app, image: "web:1"}
         """,
-        9,
-        "spec.template.scaling.maxReplicas",
+        6,
+        "spec.scaling.maxReplicas",
         "at least minReplicas (3)",
         id="scaling-max-below-min",
     ),
@@ -881,8 +891,9 @@ SERVICE_RULES = [
         spec:
           port: 70000
           template:
-            containers:
-              - command: [python3, app.py]
+            spec:
+              containers:
+                - {name: app, command: [python3, app.py]}
         """,
         6,
         "spec.port",
@@ -897,12 +908,14 @@ SERVICE_RULES = [
           name: web
         spec:
           template:
-            containers:
-              - command: [python3, app.py]
-                readinessProbe: {periodSeconds: 0}
+            spec:
+              containers:
+                - name: app
+                  command: [python3, app.py]
+                  readinessProbe: {periodSeconds: 0, httpGet: {path: /healthz, port: 8080}}
         """,
-        9,
-        "spec.template.containers[0].readinessProbe.periodSeconds",
+        11,
+        "spec.template.spec.containers[0].readinessProbe.periodSeconds",
         "at least 1",
         id="probe-period-zero",
     ),
@@ -919,13 +932,14 @@ TRAFFIC_RULES = [
           name: web
         spec:
           template:
-            containers:
-              - command: [python3, app.py]
+            spec:
+              containers:
+                - {name: app, command: [python3, app.py]}
           traffic:
             - {revisionName: web-00001, percent: 90}
             - {revisionName: web-00002, percent: 5, tag: canary}
         """,
-        9,
+        10,
         "spec.traffic",
         "sum to 100 (they sum to 95)",
         id="traffic-percents-not-100",
@@ -938,13 +952,14 @@ TRAFFIC_RULES = [
           name: web
         spec:
           template:
-            containers:
-              - command: [python3, app.py]
+            spec:
+              containers:
+                - {name: app, command: [python3, app.py]}
           traffic:
             - {revisionName: web-00001, percent: 50, tag: canary}
             - {revisionName: web-00002, percent: 50, tag: canary}
         """,
-        11,
+        12,
         "spec.traffic[1].tag",
         "duplicate tag 'canary'",
         id="traffic-tags-duplicate",
@@ -957,12 +972,13 @@ TRAFFIC_RULES = [
           name: web
         spec:
           template:
-            containers:
-              - command: [python3, app.py]
+            spec:
+              containers:
+                - {name: app, command: [python3, app.py]}
           traffic:
             - {revisionName: other-00001, percent: 100}
         """,
-        10,
+        11,
         "spec.traffic[0].revisionName",
         "not a revision of service 'web'",
         id="traffic-revision-of-other-service",
@@ -975,13 +991,14 @@ TRAFFIC_RULES = [
           name: web
         spec:
           template:
-            containers:
-              - command: [python3, app.py]
+            spec:
+              containers:
+                - {name: app, command: [python3, app.py]}
           traffic:
             - {revisionName: web-00001, percent: 50}
             - {revisionName: web-1, percent: 50}
         """,
-        11,
+        12,
         "spec.traffic[1].revisionName",
         "not a revision of service 'web'",
         id="traffic-revision-without-counter",
@@ -995,12 +1012,13 @@ TRAFFIC_RULES = [
         spec:
           policy: canary-standard
           template:
-            containers:
-              - command: [python3, app.py]
+            spec:
+              containers:
+                - {name: app, command: [python3, app.py]}
           traffic:
             - {revisionName: web-00001, percent: 100}
         """,
-        10,
+        11,
         "spec.traffic",
         "cannot be combined with spec.policy",
         id="traffic-with-policy",
@@ -1013,11 +1031,12 @@ TRAFFIC_RULES = [
           name: web
         spec:
           template:
-            containers:
-              - command: [python3, app.py]
+            spec:
+              containers:
+                - {name: app, command: [python3, app.py]}
           traffic: []
         """,
-        9,
+        10,
         "spec.traffic",
         "at least one target",
         id="traffic-empty",
@@ -1035,8 +1054,9 @@ DOCUMENT_RULES = [
           name: web
         spec:
           template:
-            containers:
-              - command: [python3, app.py]
+            spec:
+              containers:
+                - {name: app, command: [python3, app.py]}
         """,
         1,
         "apiVersion",
@@ -1051,8 +1071,9 @@ DOCUMENT_RULES = [
           name: web
         spec:
           template:
-            containers:
-              - command: [python3, app.py]
+            spec:
+              containers:
+                - {name: app, command: [python3, app.py]}
         """,
         2,
         "apiVersion",
@@ -1088,8 +1109,9 @@ DOCUMENT_RULES = [
         kind: Service
         spec:
           template:
-            containers:
-              - command: [python3, app.py]
+            spec:
+              containers:
+                - {name: app, command: [python3, app.py]}
         """,
         1,
         "metadata",
@@ -1128,8 +1150,9 @@ DOCUMENT_RULES = [
           labels: app: web
         spec:
           template:
-            containers:
-              - command: [python3, app.py]
+            spec:
+              containers:
+                - {name: app, command: [python3, app.py]}
         """,
         5,
         "",
@@ -1143,7 +1166,7 @@ DOCUMENT_RULES = [
         metadata:
           name: web
         spec:
-          template: {containers: [{command: [python3, app.py]}}
+          template: {spec: {containers: [{name: app, command: [python3, app.py]}}}
         """,
         6,
         "",
@@ -1181,8 +1204,9 @@ DOCUMENT_RULES = [
           name: api
         spec:
           template:
-            containers:
-              - command: [python3, app.py]
+            spec:
+              containers:
+                - {name: app, command: [python3, app.py]}
         """,
         5,
         "metadata.name",
@@ -1197,8 +1221,9 @@ DOCUMENT_RULES = [
           name: web
         spec:
           template:
-            containers:
-              - command: [python3, app.py]
+            spec:
+              containers:
+                - {name: app, command: [python3, app.py]}
         ---
         apiVersion: rollout.dev/v1alpha1
         kind: Service
@@ -1206,10 +1231,11 @@ DOCUMENT_RULES = [
           name: web
         spec:
           template:
-            containers:
-              - command: [python3, app.py, --v2]
+            spec:
+              containers:
+                - {name: app, command: [python3, app.py, --v2]}
         """,
-        13,
+        14,
         "metadata.name",
         "Service 'web' is defined twice",
         id="defined-twice-in-one-file",
@@ -1341,7 +1367,8 @@ SCALING_RULES = [
         spec:
           scaleDownDelay: soon
           template:
-            containers: [{name: app, command: [app]}]
+            spec:
+              containers: [{name: app, command: [app]}]
         """,
         6,
         "spec.scaleDownDelay",
@@ -1387,8 +1414,9 @@ def test_name_defined_twice_across_a_directory(tmp_path: pathlib.Path) -> None:
           name: web
         spec:
           template:
-            containers:
-              - command: [python3, app.py]
+            spec:
+              containers:
+                - {name: app, command: [python3, app.py]}
         """)
     (tmp_path / "a.yaml").write_text(service, encoding="utf-8")
     (tmp_path / "nested").mkdir()
@@ -1405,12 +1433,12 @@ def test_same_name_in_two_namespaces_is_not_a_duplicate(tmp_path: pathlib.Path) 
         apiVersion: rollout.dev/v1alpha1
         kind: Service
         metadata: {name: web, namespace: shop}
-        spec: {template: {containers: [{command: [python3, app.py]}]}}
+        spec: {template: {spec: {containers: [{name: app, command: [python3, app.py]}]}}}
         ---
         apiVersion: rollout.dev/v1alpha1
         kind: Service
         metadata: {name: web, namespace: blog}
-        spec: {template: {containers: [{command: [python3, app.py]}]}}
+        spec: {template: {spec: {containers: [{name: app, command: [python3, app.py]}]}}}
         ---
         apiVersion: rollout.dev/v1alpha1
         kind: RolloutPolicy
@@ -1430,12 +1458,12 @@ def test_default_namespace_written_or_not_is_the_same_name(tmp_path: pathlib.Pat
         apiVersion: rollout.dev/v1alpha1
         kind: Service
         metadata: {name: web}
-        spec: {template: {containers: [{command: [python3, app.py]}]}}
+        spec: {template: {spec: {containers: [{name: app, command: [python3, app.py]}]}}}
         ---
         apiVersion: rollout.dev/v1alpha1
         kind: Service
         metadata: {name: web, namespace: default}
-        spec: {template: {containers: [{command: [python3, app.py]}]}}
+        spec: {template: {spec: {containers: [{name: app, command: [python3, app.py]}]}}}
         """)
     path = tmp_path / "resources.yaml"
     path.write_text(text, encoding="utf-8")
@@ -1453,8 +1481,9 @@ def test_revision_names_are_checked_one_by_one(tmp_path: pathlib.Path) -> None:
               name: web
             spec:
               template:
-                containers:
-                  - command: [python3, app.py]
+                spec:
+                  containers:
+                    - {name: app, command: [python3, app.py]}
               traffic:
                 - {revisionName: other-00001, percent: 50}
                 - {revisionName: web-1, percent: 50}
@@ -1462,8 +1491,8 @@ def test_revision_names_are_checked_one_by_one(tmp_path: pathlib.Path) -> None:
         encoding="utf-8",
     )
     result = _validate(path)
-    _assert_reported(result, path, 10, "spec.traffic[0].revisionName", "other-00001")
-    _assert_reported(result, path, 11, "spec.traffic[1].revisionName", "web-1")
+    _assert_reported(result, path, 11, "spec.traffic[0].revisionName", "other-00001")
+    _assert_reported(result, path, 12, "spec.traffic[1].revisionName", "web-1")
 
 
 def test_huge_duration_is_a_problem_not_a_crash(tmp_path: pathlib.Path) -> None:
@@ -1504,7 +1533,11 @@ def test_deeply_aliased_value_is_a_problem_not_a_crash() -> None:
         "apiVersion": "rollout.dev/v1alpha1",
         "kind": "Service",
         "metadata": {"name": "web", "annotations": {"deep": deep}},
-        "spec": {"template": {"containers": [{"command": ["python3", "app.py"]}]}},
+        "spec": {
+            "template": {
+                "spec": {"containers": [{"name": "app", "command": ["python3", "app.py"]}]}
+            }
+        },
     }
     resource, found = documents.validate_data(data)
     assert resource is None

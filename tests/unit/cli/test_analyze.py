@@ -93,7 +93,7 @@ def seed(state: pathlib.Path, url: str, prometheus: str) -> None:
                 "metadata": {"name": "web"},
                 "spec": {
                     "policy": "checked",
-                    "template": {"containers": [{"name": "app", "command": ["app"]}]},
+                    "template": {"spec": {"containers": [{"name": "app", "command": ["app"]}]}},
                 },
             }
         )

@@ -66,7 +66,7 @@ sys.stdin.read()  # until the test closes our stdin
 
 def _template(version: str) -> dict[str, Any]:
     env = [{"name": "VERSION", "value": version}]
-    return {"containers": [{"name": "app", "command": ["app"], "env": env}]}
+    return {"spec": {"containers": [{"name": "app", "command": ["app"], "env": env}]}}
 
 
 def seed(state: pathlib.Path) -> None:

@@ -14,7 +14,7 @@ def make_service(name: str) -> service.Service:
     return service.Service.model_validate(
         {
             "metadata": {"name": name, "namespace": "default"},
-            "spec": {"template": {"containers": [{"name": "app", "command": ["app"]}]}},
+            "spec": {"template": {"spec": {"containers": [{"name": "app", "command": ["app"]}]}}},
         }
     )
 

@@ -25,7 +25,7 @@ from rollout.reconcilers import base
 from rollout.store import port
 
 ADDED, MODIFIED, DELETED = port.EventType.ADDED, port.EventType.MODIFIED, port.EventType.DELETED
-TEMPLATE: dict[str, Any] = {"containers": [{"name": "app", "command": ["app"]}]}
+TEMPLATE: dict[str, Any] = {"spec": {"containers": [{"name": "app", "command": ["app"]}]}}
 POLICY_SPEC = policyspec.RolloutPolicySpec.model_validate({"steps": [{"setWeight": 50}]})
 
 

@@ -17,7 +17,7 @@ def a_service() -> service.Service:
     return service.Service.model_validate(
         {
             "metadata": {"name": "web"},
-            "spec": {"template": {"containers": [{"name": "app", "command": ["app"]}]}},
+            "spec": {"template": {"spec": {"containers": [{"name": "app", "command": ["app"]}]}}},
         }
     )
 

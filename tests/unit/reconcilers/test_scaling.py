@@ -29,9 +29,8 @@ def rev(
     min_replicas: int | None = None,
     replicas: int = 0,
 ) -> revision.Revision:
-    template: dict[str, Any] = {"containers": [{"name": "app", "command": ["app"]}]}
-    if min_replicas is not None:
-        template["scaling"] = {"minReplicas": min_replicas}
+    template: dict[str, Any] = {"spec": {"containers": [{"name": "app", "command": ["app"]}]}}
+    scaling = {"minReplicas": min_replicas} if min_replicas is not None else None
     return revision.Revision.model_validate(
         {
             "metadata": {
@@ -40,7 +39,7 @@ def rev(
                 "labels": {names.SERVICE_LABEL: "web", **(labels or {})},
                 "annotations": annotations or {},
             },
-            "spec": {"service": "web", "template": template},
+            "spec": {"service": "web", "template": template, "scaling": scaling},
             "status": {"replicas": replicas},
         }
     )
@@ -109,7 +108,10 @@ def test_active_revisions(kwargs: dict[str, Any], active: set[str]) -> None:
 def test_delay_service_wins_over_policy_over_default() -> None:
     """scaleDownDelay: the Service's, else the policy's, else 30 s."""
     svc = service.Service.model_validate(
-        {"metadata": {"name": "web"}, "spec": {"template": {"containers": [{"command": ["a"]}]}}}
+        {
+            "metadata": {"name": "web"},
+            "spec": {"template": {"spec": {"containers": [{"name": "a", "command": ["a"]}]}}},
+        }
     )
     pol = rolloutpolicy.RolloutPolicy(
         metadata=meta.ObjectMeta(name="p"),

@@ -25,9 +25,11 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 def template(version: str = "v1") -> dict[str, Any]:
     return {
-        "containers": [
-            {"name": "app", "command": ["app"], "env": [{"name": "VERSION", "value": version}]}
-        ]
+        "spec": {
+            "containers": [
+                {"name": "app", "command": ["app"], "env": [{"name": "VERSION", "value": version}]}
+            ]
+        }
     }
 
 
@@ -125,8 +127,21 @@ def test_make_revision_does_not_share_the_template_with_the_service() -> None:
     """Changing the service's template after the build leaves the revision's as it was."""
     svc = stored_service()
     made = builders.make_revision(svc, 1)
-    svc.spec.template.containers[0].env[0].value = "v2"
-    assert made.spec.template.containers[0].env[0].value == "v1"
+    svc.spec.template.spec["containers"][0]["env"][0]["value"] = "v2"
+    assert made.spec.template.spec["containers"][0]["env"][0]["value"] == "v1"
+
+
+def test_make_revision_copies_only_the_source_dir_annotation() -> None:
+    """Where the Service was applied from goes with each revision (the local platform's
+    relative paths); its other annotations do not."""
+    svc = stored_service()
+    annotations = {names.SOURCE_DIR_ANNOTATION: "/src/shop", "team": "payments"}
+    svc = svc.model_copy(
+        update={"metadata": svc.metadata.model_copy(update={"annotations": annotations})}
+    )
+    made = builders.make_revision(svc, 1)
+    assert made.metadata.annotations == {names.SOURCE_DIR_ANNOTATION: "/src/shop"}
+    assert builders.make_revision(stored_service(), 1).metadata.annotations == {}
 
 
 def test_make_revision_needs_a_stored_service() -> None:

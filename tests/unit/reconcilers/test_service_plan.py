@@ -18,9 +18,11 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 def template(version: str) -> dict[str, Any]:
     return {
-        "containers": [
-            {"name": "app", "command": ["app"], "env": [{"name": "V", "value": version}]}
-        ]
+        "spec": {
+            "containers": [
+                {"name": "app", "command": ["app"], "env": [{"name": "V", "value": version}]}
+            ]
+        }
     }
 
 
@@ -317,12 +319,14 @@ MATCHED = POLICY.spec.model_copy(
 
 def sized(number: int, *, min_replicas: int, ready: int) -> revision.Revision:
     """A revision of `min_replicas`, `ready` of them ready (serving when any is)."""
-    body = template(f"v{number}")
-    body["scaling"] = {"minReplicas": min_replicas}
     return revision.Revision.model_validate(
         {
             "metadata": {"name": names.revision_name("web", number), "namespace": "prod"},
-            "spec": {"service": "web", "template": body},
+            "spec": {
+                "service": "web",
+                "template": template(f"v{number}"),
+                "scaling": {"minReplicas": min_replicas},
+            },
             "status": {
                 "ready": ready > 0,
                 "replicas": ready,

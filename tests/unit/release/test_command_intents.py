@@ -216,9 +216,11 @@ def test_retry_refused_while_running_unpaused(phase: Phase) -> None:
 
 def template(version: str) -> dict[str, Any]:
     return {
-        "containers": [
-            {"name": "app", "command": ["app"], "env": [{"name": "VERSION", "value": version}]}
-        ]
+        "spec": {
+            "containers": [
+                {"name": "app", "command": ["app"], "env": [{"name": "VERSION", "value": version}]}
+            ]
+        }
     }
 
 
@@ -246,7 +248,7 @@ def revs(*versions: str) -> list[revision.Revision]:
 
 
 def version_of(spec: service.ServiceSpec) -> str | None:
-    return spec.template.containers[0].env[0].value
+    return str(spec.template.spec["containers"][0]["env"][0]["value"])
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ def a_service(name: str) -> service.Service:
     return service.Service.model_validate(
         {
             "metadata": {"name": name},
-            "spec": {"template": {"containers": [{"name": "app", "command": ["app"]}]}},
+            "spec": {"template": {"spec": {"containers": [{"name": "app", "command": ["app"]}]}}},
         }
     )
 

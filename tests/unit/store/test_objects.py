@@ -43,9 +43,15 @@ def service(version: str) -> dict[str, Any]:
         "spec": {
             "policy": "canary",
             "template": {
-                "containers": [
-                    {"name": "app", "command": ["app"], "env": [{"name": "V", "value": version}]}
-                ]
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "app",
+                            "command": ["app"],
+                            "env": [{"name": "V", "value": version}],
+                        }
+                    ]
+                }
             },
         },
     }
