@@ -17,15 +17,18 @@ from __future__ import annotations
 import re
 
 __all__ = [
+    "ADOPTED_BY_LABEL",
     "ATTEMPT_ANNOTATION",
     "CLUSTER_DOMAIN",
     "MANAGED_BY",
     "MANAGED_BY_LABEL",
+    "ORIGINAL_REPLICAS_ANNOTATION",
     "REVISION_HEADER",
     "REVISION_LABEL",
     "SERVICE_LABEL",
     "SPEC_HASH_ANNOTATION",
     "TAG_HEADER",
+    "WORKLOAD_FINALIZER",
     "attempt_of",
     "release_name",
     "revision_name",
@@ -38,6 +41,11 @@ MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "rollout"
 ATTEMPT_ANNOTATION = "rollout.dev/attempt"
 SPEC_HASH_ANNOTATION = "rollout.dev/spec-hash"  # what the controller last wrote (Kubernetes)
+# A Deployment adopted by a Service's `workloadRef`: by which Service, and the replicas
+# it had (restored when the Service goes); the Service's finalizer until it is restored.
+ADOPTED_BY_LABEL = "rollout.dev/adopted-by"
+ORIGINAL_REPLICAS_ANNOTATION = "rollout.dev/original-replicas"
+WORKLOAD_FINALIZER = "rollout.dev/restore-workload"
 TAG_HEADER = "Rollout-Tag"
 REVISION_HEADER = "Rollout-Revision"
 CLUSTER_DOMAIN = "cluster.local"
