@@ -19,7 +19,8 @@ keeps, and what giving it back on deletion takes.
   Once served, the stable revision keeps being set and the split applied, so the
   answer stays 0: a Helm upgrade that resets `replicas` is scaled down again.
 - `restore_steps`: on deletion (or when the Service stops naming a Deployment it
-  adopted), each adopted Deployment is scaled back to its recorded count and given
+  adopted), each adopted Deployment is scaled back up to its recorded count (never
+  down: one scaled up by hand since, e.g. under `never`, keeps its count) and given
   back (its record removed) once it has that many available replicas — or at once
   when `waited_enough` (the Service's progressDeadline since deletion passed) —
   so the user's Service has pods before the revisions go.
@@ -116,8 +117,8 @@ class Restore:
 def restore_steps(adopted: list[ports.Workload], *, waited_enough: bool) -> Restore:
     scale, release = [], []
     for wl in adopted:
-        want = original_replicas(wl)
-        if wl.replicas != want:
+        want = max(original_replicas(wl), wl.replicas)  # never lowered: scaled up by hand
+        if wl.replicas < want:
             scale.append((wl.name, want))
         elif wl.available_replicas >= want or waited_enough:
             release.append(wl.name)

@@ -144,6 +144,12 @@ def test_the_first_revision_serves_once_the_route_carries_all_traffic(
             id="waits-for-its-pods",
         ),
         pytest.param(
+            [wl(replicas=5, original=3, available=5)],
+            False,
+            adoption.Restore(release=("web-app",), done=True),
+            id="scaled-up-by-hand-is-not-lowered",
+        ),
+        pytest.param(
             [wl(replicas=3, original=3, available=1)],
             True,
             adoption.Restore(release=("web-app",), done=True),
