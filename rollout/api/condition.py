@@ -44,6 +44,7 @@ class ConditionType(enum.StrEnum):
     VALID = "Valid"
     PROGRESSING = "Progressing"
     TRAFFIC_APPLIED = "TrafficApplied"
+    IGNORED_ON_LOCAL = "IgnoredOnLocal"  # a Revision's: template fields the local platform ignores
 
 
 class Condition(base.ApiModel):

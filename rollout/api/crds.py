@@ -5,6 +5,7 @@ as Kubernetes requires: references inlined, `Optional` written as `nullable`, no
 titles or defaults (the models apply defaults), `metadata` left to the API server,
 `x-kubernetes-int-or-string` kept. Unknown fields are not expressible in a structural
 schema: the API server prunes them, and `rollout validate` rejects them before that.
+The pod template's `spec` is Kubernetes' own `PodSpec`, made structural by `podschema`.
 
 `crds/` holds the output of `rollout crds --write crds`; a test fails when it drifts.
 
@@ -17,11 +18,13 @@ from typing import Any
 
 import yaml
 
-from rollout.api import kinds
+from rollout.api import kinds, podschema, podspec
 
 __all__ = ["crd", "file_name", "render", "structural"]
 
 _DROP = {"title", "default", "additionalProperties", "$defs", "examples"}
+# A field whose schema is a Kubernetes definition (the pod template's spec).
+_KUBERNETES_DEFINITION = "x-rollout-kubernetes-definition"
 
 
 def crd(kind: kinds.Kind) -> dict[str, Any]:
@@ -84,6 +87,8 @@ def structural(schema: Any, defs: dict[str, Any]) -> Any:
         return [structural(item, defs) for item in schema]
     if not isinstance(schema, dict):
         return schema
+    if schema.get(_KUBERNETES_DEFINITION) == podspec.POD_SPEC:
+        return podschema.pod_spec()
     if "$ref" in schema:
         target = defs[schema["$ref"].rsplit("/", 1)[-1]]
         merged = {**target, **{k: v for k, v in schema.items() if k != "$ref"}}

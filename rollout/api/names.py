@@ -5,7 +5,7 @@
   e.g. `web-12`). Releases are named after their canary (`web-00002`), a retry adds
   the attempt (`web-00002-2`; the attempt is also in `ATTEMPT_ANNOTATION`).
 - Every object made for a Service carries `SERVICE_LABEL`; revisions and what runs
-  them also `REVISION_LABEL`.
+  them also `REVISION_LABEL`. A revision copies the Service's `SOURCE_DIR_ANNOTATION`.
 - The data planes pin a request to a tagged target with `TAG_HEADER`, and the local
   proxy to a revision with `REVISION_HEADER`, which it also sets on every answer.
 
@@ -26,6 +26,7 @@ __all__ = [
     "REVISION_HEADER",
     "REVISION_LABEL",
     "SERVICE_LABEL",
+    "SOURCE_DIR_ANNOTATION",
     "SPEC_HASH_ANNOTATION",
     "TAG_HEADER",
     "WORKLOAD_FINALIZER",
@@ -46,6 +47,9 @@ SPEC_HASH_ANNOTATION = "rollout.dev/spec-hash"  # what the controller last wrote
 ADOPTED_BY_LABEL = "rollout.dev/adopted-by"
 ORIGINAL_REPLICAS_ANNOTATION = "rollout.dev/original-replicas"
 WORKLOAD_FINALIZER = "rollout.dev/restore-workload"
+# The directory of the file a Service was applied from (`rollout apply -f`, local state
+# only), copied to its revisions: the local platform resolves relative paths there.
+SOURCE_DIR_ANNOTATION = "local.rollout.dev/source-dir"
 TAG_HEADER = "Rollout-Tag"
 REVISION_HEADER = "Rollout-Revision"
 CLUSTER_DOMAIN = "cluster.local"

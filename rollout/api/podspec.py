@@ -6,20 +6,29 @@ passes and returns every `Problem` at its field path (relative to the pod spec):
 1. **The schema**: the OpenAPI schema of `io.k8s.api.core.v1.PodSpec` in Kubernetes
    `KUBERNETES_VERSION`, as shipped by the `kubernetes-validate` package (strict: an
    unknown field is an error), with JSON Schema (draft 2020-12). Every field the API
-   accepts is accepted; jsonschema's messages are reworded (`unknown field`, `is
-   required`, `must be a string or an integer`).
+   accepts is accepted; jsonschema's messages are reworded (`unknown field (did you
+   mean imagePullPolicy?)`, `is required`, `must be a string or an integer`, `must be
+   a quantity`). Integers are bounded by their `format` (int32, int64), as Go's
+   decoder bounds them. A quantity is a string or an integer (`cpu: 0.5` is written
+   `"0.5"` or `500m`), as the CRD's schema (`podschema`) takes it.
 2. **The rules the API server enforces in Go** that the schema cannot say, the ones a
    manifest gets wrong in practice: container names (DNS-1123 labels, unique across
    init and app containers), port numbers and names (IANA service names: at most 15
    characters, at least one letter), env var names, `value` xor one `valueFrom`
    source, resource quantities (`cpu: lots`) and requests ≤ limits, probes (one
-   handler, ports, an HTTP path starting with `/`), volume names and mounts that name
-   a volume, the enums (`imagePullPolicy`, `protocol`), `restartPolicy: Always` (a
-   Deployment's pods), native sidecars (`restartPolicy: Always` on init containers
-   only). Text that reaches a process (command, args, env values) holds no NUL and at
-   most 128 KiB per string (execve's limits).
+   handler, ports, an HTTP path starting with `/`; its timings: `initialDelaySeconds`
+   ≥ 0, the others ≥ 1 — the minimum each field documents; the API server refuses
+   negatives and silently turns a 0 into the default, which the local platform would
+   not), volume names and mounts that name a volume, the enums (`imagePullPolicy`,
+   `protocol`), `restartPolicy: Always` (a Deployment's pods), native sidecars
+   (`restartPolicy: Always` on init containers only), no `ephemeralContainers` (not
+   in a pod template). Text that reaches a process (command, args, env values) holds
+   no NUL and at most 128 KiB per string (execve's limits); `workingDir` no line
+   break or NUL. Messages use the wording of `base` (`must not contain a NUL (\\0)`,
+   `too large (N bytes; at most M)`).
 
-Pure; reads the packaged schema once (no network). Called by `workload`.
+Pure; reads the packaged schema once (no network). Called by `workload`; `podschema`
+makes the CRDs' schema of a template's spec from the same `definitions()`.
 """
 
 from __future__ import annotations
@@ -39,8 +48,11 @@ from rollout.api import base, problems
 
 __all__ = [
     "DEFAULT_PORT",
+    "FORMAT_BOUNDS",
     "KUBERNETES_VERSION",
     "MAX_ARG_BYTES",
+    "POD_SPEC",
+    "PROBE_MINIMUMS",
     "all_containers",
     "app_containers",
     "check",
@@ -56,9 +68,25 @@ MAX_ARG_BYTES = 128 * 1024
 #: The serving port when the first container declares none.
 DEFAULT_PORT = 8080
 
-_POD_SPEC = "io.k8s.api.core.v1.PodSpec"
+#: The definition a template's `spec` is checked against.
+POD_SPEC = "io.k8s.api.core.v1.PodSpec"
+_QUANTITY_DEF = "io.k8s.apimachinery.pkg.api.resource.Quantity"
+# A quantity is a string or an integer, as in the CRD (`x-kubernetes-int-or-string`):
+# Kubernetes' own schema also takes a JSON number such as 0.5, which the CRD refuses.
+_QUANTITY_SCHEMA = {"oneOf": [{"type": ["string", "null"]}, {"type": ["integer", "null"]}]}
+#: The range of each integer `format` of the schema (Go's int32 and int64).
+FORMAT_BOUNDS = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
 _CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
 _PROBES = ("livenessProbe", "readinessProbe", "startupProbe")
+#: A probe's timings and their documented minimums ("Minimum value is 1").
+PROBE_MINIMUMS = {
+    "initialDelaySeconds": 0,
+    "periodSeconds": 1,
+    "timeoutSeconds": 1,
+    "successThreshold": 1,
+    "failureThreshold": 1,
+    "terminationGracePeriodSeconds": 1,
+}
 _HANDLERS = ("exec", "httpGet", "tcpSocket", "grpc")
 _VALUE_SOURCES = ("fieldRef", "resourceFieldRef", "configMapKeyRef", "secretKeyRef")
 _IANA_SVC_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$")
@@ -107,15 +135,45 @@ def definitions() -> dict[str, Any]:
     return loaded
 
 
+def _int_format(name: str) -> Any:
+    low, high = FORMAT_BOUNDS[name]
+
+    def check(value: object) -> bool:
+        return not isinstance(value, int) or isinstance(value, bool) or low <= value <= high
+
+    return check
+
+
 @functools.cache
 def _validator() -> jsonschema.Draft202012Validator:
-    document = {**definitions(), "$ref": f"#/$defs/{_POD_SPEC}"}
-    return jsonschema.Draft202012Validator(document)
+    defs = {**definitions()["$defs"], _QUANTITY_DEF: _QUANTITY_SCHEMA}
+    document = {**definitions(), "$defs": defs, "$ref": f"#/$defs/{POD_SPEC}"}
+    formats = jsonschema.FormatChecker(formats=())
+    for name in FORMAT_BOUNDS:
+        formats.checks(name)(_int_format(name))
+    return jsonschema.Draft202012Validator(document, format_checker=formats)
 
 
 def check(spec: object) -> list[Problem]:
     """Every problem of a pod spec, schema first (the rules run only on a spec the
-    schema accepts: they read its shapes)."""
+    schema accepts: they read its shapes).
+
+    Answers are cached by the spec's canonical JSON: the store validates every object
+    it reads, and a controller reads the same templates over and over (a production
+    template takes ~2.5 ms to check, its JSON ~0.05 ms to write)."""
+    try:
+        key = json.dumps(spec, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError):  # not JSON (YAML gives no such thing): no cache
+        return _check(spec)
+    return list(_cached(key))
+
+
+@functools.lru_cache(maxsize=2048)
+def _cached(key: str) -> tuple[Problem, ...]:
+    return tuple(_check(json.loads(key)))
+
+
+def _check(spec: object) -> list[Problem]:
     found = [_schema_problem(e) for e in _validator().iter_errors(spec)]
     if found:
         return sorted(set(found), key=lambda p: [str(part) for part in p.loc])
@@ -158,7 +216,7 @@ def parse_quantity(value: object) -> decimal.Decimal | None:
     if match is None:
         return None
     number, suffix = decimal.Decimal(match["number"]), match["suffix"] or ""
-    if suffix[:1] in ("e", "E"):
+    if suffix not in _SUFFIX:  # an exponent (e3, E-2); "E" alone is exa, "Ei" exbi
         return number * decimal.Decimal(10) ** int(suffix[1:])
     return number * _SUFFIX[suffix]
 
@@ -184,7 +242,22 @@ def _schema_problem(error: jsonschema.ValidationError) -> Problem:
         wanted = error.validator_value
         types = [str(t) for t in (wanted if isinstance(wanted, list) else [wanted]) if t != "null"]
         return Problem(loc, f"must be {_or(types)} (got {_kind(error.instance)})")
+    if error.validator == "format" and error.validator_value in FORMAT_BOUNDS:
+        low, high = FORMAT_BOUNDS[error.validator_value]
+        too_big = isinstance(instance, int) and instance > high
+        bound = f"at most {high}" if too_big else f"at least {low}"
+        return Problem(loc, f"must be {bound} (an {error.validator_value})")
     if error.validator == "oneOf":
+        if schema == _QUANTITY_SCHEMA:
+            if isinstance(instance, float):
+                return Problem(
+                    loc,
+                    f"must be a quantity written as a string or an integer: write {instance}"
+                    f" as '{instance}' or '{round(instance * 1000)}m'",
+                )
+            return Problem(
+                loc, f"must be a quantity such as 500m, 2, 256Mi or 1Gi (got {_kind(instance)})"
+            )
         return Problem(loc, f"must be {_or(_one_of_types(error.validator_value))}")
     return Problem(loc, error.message)
 
@@ -227,6 +300,12 @@ def _kind(value: object) -> str:
 def _rules(spec: Mapping[str, Any]) -> Iterator[Problem]:
     if not spec.get("containers"):
         yield Problem(("containers",), "at least one container is required")
+    if spec.get("ephemeralContainers"):
+        yield Problem(
+            ("ephemeralContainers",),
+            "is not allowed in a pod template (ephemeral containers are added to running"
+            " pods, e.g. by kubectl debug)",
+        )
     restart = spec.get("restartPolicy")
     if restart not in (None, "Always"):
         yield Problem(
@@ -267,12 +346,17 @@ def _container(loc: Loc, c: Mapping[str, Any], volumes: set[Any]) -> Iterator[Pr
     for field in ("command", "args"):
         for i, value in enumerate(c.get(field) or []):
             yield from _process_text((*loc, field, i), value)
+    working_dir = c.get("workingDir")
+    if isinstance(working_dir, str) and (
+        problem := base.text_problem(working_dir, base.LINE_BREAKS)
+    ):
+        yield Problem((*loc, "workingDir"), problem)
     for field, allowed in _ENUMS.items():
         if field in c and c[field] is not None and c[field] not in allowed:
             yield Problem((*loc, field), f"must be one of {', '.join(allowed)}")
     image = c.get("image")
-    if isinstance(image, str) and base.text_problem(image, base.CONTROLS + " "):
-        yield Problem((*loc, "image"), "an image reference has no space or control character")
+    if isinstance(image, str) and (problem := base.text_problem(image, base.CONTROLS + " ")):
+        yield Problem((*loc, "image"), f"an image reference {problem}")
     restart = c.get("restartPolicy")
     if restart is not None and (loc[0] != "initContainers" or restart != "Always"):
         where = "an init container (a native sidecar)" if loc[0] == "initContainers" else None
@@ -303,12 +387,14 @@ def _container(loc: Loc, c: Mapping[str, Any], volumes: set[Any]) -> Iterator[Pr
 
 
 def _process_text(loc: Loc, value: object) -> Iterator[Problem]:
+    """execve's limits: no NUL, at most `MAX_ARG_BYTES` per string."""
     if not isinstance(value, str):
         return
-    if "\0" in value:
-        yield Problem(loc, "contains NUL (\\0), which no process argument can carry")
-    elif base.utf8_size(value) > MAX_ARG_BYTES:
-        yield Problem(loc, f"is longer than {MAX_ARG_BYTES} bytes (Linux's limit per string)")
+    problem = base.text_problem(value, base.NUL)
+    if problem is None and (size := base.utf8_size(value)) > MAX_ARG_BYTES:
+        problem = base.too_large(size, MAX_ARG_BYTES)
+    if problem is not None:
+        yield Problem(loc, problem)
 
 
 def _env(loc: Loc, env: Sequence[Mapping[str, Any]]) -> Iterator[Problem]:
@@ -400,11 +486,14 @@ def _probe(loc: Loc, probe: Mapping[str, Any], port_names: set[Any]) -> Iterator
             f"needs exactly one handler of {', '.join(_HANDLERS)}"
             + (f" (got {', '.join(handlers)})" if handlers else ""),
         )
-    if loc[-1] in ("livenessProbe", "startupProbe") and probe.get("successThreshold") not in (
-        None,
-        1,
-    ):
-        yield Problem((*loc, "successThreshold"), "must be 1 for a liveness or startup probe")
+    for field, minimum in PROBE_MINIMUMS.items():
+        value = probe.get(field)
+        if isinstance(value, int) and value < minimum:
+            yield Problem(
+                (*loc, field), "must be 0 or more" if minimum == 0 else "must be at least 1"
+            )
+        elif field == "successThreshold" and value not in (None, 1) and loc[-1] != "readinessProbe":
+            yield Problem((*loc, field), "must be 1 for a liveness or startup probe")
     for handler in ("httpGet", "tcpSocket"):
         action = probe.get(handler)
         if action is None:
@@ -420,10 +509,11 @@ def _probe(loc: Loc, probe: Mapping[str, Any], port_names: set[Any]) -> Iterator
                 yield Problem((*loc, handler, "port"), problem)
         path = action.get("path") if handler == "httpGet" else None
         if isinstance(path, str):
+            problem = base.text_problem(path, base.CONTROLS + " ")
             if not path.startswith("/"):
-                yield Problem((*loc, handler, "path"), f"must start with '/' (got {path!r})")
-            elif base.text_problem(path, base.CONTROLS + " "):
-                yield Problem((*loc, handler, "path"), "has a space or control character")
+                problem = f"must start with '/' (got {path!r})"
+            if problem:
+                yield Problem((*loc, handler, "path"), problem)
 
 
 def _dns_label(name: str) -> str:

@@ -54,6 +54,23 @@ class RevisionStatus(base.ApiModel, condition.ReadyConditions):
             condition.ConditionStatus.FALSE, reason, message, now=now, generation=generation
         )
 
+    def mark_notice(
+        self, type_: str, reason: str, message: str, *, now: datetime, generation: int | None
+    ) -> bool:
+        """A lasting fact the runtime reports (e.g. IgnoredOnLocal), as a True condition
+        of its own type; True when it is new or says something new."""
+        old = condition.get_condition(self.conditions, type_)
+        self.conditions = condition.set_condition(
+            self.conditions,
+            type_=type_,
+            status=condition.ConditionStatus.TRUE,
+            reason=reason,
+            message=message,
+            now=now,
+            observed_generation=generation,
+        )
+        return old is None or (old.reason, old.message) != (reason, message)
+
     def mark_deadline_exceeded(
         self, deadline: timedelta, detail: str, *, now: datetime, generation: int | None
     ) -> None:

@@ -9,6 +9,10 @@ A template change makes a new immutable Revision (`<service>-00001`, …). With
 when it is ready (Knative's immediate rollout); with `traffic`, the split is applied
 as written (the manual path). `policy` and `traffic` exclude each other.
 
+Its name is a DNS-1123 label that starts with a letter and has room for `-00001`: each
+revision becomes a Kubernetes Service named after it, and those names are DNS-1035
+labels (`1web` is refused here, not by the cluster).
+
 Pure data and rules; no I/O.
 """
 
@@ -190,6 +194,14 @@ class Service(base.ApiModel):
 def service_problems(service: Service) -> list[problems.Problem]:
     found = []
     name = service.metadata.name
+    if name[:1].isdigit():
+        found.append(
+            problems.Problem(
+                ("metadata", "name"),
+                f"{name!r} must start with a letter: its revisions run behind Kubernetes"
+                " Services, whose names are DNS-1035 labels",
+            )
+        )
     if len(name) > MAX_SERVICE_NAME:
         found.append(
             problems.Problem(

@@ -23,10 +23,17 @@ from rollout.api import base, meta, podspec, problems
 
 __all__ = ["PodTemplate", "Scaling", "TemplateMeta"]
 
-#: The template's spec in the CRD: any pod spec; `rollout validate` and the models check it.
+#: The template's spec: a Kubernetes pod spec, as a plain dict (checked by `podspec`). Its
+#: JSON schema names the Kubernetes definition; the CRDs put its structural schema there.
 PodSpecField = Annotated[
     dict[str, Any],
-    WithJsonSchema({"type": "object", "x-kubernetes-preserve-unknown-fields": True}),
+    WithJsonSchema(
+        {
+            "type": "object",
+            "x-kubernetes-preserve-unknown-fields": True,
+            "x-rollout-kubernetes-definition": podspec.POD_SPEC,
+        }
+    ),
 ]
 
 _MOVED = {
@@ -71,7 +78,8 @@ class PodTemplate(base.ApiModel):
     @model_validator(mode="before")
     @classmethod
     def _old_shape(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "spec" not in data:
+        """The fields of the old flattened template, each with where it goes now."""
+        if isinstance(data, dict):
             moved = [problems.Problem((k,), why) for k, why in _MOVED.items() if k in data]
             problems.raise_problems("PodTemplate", moved)
         return data

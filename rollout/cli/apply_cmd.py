@@ -9,13 +9,21 @@ spec and the labels and annotations, conditional on the resourceVersion just rea
 concurrent change makes it read and try again); status is the controller's and is
 never written here. Revisions, Routes and Releases belong to the controller: applying
 one is refused.
+
+On local state (not `--backend kubernetes`), a Service is given the absolute path of
+its file's directory in the `local.rollout.dev/source-dir` annotation (unless the
+file sets it), which its new revisions copy: the local platform resolves a relative
+command path or `workingDir` there, not in the controller's working directory.
+Applying the same file from elsewhere changes no template, so it makes no revision.
 """
 
 from __future__ import annotations
 
+import os
+
 import click
 
-from rollout.api import kinds, loader
+from rollout.api import kinds, loader, names, service
 from rollout.cli import common
 from rollout.store import errors
 
@@ -60,12 +68,24 @@ def apply_command(paths: tuple[str, ...], opts: common.Options) -> None:
     docs = sorted(result.documents, key=lambda d: APPLICABLE.index(d.resource.kind))
     for doc in docs:
         obj = doc.resource
+        change: dict[str, object] = {}
         if obj.metadata.namespace is None:
-            obj = obj.model_copy(
-                update={"metadata": obj.metadata.model_copy(update={"namespace": opts.namespace})}
-            )
+            change["namespace"] = opts.namespace
+        if isinstance(obj, service.Service) and opts.backend != "kubernetes":
+            change["annotations"] = _with_source_dir(obj.metadata.annotations, doc.path)
+        if change:
+            obj = obj.model_copy(update={"metadata": obj.metadata.model_copy(update=change)})
         label = f"{obj.kind.lower()}/{obj.metadata.name}"
         click.echo(f"{label} {_apply_one(opts, obj)}")
+
+
+def _with_source_dir(annotations: dict[str, str], path: str) -> dict[str, str]:
+    """The annotations with the file's directory (absolute) as the source dir, unless
+    they name one."""
+    if names.SOURCE_DIR_ANNOTATION in annotations:
+        return annotations
+    folder = os.path.dirname(os.path.abspath(path))
+    return {**annotations, names.SOURCE_DIR_ANNOTATION: folder}
 
 
 def _apply_one(opts: common.Options, obj: kinds.Resource) -> str:

@@ -2,7 +2,9 @@
 policies — as a table (the printer columns), JSON or YAML.
 
 Read-only: the store is opened for reading (never created); a state dir with no state
-lists nothing, and a name in it is "no state in DIR" (exit 1)."""
+lists nothing, and a name in it is "no state in DIR" (exit 1). Under a table of
+revisions, what their runtime says about them (a True condition besides Ready, such
+as `IgnoredOnLocal`) is printed on stderr, one line each."""
 
 from __future__ import annotations
 
@@ -56,6 +58,8 @@ def get_command(
             click.echo(f"No {kind.plural} in namespace {opts.namespace}.", err=True)
             return
         click.echo(render.resource_table(kind, objs, opts.clock.now()))
+        for line in render.notices(objs):  # IgnoredOnLocal, …: on stderr, as kubectl warns
+            click.echo(line, err=True)
         return
     data = [render.as_data(o) for o in objs]
     click.echo(render.dump(data[0] if name is not None else data, opts.output))

@@ -17,9 +17,9 @@ from typing import Any
 
 import yaml
 
-from rollout.api import kinds
+from rollout.api import condition, kinds, revision
 
-__all__ = ["age", "as_data", "dump", "jsonpath", "table"]
+__all__ = ["age", "as_data", "dump", "jsonpath", "notices", "table"]
 
 _FILTER = re.compile(r'^(\w+)\[\?\(@\.(\w+)=="([^"]*)"\)\]$')
 # One step of a path: a name, with its `[...]` filter (whose `@.field` has a dot in it).
@@ -81,6 +81,18 @@ def resource_table(kind: kinds.Kind, objs: Sequence[kinds.Resource], now: dateti
             row.append(age(value, now) if column.type == "date" else value)
         rows.append(row)
     return table(["Name", *(c.name for c in columns)], rows)
+
+
+def notices(objs: Sequence[kinds.Resource]) -> list[str]:
+    """`web-00001: IgnoredOnLocal: volumes, nodeSelector` for each True condition of a
+    Revision besides Ready: what its runtime says about it (printed under the table)."""
+    return [
+        f"{obj.metadata.name}: {c.type}: {c.message}"
+        for obj in objs
+        if isinstance(obj, revision.Revision)
+        for c in obj.status.conditions
+        if c.type != condition.ConditionType.READY and c.status is condition.ConditionStatus.TRUE
+    ]
 
 
 def dump(data: Any, output: str) -> str:

@@ -5,6 +5,10 @@ it follows them (a live view on a terminal, one line per change otherwise) until
 latest revision is rolled out (exit 0) or its release ends otherwise (exit 1), or
 `--timeout` passes (exit 1). `-o json` prints the DESIGN §7 shape.
 
+On a terminal the view also shows what the runtime says about the stable and latest
+revisions (e.g. `IgnoredOnLocal`: the template fields the local platform does not
+honour); the one-line and `-o json` shapes do not change.
+
 `history` lists the service's releases with their outcome, duration and reason, then
 the entries of one release (the latest by default): phase and weight changes,
 verdicts, commands and who gave them.
@@ -71,7 +75,9 @@ def status_command(service_name: str, watch: bool, timeout: str, opts: common.Op
     if opts.output == "table" and console.is_terminal:
         with Live(console=console, auto_refresh=False) as live:
             while True:
-                live.update(status_view.panel(svc, rel, opts.clock.now(), rt=rt), refresh=True)
+                notes = _notes(opts, svc)
+                view = status_view.panel(svc, rel, opts.clock.now(), rt=rt, notes=notes)
+                live.update(view, refresh=True)
                 code = status_view.outcome(svc, rel)
                 if code is not None or time.monotonic() >= deadline:
                     break
@@ -108,9 +114,23 @@ def _print_once(
     now = opts.clock.now()
     data = status_view.snapshot(svc, rel, now, rt=rt)
     if opts.output == "table":
-        Console().print(status_view.panel(svc, rel, now, rt=rt))
+        Console().print(status_view.panel(svc, rel, now, rt=rt, notes=_notes(opts, svc)))
     else:
         click.echo(render.dump(data, opts.output))
+
+
+def _notes(opts: common.Options, svc: service.Service) -> list[str]:
+    """What the runtime says about the stable and latest revisions (IgnoredOnLocal, …)."""
+    wanted = dict.fromkeys(
+        n for n in (svc.status.stable_revision, svc.status.latest_created_revision) if n
+    )
+    found = []
+    for name in wanted:
+        try:
+            found.append(opts.store.get("Revision", opts.namespace, name))
+        except errors.NotFound:
+            continue
+    return render.notices(found)
 
 
 @click.command("history")

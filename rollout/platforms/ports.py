@@ -27,6 +27,7 @@ __all__ = [
     "EventRecorder",
     "Platform",
     "RecordedEvent",
+    "RevisionNotice",
     "RouteProblem",
     "Runtime",
     "RuntimeState",
@@ -34,6 +35,17 @@ __all__ = [
     "Workload",
     "Workloads",
 ]
+
+
+@dataclasses.dataclass(frozen=True)
+class RevisionNotice:
+    """Something lasting the runtime says about a revision, shown as a condition of the
+    Revision with status True and recorded once as a warning Event — e.g. the local
+    platform's `IgnoredOnLocal`: the fields of the template it does not honour."""
+
+    type: str  # the condition type, CamelCase
+    reason: str  # CamelCase
+    message: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +60,7 @@ class RuntimeState:
     restarts: int = 0
     url: str | None = None
     failed: bool = False  # a failure the revision will not recover from (crash loop)
+    notices: tuple[RevisionNotice, ...] = ()
 
 
 class Runtime(Protocol):

@@ -3,7 +3,10 @@
 Ready is True once the runtime's probe passes; False with the runtime's reason while
 it starts (`Starting`), when it crash-loops (`CrashLoop`, permanent), or when it is
 not ready within `spec.progressDeadline` of its creation
-(`ProgressDeadlineExceeded`). A deleted revision's workload is removed. While not
+(`ProgressDeadlineExceeded`). What else the runtime says about the revision (its
+`notices`, such as the local platform's `IgnoredOnLocal`) becomes a True condition of
+that type, and a warning Event when it is new; a notice is never taken back (a
+revision's template does not change). A deleted revision's workload is removed. While not
 ready, the revision is looked at again every second (clock time); once ready,
 every 5 minutes.
 
@@ -52,6 +55,11 @@ def reconcile(ctx: base.Context, key: base.Key) -> base.Result:
         status.mark_deadline_exceeded(deadline, state.message, now=now, generation=generation)
     else:
         status.mark_starting(state.reason, state.message, now=now, generation=generation)
+    for notice in state.notices:
+        if status.mark_notice(
+            notice.type, notice.reason, notice.message, now=now, generation=generation
+        ):
+            ctx.event(rev, notice.type, notice.message, warning=True)
     ready = status.ready_condition()
     assert ready is not None
     reason, message = ready.reason, ready.message

@@ -6,7 +6,8 @@
   an immediate rollout done), 1 when it ended otherwise, None while it is going;
 - `line(...)`: one line per change, for logs and pipes (no TTY);
 - `panel(...)`: the live view — weight bars, step N of M, phase, time in step, the
-  latest verdict per metric with its reason, the last events.
+  latest verdict per metric with its reason, the last events, and the notes it is
+  given (what the runtime says about revisions, e.g. `IgnoredOnLocal`).
 
 The message comes from the engine's `describe`, a pure function of spec and status,
 so it is current even between the controller's writes. Pure; no I/O.
@@ -14,6 +15,7 @@ so it is current even between the controller's writes. Pure; no I/O.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -155,7 +157,9 @@ def panel(
     now: datetime,
     *,
     rt: route.Route | None = None,
+    notes: Sequence[str] = (),
 ) -> RenderableType:
+    """The live view; `notes`: what the runtime says about revisions, one line each."""
     data = snapshot(svc, rel, now, rt=rt)
     parts: list[RenderableType] = []
     head = Text(f"{data['service']}", style="bold") + Text(f"  ({data['namespace']})")
@@ -209,4 +213,5 @@ def panel(
             parts.append(Text("last events", style="bold"))
             for h in events:
                 parts.append(Text(f"  {h.at:%H:%M:%S}  {h.event}  {h.message}"))
+    parts.extend(Text(note, style="yellow") for note in notes)
     return Group(*parts)

@@ -74,8 +74,9 @@ def alive(pid: int) -> bool:
 class Local:
     """A state dir with a local-platform controller process and the CLI in front."""
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, *, cwd: Path | None = None) -> None:
         self.state_dir = state_dir
+        self.cwd = cwd  # where the controller and the CLI run (None: the test's own)
         self.controller: subprocess.Popen[bytes] | None = None
         self.log = state_dir / "controller.out"
 
@@ -86,6 +87,7 @@ class Local:
                  "--state-dir", str(self.state_dir), *extra],
                 stdout=out,
                 stderr=out,
+                cwd=self.cwd,
             )  # fmt: skip
         return self.controller
 
@@ -103,6 +105,7 @@ class Local:
             timeout=120,
             check=False,
             env={**os.environ, "ROLLOUT_USER": "e2e"},
+            cwd=self.cwd,
         )
         if check:
             assert result.returncode == 0, result.stdout + result.stderr

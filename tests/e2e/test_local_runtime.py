@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import pytest
 
 from rollout import files
-from rollout.api import meta, revision, workload
+from rollout.api import meta, names, revision, workload
 from rollout.platforms import ports
 from rollout.platforms.local import processes, runtime
 
@@ -45,7 +45,10 @@ if os.environ.get("CHILD_PID_FILE"):
 class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         sick = os.environ.get("SICK_FILE")
-        if self.path == "/broken" or (self.path == "/health" and sick and os.path.exists(sick)):
+        refused = self.path == "/needs-header" and self.headers.get("X-Probe") != "yes"
+        if refused or self.path == "/broken" or (
+            self.path == "/health" and sick and os.path.exists(sick)
+        ):
             self.send_response(500)
             self.end_headers()
             return
@@ -336,6 +339,110 @@ def test_a_command_that_cannot_start_crash_loops(harness: Harness) -> None:
     rev = harness.make_revision(command=["/nonexistent/app-binary"])
     state = ensured(rt, rev, "crash loop", lambda s: s.failed)
     assert "cannot start '/nonexistent/app-binary'" in state.message
+
+
+# --- the pod template: paths, secrets, probes -------------------------------------------
+
+
+def template_revision(
+    container: dict[str, Any], *, source_dir: Path | None = None
+) -> revision.Revision:
+    """A revision of `container` (`source_dir`: the applied file's, as apply records it)."""
+    annotations = {names.SOURCE_DIR_ANNOTATION: str(source_dir)} if source_dir else {}
+    return revision.Revision(
+        metadata=meta.ObjectMeta(name="web-00001", namespace="team", annotations=annotations),
+        spec=revision.RevisionSpec(
+            service="web", template=workload.PodTemplate(spec={"containers": [container]})
+        ),
+    )
+
+
+def test_relative_paths_resolve_in_the_applied_files_directory(harness: Harness) -> None:
+    """A relative command path and workingDir resolve against the source dir, not the
+    controller's working directory."""
+    source = harness.tmp_path / "src"
+    (source / "bin").mkdir(parents=True)
+    (source / "bin" / "app.py").write_text(APP)
+    rt = harness.make_runtime(cwd=harness.tmp_path / "elsewhere")
+    rev = template_revision(
+        {"name": "app", "command": [sys.executable, "app.py"], "workingDir": "bin"},
+        source_dir=source,
+    )
+    state = harness.ready(rt, rev)
+    assert state.url is not None
+    log_text = (harness.state_dir / "logs" / "team.web-00001.log").read_text()
+    assert f"in {source / 'bin'} (workingDir under the directory of the applied file)" in log_text
+
+
+def test_without_a_source_dir_a_failure_says_what_it_resolved_against(
+    harness: Harness,
+) -> None:
+    """No recorded dir: the controller's working directory, and the crash loop says so."""
+    elsewhere = harness.tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    rt = harness.make_runtime(cwd=elsewhere)
+    rev = template_revision({"name": "app", "command": [sys.executable, "app.py"]})
+    state = ensured(rt, rev, "crash loop", lambda s: s.failed)
+    assert state.reason == "CrashLoop"
+    assert f"(working directory {elsewhere}: the controller's working directory" in state.message
+    assert "rollout apply -f FILE" in state.message
+    assert "can't open file" in state.message  # python's own line, from the log
+
+
+def test_a_missing_working_directory_is_named(harness: Harness) -> None:
+    rt = harness.make_runtime()
+    source = harness.tmp_path / "src"
+    rev = template_revision({"name": "app", "command": [sys.executable]}, source_dir=source)
+    state = ensured(rt, rev, "restarting", lambda s: s.reason == "Restarting")
+    assert f"cannot start {sys.executable!r} in {source} (the directory" in state.message
+    assert f"No such file or directory: {source};" in state.message
+
+
+def test_a_missing_secret_fails_at_once_and_a_later_ensure_retries(harness: Harness) -> None:
+    """CreateContainerConfigError, no process; once the file exists the revision runs."""
+    rt = harness.make_runtime()
+    container = {
+        "name": "app",
+        "command": [sys.executable, str(harness.app)],
+        "env": [{"name": "GREETING", "valueFrom": {"secretKeyRef": {"name": "hi", "key": "text"}}}],
+    }
+    rev = template_revision(container)
+    state = rt.ensure(rev)
+    folder = harness.state_dir / "secrets" / "team" / "hi"
+    assert (state.ready, state.failed, state.reason) == (False, True, "CreateContainerConfigError")
+    assert state.message == (
+        f"container 'app': env GREETING: secret team/hi not found (looked for the directory"
+        f" {folder})"
+    )
+    assert rt.describe("team", "web-00001") is None
+    folder.mkdir(parents=True)
+    (folder / "text").write_text("from a secret")
+    body = get(str(harness.ready(rt, rev).url))
+    assert body["greeting"] == "from a secret"
+
+
+def test_probe_headers_and_tcp_probes(harness: Harness) -> None:
+    """httpGet's httpHeaders are sent; exec (like tcpSocket) is a TCP connect on PORT."""
+    rt = harness.make_runtime()
+    base = {"name": "app", "command": [sys.executable, str(harness.app)]}
+
+    def probed(name: str, probe: dict[str, Any]) -> revision.Revision:
+        rev = template_revision({**base, "readinessProbe": {**probe, "periodSeconds": 1}})
+        return rev.model_copy(update={"metadata": rev.metadata.model_copy(update={"name": name})})
+
+    header = {"name": "X-Probe", "value": "yes"}
+    path = {"path": "/needs-header", "port": 8080}
+    harness.ready(rt, probed("web-00001", {"httpGet": {**path, "httpHeaders": [header]}}))
+    without = probed("web-00002", {"httpGet": path})
+    state = ensured(rt, without, "probe failing", lambda s: s.reason == "ProbeFailing")
+    assert "GET /needs-header on port" in state.message
+    assert "HTTP 500" in state.message
+    state = harness.ready(rt, probed("web-00003", {"exec": {"command": ["false"]}}))
+    [notice] = state.notices
+    assert (notice.type, notice.message) == (
+        "IgnoredOnLocal",
+        "containers[0].readinessProbe.exec (probed as a TCP connect)",
+    )
 
 
 # --- stopping ---------------------------------------------------------------------------

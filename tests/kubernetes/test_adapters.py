@@ -21,16 +21,22 @@ WRITES = {"create", "update", "patch", "delete"}
 
 
 def a_revision(name: str = "web-00001", *, scale: bool = False) -> revision.Revision:
-    container = {
-        "name": "app",
-        "image": "registry.example/web:1",
-        "ports": [{"containerPort": 9000}],
-    }
+    template = workload.PodTemplate(
+        spec={
+            "containers": [
+                {
+                    "name": "web",
+                    "image": "registry.example/web:1",
+                    "ports": [{"containerPort": 9000}],
+                }
+            ]
+        }
+    )
     return revision.Revision(
         metadata=meta.ObjectMeta(name=name, namespace="default", uid=f"uid-{name}"),
         spec=revision.RevisionSpec(
             service="web",
-            template=workload.PodTemplate(spec={"containers": [container]}),
+            template=template,
             scaling=workload.Scaling(min_replicas=2, max_replicas=5) if scale else None,
         ),
     )

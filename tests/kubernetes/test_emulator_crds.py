@@ -8,6 +8,7 @@ from typing import Any
 
 import kubeemu
 import kubernetes.client
+import podtemplates
 import pytest
 from kubeemu import rawclient
 from kubernetes.client.exceptions import ApiException
@@ -88,7 +89,7 @@ def _rejected(custom: kubernetes.client.CustomObjectsApi, body: dict[str, Any]) 
 def test_valid_object_is_stored(custom: kubernetes.client.CustomObjectsApi) -> None:
     """An object that fits the schema is created as sent (int-or-string quantities both ways)."""
     body = a_service()
-    body["spec"]["template"]["containers"][0]["resources"] = {
+    body["spec"]["template"]["spec"]["containers"][0]["resources"] = {
         "requests": {"cpu": "50m", "memory": 64}
     }
     made = _create(custom, body)
@@ -100,7 +101,7 @@ def test_invalid_object_is_422_with_kubernetes_causes(
 ) -> None:
     """Every violation is a cause {reason, field, message} in a Status with reason Invalid."""
     body = a_service(port="eighty", routing={"router": "linkerd"})
-    body["spec"]["template"]["containers"][0]["ports"] = [{"containerPort": 70000}]
+    body["spec"]["template"]["spec"]["containers"][0]["ports"] = [{"containerPort": 70000}]
     status = _rejected(custom, body)
     assert (status["kind"], status["status"], status["reason"], status["code"]) == (
         "Status",
@@ -115,14 +116,14 @@ def test_invalid_object_is_422_with_kubernetes_causes(
     assert set(causes) == {
         "spec.port",
         "spec.routing.router",
-        "spec.template.containers[0].ports[0].containerPort",
+        "spec.template.spec.containers[0].ports[0].containerPort",
     }
     assert causes["spec.port"]["reason"] == "FieldValueTypeInvalid"
     assert causes["spec.port"]["message"] == (
         'Invalid value: "eighty": spec.port in body must be of type integer: "string"'
     )
     assert causes["spec.routing.router"]["reason"] == "FieldValueNotSupported"
-    assert causes["spec.template.containers[0].ports[0].containerPort"]["message"].endswith(
+    assert causes["spec.template.spec.containers[0].ports[0].containerPort"]["message"].endswith(
         "should be less than or equal to 65535"
     )
     assert status["message"].startswith('Service.rollout.dev "echo" is invalid: [')
@@ -134,15 +135,46 @@ def test_unknown_fields_are_rejected_naming_the_path(
     """A field the schema does not declare is a 422 whose cause is the field's path."""
     body = a_service()
     body["spec"]["replicas"] = 3
-    body["spec"]["template"]["containers"][0]["imagePullPolicy"] = "Always"
+    body["spec"]["template"]["spec"]["containers"][0]["imagePulPolicy"] = "Always"
     body["extra"] = True
     status = _rejected(custom, body)
     assert sorted(c["field"] for c in status["details"]["causes"]) == [
         "extra",
         "spec.replicas",
-        "spec.template.containers[0].imagePullPolicy",
+        "spec.template.spec.containers[0].imagePulPolicy",
     ]
     assert all("Unknown field" in c["message"] for c in status["details"]["causes"])
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"),
+    [("500m", True), (2, True), ("1Gi", True), ("lots", False), (0.5, False)],
+)
+def test_pod_template_quantities_are_int_or_string(
+    custom: kubernetes.client.CustomObjectsApi, value: object, accepted: bool
+) -> None:
+    """A template's quantity is an integer or a quantity string, as in controller-gen CRDs:
+    `lots` does not match the pattern, and 0.5 must be written "0.5" or 500m."""
+    body = a_service()
+    body["spec"]["template"]["spec"]["containers"][0]["resources"] = {"limits": {"cpu": value}}
+    if accepted:
+        assert _create(custom, body)["spec"] == body["spec"]
+        return
+    status = _rejected(custom, body)
+    assert [c["field"] for c in status["details"]["causes"]] == [
+        "spec.template.spec.containers[0].resources.limits.cpu"
+    ]
+
+
+def test_a_production_pod_template_is_stored_whole(
+    custom: kubernetes.client.CustomObjectsApi,
+) -> None:
+    """The CRD's pod spec (Kubernetes' own PodSpec) accepts a production template and
+    prunes none of it: what is stored is what was sent."""
+    body = podtemplates.production()
+    body["metadata"]["namespace"] = "default"
+    made = _create(custom, body)
+    assert made["spec"] == body["spec"]
 
 
 def test_required_fields(custom: kubernetes.client.CustomObjectsApi) -> None:

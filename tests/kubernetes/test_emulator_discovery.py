@@ -140,10 +140,24 @@ def test_aggregated_discovery_request_gets_plain_documents(emulator: kubeemu.Emu
     assert reply.body["kind"] == "APIGroupList"
 
 
-def test_openapi_is_not_served(emulator: kubeemu.Emulator) -> None:
-    """/openapi/v2 and /openapi/v3 answer 404 (kubectl is used with --validate=false)."""
-    for path in ("/openapi/v2", "/openapi/v3"):
-        assert rawclient.call(emulator.url, "GET", path).status == 404
+def test_openapi_v2_is_not_served(emulator: kubeemu.Emulator) -> None:
+    """/openapi/v2 answers 404 (kubectl is used with --validate=false)."""
+    assert rawclient.call(emulator.url, "GET", "/openapi/v2").status == 404
+
+
+def test_openapi_v3_serves_the_crd_schemas(crds_applied: kubeemu.Emulator) -> None:
+    """/openapi/v3 lists the custom group/versions only; each document holds every kind's
+    `openAPIV3Schema` under its GVK, and a get path naming it (what kubectl explain reads)."""
+    index = _get(crds_applied, "/openapi/v3")
+    assert list(index["paths"]) == ["apis/rollout.dev/v1alpha1"]
+    url = index["paths"]["apis/rollout.dev/v1alpha1"]["serverRelativeURL"]
+    schemas = _get(crds_applied, url)["components"]["schemas"]
+    service = schemas["dev.rollout.v1alpha1.Service"]
+    assert service["x-kubernetes-group-version-kind"] == [
+        {"group": "rollout.dev", "version": "v1alpha1", "kind": "Service"}
+    ]
+    assert "template" in service["properties"]["spec"]["properties"]
+    assert rawclient.call(crds_applied.url, "GET", "/openapi/v3/apis/apps/v1").status == 404
 
 
 def test_kubectl_discovers_builtins_and_crds(emulator: kubeemu.Emulator, kubectl: Any) -> None:

@@ -1,4 +1,5 @@
-"""The real kubectl against the emulator: apply, get (printer columns, -A), patch, delete."""
+"""The real kubectl against the emulator: apply, get (printer columns, -A), patch, delete,
+explain (from the CRDs' schemas, served as OpenAPI v3)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ from typing import Any
 
 import kubeemu
 import pytest
+import yaml
 from kubeemu import crdfiles
+
+from rollout.api import crds, kinds, podschema
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 ECHO = ROOT / "examples" / "kubernetes" / "echo.yaml"
@@ -245,3 +249,65 @@ def test_deployment_apply_twice(emulator: kubeemu.Emulator, kubectl: Any) -> Non
     assert container["env"] == [{"name": "A", "value": "1"}]
     assert container["ports"] == [{"containerPort": 8080, "protocol": "TCP"}]
     assert stored["metadata"]["generation"] == 2
+
+
+# --- kubectl explain: the pod template's fields, from the CRD ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "words"),
+    [
+        pytest.param(
+            "rsvc.spec.template.spec",
+            ["FIELD: spec <Object>", "containers\t<[]Object> -required-", "serviceAccountName"],
+            id="pod-spec",
+        ),
+        pytest.param(
+            "rsvc.spec.template.spec.containers",
+            [
+                "FIELD: containers <[]Object>",
+                "image\t<string>",
+                "Container image name.",
+                "readinessProbe\t<Object>",
+                "Periodic probe of container service readiness.",
+            ],
+            id="containers",
+        ),
+        pytest.param(
+            "rsvc.spec.template.spec.containers.readinessProbe",
+            ["periodSeconds\t<integer>", "How often (in seconds) to perform the probe."],
+            id="readiness-probe",
+        ),
+        pytest.param(
+            "rrev.spec.template.spec.volumes",
+            ["FIELD: volumes <[]Object>", "secret\t<Object>", "configMap\t<Object>"],
+            id="revision-volumes",
+        ),
+    ],
+)
+def test_explain_describes_the_pod_template(
+    crds_applied: kubeemu.Emulator, kubectl: Any, path: str, words: list[str]
+) -> None:
+    """`kubectl explain` of a template's fields answers as for a Deployment: types and the
+    Kubernetes descriptions (down to `podschema.DESCRIBED_DEPTH` levels)."""
+    out = _ok(kubectl(crds_applied, "explain", path))
+    assert out.startswith("GROUP:      rollout.dev\n"), out
+    for word in words:
+        assert word in out, f"{word!r} not in:\n{out}"
+
+
+def test_a_crd_over_the_annotation_limit_cannot_be_applied_client_side(
+    emulator: kubeemu.Emulator, kubectl: Any, tmp_path: pathlib.Path
+) -> None:
+    """With every description of the pod spec, the Service CRD no longer fits the 256 KiB
+    annotation a client-side `kubectl apply` writes: why descriptions stop at a depth."""
+    crd = crds.crd(kinds.KINDS["Service"])
+    spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    spec["properties"]["template"]["properties"]["spec"] = podschema.pod_spec(described_depth=99)
+    path = tmp_path / "services.yaml"
+    path.write_text(yaml.safe_dump(crd), encoding="utf-8")
+    refused = kubectl(emulator, "apply", "--validate=false", "-f", str(path))
+    assert refused.returncode != 0
+    assert "metadata.annotations: Too long: may not be more than 262144 bytes" in refused.stderr
+    created = kubectl(emulator, "create", "--validate=false", "-f", str(path))
+    assert created.returncode == 0, created.stderr  # no annotation: only the apply path fails

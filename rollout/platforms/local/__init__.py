@@ -2,6 +2,9 @@
 from its stats, state in SQLite under a state directory (DESIGN §6).
 
     runtime     LocalRuntime: a revision's command as a supervised process
+    podtemplate what runs from a pod template, and what is ignored (IgnoredOnLocal)
+    podenv      a container's environment as the kubelet would make it
+    configfiles Secrets and ConfigMaps as files in the state dir
     slots       one revision's process record and the supervisor's decisions on it
     proxy/      the data plane (its own process) and its admin client
     supervisor  ProxySupervisor: keeps the proxy running, wakes the routes
@@ -25,7 +28,8 @@ killed controller keeps serving its revisions).
 Files in the state dir (what tools such as `bench/chaos_local.py` may read):
 `controller.lock` (`statelock`: who runs the controller), `proxy.json` (the proxy's
 pid, admin URL and boot id), `proxy.token` (the admin token, 0600), `run/*.json` (a
-revision's pid and port), `logs/`.
+revision's pid and port), `logs/`; and the user's `secrets/` and `configmaps/`
+(`<namespace>/<name>/<key>`, read by `configfiles`).
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ __all__ = [
     "free_port",
     "parse_stat",
     "probe",
+    "probe_tcp",
     "proc_start",
     "read_run_file",
     "remove_file",
@@ -305,11 +306,14 @@ class ProbeResult:
     refused: bool = False  # nothing listens yet: the process is still starting
 
 
-def probe(port: int, path: str, *, timeout: float) -> ProbeResult:
-    """HTTP GET http://127.0.0.1:<port><path>; 2xx and 3xx pass."""
+def probe(
+    port: int, path: str, *, timeout: float, headers: Sequence[tuple[str, str]] = ()
+) -> ProbeResult:
+    """HTTP GET http://127.0.0.1:<port><path> with `headers` (which may replace the
+    User-Agent); 2xx and 3xx pass."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        conn.request("GET", path, headers={"User-Agent": "rollout-probe"})
+        conn.request("GET", path, headers={"User-Agent": "rollout-probe", **dict(headers)})
         response = conn.getresponse()
         response.read(65536)
     except ConnectionRefusedError:
@@ -321,3 +325,18 @@ def probe(port: int, path: str, *, timeout: float) -> ProbeResult:
     finally:
         conn.close()
     return ProbeResult(200 <= response.status < 400, f"HTTP {response.status}")
+
+
+def probe_tcp(port: int, *, timeout: float) -> ProbeResult:
+    """A TCP connection to 127.0.0.1:<port> (Kubernetes' tcpSocket probe): it passes
+    when the connection is accepted."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout):
+            pass
+    except ConnectionRefusedError:
+        return ProbeResult(False, "connection refused", refused=True)
+    except TimeoutError:
+        return ProbeResult(False, f"timed out after {timeout:g}s")
+    except OSError as e:
+        return ProbeResult(False, f"{type(e).__name__}: {e}")
+    return ProbeResult(True, "connected")

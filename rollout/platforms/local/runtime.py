@@ -1,14 +1,20 @@
 """The local platform's Runtime: each revision is a process on this machine.
 
-`ensure(rev)` starts the first container's `command` + `args` (the image is ignored
-locally; other containers are not run) with the container's env, `PORT` (a free
-127.0.0.1 port), `ROLLOUT_REVISION` and `ROLLOUT_SERVICE`, in a session of its own so
-that it outlives a controller killed with SIGKILL. Its output is appended to
+`ensure(rev)` starts what `podtemplate.plan` makes of the pod template — the first
+container's `command` + `args` (the image is ignored locally; other containers are not
+run), its environment as the kubelet would make it (`podenv`: Secrets and ConfigMaps
+from `<state-dir>/secrets|configmaps/<namespace>/<name>/<key>`, `configfiles`), in
+its working directory (relative to the applied file's directory) — with `PORT` (a
+free 127.0.0.1 port), `ROLLOUT_REVISION` and `ROLLOUT_SERVICE`, and `$(NAME)` in the
+arguments expanded from that environment, in a session of its own so that it
+outlives a controller killed with SIGKILL. Its output is appended to
 `<state-dir>/logs/<namespace>.<revision>.log`; `<state-dir>/run/<namespace>.<revision>.json`
 names its pid, port and start time, so a restarted controller adopts it instead of
 starting a second one (the proxy also reads it: it forwards only to ports a run file
 names). One process per revision (`scaling` is not applied locally). It runs with
-the user's umask (`files.user_umask()`), not the controller's private one.
+the user's umask (`files.user_umask()`), not the controller's private one. What the
+template asks for that the local platform cannot honour (`podtemplate.ignored`) is
+reported with every state as the notice `IgnoredOnLocal`.
 
 Adopting is confirming: `ensure` probes an adopted process once before it answers
 (outside the lock), and the process is ready only if that probe passed — never
@@ -23,20 +29,26 @@ because the revision was ready before the restart.
   has not been ensured since the restart). The router then keeps the proxy's last
   split rather than take the revision out.
 
-A supervisor thread per revision probes readiness (HTTP GET on
-`readinessProbe.httpGet.path`, default `/`; the probe's `httpGet.port` is ignored:
-the process listens on `PORT`), notices exits and restarts with exponential backoff.
+A supervisor thread per revision probes readiness (`slots.Readiness`: HTTP GET on
+`readinessProbe.httpGet.path` with its `httpHeaders`, default `/`, or a TCP connect
+for `tcpSocket`, `exec` and `grpc`; always on `PORT`: the process listens there),
+notices exits and restarts with exponential backoff.
 After `crash_loop_after` restarts without staying ready for `stable_after` seconds,
-the next exit reports `failed=True`, reason `CrashLoop`, with the log's last lines;
-it keeps restarting (with the capped backoff) in case it recovers. Every change of
+the next exit reports `failed=True`, reason `CrashLoop`, with the working directory
+(and what it was resolved against) and the log's last lines; it keeps restarting
+(with the capped backoff) in case it recovers. Every change of
 the reported state calls `on_change(namespace, revision)`. What each probe result and
 exit means is decided in `slots` (one record per revision, under this runtime's lock);
 this module owns the lock, the threads and the I/O around those decisions.
 
 Reasons: Starting, Ready, ProbeFailing, Restarting (exited, waiting for its
-backoff), CrashLoop (failed), NoCommand (failed: nothing to run), ShuttingDown.
+backoff), CrashLoop (failed), NoCommand (failed: nothing to run),
+CreateContainerConfigError (failed: a Secret, ConfigMap or key it needs is missing,
+or a `valueFrom` Kubernetes would refuse; no process is started, and the next
+`ensure` tries again), ShuttingDown.
 
-The runtime's own lines in a revision's log (starts, exits) begin with `[rollout]`.
+The runtime's own lines in a revision's log (starts — with the working directory and
+what it was resolved against —, exits) begin with `[rollout]`.
 
 Called by the Revision reconciler (`ensure`, `remove`, on every pass), the controller
 command (`shutdown`), the router (`endpoint`), and tests and diagnostics (`url_of`,
@@ -47,20 +59,22 @@ this module and `slots` decide. Time is `time.monotonic` only.
 from __future__ import annotations
 
 import dataclasses
+import decimal
 import os
+import shutil
+import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import structlog
 
 from rollout import files
-from rollout.api import podspec, revision
+from rollout.api import condition, revision
 from rollout.platforms import ports
-from rollout.platforms.local import processes, slots
+from rollout.platforms.local import configfiles, podenv, podtemplate, processes, slots
 
 __all__ = ["INHERITED_ENV", "Endpoint", "LocalRuntime", "ProcessInfo"]
 
@@ -104,6 +118,8 @@ class LocalRuntime:
         *,
         on_change: OnChange | None = None,
         cwd: Path | None = None,
+        sources: podenv.Sources | None = None,
+        host: podtemplate.Host | None = None,
         probe_interval: float = 0.5,
         backoff: float = 1.0,
         max_backoff: float = 30.0,
@@ -118,6 +134,8 @@ class LocalRuntime:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.on_change = on_change
         self.cwd = cwd or Path.cwd()
+        self.sources: podenv.Sources = sources or configfiles.ConfigFiles(self.state_dir)
+        self.host = host or _this_host(self.state_dir)
         self.timing = slots.Timing(
             probe_interval=probe_interval,
             backoff=backoff,
@@ -143,25 +161,31 @@ class LocalRuntime:
                 return slot.state()
             if self._closed:
                 return _SHUTTING_DOWN
-            container = podspec.app_containers(rev.spec.template.spec)[0]
-            if not container.get("command"):
-                return ports.RuntimeState(
-                    ready=False,
-                    reason="NoCommand",
-                    message=f"container {container.get('name')!r} has no command: the local "
-                    "platform runs a command (images are not run locally)",
-                    replicas=1,
-                    failed=True,
-                )
-            slot = self._new_slot(key, rev, container)
+        # Planned outside the lock: it reads the Secrets and ConfigMaps it names.
+        notices = _notices(podtemplate.ignored(rev.spec.template.spec))
+        try:
+            launch = podtemplate.plan(
+                rev, default_dir=self.cwd, host=self.host, sources=self.sources
+            )
+        except podtemplate.CannotRun as e:
+            log.warning(
+                "revision cannot run", namespace=key[0], revision=key[1], reason=e.reason,
+                message=e.message,
+            )  # fmt: skip
+            return ports.RuntimeState(
+                ready=False,
+                reason=e.reason,
+                message=e.message,
+                replicas=1,
+                failed=True,
+                notices=notices,
+            )
+        slot = self._new_slot(key, rev, launch, notices)
         # What an earlier controller left running, probed now (outside the lock: a
         # probe may take its timeout).
         record = processes.read_run_file(slot.run_path)
         proc = processes.adopt(record) if record else None
-        probed = None
-        if proc is not None:
-            probe = slot.probe
-            probed = processes.probe(proc.port, probe.path, timeout=float(probe.timeout_seconds))
+        probed = _probe(slot.probe, proc.port) if proc is not None else None
         with self._lock:
             raced = self._slots.get(key)
             if raced is not None:  # another call adopted or started it meanwhile
@@ -269,23 +293,27 @@ class LocalRuntime:
     # --- starting and adopting (under the lock) ---------------------------------------
 
     def _new_slot(
-        self, key: _Key, rev: revision.Revision, container: Mapping[str, Any]
+        self,
+        key: _Key,
+        rev: revision.Revision,
+        launch: podtemplate.Launch,
+        notices: tuple[ports.RevisionNotice, ...],
     ) -> slots.Slot:
+        ours = {"ROLLOUT_REVISION": key[1], "ROLLOUT_SERVICE": rev.spec.service}
         env = {k: v for k, v in os.environ.items() if k in INHERITED_ENV or k.startswith("LC_")}
-        env.update({e["name"]: e.get("value") or "" for e in container.get("env") or []})
-        env["ROLLOUT_REVISION"] = key[1]
-        env["ROLLOUT_SERVICE"] = rev.spec.service
-        working_dir = container.get("workingDir")
-        cwd = self.cwd / working_dir if working_dir else self.cwd
+        env.update({**launch.env, **ours})
         return slots.Slot(
             key=key,
-            argv=[*(container.get("command") or []), *(container.get("args") or [])],
+            argv=list(launch.argv),
             env=env,
-            cwd=cwd,
-            probe=slots.Readiness.of(container),
+            cwd=launch.workdir.path,
+            probe=launch.readiness,
             log_path=self.logs_dir / f"{key[0]}.{key[1]}.log",
             run_path=self._run_path(key),
             backoff=self.timing.backoff,
+            variables={**launch.env, **ours},
+            cwd_origin=launch.workdir.origin,
+            notices=notices,
         )
 
     def _run_path(self, key: _Key) -> Path:
@@ -322,19 +350,27 @@ class LocalRuntime:
 
     def _start(self, slot: slots.Slot, now: float) -> None:
         slot.port = processes.free_port(slot.port or None)
-        env = {**slot.env, "PORT": str(slot.port)}
-        _note(slot.log_path, f"starting {slot.argv} on port {slot.port}")
+        port = str(slot.port)
+        env = {**slot.env, "PORT": port}
+        variables = {**slot.variables, "PORT": port}
+        argv = [podenv.expand(arg, variables.get) for arg in slot.argv]
+        where = f"{slot.cwd} ({slot.cwd_origin})"
+        _note(slot.log_path, f"starting {argv} on port {slot.port} in {where}")
         try:
             proc = processes.spawn(
-                slot.argv,
+                argv,
                 env=env,
                 cwd=slot.cwd,
                 log_path=slot.log_path,
                 port=slot.port,
                 umask=files.user_umask(),
             )
-        except OSError as e:
-            why = f"cannot start {slot.argv[0]!r}: {e.strerror or e}"
+        except (OSError, ValueError) as e:
+            cause = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            missing = getattr(e, "filename", None)
+            if missing:
+                cause = f"{cause}: {missing}"
+            why = f"cannot start {argv[0]!r} in {where}: {cause}"
             _note(slot.log_path, why)
             slots.down(slot, why, now, self.timing)
             return
@@ -389,9 +425,8 @@ class LocalRuntime:
             slots.steady(slot, now, self.timing)
             proc = slot.process
             due = proc is not None and now >= slot.next_probe
-            path, timeout = slot.probe.path, float(slot.probe.timeout_seconds)
         if due and proc is not None:
-            result = processes.probe(proc.port, path, timeout=timeout)
+            result = _probe(slot.probe, proc.port)
             with self._lock:
                 if slot.process is proc:
                     slots.probed(slot, result, time.monotonic(), self.timing)
@@ -425,6 +460,47 @@ class LocalRuntime:
         for s in held:
             if s.thread is not None and s.thread is not threading.current_thread():
                 s.thread.join()
+
+
+def _probe(readiness: slots.Readiness, port: int) -> processes.ProbeResult:
+    timeout = float(readiness.timeout_seconds)
+    if readiness.tcp:
+        return processes.probe_tcp(port, timeout=timeout)
+    return processes.probe(port, readiness.path, timeout=timeout, headers=readiness.headers)
+
+
+def _notices(ignored: tuple[str, ...]) -> tuple[ports.RevisionNotice, ...]:
+    """`IgnoredOnLocal` when the template has fields the local platform does not honour."""
+    if not ignored:
+        return ()
+    return (
+        ports.RevisionNotice(
+            type=condition.ConditionType.IGNORED_ON_LOCAL,
+            reason="NotHonouredLocally",
+            message=", ".join(ignored),
+        ),
+    )
+
+
+def _this_host(state_dir: Path) -> podtemplate.Host:
+    """This machine as the pod's node: its name; its cores, memory and disk (where the
+    state dir is) as the capacity an unset limit reads as."""
+    try:
+        pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):
+        pages = 0
+    try:
+        disk = shutil.disk_usage(state_dir).total
+    except OSError:
+        disk = 0
+    return podtemplate.Host(
+        node_name=socket.gethostname(),
+        capacity=podenv.Capacity(
+            cpu=decimal.Decimal(os.cpu_count() or 1),
+            memory=decimal.Decimal(pages),
+            ephemeral_storage=decimal.Decimal(disk),
+        ),
+    )
 
 
 def _note(log_path: Path, line: str) -> None:

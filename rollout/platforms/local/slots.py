@@ -45,11 +45,14 @@ class Timing:
 
 @dataclasses.dataclass(frozen=True)
 class Readiness:
-    """The container's readiness probe as the local platform runs it: HTTP GET `path`
-    on the process's own port (`PORT`; the probe's `port` names the container's port,
-    which is that one). Kubernetes' defaults for the timings."""
+    """The container's readiness probe as the local platform runs it, on the process's
+    own port (`PORT`): HTTP GET `path` with `headers`, or a TCP connect (`tcp`) for a
+    `tcpSocket` probe — and for `exec` and `grpc`, which the local platform cannot run
+    (`podtemplate` reports them ignored). Kubernetes' defaults for the timings."""
 
     path: str = "/"
+    headers: tuple[tuple[str, str], ...] = ()
+    tcp: bool = False
     initial_delay_seconds: int = 0
     period_seconds: int = 10
     timeout_seconds: int = 1
@@ -57,20 +60,39 @@ class Readiness:
 
     @classmethod
     def of(cls, container: Mapping[str, Any]) -> Readiness:
-        """The container's `readinessProbe` (its httpGet), or GET / by default."""
+        """The container's `readinessProbe`, or GET / when it has none."""
         probe = container.get("readinessProbe") or {}
-        timings = {
-            field: int(probe[key])
-            for field, key in (
-                ("initial_delay_seconds", "initialDelaySeconds"),
-                ("period_seconds", "periodSeconds"),
-                ("timeout_seconds", "timeoutSeconds"),
-                ("failure_threshold", "failureThreshold"),
-            )
-            if probe.get(key) is not None
-        }
-        path = (probe.get("httpGet") or {}).get("path") or "/"
-        return cls(path=str(path), **timings)
+        default = cls()
+
+        def timing(key: str, otherwise: int) -> int:
+            return int(probe[key]) if probe.get(key) is not None else otherwise
+
+        timings = cls(
+            initial_delay_seconds=timing("initialDelaySeconds", default.initial_delay_seconds),
+            period_seconds=timing("periodSeconds", default.period_seconds),
+            timeout_seconds=timing("timeoutSeconds", default.timeout_seconds),
+            failure_threshold=timing("failureThreshold", default.failure_threshold),
+        )
+        http = probe.get("httpGet")
+        if http is None and probe.keys() - _TIMINGS:
+            return dataclasses.replace(timings, tcp=True)
+        http = http or {}
+        headers = tuple((str(h["name"]), str(h["value"])) for h in http.get("httpHeaders") or [])
+        return dataclasses.replace(timings, path=str(http.get("path") or "/"), headers=headers)
+
+    def describe(self) -> str:
+        """`GET /healthz` or `a TCP connection`, for messages."""
+        return "a TCP connection" if self.tcp else f"GET {self.path}"
+
+
+_TIMINGS = {
+    "initialDelaySeconds",
+    "periodSeconds",
+    "timeoutSeconds",
+    "failureThreshold",
+    "successThreshold",
+    "terminationGracePeriodSeconds",
+}
 
 
 @dataclasses.dataclass(eq=False)
@@ -79,12 +101,15 @@ class Slot:
     runtime's lock)."""
 
     key: Key
-    argv: list[str]
-    env: dict[str, str]
+    argv: list[str]  # as written: `$(NAME)` is expanded from `variables` at each start
+    env: dict[str, str]  # what the process gets, but PORT
     cwd: Path
     probe: Readiness
     log_path: Path
     run_path: Path
+    variables: dict[str, str] = dataclasses.field(default_factory=dict)  # for $(NAME), but PORT
+    cwd_origin: str = ""  # what a relative working directory was resolved against
+    notices: tuple[ports.RevisionNotice, ...] = ()
     port: int = 0
     process: processes.Process | None = None
     ready: bool = False
@@ -118,10 +143,11 @@ class Slot:
             restarts=self.restarts,
             url=self.url if self.ready else None,
             failed=failed,
+            notices=self.notices,
         )
 
     def waiting(self) -> str:
-        return f"waiting for GET {self.probe.path} on port {self.port}"
+        return f"waiting for {self.probe.describe()} on port {self.port}"
 
 
 def started(slot: Slot, proc: processes.Process, now: float) -> None:
@@ -145,7 +171,8 @@ def down(slot: Slot, why: str, now: float, timing: Timing) -> None:
         slot.failed = True
         slot.crash_message = (
             f"{why} after {slot.streak} restarts without staying ready for "
-            f"{timing.stable_after:g}s; last log lines:\n{processes.tail(slot.log_path)}"
+            f"{timing.stable_after:g}s (working directory {slot.cwd}: {slot.cwd_origin});"
+            f" last log lines:\n{processes.tail(slot.log_path)}"
         )
     log.warning(
         "revision down",
@@ -179,7 +206,7 @@ def probed(slot: Slot, result: processes.ProbeResult, now: float, timing: Timing
             slot.ready_since, slot.passed_once = now, True
         return
     slot.failures += 1
-    detail = f"GET {probe.path} on port {slot.port}: {result.detail}"
+    detail = f"{probe.describe()} on port {slot.port}: {result.detail}"
     if not slot.ready and result.refused:  # not listening yet (a stable message:
         slot.reason, slot.message = "Starting", slot.waiting()  # no wake-ups)
     elif not slot.ready or slot.failures >= probe.failure_threshold:

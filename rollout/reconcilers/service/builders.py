@@ -42,16 +42,19 @@ def make_revision(
     scaling: workload.Scaling | None = None,
 ) -> revision.Revision:
     """The next immutable Revision of `svc`: its template and scaling, frozen — or, for
-    a `workloadRef`, the template and scaling resolved from the Deployment."""
+    a `workloadRef`, the template and scaling resolved from the Deployment — (and
+    where it was applied from, for the local platform's relative paths)."""
     name = names.revision_name(svc.metadata.name, number)
     template = template or svc.spec.template
     scaling = scaling or svc.spec.scaling
     assert template is not None, "a Service has a template or a resolved workloadRef"
+    source = svc.metadata.annotations.get(names.SOURCE_DIR_ANNOTATION)
     return revision.Revision(
         metadata=meta.ObjectMeta(
             name=name,
             namespace=svc.metadata.namespace,
             labels=_labels(svc, **{names.REVISION_LABEL: name}),
+            annotations={names.SOURCE_DIR_ANNOTATION: source} if source else {},
             owner_references=[base.owner_reference(svc)],
         ),
         spec=revision.RevisionSpec(

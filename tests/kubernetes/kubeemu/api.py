@@ -140,6 +140,10 @@ class Api:
             body = discovery.api_group(self.registry, parts[1])
         elif len(parts) == 3 and parts[0] == "apis":
             body = discovery.resource_list(self.registry, parts[1], parts[2])
+        elif parts == ["openapi", "v3"]:
+            body = discovery.openapi_v3_paths(self.registry)
+        elif len(parts) == 5 and parts[:3] == ["openapi", "v3", "apis"]:
+            body = discovery.openapi_v3_document(self.registry, parts[3], parts[4])
         if body is None:
             raise errors.NotFound("the server could not find the requested resource")
         return exchange.Response(200, body)

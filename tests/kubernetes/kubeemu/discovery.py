@@ -9,19 +9,33 @@ back to the legacy documents, as against an apiserver that predates aggregation.
 Each resource entry has name, singularName, namespaced, kind, verbs, shortNames and
 categories, and a `<plural>/status` entry when the type has the subresource.
 
-There is no OpenAPI document (`/openapi/v2`, `/openapi/v3` answer 404); kubectl
-works with `--validate=false`, which is how the tests drive it.
+OpenAPI v3 is served for the custom resources only, which is what `kubectl explain`
+reads: `/openapi/v3` lists one path per served CRD group/version, and
+`/openapi/v3/apis/<group>/<version>` holds each kind's `openAPIV3Schema` as the
+apiserver publishes it (`components.schemas["<reversed group>.<version>.<Kind>"]` with
+`x-kubernetes-group-version-kind`). The built-in types have no OpenAPI document
+(`/openapi/v2` answers 404); kubectl's other commands work with `--validate=false`,
+which is how the tests drive them.
 
 Pure; called by `api.py`.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from kubeemu import resources
 
-__all__ = ["api_group", "api_group_list", "api_versions", "resource_list", "version_info"]
+__all__ = [
+    "api_group",
+    "api_group_list",
+    "api_versions",
+    "openapi_v3_document",
+    "openapi_v3_paths",
+    "resource_list",
+    "version_info",
+]
 
 KUBERNETES_VERSION = ("1", "32", "v1.32.0-kubeemu")
 
@@ -113,4 +127,54 @@ def resource_list(registry: resources.Registry, group: str, version: str) -> dic
         "apiVersion": "v1",
         "groupVersion": f"{group}/{version}" if group else version,
         "resources": entries,
+    }
+
+
+def _custom(registry: resources.Registry) -> list[resources.ResourceType]:
+    return [rt for rt in registry.all() if rt.custom and rt.schema is not None]
+
+
+def openapi_v3_paths(registry: resources.Registry) -> dict[str, Any]:
+    """The OpenAPI v3 index: one entry per group/version that serves a custom resource."""
+    paths = {}
+    for rt in _custom(registry):
+        path = f"apis/{rt.group}/{rt.version}"
+        paths[path] = {"serverRelativeURL": f"/openapi/v3/{path}"}
+    return {"paths": dict(sorted(paths.items()))}
+
+
+def openapi_v3_document(
+    registry: resources.Registry, group: str, version: str
+) -> dict[str, Any] | None:
+    """The OpenAPI v3 document of one group/version of custom resources, None if none."""
+    schemas, paths = {}, {}
+    for rt in _custom(registry):
+        if (rt.group, rt.version) != (group, version):
+            continue
+        gvk = {"group": group, "version": version, "kind": rt.kind}
+        schema = copy.deepcopy(rt.schema.openapi)
+        schema["x-kubernetes-group-version-kind"] = [gvk]
+        name = ".".join([*reversed(group.split(".")), version, rt.kind])
+        schemas[name] = schema
+        scope = "namespaces/{namespace}/" if rt.namespaced else ""
+        paths[f"/apis/{group}/{version}/{scope}{rt.plural}/{{name}}"] = {
+            "get": {
+                "x-kubernetes-action": "get",
+                "x-kubernetes-group-version-kind": gvk,
+                "responses": {
+                    "200": {
+                        "content": {
+                            "application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}
+                        }
+                    }
+                },
+            }
+        }
+    if not schemas:
+        return None
+    return {
+        "openapi": "3.0.0",
+        "info": {"title": "Kubernetes CRD Swagger", "version": "v0.1.0"},
+        "paths": paths,
+        "components": {"schemas": schemas},
     }

@@ -5,7 +5,8 @@ The rules of the apiserver's generic registry and strategies, as pure functions:
 - `check_identity` — `apiVersion`/`kind` must be the URL's, the body's namespace
   (defaulted from the URL) and name must match it: otherwise `BadRequest`.
 - `metadata_causes` — name syntax (DNS-1123 subdomain; label for Namespaces;
-  DNS-1035 label for Services), `generateName`, labels, annotations,
+  DNS-1035 label for Services), `generateName`, labels, annotations (at most 256 KiB
+  together, which bounds what a client-side `kubectl apply` can apply),
   ownerReferences: `Invalid` causes.
 - `prepare_create` — sets `uid`, `creationTimestamp`, `generation: 1` (for the types
   that track it, see `resources.py`), drops the body's `status` when the type has a
@@ -57,6 +58,9 @@ _SYSTEM_METADATA = (
     "deletionGracePeriodSeconds",
 )
 _ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+# The apiserver's TotalAnnotationSizeLimitB: all keys and values together, in bytes. A
+# client-side `kubectl apply` copies the whole object into one of them.
+MAX_ANNOTATION_BYTES = 256 * 1024
 
 
 def format_time(when: datetime.datetime) -> str:
@@ -124,6 +128,10 @@ def _name_causes(rt: resources.ResourceType, name: Any, field: str) -> list[erro
     return [errors.Cause(field, f'Invalid value: "{name}": must be {rule}')]
 
 
+def _annotation_bytes(values: dict[Any, Any]) -> int:
+    return sum(len(str(k).encode()) + len(str(v).encode()) for k, v in values.items())
+
+
 def metadata_causes(rt: resources.ResourceType, obj: dict[str, Any]) -> list[errors.Cause]:
     """Every problem with `obj.metadata` (empty list: fine)."""
     meta = obj.get("metadata") or {}
@@ -143,6 +151,14 @@ def metadata_causes(rt: resources.ResourceType, obj: dict[str, Any]) -> list[err
                 causes.append(errors.Cause(where, f"Invalid value: {value!r}: must be a string"))
             elif field == "labels" and not selectors.valid_label_value(value):
                 causes.append(errors.Cause(where, f'Invalid value: "{value}": invalid label value'))
+        if field == "annotations" and (size := _annotation_bytes(values)) > MAX_ANNOTATION_BYTES:
+            causes.append(
+                errors.Cause(
+                    "metadata.annotations",
+                    f"Too long: may not be more than {MAX_ANNOTATION_BYTES} bytes (got {size})",
+                    "FieldValueTooLong",
+                )
+            )
     refs = meta.get("ownerReferences")
     if refs is not None:
         if not isinstance(refs, list):

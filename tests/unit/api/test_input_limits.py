@@ -26,7 +26,8 @@ spec:
   template:
     spec:
       containers:
-        - command: [python3, app.py]
+        - name: app
+          command: [python3, app.py]
           env:
             - {name: BIG, value: "VALUE"}
 """
@@ -66,7 +67,7 @@ def test_a_string_over_the_limit_is_named_by_its_field(tmp_path: pathlib.Path) -
     result = _validate(path)
     assert result.exit_code == 2
     assert result.stderr.splitlines() == [
-        f"{path}:10: spec.template.containers[0].env[0].value: too large ({size} bytes;"
+        f"{path}:12: spec.template.spec.containers[0].env[0].value: too large ({size} bytes;"
         f" at most {limits.MAX_STRING_BYTES})",
         "1 problem(s) found",
     ]
@@ -172,7 +173,7 @@ spec:
   template:
     spec:
       containers:
-        - command: [python3, app.py]
+        - {name: app, command: [python3, app.py]}
 """
 
 
@@ -189,7 +190,8 @@ def _flat_aliases(count: int) -> str:
           template:
             spec:
               containers:
-                - command: [python3, app.py]
+                - name: app
+                  command: [python3, app.py]
                   env: [&e {{name: A, value: {value}}}, {", ".join(["*e"] * count)}]
         """
     )
@@ -220,7 +222,7 @@ def test_aliases_within_the_limit_are_fine() -> None:
     parsed = documents.parse(_flat_aliases(5), "ok.yaml")
     assert parsed.diagnostics == []
     (doc,) = parsed.documents
-    assert len(doc.resource.spec.template.containers[0].env) == 6
+    assert len(doc.resource.spec.template.spec["containers"][0]["env"]) == 6
 
 
 def test_a_bomb_passed_as_data_is_refused_before_pydantic() -> None:
@@ -232,7 +234,7 @@ def test_a_bomb_passed_as_data_is_refused_before_pydantic() -> None:
         "apiVersion": "rollout.dev/v1alpha1",
         "kind": "Service",
         "metadata": {"name": "web", "managedFields": [{"x": leaf}]},
-        "spec": {"template": {"spec": {"containers": [{"command": ["app"]}]}}},
+        "spec": {"template": {"spec": {"containers": [{"name": "app", "command": ["app"]}]}}},
     }
     resource, found = documents.validate_data(data)
     assert resource is None

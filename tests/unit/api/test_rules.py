@@ -749,8 +749,8 @@ SERVICE_RULES = [
             spec:
               containers: []
         """,
-        7,
-        "spec.template.containers",
+        8,
+        "spec.template.spec.containers",
         "at least one container",
         id="containers-empty",
     ),
@@ -767,8 +767,8 @@ SERVICE_RULES = [
                 - name: app
                   env: [{name: VERSION, value: v2}]
         """,
-        8,
-        "spec.template.containers[0]",
+        9,
+        "spec.template.spec.containers[0]",
         "needs an image",
         id="container-without-image-or-command",
     ),
@@ -785,8 +785,8 @@ SERVICE_RULES = [
                 - {name: app, image: "web:1"}
                 - {name: app, image: "proxy:1"}
         """,
-        9,
-        "spec.template.containers[1].name",
+        10,
+        "spec.template.spec.containers[1].name",
         "duplicate container name 'app'",
         id="container-names-duplicate",
     ),
@@ -800,7 +800,7 @@ SERVICE_RULES = [
           template:
             spec:
               containers:
-                - command: [python3, app.py]
+                - {name: app, command: [python3, app.py]}
         """,
         4,
         "metadata.name",
@@ -817,7 +817,7 @@ SERVICE_RULES = [
           template:
             spec:
               containers:
-                - command: [python3, app.py]
+                - {{name: app, command: [python3, app.py]}}
         """,
         4,
         "metadata.name",
@@ -834,12 +834,13 @@ SERVICE_RULES = [
           template:
             spec:
               containers:
-                - command: [python3, app.py]
+                - name: app
+                  command: [python3, app.py]
                   env:
                     - {name: "1 VERSION", value: v2}
         """,
-        10,
-        "spec.template.containers[0].env[0].name",
+        12,
+        "spec.template.spec.containers[0].env[0].name",
         "'1 VERSION' is not a valid environment variable name",
         id="env-name-invalid",
     ),
@@ -853,13 +854,14 @@ SERVICE_RULES = [
           template:
             spec:
               containers:
-                - image: "web:1"
+                - name: app
+                  image: "web:1"
                   resources:
                     limits: {cpu: true}
         """,
-        10,
-        "spec.template.containers[0].resources.limits.cpu",
-        "quantity",
+        12,
+        "spec.template.spec.containers[0].resources.limits.cpu",
+        "must be a quantity",
         id="resource-quantity-bool",
     ),
     pytest.param(
@@ -869,14 +871,14 @@ SERVICE_RULES = [
         metadata:
           name: web
         spec:
+          scaling: {minReplicas: 3, maxReplicas: 2}
           template:
             spec:
               containers:
-                - image: "web:1"
-              scaling: {minReplicas: 3, maxReplicas: 2}
+                - {name: app, image: "web:1"}
         """,
-        9,
-        "spec.template.scaling.maxReplicas",
+        6,
+        "spec.scaling.maxReplicas",
         "at least minReplicas (3)",
         id="scaling-max-below-min",
     ),
@@ -891,7 +893,7 @@ SERVICE_RULES = [
           template:
             spec:
               containers:
-                - command: [python3, app.py]
+                - {name: app, command: [python3, app.py]}
         """,
         6,
         "spec.port",
@@ -908,11 +910,12 @@ SERVICE_RULES = [
           template:
             spec:
               containers:
-                - command: [python3, app.py]
-                  readinessProbe: {periodSeconds: 0}
+                - name: app
+                  command: [python3, app.py]
+                  readinessProbe: {periodSeconds: 0, httpGet: {path: /healthz, port: 8080}}
         """,
-        9,
-        "spec.template.containers[0].readinessProbe.periodSeconds",
+        11,
+        "spec.template.spec.containers[0].readinessProbe.periodSeconds",
         "at least 1",
         id="probe-period-zero",
     ),
@@ -931,12 +934,12 @@ TRAFFIC_RULES = [
           template:
             spec:
               containers:
-                - command: [python3, app.py]
+                - {name: app, command: [python3, app.py]}
           traffic:
             - {revisionName: web-00001, percent: 90}
             - {revisionName: web-00002, percent: 5, tag: canary}
         """,
-        9,
+        10,
         "spec.traffic",
         "sum to 100 (they sum to 95)",
         id="traffic-percents-not-100",
@@ -951,12 +954,12 @@ TRAFFIC_RULES = [
           template:
             spec:
               containers:
-                - command: [python3, app.py]
+                - {name: app, command: [python3, app.py]}
           traffic:
             - {revisionName: web-00001, percent: 50, tag: canary}
             - {revisionName: web-00002, percent: 50, tag: canary}
         """,
-        11,
+        12,
         "spec.traffic[1].tag",
         "duplicate tag 'canary'",
         id="traffic-tags-duplicate",
@@ -971,11 +974,11 @@ TRAFFIC_RULES = [
           template:
             spec:
               containers:
-                - command: [python3, app.py]
+                - {name: app, command: [python3, app.py]}
           traffic:
             - {revisionName: other-00001, percent: 100}
         """,
-        10,
+        11,
         "spec.traffic[0].revisionName",
         "not a revision of service 'web'",
         id="traffic-revision-of-other-service",
@@ -990,12 +993,12 @@ TRAFFIC_RULES = [
           template:
             spec:
               containers:
-                - command: [python3, app.py]
+                - {name: app, command: [python3, app.py]}
           traffic:
             - {revisionName: web-00001, percent: 50}
             - {revisionName: web-1, percent: 50}
         """,
-        11,
+        12,
         "spec.traffic[1].revisionName",
         "not a revision of service 'web'",
         id="traffic-revision-without-counter",
@@ -1011,11 +1014,11 @@ TRAFFIC_RULES = [
           template:
             spec:
               containers:
-                - command: [python3, app.py]
+                - {name: app, command: [python3, app.py]}
           traffic:
             - {revisionName: web-00001, percent: 100}
         """,
-        10,
+        11,
         "spec.traffic",
         "cannot be combined with spec.policy",
         id="traffic-with-policy",
@@ -1030,10 +1033,10 @@ TRAFFIC_RULES = [
           template:
             spec:
               containers:
-                - command: [python3, app.py]
+                - {name: app, command: [python3, app.py]}
           traffic: []
         """,
-        9,
+        10,
         "spec.traffic",
         "at least one target",
         id="traffic-empty",
@@ -1053,7 +1056,7 @@ DOCUMENT_RULES = [
           template:
             spec:
               containers:
-                - command: [python3, app.py]
+                - {name: app, command: [python3, app.py]}
         """,
         1,
         "apiVersion",
@@ -1070,7 +1073,7 @@ DOCUMENT_RULES = [
           template:
             spec:
               containers:
-                - command: [python3, app.py]
+                - {name: app, command: [python3, app.py]}
         """,
         2,
         "apiVersion",
@@ -1108,7 +1111,7 @@ DOCUMENT_RULES = [
           template:
             spec:
               containers:
-                - command: [python3, app.py]
+                - {name: app, command: [python3, app.py]}
         """,
         1,
         "metadata",
@@ -1149,7 +1152,7 @@ DOCUMENT_RULES = [
           template:
             spec:
               containers:
-                - command: [python3, app.py]
+                - {name: app, command: [python3, app.py]}
         """,
         5,
         "",
@@ -1163,7 +1166,7 @@ DOCUMENT_RULES = [
         metadata:
           name: web
         spec:
-          template: {containers: [{command: [python3, app.py]}}
+          template: {spec: {containers: [{name: app, command: [python3, app.py]}}}
         """,
         6,
         "",
@@ -1203,7 +1206,7 @@ DOCUMENT_RULES = [
           template:
             spec:
               containers:
-                - command: [python3, app.py]
+                - {name: app, command: [python3, app.py]}
         """,
         5,
         "metadata.name",
@@ -1220,7 +1223,7 @@ DOCUMENT_RULES = [
           template:
             spec:
               containers:
-                - command: [python3, app.py]
+                - {name: app, command: [python3, app.py]}
         ---
         apiVersion: rollout.dev/v1alpha1
         kind: Service
@@ -1230,9 +1233,9 @@ DOCUMENT_RULES = [
           template:
             spec:
               containers:
-                - command: [python3, app.py, --v2]
+                - {name: app, command: [python3, app.py, --v2]}
         """,
-        13,
+        14,
         "metadata.name",
         "Service 'web' is defined twice",
         id="defined-twice-in-one-file",
@@ -1343,7 +1346,7 @@ def test_name_defined_twice_across_a_directory(tmp_path: pathlib.Path) -> None:
           template:
             spec:
               containers:
-                - command: [python3, app.py]
+                - {name: app, command: [python3, app.py]}
         """)
     (tmp_path / "a.yaml").write_text(service, encoding="utf-8")
     (tmp_path / "nested").mkdir()
@@ -1360,12 +1363,12 @@ def test_same_name_in_two_namespaces_is_not_a_duplicate(tmp_path: pathlib.Path) 
         apiVersion: rollout.dev/v1alpha1
         kind: Service
         metadata: {name: web, namespace: shop}
-        spec: {template: {containers: [{command: [python3, app.py]}]}}
+        spec: {template: {spec: {containers: [{name: app, command: [python3, app.py]}]}}}
         ---
         apiVersion: rollout.dev/v1alpha1
         kind: Service
         metadata: {name: web, namespace: blog}
-        spec: {template: {containers: [{command: [python3, app.py]}]}}
+        spec: {template: {spec: {containers: [{name: app, command: [python3, app.py]}]}}}
         ---
         apiVersion: rollout.dev/v1alpha1
         kind: RolloutPolicy
@@ -1385,12 +1388,12 @@ def test_default_namespace_written_or_not_is_the_same_name(tmp_path: pathlib.Pat
         apiVersion: rollout.dev/v1alpha1
         kind: Service
         metadata: {name: web}
-        spec: {template: {containers: [{command: [python3, app.py]}]}}
+        spec: {template: {spec: {containers: [{name: app, command: [python3, app.py]}]}}}
         ---
         apiVersion: rollout.dev/v1alpha1
         kind: Service
         metadata: {name: web, namespace: default}
-        spec: {template: {containers: [{command: [python3, app.py]}]}}
+        spec: {template: {spec: {containers: [{name: app, command: [python3, app.py]}]}}}
         """)
     path = tmp_path / "resources.yaml"
     path.write_text(text, encoding="utf-8")
@@ -1410,7 +1413,7 @@ def test_revision_names_are_checked_one_by_one(tmp_path: pathlib.Path) -> None:
               template:
                 spec:
                   containers:
-                    - command: [python3, app.py]
+                    - {name: app, command: [python3, app.py]}
               traffic:
                 - {revisionName: other-00001, percent: 50}
                 - {revisionName: web-1, percent: 50}
@@ -1418,8 +1421,8 @@ def test_revision_names_are_checked_one_by_one(tmp_path: pathlib.Path) -> None:
         encoding="utf-8",
     )
     result = _validate(path)
-    _assert_reported(result, path, 10, "spec.traffic[0].revisionName", "other-00001")
-    _assert_reported(result, path, 11, "spec.traffic[1].revisionName", "web-1")
+    _assert_reported(result, path, 11, "spec.traffic[0].revisionName", "other-00001")
+    _assert_reported(result, path, 12, "spec.traffic[1].revisionName", "web-1")
 
 
 def test_huge_duration_is_a_problem_not_a_crash(tmp_path: pathlib.Path) -> None:
@@ -1460,7 +1463,11 @@ def test_deeply_aliased_value_is_a_problem_not_a_crash() -> None:
         "apiVersion": "rollout.dev/v1alpha1",
         "kind": "Service",
         "metadata": {"name": "web", "annotations": {"deep": deep}},
-        "spec": {"template": {"spec": {"containers": [{"command": ["python3", "app.py"]}]}}},
+        "spec": {
+            "template": {
+                "spec": {"containers": [{"name": "app", "command": ["python3", "app.py"]}]}
+            }
+        },
     }
     resource, found = documents.validate_data(data)
     assert resource is None

@@ -28,13 +28,14 @@ spec:
   template:
     spec:
       containers:
-        - command: [python3, app.py]
+        - name: app
+          command: [python3, app.py]
 """
 
 
 def _container(lines: str) -> str:
-    """A service whose one container has `lines` added (from line 9 on)."""
-    return SERVICE + textwrap.indent(textwrap.dedent(lines), " " * 8)
+    """A service whose one container has `lines` added (from line 11 on)."""
+    return SERVICE + textwrap.indent(textwrap.dedent(lines), " " * 10)
 
 
 POLICY = """\
@@ -237,78 +238,78 @@ TEXT_RULES = [
     # --- containers: what execve, a probe request and an image reference carry ---------
     pytest.param(
         _container('env: [{name: A, value: "x\\0y"}]\n'),
-        9,
-        "spec.template.containers[0].env[0].value",
+        11,
+        "spec.template.spec.containers[0].env[0].value",
         "must not contain a NUL (\\0) (at character 1)",
         id="env-value-nul",
     ),
     pytest.param(
         _container('env: [{name: "A\\n", value: x}]\n'),
-        9,
-        "spec.template.containers[0].env[0].name",
+        11,
+        "spec.template.spec.containers[0].env[0].name",
         "is not a valid environment variable name",
         id="env-name-trailing-lf",
     ),
     pytest.param(
         _container('env: [{name: "A=B", value: x}]\n'),
-        9,
-        "spec.template.containers[0].env[0].name",
+        11,
+        "spec.template.spec.containers[0].env[0].name",
         "no '='",
         id="env-name-equals",
     ),
     pytest.param(
         _container('args: [ok, "a\\0b"]\n'),
-        9,
-        "spec.template.containers[0].args[1]",
+        11,
+        "spec.template.spec.containers[0].args[1]",
         "NUL",
         id="args-nul",
     ),
     pytest.param(
         SERVICE.replace("[python3, app.py]", '[python3, "app\\0.py"]'),
-        8,
-        "spec.template.containers[0].command[1]",
+        10,
+        "spec.template.spec.containers[0].command[1]",
         "NUL",
         id="command-nul",
     ),
     pytest.param(
         _container("args: [" + "x" * (128 * 1024 + 1) + "]\n"),
-        9,
-        "spec.template.containers[0].args[0]",
+        11,
+        "spec.template.spec.containers[0].args[0]",
         "too large (131073 bytes; at most 131072)",
         id="arg-over-128k",
     ),
     pytest.param(
         _container('workingDir: "/srv\\n"\n'),
-        9,
-        "spec.template.containers[0].workingDir",
+        11,
+        "spec.template.spec.containers[0].workingDir",
         "line feed",
         id="working-dir-lf",
     ),
     pytest.param(
-        _container("readinessProbe: {httpGet: {path: healthz}}\n"),
-        9,
-        "spec.template.containers[0].readinessProbe.httpGet.path",
+        _container("readinessProbe: {httpGet: {path: healthz, port: 8080}}\n"),
+        11,
+        "spec.template.spec.containers[0].readinessProbe.httpGet.path",
         "must start with '/'",
         id="probe-path-relative",
     ),
     pytest.param(
-        _container('readinessProbe: {httpGet: {path: "/ready\\r\\nX: 1"}}\n'),
-        9,
-        "spec.template.containers[0].readinessProbe.httpGet.path",
+        _container('readinessProbe: {httpGet: {path: "/ready\\r\\nX: 1", port: 8080}}\n'),
+        11,
+        "spec.template.spec.containers[0].readinessProbe.httpGet.path",
         "carriage return",
         id="probe-path-crlf",
     ),
     pytest.param(
-        _container('readinessProbe: {httpGet: {path: "/a b"}}\n'),
-        9,
-        "spec.template.containers[0].readinessProbe.httpGet.path",
+        _container('readinessProbe: {httpGet: {path: "/a b", port: 8080}}\n'),
+        11,
+        "spec.template.spec.containers[0].readinessProbe.httpGet.path",
         "space",
         id="probe-path-space",
     ),
     pytest.param(
-        SERVICE.replace("- command: [python3, app.py]", '- image: "web:1 --privileged"'),
-        8,
-        "spec.template.containers[0].image",
+        SERVICE.replace("command: [python3, app.py]", 'image: "web:1 --privileged"'),
+        10,
+        "spec.template.spec.containers[0].image",
         "space",
         id="image-space",
     ),
@@ -414,9 +415,11 @@ COUNT_RULES = [
     ),
     *[
         pytest.param(
-            _container(f"readinessProbe: {{{field}: {INT32_MAX + 1}}}\n"),
-            9,
-            f"spec.template.containers[0].readinessProbe.{field}",
+            _container(
+                f"readinessProbe: {{{field}: {INT32_MAX + 1}, tcpSocket: {{port: 8080}}}}\n"
+            ),
+            11,
+            f"spec.template.spec.containers[0].readinessProbe.{field}",
             f"must be at most {INT32_MAX}",
             id=f"probe-{field}",
         )
@@ -425,10 +428,10 @@ COUNT_RULES = [
     *[
         pytest.param(
             SERVICE.replace(
-                "  template:\n", f"  template:\n    scaling: {{{field}: {INT32_MAX + 1}}}\n"
+                "  template:\n", f"  scaling: {{{field}: {INT32_MAX + 1}}}\n  template:\n"
             ),
-            7,
-            f"spec.template.scaling.{field}",
+            6,
+            f"spec.scaling.{field}",
             f"must be at most {INT32_MAX}",
             id=f"scaling-{field}",
         )
@@ -510,4 +513,4 @@ def test_a_multi_line_script_reaches_the_container_unchanged() -> None:
     """`args` keeps its line breaks (they are not refused, nor stripped)."""
     (doc,) = documents.parse(_container("args: ['-c', \"a\\nb\"]\n"), "x.yaml").documents
     assert isinstance(doc.resource, service.Service)
-    assert doc.resource.spec.template.containers[0].args == ["-c", "a\nb"]
+    assert doc.resource.spec.template.spec["containers"][0]["args"] == ["-c", "a\nb"]

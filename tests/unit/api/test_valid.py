@@ -53,13 +53,17 @@ def _plan(steps: list[policyspec.Step]) -> list[tuple[str, object]]:
     return plan
 
 
-_PATH_PART = re.compile(r"\.?([a-z_]+)|\[(\d+)\]")
+_PATH_PART = re.compile(r"\.?([A-Za-z_]+)|\[(\d+)\]")
 
 
 def _get(obj: Any, path: str) -> Any:
-    """Follow a Python attribute path like `spec.steps[1].pause.duration`."""
+    """Follow a Python attribute path like `spec.steps[1].pause.duration`, and keys of
+    plain mappings (a pod spec: `spec.template.spec.containers[0].readinessProbe`)."""
     for name, index in _PATH_PART.findall(path):
-        obj = obj[int(index)] if index else getattr(obj, name)
+        if index:
+            obj = obj[int(index)]
+        else:
+            obj = obj[name] if isinstance(obj, dict) else getattr(obj, name)
     return obj
 
 
@@ -279,9 +283,10 @@ SHAPES = [
           template:
             spec:
               containers:
-                - command: [python3, app.py]
+                - name: app
+                  command: [python3, app.py]
                   env: [{name: VERSION, value: v1}]
-                  readinessProbe: {httpGet: {path: /healthz}}
+                  readinessProbe: {httpGet: {path: /healthz, port: 8080}, periodSeconds: 1}
         """,
         {
             "metadata.namespace": "shop",
@@ -289,12 +294,22 @@ SHAPES = [
             "spec.port": 8080,
             "spec.policy": "canary-standard",
             "spec.traffic": None,
-            "spec.template.containers[0].name": "app",
-            "spec.template.containers[0].image": None,
-            "spec.template.containers[0].env[0].value": "v1",
-            "spec.template.containers[0].readiness_probe.http_get.path": "/healthz",
-            "spec.template.containers[0].readiness_probe.period_seconds": 1,
-            "spec.template.containers[0].readiness_probe.failure_threshold": 3,
+            "spec.scaling": None,
+            "spec.template.metadata": None,
+            # The pod spec is kept as written: no field added, no default filled in.
+            "spec.template.spec": {
+                "containers": [
+                    {
+                        "name": "app",
+                        "command": ["python3", "app.py"],
+                        "env": [{"name": "VERSION", "value": "v1"}],
+                        "readinessProbe": {
+                            "httpGet": {"path": "/healthz", "port": 8080},
+                            "periodSeconds": 1,
+                        },
+                    }
+                ]
+            },
         },
         id="local-service-with-policy",
     ),
@@ -304,23 +319,30 @@ SHAPES = [
         kind: Service
         metadata: {name: echo}
         spec:
+          scaling: {minReplicas: 2, maxReplicas: 5, targetCpuUtilizationPercentage: 70}
           template:
+            metadata: {labels: {app: echo}, annotations: {team: edge}}
             spec:
               containers:
                 - name: echo
                   image: ghcr.io/example/echo:1.2
                   ports: [{containerPort: 8080}]
                   resources: {requests: {cpu: 500m, memory: 64Mi}, limits: {cpu: 2}}
-              scaling: {minReplicas: 2, maxReplicas: 5, targetCpuUtilizationPercentage: 70}
         """,
         {
             "spec.policy": None,
-            "spec.template.containers[0].image": "ghcr.io/example/echo:1.2",
-            "spec.template.containers[0].ports[0].container_port": 8080,
-            "spec.template.containers[0].ports[0].protocol": "TCP",
-            "spec.template.containers[0].resources.requests": {"cpu": "500m", "memory": "64Mi"},
-            "spec.template.containers[0].resources.limits": {"cpu": "2"},
-            "spec.template.scaling.max_replicas": 5,
+            "spec.template.metadata.labels": {"app": "echo"},
+            "spec.template.metadata.annotations": {"team": "edge"},
+            "spec.template.spec.containers[0].image": "ghcr.io/example/echo:1.2",
+            "spec.template.spec.containers[0].ports": [{"containerPort": 8080}],
+            "spec.template.spec.containers[0].resources.requests": {
+                "cpu": "500m",
+                "memory": "64Mi",
+            },
+            "spec.template.spec.containers[0].resources.limits": {"cpu": 2},
+            "spec.scaling.min_replicas": 2,
+            "spec.scaling.max_replicas": 5,
+            "spec.scaling.target_cpu_utilization_percentage": 70,
         },
         id="kubernetes-service-with-scaling",
     ),
@@ -332,7 +354,7 @@ SHAPES = [
         spec:
           template:
             spec:
-              containers: [{command: [python3, app.py]}]
+              containers: [{name: app, command: [python3, app.py]}]
           traffic:
             - {revisionName: web-00001, percent: 100, tag: stable}
             - {revisionName: web-00002, percent: 0, tag: canary}
@@ -450,7 +472,8 @@ def test_policy_defaults() -> None:
 
 
 def test_service_defaults() -> None:
-    """Unwritten service fields take their defaults: container `app`, 10 old revisions."""
+    """Unwritten service fields take their defaults (10 old revisions, no scaling); the
+    pod spec gets none (Kubernetes fills its defaults in)."""
     svc = _load_one("""\
         apiVersion: rollout.dev/v1alpha1
         kind: Service
@@ -458,7 +481,7 @@ def test_service_defaults() -> None:
         spec:
           template:
             spec:
-              containers: [{command: [python3, app.py]}]
+              containers: [{name: app, command: [python3, app.py]}]
         """)
     assert isinstance(svc, service.Service)
     assert svc.metadata.namespace is None
@@ -466,8 +489,11 @@ def test_service_defaults() -> None:
     assert svc.spec.traffic is None
     assert svc.spec.port is None
     assert svc.spec.revision_history_limit == 10
-    assert svc.spec.template.containers[0].name == "app"
-    assert svc.spec.template.scaling is None
+    assert svc.spec.scaling is None
+    assert svc.spec.template.metadata is None
+    assert svc.spec.template.spec == {
+        "containers": [{"name": "app", "command": ["python3", "app.py"]}]
+    }
     assert svc.status == service.ServiceStatus()
 
 
@@ -492,7 +518,7 @@ def test_multi_document_file_loads_every_resource_with_its_line() -> None:
           policy: blue-green
           template:
             spec:
-              containers: [{command: [python3, app.py]}]
+              containers: [{name: app, command: [python3, app.py]}]
         """)
     assert [(d.path, d.line, d.resource.kind, d.resource.metadata.name) for d in docs] == [
         ("x.yaml", 2, "RolloutPolicy", "blue-green"),

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from rollout.api import condition, kinds, meta, policyspec, release, route, service
+from rollout.api import condition, kinds, meta, policyspec, release, revision, route, service
 from rollout.api.release import Phase
 from rollout.cli import render
 from rollout.views import status as status_view
@@ -131,6 +131,27 @@ def test_resource_table_fills_the_printer_columns() -> None:
         "NAME   STABLE      LATEST      RELEASE     READY   URL   AGE",
         "web    web-00001   web-00002   web-00002   True          3h",
     ]
+
+
+def test_notices_are_true_conditions_of_revisions_besides_ready() -> None:
+    """`web-00001: IgnoredOnLocal: …`: what a runtime says about a revision, one line each."""
+    conditions = [
+        {"type": "Ready", "status": "True", "reason": "Ready"},
+        {"type": "IgnoredOnLocal", "status": "True", "message": "volumes, nodeSelector"},
+        {"type": "Other", "status": "False", "message": "not shown"},
+    ]
+    rev = revision.Revision.model_validate(
+        {
+            "metadata": {"name": "web-00001"},
+            "spec": {
+                "service": "web",
+                "template": {"spec": {"containers": [{"name": "a", "command": ["x"]}]}},
+            },
+            "status": {"conditions": conditions},
+        }
+    )
+    assert render.notices([rev]) == ["web-00001: IgnoredOnLocal: volumes, nodeSelector"]
+    assert render.notices([]) == []
 
 
 def test_dump_json_and_yaml() -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from rollout.api import meta, policyspec, release, rolloutpolicy, service
+from rollout.api import meta, names, policyspec, release, rolloutpolicy, service
 from rollout.api.release import Phase
 from rollout.cli import main
 from rollout.reconcilers.service import builders
@@ -136,6 +136,37 @@ def test_apply_bumps_the_generation_only_on_a_change(
     assert store.get("Service", "default", "web").metadata.generation == 1
     rollout(state, "apply", "-f", write(tmp_path, "svc.yaml", service_text("v2")))
     assert store.get("Service", "default", "web").metadata.generation == 2
+
+
+def test_apply_records_the_directory_of_a_services_file(
+    tmp_path: pathlib.Path,
+    state: pathlib.Path,
+    store: sqlite.SqliteStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The file's directory, absolute, in the source-dir annotation; applying the same
+    file from elsewhere updates it without a new generation; a file's own is kept."""
+    rollout(state, "apply", "-f", write(tmp_path, "policy.yaml", POLICY))
+    first = tmp_path / "one"
+    first.mkdir()
+    write(first, "svc.yaml", service_text())
+    monkeypatch.chdir(tmp_path)
+    assert rollout(state, "apply", "-f", "one/svc.yaml").stdout == "service/web created\n"
+    svc = store.get("Service", "default", "web")
+    assert svc.metadata.annotations == {names.SOURCE_DIR_ANNOTATION: str(first)}
+    assert store.get("RolloutPolicy", "default", "gate").metadata.annotations == {}
+    moved = write(tmp_path, "svc.yaml", service_text())
+    assert rollout(state, "apply", "-f", moved).stdout == "service/web configured\n"
+    svc = store.get("Service", "default", "web")
+    assert svc.metadata.annotations == {names.SOURCE_DIR_ANNOTATION: str(tmp_path)}
+    assert svc.metadata.generation == 1
+    own = service_text().replace(
+        "  name: web\n",
+        f"  name: web\n  annotations: {{{names.SOURCE_DIR_ANNOTATION}: /opt/web}}\n",
+    )
+    rollout(state, "apply", "-f", write(tmp_path, "svc.yaml", own))
+    svc = store.get("Service", "default", "web")
+    assert svc.metadata.annotations == {names.SOURCE_DIR_ANNOTATION: "/opt/web"}
 
 
 def test_apply_an_invalid_file_stores_nothing(

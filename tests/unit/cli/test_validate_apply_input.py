@@ -50,7 +50,8 @@ spec:
   template:
     spec:
       containers:
-        - command: [app]
+        - name: app
+          command: [app]
           env: [{name: BIG, value: VALUE}]
 """
 
@@ -99,7 +100,7 @@ def test_validate_with_problems_prints_warnings_too(tmp_path: pathlib.Path) -> N
     assert result.exit_code == 2
     assert result.stderr.splitlines() == [
         f"{policy}:17: {WARNING}",
-        f"{bad}:9: spec.template.containers[0].env[0].value: must not contain a NUL (\\0)"
+        f"{bad}:11: spec.template.spec.containers[0].env[0].value: must not contain a NUL (\\0)"
         " (at character 1)",
         "1 problem(s) found",
     ]
@@ -135,7 +136,7 @@ def test_apply_stores_nothing_when_one_document_is_refused(
     result = _run("apply", "-f", str(policy), "-f", str(svc), "--state-dir", str(state))
     assert result.exit_code == 2
     assert result.stdout == ""
-    assert f"{svc}:9: spec.template.containers[0].env[0].value: {message}" in (
+    assert f"{svc}:11: spec.template.spec.containers[0].env[0].value: {message}" in (
         result.stderr.splitlines()
     )
     assert result.stderr.splitlines()[-1] == "error: 1 problem(s) found; nothing applied"

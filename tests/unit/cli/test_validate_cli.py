@@ -36,7 +36,7 @@ spec:
   template:
     spec:
       containers:
-        - command: [python3, app.py]
+        - {name: app, command: [python3, app.py]}
 """
 
 # A policy whose one problem, setWeight 150, is on line 7.
@@ -115,13 +115,13 @@ def test_explain_names_the_policy_of_a_service(tmp_path: pathlib.Path) -> None:
 
 def test_every_problem_of_a_file_is_reported(tmp_path: pathlib.Path) -> None:
     """Two unrelated errors in two documents of one file: both lines, a count, exit 2."""
-    broken_service = SERVICE.replace("command: [python3, app.py]", "name: app")
+    broken_service = SERVICE.replace(", command: [python3, app.py]", "")
     path = _write(tmp_path, "app.yaml", INVALID_POLICY + "---\n" + broken_service)
     result = _run("validate", "-f", str(path))
     assert result.exit_code == 2
     problems = result.stderr.splitlines()
     assert problems[0].startswith(f"{path}:7: spec.steps[0].setWeight: must be between 0")
-    assert problems[1].startswith(f"{path}:17: spec.template.containers[0]: a container needs")
+    assert problems[1].startswith(f"{path}:18: spec.template.spec.containers[0]: a container needs")
     assert problems[2] == "2 problem(s) found"
     assert result.stdout == ""
 

@@ -17,13 +17,12 @@ from rollout.platforms.kubernetes import events, gateway_api, istio, traffic, wo
 T0 = datetime(2026, 3, 1, 12, 0, 0, 250_000, tzinfo=UTC)
 
 
-def make_rev(template: dict[str, Any] | None = None, **meta: Any) -> revision.Revision:
-    """A stored revision of service `web` in namespace `shop`; `template` holds the pod
-    spec's fields, with `metadata` (the pod template's) and `scaling` (the revision's)
-    beside them."""
-    fields = dict(template or {"containers": [{"name": "app", "image": "web:2"}]})
-    scaling = fields.pop("scaling", None)
-    pod_meta = fields.pop("metadata", None)
+def make_rev(
+    template: dict[str, Any] | None = None,
+    scaling: dict[str, Any] | None = None,
+    **meta: Any,
+) -> revision.Revision:
+    """A stored revision of service `web` in namespace `shop`."""
     return revision.Revision.model_validate(
         {
             "metadata": {
@@ -35,7 +34,7 @@ def make_rev(template: dict[str, Any] | None = None, **meta: Any) -> revision.Re
             },
             "spec": {
                 "service": "web",
-                "template": {"spec": fields, **({"metadata": pod_meta} if pod_meta else {})},
+                "template": template or pod(container()),
                 "scaling": scaling,
                 "progressDeadline": "5m",
             },
@@ -45,6 +44,14 @@ def make_rev(template: dict[str, Any] | None = None, **meta: Any) -> revision.Re
 
 def container(**fields: Any) -> dict[str, Any]:
     return {"name": "app", "image": "web:2", **fields}
+
+
+def pod(*containers: dict[str, Any], **metadata: Any) -> dict[str, Any]:
+    """A pod template of these containers (`metadata`: its labels and annotations)."""
+    template: dict[str, Any] = {"spec": {"containers": list(containers)}}
+    if metadata:
+        template["metadata"] = metadata
+    return template
 
 
 def make_route(traffic: list[dict[str, Any]], routing: dict[str, Any] | None = None) -> route.Route:
@@ -98,9 +105,7 @@ def test_labels_are_the_reconcilers_labels() -> None:
 
 def test_deployment_identity_selector_and_owner() -> None:
     """Named after the revision, selects its pods only, owned by the Revision."""
-    dep = workloads.make_deployment(
-        make_rev({"metadata": {"labels": {"team": "a"}}, "containers": [container()]})
-    )
+    dep = workloads.make_deployment(make_rev(pod(container(), labels={"team": "a"})))
     assert dep["apiVersion"] == "apps/v1"
     assert dep["kind"] == "Deployment"
     assert dep["metadata"]["name"] == "web-00002"
@@ -121,9 +126,7 @@ def test_deployment_identity_selector_and_owner() -> None:
 def test_template_labels_cannot_take_over_ours() -> None:
     """A template label named like ours does not change the selector's label."""
     labels = {"rollout.dev/revision": "other", "rollout.dev/service": "other"}
-    dep = workloads.make_deployment(
-        make_rev({"metadata": {"labels": labels}, "containers": [container()]})
-    )
+    dep = workloads.make_deployment(make_rev(pod(container(), labels=labels)))
     pod_labels = dep["spec"]["template"]["metadata"]["labels"]
     assert pod_labels["rollout.dev/revision"] == "web-00002"
     assert pod_labels["rollout.dev/service"] == "web"
@@ -132,9 +135,7 @@ def test_template_labels_cannot_take_over_ours() -> None:
 def test_template_annotations_go_on_the_pods() -> None:
     """Template annotations (e.g. for a mesh or a scraper) land on the pod template."""
     annotations = {"prometheus.io/scrape": "true"}
-    dep = workloads.make_deployment(
-        make_rev({"metadata": {"annotations": annotations}, "containers": [container()]})
-    )
+    dep = workloads.make_deployment(make_rev(pod(container(), annotations=annotations)))
     assert dep["spec"]["template"]["metadata"]["annotations"] == annotations
 
 
@@ -148,7 +149,7 @@ def test_template_annotations_go_on_the_pods() -> None:
 )
 def test_deployment_replicas(scaling: dict[str, Any] | None, replicas: int) -> None:
     """Replicas start at scaling.minReplicas, else 1."""
-    dep = workloads.make_deployment(make_rev({"containers": [container()], "scaling": scaling}))
+    dep = workloads.make_deployment(make_rev(pod(container()), scaling))
     assert dep["spec"]["replicas"] == replicas
 
 
@@ -164,10 +165,7 @@ def test_deployment_replicas(scaling: dict[str, Any] | None, replicas: int) -> N
         pytest.param(
             {"ports": [{"containerPort": 9000, "name": "web"}, {"containerPort": 9100}]},
             "9000",
-            [
-                {"containerPort": 9000, "name": "web"},
-                {"containerPort": 9100},
-            ],
+            [{"containerPort": 9000, "name": "web"}, {"containerPort": 9100}],
             id="first-declared-port",
         ),
         pytest.param(
@@ -181,8 +179,9 @@ def test_deployment_replicas(scaling: dict[str, Any] | None, replicas: int) -> N
 def test_serving_port_and_port_env(
     fields: dict[str, Any], port_env: str, ports: list[dict[str, Any]]
 ) -> None:
-    """PORT is the serving port (as locally) unless the template sets it."""
-    c = only_container(workloads.make_deployment(make_rev({"containers": [container(**fields)]})))
+    """PORT is the serving port (as locally) unless the template sets it; declared ports
+    stay as written, and `http` is declared only when the container declares none."""
+    c = only_container(workloads.make_deployment(make_rev(pod(container(**fields)))))
     assert env_of(c)["PORT"] == port_env
     assert [e["name"] for e in c["env"]].count("PORT") == 1
     assert c["ports"] == ports
@@ -197,48 +196,55 @@ def test_container_fields_are_mapped_and_absent_ones_left_out() -> None:
         env=[{"name": "MODE", "value": "canary"}],
         resources={"requests": {"cpu": "50m"}, "limits": {"memory": "64Mi"}},
     )
-    c = only_container(workloads.make_deployment(make_rev({"containers": [full]})))
+    c = only_container(workloads.make_deployment(make_rev(pod(full))))
     assert c["image"] == "web:2"
     assert c["command"] == ["/bin/web"]
     assert c["args"] == ["--flag"]
     assert c["workingDir"] == "/srv"
     assert c["env"] == [{"name": "MODE", "value": "canary"}, {"name": "PORT", "value": "8080"}]
     assert c["resources"] == {"requests": {"cpu": "50m"}, "limits": {"memory": "64Mi"}}
-    bare = only_container(workloads.make_deployment(make_rev({"containers": [container()]})))
+    bare = only_container(workloads.make_deployment(make_rev(pod(container()))))
     assert not {"command", "args", "workingDir", "resources", "readinessProbe"} & bare.keys()
 
 
 def test_only_the_first_container_serves() -> None:
     """A sidecar keeps its own env and ports: PORT goes to the first container only."""
-    dep = workloads.make_deployment(
-        make_rev({"containers": [container(), {"name": "proxy", "image": "envoy"}]})
-    )
+    dep = workloads.make_deployment(make_rev(pod(container(), {"name": "proxy", "image": "envoy"})))
     sidecar = only_container(dep, 1)
     assert "PORT" not in env_of(sidecar)
     assert "ports" not in sidecar
 
 
-def test_every_pod_spec_field_is_kept_as_written() -> None:
-    """Probes, security context and the rest reach the Deployment unchanged: the
-    controller adds PORT and a declared port to the first container, nothing else."""
-    probe = {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 5}
-    fields = {
-        "ports": [{"containerPort": 9000, "name": "http"}],
-        "readinessProbe": probe,
-        "livenessProbe": {"tcpSocket": {"port": 9000}},
-        "securityContext": {"runAsNonRoot": True, "readOnlyRootFilesystem": True},
-    }
-    dep = workloads.make_deployment(
-        make_rev({"containers": [container(**fields)], "serviceAccountName": "web"})
-    )
-    c = only_container(dep)
-    assert {k: c[k] for k in fields} == fields
-    assert dep["spec"]["template"]["spec"]["serviceAccountName"] == "web"
+@pytest.mark.parametrize(
+    "probe",
+    [
+        pytest.param({"httpGet": {"path": "/healthz", "port": 9000}}, id="http-get"),
+        pytest.param(
+            {
+                "httpGet": {"path": "/ready", "port": "web", "scheme": "HTTP"},
+                "initialDelaySeconds": 2,
+                "periodSeconds": 5,
+                "timeoutSeconds": 3,
+                "failureThreshold": 6,
+            },
+            id="named-port-and-timings",
+        ),
+        pytest.param({"tcpSocket": {"port": 9000}}, id="tcp-socket"),
+        pytest.param({"exec": {"command": ["cat", "/tmp/ready"]}}, id="exec"),
+    ],
+)
+def test_readiness_probe_is_kept_as_written(probe: dict[str, Any]) -> None:
+    """The probe reaches the Deployment as written: no default filled in (the API server
+    fills Kubernetes' own), no port rewritten."""
+    ports = [{"containerPort": 9000, "name": "web"}]
+    rev = make_rev(pod(container(ports=ports, readinessProbe=copy.deepcopy(probe))))
+    c = only_container(workloads.make_deployment(rev))
+    assert c["readinessProbe"] == probe
 
 
 def test_container_without_image_is_refused() -> None:
     """A command-only container (fine locally) cannot run on Kubernetes."""
-    rev = make_rev({"containers": [{"name": "app", "command": ["app"]}]})
+    rev = make_rev(pod({"name": "app", "command": ["app"]}))
     with pytest.raises(ValueError, match="app have no image"):
         workloads.make_deployment(rev)
 
@@ -254,7 +260,7 @@ def test_owner_without_uid_is_refused() -> None:
 
 def test_revision_service_targets_its_pods_on_the_serving_port() -> None:
     """Port 80 → the serving port, selecting the revision's pods, owned by the Revision."""
-    rev = make_rev({"containers": [container(ports=[{"containerPort": 9000}])]})
+    rev = make_rev(pod(container(ports=[{"containerPort": 9000}])))
     svc = workloads.make_revision_service(rev)
     assert (svc["apiVersion"], svc["kind"]) == ("v1", "Service")
     assert svc["metadata"]["name"] == "web-00002"
@@ -283,7 +289,7 @@ def test_hpa_only_when_scaling_asks(
     scaling: dict[str, Any] | None, expected: tuple[int, int, int] | None
 ) -> None:
     """An HPA exists when maxReplicas > minReplicas, scaling the revision's Deployment."""
-    hpa = workloads.make_hpa(make_rev({"containers": [container()], "scaling": scaling}))
+    hpa = workloads.make_hpa(make_rev(pod(container()), scaling))
     if expected is None:
         assert hpa is None
         return
@@ -882,22 +888,21 @@ def through_client_models(doc: dict[str, Any], model: str) -> Any:
 
 
 FULL = make_rev(
-    {
-        "metadata": {"labels": {"team": "a"}, "annotations": {"note": "x"}},
-        "containers": [
-            container(
-                command=["/bin/web"],
-                args=["--flag"],
-                workingDir="/srv",
-                env=[{"name": "MODE", "value": "canary"}],
-                ports=[{"containerPort": 9000, "name": "web"}],
-                readinessProbe={"httpGet": {"path": "/ready", "port": "web"}, "periodSeconds": 2},
-                resources={"requests": {"cpu": "50m"}, "limits": {"memory": "64Mi"}},
-            ),
-            {"name": "sidecar", "image": "envoy", "readinessProbe": {"tcpSocket": {"port": 15001}}},
-        ],
-        "scaling": {"minReplicas": 2, "maxReplicas": 5},
-    }
+    pod(
+        container(
+            command=["/bin/web"],
+            args=["--flag"],
+            workingDir="/srv",
+            env=[{"name": "MODE", "value": "canary"}],
+            ports=[{"containerPort": 9000, "name": "web"}],
+            readinessProbe={"httpGet": {"path": "/ready", "port": "web"}, "periodSeconds": 2},
+            resources={"requests": {"cpu": "50m"}, "limits": {"memory": "64Mi"}},
+        ),
+        {"name": "sidecar", "image": "envoy", "readinessProbe": {"tcpSocket": {"port": 9901}}},
+        labels={"team": "a"},
+        annotations={"note": "x"},
+    ),
+    {"minReplicas": 2, "maxReplicas": 5},
 )
 
 

@@ -131,6 +131,19 @@ def test_make_revision_does_not_share_the_template_with_the_service() -> None:
     assert made.spec.template.spec["containers"][0]["env"][0]["value"] == "v1"
 
 
+def test_make_revision_copies_only_the_source_dir_annotation() -> None:
+    """Where the Service was applied from goes with each revision (the local platform's
+    relative paths); its other annotations do not."""
+    svc = stored_service()
+    annotations = {names.SOURCE_DIR_ANNOTATION: "/src/shop", "team": "payments"}
+    svc = svc.model_copy(
+        update={"metadata": svc.metadata.model_copy(update={"annotations": annotations})}
+    )
+    made = builders.make_revision(svc, 1)
+    assert made.metadata.annotations == {names.SOURCE_DIR_ANNOTATION: "/src/shop"}
+    assert builders.make_revision(stored_service(), 1).metadata.annotations == {}
+
+
 def test_make_revision_needs_a_stored_service() -> None:
     """A service without a uid cannot own anything."""
     svc = stored_service()
