@@ -121,3 +121,19 @@ def test_adopt_release_scale_and_give_back(
     assert fake.items["web-app"].replicas == 3
     assert fake.items["web-app"].adopted_by is None
     assert env.get_service().metadata.finalizers == []
+
+
+def test_a_service_that_stops_naming_a_deployment_gives_it_back(
+    env: Any, fake: FakeWorkloads
+) -> None:
+    """workloadRef replaced by a template: the original is scaled back and given back,
+    the finalizer goes, and the template's revision follows."""
+    fake.put("web-app", "web:v1")
+    env.apply(adopting(env))
+    env.until(lambda: fake.items["web-app"].replicas == 0, within=30)
+    env.apply(env.service(version="v9"))
+    env.advance(5)
+    assert fake.items["web-app"].replicas == 3
+    assert fake.items["web-app"].adopted_by is None
+    assert env.get_service().metadata.finalizers == []
+    assert env.revisions() == ["web-00001", "web-00002"]

@@ -80,6 +80,8 @@ def prepare(ctx: base.Context, observed: planning.Observed) -> Prepared:
         return Prepared(done=_give_back(ctx, svc, workloads, namespace, names_only=None))
     if ref is None:  # it stopped naming one: give back what it adopted
         result = _give_back(ctx, svc, workloads, namespace, names_only=None)
+        if result.requeue_after is None:  # the finalizer went: read the Service again
+            return Prepared(done=base.Result(timedelta(0)))
         return Prepared(requeue=result.requeue_after)
     if not ours:
         finalizers = [*svc.metadata.finalizers, names.WORKLOAD_FINALIZER]
