@@ -23,11 +23,13 @@ from __future__ import annotations
 import re
 
 __all__ = [
+    "ADOPTED_BY_LABEL",
     "ATTEMPT_ANNOTATION",
     "CANARY_REPLICAS_ANNOTATION",
     "CLUSTER_DOMAIN",
     "MANAGED_BY",
     "MANAGED_BY_LABEL",
+    "ORIGINAL_REPLICAS_ANNOTATION",
     "REVISION_HEADER",
     "REVISION_LABEL",
     "ROUTING_STATE_LABEL",
@@ -37,6 +39,7 @@ __all__ = [
     "SOURCE_DIR_ANNOTATION",
     "SPEC_HASH_ANNOTATION",
     "TAG_HEADER",
+    "WORKLOAD_FINALIZER",
     "attempt_of",
     "release_name",
     "revision_name",
@@ -53,6 +56,11 @@ ROUTING_STATE_LABEL = "rollout.dev/routing-state"  # active | reserve
 ROUTING_STATE_MODIFIED_ANNOTATION = "rollout.dev/routing-state-modified"  # RFC 3339
 SCALE_DOWN_DELAY_ANNOTATION = "rollout.dev/scale-down-delay"  # a duration: 30s
 CANARY_REPLICAS_ANNOTATION = "rollout.dev/canary-replicas"  # an integer
+# A Deployment adopted by a Service's `workloadRef`: by which Service, and the replicas
+# it had (restored when the Service goes); the Service's finalizer until it is restored.
+ADOPTED_BY_LABEL = "rollout.dev/adopted-by"
+ORIGINAL_REPLICAS_ANNOTATION = "rollout.dev/original-replicas"
+WORKLOAD_FINALIZER = "rollout.dev/restore-workload"
 # The directory of the file a Service was applied from (`rollout apply -f`, local state
 # only), copied to its revisions: the local platform resolves relative paths there.
 SOURCE_DIR_ANNOTATION = "local.rollout.dev/source-dir"

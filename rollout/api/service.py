@@ -1,5 +1,9 @@
 """Service: what users declare — a workload template, a policy, optionally a split.
 
+The workload is `spec.template` (a pod template), or `spec.workloadRef`: an existing
+Deployment whose pod template the revisions are made from (`workloadref`; Kubernetes
+only) — exactly one of the two.
+
 A template change makes a new immutable Revision (`<service>-00001`, …). With
 `policy`, a Release moves traffic to it step by step; without, traffic moves at once
 when it is ready (Knative's immediate rollout); with `traffic`, the split is applied
@@ -20,7 +24,18 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from rollout.api import base, condition, durations, meta, problems, revision, route, split, workload
+from rollout.api import (
+    base,
+    condition,
+    durations,
+    meta,
+    problems,
+    revision,
+    route,
+    split,
+    workload,
+    workloadref,
+)
 from rollout.api.routing import Routing
 
 __all__ = ["MAX_SERVICE_NAME", "Service", "ServiceSpec", "ServiceStatus"]
@@ -30,7 +45,9 @@ MAX_SERVICE_NAME = 57
 
 
 class ServiceSpec(base.ApiModel):
-    template: workload.PodTemplate
+    template: workload.PodTemplate | None = None
+    # Or: the Deployment whose pod template revisions are made from (Kubernetes only).
+    workload_ref: workloadref.WorkloadRef | None = None
     scaling: workload.Scaling | None = None
     policy: base.Name | None = None
     traffic: list[split.TrafficTarget] | None = None
@@ -54,6 +71,11 @@ class Reason(enum.StrEnum):
     ROUTE_PENDING = "RoutePending"
     POLICY_NOT_FOUND = "PolicyNotFound"
     REVISION_MISSING = "RevisionMissing"
+    # spec.workloadRef: the platform cannot adopt (local), the Deployment is missing,
+    # or its pod template is not one a revision can run.
+    WORKLOAD_REF_UNSUPPORTED = "WorkloadRefUnsupported"
+    WORKLOAD_NOT_FOUND = "WorkloadNotFound"
+    WORKLOAD_INVALID = "WorkloadInvalid"
 
 
 class ServiceStatus(base.ApiModel, condition.ReadyConditions):
@@ -99,6 +121,24 @@ class ServiceStatus(base.ApiModel, condition.ReadyConditions):
             self.set_ready(
                 condition.ConditionStatus.FALSE, reason, message, now=now, generation=generation
             )
+
+    def mark_workload_problem(
+        self, reason: Reason, message: str, *, now: datetime, generation: int | None
+    ) -> None:
+        """RevisionsReady and Ready False: the workload named by `spec.workloadRef`
+        cannot be used (the route's condition is left as it is)."""
+        self.conditions = condition.set_condition(
+            self.conditions,
+            type_=condition.ConditionType.REVISIONS_READY,
+            status=condition.ConditionStatus.FALSE,
+            reason=reason,
+            message=message,
+            now=now,
+            observed_generation=generation,
+        )
+        self.set_ready(
+            condition.ConditionStatus.FALSE, reason, message, now=now, generation=generation
+        )
 
     def propagate(
         self,
@@ -179,6 +219,7 @@ def service_problems(service: Service) -> list[problems.Problem]:
             )
         )
     spec = service.spec
+    found.extend(_workload_problems(spec))
     if spec.traffic is not None:
         if spec.policy is not None:
             found.append(
@@ -194,3 +235,24 @@ def service_problems(service: Service) -> list[problems.Problem]:
             )
         found.extend(split.split_problems(spec.traffic, ("spec", "traffic"), service=name))
     return found
+
+
+def _workload_problems(spec: ServiceSpec) -> list[problems.Problem]:
+    """Exactly one of `template` and `workloadRef`."""
+    if spec.template is None and spec.workload_ref is None:
+        return [
+            problems.Problem(
+                ("spec", "template"),
+                "give the pod template to run, or spec.workloadRef to adopt an existing"
+                " Deployment's",
+            )
+        ]
+    if spec.template is not None and spec.workload_ref is not None:
+        return [
+            problems.Problem(
+                ("spec", "workloadRef"),
+                "cannot be combined with spec.template: the revisions are made from the"
+                f" pod template of Deployment {spec.workload_ref.name}; remove one of them",
+            )
+        ]
+    return []

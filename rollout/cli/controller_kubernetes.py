@@ -10,6 +10,9 @@ With `--watch-namespaces a,b` (what `rollout install --watch-namespaces` starts 
 with) the store lists and watches only those namespaces, every call outside them is
 refused before it is sent, and Secrets are read only there: the controller works
 with Roles in those namespaces and no cluster-wide grant.
+
+The Deployments Services adopt (`spec.workloadRef`) are watched by label
+(`adopter.KubernetesWorkloads.watch`): a change to one wakes its Service.
 """
 
 from __future__ import annotations
@@ -27,7 +30,9 @@ from rollout.analysis import providers
 from rollout.api import podspec, policyspec, routing
 from rollout.cli import common
 from rollout.controller import manager
+from rollout.platforms import ports
 from rollout.platforms.kubernetes import (
+    adopter,
     connect,
     fenced,
     leader,
@@ -35,6 +40,7 @@ from rollout.platforms.kubernetes import (
     rest,
     store,
 )
+from rollout.reconcilers import base
 from rollout.store import errors, port
 
 __all__ = ["default_identity", "run"]
@@ -94,6 +100,7 @@ def run(
         kube_store, plat, clock, workers=workers, notifications=notifications
     )
     server = serve_metrics(controller)
+    watching = _watch_adopted(plat, controller, stop)
     log.info(
         "controller",
         platform="kubernetes",
@@ -111,7 +118,25 @@ def run(
     finally:
         if server is not None:
             server.shutdown()
+        if watching is not None:
+            watching.stop()
         kube_store.close()
+
+
+def _watch_adopted(
+    plat: ports.Platform, controller: manager.Controller, stop: threading.Event
+) -> adopter.KubernetesWorkloads | None:
+    """Watch the Deployments Services adopted (`spec.workloadRef`): a change wakes the
+    Service that adopted it (until `stop`)."""
+    workloads = plat.workloads
+    if not isinstance(workloads, adopter.KubernetesWorkloads):
+        return None
+
+    def wake(namespace: str, name: str) -> None:
+        controller.wake(base.Key("Service", namespace, name))
+
+    workloads.watch(wake, stop)
+    return workloads
 
 
 def _port_of(kube_store: port.Store) -> Callable[[str, str], int | None]:

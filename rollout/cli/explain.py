@@ -143,7 +143,13 @@ def _describe_metric(metric: policyspec.Metric) -> str:
 def _explain_service(svc: service.Service) -> list[str]:
     spec = svc.spec
     lines = []
-    for container in podspec.app_containers(spec.template.spec):
+    if spec.workload_ref is not None:
+        ref = spec.workload_ref
+        lines.append(
+            f"  adopts Deployment {ref.name} (Kubernetes only): revisions are made from its"
+            f" pod template; scaleDown {ref.scale_down}"
+        )
+    for container in podspec.app_containers(spec.template.spec if spec.template else {}):
         what = " ".join(container.get("command") or []) or container.get("image") or ""
         lines.append(f"  container {container['name']}: {what}")
     if spec.traffic is not None:

@@ -1,6 +1,7 @@
 """The ports a platform provides to the reconcilers: Runtime, TrafficRouter,
 EventRecorder — and `Platform`, the three with a `MetricProvider` (declared in
-`rollout.analysis.measurement`, beside what it measures).
+`rollout.analysis.measurement`, beside what it measures) — and, where the platform
+has them, `Workloads`: existing Deployments a Service adopts (`spec.workloadRef`).
 
 Implementations: `memory` (tests), `sim` (rehearsal: `rollout controller --platform
 sim`), later `local` (processes and a proxy) and `kubernetes`.
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from rollout.analysis import measurement
 from rollout.analysis.providers import secrets as secret_values
@@ -31,6 +32,8 @@ __all__ = [
     "Runtime",
     "RuntimeState",
     "TrafficRouter",
+    "Workload",
+    "Workloads",
 ]
 
 
@@ -110,6 +113,43 @@ class TrafficRouter(Protocol):
 
 
 @dataclasses.dataclass(frozen=True)
+class Workload:
+    """An existing workload (a Deployment) as the platform read it, for `workloadRef`."""
+
+    name: str
+    # Its pod template as the workload runs it: {"metadata": {labels, annotations},
+    # "spec": {...}}, without what the platform's own controllers add (pod-template-hash).
+    template: dict[str, Any]
+    replicas: int  # what it asks for now
+    available_replicas: int = 0  # of the current generation (0 until observed)
+    original_replicas: int | None = None  # recorded when adopted; None: not adopted
+    adopted_by: str | None = None  # the Service that adopted it
+
+
+class Workloads(Protocol):
+    """Existing workloads a Service adopts: read them, record the adoption, scale them,
+    and give them back. Every method is idempotent."""
+
+    def read(self, namespace: str, name: str) -> Workload | None:
+        """The workload, or None when there is none."""
+        ...
+
+    def adopted(self, namespace: str, service: str) -> list[Workload]:
+        """The workloads `service` adopted (and has not given back)."""
+        ...
+
+    def adopt(self, namespace: str, name: str, *, service: str, original_replicas: int) -> None:
+        """Record that `service` adopted it and the replicas to give back."""
+        ...
+
+    def scale(self, namespace: str, name: str, replicas: int) -> None: ...
+
+    def release(self, namespace: str, name: str) -> None:
+        """Forget the adoption (the record of it is removed; the replicas stay)."""
+        ...
+
+
+@dataclasses.dataclass(frozen=True)
 class RecordedEvent:
     """A Kubernetes-style event about one object."""
 
@@ -141,3 +181,6 @@ class Platform:
     # Where a `secretKeyRef` (a webhook's HMAC key) is read: Kubernetes Secrets on a
     # cluster; None elsewhere (env and file sources still work).
     secrets: secret_values.SecretReader | None = None
+    # Existing Deployments a Service's `workloadRef` adopts: Kubernetes only; None
+    # elsewhere (the Service says WorkloadRefUnsupported).
+    workloads: Workloads | None = None

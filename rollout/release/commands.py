@@ -138,6 +138,12 @@ def undo(
         raise NotApplicable(
             f"service {svc.metadata.name} has a manual traffic split; edit spec.traffic instead"
         )
+    if svc.spec.workload_ref is not None:
+        ref = svc.spec.workload_ref.name
+        raise NotApplicable(
+            f"service {svc.metadata.name} takes its template from Deployment {ref}: roll that"
+            f" back instead (kubectl rollout undo deployment/{ref}); a new revision follows"
+        )
     stable = svc.status.stable_revision
     by_name = {r.metadata.name: r for r in revisions}
     if to_revision is None:

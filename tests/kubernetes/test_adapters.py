@@ -190,3 +190,24 @@ def test_changing_the_router_removes_the_other_routes_object(
         mesh_crds.get_object("gateway.networking.k8s.io", "v1", "httproutes", "default", "web")
         is None
     )
+
+
+def test_an_object_someone_else_made_is_not_taken_over(
+    mesh_crds: kubeemu.Emulator, res: rest.Resources
+) -> None:
+    """The Kubernetes Service of an adopted Deployment named like the rollout Service:
+    the router refuses to write over it (NotOwned), and leaves it as it was."""
+    theirs = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "web", "labels": {"app.kubernetes.io/managed-by": "Helm"}},
+        "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]},
+    }
+    res.create(refs.SERVICES, "default", theirs)
+    r = router.KubernetesRouter(res, lambda ns, name: 9000)
+    with pytest.raises(runtime.NotOwned, match=r"services/web exists .* not made by rollout"):
+        r.apply(a_route([("web-00001", 100, None)]))
+    kept = mesh_crds.get_object("", "v1", "services", "default", "web")
+    assert kept is not None
+    assert kept["spec"]["selector"] == {"app": "web"}
+    assert "ownerReferences" not in kept["metadata"]

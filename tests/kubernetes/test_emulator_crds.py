@@ -181,9 +181,14 @@ def test_required_fields(custom: kubernetes.client.CustomObjectsApi) -> None:
     """Missing required fields are FieldValueRequired causes."""
     body = a_service()
     del body["spec"]["template"]
+    body["spec"]["workloadRef"] = {"kind": "Deployment"}
     status = _rejected(custom, body)
     assert status["details"]["causes"] == [
-        {"reason": "FieldValueRequired", "message": "Required value", "field": "spec.template"}
+        {
+            "reason": "FieldValueRequired",
+            "message": "Required value",
+            "field": "spec.workloadRef.name",
+        }
     ]
 
 

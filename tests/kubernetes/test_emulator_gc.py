@@ -284,3 +284,48 @@ def test_plan_is_pure_and_ignores_dangling_owners() -> None:
     plan = gc.plan_delete((cm, owner), [(cm, owner), (cm, child)])
     assert [r.name for r in plan.deletes] == ["o", "c"]
     assert plan.strip == ()
+
+
+def test_finalizers_hold_the_deletion_until_the_last_is_removed(
+    emulator: kubeemu.Emulator,
+) -> None:
+    """DELETE of an object with finalizers sets deletionTimestamp (generation bumped) and
+    keeps it and its dependents; adding a finalizer then is refused; the update that
+    removes the last one deletes it, its dependents with it."""
+    meta = {"name": "held", "finalizers": ["example.com/cleanup"]}
+    owner = _post(
+        emulator,
+        "/api/v1/namespaces/default/configmaps",
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta},
+    )
+    _cm(emulator, "dependent", owner)
+    path = "/api/v1/namespaces/default/configmaps/held"
+    reply = rawclient.call(emulator.url, "DELETE", path)
+    assert reply.status == 200
+    marked = emulator.get_object("", "v1", "configmaps", "default", "held")
+    assert marked is not None
+    assert marked["metadata"]["deletionTimestamp"]
+    assert _exists(emulator, "", "v1", "configmaps", "dependent")
+    again = rawclient.call(emulator.url, "DELETE", path)  # idempotent: the same mark
+    assert again.status == 200
+    assert emulator.get_object("", "v1", "configmaps", "default", "held") == marked
+    more = {"metadata": {"finalizers": ["example.com/cleanup", "example.com/other"]}}
+    refused = rawclient.call(
+        emulator.url,
+        "PATCH",
+        path,
+        body=more,
+        headers={"Content-Type": "application/merge-patch+json"},
+    )
+    assert refused.status == 422
+    assert "no new finalizers" in refused.body["message"]
+    done = rawclient.call(
+        emulator.url,
+        "PATCH",
+        path,
+        body={"metadata": {"finalizers": None}},
+        headers={"Content-Type": "application/merge-patch+json"},
+    )
+    assert done.status == 200
+    assert not _exists(emulator, "", "v1", "configmaps", "held")
+    assert not _exists(emulator, "", "v1", "configmaps", "dependent")

@@ -1,7 +1,8 @@
 """The Kubernetes platform, assembled: runtime (Deployments), router (Gateway API or
-Istio), events, and metric providers (Prometheus and web, whose `secretKeyRef`
-credentials the Secret reader gets from the release's namespace; or, to rehearse a
-policy on a cluster, a simulator scenario that follows the weights really applied).
+Istio), events, adopted Deployments (`spec.workloadRef`: `adopter`), and metric
+providers (Prometheus and web, whose `secretKeyRef` credentials the Secret reader
+gets from the release's namespace; or, to rehearse a policy on a cluster, a simulator
+scenario that follows the weights really applied).
 
 Called by `rollout controller --platform kubernetes`.
 """
@@ -16,7 +17,7 @@ from rollout import clock as clocks
 from rollout.analysis import measurement, providers
 from rollout.api import route, routing
 from rollout.platforms import ports, sim
-from rollout.platforms.kubernetes import events, rest, router, runtime, secrets
+from rollout.platforms.kubernetes import adopter, events, rest, router, runtime, secrets
 from rollout.sim import scenarios
 
 __all__ = ["SECRET_TIMEOUT", "make"]
@@ -74,4 +75,5 @@ def make(
         metrics=metrics,
         events=events.KubernetesEvents(res),
         secrets=reader,
+        workloads=adopter.KubernetesWorkloads(res, namespaces=namespaces),
     )

@@ -50,8 +50,9 @@ WORKLOAD = ("get", "create", "patch", "delete")  # read, make, converge by merge
 NAMESPACED: tuple[Rule, ...] = (
     # our resources: the controller reads them all, makes revisions, routes and
     # releases, marks revisions' routing state (their metadata), deletes old
-    # revisions, moves a route's split, and writes status
-    ("rollout.dev", "services", ("get", "list", "watch")),
+    # revisions, moves a route's split, and writes status; it updates a Service only
+    # for its finalizer (spec.workloadRef)
+    ("rollout.dev", "services", ("get", "list", "watch", "update")),
     ("rollout.dev", "revisions", ("get", "list", "watch", "create", "update", "delete")),
     ("rollout.dev", "routes", ("get", "list", "watch", "create", "update")),
     ("rollout.dev", "releases", ("get", "list", "watch", "create")),
@@ -60,8 +61,10 @@ NAMESPACED: tuple[Rule, ...] = (
         ("rollout.dev", f"{resource}/status", ("update",))
         for resource in ("services", "revisions", "routes", "releases")
     ),
-    # what a revision runs as, and what a route splits traffic with
-    ("apps", "deployments", WORKLOAD),
+    # what a revision runs as, and what a route splits traffic with; Deployments
+    # also listed and watched: those a Service's workloadRef adopted (selected by
+    # label), whose replicas and adoption record are patched (`adopter`)
+    ("apps", "deployments", ("get", "list", "watch", "create", "patch", "delete")),
     ("", "services", WORKLOAD),
     ("autoscaling", "horizontalpodautoscalers", WORKLOAD),
     ("gateway.networking.k8s.io", "httproutes", WORKLOAD),

@@ -109,11 +109,14 @@ class Resources:
         query = [("labelSelector", labels)] if labels else []
         return self._request("GET", ref.path(namespace), query=query)
 
-    def watch(self, ref: refs.Ref, namespace: str | None, *, since: str, seconds: int) -> Any:
+    def watch(
+        self, ref: refs.Ref, namespace: str | None, *, since: str, seconds: int, labels: str = ""
+    ) -> Any:
         """A watch from resourceVersion `since` (with bookmarks) that the server ends
         after `seconds`: the open urllib3 response, one JSON event per line. The
         caller reads it, and `release_conn()`s it; `shutdown()` unblocks a read."""
-        query = [
+        query = [("labelSelector", labels)] if labels else []
+        query += [
             ("allowWatchBookmarks", "true"),
             ("resourceVersion", since),
             ("timeoutSeconds", str(seconds)),

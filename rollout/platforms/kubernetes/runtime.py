@@ -14,7 +14,10 @@ it is left alone; deleting it makes `ensure` create it again.
 `remove(namespace, name)` deletes the three; owner references would let the garbage
 collector do it too, this just does not wait for it.
 
-`converge` is the create-or-patch-by-fingerprint step, shared with the router.
+`converge` is the create-or-patch-by-fingerprint step, shared with the router. An
+existing object that carries neither our fingerprint nor our managed-by label is
+someone else's: `converge` raises `NotOwned` rather than take it over (the reconcile
+fails with that message on the object's ReconcileError condition).
 I/O: the API server (`rest.Resources`). Called by the reconcilers through the Runtime
 port (`platform.make`).
 """
@@ -30,7 +33,7 @@ from rollout.api import names, revision
 from rollout.platforms import ports
 from rollout.platforms.kubernetes import refs, rest, workloads
 
-__all__ = ["KubernetesRuntime", "converge"]
+__all__ = ["KubernetesRuntime", "NotOwned", "converge"]
 
 USES: tuple[tuple[str, str, tuple[str, ...]], ...] = (  # for the RBAC rules (see store.USES)
     ("apps", "deployments", ("get", "create", "patch", "delete")),
@@ -63,10 +66,26 @@ def converge(
                 raise
             current = res.get(ref, namespace, name)
     annotations = current.get("metadata", {}).get("annotations") or {}
+    labels = current.get("metadata", {}).get("labels") or {}
+    if (
+        names.SPEC_HASH_ANNOTATION not in annotations
+        and labels.get(names.MANAGED_BY_LABEL) != names.MANAGED_BY
+    ):
+        raise NotOwned(
+            f"{ref.plural}/{name} exists in namespace {namespace} and was not made by rollout:"
+            " it is left alone (an existing Kubernetes Service named like the rollout"
+            " Service? give one of them another name)"
+        )
     if annotations.get(names.SPEC_HASH_ANNOTATION) == digest:
         return current
     patch = {k: v for k, v in desired.items() if k not in ("apiVersion", "kind", "status")}
     return res.patch(ref, namespace, name, patch)
+
+
+class NotOwned(Exception):
+    """An object of the name we would write exists and is someone else's (Knative's
+    "not owned"): never taken over — e.g. the Kubernetes Service of a Deployment a
+    Service adopts, when both have the same name."""
 
 
 class KubernetesRuntime:

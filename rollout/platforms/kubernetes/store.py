@@ -59,7 +59,8 @@ _TOKEN = "namespaces:"  # a scoped list's resourceVersion: namespaces:a=12,b=15
 # What the controller calls through this store (the RBAC rules grant exactly the
 # union of every adapter's USES; tests/unit/kubernetes/test_rbac_usage.py).
 USES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    (kinds.GROUP, "services", ("get", "list", "watch")),
+    # update: a workloadRef Service's finalizer, added and removed (`adopting`)
+    (kinds.GROUP, "services", ("get", "list", "watch", "update")),
     (kinds.GROUP, "revisions", ("get", "list", "watch", "create", "update", "delete")),
     (kinds.GROUP, "routes", ("get", "list", "watch", "create", "update")),
     (kinds.GROUP, "releases", ("get", "list", "watch", "create")),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from rollout.api import meta, names, release, revision, route, service, split
+from rollout.api import meta, names, release, revision, route, service, split, workload
 from rollout.api import rolloutpolicy as policies
 from rollout.reconcilers import base
 
@@ -35,10 +35,20 @@ def _labels(svc: service.Service, **extra: str) -> dict[str, str]:
     return {names.SERVICE_LABEL: svc.metadata.name, **extra}
 
 
-def make_revision(svc: service.Service, number: int) -> revision.Revision:
-    """The next immutable Revision of `svc`: its template and scaling, frozen (and
+def make_revision(
+    svc: service.Service,
+    number: int,
+    *,
+    template: workload.PodTemplate | None = None,
+    scaling: workload.Scaling | None = None,
+) -> revision.Revision:
+    """The next immutable Revision of `svc`: its template and scaling, frozen — or, for
+    a `workloadRef`, the template and scaling resolved from the Deployment — (and
     where it was applied from, for the local platform's relative paths)."""
     name = names.revision_name(svc.metadata.name, number)
+    template = template or svc.spec.template
+    scaling = scaling or svc.spec.scaling
+    assert template is not None, "a Service has a template or a resolved workloadRef"
     source = svc.metadata.annotations.get(names.SOURCE_DIR_ANNOTATION)
     return revision.Revision(
         metadata=meta.ObjectMeta(
@@ -51,8 +61,8 @@ def make_revision(svc: service.Service, number: int) -> revision.Revision:
         spec=revision.RevisionSpec(
             service=svc.metadata.name,
             service_generation=svc.metadata.generation,
-            template=svc.spec.template.model_copy(deep=True),  # a snapshot, not shared
-            scaling=svc.spec.scaling.model_copy(deep=True) if svc.spec.scaling else None,
+            template=template.model_copy(deep=True),  # a snapshot, not shared
+            scaling=scaling.model_copy(deep=True) if scaling else None,
             progress_deadline=svc.spec.progress_deadline,
         ),
     )

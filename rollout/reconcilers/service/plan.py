@@ -3,6 +3,8 @@
 `plan(observed, now) -> Plan`, Knative style: from the Service, its revisions and
 releases, its Route and the policy it names, in this order:
 1. a template (or scaling) that no revision has yet → the next Revision (`<service>-00001`, …);
+   with `spec.workloadRef`, the template and scaling resolved from the Deployment
+   (`Observed.workload`, read by `reconcile`, resolved by `adoption.resolve`);
 2. a Release that Succeeded makes its canary the stable revision;
 3. the traffic the Route must carry — the Service reconciler is the one writer of
    `Route.spec` (grep `route_spec`); a release decides its weights in its own status
@@ -36,7 +38,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime
 
-from rollout.api import meta, names, release, revision, route, service, split
+from rollout.api import meta, names, release, revision, route, service, split, workload
 from rollout.api import rolloutpolicy as policies
 from rollout.api.release import TERMINAL_PHASES, Phase
 from rollout.api.revision import RoutingState
@@ -55,6 +57,9 @@ class Observed:
     releases: list[release.Release]
     route: route.Route | None
     policy: policies.RolloutPolicy | None  # the policy named, None when none or missing
+    # spec.workloadRef: the template and scaling resolved from the Deployment
+    # (`adoption.resolve`); None: the Service's own spec.template and spec.scaling
+    workload: tuple[workload.PodTemplate, workload.Scaling | None] | None = None
 
 
 @dataclasses.dataclass
@@ -78,7 +83,7 @@ def plan(observed: Observed, now: datetime) -> Plan:
     status.observed_generation = svc.metadata.generation
     out = Plan(status=status)
     revs = sorted(observed.revisions, key=lambda r: names.revision_number(r.metadata.name))
-    latest = _latest_revision(svc, revs, out)
+    latest = _latest_revision(svc, revs, out, observed.workload)
     by_name = {r.metadata.name: r for r in revs}
     ready = [r for r in revs if r.status.ready]
     status.latest_created_revision = latest.metadata.name
@@ -103,18 +108,20 @@ def plan(observed: Observed, now: datetime) -> Plan:
 
 
 def _latest_revision(
-    svc: service.Service, revs: list[revision.Revision], out: Plan
+    svc: service.Service,
+    revs: list[revision.Revision],
+    out: Plan,
+    resolved: tuple[workload.PodTemplate, workload.Scaling | None] | None,
 ) -> revision.Revision:
-    """The revision of the current template and scaling: the newest, or a new one
-    (appended)."""
+    """The revision of the current template and scaling (the Service's, or those
+    resolved from its workloadRef): the newest, or a new one (appended)."""
+    template, scaling = resolved or (svc.spec.template, svc.spec.scaling)
     latest = revs[-1] if revs else None
-    if (
-        latest is not None
-        and latest.spec.template == svc.spec.template
-        and latest.spec.scaling == svc.spec.scaling
-    ):
+    if latest is not None and latest.spec.template == template and latest.spec.scaling == scaling:
         return latest
-    new = builders.make_revision(svc, builders.next_number(svc, revs))
+    new = builders.make_revision(
+        svc, builders.next_number(svc, revs), template=template, scaling=scaling
+    )
     out.new_revision = new
     revs.append(new)
     out.events.append(("RevisionCreated", f"created revision {new.metadata.name}"))

@@ -1,7 +1,9 @@
 """The Service reconciler: observe → plan → apply → persist.
 
 - observe: the Service, its revisions and releases (by the `SERVICE_LABEL`), its
-  Route and the policy it names — read once, into `plan.Observed`;
+  Route and the policy it names — read once, into `plan.Observed`; with
+  `spec.workloadRef`, the adopted Deployment's resolved template too (`adopting`:
+  its finalizer, its deletion, a platform that cannot adopt);
 - plan: `plan.plan` (pure: what to create, the Route's spec, what to collect, the
   status and the events);
 - apply: create the Route or write its spec first (this is the only writer of
@@ -9,7 +11,8 @@
   must not wait for a revision that cannot be created), then the revision, the
   release, delete the garbage, and write the revisions' routing marks (their
   metadata: the Revision reconciler, woken by the change, scales them);
-- persist: the status, written once when it changed; then the events.
+- persist: the status, written once when it changed; then the events; then the
+  adopted Deployment scaled as its `scaleDown` says (`adopting.scale_original`).
 
 Called by the controller.
 """
@@ -17,11 +20,13 @@ Called by the controller.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from typing import TypeVar
 
 from rollout.api import names, release, revision, route, service
 from rollout.api import rolloutpolicy as policies
 from rollout.reconcilers import base
+from rollout.reconcilers.service import adopting
 from rollout.reconcilers.service import plan as planning
 from rollout.store import errors
 
@@ -34,8 +39,17 @@ def reconcile(ctx: base.Context, key: base.Key) -> base.Result:
     observed = _observe(ctx, key)
     if observed is None:
         return base.Result()  # deleted: its children go with it (owner references)
+    adopted = adopting.prepare(ctx, observed)  # spec.workloadRef (`adopting`)
+    if adopted.done is not None:
+        return adopted.done
+    if adopted.workload is not None:
+        observed = dataclasses.replace(observed, workload=adopted.workload)
     decided = planning.plan(observed, ctx.clock.now())
     svc = observed.service
+    if adopted.problem is not None:
+        decided.status.mark_workload_problem(
+            *adopted.problem, now=ctx.clock.now(), generation=svc.metadata.generation
+        )
     # The Route first: the split never names what is created below, and a release's
     # abort must reach the data plane even while creating a revision keeps failing.
     if decided.new_route is not None:
@@ -57,7 +71,8 @@ def reconcile(ctx: base.Context, key: base.Key) -> base.Result:
     for reason, message in decided.events:
         ctx.event(svc, reason, message)
     base.write_status(ctx, svc, decided.status)
-    return base.Result()
+    adopting.scale_original(ctx, svc, adopted, decided.status, observed.route, observed.revisions)
+    return base.Result(adopted.requeue)
 
 
 def _observe(ctx: base.Context, key: base.Key) -> planning.Observed | None:

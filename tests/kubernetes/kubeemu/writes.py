@@ -16,6 +16,11 @@ store's lock, so a conditional update is a compare-and-swap:
   a deleted one unregisters them and takes its objects along;
 - delete: preconditions, then the garbage collector's plan (`gc.py`) applied
   (Orphan strips owner references first; Background/Foreground strip them after).
+  An object with finalizers (not Namespaces or CRDs) only gets its
+  `deletionTimestamp` (once, with its generation bumped, as the apiserver's
+  BeforeDelete does) and stays; the update that removes its last finalizer
+  deletes it (Background) and answers with the deleted object. No finalizer can be
+  added to an object being deleted (422).
   Namespaces take their contents. The answer is the deleted object for Namespaces,
   CRDs and custom resources, a `Status{Success, details}` otherwise.
 
@@ -145,6 +150,18 @@ class Writes:
                 f" UID in object meta: {old_meta.get('uid')}",
             )
         new = objects.prepare_update(rt, old, body, subresource=info.subresource)
+        added = set(new["metadata"].get("finalizers") or []) - set(old_meta.get("finalizers") or [])
+        if old_meta.get("deletionTimestamp") and added:
+            raise exchange.invalid(
+                rt,
+                info.name,
+                [
+                    errors.Cause(
+                        "metadata.finalizers",
+                        "Forbidden: no new finalizers can be added if the object is being deleted",
+                    )
+                ],
+            )
         if info.subresource:
             causes = rt.schema.validate(new) if rt.schema is not None else []
             if causes:
@@ -161,7 +178,35 @@ class Writes:
             return exchange.Response(200, exchange.present(rt, new))
         stored = self.store.replace(rt.group_resource, new)
         self._after_write(rt, stored)
+        meta = stored["metadata"]
+        if meta.get("deletionTimestamp") and not meta.get("finalizers"):
+            # the last finalizer is gone: the deletion that waited for it happens now
+            removed = self._delete_one(
+                rt,
+                meta.get("namespace") or "",
+                meta["name"],
+                policy="Background",
+                preconditions={},
+                dry_run=False,
+            )
+            return exchange.Response(200, exchange.present(rt, removed))
         return exchange.Response(200, exchange.present(rt, stored))
+
+    def _mark_deleting(
+        self, rt: resources.ResourceType, old: dict[str, Any], dry_run: bool
+    ) -> dict[str, Any]:
+        """An object with finalizers is not deleted: it gets a deletionTimestamp (once)
+        and stays until an update removes its last finalizer."""
+        if dry_run or old["metadata"].get("deletionTimestamp"):
+            return old
+        marked = copy.deepcopy(old)
+        marked["metadata"]["deletionTimestamp"] = self._now()
+        marked["metadata"]["deletionGracePeriodSeconds"] = 0
+        if isinstance(marked["metadata"].get("generation"), int):  # as BeforeDelete does
+            marked["metadata"]["generation"] += 1
+        stored = self.store.replace(rt.group_resource, marked)
+        self._after_write(rt, stored)
+        return stored
 
     def update(
         self, req: exchange.Request, info: routing.RequestInfo, rt: resources.ResourceType
@@ -243,8 +288,10 @@ class Writes:
                     f"Precondition failed: {label} in precondition: {preconditions[key]},"
                     f" {label} in object meta: {meta.get(key)}",
                 )
-        if dry_run:
+        if dry_run and not meta.get("finalizers"):
             return old
+        if meta.get("finalizers") and rt.group_resource not in (NAMESPACES, CRD_RESOURCE):
+            return self._mark_deleting(rt, old, dry_run)
         extra: list[tuple[storage.GroupResource, dict[str, Any]]] = []
         everything = self.store.snapshot()
         if rt.group_resource == NAMESPACES:
