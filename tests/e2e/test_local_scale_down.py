@@ -5,7 +5,8 @@ An aborted canary's process is stopped after the Service's `scaleDownDelay` (1 s
 and not before; its Revision says `ScaledToZero` with Ready kept. `rollout retry`
 starts it again, and the release moves traffic to it only once it is ready again;
 no request fails meanwhile. After the promotion, the replaced stable's process is
-stopped in turn.
+stopped in turn; `rollout undo` back to it makes a new revision from its template,
+ready before its release moves any traffic.
 
 Every process is stopped by its PID (the `local` fixture's cleanup).
 """
@@ -150,6 +151,22 @@ def test_retired_processes_stop_after_the_delay_and_retry_restarts_one(local: Lo
             lambda: stopped(local, "web-00001", stable_pid), within=30, what="web-00001 stopped"
         )
         assert alive(new_pid)
+
+        # undo to the retired v1: its template again, as a new revision (`undo` always
+        # makes one), started and ready before the release gives it any traffic.
+        local.cli("undo", "web")
+        local.wait_for(lambda: phase(local, "web-00003") == "Paused", within=60,
+                       what="the undo's release at its pause step")  # fmt: skip
+        undone = rel(local, "web-00003")
+        assert undone is not None
+        begun = next(h.at for h in undone.status.history if h.event == "ReleaseStarted")
+        fresh = rev(local, "web-00003")
+        assert fresh.spec.template == rev(local, "web-00001").spec.template
+        fresh_ready = fresh.status.ready_condition()
+        assert fresh_ready is not None
+        assert fresh_ready.status is condition.ConditionStatus.TRUE
+        assert changed(fresh_ready) <= begun
+        assert rev(local, "web-00001").status.scaled_to_zero()  # v1 itself stays retired
     finally:
         prober.stop()
     failures = [t for t, ok in prober.outcomes if not ok]

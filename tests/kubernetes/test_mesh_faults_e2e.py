@@ -382,11 +382,15 @@ def test_prometheus_stopped_mid_release_pauses_on_errors_without_more_traffic(
 
     assert paused["pauseReason"] == "errors", paused
     assert paused["stepIndex"] == 1
-    errors = metric(paused, ERRORS)
+    errors, latency = metric(paused, ERRORS), metric(paused, LATENCY)
     assert errors["verdict"] == "Error"
-    assert errors["consecutiveErrors"] == 5
+    assert latency["verdict"] == "Error"  # blind on every metric
+    # The pause comes with the first metric past the limit; the two are read on their
+    # own measurement threads, so the other may be one reading behind.
+    counts = sorted((errors["consecutiveErrors"], latency["consecutiveErrors"]))
+    assert counts[1] == 5, counts
+    assert counts[0] >= 4, counts
     assert re.search(r"Prometheus at \S+ is unreachable", errors["reason"]), errors["reason"]
-    assert metric(paused, LATENCY)["verdict"] == "Error"  # blind on every metric
     assert at_stop == 1
     assert max(canary_weight(split) for split in splits) == 1, splits
     assert max(weight(s) for s in after) == 1
