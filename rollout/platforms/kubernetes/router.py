@@ -30,7 +30,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from rollout.api import route, routing, split
+from rollout.api import podspec, route, routing, split
 from rollout.platforms import ports
 from rollout.platforms.kubernetes import (
     gateway_api,
@@ -40,7 +40,6 @@ from rollout.platforms.kubernetes import (
     rest,
     runtime,
     traffic,
-    workloads,
 )
 
 __all__ = ["ROUTERS", "KubernetesRouter", "PortOf"]
@@ -81,7 +80,7 @@ class KubernetesRouter:
         chosen = (rt.spec.routing.router if rt.spec.routing else None) or self.default
         primary = traffic.primary_revision(rt)
         if primary is not None:
-            port = self.port_of(namespace, primary) or workloads.DEFAULT_PORT
+            port = self.port_of(namespace, primary) or podspec.DEFAULT_PORT
             stable = traffic.make_stable_service(rt, port=port)
             runtime.converge(self.res, refs.SERVICES, namespace, stable)
         kind = ROUTERS[chosen]

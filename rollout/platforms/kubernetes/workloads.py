@@ -41,7 +41,6 @@ from rollout.platforms.kubernetes import owned
 
 __all__ = [
     "DEFAULT_CPU_TARGET",
-    "DEFAULT_PORT",
     "deployment_state",
     "make_deployment",
     "make_hpa",
@@ -50,7 +49,6 @@ __all__ = [
 
 Obj = owned.Obj
 
-DEFAULT_PORT = podspec.DEFAULT_PORT
 DEFAULT_CPU_TARGET = 80
 
 
