@@ -167,7 +167,15 @@ class Local:
         return svc.status.url
 
     def run_files(self) -> dict[str, dict[str, Any]]:
-        return {p.stem: json.loads(p.read_text()) for p in (self.state_dir / "run").glob("*.json")}
+        """The runtime's run files; one removed between the listing and the read (its
+        process just stopped, e.g. scaled down) is not there."""
+        found: dict[str, dict[str, Any]] = {}
+        for path in (self.state_dir / "run").glob("*.json"):
+            try:
+                found[path.stem] = json.loads(path.read_text())
+            except FileNotFoundError:
+                continue
+        return found
 
     def proxy_pid(self) -> int:
         state = proxy_client.read_state(self.state_dir)
