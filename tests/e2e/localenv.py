@@ -160,6 +160,27 @@ class Local:
                 pytest.fail(f"{what}: not within {within} s\n{self.log.read_text()[-3000:]}")
             time.sleep(0.1)
 
+    def wait_serving(self, *, within: float = 60) -> None:
+        """Wait until the Service has a stable revision *and* the proxy routes its
+        traffic to it, ready: `status.stableRevision` is what the Route must carry,
+        set a moment before the router has put it in the proxy (a load started in
+        between meets the proxy's 502 "no revision is routed")."""
+
+        def serving() -> bool:
+            svc, _ = self.read()
+            if svc is None or not svc.status.stable_revision:
+                return False
+            try:
+                table = self.proxy_table()
+            except (AssertionError, proxy_client.ProxyError):
+                return False
+            return table is not None and any(
+                t.revision == svc.status.stable_revision and t.ready and t.percent > 0
+                for t in table.targets
+            )
+
+        self.wait_for(serving, within=within, what="the stable revision served by the proxy")
+
     def url(self) -> str:
         svc, _ = self.read()
         assert svc is not None

@@ -43,8 +43,7 @@ def _paused_at_half(local: Local) -> None:
     local.start()
     local.apply(HOLD, "hold")
     local.service("hold", "v1")
-    local.wait_for(lambda: bool(local.read()[0] and local.read()[0].status.stable_revision),
-                   within=60, what="v1 deployed")  # fmt: skip
+    local.wait_serving()  # v1 deployed, and the proxy routes to it
     local.service("hold", "v2")
     local.wait_for(lambda: local.phase() == "Paused", within=60, what="release paused at 50%")
     local.wait_for(lambda: _route_ready(local), within=10, what="route ready at 50%")

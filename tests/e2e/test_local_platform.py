@@ -98,8 +98,7 @@ def test_abort_returns_all_traffic_to_stable_without_failing_a_request(local):
     local.start()
     local.apply(HOLD, "hold")
     local.service("hold", "v1")
-    local.wait_for(lambda: bool(local.read()[0] and local.read()[0].status.stable_revision),
-                   within=60, what="v1 deployed")  # fmt: skip
+    local.wait_serving()  # v1 deployed, and the proxy routes to it
     load = Load(local.url())
     local.service("hold", "v2")
     local.wait_for(
@@ -151,8 +150,7 @@ def test_controller_killed_repeatedly_mid_release_loses_no_request(local):
     local.start()
     local.apply(STEPPED, "stepped")
     local.service("stepped", "v1")
-    local.wait_for(lambda: bool(local.read()[0] and local.read()[0].status.stable_revision),
-                   within=60, what="v1 deployed")  # fmt: skip
+    local.wait_serving()  # v1 deployed, and the proxy routes to it
     load = Load(local.url(), rps=20)
     local.service("stepped", "v2")
     local.wait_for(lambda: local.phase() == "Progressing", within=60, what="release started")
@@ -190,8 +188,7 @@ def test_prometheus_gated_release_rolls_back_a_bad_canary(local, start_prometheu
     rolls a bad canary back."""
     local.start()
     local.service("prom", "v1")  # a first deploy needs no policy yet
-    local.wait_for(lambda: bool(local.read()[0] and local.read()[0].status.stable_revision),
-                   within=60, what="v1 deployed")  # fmt: skip
+    local.wait_serving()  # v1 deployed, and the proxy routes to it
     load = Load(local.url(), rps=40)
     state = proxy_client.read_state(local.state_dir)
     assert state is not None

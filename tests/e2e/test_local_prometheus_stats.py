@@ -54,11 +54,7 @@ def test_a_bad_canary_is_rolled_back_on_counts_read_from_prometheus(
 ) -> None:
     local.start()
     local.service("compared", "v1")
-    local.wait_for(
-        lambda: bool((svc := local.read()[0]) and svc.status.stable_revision),
-        within=60,
-        what="v1 deployed",
-    )
+    local.wait_serving()  # v1 deployed, and the proxy routes to it
     state = proxy_client.read_state(local.state_dir)
     assert state is not None
     load = Load(local.url(), rps=40)

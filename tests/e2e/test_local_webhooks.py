@@ -68,11 +68,7 @@ def deploy_v1(local: Local, policy: str) -> None:
     local.start()
     local.apply(policy, "gated")
     local.service("gated", "v1")
-    local.wait_for(
-        lambda: bool((svc := local.read()[0]) and svc.status.stable_revision),
-        within=60,
-        what="v1 deployed",
-    )
+    local.wait_serving()  # v1 deployed, and the proxy routes to it
 
 
 def phase_is(local: Local, *phases: str) -> Callable[[], bool]:
@@ -188,11 +184,7 @@ def test_one_notification_per_moment_across_a_controller_sigkill_and_restart(
     local.start()
     local.apply(NOTIFIED, "notified")
     local.service("notified", "v1")
-    local.wait_for(
-        lambda: bool((svc := local.read()[0]) and svc.status.stable_revision),
-        within=60,
-        what="v1 deployed",
-    )
+    local.wait_serving()  # v1 deployed, and the proxy routes to it
     local.service("notified", "v2")
 
     def recorded(count: int) -> Callable[[], bool]:
