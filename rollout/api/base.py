@@ -128,6 +128,9 @@ class ApiModel(BaseModel):
         use_enum_values=False,
         ser_json_timedelta="float",
         allow_inf_nan=False,
+        # A field's docstring (the string under it) is its description in the JSON
+        # schema, hence in the CRDs (`kubectl explain`).
+        use_attribute_docstrings=True,
     )
 
 
