@@ -21,6 +21,10 @@ the causes of an `Invalid` (422) answer, as the apiserver words them:
 - a rule whose evaluation fails (no such key, a type mismatch) is a cause too,
   `… evaluation error: …`.
 
+Ratcheting (on by default since Kubernetes 1.30): on an update, a value equal to the
+old one at the same path (list items: only through a map list's keys) is not checked
+again — an object that a newer rule would refuse can still have its status written.
+
 Differences from the apiserver: a null value counts as absent (`has()` is false); no
 cost estimate or runtime cost limit; the Kubernetes CEL libraries are partly there —
 lists (`sum`, `isSorted`, `min`, `max`, `indexOf`, `lastIndexOf`), strings (`join`,
@@ -37,6 +41,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import itertools
+import json
 import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -201,8 +206,9 @@ def _collect(
 def _values(
     value: Any, old: Any, steps: tuple[str, ...], keys: tuple[tuple[str, ...], ...], path: Path
 ) -> Iterator[tuple[Path, Any, Any]]:
-    """(path, value, old value or None) of every occurrence of the node `steps` names."""
-    if value is None:
+    """(path, value, old value or None) of every occurrence of the node `steps` names
+    that changed (ratcheting: a value equal to the old one is not checked again)."""
+    if value is None or (old is not None and value == old):
         return
     if not steps:
         yield path, value, old
@@ -280,32 +286,43 @@ class Rules:
         causes: list[errors.Cause] = []
         for node in self.nodes:
             for path, value, before in _values(obj, old, node.steps, node.map_keys, ()):
-                activation = {"self": celpy.json_to_cel(_without_nulls(value))}
-                if before is not None:
-                    activation["oldSelf"] = celpy.json_to_cel(_without_nulls(before))
+                now = json.dumps(_without_nulls(value), sort_keys=True)
+                then = (
+                    None if before is None else json.dumps(_without_nulls(before), sort_keys=True)
+                )
                 for rule in node.rules:
-                    if rule.transition and before is None:
+                    if rule.transition and then is None:
                         continue
-                    cause = self._cause(rule, node.type, path, activation)
-                    if cause is not None:
-                        causes.append(cause)
+                    # a rule without oldSelf is a function of the value: its verdict is kept
+                    verdict = _verdict(rule, now, then if rule.transition else None)
+                    if verdict is not None:
+                        where = _field(path, rule.field_path) or "<nil>"
+                        shape, reason = verdict
+                        causes.append(errors.Cause(where, shape.format(type=node.type), reason))
         return causes
 
-    @staticmethod
-    def _cause(
-        rule: _Rule, kind: str, path: Path, activation: dict[str, Any]
-    ) -> errors.Cause | None:
-        result = _run(rule.rule, activation)
-        where = _field(path, rule.field_path) or "<nil>"
-        if isinstance(result, celpy.CELEvalError):
-            message = f'Invalid value: "{kind}": {rule.rule}: evaluation error: {result.args[0]}'
-            return errors.Cause(where, message, "FieldValueInvalid")
-        if result is True or (isinstance(result, celtypes.BoolType) and bool(result)):
-            return None
-        text = rule.message or f"failed rule: {rule.rule}"
-        if rule.message_expression:
-            said = _run(rule.message_expression, activation)
-            if isinstance(said, str) and said.strip():
-                text = str(said)
-        shape = _PREFIX.get(rule.reason, 'Invalid value: "{type}": {message}')
-        return errors.Cause(where, shape.format(type=kind, message=text), rule.reason)
+
+@functools.lru_cache(maxsize=16384)
+def _verdict(rule: _Rule, value: str, old: str | None) -> tuple[str, str] | None:
+    """None when `rule` holds for the value (JSON), else (message with `{type}`, reason)."""
+    activation = {"self": celpy.json_to_cel(json.loads(value))}
+    if old is not None:
+        activation["oldSelf"] = celpy.json_to_cel(json.loads(old))
+    result = _run(rule.rule, activation)
+    if isinstance(result, celpy.CELEvalError):
+        text = f"{rule.rule}: evaluation error: {result.args[0]}"
+        return 'Invalid value: "{type}": ' + _braces(text), "FieldValueInvalid"
+    if isinstance(result, celtypes.BoolType) and bool(result):
+        return None
+    text = rule.message or f"failed rule: {rule.rule}"
+    if rule.message_expression:
+        said = _run(rule.message_expression, activation)
+        if isinstance(said, str) and said.strip():
+            text = str(said)
+    shape = _PREFIX.get(rule.reason, 'Invalid value: "{type}": {message}')
+    return shape.replace("{message}", _braces(text)), rule.reason
+
+
+def _braces(text: str) -> str:
+    """`text` safe inside a `str.format` template."""
+    return text.replace("{", "{{").replace("}", "}}")
