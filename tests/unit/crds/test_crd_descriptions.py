@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,24 +28,28 @@ def _fields(node: dict[str, Any], path: str, pod_depth: int | None) -> Iterator[
             yield from _fields(node[key], path + mark, deeper)
 
 
+@functools.cache
+def _crd(kind_name: str) -> dict[str, Any]:
+    return crds.crd(kinds.KINDS[kind_name])
+
+
 @pytest.mark.parametrize("kind_name", sorted(kinds.KINDS))
 def test_every_field_has_a_description(kind_name: str) -> None:
     """Every field under spec and status has a description (what `kubectl explain`
     prints); in the pod template, down to the depth podschema keeps."""
-    root = crds.crd(kinds.KINDS[kind_name])["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    root = _crd(kind_name)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     assert root["description"]
-    missing = [
-        path
+    fields = [
+        item
         for top in ("spec", "status")
         if top in root["properties"]
-        for path, field in [(top, root["properties"][top])]
-        + list(_fields(root["properties"][top], top, None))
-        if not field.get("description")
+        for item in [(top, root["properties"][top]), *_fields(root["properties"][top], top, None)]
     ]
+    missing = [path for path, field in fields if not field.get("description")]
     assert missing == []
 
 
 @pytest.mark.parametrize("kind_name", sorted(kinds.KINDS))
 def test_every_kind_is_in_the_rollout_category(kind_name: str) -> None:
     """`kubectl get rollout` lists every kind of ours."""
-    assert crds.crd(kinds.KINDS[kind_name])["spec"]["names"]["categories"] == ["rollout"]
+    assert _crd(kind_name)["spec"]["names"]["categories"] == ["rollout"]
