@@ -14,9 +14,10 @@ belongs to `web`), which webhooks the plan would never call, and the analysis st
 metric names. The setWeight rule says the tail of `validate`'s message (it cannot name
 the earlier step).
 
-Rules iterate over lists, so the API server's cost estimate needs bounds on them:
-`LIMITS` adds `maxItems` to the lists the rules read (generous: far beyond any real
-plan; `rollout validate` does not check these bounds).
+Rules iterate over lists, so the API server's cost estimate needs bounds on them: the
+lists they read have a `max_length` in the models (generous: far beyond any real plan;
+`rollout validate` checks it too), hence `maxItems` in the CRDs, and string enums get
+a `maxLength` (`crds`).
 
 Kubernetes CEL functions used beyond the CEL standard: `sum()` and `isSorted()`
 (lists library), `join()` (strings library). Every rule is checked against the models
@@ -29,7 +30,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["LIMITS", "ROOT_RULES", "RULES"]
+__all__ = ["ROOT_RULES", "RULES"]
 
 Rule = dict[str, Any]
 
@@ -247,15 +248,4 @@ ROOT_RULES: dict[str, tuple[Rule, ...]] = {
             "metadata.name: must be at most 57 characters (revision names add -00001)",
         ),
     ),
-}
-
-#: `maxItems` of the lists the rules iterate over, by model and field (wire name).
-LIMITS: dict[tuple[str, str], int] = {
-    ("ServiceSpec", "traffic"): 100,
-    ("RouteSpec", "traffic"): 100,
-    ("RolloutPolicySpec", "steps"): 200,
-    ("RolloutPolicySpec", "webhooks"): 64,
-    ("RolloutPolicySpec", "notifications"): 64,
-    ("Analysis", "metrics"): 64,
-    ("Notification", "triggers"): 16,
 }

@@ -141,10 +141,7 @@ def structural(schema: Any, defs: dict[str, Any]) -> Any:
 
 
 def _with_rules(name: str, node: dict[str, Any]) -> dict[str, Any]:
-    """The node of model `name` with its CEL rules, and bounds on the lists they read."""
-    for (model, field), limit in crdrules.LIMITS.items():
-        if model == name:
-            node["properties"][field]["maxItems"] = limit
+    """The node of model `name` with its CEL rules."""
     if name in crdrules.RULES:
         node["x-kubernetes-validations"] = list(crdrules.RULES[name])
     return node

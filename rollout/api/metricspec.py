@@ -480,7 +480,7 @@ class Analysis(base.ApiModel):
     advance_early: base.Bool = False
     """An analysis step may end before its duration when every metric it gates has passed
     decisively."""
-    metrics: list[Metric] = Field(default_factory=list)
+    metrics: list[Metric] = Field(default_factory=list, max_length=64)
     """The metrics measured; names are unique."""
 
     @model_validator(mode="after")

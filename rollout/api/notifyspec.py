@@ -64,7 +64,7 @@ class Notification(base.ApiModel):
     url_from: endpoints.ValueFrom  # the sink's URL, read when sending; never in the policy
     """Where the sink's URL is read from when sending: env, file or secretKeyRef."""
     # Not `on`: YAML 1.1 (PyYAML, kubectl) reads an `on:` key as the boolean true.
-    triggers: Annotated[list[NotificationTrigger], Field(min_length=1)] = Field(
+    triggers: Annotated[list[NotificationTrigger], Field(min_length=1, max_length=16)] = Field(
         default_factory=lambda: list(DEFAULT_TRIGGERS)
     )
     """What is sent: Paused, RolledBack, Aborted, Failed, Succeeded, Step."""

@@ -148,7 +148,7 @@ class CanaryScale(base.ApiModel):
 
 
 class RolloutPolicySpec(base.ApiModel):
-    steps: list[Step] | None = None
+    steps: list[Step] | None = Field(default=None, max_length=200)
     """The release plan: steps of setWeight, pause or analysis, run in order; after the last, the
     canary is promoted to 100%. Give this or canary."""
     canary: CanaryShorthand | None = None
@@ -162,10 +162,10 @@ class RolloutPolicySpec(base.ApiModel):
     before it fails."""
     rollback: RollbackPolicy = Field(default_factory=RollbackPolicy)
     """What a failed analysis does."""
-    webhooks: list[Webhook] = Field(default_factory=list)
+    webhooks: list[Webhook] = Field(default_factory=list, max_length=64)
     """Hooks called during the release: gates it waits on, checks it counts, notifications
     (Flagger's types)."""
-    notifications: list[Notification] = Field(default_factory=list)
+    notifications: list[Notification] = Field(default_factory=list, max_length=64)
     """Messages sent to a webhook, Slack or Teams when the release pauses, rolls back, fails,
     succeeds or steps."""
     # After a release ends, a revision without traffic goes to 0 replicas after this

@@ -30,7 +30,7 @@ __all__ = ["DriftCorrection", "Route", "RouteSpec", "RouteStatus", "traffic_read
 class RouteSpec(base.ApiModel):
     service: base.Name
     """The Service whose traffic this route splits."""
-    traffic: list[split.TrafficTarget] = Field(default_factory=list)
+    traffic: list[split.TrafficTarget] = Field(default_factory=list, max_length=split.MAX_TARGETS)
     """The desired split: which revision gets what percent, under which tag."""
     # Copied from the Service: which Kubernetes router applies this split, and where.
     routing: Routing | None = None

@@ -59,7 +59,7 @@ class ServiceSpec(base.ApiModel):
     """The name of a RolloutPolicy in this namespace: a new revision gets traffic step by step
     through a Release. Left out, traffic moves at once when the revision is ready. Excludes
     traffic."""
-    traffic: list[split.TrafficTarget] | None = None
+    traffic: list[split.TrafficTarget] | None = Field(default=None, max_length=split.MAX_TARGETS)
     """A manual traffic split, applied as written: percents sum to 100 and tags are unique.
     Excludes policy."""
     port: base.Port | None = None

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from rollout.api import base, problems
 
 __all__ = [
+    "MAX_TARGETS",
     "TrafficStatus",
     "TrafficTarget",
     "belongs_to",
@@ -27,6 +28,10 @@ __all__ = [
     "split_problems",
     "unserved",
 ]
+
+
+#: The most targets a split has (a bound the CRD's CEL rules need, far above any use).
+MAX_TARGETS = 100
 
 
 class TrafficTarget(base.ApiModel):

@@ -219,12 +219,18 @@ def test_kubectl_apply_is_refused_with_the_rule_message(
     crds_applied: kubeemu.Emulator, kubectl: Any
 ) -> None:
     """A Service with minReplicas > maxReplicas applied with kubectl is refused by the CRD's
-    rule, naming the field, in `rollout validate`'s words."""
+    rule, naming the field, in `rollout validate`'s words; an unknown field is refused
+    (kubectl sends fieldValidation=Strict)."""
     bad = _service(scaling={"minReplicas": 3, "maxReplicas": 2})
     done = kubectl(crds_applied, "apply", "-f", "-", stdin=json.dumps(bad))
     assert done.returncode != 0
     assert "spec.scaling.maxReplicas" in done.stderr
     assert "must be at least minReplicas (3)" in done.stderr
+    # kubectl's default validation is the server's, Strict: an unknown field is refused
+    unknown = _service(replicas=3)
+    done = kubectl(crds_applied, "apply", "-f", "-", stdin=json.dumps(unknown))
+    assert done.returncode != 0
+    assert 'strict decoding error: unknown field "spec.replicas"' in done.stderr
 
 
 def test_kubectl_get_rollout_lists_every_kind_and_explain_describes_fields(
