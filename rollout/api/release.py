@@ -120,7 +120,7 @@ class ReleaseSpec(base.ApiModel):
     resume: Command | None = None
     """`rollout resume`: continue a paused release."""
     retry: Command | None = None
-    """`rollout retry`: start a failed or rolled-back release again."""
+    """`rollout retry`: look again at a paused step, or run a failed release again."""
 
 
 class Weights(base.ApiModel):
@@ -368,7 +368,7 @@ class ReleaseStatus(base.ApiModel):
     message: str = ""
     """A human-readable summary of the phase."""
     conditions: list[condition.Condition] = Field(default_factory=list)
-    """Ready and Progressing, with their reasons."""
+    """Observations of the release as Kubernetes conditions (type, status, reason)."""
 
 
 class Release(base.ApiModel):

@@ -56,7 +56,7 @@ class RouteStatus(base.ApiModel, condition.ReadyConditions):
     last_drift: DriftCorrection | None = None
     """The last time the data plane was found changed by someone else, and set right."""
     conditions: list[condition.Condition] = Field(default_factory=list)
-    """Ready and TrafficApplied, with their reasons."""
+    """Ready: whether the split is applied, with its reason."""
 
     def mark_traffic(
         self,

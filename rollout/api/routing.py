@@ -48,6 +48,6 @@ class Routing(base.ApiModel):
     hostnames: list[str] = Field(default_factory=list)
     """Gateway API: the hostnames the HTTPRoute matches."""
     hosts: list[str] = Field(default_factory=list)
-    """Istio: the hosts of the VirtualService (default: the service's name)."""
+    """Istio: the hosts of the VirtualService (default: the service's cluster host name)."""
     gateways: list[str] = Field(default_factory=list)
     """Istio: the gateways the VirtualService applies to (default: the mesh)."""
