@@ -2,7 +2,9 @@
 
 Every resource model derives from `ApiModel`: camelCase names on the wire (the
 Kubernetes convention), snake_case in Python, and unknown fields are errors so that
-a typo such as `setWieght` is reported instead of silently dropped. Numbers and
+a typo such as `setWieght` is reported instead of silently dropped. The string under
+a field (its docstring) is its description in the JSON schema, and so in the CRDs
+(`kubectl explain`): every field of a resource has one. Numbers and
 booleans are strict: YAML `"5"` is not a weight and `1` is not `true`.
 
 Every integer has an upper bound, written into the CRDs too (`maximum`): counts a
@@ -118,7 +120,8 @@ def checked_text(forbidden: str, *, max_bytes: int | None = None) -> AfterValida
 
 
 class ApiModel(BaseModel):
-    """Base of every resource model: camelCase aliases, unknown fields forbidden."""
+    """Base of every resource model: camelCase aliases, unknown fields forbidden, field
+    docstrings as descriptions."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -128,6 +131,9 @@ class ApiModel(BaseModel):
         use_enum_values=False,
         ser_json_timedelta="float",
         allow_inf_nan=False,
+        # A field's docstring (the string under it) is its description in the JSON
+        # schema, hence in the CRDs (`kubectl explain`).
+        use_attribute_docstrings=True,
     )
 
 

@@ -52,11 +52,17 @@ class Condition(base.ApiModel):
     """One observation of one aspect of a resource, as in Kubernetes."""
 
     type: str
+    """The aspect observed, such as Ready."""
     status: ConditionStatus
+    """True, False or Unknown."""
     reason: str = ""
+    """A one-word CamelCase reason for the status."""
     message: str = ""
+    """A human-readable explanation of the status."""
     last_transition_time: datetime | None = None
+    """When the status last changed."""
     observed_generation: base.Int | None = None
+    """The generation of the spec the condition was set from."""
 
 
 def get_condition(conditions: list[Condition], type_: str) -> Condition | None:

@@ -3,8 +3,11 @@
 `crd(kind)` turns a model's JSON schema (pydantic) into a structural OpenAPI v3 schema
 as Kubernetes requires: references inlined, `Optional` written as `nullable`, no
 titles or defaults (the models apply defaults), `metadata` left to the API server,
-`x-kubernetes-int-or-string` kept. Unknown fields are not expressible in a structural
-schema: the API server prunes them, and `rollout validate` rejects them before that.
+`x-kubernetes-int-or-string` kept. Every field has a description (the model field's
+docstring; a test checks it), every kind is in the `rollout` category, and the
+cross-field checks that fit in CEL are `x-kubernetes-validations` (`crdrules`).
+Unknown fields are not expressible in a structural schema: the API server prunes
+them, and `rollout validate` rejects them before that.
 The pod template's `spec` is Kubernetes' own `PodSpec`, made structural by `podschema`.
 
 `crds/` holds the output of `rollout crds --write crds`; a test fails when it drifts.
@@ -18,9 +21,12 @@ from typing import Any
 
 import yaml
 
-from rollout.api import kinds, podschema, podspec
+from rollout.api import crdrules, kinds, podschema, podspec
 
-__all__ = ["crd", "file_name", "render", "structural"]
+__all__ = ["CATEGORIES", "crd", "file_name", "render", "structural"]
+
+#: Every kind is in these categories: `kubectl get rollout` lists them all.
+CATEGORIES = ("rollout",)
 
 _DROP = {"title", "default", "additionalProperties", "$defs", "examples"}
 # A field whose schema is a Kubernetes definition (the pod template's spec).
@@ -44,6 +50,8 @@ def crd(kind: kinds.Kind) -> dict[str, Any]:
     }
     if kind.has_status:
         top["properties"]["status"] = properties["status"]
+    if kind.kind in crdrules.ROOT_RULES:
+        top["x-kubernetes-validations"] = list(crdrules.ROOT_RULES[kind.kind])
     version: dict[str, Any] = {
         "name": kinds.VERSION,
         "served": True,
@@ -75,6 +83,7 @@ def crd(kind: kinds.Kind) -> dict[str, Any]:
                 "plural": kind.plural,
                 "singular": kind.singular,
                 "shortNames": list(kind.short_names),
+                "categories": list(CATEGORIES),
             },
             "versions": [version],
         },
@@ -88,11 +97,14 @@ def structural(schema: Any, defs: dict[str, Any]) -> Any:
     if not isinstance(schema, dict):
         return schema
     if schema.get(_KUBERNETES_DEFINITION) == podspec.POD_SPEC:
-        return podschema.pod_spec()
+        pod = podschema.pod_spec()
+        if schema.get("description"):  # the field's own words first
+            pod["description"] = " ".join(schema["description"].split())
+        return pod
     if "$ref" in schema:
-        target = defs[schema["$ref"].rsplit("/", 1)[-1]]
-        merged = {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
-        return structural(merged, defs)
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        merged = {**defs[name], **{k: v for k, v in schema.items() if k != "$ref"}}
+        return _with_rules(name, structural(merged, defs))
     options = schema.get("anyOf")
     if options is not None:
         rest = [o for o in options if o.get("type") != "null"]
@@ -121,7 +133,18 @@ def structural(schema: Any, defs: dict[str, Any]) -> Any:
             out[key] = {name: structural(sub, defs) for name, sub in value.items()}
         else:
             out[key] = structural(value, defs)
+    enum = out.get("enum")
+    if out.get("type") == "string" and enum and "maxLength" not in out:
+        # bounds the API server's CEL cost estimate of rules that read the value
+        out["maxLength"] = max(len(str(e)) for e in enum if e is not None)
     return out
+
+
+def _with_rules(name: str, node: dict[str, Any]) -> dict[str, Any]:
+    """The node of model `name` with its CEL rules."""
+    if name in crdrules.RULES:
+        node["x-kubernetes-validations"] = list(crdrules.RULES[name])
+    return node
 
 
 def file_name(kind: kinds.Kind) -> str:

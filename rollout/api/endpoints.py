@@ -166,7 +166,9 @@ class SecretKeyRef(base.ApiModel):
     """A key of a Kubernetes Secret in the release's namespace (kubernetes platform)."""
 
     name: base.Subdomain
+    """The Secret's name, in the release's namespace."""
     key: Annotated[str, AfterValidator(_check_secret_key)]
+    """The key in the Secret."""
 
 
 # An absolute path the controller reads (a mounted Secret, a CA bundle).
@@ -196,8 +198,11 @@ class ValueFrom(base.ApiModel):
     mounted Secret) or `secretKeyRef` (a Secret's key, on the kubernetes platform)."""
 
     env: Annotated[str, AfterValidator(_check_env_var)] | None = None
+    """A variable of the controller's environment."""
     file: Annotated[str, base.checked_text(base.NUL), AfterValidator(_check_absolute)] | None = None
+    """An absolute path the controller can read, e.g. a mounted Secret."""
     secret_key_ref: SecretKeyRef | None = None
+    """A key of a Secret (Kubernetes platform)."""
 
     @model_validator(mode="after")
     def _exactly_one(self) -> ValueFrom:
@@ -225,6 +230,7 @@ class HeaderValue(base.ApiModel):
     """A header whose value is a credential, read when the measurement is taken."""
 
     value_from: ValueFrom
+    """Where the header's value is read from at measurement time."""
 
 
 _check_literal_header = base.text_check(base.CONTROLS.replace("\t", ""), max_bytes=MAX_HEADER_BYTES)

@@ -109,14 +109,22 @@ MetadataValue = Annotated[str, base.checked_text(base.NUL, max_bytes=MAX_METADAT
 
 class Webhook(base.ApiModel):
     name: base.Name
+    """The webhook's name, unique in the policy."""
     type: WebhookType
+    """When it is called and what its answer does: confirm-rollout, pre-rollout, rollout, confirm-
+    traffic-increase, confirm-promotion, post-rollout, rollback or event."""
     url: endpoints.HttpUrl
+    """The URL POSTed to."""
     timeout: HookTimeout = timedelta(seconds=10)
+    """How long each attempt may take (at most 60s)."""
     retries: Retries = 2
+    """Attempts after the first (at most 10)."""
     metadata: Annotated[dict[str, MetadataValue], AfterValidator(_check_metadata)] = Field(
         default_factory=dict
     )
+    """Entries added to the payload."""
     secret_ref: endpoints.ValueFrom | None = None  # the HMAC key; read when calling
+    """Where the HMAC key that signs the payload (X-Rollout-Signature) is read from when calling."""
 
     @property
     def gate(self) -> bool:

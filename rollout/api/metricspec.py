@@ -85,6 +85,8 @@ QUANTILES = {LocalStat.LATENCY_P50: 0.5, LocalStat.LATENCY_P90: 0.9, LocalStat.L
 
 class LocalProvider(base.ApiModel):
     stat: LocalStat
+    """The local proxy's statistic: requests, errors, error_rate, latency_p50, latency_p90 or
+    latency_p99."""
 
 
 class PrometheusCounts(base.ApiModel):
@@ -96,8 +98,12 @@ class PrometheusCounts(base.ApiModel):
     the scrape timeout, 10 s by default, after the instant it is stamped with)."""
 
     requests: endpoints.Template
+    """A PromQL selector (or sum) of the revision's request counters ({{revision}} is
+    substituted)."""
     errors: endpoints.Template
+    """A PromQL selector (or sum) of the revision's failed-request counters."""
     delay: durations.Duration = timedelta(seconds=15)
+    """A reading ends this long before now, for what Prometheus has surely stored."""
 
 
 class BasicAuth(base.ApiModel):
@@ -105,7 +111,9 @@ class BasicAuth(base.ApiModel):
     time (env, a file or a Secret; never stored)."""
 
     username: Annotated[str, base.checked_text(base.NUL)]
+    """The user name."""
     password_from: endpoints.ValueFrom
+    """Where the password is read from at measurement time: env, file or secretKeyRef."""
 
     @model_validator(mode="after")
     def _rules(self) -> BasicAuth:
@@ -128,15 +136,25 @@ class PrometheusProvider(base.ApiModel):
     can hold a threshold's verdict back until there are enough."""
 
     address: endpoints.HttpUrl
+    """The Prometheus base URL (http or https)."""
     query: endpoints.Template | None = None  # one value: what `thresholds` judge
+    """A PromQL query giving one value, judged by thresholds; {{variables}} are substituted and
+    escaped."""
     # one value: the canary's requests behind `query` (what `minSamples` is held against)
     samples_query: endpoints.Template | None = None
+    """A PromQL query giving the canary's requests behind query, held against minSamples."""
     counts: PrometheusCounts | None = None  # what `compare` judges
+    """Request and error counters of each revision, judged by compare."""
     timeout: durations.PositiveDuration = timedelta(seconds=10)
+    """How long one query may take."""
     headers: dict[endpoints.HeaderName, endpoints.HeaderEntry] = Field(default_factory=dict)
+    """Headers sent with each query: a literal value, or {valueFrom: ...} for a credential."""
     bearer_token_from: endpoints.ValueFrom | None = None
+    """Where a bearer token is read from at measurement time (sent as Authorization: Bearer)."""
     basic_auth: BasicAuth | None = None
+    """HTTP basic auth: a user name and where its password is read from."""
     ca_file: endpoints.AbsolutePath | None = None
+    """A PEM bundle that verifies an https address."""
 
     @model_validator(mode="after")
     def _rules(self) -> PrometheusProvider:
@@ -179,9 +197,13 @@ class WebProvider(base.ApiModel):
     for credentials (resolved at measurement time, never stored)."""
 
     url: endpoints.TemplatedUrl
+    """The URL read with GET; it answers JSON. {{variables}} are substituted."""
     json_path: str = "$"
+    """Selects the number in the answer, e.g. $.data.errorRate."""
     timeout: durations.PositiveDuration = timedelta(seconds=10)
+    """How long one request may take."""
     headers: dict[endpoints.HeaderName, endpoints.HeaderEntry] = Field(default_factory=dict)
+    """Headers sent with each request: a literal value, or {valueFrom: ...} for a credential."""
 
     @model_validator(mode="after")
     def _rules(self) -> WebProvider:
@@ -193,8 +215,11 @@ class Provider(base.ApiModel):
     """Where a metric comes from: exactly one of `local`, `prometheus`, `web`."""
 
     local: LocalProvider | None = None
+    """The local platform's proxy statistics."""
     prometheus: PrometheusProvider | None = None
+    """A Prometheus query."""
     web: WebProvider | None = None
+    """A JSON HTTP endpoint."""
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Provider:
@@ -216,7 +241,9 @@ class Thresholds(base.ApiModel):
     """Absolute gate: the measured value must be ≥ min and ≤ max."""
 
     min: base.Float | None = None
+    """The lowest value that passes."""
     max: base.Float | None = None
+    """The highest value that passes."""
 
     @model_validator(mode="after")
     def _rules(self) -> Thresholds:
@@ -249,11 +276,21 @@ class Compare(base.ApiModel):
     """
 
     against: Literal["stable"] = "stable"
+    """What the canary is compared with: stable."""
     method: CompareMethod = CompareMethod.SEQUENTIAL
+    """sequential (an anytime-valid test on counts of failed or slow requests) or mann-whitney
+    (latency samples)."""
     alpha: Probability = 0.01
+    """The tolerated chance of a false rollback, between 0 and 1."""
     max_ratio: Ratio = 2.0
+    """The tolerated canary/stable ratio of error rates (or of shares of slow requests), at least
+    1."""
     history: durations.PositiveDuration | None = None
+    """Sequential only: also compare with the stable's requests over this window before the release
+    started."""
     slower_than: durations.PositiveDuration | None = None
+    """Sequential latency only: a request slower than this is slow (default: the stable's quantile
+    before the release)."""
 
     @model_validator(mode="after")
     def _rules(self) -> Compare:
@@ -277,13 +314,21 @@ class Compare(base.ApiModel):
 
 class Metric(base.ApiModel):
     name: base.Name
+    """The metric's name, unique in the policy."""
     provider: Provider
+    """Where the metric is read: exactly one of local, prometheus, web."""
     window: durations.PositiveDuration = timedelta(minutes=1)
+    """The time range each measurement covers."""
     interval: durations.PositiveDuration | None = None
+    """How often this metric is measured (default: the analysis interval)."""
     thresholds: Thresholds | None = None
+    """Absolute gate: the value must be at least min and at most max."""
     compare: Compare | None = None
+    """Relative gate: the canary against the stable revision."""
     min_samples: base.Count = 0
+    """Canary requests needed before a reading counts; fewer is Inconclusive."""
     failure_limit: base.Count | None = None
+    """Failed measurements tolerated in a step (default: the analysis failureLimit)."""
 
     @model_validator(mode="after")
     def _rules(self) -> Metric:
@@ -425,11 +470,18 @@ class Analysis(base.ApiModel):
     """
 
     interval: durations.PositiveDuration = timedelta(seconds=15)
+    """How often metrics are measured."""
     failure_limit: base.Count = 1
+    """A metric fails when its failed measurements in a step exceed this."""
     inconclusive_limit: base.Count = 8
+    """Inconclusive measurements tolerated; then the release pauses for a human."""
     consecutive_error_limit: base.Count = 4
+    """Provider errors in a row tolerated; then the release pauses."""
     advance_early: base.Bool = False
-    metrics: list[Metric] = Field(default_factory=list)
+    """An analysis step may end before its duration when every metric it gates has passed
+    decisively."""
+    metrics: list[Metric] = Field(default_factory=list, max_length=64)
+    """The metrics measured; names are unique."""
 
     @model_validator(mode="after")
     def _rules(self) -> Analysis:

@@ -58,15 +58,22 @@ DEFAULT_TRIGGERS = (
 
 class Notification(base.ApiModel):
     name: base.Name
+    """The notification's name, unique in the policy."""
     sink: Sink
+    """The kind of receiver: webhook, slack or teams."""
     url_from: endpoints.ValueFrom  # the sink's URL, read when sending; never in the policy
+    """Where the sink's URL is read from when sending: env, file or secretKeyRef."""
     # Not `on`: YAML 1.1 (PyYAML, kubectl) reads an `on:` key as the boolean true.
-    triggers: Annotated[list[NotificationTrigger], Field(min_length=1)] = Field(
+    triggers: Annotated[list[NotificationTrigger], Field(min_length=1, max_length=16)] = Field(
         default_factory=lambda: list(DEFAULT_TRIGGERS)
     )
+    """What is sent: Paused, RolledBack, Aborted, Failed, Succeeded, Step."""
     timeout: hookspec.HookTimeout = timedelta(seconds=10)
+    """How long each attempt may take (at most 60s)."""
     retries: hookspec.Retries = 2
+    """Attempts after the first (at most 10)."""
     secret_ref: endpoints.ValueFrom | None = None  # `webhook` sinks: the HMAC key
+    """webhook sinks: where the HMAC key that signs the payload is read from."""
 
     @model_validator(mode="after")
     def _rules(self) -> Notification:

@@ -107,6 +107,8 @@ class OnFailure(enum.StrEnum):
 
 class RollbackPolicy(base.ApiModel):
     on_failure: OnFailure = OnFailure.ROLLBACK
+    """What a failed analysis does: rollback (at once; the default) or pause (for a human to
+    decide)."""
 
 
 # --- scaling ----------------------------------------------------------------------------
@@ -121,7 +123,9 @@ class CanaryScale(base.ApiModel):
     it the canary runs at its full size, as with no `canaryScale` at all)."""
 
     min_replicas: base.PositiveCount = 1
+    """The fewest replicas the canary runs at any weight."""
     match_weight: base.Bool = False
+    """Must be true: the canary's replicas follow its weight."""
 
     @model_validator(mode="after")
     def _rules(self) -> CanaryScale:
@@ -144,17 +148,33 @@ class CanaryScale(base.ApiModel):
 
 
 class RolloutPolicySpec(base.ApiModel):
-    steps: list[Step] | None = None
+    steps: list[Step] | None = Field(default=None, max_length=200)
+    """The release plan: steps of setWeight, pause or analysis, run in order; after the last, the
+    canary is promoted to 100%. Give this or canary."""
     canary: CanaryShorthand | None = None
+    """The Flagger-style shorthand: raise the weight by stepWeight every interval up to maxWeight,
+    analysing at each step. Give this or steps."""
     analysis: Analysis | None = None
+    """How each analysis step is judged: the metrics, how often they are measured, and how many bad
+    measurements are tolerated."""
     progress_deadline: durations.PositiveDuration = timedelta(minutes=10)
+    """How long a release may wait on one thing (a revision to become ready, traffic to apply)
+    before it fails."""
     rollback: RollbackPolicy = Field(default_factory=RollbackPolicy)
-    webhooks: list[Webhook] = Field(default_factory=list)
-    notifications: list[Notification] = Field(default_factory=list)
+    """What a failed analysis does."""
+    webhooks: list[Webhook] = Field(default_factory=list, max_length=64)
+    """Hooks called during the release: gates it waits on, checks it counts, notifications
+    (Flagger's types)."""
+    notifications: list[Notification] = Field(default_factory=list, max_length=64)
+    """Messages sent to a webhook, Slack or Teams when the release pauses, rolls back, fails,
+    succeeds or steps."""
     # After a release ends, a revision without traffic goes to 0 replicas after this
     # long (default 30s); a Service's own `scaleDownDelay` wins over the policy's.
     scale_down_delay: durations.Duration | None = None
+    """After a release ends, a revision without traffic goes to 0 replicas after this long (default
+    30s)."""
     canary_scale: CanaryScale | None = None
+    """The canary's replicas follow its weight while a release runs."""
 
     @model_validator(mode="after")
     def _rules(self) -> RolloutPolicySpec:

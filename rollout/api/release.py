@@ -84,33 +84,50 @@ class Command(base.ApiModel):
     """An edge-triggered command (`resume`, `retry`): handled once per `requestedAt`."""
 
     requested_at: datetime
+    """When the command was given; a command is handled once per requestedAt."""
     requested_by: str | None = None
+    """Who gave the command."""
 
 
 class PromoteRequest(Command):
     """`rollout promote`: advance from `fromStep` (so repeating it never skips two)."""
 
     from_step: base.NonNegativeInt
+    """The step the promotion was asked at (repeating it never skips two)."""
     full: base.Bool = False
+    """Promote to 100% at once, skipping the remaining steps."""
     force: base.Bool = False  # also over a confirm-* webhook gate that has not said yes
+    """Also pass a confirm-* webhook gate that has not said yes."""
 
 
 class ReleaseSpec(base.ApiModel):
     service: base.Name
+    """The Service released."""
     stable_revision: str | None = None
+    """The revision that serves before the release (absent for the first)."""
     canary_revision: str
+    """The revision being released."""
     policy_name: base.Name | None = None
+    """The RolloutPolicy the plan was copied from."""
     policy: policyspec.RolloutPolicySpec
+    """The plan, copied from the policy when the release was made."""
     paused: base.Bool = False
+    """Hold the release where it is (`rollout pause`)."""
     abort: base.Bool = False
+    """Stop the release and return all traffic to the stable revision (`rollout abort`)."""
     promote: PromoteRequest | None = None
+    """`rollout promote`: advance past the current step (or to 100% with full)."""
     resume: Command | None = None
+    """`rollout resume`: continue a paused release."""
     retry: Command | None = None
+    """`rollout retry`: look again at a paused step, or run a failed release again."""
 
 
 class Weights(base.ApiModel):
     stable: base.Percent
+    """The stable revision's percent."""
     canary: base.Percent
+    """The canary revision's percent."""
 
     @model_validator(mode="after")
     def _sum(self) -> Weights:
@@ -133,17 +150,29 @@ class Evidence(base.ApiModel):
     """
 
     log_likelihood: list[base.Float] = Field(default_factory=list)
+    """The log-likelihood of the error split so far under each ratio of the test's grid."""
     canary_requests: base.NonNegativeInt = 0
+    """The canary's requests over the measured increments."""
     canary_errors: base.NonNegativeInt = 0
+    """The canary's errors (or slow requests) over the measured increments."""
     stable_requests: base.NonNegativeInt = 0
+    """The stable's requests over the measured increments."""
     stable_errors: base.NonNegativeInt = 0
+    """The stable's errors (or slow requests) over the measured increments."""
     baseline_requests: base.NonNegativeInt = 0
+    """The stable's requests before the release (compare.history; 0: none)."""
     baseline_errors: base.NonNegativeInt = 0
+    """The stable's errors before the release (compare.history)."""
     guard: base.Float = 0.0
+    """The CUSUM statistic that watches the stable against its history."""
     trusted_canary_requests: base.NonNegativeInt = 0
+    """The canary's requests over the increments the guard let into the history comparison."""
     trusted_canary_errors: base.NonNegativeInt = 0
+    """The canary's errors over the increments the guard let into the history comparison."""
     pending_canary_requests: base.NonNegativeInt = 0
+    """The canary's requests not yet judged by the guard."""
     pending_canary_errors: base.NonNegativeInt = 0
+    """The canary's errors not yet judged by the guard."""
 
 
 class MetricStatus(base.ApiModel):
@@ -155,28 +184,47 @@ class MetricStatus(base.ApiModel):
     """
 
     metric: str
+    """The metric's name."""
     verdict: Verdict | None = None
+    """The latest verdict: Passed, Failed, Inconclusive or Error."""
     value: base.Float | None = None
+    """The latest measured value."""
     reason: str = ""
+    """Why the latest verdict was given."""
     failure_reason: str = ""
+    """Why the metric last failed."""
     at: datetime | None = None
+    """When the latest measurement was taken."""
     measured_until: datetime | None = None
+    """The end of the window the latest measurement covered."""
     measurements: base.NonNegativeInt = 0
+    """Measurements in the current step."""
     passes: base.NonNegativeInt = 0
+    """Passed measurements in the current step."""
     failures: base.NonNegativeInt = 0
+    """Failed measurements in the current step."""
     inconclusive: base.NonNegativeInt = 0
+    """Inconclusive measurements in the current step."""
     errors: base.NonNegativeInt = 0
+    """Provider errors in the current step."""
     consecutive_errors: base.NonNegativeInt = 0
+    """Provider errors in a row."""
     canary_requests: base.NonNegativeInt = 0
+    """The canary's requests behind the measurements of the current step."""
     quiet: base.NonNegativeInt = 0  # Inconclusive readings on which the canary served nothing
+    """Inconclusive readings on which the canary served nothing."""
     passed_early: base.Bool = False
+    """The metric passed decisively (advanceEarly)."""
     evidence: Evidence | None = None
+    """The running state of a sequential comparison, kept for the whole release."""
     # a comparison of slow requests: the latency (seconds) above which a request was
     # slow, chosen at its first reading and kept for the release
     slower_than_seconds: base.Float | None = None
+    """A comparison of slow requests: the latency (seconds) above which a request is slow."""
     # empty readings in a row (neither revision served a request since the last one);
     # the first few count in no counter (`assess.EMPTY_GRACE`)
     consecutive_empty: base.NonNegativeInt = 0
+    """Readings in a row on which neither revision served a request."""
 
 
 class StepEvidence(base.ApiModel):
@@ -185,31 +233,49 @@ class StepEvidence(base.ApiModel):
     provider reports counts: the local provider does)."""
 
     metric: str
+    """The metric's name."""
     verdict: Verdict | None = None
+    """Its verdict when the step ended."""
     measurements: base.NonNegativeInt = 0
+    """Measurements in the step."""
     passes: base.NonNegativeInt = 0
+    """Passed measurements in the step."""
     failures: base.NonNegativeInt = 0
+    """Failed measurements in the step."""
     inconclusive: base.NonNegativeInt = 0
+    """Inconclusive measurements in the step."""
     errors: base.NonNegativeInt = 0
+    """Provider errors in the step."""
     quiet: base.NonNegativeInt = 0  # of the inconclusive: the canary served nothing
+    """Of the inconclusive: readings on which the canary served nothing."""
     canary_requests: base.NonNegativeInt = 0
+    """The canary's requests in the step."""
 
 
 class HistoryEntry(base.ApiModel):
     """One thing that happened to the release: a phase or weight change, a verdict, a command."""
 
     at: datetime
+    """When it happened."""
     event: str
+    """What happened (a reason such as StepAdvanced)."""
     message: str = ""
+    """A human-readable account."""
     # The entry's number in the release (1, 2, …; 0 on entries written before numbers):
     # an `event` webhook delivers entries in this order and remembers the last one.
     seq: base.NonNegativeInt = 0
+    """The entry's number in the release (1, 2, ...)."""
     phase: Phase | None = None
+    """The phase after the event."""
     step_index: base.Int | None = None
+    """The step after the event."""
     weights: Weights | None = None
+    """The weights after the event."""
     by: str | None = None
+    """Who gave the command, for a command."""
     # On a step advance or a promotion: what the step's gating metrics had shown.
     evidence: list[StepEvidence] = Field(default_factory=list)
+    """On a step advance or a promotion: what the step's gating metrics had shown."""
 
 
 class WebhookStatus(base.ApiModel):
@@ -217,23 +283,36 @@ class WebhookStatus(base.ApiModel):
     answer, and the counts that gate on it. Never the URL's secrets or the HMAC key."""
 
     name: str
+    """The webhook's name."""
     type: str
+    """The webhook's type."""
     # What the last call was asked for (`step 2`, `rollout`, `event 7`, …): an answer
     # counts only for what it was asked for (a 2xx for step 2 never opens step 3).
     basis: str = ""
+    """What the last call was asked for (step 2, rollout, event 7, ...)."""
     step_index: base.Int | None = None
+    """The step of the last call."""
     last_call_at: datetime | None = None
+    """When the last call was made."""
     http_status: base.Int | None = None
+    """The HTTP status of the last answer."""
     error: str = ""
+    """Why the last call failed, when it did."""
     attempts: base.NonNegativeInt = 0
+    """Attempts of the last call."""
     passed: base.Bool = False  # the last answer was a 2xx
+    """The last answer was a 2xx."""
     calls: base.NonNegativeInt = 0  # answers received in this release
+    """Answers received in this release."""
     # Of the answers for the current `basis` (a gate's step, the step a check ran in):
     passes: base.NonNegativeInt = 0
+    """2xx answers for the current basis."""
     failures: base.NonNegativeInt = 0
+    """Other answers for the current basis."""
     # `event` hooks: the `seq` of the last history entry delivered (or given up on);
     # `post-rollout`: 1 once the outcome was delivered (or given up on).
     delivered: base.NonNegativeInt = 0
+    """event hooks: the seq of the last history entry delivered; post-rollout: 1 once delivered."""
 
 
 class NotificationStatus(base.ApiModel):
@@ -242,30 +321,54 @@ class NotificationStatus(base.ApiModel):
     controller restarts — and the last history entry looked at (`delivered`, its seq)."""
 
     name: str
+    """The notification's name."""
     delivered: base.NonNegativeInt = 0
+    """The seq of the last history entry looked at."""
     sent: list[str] = Field(default_factory=list)
+    """The moments sent (so that none is sent twice across restarts)."""
     last_sent_at: datetime | None = None
+    """When the last message was sent."""
     last_error: str = ""
+    """Why the last send failed, when it did."""
     failures: base.NonNegativeInt = 0
+    """Sends that failed."""
 
 
 class ReleaseStatus(base.ApiModel):
     observed_generation: base.Int | None = None
+    """The generation of the spec this status was computed from."""
     phase: Phase = Phase.PENDING
+    """Pending, Progressing, Paused, Promoting, Succeeded, RollingBack, RolledBack, Aborted,
+    Superseded or Failed."""
     step_index: base.NonNegativeInt = 0
+    """The current step of the plan (0-based)."""
     weights: Weights | None = None
+    """The stable and canary percents now applied."""
     started_at: datetime | None = None
+    """When the release started."""
     finished_at: datetime | None = None
+    """When the release ended."""
     step_started_at: datetime | None = None
+    """When the current step started."""
     next_decision_at: datetime | None = None
+    """When the controller next looks at the release."""
     analysis: list[MetricStatus] = Field(default_factory=list)
+    """The latest verdict and counters of each metric."""
     history: list[HistoryEntry] = Field(default_factory=list)
+    """What happened to the release, in order."""
     pause_reason: PauseReason | None = None
+    """Why a Paused release waits: user, promotion, inconclusive, errors, failure or
+    confirmation."""
     last_command_at: datetime | None = None
+    """The requestedAt of the last command handled."""
     webhooks: list[WebhookStatus] = Field(default_factory=list)
+    """The calls of each of the policy's webhooks."""
     notifications: list[NotificationStatus] = Field(default_factory=list)
+    """What each notification has sent."""
     message: str = ""
+    """A human-readable summary of the phase."""
     conditions: list[condition.Condition] = Field(default_factory=list)
+    """Observations of the release as Kubernetes conditions (type, status, reason)."""
 
 
 class Release(base.ApiModel):
@@ -275,7 +378,9 @@ class Release(base.ApiModel):
     kind: Literal["Release"] = "Release"
     metadata: meta.ObjectMeta
     spec: ReleaseSpec
+    """What is released, under which plan, and the commands given to it."""
     status: ReleaseStatus = Field(default_factory=ReleaseStatus)
+    """Where the release is, written by the controller."""
 
     @model_validator(mode="after")
     def _rules(self) -> Release:

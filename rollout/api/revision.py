@@ -60,22 +60,35 @@ class ActiveReason(enum.StrEnum):
 
 class RevisionSpec(base.ApiModel):
     service: base.Name
+    """The Service this revision belongs to."""
     service_generation: base.Int | None = None
+    """The Service's generation the revision was made from."""
     template: workload.PodTemplate
+    """The pod template, frozen from the Service."""
     scaling: workload.Scaling | None = None
+    """The replica bounds, frozen from the Service."""
     progress_deadline: durations.PositiveDuration = timedelta(minutes=10)
+    """How long the revision has to become ready before it fails with ProgressDeadlineExceeded."""
 
 
 class RevisionStatus(base.ApiModel, condition.ReadyConditions):
     observed_generation: base.Int | None = None
+    """The generation of the spec this status was computed from."""
     ready: base.Bool = False
+    """Whether the revision can serve traffic."""
     # What the Revision reconciler asked the runtime for (0: scaled to zero).
     desired_replicas: base.NonNegativeInt | None = None
+    """The replicas the controller asked for (0: scaled to zero)."""
     replicas: base.NonNegativeInt = 0
+    """The replicas that exist."""
     ready_replicas: base.NonNegativeInt = 0
+    """The replicas that are ready."""
     restarts: base.NonNegativeInt = 0
+    """Container restarts seen across the revision's pods."""
     url: str | None = None
+    """Where this revision alone is reached."""
     conditions: list[condition.Condition] = Field(default_factory=list)
+    """Ready and Active, with their reasons."""
 
     def mark_ready(self, *, now: datetime, generation: int | None) -> None:
         self.set_ready(condition.ConditionStatus.TRUE, "Ready", "", now=now, generation=generation)
@@ -194,7 +207,9 @@ class Revision(base.ApiModel):
     kind: Literal["Revision"] = "Revision"
     metadata: meta.ObjectMeta
     spec: RevisionSpec
+    """What the revision runs: a snapshot of its Service's template."""
     status: RevisionStatus = Field(default_factory=RevisionStatus)
+    """Readiness and replicas, written by the controller."""
 
 
 def scaling_of(rev: Revision) -> workload.Scaling:

@@ -19,3 +19,4 @@ class RolloutPolicy(base.ApiModel):
     kind: Literal["RolloutPolicy"] = "RolloutPolicy"
     metadata: meta.ObjectMeta
     spec: policyspec.RolloutPolicySpec
+    """The release plan and how each step is judged."""

@@ -29,24 +29,34 @@ __all__ = ["DriftCorrection", "Route", "RouteSpec", "RouteStatus", "traffic_read
 
 class RouteSpec(base.ApiModel):
     service: base.Name
-    traffic: list[split.TrafficTarget] = Field(default_factory=list)
+    """The Service whose traffic this route splits."""
+    traffic: list[split.TrafficTarget] = Field(default_factory=list, max_length=split.MAX_TARGETS)
+    """The desired split: which revision gets what percent, under which tag."""
     # Copied from the Service: which Kubernetes router applies this split, and where.
     routing: Routing | None = None
+    """Copied from the Service: which Kubernetes router applies the split, and where."""
 
 
 class DriftCorrection(base.ApiModel):
     """The last time the data plane was found changed by someone else, and set right."""
 
     corrected_at: datetime
+    """When the split was set right."""
     message: str
+    """What was found changed."""
 
 
 class RouteStatus(base.ApiModel, condition.ReadyConditions):
     observed_generation: base.Int | None = None
+    """The generation of the spec this status was computed from."""
     traffic: list[split.TrafficStatus] = Field(default_factory=list)
+    """The split as applied by the data plane."""
     url: str | None = None
+    """Where the service is reached."""
     last_drift: DriftCorrection | None = None
+    """The last time the data plane was found changed by someone else, and set right."""
     conditions: list[condition.Condition] = Field(default_factory=list)
+    """Ready: whether the split is applied, with its reason."""
 
     def mark_traffic(
         self,
@@ -94,7 +104,9 @@ class Route(base.ApiModel):
     kind: Literal["Route"] = "Route"
     metadata: meta.ObjectMeta
     spec: RouteSpec
+    """The desired traffic split."""
     status: RouteStatus = Field(default_factory=RouteStatus)
+    """The applied traffic split, written by the controller."""
 
     @model_validator(mode="after")
     def _rules(self) -> Route:

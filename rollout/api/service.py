@@ -46,20 +46,39 @@ MAX_SERVICE_NAME = 57
 
 class ServiceSpec(base.ApiModel):
     template: workload.PodTemplate | None = None
+    """The pod template each revision runs (a Kubernetes PodTemplateSpec); a change to it makes a
+    new Revision. Give this or workloadRef, not both."""
     # Or: the Deployment whose pod template revisions are made from (Kubernetes only).
     workload_ref: workloadref.WorkloadRef | None = None
+    """An existing Deployment in this namespace whose pod template the revisions are made from
+    (Kubernetes only). Give this or template, not both."""
     scaling: workload.Scaling | None = None
+    """Replica bounds of each revision, and a CPU target for a HorizontalPodAutoscaler when
+    maxReplicas is above minReplicas."""
     policy: base.Name | None = None
-    traffic: list[split.TrafficTarget] | None = None
+    """The name of a RolloutPolicy in this namespace: a new revision gets traffic step by step
+    through a Release. Left out, traffic moves at once when the revision is ready. Excludes
+    traffic."""
+    traffic: list[split.TrafficTarget] | None = Field(default=None, max_length=split.MAX_TARGETS)
+    """A manual traffic split, applied as written: percents sum to 100 and tags are unique.
+    Excludes policy."""
     port: base.Port | None = None
+    """Local platform: the port the proxy serves the service on (default: the one it had, else a
+    free port). Ignored on Kubernetes."""
     # Kubernetes only: which router splits traffic and where the route attaches.
     routing: Routing | None = None
+    """Kubernetes only: which router splits the traffic and where its route attaches."""
     revision_history_limit: base.Count = 10
+    """How many revisions without traffic are kept; older ones are deleted."""
     # A new revision not ready within this long is not given traffic (ProgressDeadlineExceeded).
     progress_deadline: durations.PositiveDuration = timedelta(minutes=10)
+    """A new revision not ready within this long is given no traffic (ProgressDeadlineExceeded). A
+    duration such as 10m."""
     # A revision without traffic goes to 0 replicas after this long once no release
     # needs it (default 30s); wins over the policy's `scaleDownDelay`.
     scale_down_delay: durations.Duration | None = None
+    """A revision without traffic goes to 0 replicas this long after no release needs it (default
+    30s); wins over the policy's scaleDownDelay."""
 
 
 class Reason(enum.StrEnum):
@@ -80,13 +99,21 @@ class Reason(enum.StrEnum):
 
 class ServiceStatus(base.ApiModel, condition.ReadyConditions):
     observed_generation: base.Int | None = None
+    """The generation of the spec this status was computed from."""
     latest_created_revision: str | None = None
+    """The newest revision made from the template."""
     latest_ready_revision: str | None = None
+    """The newest revision that became ready."""
     stable_revision: str | None = None
+    """The revision that serves the stable share of traffic."""
     traffic: list[split.TrafficStatus] = Field(default_factory=list)
+    """The traffic split as applied by the route."""
     current_release: str | None = None
+    """The Release moving traffic to the latest revision, while one runs."""
     url: str | None = None
+    """Where the service is reached."""
     conditions: list[condition.Condition] = Field(default_factory=list)
+    """Ready, RevisionsReady and RoutesReady, with their reasons."""
 
     def mark_readiness(
         self,
@@ -192,7 +219,9 @@ class Service(base.ApiModel):
     kind: Literal["Service"] = "Service"
     metadata: meta.ObjectMeta
     spec: ServiceSpec
+    """What the service runs and how new revisions get traffic."""
     status: ServiceStatus = Field(default_factory=ServiceStatus)
+    """What the controller observed and did, written by the controller."""
 
     @model_validator(mode="after")
     def _rules(self) -> Service:

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from rollout.api import base, problems
 
 __all__ = [
+    "MAX_TARGETS",
     "TrafficStatus",
     "TrafficTarget",
     "belongs_to",
@@ -29,10 +30,18 @@ __all__ = [
 ]
 
 
+#: The most targets a split has (a bound the CRD's CEL rules need, far above any use).
+MAX_TARGETS = 100
+
+
 class TrafficTarget(base.ApiModel):
     revision_name: str
+    """The revision that gets this share: <service>-NNNNN."""
     percent: base.Percent
+    """The share of requests the revision gets, 0 to 100."""
     tag: base.Name | None = None
+    """A name that reaches this revision on its own, whatever its percent (a header-matched route
+    on Kubernetes)."""
 
 
 class TrafficStatus(TrafficTarget):
@@ -40,7 +49,10 @@ class TrafficStatus(TrafficTarget):
     whether the data plane has a ready endpoint for it (None: the router does not say)."""
 
     url: str | None = None
+    """The URL that reaches the revision by its tag (tagged targets only)."""
     ready: bool | None = None
+    """Whether the data plane has a ready endpoint for the revision (absent: the router does not
+    say)."""
 
 
 def unserved(applied: Sequence[TrafficStatus]) -> list[TrafficStatus]:

@@ -21,6 +21,7 @@ class PauseStep(base.ApiModel):
     """Hold the current weight: for `duration`, or until `rollout promote` when absent."""
 
     duration: durations.PositiveDuration | None = None
+    """How long to hold the weight; absent, until `rollout promote`."""
 
 
 class AnalysisStep(base.ApiModel):
@@ -33,16 +34,23 @@ class AnalysisStep(base.ApiModel):
     """
 
     duration: durations.PositiveDuration
+    """How long the metrics are measured at this weight."""
     max_duration: durations.PositiveDuration | None = None
+    """How long to keep observing when, at the end of duration, a comparison leans towards a
+    regression without having proved one."""
     metrics: list[str] | None = None
+    """The names of the policy's metrics this step gates on (default: all)."""
 
 
 class Step(base.ApiModel):
     """One step of the plan: exactly one of `setWeight`, `pause`, `analysis`."""
 
     set_weight: base.Percent | None = None
+    """Move this percent of traffic to the canary. Weights never decrease along the plan."""
     pause: PauseStep | None = None
+    """Hold the current weight for a duration, or until `rollout promote`."""
     analysis: AnalysisStep | None = None
+    """Hold the current weight while metrics are measured; all must pass."""
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Step:
@@ -80,8 +88,11 @@ class CanaryShorthand(base.ApiModel):
     """
 
     step_weight: base.Percent
+    """The weight added at each step, at least 1."""
     max_weight: base.Percent = 100
+    """The last weight before promotion, at least stepWeight."""
     interval: durations.PositiveDuration
+    """How long each weight is analysed."""
 
     @model_validator(mode="after")
     def _rules(self) -> CanaryShorthand:

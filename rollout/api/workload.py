@@ -47,8 +47,12 @@ class Scaling(base.ApiModel):
     """Replica bounds; on Kubernetes a HorizontalPodAutoscaler when max > min."""
 
     min_replicas: base.PositiveCount = 1
+    """The fewest replicas a revision runs while it serves."""
     max_replicas: base.PositiveCount | None = None
+    """The most replicas; above minReplicas, a HorizontalPodAutoscaler scales between the two
+    (Kubernetes)."""
     target_cpu_utilization_percentage: base.Percent | None = None
+    """The average CPU use, in percent of the request, the HorizontalPodAutoscaler aims for."""
 
     @model_validator(mode="after")
     def _rules(self) -> Scaling:
@@ -66,14 +70,18 @@ class Scaling(base.ApiModel):
 
 class TemplateMeta(base.ApiModel):
     labels: meta.Labels = Field(default_factory=dict)
+    """Labels added to the pods."""
     annotations: meta.Annotations = Field(default_factory=dict)
+    """Annotations added to the pods."""
 
 
 class PodTemplate(base.ApiModel):
     """What runs: a Kubernetes pod template. A change to it makes a new Revision."""
 
     metadata: TemplateMeta | None = None
+    """Labels and annotations of the pods."""
     spec: PodSpecField
+    """The pods' spec: a Kubernetes PodSpec."""
 
     @model_validator(mode="before")
     @classmethod

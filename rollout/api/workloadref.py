@@ -35,6 +35,12 @@ class WorkloadRef(base.ApiModel):
     """The Deployment whose pod template the Service's revisions are made from."""
 
     api_version: Literal["apps/v1"] = "apps/v1"
+    """The Deployment's API version: apps/v1."""
     kind: Literal["Deployment"] = "Deployment"
+    """The kind of the workload: Deployment."""
     name: base.Subdomain
+    """The name of the Deployment, in the Service's namespace."""
     scale_down: ScaleDown = "onsuccess"
+    """What happens to the original Deployment once the first revision serves: never (left
+    running), onsuccess (scaled to 0 once the revision carries all traffic; the default) or
+    progressively (scaled down as the revision's pods become ready)."""

@@ -114,6 +114,7 @@ def test_a_posted_crd_is_discoverable_at_once(crds_applied: kubeemu.Emulator) ->
             "watch",
         ],
         "shortNames": ["rsvc"],
+        "categories": ["rollout"],
     }
     names = {r["name"] for r in doc["resources"]}
     assert {"services/status", "releases/status", "revisions/status", "routes/status"} <= names

@@ -15,12 +15,13 @@ request is appended to the request log (`recording.py`).
 Deliberate deviations (see also the other modules' docstrings): `limit`/`continue`
 are ignored (a list always returns every object; no `continue` token);
 `resourceVersion` on list/get is ignored (always the latest state); `dryRun=All`
-validates and answers without storing; `fieldManager`/`fieldValidation` are ignored
-(unknown fields are always rejected); server-side apply is refused with 415, and so
-are protobuf bodies (kubectl's generator commands such as `kubectl create namespace`
-send protobuf: use `kubectl apply -f`/`create -f`, which send JSON); PUT of
-a missing object is 404 for every type; creating in a missing namespace is 404, as
-on a real cluster (`default`, `kube-system`, `kube-public`, `kube-node-lease` exist).
+validates and answers without storing; `fieldManager` is ignored, `fieldValidation`
+decides what unknown fields of a custom resource do (`writes.py`); server-side apply
+is refused with 415, and so are protobuf bodies (kubectl's generator commands such as
+`kubectl create namespace` send protobuf: use `kubectl apply -f`/`create -f`, which
+send JSON); PUT of a missing object is 404 for every type; creating in a missing
+namespace is 404, as on a real cluster (`default`, `kube-system`, `kube-public`,
+`kube-node-lease` exist).
 
 Called by `server.py`, which owns the sockets and threads.
 """

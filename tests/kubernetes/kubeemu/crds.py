@@ -19,7 +19,7 @@ from typing import Any
 
 import jsonschema
 
-from kubeemu import errors, resources, schema
+from kubeemu import cel, errors, resources, schema
 
 __all__ = ["crd_causes", "crd_status", "default_crd", "resource_types"]
 
@@ -88,7 +88,7 @@ def crd_causes(crd: dict[str, Any]) -> list[errors.Cause]:
             continue
         try:
             schema.compile_schema(openapi)
-        except (jsonschema.SchemaError, TypeError, AttributeError) as exc:
+        except (jsonschema.SchemaError, cel.RuleError, TypeError, AttributeError) as exc:
             bad(f"{where}.schema.openAPIV3Schema", f"Invalid value: {exc}")
     return causes
 

@@ -13,9 +13,12 @@ OpenAPI v3 is served for the custom resources only, which is what `kubectl expla
 reads: `/openapi/v3` lists one path per served CRD group/version, and
 `/openapi/v3/apis/<group>/<version>` holds each kind's `openAPIV3Schema` as the
 apiserver publishes it (`components.schemas["<reversed group>.<version>.<Kind>"]` with
-`x-kubernetes-group-version-kind`). The built-in types have no OpenAPI document
-(`/openapi/v2` answers 404); kubectl's other commands work with `--validate=false`,
-which is how the tests drive them.
+`x-kubernetes-group-version-kind`), and get/put/patch operations whose write
+parameters include `fieldValidation`: from that kubectl knows the server validates,
+so `kubectl apply` (default `--validate=strict`) sends `fieldValidation=Strict` and
+needs no schema of its own. The built-in types have no OpenAPI document
+(`/openapi/v2` answers 404): kubectl writes of built-ins need `--validate=false`
+(it would validate them client-side), which is how the tests drive them.
 
 Pure; called by `api.py`.
 """
@@ -134,6 +137,15 @@ def _custom(registry: resources.Registry) -> list[resources.ResourceType]:
     return [rt for rt in registry.all() if rt.custom and rt.schema is not None]
 
 
+# What kubectl looks for to trust the server with validation (`fieldValidation` on the
+# PATCH operation of the kind): then it sends `fieldValidation=Strict` and validates
+# nothing itself.
+_WRITE_PARAMETERS = [
+    {"name": name, "in": "query", "schema": {"type": "string", "uniqueItems": True}}
+    for name in ("dryRun", "fieldManager", "fieldValidation")
+]
+
+
 def openapi_v3_paths(registry: resources.Registry) -> dict[str, Any]:
     """The OpenAPI v3 index: one entry per group/version that serves a custom resource."""
     paths = {}
@@ -157,18 +169,21 @@ def openapi_v3_document(
         name = ".".join([*reversed(group.split(".")), version, rt.kind])
         schemas[name] = schema
         scope = "namespaces/{namespace}/" if rt.namespaced else ""
-        paths[f"/apis/{group}/{version}/{scope}{rt.plural}/{{name}}"] = {
-            "get": {
-                "x-kubernetes-action": "get",
-                "x-kubernetes-group-version-kind": gvk,
-                "responses": {
-                    "200": {
-                        "content": {
-                            "application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}
-                        }
-                    }
-                },
+        answer = {
+            "200": {
+                "content": {
+                    "application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}
+                }
             }
+        }
+        paths[f"/apis/{group}/{version}/{scope}{rt.plural}/{{name}}"] = {
+            verb: {
+                "x-kubernetes-action": action,
+                "x-kubernetes-group-version-kind": gvk,
+                "responses": answer,
+                **({"parameters": _WRITE_PARAMETERS} if verb != "get" else {}),
+            }
+            for verb, action in (("get", "get"), ("put", "put"), ("patch", "patch"))
         }
     if not schemas:
         return None

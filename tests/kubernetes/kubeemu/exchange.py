@@ -84,6 +84,7 @@ class Response:
     status: int
     body: Any
     content_type: str = "application/json"
+    warnings: list[str] = field(default_factory=list)  # `Warning: 299 - "…"` headers
 
 
 @dataclass
@@ -133,9 +134,12 @@ def conflict(rt: resources.ResourceType, name: str, why: str) -> errors.Conflict
 
 
 def present(rt: resources.ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
-    """A stored object as served at `rt`'s version (sets apiVersion and kind, in place)."""
+    """A stored object as served at `rt`'s version (sets apiVersion and kind, and a
+    custom resource's schema defaults, in place: as read from etcd)."""
     obj["apiVersion"] = rt.api_version
     obj["kind"] = rt.kind
+    if rt.custom and rt.schema is not None:
+        rt.schema.default(obj)
     return obj
 
 

@@ -57,7 +57,10 @@ def call(
         conn.request(method, path, body=data, headers=sent)
         response = conn.getresponse()
         raw = response.read()
-        reply_headers = {k.lower(): v for k, v in response.getheaders()}
+        reply_headers: dict[str, str] = {}
+        for key, value in response.getheaders():  # repeated headers joined, as HTTP allows
+            key = key.lower()
+            reply_headers[key] = f"{reply_headers[key]}, {value}" if key in reply_headers else value
     finally:
         conn.close()
     decoded: Any = raw.decode()

@@ -1,31 +1,34 @@
-"""Validation of custom resources against a CRD version's `openAPIV3Schema`.
+"""Custom resources against a CRD version's `openAPIV3Schema`: prune, default, validate.
 
 `compile_schema(openapi)` translates the structural OpenAPI v3 schema into a JSON
-Schema (draft 4, the dialect OpenAPI 3.0 builds on) and returns a `SchemaValidator`;
-`SchemaValidator.validate(obj)` prunes what the apiserver prunes and returns the field
-causes of everything it would reject, for an `Invalid` (422) answer.
+Schema (draft 4, the dialect OpenAPI 3.0 builds on), collects its CEL rules
+(`cel.py`), and returns a `SchemaValidator`. On a write the apiserver's order is
+followed: `prune(obj)` drops unknown fields (returning their paths, for
+`fieldValidation`), `default(obj)` drops the nulls of non-nullable fields and fills
+the schema's `default`s, and `validate(obj, old)` returns the field causes of an
+`Invalid` (422) answer: the structural schema first, then — when that passed — the
+`x-kubernetes-validations` rules (transition rules with `old`, on updates only).
+`default` runs on reads too (`exchange.present`): an object stored before a default
+was added is served with it, as from etcd.
 
-Translation, and where it is stricter than the apiserver (deliberately):
+Translation and pruning:
 
 - `nullable: true` lets a value be null; a null in a field that is *not* nullable is
-  removed before validation, as the apiserver does for `apiextensions.k8s.io/v1`.
+  removed, as the apiserver does for `apiextensions.k8s.io/v1`.
 - `x-kubernetes-int-or-string: true` accepts an integer or a string.
-- `x-kubernetes-preserve-unknown-fields: true` accepts any extra properties at that node.
-- Unknown fields anywhere else are **rejected** (422, cause `field` = the unknown
-  field's path, e.g. `spec.foo`). The apiserver would prune them silently
-  (`fieldValidation=Ignore`, kubectl `--validate=false`), warn (`Warn`, the official
-  client's default) or answer 400 (`Strict`, kubectl's default): rejecting makes a
-  controller that writes fields its CRD does not declare fail loudly in tests.
-  An `type: object` without `properties`, `additionalProperties` or
-  preserve-unknown-fields therefore accepts only `{}` (the apiserver would prune it
-  to `{}`).
-- At the root, `apiVersion`, `kind` and `metadata` are always allowed; `metadata` is
+- `x-kubernetes-preserve-unknown-fields: true` keeps extra properties at that node;
+  an `additionalProperties` schema keeps them as map values.
+- Unknown fields anywhere else are pruned (a `type: object` without properties is
+  pruned to `{}`); `writes.py` decides by `fieldValidation` whether that is silent
+  (`Ignore`), a `Warning` header (`Warn`, the default) or a 400 (`Strict`).
+- At the root, `apiVersion`, `kind` and `metadata` are always kept; `metadata` is
   not validated here (see `objects.py`).
-- `format: date-time` is checked (RFC 3339); other formats are not.
-- `default`, `x-kubernetes-validations` (CEL), list-type and map-type markers are
-  ignored: no defaulting, no CEL rules, no list uniqueness checks.
+- `default`s are applied where the parent object exists (a default inside an absent
+  object does not create it), before validation.
+- `format: date-time` is checked (RFC 3339); other formats are not. List-type and
+  map-type markers are not checked (no uniqueness of set items or map keys).
 
-Pure: no I/O, no shared state. Called by `crds.py` (compile) and `api.py` (validate).
+Pure: no I/O, no shared state. Called by `crds.py` (compile) and `writes.py`.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from typing import Any
 
 import jsonschema
 
-from kubeemu import errors
+from kubeemu import cel, errors
 
 __all__ = ["SchemaValidator", "compile_schema", "field_path"]
 
@@ -119,6 +122,46 @@ def _translate(node: dict[str, Any], *, root: bool = False, in_combinator: bool 
     if "not" in node:
         out["not"] = _translate(node["not"], in_combinator=True)
     return out
+
+
+def _prune_unknown(value: Any, node: dict[str, Any], path: list[str | int]) -> list[str]:
+    """Drop the fields `node` does not declare, recursively (in place); their paths."""
+    dropped: list[str] = []
+    if isinstance(value, dict):
+        props = node.get("properties") or {}
+        additional = node.get("additionalProperties")
+        keep_all = node.get("x-kubernetes-preserve-unknown-fields") or additional is True
+        for key in list(value):
+            child = props.get(key)
+            if child is None and isinstance(additional, dict):
+                child = additional
+            if child is None:
+                if not keep_all:
+                    dropped.append(field_path([*path, key]))
+                    del value[key]
+                continue
+            dropped += _prune_unknown(value[key], child, [*path, key])
+    elif isinstance(value, list) and isinstance(node.get("items"), dict):
+        for n, item in enumerate(value):
+            dropped += _prune_unknown(item, node["items"], [*path, n])
+    return dropped
+
+
+def _apply_defaults(value: Any, node: dict[str, Any]) -> None:
+    """Fill the `default` of every absent property, recursively (in place)."""
+    if isinstance(value, dict):
+        props = node.get("properties") or {}
+        for key, child in props.items():
+            if key not in value and "default" in child:
+                value[key] = copy.deepcopy(child["default"])
+        additional = node.get("additionalProperties")
+        for key, item in value.items():
+            child = props.get(key) or (additional if isinstance(additional, dict) else None)
+            if child is not None:
+                _apply_defaults(item, child)
+    elif isinstance(value, list) and isinstance(node.get("items"), dict):
+        for item in value:
+            _apply_defaults(item, node["items"])
 
 
 def _prune_nulls(value: Any, node: dict[str, Any]) -> None:
@@ -232,14 +275,35 @@ class SchemaValidator:
         self.openapi = copy.deepcopy(openapi)
         self.json_schema = _translate(self.openapi, root=True)
         self._validator = jsonschema.Draft4Validator(self.json_schema, format_checker=_FORMATS)
+        self._body = {**self.openapi, "properties": _without_metadata(self.openapi)}
+        kept = {
+            "apiVersion": {},
+            "kind": {},
+            "metadata": {"x-kubernetes-preserve-unknown-fields": True},
+        }
+        self._root = {**self.openapi, "properties": {**kept, **self._body["properties"]}}
+        self.rules = cel.Rules(self.openapi)
 
-    def validate(self, obj: dict[str, Any]) -> list[errors.Cause]:
-        """Prune non-nullable nulls from `obj` in place; return every violation as causes."""
-        _prune_nulls(obj, {**self.openapi, "properties": _without_metadata(self.openapi)})
+    def prune(self, obj: dict[str, Any]) -> list[str]:
+        """Drop the fields the schema does not declare from `obj` (in place); their paths."""
+        return _prune_unknown(obj, self._root, [])
+
+    def default(self, obj: dict[str, Any]) -> None:
+        """Drop non-nullable nulls and fill the schema's defaults (in place)."""
+        _prune_nulls(obj, self._body)
+        _apply_defaults(obj, self._body)
+
+    def validate(
+        self, obj: dict[str, Any], old: dict[str, Any] | None = None
+    ) -> list[errors.Cause]:
+        """Every violation of the schema, then (if none) of its CEL rules, as causes."""
+        self.default(obj)
         causes: list[errors.Cause] = []
         found = sorted(self._validator.iter_errors(obj), key=lambda e: list(map(str, e.path)))
         for error in found:
             causes.extend(_causes(error))
+        if not causes:
+            causes = self.rules.check(obj, old)
         return causes
 
 

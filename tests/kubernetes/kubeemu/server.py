@@ -110,6 +110,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Type", response.content_type)
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Cache-Control", "no-cache, private")
+        for warning in response.warnings:
+            quoted = warning.replace("\\", "\\\\").replace('"', '\\"')
+            self.send_header("Warning", f'299 - "{quoted}"')  # RFC 7234 quoted-string
         self.end_headers()
         self.wfile.write(data)
 

@@ -7,9 +7,14 @@ store's lock, so a conditional update is a compare-and-swap:
 
 - built-ins get the apiserver's defaults and checks (`builtins.py`) on create and
   on updates of the main resource;
+- custom resources: unknown fields pruned as `fieldValidation` says (`Ignore`;
+  `Warn`, the default: a `Warning` header each; `Strict`: 400), the schema's
+  defaults applied, then the schema and its CEL rules checked (`schema.py`);
 - update/patch: a body (or patched object) whose `metadata.resourceVersion` is not
-  the stored one is 409 Conflict; without one the update is unconditional; an
-  update that changes nothing is not a write (same resourceVersion, no event);
+  the stored one is 409 Conflict; without one the update is unconditional — except
+  a PUT of a custom resource, which must carry one (422, as upstream: custom
+  resources do not allow unconditional updates); an update that changes nothing is
+  not a write (same resourceVersion, no event);
 - patch: merge, JSON and (built-ins only) strategic merge patches (`patching.py`);
   custom resources answer 415 to strategic merge, every type to server-side apply;
 - CRDs: validated and defaulted (`crds.py`); a stored CRD (re)registers its types,
@@ -55,6 +60,28 @@ CRD_RESOURCE = ("apiextensions.k8s.io", "customresourcedefinitions")
 NAMESPACES = ("", "namespaces")
 
 
+_FIELD_VALIDATION = ("Ignore", "Warn", "Strict")
+
+
+def _prune(req: exchange.Request, rt: resources.ResourceType, obj: dict[str, Any]) -> list[str]:
+    """Drop a custom resource's unknown fields as `fieldValidation` says: silently
+    (`Ignore`), with a warning each (`Warn`, the default), or refuse them (`Strict`, 400)."""
+    directive = req.query.get("fieldValidation") or "Warn"
+    if directive not in _FIELD_VALIDATION:
+        raise errors.BadRequest(
+            f'fieldValidation must be one of "Ignore", "Warn", "Strict" (got "{directive}")'
+        )
+    if not rt.custom or rt.schema is None:
+        return []
+    unknown = [f'unknown field "{path}"' for path in sorted(rt.schema.prune(obj))]
+    if unknown and directive == "Strict":
+        raise errors.BadRequest(
+            f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}:'
+            f" strict decoding error: {', '.join(unknown)}"
+        )
+    return unknown if directive == "Warn" else []
+
+
 class Writes:
     """The write verbs over one store and registry."""
 
@@ -74,12 +101,18 @@ class Writes:
         return objects.format_time(self.clock())
 
     def _default_and_validate(
-        self, rt: resources.ResourceType, obj: dict[str, Any], old: dict[str, Any] | None
-    ) -> None:
-        """Apply the apiserver's defaults, then raise `Invalid` with every violation."""
+        self,
+        req: exchange.Request,
+        rt: resources.ResourceType,
+        obj: dict[str, Any],
+        old: dict[str, Any] | None,
+    ) -> list[str]:
+        """Prune unknown fields (by `fieldValidation`), apply the apiserver's defaults,
+        then raise `Invalid` with every violation; the warnings to send."""
+        warnings = _prune(req, rt, obj)
         causes = objects.metadata_causes(rt, obj)
         if rt.schema is not None:
-            causes += rt.schema.validate(obj)
+            causes += rt.schema.validate(obj, old)
         if not rt.custom:
             builtins.default(rt.group_resource, obj, old, self.allocator)
             causes += builtins.causes(rt.group_resource, obj, old)
@@ -88,6 +121,7 @@ class Writes:
             causes += crds.crd_causes(obj)
         if causes:
             raise exchange.invalid(rt, str(obj["metadata"].get("name", "")), causes)
+        return warnings
 
     def prepare_create(self, rt: resources.ResourceType, body: dict[str, Any]) -> dict[str, Any]:
         return objects.prepare_create(rt, body, uid=str(uuid.uuid4()), now=self._now())
@@ -105,7 +139,7 @@ class Writes:
         if not meta.get("name") and isinstance(meta.get("generateName"), str):
             meta["name"] = objects.generated_name(meta["generateName"])
         new = self.prepare_create(rt, body)
-        self._default_and_validate(rt, new, None)
+        warnings = self._default_and_validate(req, rt, new, None)
         if rt.group_resource == CRD_RESOURCE:
             new["status"] = crds.crd_status(new, self._now(), None)
         with self.store.locked():
@@ -116,7 +150,7 @@ class Writes:
                     kind="namespaces",
                 )
             if req.query.get("dryRun"):
-                return exchange.Response(201, exchange.present(rt, new))
+                return exchange.Response(201, exchange.present(rt, new), warnings=warnings)
             stored = self.store.create(rt.group_resource, new)
             if stored is None:
                 raise errors.AlreadyExists(
@@ -126,7 +160,7 @@ class Writes:
                     kind=rt.plural,
                 )
             self._after_write(rt, stored)
-        return exchange.Response(201, exchange.present(rt, stored))
+        return exchange.Response(201, exchange.present(rt, stored), warnings=warnings)
 
     def _write_update(
         self,
@@ -163,19 +197,20 @@ class Writes:
                 ],
             )
         if info.subresource:
-            causes = rt.schema.validate(new) if rt.schema is not None else []
+            warnings = _prune(req, rt, new)
+            causes = rt.schema.validate(new, old) if rt.schema is not None else []
             if causes:
                 raise exchange.invalid(rt, info.name, causes)
         else:
-            self._default_and_validate(rt, new, old)
+            warnings = self._default_and_validate(req, rt, new, old)
             objects.bump_generation(rt, old, new)
         if rt.group_resource == CRD_RESOURCE:
             new["status"] = crds.crd_status(new, self._now(), old.get("status"))
         if objects.same_content(old, new):  # not a write: the same resourceVersion
-            return exchange.Response(200, exchange.present(rt, old))
+            return exchange.Response(200, exchange.present(rt, old), warnings=warnings)
         if req.query.get("dryRun"):
             new["metadata"]["resourceVersion"] = old_meta["resourceVersion"]
-            return exchange.Response(200, exchange.present(rt, new))
+            return exchange.Response(200, exchange.present(rt, new), warnings=warnings)
         stored = self.store.replace(rt.group_resource, new)
         self._after_write(rt, stored)
         meta = stored["metadata"]
@@ -189,8 +224,8 @@ class Writes:
                 preconditions={},
                 dry_run=False,
             )
-            return exchange.Response(200, exchange.present(rt, removed))
-        return exchange.Response(200, exchange.present(rt, stored))
+            return exchange.Response(200, exchange.present(rt, removed), warnings=warnings)
+        return exchange.Response(200, exchange.present(rt, stored), warnings=warnings)
 
     def _mark_deleting(
         self, rt: resources.ResourceType, old: dict[str, Any], dry_run: bool
@@ -213,6 +248,18 @@ class Writes:
     ) -> exchange.Outcome:
         body = exchange.parse_body(req)
         objects.check_identity(rt, body, namespace=info.namespace, name=info.name)
+        if rt.custom and not (body.get("metadata") or {}).get("resourceVersion"):
+            # custom resources do not allow unconditional updates (PUT), as upstream
+            raise exchange.invalid(
+                rt,
+                info.name,
+                [
+                    errors.Cause(
+                        "metadata.resourceVersion",
+                        "Invalid value: 0x0: must be specified for an update",
+                    )
+                ],
+            )
         with self.store.locked():
             old = self.store.get(rt.group_resource, exchange.namespace_of(rt, info), info.name)
             if old is None:
