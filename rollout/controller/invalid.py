@@ -43,7 +43,7 @@ import structlog
 from rollout.api import condition, kinds
 from rollout.platforms import ports
 from rollout.reconcilers import base
-from rollout.store import port
+from rollout.store import errors, port
 
 __all__ = ["MAX_MESSAGE", "Seen", "ready_wanted", "record", "with_ready"]
 
@@ -137,7 +137,10 @@ def record(ctx: base.Context, seen: Seen, key: base.Key, obj: port.InvalidObject
         ready = ready_wanted(obj, ctx.clock.now())
         if ready is None:
             return
-        ctx.store.update_invalid_status(obj, with_ready(obj.status, ready))
+        try:
+            ctx.store.update_invalid_status(obj, with_ready(obj.status, ready))
+        except errors.NotFound:
+            return  # deleted meanwhile: its deletion queues it again
     elif not new:
         return
     ctx.platform.events.record(
