@@ -412,9 +412,21 @@ class CachedStore:
     def update_invalid_status(self, obj: port.InvalidObject, status: Mapping[str, Any]) -> str:
         """Write the status of an object that does not decode; until the watch delivers
         the write, reads of it raise with the record written (its new resourceVersion
-        and status), so that a second look does not write again."""
-        rv = self.inner.update_invalid_status(obj, status)
+        and status), so that a second look does not write again. A Conflict makes reads
+        answer what the store has (as for `update_status`)."""
         key = obj.key
+        try:
+            rv = self.inner.update_invalid_status(obj, status)
+        except errors.Conflict:  # the retry reads what the store has, not this record
+            try:
+                self._pin(key, self.inner.get(*key))
+            except errors.Undecodable as exc:
+                with self._lock:
+                    if key in self._invalid:
+                        self._invalid[key] = exc.object
+            except errors.NotFound:
+                self._pin(key, None)
+            raise
         with self._lock:
             held = self._invalid.get(key)
             if (

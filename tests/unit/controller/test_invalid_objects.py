@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -34,10 +35,14 @@ class Env:
         """Overwrite an object's stored spec fields behind the store's back."""
         data = json.loads(objects.dumps(self.store.get(kind, "default", name)))
         data["spec"].update(change)
+        self.put(data)
+
+    def put(self, data: dict[str, Any]) -> None:
+        """Store `data` as it is, with a new resourceVersion and its watch event."""
+        key = (data["kind"], "default", data["metadata"]["name"])
         with self.store._lock:
-            self.store._put(
-                (kind, "default", name), json.dumps(data), port.EventType.MODIFIED, None
-            )
+            data["metadata"]["resourceVersion"] = str(self.store._rv + 1)
+            self.store._put(key, json.dumps(data), port.EventType.MODIFIED, None)
 
     def bad(self, kind: str, name: str) -> port.InvalidObject:
         with pytest.raises(errors.Undecodable) as raised:
@@ -126,12 +131,10 @@ def test_a_bad_object_arriving_by_watch_is_marked(env: Env) -> None:
     again when it changes while still invalid (a new generation, a new message)."""
     env.store.create(make_service("web"))
     env.controller.run_until_idle()
-    env.plant("Service", "web", {"template": {"spec": {"containers": []}}})
-    with env.store._lock:  # a new spec bumps the generation, as an update would
-        key = ("Service", "default", "web")
-        data = json.loads(env.store._objects[key])
-        data["metadata"]["generation"] = 2
-        env.store._put(key, json.dumps(data), port.EventType.MODIFIED, None)
+    data = json.loads(objects.dumps(env.store.get("Service", "default", "web")))
+    data["spec"]["template"]["spec"]["containers"] = []
+    data["metadata"]["generation"] = 2  # a new spec, as an update would make it
+    env.put(data)
     env.controller.run_until_idle()
     bad = env.bad("Service", "web")
     ready = invalid._stored_ready(bad.status)

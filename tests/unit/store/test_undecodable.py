@@ -46,7 +46,9 @@ def opened(
 
         def plant_memory(key: tuple[str, str, str], text: str) -> None:
             with mem._lock:
-                mem._put(key, text, port.EventType.MODIFIED, None)
+                data = json.loads(text)
+                data["metadata"]["resourceVersion"] = str(mem._rv + 1)
+                mem._put(key, json.dumps(data), port.EventType.MODIFIED, None)
 
         yield mem, plant_memory
         mem.close()
@@ -72,12 +74,14 @@ def opened(
     db.close()
 
 
-def spoil(store: port.Store, plant: Plant, name: str) -> None:
-    """Route `name`'s stored spec made one the model refuses (percents sum to 140)."""
+def spoil(store: port.Store, plant: Plant, name: str) -> str:
+    """Route `name`'s stored spec made one the model refuses (percents sum to 140);
+    the JSON planted."""
     stored = json.loads(objects.dumps(store.get("Route", "default", name)))
     stored["spec"]["traffic"] = BAD
     stored["status"] = {"url": "http://kept"}
     plant(("Route", "default", name), json.dumps(stored))
+    return json.dumps(stored)
 
 
 def test_a_bad_object_is_listed_apart(opened: tuple[port.Store, Plant]) -> None:
@@ -157,3 +161,24 @@ def test_the_read_cache_holds_a_bad_object_apart(opened: tuple[port.Store, Plant
         cached.observe(event)
     assert [o.metadata.name for o in cached.peek_list("Route")] == ["a", "b"]
     assert cached.peek("Route", "default", "b").metadata.generation == 2
+
+
+def test_a_stale_status_write_through_the_cache_reads_the_store_next(
+    opened: tuple[port.Store, Plant],
+) -> None:
+    """A Conflict on a bad object's status write: the next read answers what the store
+    has (its newer record), not the stale one, so the retry can succeed."""
+    store, plant = opened
+    cached = cache.CachedStore(store)
+    store.create(a_route("b"))
+    planted = spoil(store, plant, "b")
+    listed = store.list("Route")
+    cached.replace("Route", listed)
+    plant(("Route", "default", "b"), planted)  # changed again; the cache has not heard
+    with pytest.raises(errors.Conflict):
+        cached.update_invalid_status(listed.invalid[0], {"url": "http://marked"})
+    with pytest.raises(errors.Undecodable) as raised:
+        cached.peek("Route", "default", "b")
+    fresh = raised.value.object
+    assert fresh.metadata.resource_version != listed.invalid[0].metadata.resource_version
+    cached.update_invalid_status(fresh, {"url": "http://marked"})
