@@ -19,14 +19,20 @@ from typing import Protocol
 from rollout.api import base
 
 __all__ = [
+    "INVALID_SPEC",
     "Condition",
     "ConditionStatus",
     "ConditionType",
     "ReadyConditions",
     "get_condition",
+    "invalid_spec",
     "is_true",
     "set_condition",
 ]
+
+# The Ready reason of a stored object whose spec our model refuses (the controller's,
+# for any kind with a status: `rollout.controller.invalid`).
+INVALID_SPEC = "InvalidSpec"
 
 
 class ConditionStatus(enum.StrEnum):
@@ -132,3 +138,20 @@ class ReadyConditions:
             now=now,
             observed_generation=generation,
         )
+
+
+def invalid_spec(
+    old: Condition | None, message: str, *, now: datetime, generation: int | None
+) -> Condition:
+    """The Ready condition of an object whose spec does not validate (`old`: its Ready
+    condition now, for `lastTransitionTime`)."""
+    (ready,) = set_condition(
+        [old] if old is not None else [],
+        type_=ConditionType.READY,
+        status=ConditionStatus.FALSE,
+        reason=INVALID_SPEC,
+        message=message,
+        now=now,
+        observed_generation=generation,
+    )
+    return ready

@@ -8,7 +8,8 @@ a service can name a policy from the same files. An update replaces the
 spec and the labels and annotations, conditional on the resourceVersion just read (a
 concurrent change makes it read and try again); status is the controller's and is
 never written here. Revisions, Routes and Releases belong to the controller: applying
-one is refused.
+one is refused. An object stored that no longer decodes (written by another version,
+edited by hand) is replaced all the same: applying the fixed file is how it is fixed.
 
 On local state (not `--backend kubernetes`), a Service is given the absolute path of
 its file's directory in the `local.rollout.dev/source-dir` annotation (unless the
@@ -93,22 +94,26 @@ def _apply_one(opts: common.Options, obj: kinds.Resource) -> str:
     kind, name = obj.kind, obj.metadata.name
     namespace = obj.metadata.namespace or opts.namespace
     for _ in range(_ATTEMPTS):
+        current: kinds.Resource | None = None
         try:
             current = store.get(kind, namespace, name)
+            stored = current.metadata
         except errors.NotFound:
             try:
                 store.create(obj)
             except errors.AlreadyExists:
                 continue
             return "created"
-        meta = current.metadata.model_copy(
+        except errors.Undecodable as exc:  # stored invalid: this replaces it
+            stored = exc.object.metadata
+        meta = stored.model_copy(
             update={
                 "labels": obj.metadata.labels,
                 "annotations": obj.metadata.annotations,
             }
         )
         new = obj.model_copy(update={"metadata": meta})
-        if new.spec == current.spec and meta == current.metadata:
+        if current is not None and new.spec == current.spec and meta == current.metadata:
             return "unchanged"
         try:
             store.update(new)

@@ -4,7 +4,9 @@ policies — as a table (the printer columns), JSON or YAML.
 Read-only: the store is opened for reading (never created); a state dir with no state
 lists nothing, and a name in it is "no state in DIR" (exit 1). Under a table of
 revisions, what their runtime says about them (a True condition besides Ready, such
-as `IgnoredOnLocal`) is printed on stderr, one line each."""
+as `IgnoredOnLocal`) is printed on stderr, one line each; so is each stored object of
+the kind that does not validate (`warning: KIND NS/NAME is not valid: …`), which the
+list leaves out."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import click
 
 from rollout.api import kinds
 from rollout.cli import common, render
-from rollout.store import errors
+from rollout.store import errors, port
 
 __all__ = ["get_command"]
 
@@ -50,9 +52,12 @@ def get_command(
             common.fail(f"{kind.singular} {name!r} not found in namespace {opts.namespace}")
     else:
         try:
-            objs = opts.store.list(kind.kind, opts.namespace, labels=labels or None).items
+            listed = opts.store.list(kind.kind, opts.namespace, labels=labels or None)
         except errors.NoState:
-            objs = []  # nothing applied yet: an empty list, as on an empty store
+            listed = port.Listed([], "")  # nothing applied yet: as on an empty store
+        objs = listed.items
+        for bad in listed.invalid:  # stored, but not valid: said, not shown
+            click.echo(f"warning: {bad}", err=True)
     if opts.output == "table":
         if not objs:
             click.echo(f"No {kind.plural} in namespace {opts.namespace}.", err=True)

@@ -37,6 +37,13 @@ can write quietly (`port.QuietStatusWrites`: memory, SQLite): the cache builds t
 object stored — the one it holds with the new status and resourceVersion — instead of
 parsing it (`update_status_shared`).
 
+An object the store holds that does not decode (`port.InvalidObject`: from
+`Listed.invalid`, or a watch event whose `object` raises `errors.Undecodable`) is held
+apart: reads of its key raise that `errors.Undecodable` again (the reconcile of that
+key is how the controller learns of it and marks it), lists leave it out, and
+`update_invalid_status` writes its status and holds the record written until the
+watch delivers it.
+
 `guard = True` (tests) keeps each cached object's JSON and, when the object leaves
 the cache (or, for a write's object, when its event arrives), records it in
 `changed` if a reader changed it meanwhile; a status written quietly is compared with
@@ -52,6 +59,7 @@ import collections
 import dataclasses
 import threading
 from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 from rollout.api import kinds
 from rollout.store import errors, objects, port
@@ -94,6 +102,7 @@ class CachedStore:
         # Objects written through the cache whose events have not arrived yet.
         self._written: dict[tuple[_Key, str], kinds.Resource] = {}
         self._written_texts: dict[tuple[_Key, str], str] = {}  # guard
+        self._invalid: dict[_Key, port.InvalidObject] = {}  # objects that do not decode
 
     # --- feeding (the controller's list and watch) --------------------------------------
 
@@ -102,10 +111,15 @@ class CachedStore:
         with self._lock:
             for key in builtins.list(self._kinds[kind]):
                 self._drop(key)
+            for key in [k for k in self._invalid if k[0] == kind]:
+                del self._invalid[key]
             for obj in listed.items:
                 key = port.key_of(obj)
                 self._put(key, obj)
                 self._remember(key, obj.metadata.resource_version)
+            for bad in listed.invalid:
+                self._invalid[bad.key] = bad
+                self._remember(bad.key, bad.metadata.resource_version)
             self._pins[kind].clear()
             for written in [w for w in self._written if w[0][0] == kind]:
                 self._forget_written(written)
@@ -120,13 +134,22 @@ class CachedStore:
         deleted = event.type is port.EventType.DELETED
         with self._lock:
             mine = None if deleted else self._forget_written((key, rv))
-            obj = event.object if mine is None else mine
+            invalid: port.InvalidObject | None = None
+            obj: kinds.Resource | None = mine
+            if obj is None and not deleted:
+                try:
+                    obj = event.object
+                except errors.Undecodable as exc:
+                    invalid = exc.object
             pins = self._pins[key[0]]
             pin = pins.get(key)
-            if deleted:
+            self._invalid.pop(key, None)
+            if deleted or obj is None:
                 self._drop(key)
             else:
                 self._put(key, obj)
+            if invalid is not None:
+                self._invalid[key] = invalid
             self._remember(key, rv)
             if pin is not None and pin.deleted_after is not None and pin.deleted_after == rv:
                 pins[key] = _Pin(None, None)  # the version deleted is delivered: its DELETED next
@@ -233,6 +256,9 @@ class CachedStore:
                 if pin is None:
                     obj = self._objects.get(key)
                     if obj is None:
+                        invalid = self._invalid.get(key)
+                        if invalid is not None:
+                            raise errors.Undecodable(invalid)
                         raise errors.NotFound(f"{kind} {namespace}/{name} not found")
                     return obj
                 if pin.obj is not None:
@@ -382,6 +408,35 @@ class CachedStore:
             raise
         self._pin(key, written)
         return written
+
+    def update_invalid_status(self, obj: port.InvalidObject, status: Mapping[str, Any]) -> str:
+        """Write the status of an object that does not decode; until the watch delivers
+        the write, reads of it raise with the record written (its new resourceVersion
+        and status), so that a second look does not write again. A Conflict makes reads
+        answer what the store has (as for `update_status`)."""
+        key = obj.key
+        try:
+            rv = self.inner.update_invalid_status(obj, status)
+        except errors.Conflict:  # the retry reads what the store has, not this record
+            try:
+                self._pin(key, self.inner.get(*key))
+            except errors.Undecodable as exc:
+                with self._lock:
+                    if key in self._invalid:
+                        self._invalid[key] = exc.object
+            except errors.NotFound:
+                self._pin(key, None)
+            raise
+        with self._lock:
+            held = self._invalid.get(key)
+            if (
+                held is not None
+                and held.metadata.resource_version == obj.metadata.resource_version
+                and (key, rv) not in self._recent_set
+            ):
+                meta = obj.metadata.model_copy(update={"resource_version": rv})
+                self._invalid[key] = dataclasses.replace(obj, metadata=meta, status=dict(status))
+        return rv
 
     def delete(self, kind: str, namespace: str, name: str) -> None:
         self.inner.delete(kind, namespace, name)

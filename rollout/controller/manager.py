@@ -12,6 +12,13 @@
   errors). A `Conflict` is retried at once (re-read, reconcile again); other errors
   back off exponentially and leave the resource's own status to say what is wrong —
   the controller never stops on one bad object.
+- An object the store holds that does not decode (`port.InvalidObject`) stops
+  nothing: lists return it apart and it is queued like the others; the reconcile of
+  its key, reading it, raises `errors.Undecodable`, and the controller marks it
+  (`invalid`: `Ready=False, reason=InvalidSpec` once per generation, an Event, the
+  `rollout_invalid_objects` gauge) instead of retrying — its next change queues it
+  again. RolloutPolicy, which no reconciler of its own needs, is queued for that
+  alone (`_check_policy`).
 - Two ways to run: `run(stop)` with watcher and worker threads (waits converted from
   clock time to real time, so `--speed 30` runs 30× faster), and `run_until_idle()`
   synchronously, for scenario tests with a fake clock.
@@ -26,6 +33,7 @@ Called by `rollout controller` and the scenario tests.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -39,6 +47,7 @@ from rollout.controller import (
     cache,
     collector,
     hooking,
+    invalid,
     measuring,
     metrics,
     notifying,
@@ -57,13 +66,23 @@ __all__ = ["GC_THRESHOLDS", "KINDS", "Controller"]
 
 log = structlog.get_logger(__name__)
 
+
+def _check_policy(ctx: base.Context, key: base.Key) -> base.Result:
+    """A RolloutPolicy has no reconciler: the Services that name it read it. Its key is
+    reconciled only to read it, so that one that does not decode is marked."""
+    with contextlib.suppress(errors.NotFound):
+        base.read(ctx, key.kind, key.namespace, key.name)
+    return base.Result()
+
+
 RECONCILERS: Mapping[str, base.Reconcile] = {
     "Service": service_reconciler.reconcile,
     "Revision": revision_reconciler.reconcile,
     "Route": route_reconciler.reconcile,
     "Release": release_reconciler.reconcile,
+    "RolloutPolicy": _check_policy,
 }
-KINDS = (*RECONCILERS, "RolloutPolicy")
+KINDS = tuple(RECONCILERS)
 _MAX_WAIT = 1.0  # real seconds a worker or watcher waits before looking again
 GC_THRESHOLDS = collector.THRESHOLDS  # the collector's settings: `collector`
 
@@ -87,6 +106,9 @@ class Controller:
             else measuring.Inline(platform.metrics)
         )
         self.metrics = metrics.ControllerMetrics()
+        self.invalid = invalid.Seen(
+            lambda kind, count: self.metrics.invalid_objects.labels(kind).set(count)
+        )
         self.hooks = hooking.Runner(wake=self.wake, secrets=platform.secrets)
         self.notices = notifying.Runner(
             wake=self.wake,
@@ -132,6 +154,8 @@ class Controller:
         for obj in listed.items:
             event = port.WatchEvent(port.EventType.ADDED, obj, listed.resource_version)
             self._enqueue(self.index.keys_for(event), now)
+        for bad in listed.invalid:
+            self._enqueue(self.index.keys_for_invalid(bad), now)
         self._since[kind] = listed.resource_version
 
     def pump(self, kind: str, timeout: float) -> int:
@@ -180,37 +204,53 @@ class Controller:
         of_kind.lateness.observe(max((now - due).total_seconds(), 0.0))
         started = time.perf_counter()
         self._reconciling.key = key
+        bad = False  # the object of `key` does not decode
         try:
-            result = RECONCILERS[key.kind](self.ctx, key)
+            try:
+                result = RECONCILERS[key.kind](self.ctx, key)
+            except errors.Undecodable as exc:
+                if exc.object.key != (key.kind, key.namespace, key.name):
+                    raise  # another object it reads: this one's failure
+                bad = True
+                invalid.record(self.ctx, self.invalid, key, exc.object)
+                result = base.Result()  # its next change queues it again
         except errors.Conflict:
             self.queue.done(key)
             self.queue.add(key, self.clock.now())
             self.metrics.errors.labels(key.kind, "Conflict").inc()
             return
         except Exception as exc:  # one bad object must not stop the controller
-            self.queue.done(key)
-            delay = self.queue.failed(key, self.clock.now())
-            self.metrics.errors.labels(key.kind, type(exc).__name__).inc()
-            log.warning(
-                "reconcile failed",
-                kind=key.kind,
-                namespace=key.namespace,
-                name=key.name,
-                error=str(exc),
-                retry_in=delay.total_seconds(),
-            )
-            self._mark_failed(key, exc)
+            if not bad:
+                self.invalid.discard(key)
+            self._failed(key, exc)
             return
         finally:
             self._reconciling.key = None
             of_kind.reconciles.inc()
             of_kind.duration.observe(time.perf_counter() - started)
+        if not bad:
+            self.invalid.discard(key)
         self.queue.forget(key)
         self.queue.done(key)
         if result.requeue_after is not None:
             at = self.clock.now() + max(result.requeue_after, timedelta(0))
             self.queue.add(key, at)
         self.metrics.queue_depth.set(len(self.queue))
+
+    def _failed(self, key: base.Key, exc: Exception) -> None:
+        """The reconcile of `key` raised: back off, say so in the log and on the object."""
+        self.queue.done(key)
+        delay = self.queue.failed(key, self.clock.now())
+        self.metrics.errors.labels(key.kind, type(exc).__name__).inc()
+        log.warning(
+            "reconcile failed",
+            kind=key.kind,
+            namespace=key.namespace,
+            name=key.name,
+            error=str(exc),
+            retry_in=delay.total_seconds(),
+        )
+        self._mark_failed(key, exc)
 
     def _on_release(
         self, key: base.Key, status: release.ReleaseStatus, verdicts: tuple[release.Verdict, ...]

@@ -57,6 +57,12 @@ class ControllerMetrics:
             ["sink"],
             registry=self.registry,
         )
+        self.invalid_objects = Gauge(
+            "rollout_invalid_objects",
+            "Stored objects that do not decode (marked InvalidSpec), by kind.",
+            ["kind"],
+            registry=self.registry,
+        )
         self.queue_depth = Gauge(
             "rollout_workqueue_depth", "Keys waiting in the work queue.", registry=self.registry
         )

@@ -20,6 +20,11 @@ reconciler turns them into replicas. It still enqueues the objects that depend o
 concerns the release alone: the service hears when a release starts, ends, gets a
 command or asks for another split.
 
+An object that does not decode (its event's `object` raises `errors.Undecodable`)
+enqueues itself and the Service its labels name (a child's) — when its generation is
+new, or it is deleted — and nothing else: what else it would say cannot be read. Its
+reconcile marks it `InvalidSpec` (`invalid`); the index keeps what it last knew of it.
+
 Pure and in memory; fed by `manager`. Thread-safe.
 """
 
@@ -32,7 +37,7 @@ from rollout.api import kinds, names, release, route, service, split
 from rollout.api.release import TERMINAL_PHASES
 from rollout.reconcilers import base
 from rollout.reconcilers.service import builders
-from rollout.store import port
+from rollout.store import errors, port
 
 __all__ = ["Index"]
 
@@ -60,7 +65,10 @@ class Index:
 
     def keys_for(self, event: port.WatchEvent) -> list[base.Key]:
         """Update the index with `event`; the keys to reconcile because of it."""
-        obj = event.object
+        try:
+            obj = event.object
+        except errors.Undecodable as exc:
+            return self.keys_for_invalid(exc.object, event.type)
         kind, namespace, name = port.key_of(obj)
         deleted = event.type is port.EventType.DELETED
         own = base.Key(kind, namespace, name)
@@ -88,6 +96,27 @@ class Index:
             else:  # Revision, Route: their service and its running release
                 keys.extend(self._of_child(obj, namespace, name, deleted, status_only, seen))
         return keys
+
+    def keys_for_invalid(
+        self, obj: port.InvalidObject, type_: port.EventType = port.EventType.ADDED
+    ) -> list[base.Key]:
+        """The keys to reconcile because of a change (`type_`; ADDED: listed) of an object
+        that does not decode: its own and its service's, unless only its status changed
+        (the controller marked it)."""
+        own = base.Key(*obj.key)
+        generation = obj.metadata.generation
+        with self._lock:
+            seen = self._generations.get(own)
+            if type_ is port.EventType.DELETED:
+                self._generations.pop(own, None)
+            else:
+                self._generations[own] = generation
+        if type_ is port.EventType.MODIFIED and seen == generation:
+            return []
+        owner = obj.metadata.labels.get(names.SERVICE_LABEL)
+        if own.kind == "Service" or owner is None:
+            return [own]
+        return [own, base.Key("Service", own.namespace, owner)]
 
     def _of_release(
         self, obj: release.Release, namespace: str, name: str, deleted: bool, status_only: bool

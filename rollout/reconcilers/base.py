@@ -265,7 +265,9 @@ def write_status(ctx: Context, obj: Any, status: Any) -> Any:
     """Persist `status` unless it equals `obj.status`; return the object as stored
     (read-only, like `read`'s).
 
-    A successful reconcile clears the controller's `ReconcileError` condition."""
+    A successful reconcile clears the controller's `ReconcileError` condition, and a
+    Ready condition left `InvalidSpec` from when the object did not decode
+    (`rollout.controller.invalid`)."""
     status = without_error(status)
     if status == obj.status:
         return obj
@@ -273,9 +275,18 @@ def write_status(ctx: Context, obj: Any, status: Any) -> Any:
 
 
 def without_error(status: Any) -> Any:
-    """`status` without the `ReconcileError` condition (set when a reconcile raised)."""
+    """`status` without the `ReconcileError` condition (set when a reconcile raised) and
+    without a Ready condition of reason `InvalidSpec` (set while the object did not
+    decode: a reconcile that writes this status has read it valid)."""
     conditions = getattr(status, "conditions", None)
-    if not conditions or condition.get_condition(conditions, ERROR_CONDITION) is None:
+    if not conditions or not any(_controllers(c) for c in conditions):
         return status
-    kept = [c for c in conditions if c.type != ERROR_CONDITION]
+    kept = [c for c in conditions if not _controllers(c)]
     return status.model_copy(update={"conditions": kept})
+
+
+def _controllers(c: condition.Condition) -> bool:
+    """A condition the controller set, not the reconciler: dropped when one succeeds."""
+    return c.type == ERROR_CONDITION or (
+        c.type == condition.ConditionType.READY and c.reason == condition.INVALID_SPEC
+    )

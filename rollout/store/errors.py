@@ -6,6 +6,8 @@
     ├── Conflict               stale resourceVersion on update (re-read and retry)
     ├── Expired                watch from a resourceVersion the store no longer keeps
     ├── Invalid                the stored or written object is not a valid resource
+    │   └── Undecodable        a stored object does not decode as its kind's model
+    │                          (`.object`: the `port.InvalidObject` that says why)
     ├── NoState                a store opened without creating finds no state file
     ├── Busy                   another process held the lock longer than the wait
     └── Unusable               the state dir or file cannot be used as it is (not a
@@ -18,6 +20,11 @@ others 1. Pure data; no I/O.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rollout.store import port
+
 __all__ = [
     "AlreadyExists",
     "Busy",
@@ -27,6 +34,7 @@ __all__ = [
     "NoState",
     "NotFound",
     "StoreError",
+    "Undecodable",
     "Unusable",
 ]
 
@@ -53,6 +61,14 @@ class Expired(StoreError):
 
 class Invalid(StoreError):
     """The object is not a valid resource (bad kind, missing namespace, …)."""
+
+
+class Undecodable(Invalid):
+    """A stored object does not decode as its kind's model; `object` says who and why."""
+
+    def __init__(self, obj: port.InvalidObject) -> None:
+        super().__init__(str(obj))
+        self.object = obj
 
 
 class NoState(StoreError):

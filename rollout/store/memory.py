@@ -6,7 +6,10 @@ does to a returned object leaks in); one lock guards everything; a bounded log o
 changes per kind serves `watch` (a watch reads only its kind's events), and a
 condition variable per kind wakes only the watchers of the kind that changed.
 resourceVersions are one counter across kinds, like etcd's revision. Objects are
-parsed outside the lock; a watch event's object when it is first read.
+parsed outside the lock; a watch event's object when it is first read. An object
+whose JSON no longer decodes (a test planting one, as an older version or a hand
+edit would) is listed apart (`Listed.invalid`) and can still be updated, have its
+status written (`update_invalid_status`) and be deleted.
 
 Called through the `port.Store` protocol only.
 """
@@ -21,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from rollout.api import kinds
 from rollout.api.meta import ObjectMeta
@@ -64,7 +68,7 @@ class MemoryStore:
             text = self._objects.get((kind, namespace, name))
         if text is None:
             raise errors.NotFound(f"{kind} {namespace}/{name} not found")
-        return objects.loads(kind, text)
+        return objects.loads(kind, text, key=(kind, namespace, name))
 
     def list(
         self,
@@ -80,17 +84,19 @@ class MemoryStore:
                 keys = builtins.list(self._by_label.get((kind, *first), {}))
             else:
                 keys = builtins.list(self._kinds.get(kind, {}))
-            texts = [
-                self._objects[k]
+            keys = [
+                k
                 for k in keys
                 if (namespace is None or k[1] == namespace)
                 and all(self._labels[k].get(n) == v for n, v in (labels or {}).items())
             ]
+            texts = [self._objects[k] for k in keys]
             rv = self._rv
-        items = [objects.loads(kind, t) for t in texts]
+        items, invalid = objects.load_each(kind, texts, keys)
         items = [o for o in items if objects.matches(o, namespace, labels)]
         items.sort(key=lambda o: (o.metadata.namespace or "", o.metadata.name))
-        return port.Listed(items, str(rv))
+        invalid.sort(key=lambda o: o.key)
+        return port.Listed(items, str(rv), invalid)
 
     # --- writes -----------------------------------------------------------------------
 
@@ -128,6 +134,16 @@ class MemoryStore:
             self._put(key, text, port.EventType.MODIFIED, None)
         return text, rv
 
+    def update_invalid_status(self, obj: port.InvalidObject, status: Mapping[str, Any]) -> str:
+        key = obj.key
+        with self._lock:
+            rv = str(self._rv + 1)
+            text = objects.invalid_status_updated(
+                self._stored(key), obj, status, resource_version=rv
+            )
+            self._put(key, text, port.EventType.MODIFIED, None)
+        return rv
+
     def delete(self, kind: str, namespace: str, name: str) -> None:
         objects.kind_of(kind)
         with self._lock:
@@ -143,7 +159,7 @@ class MemoryStore:
                 self._append(key, port.EventType.DELETED, text)
                 self._index_owners(key, ())
                 self._index_labels(key, {}, present=False)
-                uid = objects.loads(key[0], text).metadata.uid or ""
+                uid = objects.uid_of(text)
                 pending.extend(self._owned.pop(uid, {}))
 
     def _index_labels(self, key: _Key, labels: dict[str, str], *, present: bool) -> None:
@@ -221,7 +237,7 @@ class MemoryStore:
                 self._changed[kind].wait(remaining)
         for rv, type_, text, key in pending:  # parsed when read: a cache may have it
             yield port.WatchEvent.parsed_later(
-                type_, key, str(rv), functools.partial(objects.loads, kind, text)
+                type_, key, str(rv), functools.partial(objects.loads, kind, text, key=key)
             )
 
     def close(self) -> None:

@@ -1,5 +1,8 @@
 """Pure rules every store applies to objects: defaults on create, what an update may
-change, when the generation moves, label selection, (de)serialisation.
+change, when the generation moves, label selection, (de)serialisation — and what a
+stored object that no longer decodes is (`undecodable`: a `port.InvalidObject` with
+the message `rollout validate` would give; `load_each` sets such objects apart so a
+list never fails for one).
 
 Stores (`memory`, `sqlite`) call these so they agree by construction; they only add
 where the bytes live and how writes are made atomic. `updated` and `status_updated`
@@ -13,23 +16,27 @@ Pure; no I/O. Time and resourceVersions are passed in.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import pydantic
 import pydantic_core
 
-from rollout.api import kinds
+from rollout.api import documents, kinds, meta
 from rollout.store import errors, port
 
 __all__ = [
     "created",
     "dumps",
+    "invalid_status_updated",
     "kind_of",
+    "load_each",
     "loads",
     "matches",
     "status_updated",
+    "uid_of",
+    "undecodable",
     "updated",
 ]
 
@@ -47,13 +54,114 @@ def dumps(obj: kinds.Resource) -> str:
     return obj.model_dump_json(by_alias=True, exclude_none=True)
 
 
-def loads(kind: str, text: str | bytes) -> kinds.Resource:
-    """A stored object back as its model."""
+def loads(
+    kind: str, text: str | bytes, *, key: tuple[str, str, str] | None = None
+) -> kinds.Resource:
+    """A stored object back as its model; `errors.Undecodable` when it does not decode
+    (`key`: where it is stored, for an object whose own metadata cannot say)."""
     try:
         obj: kinds.Resource = kind_of(kind).model.model_validate_json(text)  # type: ignore[assignment]
     except pydantic.ValidationError as exc:
-        raise errors.Invalid(f"stored {kind} is not valid: {exc}") from exc
+        raise undecodable(kind, text, exc, key=key) from exc
     return obj
+
+
+def uid_of(stored: str | bytes) -> str:
+    """The uid of a stored object, from its JSON (whether or not it decodes)."""
+    try:
+        data = pydantic_core.from_json(stored)
+        uid = data["metadata"]["uid"]
+    except (ValueError, KeyError, TypeError):
+        return ""
+    return uid if isinstance(uid, str) else ""
+
+
+def load_each(
+    kind: str, texts: Sequence[str | bytes], keys: Sequence[tuple[str, str, str]]
+) -> tuple[list[kinds.Resource], list[port.InvalidObject]]:
+    """Stored objects (at `keys`) as models, and apart those that do not decode (in
+    order)."""
+    items: list[kinds.Resource] = []
+    invalid: list[port.InvalidObject] = []
+    for text, key in zip(texts, keys, strict=True):
+        try:
+            items.append(loads(kind, text, key=key))
+        except errors.Undecodable as exc:
+            invalid.append(exc.object)
+    return items, invalid
+
+
+def undecodable(
+    kind: str,
+    stored: str | bytes | Mapping[str, Any],
+    error: pydantic.ValidationError,
+    *,
+    key: tuple[str, str, str] | None = None,
+) -> errors.Undecodable:
+    """The error for a stored object (its JSON, or the JSON parsed) that failed to
+    decode with `error`: who it is, as far as its metadata says (`key` otherwise), its
+    stored status, and what `rollout validate` would say of it."""
+    data: Any = stored
+    if isinstance(stored, str | bytes):
+        try:
+            data = pydantic_core.from_json(stored)
+        except ValueError:
+            data = None
+    if not isinstance(data, Mapping):
+        data = {}
+    status = data.get("status")
+    obj = port.InvalidObject(
+        kind=kind,
+        metadata=_identity(data.get("metadata"), key),
+        message=_why(data, error),
+        status=dict(status) if isinstance(status, Mapping) else {},
+    )
+    return errors.Undecodable(obj)
+
+
+def _why(data: Mapping[str, Any], error: pydantic.ValidationError) -> str:
+    """`rollout validate`'s words for the document: `FIELD.PATH: message; …`."""
+    _, found = documents.validate_data(dict(data)) if data else (None, [])
+    if found:
+        lines = [(documents.format_loc(p.loc), p.message) for p in found]
+    else:  # JSON that is no document, or a rule of the JSON mode only: pydantic's words
+        lines = [
+            (documents.format_loc(tuple(e["loc"])), str(e["msg"]))
+            for e in error.errors(include_url=False)
+        ]
+    return "; ".join(f"{where}: {message}" if where else message for where, message in lines)
+
+
+def _identity(raw: Any, key: tuple[str, str, str] | None) -> meta.ObjectMeta:
+    """The stored metadata as far as it decodes: all of it, else the identity fields
+    that do (else `key`'s namespace and name)."""
+    raw = raw if isinstance(raw, Mapping) else {}
+    try:
+        return meta.ObjectMeta.model_validate(raw)
+    except pydantic.ValidationError:
+        pass
+    fields: dict[str, Any] = {"name": ""}
+    if key is not None:
+        fields |= {"namespace": key[1], "name": key[2]}
+    for alias, name in _IDENTITY:
+        value = raw.get(alias)
+        if value is None or (key is not None and name in ("namespace", "name")):
+            continue
+        try:  # each alone, so that one bad field loses only itself
+            checked = meta.ObjectMeta.model_validate({"name": "x", alias: value})
+        except pydantic.ValidationError:
+            continue
+        fields[name] = getattr(checked, name)
+    return meta.ObjectMeta.model_construct(**fields)
+
+
+_IDENTITY = (
+    ("namespace", "namespace"),
+    ("name", "name"),
+    ("uid", "uid"),
+    ("resourceVersion", "resource_version"),
+    ("generation", "generation"),
+)
 
 
 def created(obj: kinds.Resource, *, resource_version: str, now: datetime) -> kinds.Resource:
@@ -74,7 +182,10 @@ def created(obj: kinds.Resource, *, resource_version: str, now: datetime) -> kin
 
 def _check_precondition(key: tuple[str, str, str], stored_rv: object, obj: kinds.Resource) -> None:
     """Raise `Conflict` when `obj` was read before the stored version."""
-    wanted = obj.metadata.resource_version
+    _precondition(key, stored_rv, obj.metadata.resource_version)
+
+
+def _precondition(key: tuple[str, str, str], stored_rv: object, wanted: str | None) -> None:
     if wanted is not None and wanted != stored_rv:
         kind, namespace, name = key
         raise errors.Conflict(
@@ -125,11 +236,33 @@ def status_updated(stored: str, obj: kinds.Resource, *, resource_version: str) -
     key = port.key_of(obj)
     if not kind_of(key[0]).has_status:
         raise errors.Invalid(f"{key[0]} has no status")
+    status = _as_json(obj.status)  # type: ignore[union-attr]
+    return _with_status(stored, key, obj.metadata.resource_version, status, resource_version)
+
+
+def invalid_status_updated(
+    stored: str, obj: port.InvalidObject, status: Mapping[str, Any], *, resource_version: str
+) -> str:
+    """The stored object (that does not decode: `obj`) with `status` (JSON); nothing else
+    changes. The precondition is `obj`'s resourceVersion."""
+    key = obj.key
+    if not kind_of(key[0]).has_status:
+        raise errors.Invalid(f"{key[0]} has no status")
+    return _with_status(stored, key, obj.metadata.resource_version, status, resource_version)
+
+
+def _with_status(
+    stored: str,
+    key: tuple[str, str, str],
+    wanted: str | None,
+    status: Mapping[str, Any],
+    resource_version: str,
+) -> str:
     data = pydantic_core.from_json(stored)
-    meta = data["metadata"]
-    _check_precondition(key, meta.get("resourceVersion"), obj)
-    data["status"] = _as_json(obj.status)  # type: ignore[union-attr]
-    meta["resourceVersion"] = resource_version
+    metadata = data["metadata"]
+    _precondition(key, metadata.get("resourceVersion"), wanted)
+    data["status"] = dict(status)
+    metadata["resourceVersion"] = resource_version
     return _encode(data)
 
 

@@ -22,6 +22,18 @@ Kubernetes adapter on a cluster) passes the same contract suite
   store keeps raises `Expired` (list again). resourceVersions are opaque strings:
   compare them only for equality, except through the store.
 
+A stored object that does not decode as its kind's model (written by another version,
+edited by hand, applied with kubectl past what the CRD schema checks) never breaks a
+read of the others: `list` returns it apart, in `Listed.invalid`, as an
+`InvalidObject` (its identity, its raw status and the message `rollout validate`
+would give, with field paths); `get` of it, and the `object` of a watch event of it,
+raise `errors.Undecodable`, which carries the same `InvalidObject`.
+`update_invalid_status` writes the status of such an object (the controller's
+`InvalidSpec` condition), conditional on its resourceVersion. A typed record apart
+from the items, not a marker among them: every reader of `items` keeps reading valid
+models only, and the one reader that acts on invalid objects (the controller) asks
+for them by name.
+
 Objects returned are copies: changing them changes nothing stored.
 Callers: the controller, the reconcilers, the CLI.
 """
@@ -31,13 +43,14 @@ from __future__ import annotations
 import dataclasses
 import enum
 from collections.abc import Callable, Iterator, Mapping
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-from rollout.api import kinds
+from rollout.api import kinds, meta
 
 __all__ = [
     "DEFAULT_NAMESPACE",
     "EventType",
+    "InvalidObject",
     "Listed",
     "QuietStatusWrites",
     "Store",
@@ -90,6 +103,7 @@ class WatchEvent:
 
     @property
     def object(self) -> kinds.Resource:
+        """The object; raises `errors.Undecodable` for one that does not decode."""
         if self._object is None:
             assert self._load is not None
             self._object, self._load = self._load(), None
@@ -101,9 +115,34 @@ class WatchEvent:
 
 
 @dataclasses.dataclass(frozen=True)
+class InvalidObject:
+    """A stored object that does not decode as its kind's model: who it is
+    (`metadata`: namespace, name, uid, generation, resourceVersion — and labels, owner
+    references, finalizers when those decode), why (`message`: `rollout validate`'s
+    `FIELD.PATH: message` lines joined by "; "), and its stored status as JSON
+    (`status`, camelCase; empty when it has none) — read it, never change it."""
+
+    kind: str
+    metadata: meta.ObjectMeta
+    message: str
+    status: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.kind, self.metadata.namespace or DEFAULT_NAMESPACE, self.metadata.name)
+
+    def __str__(self) -> str:
+        _, namespace, name = self.key
+        return f"{self.kind} {namespace}/{name} is not valid: {self.message}"
+
+
+@dataclasses.dataclass(frozen=True)
 class Listed:
     items: list[kinds.Resource]
     resource_version: str  # watch from here to see every change after this list
+    # The objects selected that do not decode (sorted like items): apart, so that one
+    # bad object never fails a list of the others.
+    invalid: list[InvalidObject] = dataclasses.field(default_factory=list)
 
 
 def key_of(obj: kinds.Resource) -> tuple[str, str, str]:
@@ -127,6 +166,12 @@ class Store(Protocol):
     def update(self, obj: kinds.Resource) -> kinds.Resource: ...
 
     def update_status(self, obj: kinds.Resource) -> kinds.Resource: ...
+
+    def update_invalid_status(self, obj: InvalidObject, status: Mapping[str, Any]) -> str:
+        """Write `status` (JSON, camelCase) as the status of an object that does not
+        decode, conditional on `obj.metadata.resourceVersion` (stale → `Conflict`);
+        the new resourceVersion."""
+        ...
 
     def delete(self, kind: str, namespace: str, name: str) -> None: ...
 

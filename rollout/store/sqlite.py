@@ -15,7 +15,11 @@ events (pruned back to that once it holds twice as many, looked at every
 `min(log_size, PRUNE_EVERY)` writes); `watch` from older raises `Expired`. `watch`
 polls `PRAGMA data_version` (another connection committed) every `POLL` seconds, and
 wakes at once on a write of its kind by this process (a condition per kind: a write
-wakes only its kind's watchers). Objects are parsed outside transactions.
+wakes only its kind's watchers). Objects are parsed outside transactions. A row
+that no longer decodes (written by an older version, or edited) is listed apart
+(`Listed.invalid`, with the message `rollout validate` would give) and can still be
+updated — how `rollout apply` fixes it —, have its status written
+(`update_invalid_status`: the controller's `InvalidSpec` condition) and be deleted.
 
 What a write may change is decided by `objects` (shared with `memory`); this module only
 keeps the bytes and makes writes atomic. One connection per thread (and per process,
@@ -233,7 +237,7 @@ class SqliteStore:
             row = _row(conn, key)
         if row is None:
             raise _not_found(key)
-        return objects.loads(kind, row[1])
+        return objects.loads(kind, row[1], key=key)
 
     def list(
         self,
@@ -243,7 +247,7 @@ class SqliteStore:
         labels: Mapping[str, str] | None = None,
     ) -> port.Listed:
         objects.kind_of(kind)
-        sql, args = "SELECT o.body FROM objects o", []
+        sql, args = "SELECT o.namespace, o.name, o.body FROM objects o", []
         if labels:  # candidates by one label through its index; the rest checked below
             key, value = next(iter(labels.items()))
             sql += (
@@ -257,8 +261,10 @@ class SqliteStore:
         with self._tx(write=False) as conn:
             rv = _last_rv(conn)
             rows = conn.execute(sql + " ORDER BY o.namespace, o.name", args).fetchall()
-        items = [objects.loads(kind, text) for (text,) in rows]
-        return port.Listed([o for o in items if objects.matches(o, namespace, labels)], str(rv))
+        keys = [(kind, ns, name) for ns, name, _ in rows]
+        items, invalid = objects.load_each(kind, [text for _, _, text in rows], keys)
+        items = [o for o in items if objects.matches(o, namespace, labels)]
+        return port.Listed(items, str(rv), invalid)
 
     # --- writes -----------------------------------------------------------------------
 
@@ -283,10 +289,20 @@ class SqliteStore:
         """`port.QuietStatusWrites`: no object parsed."""
         return str(self._write(obj, objects.status_updated, owners=False)[1])
 
-    def _write(self, obj: kinds.Resource, rule: _Rule, *, owners: bool) -> tuple[str, int]:
+    def update_invalid_status(self, obj: port.InvalidObject, status: Mapping[str, Any]) -> str:
+        def rule(stored: str, _: object, *, resource_version: str) -> str:
+            return objects.invalid_status_updated(
+                stored, obj, status, resource_version=resource_version
+            )
+
+        return str(self._write(obj, rule, owners=False)[1])
+
+    def _write(
+        self, obj: kinds.Resource | port.InvalidObject, rule: _Rule, *, owners: bool
+    ) -> tuple[str, int]:
         """Apply `rule` to the stored object in one transaction; the JSON stored and its
         resourceVersion."""
-        key = port.key_of(obj)
+        key = obj.key if isinstance(obj, port.InvalidObject) else port.key_of(obj)
         objects.kind_of(key[0])
         with self._tx(write=True) as conn:
             row = _row(conn, key)
@@ -379,7 +395,7 @@ class SqliteStore:
                 port.EventType(type_),
                 (kind, namespace, name),
                 str(rv),
-                functools.partial(objects.loads, kind, text),
+                functools.partial(objects.loads, kind, text, key=(kind, namespace, name)),
             )
 
     def _events(self, kind: str, after: int) -> tuple[builtins.list[tuple[Any, ...]], int]:

@@ -11,7 +11,9 @@ stopped coming for `_QUIET` seconds (at once when the feed is already caught up)
 after its timeout.
 
 One reader per feed: it assumes one consumer that resumes from the last event it was
-given (the controller's pump). An object that does not validate is skipped and logged.
+given (the controller's pump). An object that does not decode as our model is
+delivered all the same: its event's `object` raises `errors.Undecodable`, which says
+who it is and why (the controller marks it `InvalidSpec`).
 
 I/O: the API server (`rest.Resources.watch`), threads. Called by `store.py` only.
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import json
 import threading
 import time
@@ -30,6 +33,7 @@ import kubernetes.watch.watch
 import structlog
 from kubernetes.client.exceptions import ApiException
 
+from rollout.api import kinds
 from rollout.platforms.kubernetes import customobjects, refs, rest
 from rollout.store import errors, port
 
@@ -221,11 +225,19 @@ class Feed:
             if version:
                 self._resume[namespace] = version
             if kind in ("ADDED", "MODIFIED", "DELETED"):
+                type_ = port.EventType(kind)
                 try:
                     obj = customobjects.from_body(self._kind, body)
-                except errors.Invalid as exc:  # not ours to judge: skip it, say so
-                    log.warning("unreadable object in watch", kind=self._kind, error=str(exc))
-                    return
-                self._events.append(port.WatchEvent(port.EventType(kind), obj, version))
+                    taken = port.WatchEvent(type_, obj, version)
+                except errors.Undecodable as exc:  # delivered: the reader says so on it
+                    taken = port.WatchEvent.parsed_later(
+                        type_, exc.object.key, version, functools.partial(_undecodable, exc)
+                    )
+                self._events.append(taken)
                 self._last_arrival = time.monotonic()
                 self._changed.notify_all()
+
+
+def _undecodable(exc: errors.Undecodable) -> kinds.Resource:
+    """The `load` of an event whose object does not decode: raise why, each time."""
+    raise errors.Undecodable(exc.object)

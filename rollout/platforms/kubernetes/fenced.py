@@ -1,16 +1,17 @@
 """A Store that refuses writes while this replica is not the leader.
 
 `Fenced(store, may_write)` passes reads through and checks `may_write()` before each
-create, update, update_status and delete; when it says no, the write is not sent and
-`StoreError` is raised (the controller requeues the key; a replica that lost its lease
-is stopping anyway). With leader election on, this is what makes "at no time do two
-replicas reconcile" hold for writes even when a reconcile is still running at the
-moment the lease runs out.
+write (create, update, update_status, update_invalid_status, delete); when it says
+no, the write is not sent and `StoreError` is raised (the controller requeues the key;
+a replica that lost its lease is stopping anyway). With leader election on, this is
+what makes "at no time do two replicas reconcile" hold for writes even when a
+reconcile is still running at the moment the lease runs out.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 from rollout.api import kinds
 from rollout.store import errors, port
@@ -46,6 +47,10 @@ class Fenced:
     def update_status(self, obj: kinds.Resource) -> kinds.Resource:
         self._check(f"update status of {obj.kind} {obj.metadata.name}")
         return self._store.update_status(obj)
+
+    def update_invalid_status(self, obj: port.InvalidObject, status: Mapping[str, Any]) -> str:
+        self._check(f"update status of {obj.kind} {obj.metadata.name}")
+        return self._store.update_invalid_status(obj, status)
 
     def delete(self, kind: str, namespace: str, name: str) -> None:
         self._check(f"delete {kind} {name}")

@@ -8,6 +8,12 @@ and every CLI command work with `--backend kubernetes`:
   object's `metadata.resourceVersion` is the precondition: 409 → `Conflict`) /
   update_status (the `/status` subresource) / delete (background cascade: the
   API server's garbage collector removes what the object owns).
+- An object the CRD schema accepts but our model refuses (`kubectl apply` of a Route
+  whose percents sum to 140) is listed apart, in `Listed.invalid`, with the message
+  `rollout validate` would give (`customobjects.from_bodies`): one bad object never
+  fails the list of its kind. `get` of it raises `errors.Undecodable`; its watch
+  events carry it the same way (`feed`); `update_invalid_status` writes its status
+  (GET, then PUT of `/status` conditional on the resourceVersion the controller saw).
 - `create` on the API server drops `status` (it is a subresource); when the object
   given carries a status, the store writes it right after, so `create` means the same
   on every backend.
@@ -118,23 +124,29 @@ class KubernetesStore:
         if namespace is not None:
             self._scoped(namespace, what)
         body = self._call(what, self._res.list, ref, namespace, labels=selector)
-        items = [customobjects.from_body(kind, item) for item in body.get("items", [])]
+        items, invalid = customobjects.from_bodies(kind, body.get("items", []))
         items.sort(key=lambda o: (o.metadata.namespace or "", o.metadata.name))
-        return port.Listed(items, str(body.get("metadata", {}).get("resourceVersion", "")))
+        invalid.sort(key=lambda o: o.key)
+        rv = str(body.get("metadata", {}).get("resourceVersion", ""))
+        return port.Listed(items, rv, invalid)
 
     def _list_each(self, kind: str, selector: str, namespaces: tuple[str, ...]) -> port.Listed:
         """A list of every watched namespace: one request each; the version is a token
         of theirs (`namespaces:a=12,b=15`), where the scoped watch starts."""
         ref = customobjects.ref(kind)
         items: list[kinds.Resource] = []
+        invalid: list[port.InvalidObject] = []
         versions: dict[str, str] = {}
         for namespace in namespaces:
             what = f"{kind} list in {namespace}"
             body = self._call(what, self._res.list, ref, namespace, labels=selector)
-            items += [customobjects.from_body(kind, item) for item in body.get("items", [])]
+            valid, bad = customobjects.from_bodies(kind, body.get("items", []))
+            items += valid
+            invalid += bad
             versions[namespace] = str(body.get("metadata", {}).get("resourceVersion", ""))
         items.sort(key=lambda o: (o.metadata.namespace or "", o.metadata.name))
-        return port.Listed(items, _token(versions))
+        invalid.sort(key=lambda o: o.key)
+        return port.Listed(items, _token(versions), invalid)
 
     # --- writes -----------------------------------------------------------------------
 
@@ -194,6 +206,21 @@ class KubernetesStore:
         sub = "status" if status else ""
         updated = self._call(what, self._res.replace, ref, namespace, name, body, sub=sub)
         return customobjects.from_body(obj.kind, updated)
+
+    def update_invalid_status(self, obj: port.InvalidObject, status: Mapping[str, Any]) -> str:
+        kind, namespace, name = obj.key
+        if not objects.kind_of(kind).has_status:
+            raise errors.Invalid(f"{kind} has no status")
+        what = f"{kind} {namespace}/{name} status"
+        self._scoped(namespace, what)
+        ref = customobjects.ref(kind)
+        body = self._call(what, self._res.get, ref, namespace, name)
+        body = {**body, "status": dict(status)}  # the stored object as it is: not a model
+        body["metadata"] = {**body.get("metadata", {})}
+        if obj.metadata.resource_version is not None:
+            body["metadata"]["resourceVersion"] = obj.metadata.resource_version
+        updated = self._call(what, self._res.replace, ref, namespace, name, body, sub="status")
+        return str(updated.get("metadata", {}).get("resourceVersion", ""))
 
     def delete(self, kind: str, namespace: str, name: str) -> None:
         ref = customobjects.ref(kind)

@@ -261,9 +261,9 @@ def test_a_status_write_of_a_cached_object_is_not_read_back(
     and nothing is parsed; a copy made any other way is read back."""
     parsed: list[str] = []
 
-    def loads(kind: str, text: str | bytes) -> kinds.Resource:
+    def loads(kind: str, text: str | bytes, **kw: Any) -> kinds.Resource:
         parsed.append(kind)
-        return real(kind, text)
+        return real(kind, text, **kw)
 
     real = objects.loads
     fed.store.create(a_route("r"))
@@ -298,9 +298,9 @@ def test_a_writes_own_event_is_not_parsed(fed: Fed, monkeypatch: pytest.MonkeyPa
     and observe hands on the object the write returned; someone else's event is."""
     parsed: list[str] = []
 
-    def loads(kind: str, text: str | bytes) -> kinds.Resource:
+    def loads(kind: str, text: str | bytes, **kw: Any) -> kinds.Resource:
         parsed.append(kind)
-        return real(kind, text)
+        return real(kind, text, **kw)
 
     real = objects.loads
     monkeypatch.setattr(objects, "loads", loads)
