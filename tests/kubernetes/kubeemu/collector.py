@@ -13,7 +13,8 @@ The apiserver's half, called by `writes.py` under the store lock:
 - `finalize(gr, new)` — an update of an object being deleted that removes its last
   finalizer removes it instead (one DELETED event, as the apiserver does).
 
-The collector (`start`/`stop`, `pause`/`resume`): after a write it waits `delay`
+The collector (`start`/`stop`, `pause`/`resume`): after a write that can give it
+work (a removal, an object being deleted, one naming a removed owner) it waits `delay`
 seconds (coalescing what else is written meanwhile), then, under the store lock,
 applies `gc.sweep` rounds until one has nothing to do: owner references stripped
 (an update), dependents deleted with `delete`, `foregroundDeletion`/`orphan`
@@ -32,7 +33,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from kubeemu import gc, objects, storage
+from kubeemu import errors, gc, objects, storage
 
 __all__ = ["Collector"]
 
@@ -137,7 +138,8 @@ class Collector:
         cond = self.store.locked()
         while not self._done():
             with cond:
-                while not self._done() and (self._paused or self.store.resource_version == seen):
+                while not self._done() and (self._paused or not self._news(seen)):
+                    seen = max(seen, self.store.resource_version) if not self._paused else seen
                     cond.wait(1.0)
             if self._done() or self._stopping.wait(self.delay):
                 return
@@ -145,6 +147,27 @@ class Collector:
                 if not self._paused:
                     self.collect()
                     seen = self.store.resource_version
+
+    def _news(self, seen: int) -> bool:
+        """Whether a write after `seen` can give the collector work: a removal, an
+        object being deleted, or one naming a removed owner (the store lock is held)."""
+        if self.store.resource_version == seen:
+            return False
+        if seen < 0:
+            return True
+        try:
+            events = self.store.events_after(seen, timeout=0)
+        except errors.Expired:
+            return True
+        gone = self.store.gone
+        for event in events:
+            meta = event.obj["metadata"]
+            if event.type == "DELETED" or meta.get("deletionTimestamp"):
+                return True
+            refs = meta.get("ownerReferences") or []
+            if any(isinstance(r, dict) and str(r.get("uid")) in gone for r in refs):
+                return True
+        return False
 
     def collect(self) -> None:
         """Sweep until nothing is left to do (the caller may hold the store lock)."""
