@@ -408,6 +408,8 @@ def test_foreground_waits_for_blocking_dependents_only(emulator: kubeemu.Emulato
 
     _eventually(held_marked, "the held dependent marked for deletion")
     assert _exists(emulator, "", "v1", "configmaps", "owner")  # it waits for "held"
+    _cm(emulator, "late", owner, blocking=True)  # made again under it: collected too
+    _cm_gone(emulator, "late")
     reply = rawclient.call(
         emulator.url,
         "PATCH",

@@ -14,7 +14,9 @@ The apiserver's half, called by `writes.py` under the store lock:
   finalizer removes it instead (one DELETED event, as the apiserver does).
 
 The collector (`start`/`stop`, `pause`/`resume`): after a write that can give it
-work (a removal, an object being deleted, one naming a removed owner) it waits `delay`
+work (a removal, an object being deleted, one naming an owner removed or being
+deleted — so a child made again under an owner deleted in the foreground is
+collected too) it waits `delay`
 seconds (coalescing what else is written meanwhile), then, under the store lock,
 applies `gc.sweep` rounds until one has nothing to do: owner references stripped
 (an update), dependents deleted with `delete`, `foregroundDeletion`/`orphan`
@@ -58,6 +60,7 @@ class Collector:
         self.delay = delay
         self._stopping = stopping
         self._paused = False
+        self._deleting: set[str] = set()  # uids being deleted at the last sweep
         self._thread = threading.Thread(target=self._run, name="kubeemu-gc", daemon=True)
 
     # --- the apiserver's half (the caller holds the store lock) ----------------------
@@ -150,7 +153,8 @@ class Collector:
 
     def _news(self, seen: int) -> bool:
         """Whether a write after `seen` can give the collector work: a removal, an
-        object being deleted, or one naming a removed owner (the store lock is held)."""
+        object being deleted, or one naming an owner removed or being deleted (the
+        store lock is held)."""
         if self.store.resource_version == seen:
             return False
         if seen < 0:
@@ -160,12 +164,13 @@ class Collector:
         except errors.Expired:
             return True
         gone = self.store.gone
+        named = gone.keys() | self._deleting
         for event in events:
             meta = event.obj["metadata"]
             if event.type == "DELETED" or meta.get("deletionTimestamp"):
                 return True
             refs = meta.get("ownerReferences") or []
-            if any(isinstance(r, dict) and str(r.get("uid")) in gone for r in refs):
+            if any(isinstance(r, dict) and str(r.get("uid")) in named for r in refs):
                 return True
         return False
 
@@ -173,8 +178,14 @@ class Collector:
         """Sweep until nothing is left to do (the caller may hold the store lock)."""
         with self.store.locked():
             for _ in range(_MAX_ROUNDS):
-                work = gc.sweep(self.store.snapshot(), self.store.gone)
+                everything = self.store.snapshot()
+                work = gc.sweep(everything, self.store.gone)
                 if not work:
+                    self._deleting = {
+                        str(o["metadata"].get("uid"))
+                        for _, o in everything
+                        if o["metadata"].get("deletionTimestamp")
+                    }
                     return
                 self._apply(work)
 

@@ -55,6 +55,7 @@ from kubeemu import (
 __all__ = ["CRD_RESOURCE", "NAMESPACES", "Writes"]
 
 CRD_RESOURCE = ("apiextensions.k8s.io", "customresourcedefinitions")
+NAMESPACES = ("", "namespaces")
 # (request, its info, its type, the object to store, the stored one or None): raises to refuse
 Admission = Callable[
     [exchange.Request, routing.RequestInfo, resources.ResourceType, dict[str, Any], Any], None
@@ -63,9 +64,6 @@ Admission = Callable[
 
 def _admit_all(*_: Any) -> None:
     """No admission check."""
-
-
-NAMESPACES = ("", "namespaces")
 
 
 class Writes:
