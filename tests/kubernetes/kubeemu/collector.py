@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import copy
 import datetime
+import logging
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -38,6 +39,8 @@ from typing import Any
 from kubeemu import errors, gc, objects, storage
 
 __all__ = ["Collector"]
+
+log = logging.getLogger(__name__)
 
 _MAX_ROUNDS = 1000  # a sweep that never settles is a bug: stop rather than spin
 
@@ -148,7 +151,10 @@ class Collector:
                 return
             with cond:
                 if not self._paused:
-                    self.collect()
+                    try:
+                        self.collect()
+                    except Exception:  # a bug must not stop collection for good
+                        log.exception("kubeemu garbage collection failed")
                     seen = self.store.resource_version
 
     def _news(self, seen: int) -> bool:
