@@ -14,7 +14,8 @@ store through it; without, straight to the store.
 
 A reconciler is `reconcile(ctx, key) -> Result`: observe (read the store and the
 platform), decide (pure builders), apply (platform and child objects), persist (one
-status write, skipped when nothing changed). It raises only for failures the
+status write, skipped when nothing changed). An object being deleted
+(`terminating`) gets no new children and no writes to them. It raises only for failures the
 controller should retry with backoff (a store Conflict among them).
 
 Called by `rollout.controller`.
@@ -49,6 +50,7 @@ __all__ = [
     "owner_reference",
     "read",
     "read_list",
+    "terminating",
     "update",
     "update_status",
     "without_error",
@@ -246,6 +248,13 @@ def _wrote(ctx: Context, written: kinds.Resource) -> kinds.Resource:
     if ctx.on_write is not None:
         ctx.on_write(written)
     return written
+
+
+def terminating(obj: kinds.Resource) -> bool:
+    """Whether `obj` is being deleted (a `deletionTimestamp`: a foreground deletion or
+    a finalizer holds it): a reconciler then creates and updates nothing under it —
+    what it owns is the garbage collector's, and one made again would outlive it."""
+    return obj.metadata.deletion_timestamp is not None
 
 
 def owner_reference(owner: kinds.Resource) -> meta.OwnerReference:

@@ -25,9 +25,11 @@ True `Reserve` (no traffic, with its scale-down time), False `ScaledToZero`, Unk
 that type, and a warning Event when it is new; a notice is never taken back (a
 revision's template does not change).
 
-A deleted revision's workload is removed. While its workload moves (starting,
-scaling to a new count, draining to 0), the revision is looked at again every second
-(clock time); a reserve revision at its scale-down time; otherwise every 5 minutes.
+A deleted revision's workload is removed; one being deleted (`deletionTimestamp`)
+is left alone (its workload is owned by it and goes with it, not made again). While
+its workload moves (starting, scaling to a new count, draining to 0), the revision
+is looked at again every second (clock time); a reserve revision at its scale-down
+time; otherwise every 5 minutes.
 
 Called by the controller.
 """
@@ -55,6 +57,8 @@ def reconcile(ctx: base.Context, key: base.Key) -> base.Result:
         ctx.platform.runtime.remove(key.namespace, key.name)
         return base.Result()
     assert isinstance(rev, revision.Revision)
+    if base.terminating(rev):  # being deleted: its workload goes with it, not made again
+        return base.Result()
     now = ctx.clock.now()
     generation = rev.metadata.generation
     want = scaling.desired(rev, now)

@@ -11,7 +11,9 @@ its reason, the status keeps the last URL, and the route is reconciled again in
 A split someone else changed in the data plane is set right on the next pass —
 within seconds on the local platform (its proxy supervisor wakes the route), at the
 5-minute resync elsewhere — with a `DriftCorrected` warning event saying what it
-was, recorded in `status.lastDrift`. A deleted Route is removed from the router.
+was, recorded in `status.lastDrift`. A deleted Route is removed from the router; one
+being deleted (`deletionTimestamp`) is not applied again (what the router made for it
+is owned by it and goes with it).
 
 Called by the controller.
 """
@@ -37,6 +39,8 @@ def reconcile(ctx: base.Context, key: base.Key) -> base.Result:
         ctx.platform.router.remove(key.namespace, key.name)
         return base.Result()
     assert isinstance(rt, route.Route)
+    if base.terminating(rt):  # being deleted: its HTTPRoute/VirtualService goes with it
+        return base.Result()
     now = ctx.clock.now()
     applied = ctx.platform.router.apply(rt)
     if applied.drift:  # someone changed the data plane behind our back; it is set right

@@ -204,8 +204,9 @@ def _encode(data: dict[str, Any]) -> str:
 
 
 def updated(stored: str, obj: kinds.Resource, *, resource_version: str) -> str:
-    """`obj`'s metadata and spec over the stored object's status and identity (given and
-    returned as stored JSON); generation +1 on a spec change."""
+    """`obj`'s metadata and spec over the stored object's status and identity (uid,
+    creation and deletion timestamps; given and returned as stored JSON); generation +1
+    on a spec change."""
     data = pydantic_core.from_json(stored)
     meta = data["metadata"]
     key = port.key_of(obj)
@@ -215,7 +216,15 @@ def updated(stored: str, obj: kinds.Resource, *, resource_version: str) -> str:
     if new.get("spec") != data.get("spec"):
         generation += 1
     new_meta = new["metadata"]
-    for field in ("namespace", "name", "uid", "creationTimestamp"):
+    # the store's, not the caller's: as on a cluster, no update sets deletionTimestamp
+    for field in (
+        "namespace",
+        "name",
+        "uid",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+    ):
         if field in meta:
             new_meta[field] = meta[field]
         else:

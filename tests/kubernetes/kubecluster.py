@@ -17,9 +17,12 @@
 - `assert_granted(emu, docs)` — every request the controller made is allowed by the
   RBAC objects `rollout install --print` renders (`docs`; default: the cluster-wide
   install with the controller in `default`, where the tests' Lease is), decided as
-  the apiserver's RBAC authorizer would (`kubeemu.authz`): a call without a grant
-  would be a 403 on a real cluster. `CONTROLLER_SA` is the ServiceAccount to give
-  `emu.enforce_rbac` so that the emulator refuses such calls while the test runs.
+  the apiserver's RBAC authorizer would (`kubeemu.authz`: verbs, resources and
+  subresources, namespaces, names), and so are the permissions admission asked of
+  them (owner references with `blockOwnerDeletion` need `update` on the owner's
+  `finalizers`): a call without a grant would be a 403 on a real cluster.
+  `CONTROLLER_SA` is the ServiceAccount to give `emu.enforce_rbac` so that the
+  emulator refuses such calls while the test runs.
 - `install_rbac(emu, settings)` — the namespaces and RBAC objects `rollout install`
   renders for `settings`, created in the emulator (plus a namespace `outside`);
   `controller_requests(emu)` — the requests the controller has made so far.
@@ -354,6 +357,14 @@ def assert_granted(
         )
         if r.status_code == 403 or not authz.allowed(request, subject, policy):
             refused.add(seen)
+        for check in r.admission:  # OwnerReferencesPermissionEnforcement's
+            needed = check.attributes
+            alternative = check.alternative
+            if not authz.allowed(needed, subject, policy) and not (
+                alternative is not None and authz.allowed(alternative, subject, policy)
+            ):
+                resource = f"{needed.resource}/{needed.subresource}".rstrip("/")
+                refused.add((needed.verb, needed.group, resource, needed.namespace))
     assert used, "no controller request was recorded"
     assert not refused, f"not granted by the install's RBAC: {sorted(refused)}"
     return used

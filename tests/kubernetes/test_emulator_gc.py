@@ -1,9 +1,12 @@
-"""DELETE: ownerReference cascade (background, foreground, orphan), namespaces, answers."""
+"""DELETE: ownerReference cascade (background, foreground, orphan) by an asynchronous
+garbage collector, finalizers and deletionTimestamp, namespaces, answers."""
 
 from __future__ import annotations
 
 import itertools
+import time
 import urllib.parse
+from collections.abc import Callable
 from typing import Any
 
 import kubeemu
@@ -28,10 +31,21 @@ def _post(emu: kubeemu.Emulator, path: str, body: dict[str, Any]) -> dict[str, A
     return dict(reply.body)
 
 
-def _cm(emu: kubeemu.Emulator, name: str, *owners: dict[str, Any], ns: str = "default") -> dict:
+def _cm(
+    emu: kubeemu.Emulator,
+    name: str,
+    *owners: dict[str, Any],
+    ns: str = "default",
+    blocking: bool = False,
+    finalizers: tuple[str, ...] = (),
+) -> dict:
     meta: dict[str, Any] = {"name": name}
     if owners:
-        meta["ownerReferences"] = [_owner_ref(o) for o in owners]
+        meta["ownerReferences"] = [
+            {**_owner_ref(o), **({"blockOwnerDeletion": True} if blocking else {})} for o in owners
+        ]
+    if finalizers:
+        meta["finalizers"] = list(finalizers)
     return _post(
         emu,
         f"/api/v1/namespaces/{ns}/configmaps",
@@ -72,6 +86,26 @@ def _exists(emu: kubeemu.Emulator, group: str, version: str, plural: str, name: 
     return emu.get_object(group, version, plural, "default", name) is not None
 
 
+def _eventually(check: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
+    """Wait for the garbage collector (it works on its own thread, after `gc_delay`)."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+def _cm_gone(emu: kubeemu.Emulator, name: str, ns: str = "default") -> None:
+    _eventually(lambda: emu.get_object("", "v1", "configmaps", ns, name) is None, f"{name} gone")
+
+
+def _delete(emu: kubeemu.Emulator, path: str, policy: str | None = None) -> Any:
+    body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": policy}
+    reply = rawclient.call(emu.url, "DELETE", path, body=body if policy else None)
+    assert reply.status == 200, reply.body
+    return reply.body
+
+
 def test_cascade_is_recursive_and_across_kinds(crds_applied: kubeemu.Emulator) -> None:
     """Deleting a Service deletes what it owns, what those own, and so on, across kinds."""
     emu = crds_applied
@@ -96,9 +130,9 @@ def test_cascade_is_recursive_and_across_kinds(crds_applied: kubeemu.Emulator) -
     )
     assert answer["metadata"]["uid"] == service["metadata"]["uid"]  # CRs answer the object
     assert not _exists(emu, "rollout.dev", "v1alpha1", "services", "web")
+    _cm_gone(emu, grandchild["metadata"]["name"])
     assert not _exists(emu, "apps", "v1", "deployments", "web-1")
     assert not _exists(emu, "", "v1", "configmaps", config["metadata"]["name"])
-    assert not _exists(emu, "", "v1", "configmaps", grandchild["metadata"]["name"])
     assert _exists(emu, "", "v1", "configmaps", "other")
     cm_events = _events(emu, "/api/v1/namespaces/default/configmaps", start, 2)
     assert cm_events == [("DELETED", "web-1-config"), ("DELETED", "web-1-extra")]
@@ -124,26 +158,32 @@ def test_builtin_delete_answers_a_success_status(emulator: kubeemu.Emulator) -> 
     }
 
 
+DELETED_BA = [("DELETED", "b"), ("DELETED", "a")]
+
+
 def test_foreground_deletes_dependents_first_background_owner_first(
     emulator: kubeemu.Emulator,
 ) -> None:
-    """Foreground: deepest dependents first, owner last; Background: owner first."""
+    """Foreground: the owner is marked (deletionTimestamp, `foregroundDeletion`) and
+    answered as it is; so is a dependent with dependents; the deepest go first, the
+    owner last. Background: the owner goes at once, its dependents after it."""
     for policy, expected in [
-        ("Foreground", ["c", "b", "a"]),
-        ("Background", ["a", "b", "c"]),
+        (
+            "Foreground",
+            [("MODIFIED", "a"), ("MODIFIED", "b"), ("DELETED", "c"), *DELETED_BA],
+        ),
+        ("Background", [("DELETED", "a"), ("DELETED", "b"), ("DELETED", "c")]),
     ]:
         a = _cm(emulator, "a")
-        b = _cm(emulator, "b", a)
-        start = _cm(emulator, "c", b)["metadata"]["resourceVersion"]
-        reply = rawclient.call(
-            emulator.url,
-            "DELETE",
-            "/api/v1/namespaces/default/configmaps/a",
-            body={"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": policy},
-        )
-        assert reply.status == 200
-        events = _events(emulator, "/api/v1/namespaces/default/configmaps", start, 3)
-        assert events == [("DELETED", n) for n in expected], policy
+        b = _cm(emulator, "b", a, blocking=True)
+        start = _cm(emulator, "c", b, blocking=True)["metadata"]["resourceVersion"]
+        answer = _delete(emulator, "/api/v1/namespaces/default/configmaps/a", policy)
+        if policy == "Foreground":
+            assert answer["kind"] == "ConfigMap"  # not removed yet: the object
+            assert answer["metadata"]["finalizers"] == ["foregroundDeletion"]
+            assert answer["metadata"]["deletionTimestamp"]
+        events = _events(emulator, "/api/v1/namespaces/default/configmaps", start, len(expected))
+        assert events == expected, policy
 
 
 def test_orphan_keeps_dependents_and_drops_their_reference(emulator: kubeemu.Emulator) -> None:
@@ -154,6 +194,7 @@ def test_orphan_keeps_dependents_and_drops_their_reference(emulator: kubeemu.Emu
     grandchild = _cm(emulator, "grandchild", child)
     core = kubernetes.client.CoreV1Api(emulator.api_client())
     core.delete_namespaced_config_map("owner", "default", propagation_policy="Orphan")
+    _cm_gone(emulator, "owner")  # once the collector has taken its `orphan` finalizer
     kept = emulator.get_object("", "v1", "configmaps", "default", "child")
     assert kept is not None
     assert [r["uid"] for r in kept["metadata"]["ownerReferences"]] == [other["metadata"]["uid"]]
@@ -169,11 +210,15 @@ def test_a_dependent_with_another_live_owner_survives(emulator: kubeemu.Emulator
     _cm(emulator, "shared", first, second)
     core = kubernetes.client.CoreV1Api(emulator.api_client())
     core.delete_namespaced_config_map("first", "default")
-    shared = emulator.get_object("", "v1", "configmaps", "default", "shared")
-    assert shared is not None
-    assert [r["name"] for r in shared["metadata"]["ownerReferences"]] == ["second"]
+
+    def stripped() -> bool:
+        shared = emulator.get_object("", "v1", "configmaps", "default", "shared")
+        assert shared is not None
+        return [r["name"] for r in shared["metadata"]["ownerReferences"]] == ["second"]
+
+    _eventually(stripped, "the reference to the deleted owner stripped")
     core.delete_namespaced_config_map("second", "default")
-    assert emulator.get_object("", "v1", "configmaps", "default", "shared") is None
+    _cm_gone(emulator, "shared")
 
 
 def test_owner_scope_rules(emulator: kubeemu.Emulator) -> None:
@@ -184,7 +229,7 @@ def test_owner_scope_rules(emulator: kubeemu.Emulator) -> None:
     _cm(emulator, "same-ns", owner)
     _cm(emulator, "other-ns", owner, ns="team")
     core.delete_namespaced_config_map("owner", "default")
-    assert emulator.get_object("", "v1", "configmaps", "default", "same-ns") is None
+    _cm_gone(emulator, "same-ns")
     assert emulator.get_object("", "v1", "configmaps", "team", "other-ns") is not None
 
     cluster_owner = _post(
@@ -218,8 +263,8 @@ def test_owner_scope_rules(emulator: kubeemu.Emulator) -> None:
     _cm(emulator, "owned-there", gadget, ns="team")
     reply = rawclient.call(emulator.url, "DELETE", "/apis/example.com/v1/gadgets/g")
     assert reply.status == 200
-    assert emulator.get_object("", "v1", "configmaps", "default", "owned-here") is None
-    assert emulator.get_object("", "v1", "configmaps", "team", "owned-there") is None
+    _cm_gone(emulator, "owned-here")
+    _cm_gone(emulator, "owned-there", ns="team")
     assert cluster_owner["status"]["conditions"][1]["type"] == "Established"
 
 
@@ -328,4 +373,127 @@ def test_finalizers_hold_the_deletion_until_the_last_is_removed(
     )
     assert done.status == 200
     assert not _exists(emulator, "", "v1", "configmaps", "held")
-    assert not _exists(emulator, "", "v1", "configmaps", "dependent")
+    _cm_gone(emulator, "dependent")
+
+
+def test_background_dependents_outlive_their_owner_for_a_while(emulator: kubeemu.Emulator) -> None:
+    """Background: the owner is gone when DELETE answers, its dependents only once the
+    garbage collector has run (paused here: the window a controller must survive)."""
+    owner = _cm(emulator, "owner")
+    _cm(emulator, "child", owner, blocking=True)
+    emulator.pause_gc()
+    try:
+        _delete(emulator, "/api/v1/namespaces/default/configmaps/owner")
+        assert not _exists(emulator, "", "v1", "configmaps", "owner")
+        time.sleep(0.2)  # several gc_delays: nothing is collected while paused
+        assert _exists(emulator, "", "v1", "configmaps", "child")
+    finally:
+        emulator.resume_gc()
+    _cm_gone(emulator, "child")
+
+
+def test_foreground_waits_for_blocking_dependents_only(emulator: kubeemu.Emulator) -> None:
+    """Foreground: every dependent is deleted; the owner waits for the ones with
+    blockOwnerDeletion — here one held by a finalizer — and goes once they are gone."""
+    owner = _cm(emulator, "owner")
+    _cm(emulator, "held", owner, blocking=True, finalizers=("example.com/hold",))
+    _cm(emulator, "loose", owner)
+    marked = _delete(emulator, "/api/v1/namespaces/default/configmaps/owner", "Foreground")
+    assert marked["metadata"]["finalizers"] == ["foregroundDeletion"]
+    _cm_gone(emulator, "loose")
+
+    def held_marked() -> bool:
+        held = emulator.get_object("", "v1", "configmaps", "default", "held")
+        return held is not None and bool(held["metadata"].get("deletionTimestamp"))
+
+    _eventually(held_marked, "the held dependent marked for deletion")
+    assert _exists(emulator, "", "v1", "configmaps", "owner")  # it waits for "held"
+    _cm(emulator, "late", owner, blocking=True)  # made again under it: collected too
+    _cm_gone(emulator, "late")
+    reply = rawclient.call(
+        emulator.url,
+        "PATCH",
+        "/api/v1/namespaces/default/configmaps/held",
+        body={"metadata": {"finalizers": None}},
+        headers={"Content-Type": "application/merge-patch+json"},
+    )
+    assert reply.status == 200
+    _cm_gone(emulator, "owner")
+
+
+def _obj(name: str, uid: str, *owners: str, **meta: Any) -> dict[str, Any]:
+    refs = [{"uid": u, "blockOwnerDeletion": True} for u in owners]
+    return {
+        "metadata": {"name": name, "namespace": "d", "uid": uid, "ownerReferences": refs, **meta}
+    }
+
+
+DELETING = {"deletionTimestamp": "2026-01-01T00:00:00Z"}
+
+
+@pytest.mark.parametrize(
+    ("objects", "gone", "strip", "delete", "finish"),
+    [
+        pytest.param(
+            [_obj("c", "2", "1")], {"1": "d"}, [], [("c", "Background")], [], id="dangling"
+        ),
+        pytest.param([_obj("c", "2", "1")], {"1": "other"}, [], [], [], id="other-namespace"),
+        pytest.param([_obj("c", "2", "9")], {}, [], [], [], id="never-existed-alone"),
+        pytest.param(
+            [_obj("o", "3"), _obj("c", "2", "1", "3")],
+            {"1": "d"},
+            [("c", {"1"})],
+            [],
+            [],
+            id="live-owner-left",
+        ),
+        pytest.param(
+            [_obj("o", "1", finalizers=["foregroundDeletion"], **DELETING), _obj("c", "2", "1")],
+            {},
+            [],
+            [("c", "Background")],
+            [],
+            id="foreground-deletes-dependent",
+        ),
+        pytest.param(
+            [
+                _obj("o", "1", finalizers=["foregroundDeletion"], **DELETING),
+                _obj("c", "2", "1"),
+                _obj("g", "3", "2"),
+            ],
+            {},
+            [],
+            [("c", "Foreground")],
+            [],
+            id="foreground-cascades",
+        ),
+        pytest.param(
+            [_obj("o", "1", finalizers=["foregroundDeletion", "x/y"], **DELETING)],
+            {},
+            [],
+            [],
+            [("o", "foregroundDeletion")],
+            id="foreground-done",
+        ),
+        pytest.param(
+            [_obj("o", "1", finalizers=["orphan"], **DELETING), _obj("c", "2", "1")],
+            {},
+            [("c", {"1"})],
+            [],
+            [("o", "orphan")],
+            id="orphan",
+        ),
+    ],
+)
+def test_sweep(
+    objects: list[dict[str, Any]],
+    gone: dict[str, str],
+    strip: list[tuple[str, set[str]]],
+    delete: list[tuple[str, str]],
+    finish: list[tuple[str, str]],
+) -> None:
+    """One round of the garbage collector, as a pure function of the objects."""
+    work = gc.sweep([(("", "configmaps"), o) for o in objects], gone)
+    assert [(r.name, set(uids)) for r, _, uids in work.strip] == strip
+    assert [(r.name, policy) for r, _, policy in work.delete] == delete
+    assert [(r.name, f) for r, _, f in work.finish] == finish

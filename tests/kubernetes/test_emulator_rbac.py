@@ -201,3 +201,59 @@ def test_the_new_builtins_are_served_and_namespaced(
     (entry,) = [r for r in found["resources"] if r["name"] == plural]
     assert entry["kind"] == kind
     assert entry["namespaced"] is True
+
+
+def test_owner_references_pass_owner_reference_permission_enforcement(
+    emulator: kubeemu.Emulator,
+) -> None:
+    """A reference with blockOwnerDeletion needs update on the owner's finalizers (403
+    with the apiserver's message without it, recorded with the request for
+    `assert_granted`); changing ownerReferences on an update needs delete on the
+    object; a reference that does not block needs neither."""
+    rbac = "/apis/rbac.authorization.k8s.io/v1"
+    cms = "/api/v1/namespaces/default/configmaps"
+    rules = [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create", "update"]}]
+    _create(emulator, f"{rbac}/namespaces/default/roles", role("Role", "r", rules))
+    _create(
+        emulator,
+        f"{rbac}/namespaces/default/rolebindings",
+        binding("RoleBinding", "r", "Role", SA_SUBJECT),
+    )
+    owner = _create(
+        emulator, cms, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "o"}}
+    )
+    ref = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "name": "o",
+        "uid": owner.body["metadata"]["uid"],
+    }
+    emulator.enforce_rbac(AGENT, SA)
+
+    def child(name: str, **extra: Any) -> dict[str, Any]:
+        meta = {"name": name, "ownerReferences": [{**ref, **extra}]}
+        return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta}
+
+    refused = _create(emulator, cms, child("c", blockOwnerDeletion=True), AGENT)
+    assert refused.status == 403
+    assert refused.body["message"] == (
+        'configmaps "c" is forbidden: cannot set blockOwnerDeletion if an ownerReference'
+        " refers to a resource you can't set finalizers on: , <nil>"
+    )
+    (check,) = emulator.requests.matching(user_agent=AGENT)[-1].admission
+    assert check.attributes == authz.Attributes(
+        "update", "", "configmaps", "finalizers", "default", "o"
+    )
+    loose = _create(emulator, cms, child("c"), AGENT)
+    assert loose.status == 201
+    body = {**loose.body, "metadata": {**loose.body["metadata"], "ownerReferences": []}}
+    put = rawclient.call(emulator.url, "PUT", f"{cms}/c", body=body, headers={"User-Agent": AGENT})
+    assert put.status == 403
+    assert "cannot set an ownerRef on a resource you can't delete" in put.body["message"]
+    finalizers = {"apiGroups": [""], "resources": ["configmaps/finalizers"], "verbs": ["update"]}
+    grant = role("Role", "r", [*rules, finalizers], "default")
+    emulator.enforce_rbac(AGENT, None)
+    done = rawclient.call(emulator.url, "PUT", f"{rbac}/namespaces/default/roles/r", body=grant)
+    assert done.status == 200, done.body
+    emulator.enforce_rbac(AGENT, SA)
+    assert _create(emulator, cms, child("d", blockOwnerDeletion=True), AGENT).status == 201

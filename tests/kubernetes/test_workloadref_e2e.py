@@ -165,7 +165,11 @@ def test_an_adopted_deployment_is_released_scaled_and_given_back(
         assert "rollout.dev/original-replicas" not in (meta.get("annotations") or {})
         assert "rollout.dev/adopted-by" not in (meta.get("labels") or {})
         assert original(c)["spec"]["template"]["spec"]["containers"][0]["image"].endswith("v2")
-        assert c.obj("apps", "v1", "deployments", "web-00002") is None  # owned: collected
+        wait_for(  # owned: collected, a moment after the Service (the garbage collector)
+            lambda: c.obj("apps", "v1", "deployments", "web-00002") is None,
+            10,
+            "web-00002's Deployment collected",
+        )
         assert_granted(c.emu)
     except BaseException:
         print(controller.output()[-8000:])  # shown by pytest with the failure

@@ -4,6 +4,12 @@ collector removes it with its owner), the shape of a ClusterIP v1 Service on por
 and a Service's cluster DNS name; plus the lenient integer reader the read-backs use
 on stored objects.
 
+The owner references carry `blockOwnerDeletion: true` (a foreground deletion of a
+Revision or Route waits for what it owns), which under the
+OwnerReferencesPermissionEnforcement admission plugin (on by default in OpenShift)
+needs `update` on the owner's `finalizers` subresource: `USES` declares it for the
+RBAC rules (docs/decisions.md, "Deletion").
+
 Pure; no I/O, no client import. Called by `workloads`, `traffic` and the router
 modules (`gateway_api`, `istio`).
 """
@@ -15,7 +21,23 @@ from typing import Any
 
 from rollout.api import kinds, names
 
-__all__ = ["SERVICE_PORT", "Obj", "count", "metadata", "namespace_of", "service", "service_host"]
+__all__ = [
+    "SERVICE_PORT",
+    "USES",
+    "Obj",
+    "count",
+    "metadata",
+    "namespace_of",
+    "service",
+    "service_host",
+]
+
+# Not calls: what admission asks of a write whose owner reference blocks the owner's
+# deletion (see store.USES for the rules these feed).
+USES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    (kinds.GROUP, "revisions/finalizers", ("update",)),  # Deployments, Services, HPAs
+    (kinds.GROUP, "routes/finalizers", ("update",)),  # the route's Service, HTTPRoute, VS
+)
 
 Obj = dict[str, Any]
 

@@ -61,6 +61,13 @@ NAMESPACED: tuple[Rule, ...] = (
         ("rollout.dev", f"{resource}/status", ("update",))
         for resource in ("services", "revisions", "routes", "releases")
     ),
+    # not calls: what we create is owned by a Service, Revision or Route with
+    # blockOwnerDeletion, which the OwnerReferencesPermissionEnforcement admission
+    # plugin (OpenShift's default) allows only with update on the owner's finalizers
+    *(
+        ("rollout.dev", f"{resource}/finalizers", ("update",))
+        for resource in ("services", "revisions", "routes")
+    ),
     # what a revision runs as, and what a route splits traffic with; Deployments
     # also listed and watched: those a Service's workloadRef adopted (selected by
     # label), whose replicas and adoption record are patched (`adopter`)

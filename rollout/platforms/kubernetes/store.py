@@ -75,6 +75,9 @@ USES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         (kinds.GROUP, f"{plural}/status", ("update",))
         for plural in ("services", "revisions", "routes", "releases")
     ),
+    # not a call: revisions, routes and releases are created with an owner reference
+    # to their Service that blocks its deletion (admission asks for this; `owned`)
+    (kinds.GROUP, "services/finalizers", ("update",)),
 )
 
 

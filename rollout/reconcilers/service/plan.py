@@ -29,6 +29,13 @@ releases, its Route and the policy it names, in this order:
    while no release runs, so that a release step costs the Service no write —,
    current release, URL, the Ready condition), and the events to record.
 
+A Service being deleted (`metadata.deletionTimestamp`: a foreground deletion, or a
+finalizer of someone else's holding it) gets nothing: no revision, release or Route
+is created or changed, no revision collected or marked — its children are the
+garbage collector's now, and one made again would outlive it or hold it up. Only
+its `observedGeneration` moves (the deletion bumps the generation); the workloadRef
+clean-up (`adopting`) happens before the plan.
+
 No I/O, no clock. Table-tested in tests/unit/reconcilers/test_service_plan.py; applied
 by `reconcile`.
 """
@@ -82,6 +89,8 @@ def plan(observed: Observed, now: datetime) -> Plan:
     status = svc.status.model_copy()
     status.observed_generation = svc.metadata.generation
     out = Plan(status=status)
+    if svc.metadata.deletion_timestamp is not None:
+        return out  # being deleted: its children are left to the garbage collector
     revs = sorted(observed.revisions, key=lambda r: names.revision_number(r.metadata.name))
     latest = _latest_revision(svc, revs, out, observed.workload)
     by_name = {r.metadata.name: r for r in revs}

@@ -18,6 +18,7 @@ openAPIV3Schema validation, server-side tables for `kubectl get`, and injected f
     emu.get_object(g, v, plural, ns, name) # direct read (no faults, not recorded)
     emu.set_status(g, v, plural, ns, name, status)  # direct status write (new rv, watchers told)
     emu.enforce_rbac(user_agent, Subject(name, ns))  # that client's requests need RBAC grants
+    emu.pause_gc(); emu.resume_gc()        # hold the asynchronous garbage collector
     emu.stop()
 
 Modules, one concern each: `server` (HTTP, threads, the facade), `api` (dispatch,
@@ -25,8 +26,10 @@ discovery, faults), `reads` and `writes` (the verbs), `exchange` (request/outcom
 values), `routing` (URL → verb/resource), `discovery`, `resources` (served types),
 `crds`, `builtins` (built-in defaults and checks), `storage` (objects,
 resourceVersions, event history), `objects` (create/update rules), `schema`
-(openAPIV3Schema validation), `selectors`, `patching`, `gc` (cascade), `watching`,
-`tables`, `faults`, `recording` (request log), `authz` (RBAC decisions), `errors`;
+(openAPIV3Schema validation), `selectors`, `patching`, `gc` (what collection does,
+pure), `collector` (deletion, the garbage collector's thread), `watching`, `tables`,
+`faults`, `recording` (request log), `authz` (RBAC decisions, owner-reference
+admission), `errors`;
 for tests: `crdfiles` (register CRD files), `rawclient` (exact requests).
 `tests/kubernetes/README.md` lists the deliberate deviations.
 """

@@ -6,7 +6,9 @@ verb and subresource are served, draws the injected fault (`faults.py` — befor
 anything is written, so a faulted write changes nothing) and runs the verb:
 get/list/watch in `reads.py`, create/update/patch/delete/deletecollection in
 `writes.py`. Under `enforcement` (`authz.py`), the named client's requests are
-first decided by the RBAC objects stored here (403 `Forbidden` when refused).
+first decided by the RBAC objects stored here (403 `Forbidden` when refused), and
+its creates and updates pass OwnerReferencesPermissionEnforcement (`_admit`,
+`authz.owner_checks`: every client's checks are recorded with its request).
 Every outcome is an `exchange.Response`, `WatchStream` or `Drop`; every
 failure is an `ApiError` turned into a `Status` body, and an unexpected exception is
 a 500 `InternalError` Status — it never reaches the server loop. Each resource
@@ -36,6 +38,7 @@ from typing import Any
 
 from kubeemu import (
     authz,
+    collector,
     discovery,
     errors,
     exchange,
@@ -69,6 +72,7 @@ class Api:
         stop: threading.Event,
         server_address: Callable[[], str],
         bookmark_interval: float,
+        gc_delay: float = 0.0,
     ) -> None:
         self.registry = registry
         self.store = store
@@ -83,7 +87,14 @@ class Api:
             stop=stop,
             bookmark_interval=bookmark_interval,
         )
-        self.writes = writes.Writes(store=store, registry=registry, clock=clock)
+        self.collector = collector.Collector(
+            store=store, clock=clock, delay=gc_delay, stopping=stop
+        )
+        self.writes = writes.Writes(
+            store=store, registry=registry, clock=clock, collector=self.collector
+        )
+        self.writes.admit = self._admit
+        self._local = threading.local()  # the admission checks of the request being handled
         namespaces = registry.lookup("", "v1", "namespaces")
         assert namespaces is not None
         for name in INITIAL_NAMESPACES:
@@ -96,6 +107,7 @@ class Api:
         info = routing.parse(req.method, req.path, req.query)
         if not isinstance(info, routing.RequestInfo):
             return self._guard(lambda: self._discovery(req, info))
+        self._local.checks = []
         outcome = self._guard(lambda: self._resource(req, info))
         self.requests.append(
             recording.RequestRecord(
@@ -108,6 +120,7 @@ class Api:
                 name=info.name,
                 user_agent=req.header("User-Agent"),
                 status_code=outcome.status,
+                admission=tuple(self._local.checks),
             )
         )
         return outcome
@@ -151,19 +164,72 @@ class Api:
 
     # --- resource requests ---------------------------------------------------------
 
-    def _authorize(
-        self, req: exchange.Request, info: routing.RequestInfo, rt: resources.ResourceType
-    ) -> None:
-        enforcement = self.enforcement
-        if enforcement is None or enforcement.user_agent not in req.header("User-Agent"):
-            return
+    def _policy(self) -> authz.Policy:
         rbac = "rbac.authorization.k8s.io"
-        policy = authz.Policy(
+        return authz.Policy(
             cluster_roles=tuple(self.store.list((rbac, "clusterroles"))[0]),
             cluster_role_bindings=tuple(self.store.list((rbac, "clusterrolebindings"))[0]),
             roles=tuple(self.store.list((rbac, "roles"))[0]),
             role_bindings=tuple(self.store.list((rbac, "rolebindings"))[0]),
         )
+
+    def _enforced(self, req: exchange.Request) -> authz.Enforcement | None:
+        enforcement = self.enforcement
+        if enforcement is None or enforcement.user_agent not in req.header("User-Agent"):
+            return None
+        return enforcement
+
+    def _owner_resource(self, api_version: str, kind: str) -> tuple[str, str] | None:
+        group, _, version = api_version.rpartition("/")
+        for rt in self.registry.all():
+            if (rt.group, rt.version, rt.kind) == (group, version, kind):
+                return rt.group, rt.plural
+        return None
+
+    def _admit(
+        self,
+        req: exchange.Request,
+        info: routing.RequestInfo,
+        rt: resources.ResourceType,
+        new: dict[str, Any],
+        old: dict[str, Any] | None,
+    ) -> None:
+        """OwnerReferencesPermissionEnforcement (`authz.owner_checks`): the checks are
+        recorded with the request; the enforced client is refused what RBAC denies."""
+        request = authz.Attributes(
+            verb=info.verb,
+            group=rt.group,
+            resource=rt.plural,
+            subresource=info.subresource,
+            namespace=str(new["metadata"].get("namespace") or "") if rt.namespaced else "",
+            name=str(new["metadata"].get("name") or ""),
+        )
+        checks = authz.owner_checks(request, new, old, self._owner_resource)
+        self._local.checks = [*getattr(self._local, "checks", []), *checks]
+        enforcement = self._enforced(req)
+        if enforcement is None or not checks:
+            return
+        policy = self._policy()
+        for check in checks:
+            alternative = check.alternative
+            if authz.allowed(check.attributes, enforcement.subject, policy) or (
+                alternative is not None and authz.allowed(alternative, enforcement.subject, policy)
+            ):
+                continue
+            raise errors.Forbidden(
+                authz.admission_denial(request, check),
+                name=request.name,
+                group=rt.group,
+                kind=rt.plural,
+            )
+
+    def _authorize(
+        self, req: exchange.Request, info: routing.RequestInfo, rt: resources.ResourceType
+    ) -> None:
+        enforcement = self._enforced(req)
+        if enforcement is None:
+            return
+        policy = self._policy()
         attributes = authz.Attributes(
             verb=info.verb,
             group=info.group,

@@ -19,17 +19,41 @@ ServiceAccounts (`system:serviceaccount:NS:NAME`, with the groups
 `system:serviceaccounts` and `system:serviceaccounts:NS`), Users and Groups.
 Aggregated ClusterRoles, non-resource URLs and impersonation are not modelled.
 
+A rule's `*/sub` matches subresource `sub` of any resource, as in RBAC.
+
+`owner_checks` is the OwnerReferencesPermissionEnforcement admission plugin (on by
+default in OpenShift) as pure data: a write that changes an object's
+`ownerReferences` needs, for an update, `delete` on the object itself ("cannot set
+an ownerRef on a resource you can't delete"), and for each reference it newly sets
+with `blockOwnerDeletion: true`, `update` on the owner's `finalizers` subresource
+("cannot set blockOwnerDeletion if an ownerReference refers to a resource you can't
+set finalizers on") — unless the user may update `*/finalizers` in every group.
+`api.py` refuses such a write of the enforced client with the apiserver's 403
+(`admission_denial`) and records the checks with the request, so `assert_granted`
+judges them too.
+
 Pure: `allowed` takes the RBAC objects as dicts. Called by `api.py` (enforcement)
 and by tests (`kubecluster.assert_granted` judges recorded requests with it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Attributes", "Enforcement", "Policy", "Subject", "allowed", "denial"]
+__all__ = [
+    "FINALIZE_ANYTHING",
+    "Attributes",
+    "Check",
+    "Enforcement",
+    "Policy",
+    "Subject",
+    "admission_denial",
+    "allowed",
+    "denial",
+    "owner_checks",
+]
 
 Obj = Mapping[str, Any]
 
@@ -131,11 +155,18 @@ def _matches(values: Iterable[str], wanted: str) -> bool:
     return any(v == "*" or v == wanted for v in values)
 
 
-def _rule_allows(rule: Obj, req: Attributes) -> bool:
+def _resource_matches(values: Iterable[str], req: Attributes) -> bool:
     resource = f"{req.resource}/{req.subresource}" if req.subresource else req.resource
+    return any(
+        v in ("*", resource) or (bool(req.subresource) and v == f"*/{req.subresource}")
+        for v in values
+    )
+
+
+def _rule_allows(rule: Obj, req: Attributes) -> bool:
     if not _matches(rule.get("apiGroups") or [], req.group):
         return False
-    if not _matches(rule.get("resources") or [], resource):
+    if not _resource_matches(rule.get("resources") or [], req):
         return False
     if not _matches(rule.get("verbs") or [], req.verb):
         return False
@@ -185,3 +216,66 @@ def denial(req: Attributes, subject: Subject) -> str:
         f'{what}{named} is forbidden: User "{subject.user}" cannot {req.verb} resource'
         f' "{resource}" in API group "{req.group}"{where}'
     )
+
+
+FINALIZE_ANYTHING = Attributes(verb="update", group="*", resource="*", subresource="finalizers")
+OWNER_REF_DENIED = "cannot set an ownerRef on a resource you can't delete: , <nil>"
+BLOCK_DENIED = (
+    "cannot set blockOwnerDeletion if an ownerReference refers to a resource you can't"
+    " set finalizers on: , <nil>"
+)
+
+
+@dataclass(frozen=True)
+class Check:
+    """A permission a write needs besides its own (admission), and the refusal's words."""
+
+    attributes: Attributes
+    refusal: str
+    alternative: Attributes | None = None  # granted instead, it suffices too
+
+
+def _blocking(obj: Obj | None) -> dict[str, Obj]:
+    refs = ((obj or {}).get("metadata") or {}).get("ownerReferences") or []
+    return {
+        str(r.get("uid")): r
+        for r in refs
+        if isinstance(r, Mapping) and r.get("blockOwnerDeletion") is True
+    }
+
+
+def owner_checks(
+    request: Attributes,
+    new: Obj,
+    old: Obj | None,
+    owner_resource: Callable[[str, str], tuple[str, str] | None],
+) -> list[Check]:
+    """What OwnerReferencesPermissionEnforcement asks of a create (`old` None) or
+    update of `new`; `owner_resource(apiVersion, kind)` is the owner's (group, plural)."""
+    refs = (new.get("metadata") or {}).get("ownerReferences") or []
+    before = ((old or {}).get("metadata") or {}).get("ownerReferences") or []
+    if refs == before:
+        return []
+    checks = []
+    if old is not None:
+        itself = Attributes(
+            "delete", request.group, request.resource, "", request.namespace, request.name
+        )
+        checks.append(Check(itself, OWNER_REF_DENIED))
+    had = _blocking(old)
+    for uid, ref in _blocking(new).items():
+        if uid in had:
+            continue
+        found = owner_resource(str(ref.get("apiVersion") or ""), str(ref.get("kind") or ""))
+        group, resource = found if found is not None else ("", str(ref.get("kind") or ""))
+        owner = Attributes(
+            "update", group, resource, "finalizers", request.namespace, str(ref.get("name") or "")
+        )
+        checks.append(Check(owner, BLOCK_DENIED, alternative=FINALIZE_ANYTHING))
+    return checks
+
+
+def admission_denial(request: Attributes, check: Check) -> str:
+    """The apiserver's message for a write admission refuses."""
+    what = f"{request.resource}.{request.group}" if request.group else request.resource
+    return f'{what} "{request.name}" is forbidden: {check.refusal}'

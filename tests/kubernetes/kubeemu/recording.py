@@ -3,7 +3,8 @@
 `emu.requests` is a `RequestLog` (a list with a locked `append`, plus `matching`).
 A record has the RBAC verb, the group/version/resource/subresource, namespace,
 name, User-Agent and the HTTP status sent (0 when an injected timeout dropped the
-connection without an answer). Discovery and `/version` requests are not recorded;
+connection without an answer), and the permissions admission asked for besides
+(`authz.owner_checks`: setting ownerReferences). Discovery and `/version` requests are not recorded;
 neither are the emulator's helper methods. Written by `api.py`.
 """
 
@@ -12,6 +13,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, fields
 from typing import Any
+
+from kubeemu import authz
 
 __all__ = ["RequestLog", "RequestRecord"]
 
@@ -29,6 +32,8 @@ class RequestRecord:
     name: str
     user_agent: str
     status_code: int
+    # what admission (OwnerReferencesPermissionEnforcement) asked of it besides
+    admission: tuple[authz.Check, ...] = ()
 
 
 class RequestLog(list[RequestRecord]):

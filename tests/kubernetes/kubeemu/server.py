@@ -10,7 +10,9 @@ the connection without the final chunk.
 `Emulator.stop()` stops accepting, ends every watch, shuts down every open
 connection (idle keep-alive ones included), joins every thread it started and closes
 the listening socket, so the port is free again; it raises if a thread would not
-stop. It also closes the `ApiClient`s `api_client()` handed out.
+stop (the garbage collector's worker, `kubeemu-gc`, too). It also closes the
+`ApiClient`s `api_client()` handed out. `pause_gc`/`resume_gc` hold the garbage
+collector (`collector.py`; `gc_delay` is how long it waits after a write).
 
 The test helpers (`get_object`, `set_status`) go to the store directly: no faults,
 no request record. Everything about requests is in `api.py` (dispatch), `reads.py` and `writes.py`.
@@ -188,6 +190,7 @@ class Emulator:
         history: int = 1000,
         clock: Callable[[], datetime.datetime] = _utc_now,
         bookmark_interval: float = 1.0,
+        gc_delay: float = 0.05,
     ) -> None:
         self._stopping = threading.Event()
         self._store = storage.Store(history=history)
@@ -204,6 +207,7 @@ class Emulator:
             stop=self._stopping,
             server_address=lambda: f"127.0.0.1:{self.port}",
             bookmark_interval=bookmark_interval,
+            gc_delay=gc_delay,
         )
         self._server = _Server(self._api, self._stopping)
         self.port: int = self._server.server_address[1]
@@ -220,6 +224,7 @@ class Emulator:
     # --- lifecycle -----------------------------------------------------------------
 
     def _start(self) -> None:
+        self._api.collector.start()
         self._thread.start()
         with socket.create_connection(("127.0.0.1", self.port), timeout=5) as probe:
             probe.sendall(b"GET /healthz HTTP/1.1\r\nHost: kubeemu\r\nConnection: close\r\n\r\n")
@@ -239,12 +244,13 @@ class Emulator:
         for thread in threads:
             thread.join(_JOIN_TIMEOUT_S)
         self._server.server_close()
+        collector_stopped = self._api.collector.stop(_JOIN_TIMEOUT_S)
         for client in self._clients:
             client.close()
         self._clients.clear()
         alive = [t for t in [self._thread, *threads] if t.is_alive()]
-        if alive:
-            raise RuntimeError(f"kubeemu threads did not stop: {alive}")
+        if alive or not collector_stopped:
+            raise RuntimeError(f"kubeemu threads did not stop: {alive or 'kubeemu-gc'}")
 
     def __enter__(self) -> Emulator:
         return self
@@ -261,6 +267,16 @@ class Emulator:
     @faults.setter
     def faults(self, value: faults.Faults) -> None:
         self._injector.replace(value)
+
+    # --- garbage collection ------------------------------------------------------------
+
+    def pause_gc(self) -> None:
+        """The garbage collector deletes no dependent until `resume_gc` (a deleted
+        owner is gone, what it owns stays)."""
+        self._api.collector.pause()
+
+    def resume_gc(self) -> None:
+        self._api.collector.resume()
 
     # --- RBAC ------------------------------------------------------------------------
 
@@ -351,9 +367,15 @@ def start_emulator(
     history: int = 1000,
     clock: Callable[[], datetime.datetime] = _utc_now,
     bookmark_interval: float = 1.0,
+    gc_delay: float = 0.05,
 ) -> Emulator:
-    """Start an emulator on 127.0.0.1:<free port>; return once it serves."""
-    emulator = Emulator(history=history, clock=clock, bookmark_interval=bookmark_interval)
+    """Start an emulator on 127.0.0.1:<free port>; return once it serves.
+
+    `gc_delay`: seconds the garbage collector waits after a write before it deletes
+    the dependents of deleted owners (the window in which they still exist)."""
+    emulator = Emulator(
+        history=history, clock=clock, bookmark_interval=bookmark_interval, gc_delay=gc_delay
+    )
     try:
         emulator._start()
     except BaseException:

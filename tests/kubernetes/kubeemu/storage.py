@@ -11,6 +11,9 @@ Objects are kept per group resource (`(group, plural)`), keyed by
 stored dicts are never mutated after a write, so events share them safely.
 Readers get deep copies.
 
+The uid (and namespace) of every removed object is kept (`gone`): the garbage
+collector tells a removed owner from one that never existed by it.
+
 Thread-safety: one re-entrant lock (`locked()`) guards everything; a handler holds it
 across read-check-write so a conditional update is a compare-and-swap. Watchers
 block on the same condition for new events. `close()` wakes every watcher for good.
@@ -62,6 +65,7 @@ class Store:
         self._history = history
         self._compacted = 0
         self._closed = False
+        self._gone: dict[str, str] = {}  # uid → namespace of every object removed
 
     def locked(self) -> threading.Condition:
         """The store's lock (re-entrant), to hold across a read-check-write."""
@@ -100,6 +104,12 @@ class Store:
         with self._cond:
             return [(gr, obj) for gr, objs in self._objects.items() for obj in objs.values()]
 
+    @property
+    def gone(self) -> dict[str, str]:
+        """uid → namespace of every object removed so far (not copied: read only, under
+        `locked()`), for the garbage collector."""
+        return self._gone
+
     # --- writes ------------------------------------------------------------------
 
     def _write(self, kind: str, gr: GroupResource, obj: dict[str, Any], old: Any) -> dict:
@@ -109,6 +119,7 @@ class Store:
         objects = self._objects.setdefault(gr, {})
         if kind == "DELETED":
             objects.pop(_key(stored), None)
+            self._gone[str(stored["metadata"].get("uid"))] = _key(stored)[0]
         else:
             objects[_key(stored)] = stored
         self._events.append(Event(self._rv, kind, gr, stored, old))

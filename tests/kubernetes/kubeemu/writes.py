@@ -19,16 +19,18 @@ store's lock, so a conditional update is a compare-and-swap:
   custom resources answer 415 to strategic merge, every type to server-side apply;
 - CRDs: validated and defaulted (`crds.py`); a stored CRD (re)registers its types,
   a deleted one unregisters them and takes its objects along;
-- delete: preconditions, then the garbage collector's plan (`gc.py`) applied
-  (Orphan strips owner references first; Background/Foreground strip them after).
-  An object with finalizers (not Namespaces or CRDs) only gets its
-  `deletionTimestamp` (once, with its generation bumped, as the apiserver's
-  BeforeDelete does) and stays; the update that removes its last finalizer
-  deletes it (Background) and answers with the deleted object. No finalizer can be
-  added to an object being deleted (422).
-  Namespaces take their contents. The answer is the deleted object for Namespaces,
-  CRDs and custom resources, a `Status{Success, details}` otherwise.
+- delete: preconditions, then the apiserver's deletion rules (`collector.py`): the
+  propagation policy's finalizer; an object left with finalizers only gets its
+  `deletionTimestamp` and stays (answered as it is now, 200); otherwise it is
+  removed at once and what it owns goes later, by the garbage collector's worker
+  (`collector.py`, `gc.sweep`). An update of an object being deleted may not add a
+  finalizer (422); the one that removes its last finalizer removes it and answers
+  with the removed object. Namespaces and CRDs have no finalizers here: they go at
+  once with their contents (`gc.plan_delete`). The answer for a removed object is
+  the object for Namespaces, CRDs and custom resources, a `Status{Success,
+  details}` otherwise.
 
+After validation, `admit` (set by `api.py`) may refuse a create or update.
 `dryRun=All` validates and answers without storing. Called by `api.py` after routing
 and fault injection.
 """
@@ -43,6 +45,7 @@ from typing import Any
 
 from kubeemu import (
     builtins,
+    collector,
     crds,
     errors,
     exchange,
@@ -58,6 +61,14 @@ __all__ = ["CRD_RESOURCE", "NAMESPACES", "Writes"]
 
 CRD_RESOURCE = ("apiextensions.k8s.io", "customresourcedefinitions")
 NAMESPACES = ("", "namespaces")
+# (request, its info, its type, the object to store, the stored one or None): raises to refuse
+Admission = Callable[
+    [exchange.Request, routing.RequestInfo, resources.ResourceType, dict[str, Any], Any], None
+]
+
+
+def _admit_all(*_: Any) -> None:
+    """No admission check."""
 
 
 _FIELD_VALIDATION = ("Ignore", "Warn", "Strict")
@@ -91,11 +102,15 @@ class Writes:
         store: storage.Store,
         registry: resources.Registry,
         clock: Callable[[], datetime.datetime],
+        collector: collector.Collector,
     ) -> None:
         self.store = store
         self.registry = registry
         self.clock = clock
         self.allocator = builtins.Allocator()
+        self.collector = collector
+        # admission after validation (`api.py`: OwnerReferencesPermissionEnforcement)
+        self.admit: Admission = _admit_all
 
     def _now(self) -> str:
         return objects.format_time(self.clock())
@@ -140,6 +155,7 @@ class Writes:
             meta["name"] = objects.generated_name(meta["generateName"])
         new = self.prepare_create(rt, body)
         warnings = self._default_and_validate(req, rt, new, None)
+        self.admit(req, info, rt, new, None)
         if rt.group_resource == CRD_RESOURCE:
             new["status"] = crds.crd_status(new, self._now(), None)
         with self.store.locked():
@@ -204,6 +220,7 @@ class Writes:
         else:
             warnings = self._default_and_validate(req, rt, new, old)
             objects.bump_generation(rt, old, new)
+        self.admit(req, info, rt, new, old)
         if rt.group_resource == CRD_RESOURCE:
             new["status"] = crds.crd_status(new, self._now(), old.get("status"))
         if objects.same_content(old, new):  # not a write: the same resourceVersion
@@ -211,37 +228,13 @@ class Writes:
         if req.query.get("dryRun"):
             new["metadata"]["resourceVersion"] = old_meta["resourceVersion"]
             return exchange.Response(200, exchange.present(rt, new), warnings=warnings)
+        # the last finalizer is gone: the deletion that waited for it happens instead
+        removed = self.collector.finalize(rt.group_resource, new)
+        if removed is not None:
+            return exchange.Response(200, exchange.present(rt, removed), warnings=warnings)
         stored = self.store.replace(rt.group_resource, new)
         self._after_write(rt, stored)
-        meta = stored["metadata"]
-        if meta.get("deletionTimestamp") and not meta.get("finalizers"):
-            # the last finalizer is gone: the deletion that waited for it happens now
-            removed = self._delete_one(
-                rt,
-                meta.get("namespace") or "",
-                meta["name"],
-                policy="Background",
-                preconditions={},
-                dry_run=False,
-            )
-            return exchange.Response(200, exchange.present(rt, removed), warnings=warnings)
         return exchange.Response(200, exchange.present(rt, stored), warnings=warnings)
-
-    def _mark_deleting(
-        self, rt: resources.ResourceType, old: dict[str, Any], dry_run: bool
-    ) -> dict[str, Any]:
-        """An object with finalizers is not deleted: it gets a deletionTimestamp (once)
-        and stays until an update removes its last finalizer."""
-        if dry_run or old["metadata"].get("deletionTimestamp"):
-            return old
-        marked = copy.deepcopy(old)
-        marked["metadata"]["deletionTimestamp"] = self._now()
-        marked["metadata"]["deletionGracePeriodSeconds"] = 0
-        if isinstance(marked["metadata"].get("generation"), int):  # as BeforeDelete does
-            marked["metadata"]["generation"] += 1
-        stored = self.store.replace(rt.group_resource, marked)
-        self._after_write(rt, stored)
-        return stored
 
     def update(
         self, req: exchange.Request, info: routing.RequestInfo, rt: resources.ResourceType
@@ -293,7 +286,8 @@ class Writes:
             objects.check_identity(rt, patched, namespace=info.namespace, name=info.name)
             return self._write_update(req, info, rt, old, patched)
 
-    def _delete_options(self, req: exchange.Request) -> tuple[str, dict[str, Any]]:
+    def _delete_options(self, req: exchange.Request) -> tuple[str | None, dict[str, Any]]:
+        """The propagation policy (None: not given) and the preconditions."""
         options: dict[str, Any] = {}
         if req.body.strip():
             body = exchange.parse_body(req)
@@ -302,13 +296,10 @@ class Writes:
             options = body
         policy = options.get("propagationPolicy") or req.query.get("propagationPolicy")
         if policy is None:
-            orphan = options.get("orphanDependents")
-            policy = (
-                "Orphan"
-                if orphan is True or req.query.get("orphanDependents") == "true"
-                else "Background"
-            )
-        if policy not in ("Orphan", "Background", "Foreground"):
+            orphan = options.get("orphanDependents", req.query.get("orphanDependents"))
+            if orphan is not None:
+                policy = "Orphan" if orphan in (True, "true") else "Background"
+        if policy not in (None, "Orphan", "Background", "Foreground"):
             raise errors.BadRequest(f"unknown propagationPolicy {policy!r}")
         return policy, options.get("preconditions") or {}
 
@@ -318,11 +309,11 @@ class Writes:
         namespace: str,
         name: str,
         *,
-        policy: str,
+        policy: str | None,
         preconditions: Mapping[str, Any],
         dry_run: bool,
-    ) -> dict[str, Any]:
-        """Delete one object and what the garbage collector takes with it (lock held)."""
+    ) -> tuple[dict[str, Any], bool]:
+        """Delete one object (lock held): (the object, whether it was removed)."""
         old = self.store.get(rt.group_resource, namespace, name)
         if old is None:
             raise exchange.not_found(rt, name)
@@ -335,10 +326,10 @@ class Writes:
                     f"Precondition failed: {label} in precondition: {preconditions[key]},"
                     f" {label} in object meta: {meta.get(key)}",
                 )
-        if dry_run and not meta.get("finalizers"):
-            return old
-        if meta.get("finalizers") and rt.group_resource not in (NAMESPACES, CRD_RESOURCE):
-            return self._mark_deleting(rt, old, dry_run)
+        if rt.group_resource not in (NAMESPACES, CRD_RESOURCE):
+            return self.collector.delete(rt.group_resource, old, policy, dry_run=dry_run)
+        if dry_run:
+            return old, True
         extra: list[tuple[storage.GroupResource, dict[str, Any]]] = []
         everything = self.store.snapshot()
         if rt.group_resource == NAMESPACES:
@@ -347,6 +338,7 @@ class Writes:
         if rt.group_resource == CRD_RESOURCE:
             owned = (old["spec"]["group"], old["spec"]["names"]["plural"])
             extra = [(gr, o) for gr, o in everything if gr == owned]
+        policy = policy or "Background"
         plan = gc.plan_delete((rt.group_resource, old), everything, policy=policy, extra=extra)
         if policy == "Orphan":
             self._strip(plan)
@@ -360,7 +352,7 @@ class Writes:
         if rt.group_resource == CRD_RESOURCE:
             self.registry.remove_crd(name)
         assert removed is not None
-        return removed
+        return removed, True
 
     def _strip(self, plan: gc.Plan) -> None:
         for ref, uids in plan.strip:
@@ -390,7 +382,7 @@ class Writes:
     ) -> exchange.Outcome:
         policy, preconditions = self._delete_options(req)
         with self.store.locked():
-            removed = self._delete_one(
+            obj, removed = self._delete_one(
                 rt,
                 exchange.namespace_of(rt, info),
                 info.name,
@@ -398,7 +390,9 @@ class Writes:
                 preconditions=preconditions,
                 dry_run=bool(req.query.get("dryRun")),
             )
-        return exchange.Response(200, self._deleted_answer(rt, removed))
+        if not removed:  # being deleted: answered as it is now
+            return exchange.Response(200, exchange.present(rt, obj))
+        return exchange.Response(200, self._deleted_answer(rt, obj))
 
     def delete_collection(
         self, req: exchange.Request, info: routing.RequestInfo, rt: resources.ResourceType
@@ -417,16 +411,15 @@ class Writes:
                     is None
                 ):
                     continue
-                gone.append(
-                    self._delete_one(
-                        rt,
-                        meta.get("namespace") or "",
-                        meta["name"],
-                        policy=policy,
-                        preconditions={},
-                        dry_run=bool(req.query.get("dryRun")),
-                    )
+                obj, _removed = self._delete_one(
+                    rt,
+                    meta.get("namespace") or "",
+                    meta["name"],
+                    policy=policy,
+                    preconditions={},
+                    dry_run=bool(req.query.get("dryRun")),
                 )
+                gone.append(obj)
             rv = self.store.resource_version
         body = {
             "kind": rt.list_kind,

@@ -385,3 +385,31 @@ def test_a_matched_canary(
     assert ([(t.revision_name, t.percent, t.tag) for t in got] if got else None) == want
     canary = decided.marks[names.revision_name("web", 2)]
     assert canary.annotations[names.CANARY_REPLICAS_ANNOTATION] == str(count)
+
+
+# --- a Service being deleted (issue 18) -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("route_", "revisions", "releases"),
+    [
+        pytest.param(None, [], [], id="children-collected"),
+        pytest.param(rt((1, 100, None)), [rev(1)], [], id="new-template"),
+        pytest.param(None, [rev(1), rev(2)], [], id="release-due"),
+    ],
+)
+def test_a_service_being_deleted_gets_no_children(
+    route_: route.Route | None, revisions: list[revision.Revision], releases: list[Any]
+) -> None:
+    """deletionTimestamp set (foreground deletion, another's finalizer): no revision,
+    release or Route is made or changed, nothing collected or marked; only the
+    observed generation moves."""
+    deleting = svc("v2", stable="web-00001", policy="canary")
+    deleting.metadata.deletion_timestamp = T0
+    decided = _plan(
+        service=deleting, revisions=revisions, releases=releases, route=route_, policy=POLICY
+    )
+    made = (decided.new_revision, decided.new_release, decided.new_route, decided.route_spec)
+    assert made == (None, None, None, None)
+    assert (decided.garbage, decided.marks, decided.events) == ([], {}, [])
+    assert decided.status == deleting.status.model_copy(update={"observed_generation": 2})

@@ -287,6 +287,16 @@ def test_update_writes_metadata_and_a_new_resource_version(store: port.Store) ->
     assert store.get("Route", "default", "r") == got
 
 
+def test_an_update_cannot_mark_an_object_deleted(store: port.Store) -> None:
+    """deletionTimestamp is the store's (a cluster's delete with finalizers sets it),
+    never taken from an update: otherwise a client could freeze a Service's children."""
+    read = store.create(a_route("r"))
+    got = store.update(with_meta(read, deletion_timestamp=NOW, deletion_grace_period_seconds=0))
+    assert got.metadata.deletion_timestamp is None
+    assert got.metadata.deletion_grace_period_seconds is None
+    assert store.get("Route", "default", "r").metadata.deletion_timestamp is None
+
+
 def test_generation_is_bumped_on_spec_changes_only(store: port.Store) -> None:
     """A metadata-only update keeps the generation; a spec change adds one."""
     obj = store.create(a_route("r"))
