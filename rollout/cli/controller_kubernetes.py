@@ -11,9 +11,11 @@ with) the store lists and watches only those namespaces, every call outside them
 refused before it is sent, and Secrets are read only there: the controller works
 with Roles in those namespaces and no cluster-wide grant.
 
-Every request to the API server (store, platform, Lease) shares one client-side rate
-limit, `--kube-qps` a second in bursts of `--kube-burst` (`apiclient`), and its
-counts are among the controller's metrics (`rollout_kube_requests_total`, …).
+Every request to the API server (store, platform) shares one client-side rate limit,
+`--kube-qps` a second in bursts of `--kube-burst` (`apiclient`), and its counts are
+among the controller's metrics (`rollout_kube_requests_total`, …). The Lease's
+requests (one per `--retry-period`) have a client and limit of their own, so that a
+renewal never waits behind the workers' requests.
 
 The Deployments Services adopt (`spec.workloadRef`) are watched by label
 (`adopter.KubernetesWorkloads.watch`): a change to one wakes its Service.
@@ -80,18 +82,26 @@ def run(
     `qps`/`burst`: the client-side limit of every request to the API server."""
     scoped = namespaces or None
     identity = lease.identity if lease else default_identity()
+    agent = f"rollout-controller/{identity}"
     try:
         api = connect.api_client(
-            opts.kubeconfig,
-            context=opts.context,
-            user_agent=f"rollout-controller/{identity}",
-            qps=qps,
-            burst=burst,
+            opts.kubeconfig, context=opts.context, user_agent=agent, qps=qps, burst=burst
+        )
+        # the Lease has a client (and rate limit) of its own, as controller-runtime's
+        # leader election: a renewal never queues behind the workers' requests
+        lease_api = (
+            connect.api_client(opts.kubeconfig, context=opts.context, user_agent=agent)
+            if lease is not None
+            else None
         )
     except connect.ConnectError as exc:
         common.fail(str(exc), code=2)
     clock = clocks.WallClock()
-    elector = leader.Elector(rest.Resources(api), lease) if lease is not None else None
+    elector = (
+        leader.Elector(rest.Resources(lease_api), lease)
+        if lease is not None and lease_api is not None
+        else None
+    )
     may_write = elector.fence.holds if elector is not None else None
     kube_store: port.Store = store.KubernetesStore(api, namespaces=scoped)
     if may_write is not None:
