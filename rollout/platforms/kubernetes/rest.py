@@ -21,16 +21,17 @@ watch once, when opened), and answers 429 and, where safe, 5xx are retried after
 waiting for a token, every attempt, every wait between them — fits in the request's
 `timeout` (default 15 s; a watch: that to open it, its `seconds` plus that to
 read): a token or a retry that would come later is not waited for, and the last
-answer stands. A DELETE whose retry is answered 404 has succeeded (its first attempt
-deleted the object). An answer outside 2xx is an `ApiError` — a subclass of the
+answer stands. A DELETE answered 5xx whose retry is answered 404 has succeeded (the
+first attempt deleted the object). An answer outside 2xx is an `ApiError` — a subclass of the
 client's `ApiException`, so the client's own status-0 TLS failures share its
 handlers; no token within the deadline is an `ApiError` 429 too (`throttled`); a
 network failure is the urllib3/OS error as raised. The store maps `ApiError` to
 `rollout.store.errors` (`store.translate`); the other adapters test its status
 (`is_status`).
 
-With `may_write` (leader election's fence) a write is refused before it is sent
-(`NotLeader`). Each adapter declares the RBAC verbs it calls (`USES`); the RBAC tests
+With `may_write` (leader election's fence) a write is refused before each attempt
+(`NotLeader`): a leader that loses its lease while waiting out a Retry-After sends
+nothing more. Each adapter declares the RBAC verbs it calls (`USES`); the RBAC tests
 compare what the controller calls with the install's Roles and ClusterRole.
 """
 
