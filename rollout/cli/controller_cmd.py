@@ -12,6 +12,7 @@ Platforms:
   resources as CRDs on the API server, leader election with `--leader-elect`
   (`controller_kubernetes.py`). `--scenario` there rehearses a policy on the cluster:
   metrics come from the simulator, following the weights really applied.
+  `--kube-qps`/`--kube-burst` limit its requests to the API server (client side).
 
 For local and sim, the store is the state dir's SQLite file, and one controller runs
 per state dir: it holds `statelock` (`<state-dir>/controller.lock`, naming its pid,
@@ -171,6 +172,20 @@ log = structlog.get_logger(__name__)
     metavar="NS[,NS…]",
     help="kubernetes: list, watch and act only in these namespaces (default: all).",
 )
+@click.option(
+    "--kube-qps",
+    default=None,
+    type=click.FloatRange(min=0),
+    help="kubernetes: requests a second to the API server, all clients of the controller"
+    " together, as client-go's QPS (default 20, as controller-runtime's; 0: no limit);"
+    " a watch counts once, when opened.",
+)
+@click.option(
+    "--kube-burst",
+    default=None,
+    type=click.IntRange(min=1),
+    help="kubernetes: requests sent at once above --kube-qps before it applies (default 30).",
+)
 @common.state_options()
 @settings_file.config_option
 def controller_command(
@@ -205,6 +220,9 @@ def controller_command(
     signals.stop_on_signals(stop)
     if watch_namespaces and platform != "kubernetes":
         common.fail("--watch-namespaces is for --platform kubernetes", code=2)
+    for flag in ("kube_qps", "kube_burst"):
+        if options[flag] is not None and platform != "kubernetes":
+            common.fail(f"--{flag.replace('_', '-')} is for --platform kubernetes", code=2)
     if platform == "kubernetes":
         _run_on_kubernetes(opts, stop, watch_namespaces=watch_namespaces, **options)
         return
@@ -344,11 +362,13 @@ def _run_on_kubernetes(
     watch_namespaces: tuple[str, ...],
     notifications: tuple[policyspec.Notification, ...],
     stats: promstats.PrometheusStats | None,
+    kube_qps: float | None,
+    kube_burst: int | None,
 ) -> None:
     """The kubernetes platform (`controller_kubernetes`), once its options are checked:
     exit 2 on a bad one."""
     from rollout.cli import controller_kubernetes  # imports the kubernetes client
-    from rollout.platforms.kubernetes import leader, scope
+    from rollout.platforms.kubernetes import apiclient, leader, scope
 
     try:
         namespaces = scope.parse_namespaces(watch_namespaces)
@@ -382,6 +402,8 @@ def _run_on_kubernetes(
         namespaces=namespaces,
         notifications=notifications,
         stats=stats,
+        qps=apiclient.DEFAULT_QPS if kube_qps is None else kube_qps,
+        burst=apiclient.DEFAULT_BURST if kube_burst is None else kube_burst,
     )
 
 

@@ -11,6 +11,12 @@ with) the store lists and watches only those namespaces, every call outside them
 refused before it is sent, and Secrets are read only there: the controller works
 with Roles in those namespaces and no cluster-wide grant.
 
+Every request to the API server (store, platform) shares one client-side rate limit,
+`--kube-qps` a second in bursts of `--kube-burst` (`apiclient`), and its counts are
+among the controller's metrics (`rollout_kube_requests_total`, …). The Lease's
+requests (one per `--retry-period`) have a client and limit of their own, so that a
+renewal never waits behind the workers' requests.
+
 The Deployments Services adopt (`spec.workloadRef`) are watched by label
 (`adopter.KubernetesWorkloads.watch`): a change to one wakes its Service.
 """
@@ -33,6 +39,7 @@ from rollout.controller import manager
 from rollout.platforms import ports
 from rollout.platforms.kubernetes import (
     adopter,
+    apiclient,
     connect,
     fenced,
     leader,
@@ -67,19 +74,34 @@ def run(
     namespaces: tuple[str, ...] = (),
     notifications: tuple[policyspec.Notification, ...] = (),
     stats: providers.StatsSource | None = None,
+    qps: float = apiclient.DEFAULT_QPS,
+    burst: int = apiclient.DEFAULT_BURST,
 ) -> None:
     """Run until `stop`; `namespaces` empty: every namespace. `stats`: where `local`
-    metrics read request stats (Prometheus, `--metrics prometheus`); none by default."""
+    metrics read request stats (Prometheus, `--metrics prometheus`); none by default.
+    `qps`/`burst`: the client-side limit of every request to the API server."""
     scoped = namespaces or None
     identity = lease.identity if lease else default_identity()
+    agent = f"rollout-controller/{identity}"
     try:
         api = connect.api_client(
-            opts.kubeconfig, context=opts.context, user_agent=f"rollout-controller/{identity}"
+            opts.kubeconfig, context=opts.context, user_agent=agent, qps=qps, burst=burst
+        )
+        # the Lease has a client (and rate limit) of its own, as controller-runtime's
+        # leader election: a renewal never queues behind the workers' requests
+        lease_api = (
+            connect.api_client(opts.kubeconfig, context=opts.context, user_agent=agent)
+            if lease is not None
+            else None
         )
     except connect.ConnectError as exc:
         common.fail(str(exc), code=2)
     clock = clocks.WallClock()
-    elector = leader.Elector(rest.Resources(api), lease) if lease is not None else None
+    elector = (
+        leader.Elector(rest.Resources(lease_api), lease)
+        if lease is not None and lease_api is not None
+        else None
+    )
     may_write = elector.fence.holds if elector is not None else None
     kube_store: port.Store = store.KubernetesStore(api, namespaces=scoped)
     if may_write is not None:
@@ -99,6 +121,7 @@ def run(
     controller = manager.Controller(
         kube_store, plat, clock, workers=workers, notifications=notifications
     )
+    controller.metrics.registry.register(apiclient.collector(apiclient.of(api)))
     server = serve_metrics(controller)
     watching = _watch_adopted(plat, controller, stop)
     log.info(
@@ -109,6 +132,8 @@ def run(
         scenario=scenario,
         leader_election=lease is not None,
         namespaces=list(namespaces) or "all",
+        kube_qps=qps,
+        kube_burst=burst,
     )
     try:
         if elector is None:
@@ -121,6 +146,13 @@ def run(
         if watching is not None:
             watching.stop()
         kube_store.close()
+        sent, retried, waited = apiclient.of(api).counts()
+        log.info(
+            "api server requests",
+            sent=sum(sent.values()),
+            retried=sum(retried.values()),
+            throttled_seconds=round(waited, 3),
+        )
 
 
 def _watch_adopted(

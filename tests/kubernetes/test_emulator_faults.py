@@ -205,3 +205,40 @@ def test_decision_bands() -> None:
     gets = Counter(injector.decide(verb="get", user_agent="") for _ in range(2000))
     assert faults.Fault.CONFLICT not in gets
     assert abs(gets[faults.Fault.NONE] / 2000 - 0.5) < 0.04
+
+
+def test_throttle_and_unavailable_bands_follow_the_others() -> None:
+    """Throttle (429) and unavailable (503) take their shares of every verb, after the
+    conflict band (which a get drawing in it leaves unfaulted)."""
+    injector = faults.FaultInjector(
+        Faults(error_rate=0.2, conflict_rate=0.2, throttle_rate=0.3, unavailable_rate=0.1)
+    )
+    gets = Counter(injector.decide(verb="get", user_agent="") for _ in range(4000))
+    assert abs(gets[faults.Fault.ERROR] / 4000 - 0.2) < 0.03
+    assert abs(gets[faults.Fault.THROTTLE] / 4000 - 0.3) < 0.03
+    assert abs(gets[faults.Fault.UNAVAILABLE] / 4000 - 0.1) < 0.03
+    assert abs(gets[faults.Fault.NONE] / 4000 - 0.4) < 0.03  # the conflict band and the rest
+
+
+def test_throttled_and_unavailable_requests_change_nothing(with_cm: kubeemu.Emulator) -> None:
+    """A 429 or 503 is decided before the handler runs: the write did not happen, and
+    the 503 has no Retry-After (only the throttle says when to come back)."""
+    for setting in (Faults(throttle_rate=1.0, retry_after_s=2), Faults(unavailable_rate=1.0)):
+        with_cm.faults = setting
+        reply = rawclient.call(
+            with_cm.url,
+            "PATCH",
+            f"{CM}/c",
+            body={"data": {"n": "1"}},
+            headers={"Content-Type": "application/merge-patch+json"},
+        )
+        with_cm.faults = Faults()
+        stored = with_cm.get_object("", "v1", "configmaps", "default", "c")
+        assert stored is not None
+        assert stored["data"] == {"n": "0"}
+        if setting.throttle_rate:
+            assert (reply.status, reply.headers.get("retry-after")) == (429, "2")
+        else:
+            assert reply.status == 503
+            assert "retry-after" not in reply.headers
+            assert reply.body["reason"] == "ServiceUnavailable"

@@ -234,6 +234,23 @@ def test_timeout_ends_streams_with_a_final_bookmark_when_allowed() -> None:
         emu.stop()
 
 
+def test_bookmarks_come_about_once_a_minute_by_default(emulator: kubeemu.Emulator) -> None:
+    """As from a real apiserver (about a minute apart), not every second: a watch of
+    2 s gets no periodic bookmark, only the one before it ends."""
+    core = kubernetes.client.CoreV1Api(emulator.api_client())
+    rv = core.create_namespaced_config_map("default", _cm("a")).metadata.resource_version
+    query = urllib.parse.urlencode(
+        {
+            "watch": "true",
+            "resourceVersion": rv,
+            "allowWatchBookmarks": "true",
+            "timeoutSeconds": "2",
+        }
+    )
+    events = list(rawclient.watch_lines(emulator.url, f"{CM_PATH}?{query}"))
+    assert [e["type"] for e in events] == ["BOOKMARK"]
+
+
 def test_official_client_tracks_bookmark_resource_versions() -> None:
     """The official client takes a BOOKMARK's rv as where to resume (Watch.resource_version)."""
     emu = kubeemu.start_emulator(bookmark_interval=0.1)

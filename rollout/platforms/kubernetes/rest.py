@@ -14,15 +14,24 @@ API class each:
     response = res.watch(ref, None, since="42", seconds=300)  # raw stream of JSON lines
 
 Requests go through `ApiClient.param_serialize` / `call_api` (authentication, TLS and
-the kubeconfig are the client's); every request has a timeout (`timeout`, default
-15 s; a watch: that to connect, its `seconds` plus that to read). An answer outside
-2xx is an `ApiError` — a subclass of the client's `ApiException`, so the client's own
-status-0 TLS failures share its handlers; a network failure is the urllib3/OS error
-as raised. The store maps `ApiError` to `rollout.store.errors` (`store.translate`);
-the other adapters test its status (`is_status`).
+the kubeconfig are the client's). Each takes a token of the API client's rate limit
+first (`apiclient`: QPS/burst shared by every `Resources` on that `ApiClient`; a
+watch once, when opened), and answers 429 and, where safe, 5xx are retried after
+`Retry-After` or a jittered backoff (`retries` says which and how long). All of it —
+waiting for a token, every attempt, every wait between them — fits in the request's
+`timeout` (default 15 s; a watch: that to open it, its `seconds` plus that to
+read): a token or a retry that would come later is not waited for, and the last
+answer stands. A DELETE answered 5xx whose retry is answered 404 has succeeded (the
+first attempt deleted the object). An answer outside 2xx is an `ApiError` — a subclass of the
+client's `ApiException`, so the client's own status-0 TLS failures share its
+handlers; no token within the deadline is an `ApiError` 429 too (`throttled`); a
+network failure is the urllib3/OS error as raised. The store maps `ApiError` to
+`rollout.store.errors` (`store.translate`); the other adapters test its status
+(`is_status`).
 
-With `may_write` (leader election's fence) a write is refused before it is sent
-(`NotLeader`). Each adapter declares the RBAC verbs it calls (`USES`); the RBAC tests
+With `may_write` (leader election's fence) a write is refused before each attempt
+(`NotLeader`): a leader that loses its lease while waiting out a Retry-After sends
+nothing more. Each adapter declares the RBAC verbs it calls (`USES`); the RBAC tests
 compare what the controller calls with the install's Roles and ClusterRole.
 """
 
@@ -37,9 +46,9 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from rollout.platforms.kubernetes import refs
+from rollout.platforms.kubernetes import apiclient, refs, retries
 
-__all__ = ["ApiError", "NotLeader", "Resources", "is_status"]
+__all__ = ["ApiError", "NotLeader", "Resources", "is_status", "throttled"]
 
 
 class ApiError(ApiException):
@@ -88,6 +97,7 @@ class Resources:
         may_write: Callable[[], bool] | None = None,
     ) -> None:
         self._client = api_client
+        self._traffic = apiclient.of(api_client)  # rate limit and counters, shared
         self._timeout = timeout
         self._may_write = may_write  # leader election's fence: False → writes refused
 
@@ -123,9 +133,7 @@ class Resources:
             ("watch", "true"),
         ]
         path = ref.path(namespace)
-        response = self._call(
-            "GET", path, query, None, "", (self._timeout, seconds + self._timeout)
-        )
+        response = self._send("GET", path, query, None, "", read_for=seconds, verb="WATCH")
         if not 200 <= response.status <= 299:
             response.read()
             raise ApiError(f"WATCH {path}", http_resp=response)
@@ -178,9 +186,7 @@ class Resources:
         body: dict[str, Any] | None = None,
         content_type: str = "application/json",
     ) -> dict[str, Any]:
-        if method != "GET" and self._may_write is not None and not self._may_write():
-            raise NotLeader(f"{method} {path}: this replica does not hold the lease")
-        response = self._call(method, path, query or [], body, content_type, self._timeout)
+        response = self._send(method, path, query or [], body, content_type)
         data = response.read()
         if not 200 <= response.status <= 299:
             raise ApiError(f"{method} {path}", http_resp=response)
@@ -188,6 +194,66 @@ class Resources:
             return {}
         parsed: dict[str, Any] = json.loads(data)
         return parsed
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        query: builtins.list[tuple[str, str]],
+        body: dict[str, Any] | None,
+        content_type: str,
+        *,
+        read_for: float = 0.0,
+        verb: str = "",
+    ) -> Any:
+        """Send within the deadline: a token of the rate limit first, then (a write only
+        while `may_write` says so) the request, again after each retryable answer
+        (`retries.delay`); the last answer, read or not. A watch (`read_for` its
+        seconds) may read `read_for` beyond the deadline."""
+        traffic = self._traffic
+        verb = verb or method
+        deadline = traffic.clock() + self._timeout
+        attempt = 0
+        after_5xx = False
+        while True:
+            self._fence(method, path)
+            wait = traffic.bucket.reserve(max(0.0, deadline - traffic.clock()))
+            if wait is None:
+                raise throttled(f"{verb} {path}", traffic.bucket.qps)
+            if wait > 0:
+                traffic.sleep(wait)
+                traffic.waited(wait)
+                self._fence(method, path)  # the lease may have ended while waiting
+            remaining = max(0.001, deadline - traffic.clock())
+            timeout = (remaining, read_for + remaining) if read_for else remaining
+            try:
+                response = self._call(method, path, query, body, content_type, timeout)
+            except BaseException:
+                traffic.sent(verb, 0)
+                raise
+            traffic.sent(verb, response.status)
+            if method == "DELETE" and after_5xx and response.status == 404:
+                response.read()
+                return _Deleted()  # our earlier attempt deleted it
+            pause = retries.delay(
+                method,
+                response.status,
+                response.headers.get("Retry-After"),
+                attempt=attempt,
+                remaining=deadline - traffic.clock(),
+                draw=traffic.draw(),
+            )
+            if pause is None:
+                return response
+            response.read()  # the answer is dropped: free its connection
+            traffic.retried(verb, response.status)
+            after_5xx = after_5xx or response.status != 429
+            traffic.sleep(pause)
+            attempt += 1
+
+    def _fence(self, method: str, path: str) -> None:
+        if method != "GET" and self._may_write is not None and not self._may_write():
+            raise NotLeader(f"{method} {path}: this replica does not hold the lease")
 
     def _call(
         self,
@@ -210,3 +276,23 @@ class Resources:
             auth_settings=["BearerToken"],
         )
         return self._client.call_api(*params, _request_timeout=timeout)
+
+
+class _Deleted:
+    """The answer to a DELETE whose retry found the object gone: success, no body."""
+
+    status = 200
+
+    def read(self) -> bytes:
+        return b""
+
+
+def throttled(request: str, qps: float) -> ApiError:
+    """No token of the client-side rate limit before the request's deadline: a 429, as
+    the server would answer an overloaded client."""
+    return ApiError(
+        request,
+        status=429,
+        reason=f"TooManyRequests: the client-side rate limit ({qps:g}/s) left no slot"
+        " before the request's deadline",
+    )

@@ -33,6 +33,7 @@ from __future__ import annotations
 import datetime
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -104,6 +105,7 @@ class Api:
     # --- entry point ---------------------------------------------------------------
 
     def handle(self, req: exchange.Request) -> exchange.Outcome:
+        arrived = time.monotonic()
         info = routing.parse(req.method, req.path, req.query)
         if not isinstance(info, routing.RequestInfo):
             return self._guard(lambda: self._discovery(req, info))
@@ -121,6 +123,7 @@ class Api:
                 user_agent=req.header("User-Agent"),
                 status_code=outcome.status,
                 admission=tuple(self._local.checks),
+                at=arrived,
             )
         )
         return outcome
@@ -269,6 +272,15 @@ class Api:
             raise errors.InternalError("Internal error occurred: injected by kubeemu")
         if fault is faults.Fault.CONFLICT:
             raise exchange.conflict(rt, info.name, exchange.STALE + " (injected by kubeemu)")
+        if fault is faults.Fault.THROTTLE:
+            raise errors.TooManyRequests(
+                "Too many requests, please try again later.",
+                retry_after_s=self.injector.faults.retry_after_s,
+            )
+        if fault is faults.Fault.UNAVAILABLE:
+            raise errors.ServiceUnavailable(
+                "the server is currently unable to handle the request (injected by kubeemu)"
+            )
 
         handler = {
             "get": self.reads.get,

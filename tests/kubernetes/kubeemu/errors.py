@@ -15,7 +15,12 @@ No I/O here; the handlers (`api.py`) raise these and `server.py` writes them.
     ├── Expired           410      watch resourceVersion older than the kept history
     ├── UnsupportedMedia  415      patch or body type the resource does not accept
     ├── Invalid           422      schema / metadata validation, with field causes
-    └── InternalError     500      injected faults and handler bugs
+    ├── TooManyRequests   429      injected throttling (`details.retryAfterSeconds`)
+    ├── InternalError     500      injected faults and handler bugs
+    └── ServiceUnavailable 503     injected unavailability
+
+An error with `retry_after_s` carries `details.retryAfterSeconds`; the server then
+sends the same number in a `Retry-After` header, as the apiserver does.
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ __all__ = [
     "Invalid",
     "MethodNotAllowed",
     "NotFound",
+    "ServiceUnavailable",
+    "TooManyRequests",
     "UnsupportedMedia",
     "status_body",
 ]
@@ -88,6 +95,7 @@ class ApiError(Exception):
     group: str = ""
     kind: str = ""
     causes: list[Cause] = field(default_factory=list)
+    retry_after_s: int = 0
 
     code = 500
     reason = "InternalError"
@@ -105,6 +113,8 @@ class ApiError(Exception):
             details["kind"] = self.kind
         if self.causes:
             details["causes"] = [c.to_dict() for c in self.causes]
+        if self.retry_after_s > 0:
+            details["retryAfterSeconds"] = self.retry_after_s
         return status_body(
             code=self.code, reason=self.reason, message=self.message, details=details
         )
@@ -158,3 +168,13 @@ class Invalid(ApiError):
 class InternalError(ApiError):
     code = 500
     reason = "InternalError"
+
+
+class TooManyRequests(ApiError):
+    code = 429
+    reason = "TooManyRequests"
+
+
+class ServiceUnavailable(ApiError):
+    code = 503
+    reason = "ServiceUnavailable"

@@ -7,6 +7,12 @@
 - `error_rate` — share of requests answered `500 InternalError`;
 - `timeout_rate` — share of requests held `timeout_s` (+0.25 s) and then dropped
   without an answer (the client sees its read timeout, or a closed connection);
+- `throttle_rate` — share of requests answered `429 TooManyRequests`, as the
+  apiserver's max-in-flight limit or API Priority and Fairness answer: the Status
+  message "Too many requests, please try again later.", `details.retryAfterSeconds`
+  and a `Retry-After` header of `retry_after_s` (whole seconds, default 1);
+- `unavailable_rate` — share of requests answered `503 ServiceUnavailable` (no
+  Retry-After);
 - `drop_watch_after_s` — watch streams are cut (connection closed, no final chunk)
   this many seconds after they start; `None` never;
 - `seed` — the random sequence; changing it (or assigning a new `Faults` to
@@ -14,9 +20,10 @@
 - `user_agent_contains` — faults apply only to requests whose `User-Agent` contains it
   (`""`: all).
 
-A request gets at most one fault: one uniform draw `u` per eligible request,
-timeout if `u < timeout_rate`, else error if `u < timeout_rate + error_rate`, else
-conflict (update/patch only) if `u < timeout_rate + error_rate + conflict_rate`.
+A request gets at most one fault: one uniform draw `u` per eligible request against
+consecutive bands of the unit interval, in this order: timeout (`timeout_rate`
+wide), error, conflict (update/patch only: another verb drawing in its band gets no
+fault), throttle, unavailable.
 The decision is made before the handler runs, so a faulted write changes nothing.
 Faults apply to resource requests only — not to discovery, `/version` or
 `/openapi`, and never to the emulator's helper methods (`get_object`, `set_status`).
@@ -45,6 +52,9 @@ class Faults:
     error_rate: float = 0.0
     timeout_rate: float = 0.0
     timeout_s: float = 1.0
+    throttle_rate: float = 0.0
+    retry_after_s: int = 1
+    unavailable_rate: float = 0.0
     drop_watch_after_s: float | None = None
     seed: int = 0
     user_agent_contains: str = ""
@@ -57,6 +67,8 @@ class Fault(enum.StrEnum):
     CONFLICT = "conflict"
     ERROR = "error"
     TIMEOUT = "timeout"
+    THROTTLE = "throttle"
+    UNAVAILABLE = "unavailable"
 
 
 class FaultInjector:
@@ -94,6 +106,12 @@ class FaultInjector:
         if draw < bound:
             return Fault.ERROR
         bound += faults.conflict_rate
-        if draw < bound and verb in CONFLICT_VERBS:
-            return Fault.CONFLICT
+        if draw < bound:
+            return Fault.CONFLICT if verb in CONFLICT_VERBS else Fault.NONE
+        bound += faults.throttle_rate
+        if draw < bound:
+            return Fault.THROTTLE
+        bound += faults.unavailable_rate
+        if draw < bound:
+            return Fault.UNAVAILABLE
         return Fault.NONE

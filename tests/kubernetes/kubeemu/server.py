@@ -3,9 +3,12 @@
 `start_emulator()` binds a free loopback port, serves in a background thread (one
 more thread per connection, named `kubeemu-*`) and returns once it answers. Responses
 carry `Content-Length` (keep-alive works, as kubectl and urllib3 use it); watch
-streams use chunked transfer encoding, one JSON event per line and chunk. An injected
-timeout holds the connection and closes it unanswered; an injected watch drop closes
-the connection without the final chunk.
+streams use chunked transfer encoding, one JSON event per line and chunk. A Status
+with `details.retryAfterSeconds` (an injected 429) also gets a `Retry-After` header,
+as from the apiserver. Watch bookmarks come every `bookmark_interval` seconds
+(default 60, about what a real apiserver sends; a test that needs them sooner passes
+less). An injected timeout holds the connection and closes it unanswered; an
+injected watch drop closes the connection without the final chunk.
 
 `Emulator.stop()` stops accepting, ends every watch, shuts down every open
 connection (idle keep-alive ones included), joins every thread it started and closes
@@ -50,6 +53,7 @@ from kubeemu import (
 __all__ = ["Emulator", "start_emulator"]
 
 _JOIN_TIMEOUT_S = 10.0
+BOOKMARK_INTERVAL_S = 60.0  # a real apiserver sends a watch bookmark about once a minute
 
 
 def _utc_now() -> datetime.datetime:
@@ -110,6 +114,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             data = str(response.body).encode()
         self.send_response(response.status)
         self.send_header("Content-Type", response.content_type)
+        retry_after = _retry_after(response.body)
+        if retry_after:
+            self.send_header("Retry-After", str(retry_after))
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Cache-Control", "no-cache, private")
         for warning in response.warnings:
@@ -139,6 +146,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.close_connection = True
         with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
+
+
+def _retry_after(body: Any) -> int:
+    """A Status body's `details.retryAfterSeconds` (0: none), which the apiserver also
+    sends as the `Retry-After` header."""
+    if not isinstance(body, dict) or body.get("kind") != "Status":
+        return 0
+    seconds = (body.get("details") or {}).get("retryAfterSeconds", 0)
+    return seconds if isinstance(seconds, int) and seconds > 0 else 0
 
 
 class _Server(http.server.ThreadingHTTPServer):
@@ -189,7 +205,7 @@ class Emulator:
         *,
         history: int = 1000,
         clock: Callable[[], datetime.datetime] = _utc_now,
-        bookmark_interval: float = 1.0,
+        bookmark_interval: float = BOOKMARK_INTERVAL_S,
         gc_delay: float = 0.05,
     ) -> None:
         self._stopping = threading.Event()
@@ -366,7 +382,7 @@ def start_emulator(
     *,
     history: int = 1000,
     clock: Callable[[], datetime.datetime] = _utc_now,
-    bookmark_interval: float = 1.0,
+    bookmark_interval: float = BOOKMARK_INTERVAL_S,
     gc_delay: float = 0.05,
 ) -> Emulator:
     """Start an emulator on 127.0.0.1:<free port>; return once it serves.
