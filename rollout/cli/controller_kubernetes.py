@@ -58,6 +58,7 @@ def run(
     stop: threading.Event,
     *,
     router: routing.Router,
+    gateway: routing.ParentRef | None = None,
     scenario: str | None,
     rps: float,
     scrape_delay: float,
@@ -89,6 +90,7 @@ def run(
         clock,
         _port_of(kube_store),
         router_default=router,
+        default_gateway=gateway,
         may_write=may_write,
         scenario=scenario,
         rps=rps,
@@ -106,6 +108,7 @@ def run(
         platform="kubernetes",
         identity=identity,
         router=router,
+        gateway=_named(gateway),
         scenario=scenario,
         leader_election=lease is not None,
         namespaces=list(namespaces) or "all",
@@ -121,6 +124,12 @@ def run(
         if watching is not None:
             watching.stop()
         kube_store.close()
+
+
+def _named(gateway: routing.ParentRef | None) -> str | None:
+    if gateway is None:
+        return None
+    return f"{gateway.namespace}/{gateway.name}" if gateway.namespace else gateway.name
 
 
 def _watch_adopted(

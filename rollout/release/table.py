@@ -162,6 +162,13 @@ ROWS: tuple[Row, ...] = (
     Row("analysis-inconclusive", T.TICK, (P.PROGRESSING,), P.PAUSED,
         conditions=("inconclusive_limit",), after=("pause_for_inconclusive",),
         event="AnalysisInconclusive", warning=True, message="inconclusive: {inconclusive}"),
+    # Not in effect within the deadline because of the route itself (a gateway refused
+    # it, or never took it): rolling back would need the same route, so the release
+    # fails at once, with the gateway's word, and the Service goes back to stable.
+    Row("route-not-in-effect", T.TICK, (P.PROGRESSING,), P.FAILED,
+        conditions=("weights_stuck", "route_broken"), after=("route_to_stable", "finish"),
+        event="ProgressDeadlineExceeded", warning=True,
+        message="traffic weights were not in effect within {deadline}: {route_problem}"),
     Row("weights-stuck", T.TICK, (P.PROGRESSING,), P.ROLLING_BACK,
         conditions=("weights_stuck",), after=("route_to_stable",),
         event="ProgressDeadlineExceeded", warning=True,

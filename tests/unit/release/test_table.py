@@ -149,6 +149,13 @@ def observe(
     )
 
 
+# What the release reads from a Route whose gateway refused it (issue 18, finding 2).
+GATEWAY_SAID = (
+    "RouteNotAccepted: gateway default/public did not accept the route:"
+    " NotAllowedByListeners: no listener allows routes from namespace default"
+)
+
+
 def rate(value: float | None, seconds: float, samples: int | None = 100) -> measurement.Measurement:
     """A reading of the threshold metric `error-rate` (max 0.01, minSamples 10)."""
     return measurement.Measurement("error-rate", at(seconds), value=value, samples=samples)
@@ -427,6 +434,13 @@ CASES: dict[str, Case] = {
         canary=None,
         fields={"pause_reason": "inconclusive", "step_index": 1},
     ),
+    "route-not-in-effect": Case(
+        release(),
+        status(Phase.PROGRESSING, 2, 50),
+        observe(600, applied=10, route_problem=GATEWAY_SAID),
+        canary=0,
+        fields={"step_index": 2},
+    ),
     "weights-stuck": Case(
         release(),
         status(Phase.PROGRESSING, 2, 50),
@@ -560,6 +574,7 @@ MESSAGES = {
     "analysis-errors": "provider errors: error-rate: provider error: connection refused",
     "analysis-inconclusive": "inconclusive: error-rate: no data",
     "weights-stuck": "traffic weights were not applied within the progress deadline",
+    "route-not-in-effect": f"traffic weights were not in effect within 10m: {GATEWAY_SAID}",
     "wait-at-pause-step": "WaitingForPromotion: stable 50% / canary 50%",
     "last-step-done": "Promoting: stable 0% / canary 100%",
     "step-done": "step 2: analysis for 1m (all metrics)",
