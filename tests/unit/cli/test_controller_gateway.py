@@ -28,10 +28,12 @@ def test_a_gateway_that_is_not_a_name_is_refused_before_anything_starts(
     assert done.stderr.count("\n") == 1, done.stderr
 
 
-def test_install_starts_the_controller_with_the_gateway() -> None:
-    done = CliRunner().invoke(main.cli, ["install", "--print", "--gateway", "infra/public"])
+def test_install_starts_the_controller_with_the_gateway(tmp_path: pathlib.Path) -> None:
+    args = ["install", "--write", str(tmp_path), "--gateway", "infra/public"]
+    done = CliRunner().invoke(main.cli, args)
     assert done.exit_code == 0, done.output
-    (deployment,) = [d for d in yaml.safe_load_all(done.stdout) if d["kind"] == "Deployment"]
+    written = (tmp_path / "controller.yaml").read_text()
+    (deployment,) = [d for d in yaml.safe_load_all(written) if d["kind"] == "Deployment"]
     args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
     assert args[args.index("--gateway") + 1] == "infra/public"
 
