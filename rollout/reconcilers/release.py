@@ -5,8 +5,9 @@ observe → decide → apply → persist:
   so that a canary scaled to zero gets no weight until it runs again; a False Ready
   condition of a canary that runs is a canary failure, e.g. a crash loop), the
   weights the Route reports as applied (in effect: its router's problem, e.g. a
-  gateway that refused the route, is observed too — past the progress deadline it
-  fails the release with that message), the readings of the metrics that are due
+  gateway that refused the route, is observed too — past the progress deadline, of
+  the step or of entering Promoting/RollingBack, it fails the release with that
+  message), the readings of the metrics that are due
   (sequential comparisons read the increment since the metric's `measuredUntil`),
   whether the Service has moved on (a newer revision, a manual split, the policy
   removed), and the time — a frozen `Observation`. Readings come from `ctx.measurements`

@@ -68,6 +68,17 @@ def weights_stuck(m: Model) -> bool:
     return not weights_applied(m) and m.now >= started + m.policy.progress_deadline
 
 
+def ending_stuck(m: Model) -> bool:
+    """Promoting or rolling back, the final weights not applied within the progress
+    deadline of entering the phase (the first entry of the history's last run in it)."""
+    entered = m.now
+    for entry in reversed(m.status.history):
+        if entry.phase is not m.status.phase:
+            break
+        entered = entry.at
+    return not weights_applied(m) and m.now >= entered + m.policy.progress_deadline
+
+
 def route_broken(m: Model) -> bool:
     """The Route's router says why its split is not in effect (a gateway refused it,
     or has not taken it)."""
@@ -206,6 +217,7 @@ NAMED: dict[str, Callable[[Model], bool]] = {
         weights_applied,
         weights_stuck,
         route_broken,
+        ending_stuck,
         at_pause_step,
         at_last_step,
         abort_requested,

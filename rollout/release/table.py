@@ -186,6 +186,12 @@ ROWS: tuple[Row, ...] = (
         conditions=("step_done", "gate_confirmed"), after=("advance_step",),
         event="StepAdvanced", message="step {step}: {step_text}"),
     # --- ticks: moving traffic to the end -------------------------------------------
+    # The final split refused by the route itself (a gateway refused the route after the
+    # promotion or the rollback began): the release ends, with the gateway's word.
+    Row("route-not-in-effect-ending", T.TICK, (P.PROMOTING, P.ROLLING_BACK), P.FAILED,
+        conditions=("ending_stuck", "route_broken"), after=("route_to_stable", "finish"),
+        event="ProgressDeadlineExceeded", warning=True,
+        message="traffic weights were not in effect within {deadline}: {route_problem}"),
     Row("promoted", T.TICK, (P.PROMOTING,), P.SUCCEEDED,
         conditions=("weights_applied",), after=("finish",), event="Promoted"),
     Row("aborted", T.TICK, (P.ROLLING_BACK,), P.ABORTED,
