@@ -37,7 +37,8 @@ __all__ = ["REF", "applied", "build", "in_effect", "url"]
 
 Obj = owned.Obj
 
-REF = refs.Ref("gateway.networking.k8s.io", "v1", "httproutes")
+GROUP = "gateway.networking.k8s.io"
+REF = refs.Ref(GROUP, "v1", "httproutes")
 
 
 def build(rt: route.Route, *, backend_port: int = owned.SERVICE_PORT) -> Obj:
@@ -130,9 +131,6 @@ def _tag(matches: Sequence[Obj]) -> str | None:
             ):
                 return str(header.get("value", ""))
     return None
-
-
-GROUP = "gateway.networking.k8s.io"
 
 
 def in_effect(obj: Obj) -> ports.RouteProblem | None:
