@@ -21,7 +21,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from rollout.api import base, condition, meta, problems, split
+from rollout.api import base, condition, meta, problems, routing, split
 from rollout.api.routing import Routing
 
 __all__ = ["DriftCorrection", "Route", "RouteSpec", "RouteStatus", "traffic_ready"]
@@ -112,6 +112,11 @@ class Route(base.ApiModel):
     def _rules(self) -> Route:
         problems.raise_problems(
             "Route",
-            split.split_problems(self.spec.traffic, ("spec", "traffic"), service=self.spec.service),
+            [
+                *split.split_problems(
+                    self.spec.traffic, ("spec", "traffic"), service=self.spec.service
+                ),
+                *routing.route_limits(self.spec.routing, self.spec.traffic, ("spec", "traffic")),
+            ],
         )
         return self

@@ -32,6 +32,7 @@ from rollout.api import (
     problems,
     revision,
     route,
+    routing,
     split,
     workload,
     workloadref,
@@ -263,6 +264,7 @@ def service_problems(service: Service) -> list[problems.Problem]:
                 problems.Problem(("spec", "traffic"), "give at least one target, or leave it out")
             )
         found.extend(split.split_problems(spec.traffic, ("spec", "traffic"), service=name))
+        found.extend(routing.route_limits(spec.routing, spec.traffic, ("spec", "traffic")))
     return found
 
 

@@ -45,7 +45,7 @@ from prometheus_client import start_http_server
 from rollout import clock as clocks
 from rollout import files, logs
 from rollout.analysis.providers import presets, promstats
-from rollout.api import documents, endpoints, notifyspec, policyspec, service
+from rollout.api import documents, endpoints, notifyspec, policyspec, routing, service
 from rollout.api.routing import ROUTERS, Router
 from rollout.cli import common, settings_file, signals
 from rollout.controller import manager
@@ -142,6 +142,13 @@ log = structlog.get_logger(__name__)
     default="gateway-api",
     show_default=True,
     help="kubernetes: the router of services whose spec.routing does not name one.",
+)
+@click.option(
+    "--gateway",
+    default=None,
+    metavar="[NAMESPACE/]NAME",
+    help="kubernetes: the Gateway an HTTPRoute attaches to when its Service's"
+    " spec.routing names no parentRefs (without a namespace: the Service's own).",
 )
 @click.option(
     "--leader-elect/--no-leader-elect",
@@ -352,6 +359,7 @@ def _run_on_kubernetes(
     metrics_addr: str,
     scrape_delay: float,
     router: Router,
+    gateway: str | None,
     leader_elect: bool,
     lease_name: str,
     lease_namespace: str | None,
@@ -376,6 +384,10 @@ def _run_on_kubernetes(
         common.fail(f"--watch-namespaces: {exc}", code=2)
     if speed != 1.0:
         common.fail("--speed is for --platform sim; a cluster runs in real time", code=2)
+    try:
+        default_gateway = routing.parse_gateway(gateway) if gateway is not None else None
+    except ValueError as exc:
+        common.fail(f"--gateway {gateway}: {exc}", code=2)
     lease = None
     if leader_elect:
         try:
@@ -393,6 +405,7 @@ def _run_on_kubernetes(
         opts,
         stop,
         router=router,
+        gateway=default_gateway,
         scenario=scenario,
         rps=rps,
         scrape_delay=scrape_delay,

@@ -65,6 +65,7 @@ def run(
     stop: threading.Event,
     *,
     router: routing.Router,
+    gateway: routing.ParentRef | None = None,
     scenario: str | None,
     rps: float,
     scrape_delay: float,
@@ -111,6 +112,7 @@ def run(
         clock,
         _port_of(kube_store),
         router_default=router,
+        default_gateway=gateway,
         may_write=may_write,
         scenario=scenario,
         rps=rps,
@@ -129,6 +131,7 @@ def run(
         platform="kubernetes",
         identity=identity,
         router=router,
+        gateway=_named(gateway),
         scenario=scenario,
         leader_election=lease is not None,
         namespaces=list(namespaces) or "all",
@@ -153,6 +156,12 @@ def run(
             retried=sum(retried.values()),
             throttled_seconds=round(waited, 3),
         )
+
+
+def _named(gateway: routing.ParentRef | None) -> str | None:
+    if gateway is None:
+        return None
+    return f"{gateway.namespace}/{gateway.name}" if gateway.namespace else gateway.name
 
 
 def _watch_adopted(

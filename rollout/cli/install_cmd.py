@@ -105,6 +105,12 @@ APPLY = "rollout install --print | kubectl apply -f -"
     default=None,
     help="With --prometheus-url: whose counters (istio, linkerd, knative, rollout-proxy).",
 )
+@click.option(
+    "--gateway",
+    default="",
+    metavar="[NAMESPACE/]NAME",
+    help="The Gateway of HTTPRoutes whose Service names no parentRefs (controller --gateway).",
+)
 def install_command(
     *,
     print_: bool,
@@ -120,6 +126,7 @@ def install_command(
     secret_names: tuple[str, ...],
     prometheus_url: str,
     preset: str | None,
+    gateway: str,
 ) -> None:
     """Print the manifests that run rollout on a Kubernetes cluster.
 
@@ -148,6 +155,7 @@ def install_command(
             ),
             prometheus_url=prometheus_url,
             preset=preset,
+            gateway=gateway,
         )
     except manifests.SettingsError as exc:
         common.fail(str(exc), code=2)

@@ -4,7 +4,10 @@ observe → decide → apply → persist:
 - observe (`_observe`): the canary revision's readiness (serving: Ready and Active,
   so that a canary scaled to zero gets no weight until it runs again; a False Ready
   condition of a canary that runs is a canary failure, e.g. a crash loop), the
-  weights the Route reports as applied, the readings of the metrics that are due
+  weights the Route reports as applied (in effect: its router's problem, e.g. a
+  gateway that refused the route, is observed too — past the progress deadline, of
+  the step or of entering Promoting/RollingBack, it fails the release with that
+  message), the readings of the metrics that are due
   (sequential comparisons read the increment since the metric's `measuredUntil`),
   whether the Service has moved on (a newer revision, a manual split, the policy
   removed), and the time — a frozen `Observation`. Readings come from `ctx.measurements`
@@ -49,7 +52,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from rollout.analysis import measurement
-from rollout.api import names, policyspec, release, revision, route, service
+from rollout.api import condition, names, policyspec, release, revision, route, service
 from rollout.api.release import TERMINAL_PHASES, Weights
 from rollout.reconcilers import base
 from rollout.release import actions, engine, hooks, notify, observation
@@ -112,6 +115,7 @@ def _observe(
         canary_ready=ready,
         canary_failure=failure,
         applied=_applied(rt, spec) if isinstance(rt, route.Route) else None,
+        route_problem=_route_problem(rt) if isinstance(rt, route.Route) else None,
         readings=taken.readings,
         superseded_by=_superseded_by(ctx, rel),
         readiness_wakes=True,
@@ -263,6 +267,22 @@ def _applied(rt: route.Route, spec: release.ReleaseSpec) -> Weights | None:
     if canary + stable != 100:
         return None
     return Weights(stable=stable, canary=canary)
+
+
+# The Route's own Ready reasons (`route.traffic_ready`); any other False reason is its
+# router's problem: why the split is not in effect.
+_ROUTE_OWN = frozenset({"TrafficApplied", "TrafficNotApplied", "TrafficNotServed"})
+
+
+def _route_problem(rt: route.Route) -> str | None:
+    """ "Reason: message" of the Route's Ready condition when its router says why the
+    split is not in effect; None otherwise."""
+    ready = rt.status.ready_condition()
+    if ready is None or ready.status is not condition.ConditionStatus.FALSE:
+        return None
+    if ready.reason in _ROUTE_OWN:
+        return None
+    return f"{ready.reason}: {ready.message}" if ready.message else ready.reason
 
 
 def _measure_context(

@@ -6,8 +6,11 @@ target's readiness where the router knows it; Ready is `route.traffic_ready`: Tr
 (`TrafficApplied`) only when that equals `spec.traffic` and every target with weight
 is served. When the router could not apply the split now (`AppliedRoute.problem`:
 the runtime has not confirmed an endpoint yet, the proxy is down) Ready is False with
-its reason, the status keeps the last URL, and the route is reconciled again in
-`RETRY` (the local platform also wakes its routes when the proxy comes back).
+its reason, the status keeps the last URL, and the route is reconciled again soon:
+`RETRY` at first (a gateway usually takes a new generation within moments), then
+less often the longer Ready has been False — a quarter of that time, at most
+`RETRY_MAX` — so that a route a gateway refuses is not polled twice a second for
+ever (the local platform also wakes its routes when the proxy comes back).
 A split someone else changed in the data plane is set right on the next pass —
 within seconds on the local platform (its proxy supervisor wakes the route), at the
 5-minute resync elsewhere — with a `DriftCorrected` warning event saying what it
@@ -20,7 +23,7 @@ Called by the controller.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from rollout.api import route
 from rollout.reconcilers import base
@@ -29,7 +32,8 @@ from rollout.store import errors
 __all__ = ["reconcile"]
 
 RESYNC = timedelta(minutes=5)
-RETRY = timedelta(seconds=0.5)  # a route the router could not apply now
+RETRY = timedelta(seconds=0.1)  # a route the router could not apply now: first retry
+RETRY_MAX = timedelta(seconds=10)
 
 
 def reconcile(ctx: base.Context, key: base.Key) -> base.Result:
@@ -60,4 +64,13 @@ def reconcile(ctx: base.Context, key: base.Key) -> base.Result:
         generation=rt.metadata.generation,
     )
     base.write_status(ctx, rt, status)
-    return base.Result(RETRY if problem is not None else RESYNC)
+    return base.Result(retry_after(status, now) if problem is not None else RESYNC)
+
+
+def retry_after(status: route.RouteStatus, now: datetime) -> timedelta:
+    """When to ask the router again about a route it could not apply: `RETRY`, growing
+    to a quarter of the time Ready has been False, at most `RETRY_MAX`."""
+    ready = status.ready_condition()
+    since = ready.last_transition_time if ready is not None else None
+    waited = now - since if since is not None else timedelta(0)
+    return min(max(RETRY, waited / 4), RETRY_MAX)

@@ -68,6 +68,23 @@ def weights_stuck(m: Model) -> bool:
     return not weights_applied(m) and m.now >= started + m.policy.progress_deadline
 
 
+def ending_stuck(m: Model) -> bool:
+    """Promoting or rolling back, the final weights not applied within the progress
+    deadline of entering the phase (the first entry of the history's last run in it)."""
+    entered = m.now
+    for entry in reversed(m.status.history):
+        if entry.phase is not m.status.phase:
+            break
+        entered = entry.at
+    return not weights_applied(m) and m.now >= entered + m.policy.progress_deadline
+
+
+def route_broken(m: Model) -> bool:
+    """The Route's router says why its split is not in effect (a gateway refused it,
+    or has not taken it)."""
+    return m.obs.route_problem is not None
+
+
 def _raises_traffic(m: Model) -> bool:
     """Whether ending this step gives the canary more traffic (the last step ends in
     promotion: 100%)."""
@@ -199,6 +216,8 @@ NAMED: dict[str, Callable[[Model], bool]] = {
         pause_on_failure,
         weights_applied,
         weights_stuck,
+        route_broken,
+        ending_stuck,
         at_pause_step,
         at_last_step,
         abort_requested,

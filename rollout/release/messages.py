@@ -44,6 +44,7 @@ FIELDS: dict[str, Callable[[Model, table.Row], object]] = {
     "failure": lambda m, row: m.obs.canary_failure,
     "deadline": lambda m, row: durations.format_duration(m.policy.progress_deadline),
     "superseded_by": lambda m, row: m.obs.superseded_by,
+    "route_problem": lambda m, row: m.obs.route_problem,
     "by": lambda m, row: m.by or "a user",
     # "waiting for confirm-promotion (last: HTTP 403 from https://gate.example/…)"
     "gate": lambda m, row: hooks.describe_wait(m.policy, m.status),

@@ -41,6 +41,9 @@ class Observation:
     canary_ready: bool = False
     canary_failure: str | None = None  # e.g. "crash loop: 5 restarts"; None when healthy
     applied: Weights | None = None  # what the traffic router reports it applied
+    # Why the Route's split is not in effect, when its router says (the Route's Ready
+    # reason and message, e.g. "RouteNotAccepted: gateway default/public did not …").
+    route_problem: str | None = None
     readings: tuple[measurement.Measurement, ...] = ()
     superseded_by: str | None = None  # the newer revision, when there is one
     # The caller decides again on every change of the canary's readiness (the

@@ -162,6 +162,13 @@ ROWS: tuple[Row, ...] = (
     Row("analysis-inconclusive", T.TICK, (P.PROGRESSING,), P.PAUSED,
         conditions=("inconclusive_limit",), after=("pause_for_inconclusive",),
         event="AnalysisInconclusive", warning=True, message="inconclusive: {inconclusive}"),
+    # Not in effect within the deadline because of the route itself (a gateway refused
+    # it, or never took it): rolling back would need the same route, so the release
+    # fails at once, with the gateway's word, and the Service goes back to stable.
+    Row("route-not-in-effect", T.TICK, (P.PROGRESSING,), P.FAILED,
+        conditions=("weights_stuck", "route_broken"), after=("route_to_stable", "finish"),
+        event="ProgressDeadlineExceeded", warning=True,
+        message="traffic weights were not in effect within {deadline}: {route_problem}"),
     Row("weights-stuck", T.TICK, (P.PROGRESSING,), P.ROLLING_BACK,
         conditions=("weights_stuck",), after=("route_to_stable",),
         event="ProgressDeadlineExceeded", warning=True,
@@ -179,6 +186,12 @@ ROWS: tuple[Row, ...] = (
         conditions=("step_done", "gate_confirmed"), after=("advance_step",),
         event="StepAdvanced", message="step {step}: {step_text}"),
     # --- ticks: moving traffic to the end -------------------------------------------
+    # The final split refused by the route itself (a gateway refused the route after the
+    # promotion or the rollback began): the release ends, with the gateway's word.
+    Row("route-not-in-effect-ending", T.TICK, (P.PROMOTING, P.ROLLING_BACK), P.FAILED,
+        conditions=("ending_stuck", "route_broken"), after=("route_to_stable", "finish"),
+        event="ProgressDeadlineExceeded", warning=True,
+        message="traffic weights were not in effect within {deadline}: {route_problem}"),
     Row("promoted", T.TICK, (P.PROMOTING,), P.SUCCEEDED,
         conditions=("weights_applied",), after=("finish",), event="Promoted"),
     Row("aborted", T.TICK, (P.ROLLING_BACK,), P.ABORTED,

@@ -12,8 +12,11 @@
   (discovery is cached between calls, as for a user). Without the binary: fail under
   `CI=true`, skip elsewhere.
 - `cluster` — for end-to-end tests: the emulator with the mesh CRDs, the project's
-  CRDs applied with the real kubectl, and Deployments made available as the
-  Deployment controller would (`kubecluster.Cluster`).
+  CRDs applied with the real kubectl, Deployments made available as the
+  Deployment controller would, and a gateway controller (`kubeemu.gateways`) whose
+  Gateway `public` (in every namespace) accepts HTTPRoutes — `kubecluster.Controller`
+  starts the controller with `--gateway default/public` (`kubecluster.Cluster`;
+  `cluster.gateways` to make a Gateway refuse).
 
 This directory is put on `sys.path` so tests `import kubeemu`.
 """
@@ -36,7 +39,7 @@ if str(HERE) not in sys.path:
 
 import kubecluster  # noqa: E402
 import kubeemu  # noqa: E402 - needs the path above
-from kubeemu import crdfiles  # noqa: E402
+from kubeemu import crdfiles, gateways  # noqa: E402
 
 KUBECTL_TIMEOUT_S = 60.0
 
@@ -137,7 +140,9 @@ def cluster(
     applied = kubectl(kubeconfig, "apply", "--validate=false", "-f", str(kubecluster.ROOT / "crds"))
     assert applied.returncode == 0, applied.stderr
     deployments = kubecluster.DeploymentController(emulator)
+    accepting = gateways.GatewayController(emulator, {"*/public": gateways.ACCEPT})
     try:
-        yield kubecluster.Cluster(emulator, kubeconfig, tmp_path, deployments)
+        yield kubecluster.Cluster(emulator, kubeconfig, tmp_path, deployments, accepting)
     finally:
+        accepting.stop()
         deployments.stop()

@@ -6,8 +6,9 @@
   replicas updated, ready and available (`Available`/`Progressing` conditions);
   `hold(name)` keeps a Deployment's new pods from becoming ready (its status says
   none is) until `release(name)` — a slow start a test can watch.
-- `Controller(kubeconfig, log, *args)` — `rollout controller --platform kubernetes`
-  as a process; `stop()` (SIGTERM, then wait) or `kill()` (SIGKILL) by its pid.
+- `Controller(kubeconfig, log, *args)` — `rollout controller --platform kubernetes
+  --gateway default/public` as a process;
+  `stop()` (SIGTERM, then wait) or `kill()` (SIGKILL) by its pid.
 - `rollout(kubeconfig, *args)` — one CLI command with `--backend kubernetes`.
 - `Recorder(emu, ref, namespace, name)` — polls a route object (HTTPRoute or
   VirtualService) and records each distinct split it shows, in order.
@@ -44,11 +45,13 @@ from typing import Any
 
 import kubeemu
 from kubeemu import authz, rawclient
+from kubeemu import gateways as gateways_
 from kubernetes import client
 
 from rollout.platforms.kubernetes import manifests
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+DEFAULT_GATEWAY = "default/public"  # `Controller`'s --gateway
 ROLLOUT = [str(pathlib.Path(sys.executable).parent / "rollout")]
 Split = tuple[tuple[str, int], ...]
 Kubectl = Callable[..., "subprocess.CompletedProcess[str]"]  # the `kubectl` fixture
@@ -189,6 +192,8 @@ class Controller:
                 str(kubeconfig),
                 "--metrics-addr",
                 "off",
+                "--gateway",  # the `cluster` fixture's gateway controller accepts it
+                DEFAULT_GATEWAY,
                 *args,
             ],
             stdout=self.log,
@@ -405,11 +410,13 @@ class Cluster:
         kubeconfig: pathlib.Path,
         tmp: pathlib.Path,
         deployments: DeploymentController | None = None,
+        gateways: gateways_.GatewayController | None = None,
     ) -> None:
         self.emu = emu
         self.kubeconfig = kubeconfig
         self.tmp = tmp
         self.deployments = deployments
+        self.gateways = gateways
 
     def apply(self, text: str, name: str) -> None:
         path = self.tmp / name

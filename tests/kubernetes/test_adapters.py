@@ -6,14 +6,17 @@ restored and reported."""
 from __future__ import annotations
 
 import pathlib
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import kubeemu
 import pytest
-from kubecluster import Kubectl
+from kubecluster import Kubectl, wait_for
+from kubeemu import gateways, rawclient
 
 from rollout import clock as clocks
 from rollout.api import meta, revision, route, routing, split, workload
+from rollout.platforms import ports
 from rollout.platforms.kubernetes import refs, rest, router, runtime
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
@@ -60,6 +63,29 @@ def writes(emu: kubeemu.Emulator) -> int:
 @pytest.fixture
 def res(mesh_crds: kubeemu.Emulator) -> rest.Resources:
     return rest.Resources(mesh_crds.api_client(user_agent="rollout-controller/test"))
+
+
+@pytest.fixture
+def gateway(mesh_crds: kubeemu.Emulator) -> Iterator[gateways.GatewayController]:
+    """Gateway `public` accepts routes; the revision Services they name exist."""
+    for name in ("web-00001", "web-00002"):
+        service = {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": {"ports": [{"port": 80}]},
+        }
+        rawclient.call(mesh_crds.url, "POST", "/api/v1/namespaces/default/services", body=service)
+    controller = gateways.GatewayController(mesh_crds, {"*/public": gateways.ACCEPT})
+    yield controller
+    controller.stop()
+
+
+def in_effect(r: router.KubernetesRouter, rt: route.Route) -> ports.AppliedRoute:
+    """Apply `rt` until the gateway has taken it (its answer without a problem)."""
+    return wait_for(
+        lambda: (a := r.apply(rt)).problem is None and a, 10, "the gateway to accept the route"
+    )
 
 
 def test_a_revision_runs_as_a_deployment_a_service_and_an_hpa(
@@ -129,10 +155,13 @@ def test_a_deployment_deleted_by_hand_comes_back_and_remove_deletes_all(
 
 @pytest.mark.parametrize("via", ["gateway-api", "istio"])
 def test_the_router_writes_the_split_and_reads_it_back(
-    mesh_crds: kubeemu.Emulator, res: rest.Resources, via: routing.Router
+    mesh_crds: kubeemu.Emulator,
+    res: rest.Resources,
+    via: routing.Router,
+    gateway: gateways.GatewayController,
 ) -> None:
     r = router.KubernetesRouter(res, lambda ns, name: 9000, default="gateway-api")
-    applied = r.apply(a_route([("web-00001", 80, "stable"), ("web-00002", 20, "canary")], via))
+    applied = in_effect(r, a_route([("web-00001", 80, "stable"), ("web-00002", 20, "canary")], via))
     assert sorted((t.revision_name, t.percent, t.tag) for t in applied.traffic) == [
         ("web-00001", 80, "stable"),
         ("web-00002", 20, "canary"),
@@ -152,10 +181,11 @@ def test_a_split_edited_by_hand_is_restored_and_reported(
     res: rest.Resources,
     kubeconfig: pathlib.Path,
     kubectl: Kubectl,
+    gateway: gateways.GatewayController,
 ) -> None:
     r = router.KubernetesRouter(res, lambda ns, name: 9000)
     wanted = a_route([("web-00001", 80, None), ("web-00002", 20, None)])
-    r.apply(wanted)
+    in_effect(r, wanted)
     edited = kubectl(
         kubeconfig,
         "patch",
@@ -170,6 +200,8 @@ def test_a_split_edited_by_hand_is_restored_and_reported(
     assert edited.returncode == 0, edited.stderr
     applied = r.apply(wanted)
     assert "changed outside rollout" in applied.drift
+    assert applied.problem is not None  # restored, not yet taken by the gateway
+    applied = in_effect(r, wanted)
     assert sorted((t.revision_name, t.percent) for t in applied.traffic) == [
         ("web-00001", 80),
         ("web-00002", 20),

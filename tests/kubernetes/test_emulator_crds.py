@@ -411,18 +411,21 @@ def test_unserved_versions_are_not_served(
     assert [v["version"] for v in group["versions"]] == ["v1"]
 
 
-def test_mesh_crds_preserve_unknown_fields_and_serve_two_versions(
+def test_mesh_crds_keep_a_valid_spec_and_serve_two_versions(
     mesh_crds: kubeemu.Emulator,
 ) -> None:
-    """HTTPRoute/VirtualService keep any spec; a VirtualService written at v1beta1 reads at v1."""
+    """HTTPRoute/VirtualService keep a valid spec (written with every default, so that it
+    reads back the same); a VirtualService written at v1beta1 reads at v1."""
     custom = kubernetes.client.CustomObjectsApi(mesh_crds.api_client())
+    backend = {"group": "", "kind": "Service", "name": "web-1", "port": 80, "weight": 90}
+    every_path = {"path": {"type": "PathPrefix", "value": "/"}}
     route = {
         "apiVersion": "gateway.networking.k8s.io/v1",
         "kind": "HTTPRoute",
         "metadata": {"name": "web"},
         "spec": {
-            "parentRefs": [{"name": "gw"}],
-            "rules": [{"backendRefs": [{"name": "web-1", "port": 80, "weight": 90}]}],
+            "parentRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "gw"}],
+            "rules": [{"matches": [every_path], "backendRefs": [backend]}],
         },
     }
     made = custom.create_namespaced_custom_object(

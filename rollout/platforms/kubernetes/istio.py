@@ -16,6 +16,15 @@ Decisions:
 - Read-back: the first route without a `rollout-tag` match gives the weights (none
   when it aborts every request), each route matching it gives a tag; a revision is
   the first label of a destination host. URL: the first concrete host.
+- In effect (`in_effect`): Istio reports on a VirtualService only when istiod writes
+  status (`PILOT_ENABLE_STATUS`, off by default): `status.observedGeneration`, a
+  `Reconciled` condition (False while the config still propagates to the proxies,
+  True once every proxy has it) and the analyzers' `validationMessages` (informational:
+  they do not stop the config from being applied). When that status is there, the
+  split counts only once `Reconciled` is True for the current generation (until then
+  `RoutePending`, with the first Error of `validationMessages` in the message). With
+  no status at all, a VirtualService stored is counted as applied: nothing on the
+  cluster says more.
 
 Implements `traffic.Router`. Pure; no I/O, no client import. Called by `router.py`;
 table-tested in tests/unit/kubernetes/test_builders.py.
@@ -26,9 +35,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rollout.api import names, route, routing, split
+from rollout.platforms import ports
 from rollout.platforms.kubernetes import owned, refs, traffic
 
-__all__ = ["REF", "applied", "build", "url"]
+__all__ = ["REF", "applied", "build", "in_effect", "url"]
 
 Obj = owned.Obj
 
@@ -137,3 +147,34 @@ def _aborts_all(http: Obj) -> bool:
         return False
     share = (abort.get("percentage") or {}).get("value", 100)
     return isinstance(share, int | float) and share >= 100
+
+
+def in_effect(obj: Obj) -> ports.RouteProblem | None:
+    """None when istiod reports the current generation Reconciled, or reports nothing
+    (its status writing is off); else `RoutePending` with what it says."""
+    status = obj.get("status") or {}
+    conditions = [c for c in status.get("conditions") or [] if isinstance(c, dict)]
+    reconciled = next((c for c in conditions if c.get("type") == "Reconciled"), None)
+    if reconciled is None:
+        return None
+    generation = (obj.get("metadata") or {}).get("generation")
+    seen = status.get("observedGeneration")
+    errors = [
+        str(m.get("message") or (m.get("type") or {}).get("code") or m.get("code") or "")
+        for m in status.get("validationMessages") or []
+        if isinstance(m, dict) and str(m.get("level", "")).lower() == "error"
+    ]
+    note = f"; istio's analysis: {errors[0]}" if errors else ""
+    if seen is not None and str(seen) != str(generation):
+        return ports.RouteProblem(
+            traffic.ROUTE_PENDING,
+            f"istiod has not yet reconciled generation {generation} of the VirtualService"
+            f" (it reports generation {seen}){note}",
+        )
+    if reconciled.get("status") != "True":
+        said = ": ".join(str(x) for x in (reconciled.get("reason"), reconciled.get("message")) if x)
+        return ports.RouteProblem(
+            traffic.ROUTE_PENDING,
+            f"istiod reports the VirtualService not yet Reconciled ({said or 'no reason'}){note}",
+        )
+    return None

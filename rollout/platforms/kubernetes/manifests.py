@@ -57,7 +57,7 @@ import yaml
 
 from rollout import __version__
 from rollout.analysis.providers import presets
-from rollout.api import crds, endpoints, kinds
+from rollout.api import crds, endpoints, kinds, routing
 from rollout.platforms.kubernetes import rbac, scope
 
 __all__ = [
@@ -149,8 +149,12 @@ class Settings:
     # preset of the counters the mesh exports; "" / None: none.
     prometheus_url: str = ""
     preset: str | None = None
+    # `controller --gateway`: the parent of HTTPRoutes whose Service names none; "": none.
+    gateway: str = ""
 
     def __post_init__(self) -> None:
+        if self.gateway:
+            _checked("--gateway", self.gateway, routing.parse_gateway)
         _checked("--namespace", self.namespace, scope.check_namespace)
         for name in self.watch_namespaces:
             _checked("--watch-namespaces", name, scope.check_namespace)
@@ -375,6 +379,8 @@ def _controller(s: Settings) -> Obj:
     if s.prometheus_url and s.preset is not None:
         args += ["--metrics", "prometheus", "--prometheus-url", s.prometheus_url]
         args += ["--preset", s.preset]
+    if s.gateway:
+        args += ["--gateway", s.gateway]
     return {
         "name": "controller",
         "image": s.image,

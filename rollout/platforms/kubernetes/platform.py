@@ -1,8 +1,9 @@
 """The Kubernetes platform, assembled: runtime (Deployments), router (Gateway API or
-Istio), events, adopted Deployments (`spec.workloadRef`: `adopter`), and metric
-providers (Prometheus and web, whose `secretKeyRef` credentials the Secret reader
-gets from the release's namespace; or, to rehearse a policy on a cluster, a simulator
-scenario that follows the weights really applied).
+Istio; `--gateway`: the parent of HTTPRoutes that name none), events, adopted
+Deployments (`spec.workloadRef`: `adopter`), and metric providers (Prometheus and
+web, whose `secretKeyRef` credentials the Secret reader gets from the release's
+namespace; or, to rehearse a policy on a cluster, a simulator scenario that follows
+the weights really applied).
 
 Called by `rollout controller --platform kubernetes`.
 """
@@ -48,6 +49,7 @@ def make(
     port_of: router.PortOf,
     *,
     router_default: routing.Router = "gateway-api",
+    default_gateway: routing.ParentRef | None = None,
     may_write: Callable[[], bool] | None = None,
     scenario: str | None = None,
     rps: float = 10.0,
@@ -58,7 +60,9 @@ def make(
     """The platform; `namespaces` (None: all) bounds where Secrets are read — the
     store bounds everything else (the reconcilers act only on what it lists)."""
     res = rest.Resources(api_client, may_write=may_write)
-    real_router = router.KubernetesRouter(res, port_of, default=router_default)
+    real_router = router.KubernetesRouter(
+        res, port_of, default=router_default, default_gateway=default_gateway
+    )
     traffic_router: ports.TrafficRouter = real_router
     reader = secrets.KubernetesSecrets(
         rest.Resources(api_client, timeout=SECRET_TIMEOUT), namespaces=namespaces

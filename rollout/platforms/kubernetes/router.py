@@ -10,9 +10,21 @@
   Services and a header-matched rule per tag,
 
 then reads the split back from what the API server stored (`Router.applied`), never
-from what it asked for. The router is `route.spec.routing.router`, else the cluster
-default given to the controller (`--router`). A new router is one module and one
-entry in `ROUTERS` (its RBAC use follows from the table).
+from what it asked for, and counts it only once it is in effect, not just stored
+(`Router.in_effect`: the gateway accepted the route's current generation; Istio
+reconciled it where istiod reports status). Until then the route has a problem
+(`RoutePending`, `RouteNotAccepted`, `RouteRefsNotResolved`, with the gateway's own
+message): Ready is False, the Route reconciler asks again soon, and a release does
+not step on. The split reported meanwhile is the last one the Route reported in
+effect (`route.status.traffic`: the gateway keeps serving what it last accepted),
+or none when a gateway refused the current generation (a refused route is detached).
+The router is `route.spec.routing.router`, else the cluster default given to the
+controller (`--router`). A new router is one module and one entry in `ROUTERS` (its
+RBAC use follows from the table).
+
+Gateway API parents: a Route's `routing.parentRefs`, else the controller's
+`--gateway` (`default_gateway`); with neither the HTTPRoute is not written (it would
+attach to no gateway) and the route reports `NoParentRefs`.
 
 Drift: when the stored split differs from the route's although the object still
 carries the fingerprint of our last write, someone else edited it; the router writes
@@ -42,7 +54,7 @@ from rollout.platforms.kubernetes import (
     traffic,
 )
 
-__all__ = ["ROUTERS", "KubernetesRouter", "PortOf"]
+__all__ = ["NO_PARENTS", "ROUTERS", "KubernetesRouter", "PortOf"]
 
 PortOf = Callable[[str, str], int | None]  # (namespace, revision) → its serving port
 
@@ -50,6 +62,13 @@ ROUTERS: dict[routing.Router, traffic.Router] = {
     "gateway-api": gateway_api,
     "istio": istio,
 }
+
+NO_PARENTS = (
+    "the route names no Gateway API parent and the controller has no default: an"
+    " HTTPRoute without parentRefs attaches to no gateway, so none was written; set"
+    " spec.routing.parentRefs on the Service, or start the controller with"
+    " --gateway NAMESPACE/NAME"
+)
 
 _VERBS = ("get", "create", "patch", "delete")
 USES: tuple[tuple[str, str, tuple[str, ...]], ...] = (  # for the RBAC rules (see store.USES)
@@ -67,10 +86,12 @@ class KubernetesRouter:
         port_of: PortOf,
         *,
         default: routing.Router = "gateway-api",
+        default_gateway: routing.ParentRef | None = None,
     ) -> None:
         self.res = resources
         self.port_of = port_of  # a revision's serving port (from its template)
         self.default = default
+        self.default_gateway = default_gateway  # parent of HTTPRoutes that name none
         self._known: dict[tuple[str, str], routing.Router] = {}
         self._lock = threading.Lock()
 
@@ -84,6 +105,11 @@ class KubernetesRouter:
             stable = traffic.make_stable_service(rt, port=port)
             runtime.converge(self.res, refs.SERVICES, namespace, stable)
         kind = ROUTERS[chosen]
+        if kind is gateway_api:
+            rt = self._with_parents(rt)
+            if not rt.spec.routing or not rt.spec.routing.parent_refs:
+                missing = ports.RouteProblem(traffic.NO_PARENT_REFS, NO_PARENTS)
+                return ports.AppliedRoute(list(rt.status.traffic), url_of(rt), problem=missing)
         stored, drift = self._write(kind, namespace, kind.build(rt), rt.spec.traffic)
         with self._lock:
             previous = self._known.get((namespace, name))
@@ -92,7 +118,21 @@ class KubernetesRouter:
             for other in ROUTERS.values():
                 if other is not kind:
                     self.res.delete(other.REF, namespace, name)
-        return ports.AppliedRoute(traffic=kind.applied(stored), url=url_of(rt), drift=drift)
+        problem = kind.in_effect(stored)
+        if problem is None:
+            return ports.AppliedRoute(traffic=kind.applied(stored), url=url_of(rt), drift=drift)
+        # stored, not in effect: what the data plane still serves is the last split in
+        # effect, nothing once a gateway refused this generation (the route is detached)
+        held = [] if problem.reason == traffic.NOT_ACCEPTED else list(rt.status.traffic)
+        return ports.AppliedRoute(traffic=held, url=url_of(rt), drift=drift, problem=problem)
+
+    def _with_parents(self, rt: route.Route) -> route.Route:
+        """`rt` with the controller's `--gateway` as its parent when it names none."""
+        given = rt.spec.routing or routing.Routing()
+        if given.parent_refs or self.default_gateway is None:
+            return rt
+        filled = given.model_copy(update={"parent_refs": [self.default_gateway]})
+        return rt.model_copy(update={"spec": rt.spec.model_copy(update={"routing": filled})})
 
     def _write(
         self,

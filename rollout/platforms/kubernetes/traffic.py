@@ -7,7 +7,8 @@ the stable Service, and the pieces of a split both routers build and read back.
 A router is a module with `REF` (where its object lives), `build(route)` (the object,
 owned by the Route and labelled `rollout.dev/service` and
 `app.kubernetes.io/managed-by: rollout`), `applied(stored)` (the split the stored
-object really applies) and `url(stored)` (its first concrete host). `router.py` picks
+object asks for), `in_effect(stored)` (None once the data plane has taken it, else
+why not: the reasons below) and `url(stored)` (its first concrete host). `router.py` picks
 one from its table by `routing.router`; adding a router is one module and one entry.
 
 Decisions:
@@ -35,9 +36,14 @@ from collections.abc import Iterable
 from typing import Any, Protocol
 
 from rollout.api import names, route, split
+from rollout.platforms import ports
 from rollout.platforms.kubernetes import owned, refs
 
 __all__ = [
+    "NOT_ACCEPTED",
+    "NO_PARENT_REFS",
+    "REFS",
+    "ROUTE_PENDING",
     "Router",
     "assemble",
     "labels",
@@ -49,6 +55,12 @@ __all__ = [
 ]
 
 Obj = owned.Obj
+
+# Why a stored route is not in effect (`Router.in_effect`; the Route's Ready reason).
+ROUTE_PENDING = "RoutePending"  # its controller has not taken the current generation yet
+NOT_ACCEPTED = "RouteNotAccepted"  # a gateway refused it (its reason and message follow)
+REFS = "RouteRefsNotResolved"  # a gateway accepted it but cannot resolve a backend
+NO_PARENT_REFS = "NoParentRefs"  # an HTTPRoute with no parent attaches to nothing
 
 
 class Router(Protocol):
@@ -62,6 +74,11 @@ class Router(Protocol):
 
     def applied(self, obj: Obj) -> list[split.TrafficStatus]:
         """The split a stored object applies (weights as percents, tags, tag URLs)."""
+        ...
+
+    def in_effect(self, obj: Obj) -> ports.RouteProblem | None:
+        """None when the data plane has taken the stored object's current generation
+        (as far as its status tells); else why not."""
         ...
 
     def url(self, obj: Obj) -> str | None:

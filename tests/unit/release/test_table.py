@@ -22,6 +22,7 @@ from rollout.analysis import measurement
 from rollout.api import policyspec
 from rollout.api.release import (
     Command,
+    HistoryEntry,
     MetricStatus,
     Phase,
     PromoteRequest,
@@ -147,6 +148,13 @@ def observe(
     return observation.Observation(
         now=at(seconds), canary_ready=ready, applied=weights, readings=readings, **fields
     )
+
+
+# What the release reads from a Route whose gateway refused it (issue 18, finding 2).
+GATEWAY_SAID = (
+    "RouteNotAccepted: gateway default/public did not accept the route:"
+    " NotAllowedByListeners: no listener allows routes from namespace default"
+)
 
 
 def rate(value: float | None, seconds: float, samples: int | None = 100) -> measurement.Measurement:
@@ -427,6 +435,13 @@ CASES: dict[str, Case] = {
         canary=None,
         fields={"pause_reason": "inconclusive", "step_index": 1},
     ),
+    "route-not-in-effect": Case(
+        release(),
+        status(Phase.PROGRESSING, 2, 50),
+        observe(600, applied=10, route_problem=GATEWAY_SAID),
+        canary=0,
+        fields={"step_index": 2},
+    ),
     "weights-stuck": Case(
         release(),
         status(Phase.PROGRESSING, 2, 50),
@@ -463,6 +478,18 @@ CASES: dict[str, Case] = {
         fields={"step_index": 1, "step_started_at": at(5)},
     ),
     # --- ticks: moving traffic to the end ---------------------------------------------
+    "route-not-in-effect-ending": Case(
+        release(),
+        status(
+            Phase.PROMOTING,
+            LAST,
+            100,
+            history=[HistoryEntry(at=at(30), event="Promoting", phase=Phase.PROMOTING)],
+        ),
+        observe(30 + 600, applied=50, route_problem=GATEWAY_SAID),
+        canary=0,
+        fields={"finished_at": at(630)},
+    ),
     "promoted": Case(
         release(),
         status(Phase.PROMOTING, LAST, 100),
@@ -560,6 +587,10 @@ MESSAGES = {
     "analysis-errors": "provider errors: error-rate: provider error: connection refused",
     "analysis-inconclusive": "inconclusive: error-rate: no data",
     "weights-stuck": "traffic weights were not applied within the progress deadline",
+    "route-not-in-effect": f"traffic weights were not in effect within 10m: {GATEWAY_SAID}",
+    "route-not-in-effect-ending": (
+        f"traffic weights were not in effect within 10m: {GATEWAY_SAID}"
+    ),
     "wait-at-pause-step": "WaitingForPromotion: stable 50% / canary 50%",
     "last-step-done": "Promoting: stable 0% / canary 100%",
     "step-done": "step 2: analysis for 1m (all metrics)",
