@@ -36,6 +36,7 @@ import yaml
 from kubeemu import (
     api,
     authz,
+    deployments,
     exchange,
     faults,
     objects,
@@ -202,6 +203,7 @@ class Emulator:
             server_address=lambda: f"127.0.0.1:{self.port}",
             bookmark_interval=bookmark_interval,
         )
+        self.deployments = deployments.DeploymentController(self._store, self._registry, clock)
         self._server = _Server(self._api, self._stopping)
         self.port: int = self._server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
@@ -230,6 +232,7 @@ class Emulator:
         self._stopped = True
         self._stopping.set()
         self._store.close()
+        self.deployments.stop()
         self._server.shutdown()
         self._thread.join(_JOIN_TIMEOUT_S)
         threads = self._server.close_connections()
