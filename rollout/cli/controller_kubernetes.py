@@ -12,7 +12,9 @@ refused before it is sent, and Secrets are read only there: the controller works
 with Roles in those namespaces and no cluster-wide grant.
 
 The Deployments Services adopt (`spec.workloadRef`) are watched by label
-(`adopter.KubernetesWorkloads.watch`): a change to one wakes its Service.
+(`adopter.KubernetesWorkloads.watch`): a change to one wakes its Service. Those the
+runtime makes are watched by our managed-by label (`runtime.KubernetesRuntime.watch`):
+a change of one's status wakes its Revision, which then does not poll it.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from rollout.platforms.kubernetes import (
     leader,
     platform,
     rest,
+    runtime,
     store,
 )
 from rollout.reconcilers import base
@@ -100,7 +103,7 @@ def run(
         kube_store, plat, clock, workers=workers, notifications=notifications
     )
     server = serve_metrics(controller)
-    watching = _watch_adopted(plat, controller, stop)
+    watching = _watch_deployments(plat, controller, stop)
     log.info(
         "controller",
         platform="kubernetes",
@@ -118,25 +121,34 @@ def run(
     finally:
         if server is not None:
             server.shutdown()
-        if watching is not None:
-            watching.stop()
+        for watch in watching:
+            watch.stop()
         kube_store.close()
 
 
-def _watch_adopted(
+def _watch_deployments(
     plat: ports.Platform, controller: manager.Controller, stop: threading.Event
-) -> adopter.KubernetesWorkloads | None:
-    """Watch the Deployments Services adopted (`spec.workloadRef`): a change wakes the
-    Service that adopted it (until `stop`)."""
+) -> list[adopter.KubernetesWorkloads | runtime.KubernetesRuntime]:
+    """Watch the Deployments Services adopted (`spec.workloadRef`: a change wakes the
+    Service that adopted it) and those the runtime made (a change of status wakes the
+    revision), until `stop`."""
+    started: list[adopter.KubernetesWorkloads | runtime.KubernetesRuntime] = []
     workloads = plat.workloads
-    if not isinstance(workloads, adopter.KubernetesWorkloads):
-        return None
+    if isinstance(workloads, adopter.KubernetesWorkloads):
 
-    def wake(namespace: str, name: str) -> None:
-        controller.wake(base.Key("Service", namespace, name))
+        def wake_service(namespace: str, name: str) -> None:
+            controller.wake(base.Key("Service", namespace, name))
 
-    workloads.watch(wake, stop)
-    return workloads
+        workloads.watch(wake_service, stop)
+        started.append(workloads)
+    if isinstance(plat.runtime, runtime.KubernetesRuntime):
+
+        def wake_revision(namespace: str, name: str) -> None:
+            controller.wake(base.Key("Revision", namespace, name))
+
+        plat.runtime.watch(wake_revision, stop)
+        started.append(plat.runtime)
+    return started
 
 
 def _port_of(kube_store: port.Store) -> Callable[[str, str], int | None]:

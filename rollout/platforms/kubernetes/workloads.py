@@ -25,6 +25,11 @@ Decisions:
   bounds — a Deployment patched down from what the HPA made it would drop capacity.
 - A Deployment at `replicas: 0` reports `ScaledToZero` (never ready, never failed).
 - Only a Deployment status that has observed the current generation counts.
+- A revision fails when its Deployment does (`ProgressDeadlineExceeded`) and when Pod
+  Security admission refuses its pods (`ReplicaFailure` FailedCreate: its template
+  will not change); image pull errors and other refusals (a quota) wait for the
+  deadline, and their cause — the ReplicaFailure message, else the pods' waiting
+  reason (`ImagePullBackOff`) — ends the message, so that it reaches the release.
 
 No I/O, no client import, no clock: `now` is passed in. Called by the runtime adapter
 (`runtime.py`); table-tested in tests/unit/kubernetes/test_builders.py.
@@ -33,6 +38,7 @@ No I/O, no client import, no clock: `now` is passed in. Called by the runtime ad
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from rollout.api import names, podspec, revision, workload
@@ -45,11 +51,15 @@ __all__ = [
     "make_deployment",
     "make_hpa",
     "make_revision_service",
+    "needs_pods",
+    "pod_problem",
 ]
 
 Obj = owned.Obj
 
 DEFAULT_CPU_TARGET = 80
+POD_SECURITY = "violates PodSecurity"  # in the message of Pod Security admission's refusal
+_CREATING = ("ContainerCreating", "PodInitializing")  # waiting, but nothing wrong
 
 
 def _labels(rev: revision.Revision) -> dict[str, str]:
@@ -171,17 +181,26 @@ def make_hpa(rev: revision.Revision, *, replicas: int | None = None) -> Obj | No
 
 
 def deployment_state(
-    deployment: Obj, now: datetime, *, cluster_domain: str = names.CLUSTER_DOMAIN
+    deployment: Obj,
+    now: datetime,
+    *,
+    pods: Sequence[Obj] = (),
+    cluster_domain: str = names.CLUSTER_DOMAIN,
 ) -> ports.RuntimeState:
-    """What a stored Deployment says about its revision.
+    """What a stored Deployment (and its `pods`, when read) says about its revision.
 
     Only a status that has observed the current generation counts. Reasons:
     `ScaledToZero` (spec.replicas is 0; the counts say what still stops), `Ready`
     (available and updated replicas reach spec.replicas), `ProgressDeadlineExceeded`
-    (the Deployment controller gave up: failed), `ReplicaFailure` (pods cannot be
-    created, e.g. quota), `Unavailable` (it had completed, then lost pods), else
-    `Starting`. `now` only words the message of a Deployment that no Deployment
-    controller observed within its progress deadline."""
+    (the Deployment controller gave up: failed, its message followed by the cause
+    below), `FailedCreate` (the `ReplicaFailure` condition: pods cannot be created —
+    failed when Pod Security admission refuses them, as the template will not change;
+    a quota may free up, so otherwise it waits for the deadline), `Unavailable` (it had
+    completed, then lost pods), else `Starting`. The cause, when known, ends the
+    message: the ReplicaFailure message, else the first pod's container waiting for a
+    reason other than being created (`ImagePullBackOff: Back-off pulling image …`).
+    `now` only words the message of a Deployment that no Deployment controller
+    observed within its progress deadline."""
     meta = deployment.get("metadata") or {}
     spec = deployment.get("spec") or {}
     status = deployment.get("status") or {}
@@ -206,24 +225,59 @@ def deployment_state(
         return ports.RuntimeState(True, "Ready", "", **counts)
     conditions = {c.get("type"): c for c in status.get("conditions") or [] if isinstance(c, dict)}
     progressing = conditions.get("Progressing") or {}
+    failure = conditions.get("ReplicaFailure") or {}
+    refused = ""
+    if failure.get("status") == "True":
+        reason = str(failure.get("reason") or "ReplicaFailure")
+        refused = f"{reason}: {failure.get('message') or 'pods cannot be created'}"
+    cause = refused or pod_problem(pods)
     if progressing.get("status") == "False" and (
         progressing.get("reason") == "ProgressDeadlineExceeded"
     ):
         message = progressing.get("message") or f"{name} did not progress within its deadline"
+        message = f"{message.rstrip('.')}: {cause}" if cause else message
         return ports.RuntimeState(False, "ProgressDeadlineExceeded", message, failed=True, **counts)
-    failure = conditions.get("ReplicaFailure") or {}
-    if failure.get("status") == "True":
-        message = failure.get("message") or failure.get("reason") or "pods cannot be created"
-        return ports.RuntimeState(False, "ReplicaFailure", message, **counts)
+    if refused:
+        forbidden = POD_SECURITY in str(failure.get("message"))
+        reason = str(failure.get("reason") or "ReplicaFailure")
+        message = str(failure.get("message") or "pods cannot be created")
+        return ports.RuntimeState(False, reason, message, failed=forbidden, **counts)
     message = f"{available}/{want} replicas available"
     if updated < want:
         message += f", {updated}/{want} updated"
+    if cause:
+        message += f": {cause}"
     if progressing.get("reason") == "NewReplicaSetAvailable":
         detail = (conditions.get("Available") or {}).get("message")
         return ports.RuntimeState(
             False, "Unavailable", f"{message}: {detail}" if detail else message, **counts
         )
     return ports.RuntimeState(False, "Starting", message, **counts)
+
+
+def needs_pods(state: ports.RuntimeState) -> bool:
+    """Whether the pods may tell why a Deployment is not available (read them then)."""
+    return state.reason in ("Starting", "Unavailable", "ProgressDeadlineExceeded") and (
+        "observe the latest generation" not in state.message
+    )
+
+
+def pod_problem(pods: Sequence[Obj]) -> str:
+    """`reason: message` of the first container (init containers first) of the first
+    pod that waits for something else than being created; "" when none does."""
+    for pod in pods:
+        status = pod.get("status") or {}
+        for container in [
+            *(status.get("initContainerStatuses") or []),
+            *(status.get("containerStatuses") or []),
+        ]:
+            waiting = ((container or {}).get("state") or {}).get("waiting") or {}
+            reason = waiting.get("reason")
+            if reason and reason not in _CREATING:
+                detail = f"{reason}: {waiting['message']}" if waiting.get("message") else reason
+                pod_name = (pod.get("metadata") or {}).get("name")
+                return f"{detail} (pod {pod_name})" if pod_name else detail
+    return ""
 
 
 def _unobserved(deployment: Obj, now: datetime) -> str:
