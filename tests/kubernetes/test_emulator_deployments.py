@@ -52,24 +52,15 @@ def conditions(status: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {c["type"]: c for c in status.get("conditions") or []}
 
 
-def pods(emu: kubeemu.Emulator, name: str) -> list[dict[str, Any]]:
-    answer = rawclient.call(
-        emu.url, "GET", f"/api/v1/namespaces/default/pods?labelSelector=app%3D{name}"
-    )
-    assert answer.status == 200, answer.body
-    return list(answer.body["items"])
-
-
 def test_nothing_is_written_until_started(emulator: kubeemu.Emulator) -> None:
     create(emulator, a_deployment("web"))
     time.sleep(0.1)
     dep = emulator.get_object("apps", "v1", "deployments", "default", "web")
     assert dep is not None
     assert dep.get("status", {}).get("observedGeneration") is None
-    assert pods(emulator, "web") == []
 
 
-def test_a_deployment_becomes_available_after_the_delay_with_its_pods(
+def test_a_deployment_becomes_available_after_the_delay(
     emulator: kubeemu.Emulator,
 ) -> None:
     emulator.deployments.start(ready_after=0.3)
@@ -83,10 +74,6 @@ def test_a_deployment_becomes_available_after_the_delay_with_its_pods(
     assert (ready["replicas"], ready["updatedReplicas"], ready["readyReplicas"]) == (2, 2, 2)
     assert conditions(ready)["Available"]["status"] == "True"
     assert conditions(ready)["Progressing"]["reason"] == "NewReplicaSetAvailable"
-    running = pods(emulator, "web")
-    assert len(running) == 2
-    assert all(p["status"]["containerStatuses"][0]["ready"] for p in running)
-    assert all(p["metadata"]["name"].startswith("web-") for p in running)
 
     # scaled to zero: no pods, available at once
     patch = rawclient.call(
@@ -100,7 +87,6 @@ def test_a_deployment_becomes_available_after_the_delay_with_its_pods(
     zero = wait_status(emulator, "web", lambda s: s.get("observedGeneration") == 2)
     assert "replicas" not in zero
     assert conditions(zero)["Available"]["status"] == "True"
-    assert pods(emulator, "web") == []
 
 
 @pytest.mark.parametrize("mode", ["image-pull", "progress-deadline", "hold"])
@@ -119,14 +105,6 @@ def test_a_deployment_that_never_becomes_available_exceeds_its_deadline(
     )
     assert conditions(failed)["Progressing"]["reason"] == "ProgressDeadlineExceeded"
     assert conditions(failed)["Progressing"]["message"].endswith("has timed out progressing.")
-    waiting = [p["status"]["containerStatuses"][0]["state"] for p in pods(emulator, "web")]
-    if mode == "image-pull":
-        assert waiting[0]["waiting"] == {
-            "reason": "ImagePullBackOff",
-            "message": 'Back-off pulling image "registry.example/web:nope"',
-        }
-    else:
-        assert "running" in waiting[0]
 
     emulator.deployments.heal(name="web")
     wait_status(emulator, "web", lambda s: s.get("availableReplicas") == 2)
@@ -143,6 +121,5 @@ def test_pod_security_refuses_the_pods(emulator: kubeemu.Emulator) -> None:
     assert 'is forbidden: violates PodSecurity "restricted:latest": ' in failure["message"]
     assert "replicas" not in refused
     assert refused["unavailableReplicas"] == 2
-    assert pods(emulator, "web") == []
     with pytest.raises(ValueError, match="unknown mode"):
         emulator.deployments.fail("nope", name="web")

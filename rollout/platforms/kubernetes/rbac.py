@@ -62,12 +62,10 @@ NAMESPACED: tuple[Rule, ...] = (
         for resource in ("services", "revisions", "routes", "releases")
     ),
     # what a revision runs as, and what a route splits traffic with; Deployments
-    # also listed and watched (selected by label): ours, whose status changes wake
-    # their revision (`runtime`), and those a Service's workloadRef adopted, whose
-    # replicas and adoption record are patched (`adopter`); the pods of a Deployment
-    # that is not available listed, for why (ImagePullBackOff…)
+    # also listed and watched (selected by label): ours, whose status wakes their
+    # revision (`runtime`), and those a Service's workloadRef adopted, whose
+    # replicas and adoption record are patched (`adopter`)
     ("apps", "deployments", ("get", "list", "watch", "create", "patch", "delete")),
-    ("", "pods", ("list",)),
     ("", "services", WORKLOAD),
     ("autoscaling", "horizontalpodautoscalers", WORKLOAD),
     ("gateway.networking.k8s.io", "httproutes", WORKLOAD),

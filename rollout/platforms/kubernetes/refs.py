@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 
-__all__ = ["DEPLOYMENTS", "EVENTS", "HPAS", "LEASES", "PODS", "SECRETS", "SERVICES", "Ref"]
+__all__ = ["DEPLOYMENTS", "EVENTS", "HPAS", "LEASES", "SECRETS", "SERVICES", "Ref"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,4 +43,3 @@ HPAS = Ref("autoscaling", "v2", "horizontalpodautoscalers")
 LEASES = Ref("coordination.k8s.io", "v1", "leases")
 EVENTS = Ref("", "v1", "events")
 SECRETS = Ref("", "v1", "secrets")
-PODS = Ref("", "v1", "pods")

@@ -11,10 +11,6 @@ from what we wrote — never because the API server filled in defaults, and neve
 fighting the autoscaler over `replicas`. An object edited by hand keeps its hash, so
 it is left alone; deleting it makes `ensure` create it again.
 
-The Deployment's pods are listed (by the revision's label) only when it is not
-available: they may tell why (`workloads.pod_problem`: `ImagePullBackOff`…); a
-refused list (an install without the grant) just leaves the cause out.
-
 `watch(wake, stop)` watches the Deployments we made (by our managed-by label,
 `labelwatch.LabelWatch`) and wakes the revision of each one whose status changes,
 appears or goes; while every stream is connected, `ensure` reports its state as
@@ -40,8 +36,6 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-import structlog
-
 from rollout import clock as clocks
 from rollout.api import names, revision
 from rollout.platforms import ports
@@ -49,14 +43,11 @@ from rollout.platforms.kubernetes import labelwatch, refs, rest, workloads
 
 __all__ = ["KubernetesRuntime", "NotOwned", "Wake", "converge"]
 
-log = structlog.get_logger(__name__)
-
 Wake = Callable[[str, str], None]  # (namespace, revision): reconcile that Revision
 OWNED = f"{names.MANAGED_BY_LABEL}={names.MANAGED_BY},{names.REVISION_LABEL}"
 
 USES: tuple[tuple[str, str, tuple[str, ...]], ...] = (  # for the RBAC rules (see store.USES)
     ("apps", "deployments", ("get", "list", "watch", "create", "patch", "delete")),
-    ("", "pods", ("list",)),
     ("", "services", ("get", "create", "patch", "delete")),
     ("autoscaling", "horizontalpodautoscalers", ("get", "create", "patch", "delete")),
 )
@@ -135,18 +126,7 @@ class KubernetesRuntime:
             converge(self.res, refs.HPAS, namespace, hpa)
         watched = self._watch is not None and self._watch.synced()
         state = workloads.deployment_state(deployment, self.clock.now())
-        if workloads.needs_pods(state):
-            pods = self._pods(namespace, rev.metadata.name)
-            state = workloads.deployment_state(deployment, self.clock.now(), pods=pods)
         return dataclasses.replace(state, watched=watched)
-
-    def _pods(self, namespace: str, name: str) -> list[dict[str, Any]]:
-        try:
-            listed = self.res.list(refs.PODS, namespace, labels=f"{names.REVISION_LABEL}={name}")
-        except Exception as exc:  # the cause is a detail: the state stands without it
-            log.warning("pods not listed", namespace=namespace, revision=name, error=str(exc))
-            return []
-        return [p for p in listed.get("items") or [] if isinstance(p, dict)]
 
     def remove(self, namespace: str, name: str) -> None:
         for ref in (refs.HPAS, refs.SERVICES, refs.DEPLOYMENTS):

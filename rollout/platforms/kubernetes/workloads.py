@@ -27,9 +27,12 @@ Decisions:
 - Only a Deployment status that has observed the current generation counts.
 - A revision fails when its Deployment does (`ProgressDeadlineExceeded`) and when Pod
   Security admission refuses its pods (`ReplicaFailure` FailedCreate: its template
-  will not change); image pull errors and other refusals (a quota) wait for the
-  deadline, and their cause — the ReplicaFailure message, else the pods' waiting
-  reason (`ImagePullBackOff`) — ends the message, so that it reaches the release.
+  will not change); other refusals (a quota that may free up) wait for the deadline.
+  The cause ends the message, so that it reaches the release: the ReplicaFailure
+  message, else the replicas available and the `kubectl describe pods` that shows
+  why (an image that cannot be pulled, a failing probe). Pods are not read: that
+  would need `list` on every pod of the served namespaces (their env included),
+  a grant the controller does not have.
 
 No I/O, no client import, no clock: `now` is passed in. Called by the runtime adapter
 (`runtime.py`); table-tested in tests/unit/kubernetes/test_builders.py.
@@ -38,7 +41,6 @@ No I/O, no client import, no clock: `now` is passed in. Called by the runtime ad
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from rollout.api import names, podspec, revision, workload
@@ -51,15 +53,12 @@ __all__ = [
     "make_deployment",
     "make_hpa",
     "make_revision_service",
-    "needs_pods",
-    "pod_problem",
 ]
 
 Obj = owned.Obj
 
 DEFAULT_CPU_TARGET = 80
 POD_SECURITY = "violates PodSecurity"  # in the message of Pod Security admission's refusal
-_CREATING = ("ContainerCreating", "PodInitializing")  # waiting, but nothing wrong
 
 
 def _labels(rev: revision.Revision) -> dict[str, str]:
@@ -181,31 +180,26 @@ def make_hpa(rev: revision.Revision, *, replicas: int | None = None) -> Obj | No
 
 
 def deployment_state(
-    deployment: Obj,
-    now: datetime,
-    *,
-    pods: Sequence[Obj] = (),
-    cluster_domain: str = names.CLUSTER_DOMAIN,
+    deployment: Obj, now: datetime, *, cluster_domain: str = names.CLUSTER_DOMAIN
 ) -> ports.RuntimeState:
-    """What a stored Deployment (and its `pods`, when read) says about its revision.
+    """What a stored Deployment says about its revision.
 
     Only a status that has observed the current generation counts. Reasons:
     `ScaledToZero` (spec.replicas is 0; the counts say what still stops), `Ready`
     (available and updated replicas reach spec.replicas), `ProgressDeadlineExceeded`
-    (the Deployment controller gave up: failed, its message followed by the cause
-    below), `FailedCreate` (the `ReplicaFailure` condition: pods cannot be created —
-    failed when Pod Security admission refuses them, as the template will not change;
-    a quota may free up, so otherwise it waits for the deadline), `Unavailable` (it had
-    completed, then lost pods), else `Starting`. The cause, when known, ends the
-    message: the ReplicaFailure message, else the first pod's container waiting for a
-    reason other than being created (`ImagePullBackOff: Back-off pulling image …`).
-    `now` only words the message of a Deployment that no Deployment controller
-    observed within its progress deadline."""
+    (the Deployment controller gave up: failed; its message, then the ReplicaFailure
+    message if any, else how many replicas are available and where to look for why),
+    `ReplicaFailure` (pods cannot be created: `FailedCreate: <message>`; failed when
+    Pod Security admission refuses them — the template will not change — else, e.g.
+    a quota that may free up, waiting for the deadline), `Unavailable` (it had
+    completed, then lost pods), else `Starting`. `now` only words the message of a
+    Deployment that no Deployment controller observed within its progress deadline."""
     meta = deployment.get("metadata") or {}
     spec = deployment.get("spec") or {}
     status = deployment.get("status") or {}
     name = str(meta.get("name", ""))
-    host = owned.service_host(name, str(meta.get("namespace") or "default"), cluster_domain)
+    namespace = str(meta.get("namespace") or "default")
+    host = owned.service_host(name, namespace, cluster_domain)
     want = owned.count(spec.get("replicas"), 1)
     available = owned.count(status.get("availableReplicas"))
     updated = owned.count(status.get("updatedReplicas"))
@@ -228,56 +222,31 @@ def deployment_state(
     failure = conditions.get("ReplicaFailure") or {}
     refused = ""
     if failure.get("status") == "True":
-        reason = str(failure.get("reason") or "ReplicaFailure")
-        refused = f"{reason}: {failure.get('message') or 'pods cannot be created'}"
-    cause = refused or pod_problem(pods)
+        refused = str(failure.get("message") or "pods cannot be created")
+        if failure.get("reason"):
+            refused = f"{failure['reason']}: {refused}"
     if progressing.get("status") == "False" and (
         progressing.get("reason") == "ProgressDeadlineExceeded"
     ):
-        message = progressing.get("message") or f"{name} did not progress within its deadline"
-        message = f"{message.rstrip('.')}: {cause}" if cause else message
+        message = str(progressing.get("message") or f"{name} did not progress within its deadline")
+        cause = refused or (
+            f"{available}/{want} replicas available (why: kubectl describe pods -n {namespace}"
+            f" -l {names.REVISION_LABEL}={name})"
+        )
+        message = f"{message.rstrip('.')}: {cause}"
         return ports.RuntimeState(False, "ProgressDeadlineExceeded", message, failed=True, **counts)
     if refused:
-        forbidden = POD_SECURITY in str(failure.get("message"))
-        reason = str(failure.get("reason") or "ReplicaFailure")
-        message = str(failure.get("message") or "pods cannot be created")
-        return ports.RuntimeState(False, reason, message, failed=forbidden, **counts)
+        forbidden = POD_SECURITY in refused
+        return ports.RuntimeState(False, "ReplicaFailure", refused, failed=forbidden, **counts)
     message = f"{available}/{want} replicas available"
     if updated < want:
         message += f", {updated}/{want} updated"
-    if cause:
-        message += f": {cause}"
     if progressing.get("reason") == "NewReplicaSetAvailable":
         detail = (conditions.get("Available") or {}).get("message")
         return ports.RuntimeState(
             False, "Unavailable", f"{message}: {detail}" if detail else message, **counts
         )
     return ports.RuntimeState(False, "Starting", message, **counts)
-
-
-def needs_pods(state: ports.RuntimeState) -> bool:
-    """Whether the pods may tell why a Deployment is not available (read them then)."""
-    return state.reason in ("Starting", "Unavailable", "ProgressDeadlineExceeded") and (
-        "observe the latest generation" not in state.message
-    )
-
-
-def pod_problem(pods: Sequence[Obj]) -> str:
-    """`reason: message` of the first container (init containers first) of the first
-    pod that waits for something else than being created; "" when none does."""
-    for pod in pods:
-        status = pod.get("status") or {}
-        for container in [
-            *(status.get("initContainerStatuses") or []),
-            *(status.get("containerStatuses") or []),
-        ]:
-            waiting = ((container or {}).get("state") or {}).get("waiting") or {}
-            reason = waiting.get("reason")
-            if reason and reason not in _CREATING:
-                detail = f"{reason}: {waiting['message']}" if waiting.get("message") else reason
-                pod_name = (pod.get("metadata") or {}).get("name")
-                return f"{detail} (pod {pod_name})" if pod_name else detail
-    return ""
 
 
 def _unobserved(deployment: Obj, now: datetime) -> str:

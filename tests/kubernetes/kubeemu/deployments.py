@@ -1,55 +1,52 @@
 """The Deployment controller's part of a cluster (kube-controller-manager's Deployment
-and ReplicaSet controllers, the kubelet, Pod Security admission), with failure modes a
-test chooses per Deployment.
+and ReplicaSet controllers, the kubelet, Pod Security admission) as a Deployment's
+status shows it, with failure modes a test chooses per Deployment.
 
     emu.deployments.start(ready_after=0.0, time_scale=1.0)   # off until started
     emu.deployments.fail("image-pull", name="web-00002")     # or namespace=, selector=
     emu.deployments.heal(name="web-00002")                   # back to the normal path
     emu.deployments.stop()                                   # emu.stop() does it too
 
-Once started, a thread follows the store (no HTTP: nothing in `emu.requests`) and,
-for every Deployment, writes the status the real controllers would converge to, with
-minimal Pods (`status.phase`, `conditions` Ready, `containerStatuses`) labelled with
-the template's labels and `pod-template-hash`, named `<deployment>-<hash>-<5 chars>`.
-The clock of a Deployment's progress starts when the controller first sees its
-current template at its current replica count (a new template or a scale resets it).
+Once started, a thread follows the store's events (no HTTP: nothing in
+`emu.requests`) and, for every Deployment, writes the status the real controllers
+would converge to. The clock of a Deployment's progress starts when the controller
+first sees its current template at its current replica count (a new template or a
+scale resets it).
 
 Modes (what a test picks; the normal path when none):
-- normal: pods `Running` but not ready for `ready_after` seconds, then ready:
-  `Available=True MinimumReplicasAvailable`, `Progressing=True
-  NewReplicaSetAvailable`, every count at `spec.replicas`.
-- `hold`: pods run and never become ready (a slow start a test ends with `heal`).
-- `image-pull`: pods `Pending`, their containers waiting `ImagePullBackOff`
-  (`Back-off pulling image "<image>"`).
-- `progress-deadline`: pods run, never ready (a readiness probe that fails).
-- `pod-security`: no pod is created: `ReplicaFailure=True FailedCreate` with the
+- normal: pods not ready for `ready_after` seconds, then ready: `Available=True
+  MinimumReplicasAvailable`, `Progressing=True NewReplicaSetAvailable`, every count
+  at `spec.replicas`.
+- `hold`: pods made, never ready (a slow start a test ends with `heal`).
+- `image-pull`, `progress-deadline`: pods made, never ready. The two are the same
+  at the Deployment's level, as on a cluster: why pods are not ready (a container
+  waiting `ImagePullBackOff`, a failing readiness probe) is only in the Pods, which
+  are not modelled — the controller under test does not read Pods (no RBAC grant).
+- `pod-security`: no pod can be made: `ReplicaFailure=True FailedCreate` with the
   admission's message (`pods "<name>" is forbidden: violates PodSecurity
   "restricted:latest": ...`), `replicas: 0`.
 Every mode but the normal one ends, after `progressDeadlineSeconds × time_scale`
 seconds without becoming available, with `Progressing=False
 ProgressDeadlineExceeded` (`ReplicaSet "<name>-<hash>" has timed out progressing.`);
 before that `Progressing=True ReplicaSetUpdated`, `Available=False
-MinimumReplicasUnavailable`. A Deployment at `replicas: 0` has no pods and is
-`Available=True` at once. `observedGeneration` follows `metadata.generation`; zero
+MinimumReplicasUnavailable`. A Deployment at `replicas: 0` is `Available=True` at
+once. `observedGeneration` follows `metadata.generation`; zero
 counts are left out, as the API server's `omitempty` does.
 
-Deliberate deviations: no ReplicaSets (pods are owned by the Deployment, so the
-cascade removes them); no rolling update (all pods of the old template go at once);
-pods are not scheduled (no `nodeName`, `podIP`).
+Deliberate deviations: no ReplicaSets and no Pods (only the Deployment's status);
+no rolling update (a new template's pods replace the old ones at once).
 
 Called by `server.py` (`Emulator.deployments`); uses `storage` and `objects` directly.
 """
 
 from __future__ import annotations
 
-import copy
 import datetime
 import hashlib
 import json
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -63,7 +60,6 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 MODES = ("hold", "image-pull", "progress-deadline", "pod-security")
 DEPLOYMENTS: storage.GroupResource = ("apps", "deployments")
-PODS: storage.GroupResource = ("", "pods")
 _WAIT = 0.05  # seconds at most between looks (a test's new mode is seen this fast)
 
 
@@ -164,7 +160,7 @@ class DeploymentController:
     # --- the loop -----------------------------------------------------------------------
 
     def _run(self) -> None:
-        """Follow the store's events (a Deployment or one of its pods written), and the
+        """Follow the store's events (a Deployment written), and the
         timers of the Deployments in progress; a full pass at first, after a change of
         modes and when the history has moved past us."""
         rv = -1
@@ -219,11 +215,10 @@ class DeploymentController:
             self._due[key] = since + self.ready_after if mode is None else deadline
         rs = f"{meta['name']}-{digest}"
         forbidden = mode == "pod-security" and want > 0
-        pods = self._pods(dep, digest, 0 if forbidden else want, mode, ready)
         status = _status(
             dep,
             want=want,
-            running=len(pods),
+            running=0 if forbidden else want,
             ready=ready,
             rs=rs,
             expired=expired,
@@ -236,67 +231,7 @@ class DeploymentController:
         new = objects.prepare_update(rt, dep, {**dep, "status": status}, subresource="status")
         self._store.replace(DEPLOYMENTS, new)
 
-    # --- pods ---------------------------------------------------------------------------
-
-    def _pods(self, dep: Obj, digest: str, count: int, mode: str | None, ready: bool) -> list[Obj]:
-        """Make the Deployment's pods what `mode` says (created, updated, deleted)."""
-        meta = dep["metadata"]
-        namespace = meta["namespace"]
-        pods = [
-            p
-            for p in self._store.list(PODS, namespace)[0]
-            if any(o.get("uid") == meta["uid"] for o in p["metadata"].get("ownerReferences", []))
-        ]
-        keep = [p for p in pods if p["metadata"]["labels"].get("pod-template-hash") == digest]
-        for pod in [p for p in pods if p not in keep[:count]]:
-            self._store.remove(PODS, namespace, pod["metadata"]["name"])
-        keep = keep[:count]
-        rt = self._type(PODS)
-        while len(keep) < count:
-            made = self._store.create(PODS, self._new_pod(dep, digest))
-            if made is not None:
-                keep.append(made)
-        template_spec = ((dep.get("spec") or {}).get("template") or {}).get("spec") or {}
-        result = []
-        for pod in keep:
-            status = _pod_status(template_spec, mode, ready, pod["metadata"]["creationTimestamp"])
-            if pod.get("status") != status:
-                new = objects.prepare_update(
-                    rt, pod, {**pod, "status": status}, subresource="status"
-                )
-                pod = self._store.replace(PODS, new)
-            result.append(pod)
-        return result
-
-    def _new_pod(self, dep: Obj, digest: str) -> Obj:
-        meta = dep["metadata"]
-        template = copy.deepcopy((dep.get("spec") or {}).get("template") or {})
-        pod_meta = template.get("metadata") or {}
-        labels = {**(pod_meta.get("labels") or {}), "pod-template-hash": digest}
-        body = {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {
-                "name": f"{meta['name']}-{digest}-{uuid.uuid4().hex[:5]}",
-                "namespace": meta["namespace"],
-                "labels": labels,
-                "annotations": pod_meta.get("annotations") or {},
-                "ownerReferences": [
-                    {
-                        "apiVersion": "apps/v1",
-                        "kind": "Deployment",
-                        "name": meta["name"],
-                        "uid": meta["uid"],
-                        "controller": True,
-                        "blockOwnerDeletion": True,
-                    }
-                ],
-            },
-            "spec": template.get("spec") or {},
-        }
-        return objects.prepare_create(
-            self._type(PODS), body, uid=str(uuid.uuid4()), now=self._now()
-        )
+    # --- helpers ----------------------------------------------------------------------
 
     def _type(self, gr: storage.GroupResource) -> resources.ResourceType:
         version = "v1"
@@ -316,17 +251,8 @@ def _key(obj: Obj) -> tuple[str, str]:
 
 
 def _touched(event: storage.Event) -> set[tuple[str, str]]:
-    """The Deployment an event is about: its own, or its pod's owner's."""
-    if event.group_resource == DEPLOYMENTS:
-        return {_key(event.obj)}
-    if event.group_resource == PODS:
-        namespace = event.obj["metadata"].get("namespace") or ""
-        return {
-            (namespace, str(o.get("name")))
-            for o in event.obj["metadata"].get("ownerReferences") or []
-            if o.get("kind") == "Deployment"
-        }
-    return set()
+    """The Deployment an event is about."""
+    return {_key(event.obj)} if event.group_resource == DEPLOYMENTS else set()
 
 
 def _template_hash(template: Obj) -> str:
@@ -420,45 +346,6 @@ def _status(
 
 def _containers(spec: Obj) -> list[Obj]:
     return [c for c in spec.get("containers") or [] if isinstance(c, dict)]
-
-
-def _pod_status(spec: Obj, mode: str | None, ready: bool, started: str) -> Obj:
-    """A pod of the template in `mode`: pulling in vain, running (ready or not)."""
-    pulling = mode == "image-pull"
-    statuses = []
-    for container in _containers(spec):
-        image = str(container.get("image", ""))
-        state: Obj
-        if pulling:
-            state = {
-                "waiting": {
-                    "reason": "ImagePullBackOff",
-                    "message": f'Back-off pulling image "{image}"',
-                }
-            }
-        else:
-            state = {"running": {"startedAt": started}}
-        statuses.append(
-            {
-                "name": container.get("name"),
-                "image": image,
-                "ready": ready,
-                "started": not pulling,
-                "restartCount": 0,
-                "state": state,
-            }
-        )
-    flag = "True" if ready else "False"
-    return {
-        "phase": "Pending" if pulling else "Running",
-        "conditions": [
-            {"type": "PodScheduled", "status": "True"},
-            {"type": "ContainersReady", "status": flag},
-            {"type": "Ready", "status": flag},
-        ],
-        "startTime": started,
-        "containerStatuses": statuses,
-    }
 
 
 def _forbidden(rs: str, uid: str, template: Obj) -> str:
