@@ -12,9 +12,12 @@ fighting the autoscaler over `replicas`. An object edited by hand keeps its hash
 it is left alone; deleting it makes `ensure` create it again.
 
 `watch(wake, stop)` watches the Deployments we made (by our managed-by label,
-`labelwatch.LabelWatch`) and wakes the revision of each one whose status changes,
-appears or goes; while every stream is connected, `ensure` reports its state as
-`watched` and the Revision reconciler stops polling it every second.
+`labelwatch.LabelWatch`) and wakes the revision of each one that is listed or whose
+status changes; while every stream is connected, `ensure` reports its state as
+`watched` and the Revision reconciler stops polling it every second. A deletion
+wakes nothing: it is most often the garbage collector's after the Revision's own,
+and a reconcile from a store cache that has not seen that yet would make the
+Deployment again; one deleted by hand is made again at the revision's next look.
 
 `remove(namespace, name)` deletes the three; owner references would let the garbage
 collector do it too, this just does not wait for it.
@@ -135,8 +138,8 @@ class KubernetesRuntime:
     # --- the watch --------------------------------------------------------------------
 
     def watch(self, wake: Wake, stop: threading.Event) -> list[threading.Thread]:
-        """Watch our Deployments (until `stop`): a change of one's status, or one made
-        or deleted, wakes its revision. Return the threads."""
+        """Watch our Deployments (until `stop`): a change of one's status wakes its
+        revision. Return the threads."""
 
         def changed(kind: str, deployment: dict[str, Any]) -> None:
             meta = deployment.get("metadata") or {}
@@ -146,12 +149,12 @@ class KubernetesRuntime:
             key = (str(meta.get("namespace") or "default"), str(revision_name))
             status = json.dumps(deployment.get("status") or {}, sort_keys=True)
             with self._lock:
-                if kind == "DELETED":
-                    self._seen.pop(key, None)
-                elif self._seen.get(key) == status and kind != "LISTED":
+                if kind == "DELETED":  # most often the garbage collector's, its Revision
+                    self._seen.pop(key, None)  # gone: a wake would race our cache of it
+                    return  # and make it again (one deleted by hand: at the next look)
+                if self._seen.get(key) == status and kind != "LISTED":
                     return  # our own write (spec, labels): nothing to tell
-                else:
-                    self._seen[key] = status
+                self._seen[key] = status
             wake(*key)
 
         self._watch = labelwatch.LabelWatch(

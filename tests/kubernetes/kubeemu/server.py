@@ -12,8 +12,9 @@ connection (idle keep-alive ones included), joins every thread it started and cl
 the listening socket, so the port is free again; it raises if a thread would not
 stop. It also closes the `ApiClient`s `api_client()` handed out.
 
-The test helpers (`get_object`, `set_status`) go to the store directly: no faults,
-no request record. Everything about requests is in `api.py` (dispatch), `reads.py` and `writes.py`.
+The test helpers (`get_object`, `set_status`) and the Deployment controller
+(`Emulator.deployments`, `deployments.py`; stopped by `stop()`) go to the store
+directly: no faults, no request record. Everything about requests is in `api.py` (dispatch), `reads.py` and `writes.py`.
 """
 
 from __future__ import annotations
