@@ -188,7 +188,9 @@ def deployment_state(
     `ScaledToZero` (spec.replicas is 0; the counts say what still stops), `Ready`
     (available and updated replicas reach spec.replicas), `ProgressDeadlineExceeded`
     (the Deployment controller gave up: failed; its message, then the ReplicaFailure
-    message if any, else how many replicas are available and where to look for why),
+    message if any, else how many replicas are available and where to look for why —
+    `kubectl describe pods …`, also said while starting once half the deadline passed
+    without progress, so that the revision's own deadline carries it),
     `ReplicaFailure` (pods cannot be created: `FailedCreate: <message>`; failed when
     Pod Security admission refuses them — the template will not change — else, e.g.
     a quota that may free up, waiting for the deadline), `Unavailable` (it had
@@ -229,10 +231,7 @@ def deployment_state(
         progressing.get("reason") == "ProgressDeadlineExceeded"
     ):
         message = str(progressing.get("message") or f"{name} did not progress within its deadline")
-        cause = refused or (
-            f"{available}/{want} replicas available (why: kubectl describe pods -n {namespace}"
-            f" -l {names.REVISION_LABEL}={name})"
-        )
+        cause = refused or f"{available}/{want} replicas available {_why(namespace, name)}"
         message = f"{message.rstrip('.')}: {cause}"
         return ports.RuntimeState(False, "ProgressDeadlineExceeded", message, failed=True, **counts)
     if refused:
@@ -241,12 +240,29 @@ def deployment_state(
     message = f"{available}/{want} replicas available"
     if updated < want:
         message += f", {updated}/{want} updated"
+    if _stalled(deployment, progressing, now):
+        message += f" {_why(namespace, name)}"
     if progressing.get("reason") == "NewReplicaSetAvailable":
         detail = (conditions.get("Available") or {}).get("message")
         return ports.RuntimeState(
             False, "Unavailable", f"{message}: {detail}" if detail else message, **counts
         )
     return ports.RuntimeState(False, "Starting", message, **counts)
+
+
+def _why(namespace: str, name: str) -> str:
+    """Where the reason pods are not ready is (we do not read pods: no grant)."""
+    return f"(why: kubectl describe pods -n {namespace} -l {names.REVISION_LABEL}={name})"
+
+
+def _stalled(deployment: Obj, progressing: Obj, now: datetime) -> bool:
+    """No progress for half the progress deadline (since the Progressing condition's
+    last update, else the creation): by the revision's own deadline, say where to look."""
+    since = _timestamp(progressing.get("lastUpdateTime")) or _timestamp(
+        (deployment.get("metadata") or {}).get("creationTimestamp")
+    )
+    deadline = owned.count((deployment.get("spec") or {}).get("progressDeadlineSeconds"), 600)
+    return since is not None and (now - since).total_seconds() >= deadline / 2
 
 
 def _unobserved(deployment: Obj, now: datetime) -> str:

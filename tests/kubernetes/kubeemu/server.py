@@ -14,7 +14,8 @@ stop. It also closes the `ApiClient`s `api_client()` handed out.
 
 The test helpers (`get_object`, `set_status`) and the Deployment controller
 (`Emulator.deployments`, `deployments.py`; stopped by `stop()`) go to the store
-directly: no faults, no request record. Everything about requests is in `api.py` (dispatch), `reads.py` and `writes.py`.
+directly: no faults, no request record. Everything about requests is in `api.py`
+(dispatch), `reads.py` and `writes.py`.
 """
 
 from __future__ import annotations

@@ -441,6 +441,25 @@ PSA = (
             id="rolling-out",
         ),
         pytest.param(
+            stored_deployment(
+                status={
+                    **counts(2, 1, 1, 2),
+                    "conditions": [
+                        {
+                            **cond("Progressing", "True", "ReplicaSetUpdated"),
+                            "lastUpdateTime": "2026-03-01T11:57:30Z",
+                        }
+                    ],
+                }
+            ),
+            False,
+            "Starting",
+            False,
+            "1/2 replicas available"
+            " (why: kubectl describe pods -n shop -l rollout.dev/revision=web-00002)",
+            id="stalled-for-half-the-deadline",
+        ),
+        pytest.param(
             stored_deployment(status=counts(3, 2, 2, 1)),
             False,
             "Starting",
