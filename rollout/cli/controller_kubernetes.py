@@ -18,7 +18,9 @@ requests (one per `--retry-period`) have a client and limit of their own, so tha
 renewal never waits behind the workers' requests.
 
 The Deployments Services adopt (`spec.workloadRef`) are watched by label
-(`adopter.KubernetesWorkloads.watch`): a change to one wakes its Service.
+(`adopter.KubernetesWorkloads.watch`): a change to one wakes its Service. Those the
+runtime makes are watched by our managed-by label (`runtime.KubernetesRuntime.watch`):
+a change of one's status wakes its Revision, which then does not poll it.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from rollout.platforms.kubernetes import (
     leader,
     platform,
     rest,
+    runtime,
     store,
 )
 from rollout.reconcilers import base
@@ -125,7 +128,7 @@ def run(
     )
     controller.metrics.registry.register(apiclient.collector(apiclient.of(api)))
     server = serve_metrics(controller)
-    watching = _watch_adopted(plat, controller, stop)
+    watching = _watch_deployments(plat, controller, stop)
     log.info(
         "controller",
         platform="kubernetes",
@@ -146,8 +149,8 @@ def run(
     finally:
         if server is not None:
             server.shutdown()
-        if watching is not None:
-            watching.stop()
+        for watch in watching:
+            watch.stop()
         kube_store.close()
         sent, retried, waited = apiclient.of(api).counts()
         log.info(
@@ -164,20 +167,29 @@ def _named(gateway: routing.ParentRef | None) -> str | None:
     return f"{gateway.namespace}/{gateway.name}" if gateway.namespace else gateway.name
 
 
-def _watch_adopted(
+def _watch_deployments(
     plat: ports.Platform, controller: manager.Controller, stop: threading.Event
-) -> adopter.KubernetesWorkloads | None:
-    """Watch the Deployments Services adopted (`spec.workloadRef`): a change wakes the
-    Service that adopted it (until `stop`)."""
+) -> list[adopter.KubernetesWorkloads | runtime.KubernetesRuntime]:
+    """Watch the Deployments Services adopted (`spec.workloadRef`: a change wakes the
+    Service that adopted it) and those the runtime made (a change of status wakes the
+    revision), until `stop`."""
+    started: list[adopter.KubernetesWorkloads | runtime.KubernetesRuntime] = []
     workloads = plat.workloads
-    if not isinstance(workloads, adopter.KubernetesWorkloads):
-        return None
+    if isinstance(workloads, adopter.KubernetesWorkloads):
 
-    def wake(namespace: str, name: str) -> None:
-        controller.wake(base.Key("Service", namespace, name))
+        def wake_service(namespace: str, name: str) -> None:
+            controller.wake(base.Key("Service", namespace, name))
 
-    workloads.watch(wake, stop)
-    return workloads
+        workloads.watch(wake_service, stop)
+        started.append(workloads)
+    if isinstance(plat.runtime, runtime.KubernetesRuntime):
+
+        def wake_revision(namespace: str, name: str) -> None:
+            controller.wake(base.Key("Revision", namespace, name))
+
+        plat.runtime.watch(wake_revision, stop)
+        started.append(plat.runtime)
+    return started
 
 
 def _port_of(kube_store: port.Store) -> Callable[[str, str], int | None]:

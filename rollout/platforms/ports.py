@@ -64,6 +64,9 @@ class RuntimeState:
     url: str | None = None
     failed: bool = False  # a failure the revision will not recover from (crash loop)
     notices: tuple[RevisionNotice, ...] = ()
+    # The runtime watches the workload: any change of this state wakes the revision's
+    # reconcile (no need to poll while it moves; a slow resync is enough).
+    watched: bool = False
 
 
 class Runtime(Protocol):

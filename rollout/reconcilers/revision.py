@@ -28,8 +28,10 @@ revision's template does not change).
 A deleted revision's workload is removed; one being deleted (`deletionTimestamp`)
 is left alone (its workload is owned by it and goes with it, not made again). While
 its workload moves (starting, scaling to a new count, draining to 0), the revision
-is looked at again every second (clock time); a reserve revision at its scale-down
-time; otherwise every 5 minutes.
+is looked at again every second (clock time) — every 30 seconds when the runtime
+watches the workload (`RuntimeState.watched`: a change wakes the revision), and at
+its progress deadline; a reserve revision at its scale-down time; otherwise every 5
+minutes.
 
 Called by the controller.
 """
@@ -47,6 +49,7 @@ from rollout.store import errors
 __all__ = ["reconcile"]
 
 POLL_STARTING = timedelta(seconds=1)
+POLL_WATCHED = timedelta(seconds=30)  # a watched workload wakes us: a safety-net resync
 POLL_READY = timedelta(minutes=5)
 
 
@@ -95,7 +98,7 @@ def reconcile(ctx: base.Context, key: base.Key) -> base.Result:
         message = ready.message or "the revision is ready"
         ctx.event(rev, "Ready" if status.ready else ready.reason, message)
     base.write_status(ctx, rev, status)
-    return base.Result(_requeue(want, state, now))
+    return base.Result(_requeue(rev, want, state, now))
 
 
 def _health(
@@ -116,9 +119,7 @@ def _health(
         and not state.failed
     )
     status.ready = state.ready or scaling_ready
-    created = rev.metadata.creation_timestamp or now
-    activated = max(created, want.since) if want.since is not None else created
-    overdue = now - activated >= rev.spec.progress_deadline
+    overdue = now >= _deadline(rev, want, now)
     if status.ready:
         status.mark_ready(now=now, generation=generation)
     elif state.failed:
@@ -165,12 +166,27 @@ def _at(at: datetime) -> str:
     return scaling.format_time(at.replace(microsecond=0)).replace(".000000", "")
 
 
-def _requeue(want: scaling.Want, state: ports.RuntimeState, now: datetime) -> timedelta:
-    """Every second while the workload moves (starting, scaling, draining), else every
-    5 minutes; a reserve revision at its scale-down time."""
+def _deadline(rev: revision.Revision, want: scaling.Want, now: datetime) -> datetime:
+    """When a revision not ready yet is overdue: `progressDeadline` after its activation."""
+    created = rev.metadata.creation_timestamp or now
+    activated = max(created, want.since) if want.since is not None else created
+    return activated + rev.spec.progress_deadline
+
+
+def _requeue(
+    rev: revision.Revision, want: scaling.Want, state: ports.RuntimeState, now: datetime
+) -> timedelta:
+    """Every second while the workload moves (starting, scaling, draining) — every 30
+    seconds when the runtime watches it (a change wakes us), and at the progress
+    deadline of one not ready — else every 5 minutes; a reserve revision at its
+    scale-down time."""
+    moving = POLL_WATCHED if state.watched else POLL_STARTING
     if want.replicas == 0:
-        poll = POLL_STARTING if state.replicas else POLL_READY
+        poll = moving if state.replicas else POLL_READY
     else:
-        poll = POLL_READY if state.ready or state.failed else POLL_STARTING
+        poll = POLL_READY if state.ready or state.failed else moving
     due = want.requeue(now)
+    overdue_at = _deadline(rev, want, now)
+    if want.replicas and not state.ready and not state.failed and overdue_at > now:
+        due = overdue_at - now if due is None else min(due, overdue_at - now)
     return poll if due is None else min(poll, due)

@@ -1,14 +1,14 @@
 """A cluster for end-to-end tests: the emulator, the Deployment controller's part
 (Deployments become available), the real `rollout` CLI and controller processes.
 
-- `DeploymentController(emu)` — a thread that does what kube-controller-manager would
-  for our Deployments: once a Deployment's generation is new to it, it reports all
-  replicas updated, ready and available (`Available`/`Progressing` conditions);
-  `hold(name)` keeps a Deployment's new pods from becoming ready (its status says
-  none is) until `release(name)` — a slow start a test can watch.
+- `DeploymentController(emu)` — starts the emulator's Deployment controller
+  (`kubeemu/deployments.py`: statuses and pods as kube-controller-manager and the
+  kubelet would make them, failure modes a test picks with `emu.deployments.fail`);
+  `hold(name)` keeps a Deployment's pods from becoming ready until `release(name)`
+  — a slow start a test can watch.
 - `Controller(kubeconfig, log, *args)` — `rollout controller --platform kubernetes
-  --gateway default/public` as a process;
-  `stop()` (SIGTERM, then wait) or `kill()` (SIGKILL) by its pid.
+  --gateway default/public` as a process; `stop()` (SIGTERM, then wait) or `kill()`
+  (SIGKILL) by its pid.
 - `rollout(kubeconfig, *args)` — one CLI command with `--backend kubernetes`.
 - `Recorder(emu, ref, namespace, name)` — polls a route object (HTTPRoute or
   VirtualService) and records each distinct split it shows, in order.
@@ -88,92 +88,23 @@ def rollout(
 
 
 class DeploymentController:
-    """Marks our Deployments available, the way the Deployment controller would."""
+    """The emulator's Deployment controller (`kubeemu.deployments`), started: our
+    Deployments become available at once unless a test picks a failure mode
+    (`emu.deployments.fail(...)`); `hold(name)` / `release(name)` a slow start."""
 
     def __init__(self, emu: kubeemu.Emulator) -> None:
         self.emu = emu
-        self.apps = client.AppsV1Api(emu.api_client(user_agent="kube-controller-manager"))
-        self.stopped = threading.Event()
-        self.held: set[str] = set()
-        self._lock = threading.Lock()
-        self.thread = threading.Thread(target=self._run, name="deployment-controller")
-        self.thread.start()
+        emu.deployments.start()
 
     def hold(self, name: str) -> None:
         """Deployment `name`'s pods do not become ready (until `release`)."""
-        with self._lock:
-            self.held.add(name)
+        self.emu.deployments.hold(name)
 
     def release(self, name: str) -> None:
-        with self._lock:
-            self.held.discard(name)
-
-    def _run(self) -> None:
-        while not self.stopped.wait(0.05):
-            try:
-                raw = self.apps.list_deployment_for_all_namespaces(_preload_content=False)
-                items = json.loads(raw.data)["items"]
-            except Exception:  # faults injected into everyone: try again
-                continue
-            for dep in items:
-                meta, spec = dep["metadata"], dep.get("spec", {})
-                status = dep.get("status") or {}
-                with self._lock:
-                    held = meta["name"] in self.held
-                if held:
-                    self._starting(dep)
-                    continue
-                if status.get("observedGeneration") == meta.get("generation") and (
-                    status.get("availableReplicas", 0) == spec.get("replicas", 1)
-                ):
-                    continue
-                replicas = spec.get("replicas", 1)
-                self.emu.set_status(
-                    "apps",
-                    "v1",
-                    "deployments",
-                    meta["namespace"],
-                    meta["name"],
-                    {
-                        "observedGeneration": meta.get("generation"),
-                        "replicas": replicas,
-                        "updatedReplicas": replicas,
-                        "readyReplicas": replicas,
-                        "availableReplicas": replicas,
-                        "conditions": [
-                            {
-                                "type": "Available",
-                                "status": "True",
-                                "reason": "MinimumReplicasAvailable",
-                            },
-                            {
-                                "type": "Progressing",
-                                "status": "True",
-                                "reason": "NewReplicaSetAvailable",
-                            },
-                        ],
-                    },
-                )
-
-    def _starting(self, dep: dict[str, Any]) -> None:
-        """A held Deployment: its pods exist, none is ready."""
-        meta, spec = dep["metadata"], dep.get("spec", {})
-        replicas = spec.get("replicas", 1)
-        starting = {
-            "observedGeneration": meta.get("generation"),
-            "replicas": replicas,
-            "updatedReplicas": replicas,
-            "readyReplicas": 0,
-            "availableReplicas": 0,
-        }
-        if all((dep.get("status") or {}).get(k) == v for k, v in starting.items()):
-            return
-        self.emu.set_status("apps", "v1", "deployments", meta["namespace"], meta["name"], starting)
+        self.emu.deployments.heal(name=name)
 
     def stop(self) -> None:
-        self.stopped.set()
-        self.thread.join(10)
-        assert not self.thread.is_alive()
+        self.emu.deployments.stop()
 
 
 class Controller:

@@ -74,7 +74,7 @@ def make(
         metrics = traffic
     return ports.Platform(
         name="kubernetes",
-        runtime=runtime.KubernetesRuntime(res, clock),
+        runtime=runtime.KubernetesRuntime(res, clock, namespaces=namespaces),
         router=traffic_router,
         metrics=metrics,
         events=events.KubernetesEvents(res),

@@ -69,8 +69,9 @@ NAMESPACED: tuple[Rule, ...] = (
         for resource in ("services", "revisions", "routes")
     ),
     # what a revision runs as, and what a route splits traffic with; Deployments
-    # also listed and watched: those a Service's workloadRef adopted (selected by
-    # label), whose replicas and adoption record are patched (`adopter`)
+    # also listed and watched (selected by label): ours, whose status wakes their
+    # revision (`runtime`), and those a Service's workloadRef adopted, whose
+    # replicas and adoption record are patched (`adopter`)
     ("apps", "deployments", ("get", "list", "watch", "create", "patch", "delete")),
     ("", "services", WORKLOAD),
     ("autoscaling", "horizontalpodautoscalers", WORKLOAD),

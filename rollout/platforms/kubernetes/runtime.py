@@ -11,6 +11,14 @@ from what we wrote — never because the API server filled in defaults, and neve
 fighting the autoscaler over `replicas`. An object edited by hand keeps its hash, so
 it is left alone; deleting it makes `ensure` create it again.
 
+`watch(wake, stop)` watches the Deployments we made (by our managed-by label,
+`labelwatch.LabelWatch`) and wakes the revision of each one that is listed or whose
+status changes; while every stream is connected, `ensure` reports its state as
+`watched` and the Revision reconciler stops polling it every second. A deletion
+wakes nothing: it is most often the garbage collector's after the Revision's own,
+and a reconcile from a store cache that has not seen that yet would make the
+Deployment again; one deleted by hand is made again at the revision's next look.
+
 `remove(namespace, name)` deletes the three; owner references would let the garbage
 collector do it too, this just does not wait for it.
 
@@ -24,19 +32,25 @@ port (`platform.make`).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from rollout import clock as clocks
 from rollout.api import names, revision
 from rollout.platforms import ports
-from rollout.platforms.kubernetes import refs, rest, workloads
+from rollout.platforms.kubernetes import labelwatch, refs, rest, workloads
 
-__all__ = ["KubernetesRuntime", "NotOwned", "converge"]
+__all__ = ["KubernetesRuntime", "NotOwned", "Wake", "converge"]
+
+Wake = Callable[[str, str], None]  # (namespace, revision): reconcile that Revision
+OWNED = f"{names.MANAGED_BY_LABEL}={names.MANAGED_BY},{names.REVISION_LABEL}"
 
 USES: tuple[tuple[str, str, tuple[str, ...]], ...] = (  # for the RBAC rules (see store.USES)
-    ("apps", "deployments", ("get", "create", "patch", "delete")),
+    ("apps", "deployments", ("get", "list", "watch", "create", "patch", "delete")),
     ("", "services", ("get", "create", "patch", "delete")),
     ("autoscaling", "horizontalpodautoscalers", ("get", "create", "patch", "delete")),
 )
@@ -91,9 +105,19 @@ class NotOwned(Exception):
 class KubernetesRuntime:
     """Runtime port: Deployment + Service (+ HPA) per revision."""
 
-    def __init__(self, resources: rest.Resources, clock: clocks.Clock) -> None:
+    def __init__(
+        self,
+        resources: rest.Resources,
+        clock: clocks.Clock,
+        *,
+        namespaces: tuple[str, ...] | None = None,
+    ) -> None:
         self.res = resources
         self.clock = clock
+        self.namespaces = namespaces
+        self._watch: labelwatch.LabelWatch | None = None
+        self._seen: dict[tuple[str, str], str] = {}  # the last status each Deployment had
+        self._lock = threading.Lock()
 
     def ensure(self, rev: revision.Revision, *, replicas: int) -> ports.RuntimeState:
         namespace = rev.metadata.namespace or "default"
@@ -103,8 +127,47 @@ class KubernetesRuntime:
         hpa = workloads.make_hpa(rev, replicas=replicas)
         if hpa is not None:  # templates are immutable: an HPA never has to go away
             converge(self.res, refs.HPAS, namespace, hpa)
-        return workloads.deployment_state(deployment, self.clock.now())
+        watched = self._watch is not None and self._watch.synced()
+        state = workloads.deployment_state(deployment, self.clock.now())
+        return dataclasses.replace(state, watched=watched)
 
     def remove(self, namespace: str, name: str) -> None:
         for ref in (refs.HPAS, refs.SERVICES, refs.DEPLOYMENTS):
             self.res.delete(ref, namespace, name)
+
+    # --- the watch --------------------------------------------------------------------
+
+    def watch(self, wake: Wake, stop: threading.Event) -> list[threading.Thread]:
+        """Watch our Deployments (until `stop`): a change of one's status wakes its
+        revision. Return the threads."""
+
+        def changed(kind: str, deployment: dict[str, Any]) -> None:
+            meta = deployment.get("metadata") or {}
+            revision_name = (meta.get("labels") or {}).get(names.REVISION_LABEL)
+            if not revision_name:
+                return
+            key = (str(meta.get("namespace") or "default"), str(revision_name))
+            status = json.dumps(deployment.get("status") or {}, sort_keys=True)
+            with self._lock:
+                if kind == "DELETED":  # most often the garbage collector's, its Revision
+                    self._seen.pop(key, None)  # gone: a wake would race our cache of it
+                    return  # and make it again (one deleted by hand: at the next look)
+                if self._seen.get(key) == status and kind != "LISTED":
+                    return  # our own write (spec, labels): nothing to tell
+                self._seen[key] = status
+            wake(*key)
+
+        self._watch = labelwatch.LabelWatch(
+            self.res,
+            refs.DEPLOYMENTS,
+            OWNED,
+            changed,
+            namespaces=self.namespaces,
+            name="deployments",
+        )
+        return self._watch.start(stop)
+
+    def stop(self) -> None:
+        """Unblock the streams being read (the threads end once `stop` is set)."""
+        if self._watch is not None:
+            self._watch.stop()

@@ -25,6 +25,14 @@ Decisions:
   bounds — a Deployment patched down from what the HPA made it would drop capacity.
 - A Deployment at `replicas: 0` reports `ScaledToZero` (never ready, never failed).
 - Only a Deployment status that has observed the current generation counts.
+- A revision fails when its Deployment does (`ProgressDeadlineExceeded`) and when Pod
+  Security admission refuses its pods (`ReplicaFailure` FailedCreate: its template
+  will not change); other refusals (a quota that may free up) wait for the deadline.
+  The cause ends the message, so that it reaches the release: the ReplicaFailure
+  message, else the replicas available and the `kubectl describe pods` that shows
+  why (an image that cannot be pulled, a failing probe). Pods are not read: that
+  would need `list` on every pod of the served namespaces (their env included),
+  a grant the controller does not have.
 
 No I/O, no client import, no clock: `now` is passed in. Called by the runtime adapter
 (`runtime.py`); table-tested in tests/unit/kubernetes/test_builders.py.
@@ -50,6 +58,7 @@ __all__ = [
 Obj = owned.Obj
 
 DEFAULT_CPU_TARGET = 80
+POD_SECURITY = "violates PodSecurity"  # in the message of Pod Security admission's refusal
 
 
 def _labels(rev: revision.Revision) -> dict[str, str]:
@@ -178,15 +187,21 @@ def deployment_state(
     Only a status that has observed the current generation counts. Reasons:
     `ScaledToZero` (spec.replicas is 0; the counts say what still stops), `Ready`
     (available and updated replicas reach spec.replicas), `ProgressDeadlineExceeded`
-    (the Deployment controller gave up: failed), `ReplicaFailure` (pods cannot be
-    created, e.g. quota), `Unavailable` (it had completed, then lost pods), else
-    `Starting`. `now` only words the message of a Deployment that no Deployment
-    controller observed within its progress deadline."""
+    (the Deployment controller gave up: failed; its message, then the ReplicaFailure
+    message if any, else how many replicas are available and where to look for why —
+    `kubectl describe pods …`, also said while starting once half the deadline passed
+    without progress, so that the revision's own deadline carries it),
+    `ReplicaFailure` (pods cannot be created: `FailedCreate: <message>`; failed when
+    Pod Security admission refuses them — the template will not change — else, e.g.
+    a quota that may free up, waiting for the deadline), `Unavailable` (it had
+    completed, then lost pods), else `Starting`. `now` only words the message of a
+    Deployment that no Deployment controller observed within its progress deadline."""
     meta = deployment.get("metadata") or {}
     spec = deployment.get("spec") or {}
     status = deployment.get("status") or {}
     name = str(meta.get("name", ""))
-    host = owned.service_host(name, str(meta.get("namespace") or "default"), cluster_domain)
+    namespace = str(meta.get("namespace") or "default")
+    host = owned.service_host(name, namespace, cluster_domain)
     want = owned.count(spec.get("replicas"), 1)
     available = owned.count(status.get("availableReplicas"))
     updated = owned.count(status.get("updatedReplicas"))
@@ -206,24 +221,48 @@ def deployment_state(
         return ports.RuntimeState(True, "Ready", "", **counts)
     conditions = {c.get("type"): c for c in status.get("conditions") or [] if isinstance(c, dict)}
     progressing = conditions.get("Progressing") or {}
+    failure = conditions.get("ReplicaFailure") or {}
+    refused = ""
+    if failure.get("status") == "True":
+        refused = str(failure.get("message") or "pods cannot be created")
+        if failure.get("reason"):
+            refused = f"{failure['reason']}: {refused}"
     if progressing.get("status") == "False" and (
         progressing.get("reason") == "ProgressDeadlineExceeded"
     ):
-        message = progressing.get("message") or f"{name} did not progress within its deadline"
+        message = str(progressing.get("message") or f"{name} did not progress within its deadline")
+        cause = refused or f"{available}/{want} replicas available {_why(namespace, name)}"
+        message = f"{message.rstrip('.')}: {cause}"
         return ports.RuntimeState(False, "ProgressDeadlineExceeded", message, failed=True, **counts)
-    failure = conditions.get("ReplicaFailure") or {}
-    if failure.get("status") == "True":
-        message = failure.get("message") or failure.get("reason") or "pods cannot be created"
-        return ports.RuntimeState(False, "ReplicaFailure", message, **counts)
+    if refused:
+        forbidden = POD_SECURITY in refused
+        return ports.RuntimeState(False, "ReplicaFailure", refused, failed=forbidden, **counts)
     message = f"{available}/{want} replicas available"
     if updated < want:
         message += f", {updated}/{want} updated"
+    if _stalled(deployment, progressing, now):
+        message += f" {_why(namespace, name)}"
     if progressing.get("reason") == "NewReplicaSetAvailable":
         detail = (conditions.get("Available") or {}).get("message")
         return ports.RuntimeState(
             False, "Unavailable", f"{message}: {detail}" if detail else message, **counts
         )
     return ports.RuntimeState(False, "Starting", message, **counts)
+
+
+def _why(namespace: str, name: str) -> str:
+    """Where the reason pods are not ready is (we do not read pods: no grant)."""
+    return f"(why: kubectl describe pods -n {namespace} -l {names.REVISION_LABEL}={name})"
+
+
+def _stalled(deployment: Obj, progressing: Obj, now: datetime) -> bool:
+    """No progress for half the progress deadline (since the Progressing condition's
+    last update, else the creation): by the revision's own deadline, say where to look."""
+    since = _timestamp(progressing.get("lastUpdateTime")) or _timestamp(
+        (deployment.get("metadata") or {}).get("creationTimestamp")
+    )
+    deadline = owned.count((deployment.get("spec") or {}).get("progressDeadlineSeconds"), 600)
+    return since is not None and (now - since).total_seconds() >= deadline / 2
 
 
 def _unobserved(deployment: Obj, now: datetime) -> str:

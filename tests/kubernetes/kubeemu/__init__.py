@@ -19,12 +19,15 @@ openAPIV3Schema validation, server-side tables for `kubectl get`, and injected f
     emu.set_status(g, v, plural, ns, name, status)  # direct status write (new rv, watchers told)
     emu.enforce_rbac(user_agent, Subject(name, ns))  # that client's requests need RBAC grants
     emu.pause_gc(); emu.resume_gc()        # hold the asynchronous garbage collector
+    emu.deployments.start(ready_after=0.0, time_scale=1.0)  # Deployment statuses, as a cluster
+    emu.deployments.fail("pod-security", name="web-00002")  # a failure mode per Deployment
     emu.stop()
 
 Modules, one concern each: `server` (HTTP, threads, the facade), `api` (dispatch,
 discovery, faults), `reads` and `writes` (the verbs), `exchange` (request/outcome
 values), `routing` (URL → verb/resource), `discovery`, `resources` (served types),
-`crds`, `builtins` (built-in defaults and checks), `storage` (objects,
+`crds`, `builtins` (built-in defaults and checks), `deployments` (the Deployment
+controller's statuses and failure modes), `storage` (objects,
 resourceVersions, event history), `objects` (create/update rules), `schema`
 (openAPIV3Schema validation), `selectors`, `patching`, `gc` (what collection does,
 pure), `collector` (deletion, the garbage collector's thread), `watching`, `tables`,

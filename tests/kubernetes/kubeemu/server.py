@@ -17,8 +17,10 @@ stop (the garbage collector's worker, `kubeemu-gc`, too). It also closes the
 `ApiClient`s `api_client()` handed out. `pause_gc`/`resume_gc` hold the garbage
 collector (`collector.py`; `gc_delay` is how long it waits after a write).
 
-The test helpers (`get_object`, `set_status`) go to the store directly: no faults,
-no request record. Everything about requests is in `api.py` (dispatch), `reads.py` and `writes.py`.
+The test helpers (`get_object`, `set_status`) and the Deployment controller
+(`Emulator.deployments`, `deployments.py`; stopped by `stop()`) go to the store
+directly: no faults, no request record. Everything about requests is in `api.py`
+(dispatch), `reads.py` and `writes.py`.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ import yaml
 from kubeemu import (
     api,
     authz,
+    deployments,
     exchange,
     faults,
     objects,
@@ -225,6 +228,7 @@ class Emulator:
             bookmark_interval=bookmark_interval,
             gc_delay=gc_delay,
         )
+        self.deployments = deployments.DeploymentController(self._store, self._registry, clock)
         self._server = _Server(self._api, self._stopping)
         self.port: int = self._server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
@@ -254,6 +258,7 @@ class Emulator:
         self._stopped = True
         self._stopping.set()
         self._store.close()
+        self.deployments.stop()
         self._server.shutdown()
         self._thread.join(_JOIN_TIMEOUT_S)
         threads = self._server.close_connections()

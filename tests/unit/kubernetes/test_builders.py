@@ -380,6 +380,10 @@ def cond(type_: str, status: str, reason: str, message: str = "") -> dict[str, s
 
 
 PDE = "ReplicaSet web-00002-abc has timed out progressing."
+PSA = (
+    'pods "web-00002-abc-x1" is forbidden: violates PodSecurity "restricted:latest":'
+    ' runAsNonRoot != true (pod or container "app" must set securityContext.runAsNonRoot=true)'
+)
 
 
 @pytest.mark.parametrize(
@@ -437,6 +441,25 @@ PDE = "ReplicaSet web-00002-abc has timed out progressing."
             id="rolling-out",
         ),
         pytest.param(
+            stored_deployment(
+                status={
+                    **counts(2, 1, 1, 2),
+                    "conditions": [
+                        {
+                            **cond("Progressing", "True", "ReplicaSetUpdated"),
+                            "lastUpdateTime": "2026-03-01T11:57:30Z",
+                        }
+                    ],
+                }
+            ),
+            False,
+            "Starting",
+            False,
+            "1/2 replicas available"
+            " (why: kubectl describe pods -n shop -l rollout.dev/revision=web-00002)",
+            id="stalled-for-half-the-deadline",
+        ),
+        pytest.param(
             stored_deployment(status=counts(3, 2, 2, 1)),
             False,
             "Starting",
@@ -457,8 +480,26 @@ PDE = "ReplicaSet web-00002-abc has timed out progressing."
             False,
             "ProgressDeadlineExceeded",
             True,
-            PDE,
+            "ReplicaSet web-00002-abc has timed out progressing: 0/2 replicas available"
+            " (why: kubectl describe pods -n shop -l rollout.dev/revision=web-00002)",
             id="progress-deadline-exceeded",
+        ),
+        pytest.param(
+            stored_deployment(
+                status={
+                    **counts(0, 0, 0, 0),
+                    "conditions": [
+                        cond("Progressing", "False", "ProgressDeadlineExceeded", PDE),
+                        cond("ReplicaFailure", "True", "FailedCreate", "exceeded quota: pods"),
+                    ],
+                }
+            ),
+            False,
+            "ProgressDeadlineExceeded",
+            True,
+            "ReplicaSet web-00002-abc has timed out progressing:"
+            " FailedCreate: exceeded quota: pods",
+            id="progress-deadline-exceeded-pods-refused",
         ),
         pytest.param(
             stored_deployment(
@@ -472,8 +513,21 @@ PDE = "ReplicaSet web-00002-abc has timed out progressing."
             False,
             "ReplicaFailure",
             False,
-            "exceeded quota: pods",
+            "FailedCreate: exceeded quota: pods",
             id="replica-failure",
+        ),
+        pytest.param(
+            stored_deployment(
+                status={
+                    **counts(0, 0, 0, 0),
+                    "conditions": [cond("ReplicaFailure", "True", "FailedCreate", PSA)],
+                }
+            ),
+            False,
+            "ReplicaFailure",
+            True,
+            f"FailedCreate: {PSA}",
+            id="pod-security-refused",
         ),
         pytest.param(
             stored_deployment(
