@@ -128,6 +128,7 @@ class ApiModel(BaseModel):
         use_enum_values=False,
         ser_json_timedelta="float",
         allow_inf_nan=False,
+        defer_build=True,  # validators built on first use: a command pays for the kinds it reads
     )
 
 

@@ -26,7 +26,7 @@ from typing import Any
 import structlog
 
 from rollout import clock as clocks
-from rollout.analysis import providers
+from rollout.analysis.providers import dispatch
 from rollout.api import podspec, policyspec, routing
 from rollout.cli import common
 from rollout.controller import manager
@@ -66,7 +66,7 @@ def run(
     serve_metrics: Callable[[manager.Controller], Any],
     namespaces: tuple[str, ...] = (),
     notifications: tuple[policyspec.Notification, ...] = (),
-    stats: providers.StatsSource | None = None,
+    stats: dispatch.StatsSource | None = None,
 ) -> None:
     """Run until `stop`; `namespaces` empty: every namespace. `stats`: where `local`
     metrics read request stats (Prometheus, `--metrics prometheus`); none by default."""
