@@ -23,8 +23,6 @@ from __future__ import annotations
 import dataclasses
 import math
 
-import numpy as np
-
 from rollout.analysis import measurement, sequential
 from rollout.api import policyspec
 from rollout.api.release import Verdict
@@ -161,8 +159,11 @@ def _mann_whitney(metric: policyspec.Metric, reading: measurement.Measurement) -
         return Result(
             Verdict.INCONCLUSIVE, f"{len(canary)} canary / {len(stable)} stable samples < {need}"
         )
+    # numpy and scipy imported here: they cost ~1 s, and most CLI commands never test
+    import numpy as np
+    from scipy import stats
+
     scaled = np.asarray(stable, dtype=np.float64) * metric.compare.max_ratio
-    from scipy import stats  # imported here: it costs ~1 s, and most CLI commands never test
 
     test = stats.mannwhitneyu(
         np.asarray(canary, dtype=np.float64), scaled, alternative="greater", method="asymptotic"

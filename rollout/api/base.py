@@ -134,6 +134,7 @@ class ApiModel(BaseModel):
         # A field's docstring (the string under it) is its description in the JSON
         # schema, hence in the CRDs (`kubectl explain`).
         use_attribute_docstrings=True,
+        defer_build=True,  # validators built on first use: a command pays for the kinds it reads
     )
 
 

@@ -40,11 +40,12 @@ import importlib.resources
 import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
-
-import jsonschema
+from typing import TYPE_CHECKING, Any
 
 from rollout.api import base, problems
+
+if TYPE_CHECKING:  # imported when a pod spec is first checked: commands that only
+    import jsonschema  # read stored objects never load it
 
 __all__ = [
     "DEFAULT_PORT",
@@ -146,6 +147,8 @@ def _int_format(name: str) -> Any:
 
 @functools.cache
 def _validator() -> jsonschema.Draft202012Validator:
+    import jsonschema
+
     defs = {**definitions()["$defs"], _QUANTITY_DEF: _QUANTITY_SCHEMA}
     document = {**definitions(), "$defs": defs, "$ref": f"#/$defs/{POD_SPEC}"}
     formats = jsonschema.FormatChecker(formats=())

@@ -28,8 +28,8 @@ from typing import Any
 
 import click
 
-from rollout.analysis import evaluate, measurement, providers
-from rollout.analysis.providers import presets, promstats, rendering
+from rollout.analysis import evaluate, measurement
+from rollout.analysis.providers import dispatch, presets, promstats, rendering
 from rollout.api import policyspec, release, rolloutpolicy, service
 from rollout.cli import common
 from rollout.platforms import local
@@ -89,7 +89,7 @@ def analyze_command(
     if canary is None:
         common.fail(f"service {service_name} has no ready revision yet")
     source, where = _source(opts, metrics_source, prometheus_url, preset, scrape_delay)
-    provider = providers.Providers(source, secrets=common.secret_reader(opts))
+    provider = dispatch.Providers(source, secrets=common.secret_reader(opts))
     now = opts.clock.now()
     rows = [_analyze(provider, m, svc, canary, stable, now, where) for m in metrics]
     provider.close()
@@ -132,7 +132,7 @@ def _source(
     url: str | None,
     preset: str | None,
     scrape_delay: float,
-) -> tuple[providers.StatsSource | None, str]:
+) -> tuple[dispatch.StatsSource | None, str]:
     """Where `local` metrics read request stats, and how to say so."""
     if source == "prometheus":
         if url is None:
@@ -152,7 +152,7 @@ def _source(
 
 
 def _analyze(
-    provider: providers.Providers,
+    provider: dispatch.Providers,
     metric: policyspec.Metric,
     svc: service.Service,
     canary: str,

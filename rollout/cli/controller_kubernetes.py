@@ -34,7 +34,7 @@ from typing import Any
 import structlog
 
 from rollout import clock as clocks
-from rollout.analysis import providers
+from rollout.analysis.providers import dispatch
 from rollout.api import podspec, policyspec, routing
 from rollout.cli import common
 from rollout.controller import manager
@@ -77,7 +77,7 @@ def run(
     serve_metrics: Callable[[manager.Controller], Any],
     namespaces: tuple[str, ...] = (),
     notifications: tuple[policyspec.Notification, ...] = (),
-    stats: providers.StatsSource | None = None,
+    stats: dispatch.StatsSource | None = None,
     qps: float = apiclient.DEFAULT_QPS,
     burst: int = apiclient.DEFAULT_BURST,
 ) -> None:

@@ -14,35 +14,62 @@ Must not hold any command's logic.
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import click
 
 from rollout import __version__, files
-from rollout.cli import (
-    analyze_cmd,
-    apply_cmd,
-    common,
-    controller_cmd,
-    crds_cmd,
-    demo_cmd,
-    diagram_cmd,
-    get_cmd,
-    install_cmd,
-    load_cmd,
-    release_cmds,
-    simulate_cmd,
-    status_cmd,
-    validate_cmd,
-)
 
-__all__ = ["cli", "main"]
+__all__ = ["COMMANDS", "cli", "main"]
+
+COMMANDS: dict[str, str] = {
+    # name → "module:attribute" under rollout.cli, in the order `--help` lists them
+    "apply": "apply_cmd:apply_command",
+    "validate": "validate_cmd:validate",
+    "get": "get_cmd:get_command",
+    "status": "status_cmd:status_command",
+    "promote": "release_cmds:promote_command",
+    "abort": "release_cmds:abort_command",
+    "pause": "release_cmds:pause_command",
+    "resume": "release_cmds:resume_command",
+    "retry": "release_cmds:retry_command",
+    "undo": "release_cmds:undo_command",
+    "history": "status_cmd:history_command",
+    "analyze": "analyze_cmd:analyze_command",
+    "controller": "controller_cmd:controller_command",
+    "demo": "demo_cmd:demo_command",
+    "crds": "crds_cmd:crds_command",
+    "simulate": "simulate_cmd:simulate_command",
+    "diagram": "diagram_cmd:diagram_command",
+    "load": "load_cmd:load_command",
+    "install": "install_cmd:install_command",
+}
+"""Every command, imported only when it runs (or `--help` lists them): a command pays
+for its own imports only — `rollout promote` never loads the controller, aiohttp or
+the Prometheus client."""
 
 
 class _Group(click.Group):
-    """The command group: each command runs under `common.user_errors()`."""
+    """The command group: commands loaded on first use (`COMMANDS`), each run under
+    `common.user_errors()`."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        where = COMMANDS.get(cmd_name)
+        if where is None:
+            return None
+        module, attribute = where.split(":")
+        command = getattr(importlib.import_module(f"rollout.cli.{module}"), attribute)
+        assert isinstance(command, click.Command), where
+        assert command.name == cmd_name, where
+        return command
 
     def invoke(self, ctx: click.Context) -> Any:
+        from rollout.cli import common  # after parsing: `--version` and `--help` skip it
+
         with common.user_errors():
             return super().invoke(ctx)
 
@@ -58,23 +85,6 @@ def cli() -> None:
 
     Start with `rollout validate -f policies/ --explain` to see what a policy does.
     """
-
-
-cli.add_command(apply_cmd.apply_command)
-cli.add_command(validate_cmd.validate)
-cli.add_command(get_cmd.get_command)
-cli.add_command(status_cmd.status_command)
-for command in release_cmds.COMMANDS:
-    cli.add_command(command)
-cli.add_command(status_cmd.history_command)
-cli.add_command(analyze_cmd.analyze_command)
-cli.add_command(controller_cmd.controller_command)
-cli.add_command(demo_cmd.demo_command)
-cli.add_command(crds_cmd.crds_command)
-cli.add_command(simulate_cmd.simulate_command)
-cli.add_command(diagram_cmd.diagram_command)
-cli.add_command(load_cmd.load_command)
-cli.add_command(install_cmd.install_command)
 
 
 def main() -> None:

@@ -15,7 +15,8 @@ from collections.abc import Callable
 from kubernetes import client
 
 from rollout import clock as clocks
-from rollout.analysis import measurement, providers
+from rollout.analysis import measurement
+from rollout.analysis.providers import dispatch
 from rollout.api import route, routing
 from rollout.platforms import ports, sim
 from rollout.platforms.kubernetes import adopter, events, rest, router, runtime, secrets
@@ -55,7 +56,7 @@ def make(
     rps: float = 10.0,
     scrape_delay: float = 10.0,
     namespaces: tuple[str, ...] | None = None,
-    stats: providers.StatsSource | None = None,
+    stats: dispatch.StatsSource | None = None,
 ) -> ports.Platform:
     """The platform; `namespaces` (None: all) bounds where Secrets are read — the
     store bounds everything else (the reconcilers act only on what it lists)."""
@@ -67,7 +68,7 @@ def make(
     reader = secrets.KubernetesSecrets(
         rest.Resources(api_client, timeout=SECRET_TIMEOUT), namespaces=namespaces
     )
-    metrics: measurement.MetricProvider = providers.Providers(stats, secrets=reader)
+    metrics: measurement.MetricProvider = dispatch.Providers(stats, secrets=reader)
     if scenario is not None:
         traffic = sim.SimTraffic(clock, scenarios.get(scenario), rps=rps, scrape_delay=scrape_delay)
         traffic_router = _Observed(real_router, traffic)

@@ -41,7 +41,7 @@ from typing import Any
 
 import structlog
 
-from rollout.analysis import providers
+from rollout.analysis.providers import dispatch
 from rollout.platforms import ports
 from rollout.platforms.local import router as local_router
 from rollout.platforms.local import runtime as local_runtime
@@ -135,7 +135,7 @@ def start(
     on_change: Callable[[str, str], None] | None = None,
     on_route: Callable[[str, str], None] | None = None,
     cwd: pathlib.Path | None = None,
-    stats: providers.StatsSource | None = None,
+    stats: dispatch.StatsSource | None = None,
 ) -> LocalPlatform:
     """The local platform on `state_dir`: adopts or starts the proxy (supervised from
     now on), and the runtime. Raises `ProxyError` when the proxy cannot be started.
@@ -148,7 +148,7 @@ def start(
         name="local",
         runtime=runtime,
         router=router,
-        metrics=providers.Providers(local=stats or ProxyStats(supervisor.client)),
+        metrics=dispatch.Providers(local=stats or ProxyStats(supervisor.client)),
         events=LogEvents(),
     )
     return LocalPlatform(

@@ -35,7 +35,10 @@ spec:
 def state_commands() -> list[str]:
     """The commands that take the state options (they have --state-dir and -n)."""
     found = []
-    for name, command in main.cli.commands.items():
+    context = click.Context(main.cli)
+    for name in main.cli.list_commands(context):
+        command = main.cli.get_command(context, name)
+        assert command is not None
         opts = {o for p in command.params if isinstance(p, click.Option) for o in p.opts}
         if {"--state-dir", "-n"} <= opts:
             found.append(name)

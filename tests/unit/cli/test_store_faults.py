@@ -3,7 +3,7 @@ only, locked by another process, not a database, corrupted, `/dev/null`, a paren
 cannot be made — ends in one `error:` line naming the cause and the path, with its
 exit code (2: fix the dir or file; 1: busy, try again), never a traceback.
 
-Each case runs all commands (enumerated from `rollout.cli.main.cli.commands`) in one
+Each case runs all commands (enumerated from `rollout.cli.main.COMMANDS`) in one
 driver process (`_fault_driver.py`): real files, real SQLite, a real second process
 holding the lock. `healthy` shows that on a usable copy every state command does its
 work (so a write command in the locked case really tried to write).
@@ -213,7 +213,7 @@ def check_stateless(results: dict[str, dict[str, Any]]) -> None:
 
 def test_the_driver_runs_every_command() -> None:
     """A new command cannot be forgotten here: the driver's table names them all."""
-    assert set(_fault_driver.ARGS) == set(main.cli.commands)
+    assert set(_fault_driver.ARGS) == set(main.COMMANDS)
     assert set(_fault_driver.ARGS) == STATE_COMMANDS | set(STATELESS) | RUNNERS
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from rollout.analysis import measurement, providers
+from rollout.analysis import measurement
+from rollout.analysis.providers import dispatch
 from rollout.api import policyspec
 
 NOW = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
@@ -27,19 +28,19 @@ class Stats:
 
 def test_is_a_metric_provider() -> None:
     """`Providers` satisfies the platform port."""
-    port: measurement.MetricProvider = providers.Providers()
+    port: measurement.MetricProvider = dispatch.Providers()
     assert port is not None
 
 
 def test_local_goes_to_the_stats_source() -> None:
     """A local metric reads the stats source."""
-    reading = providers.Providers(Stats()).measure(metric({"local": {"stat": "error_rate"}}), CTX)
+    reading = dispatch.Providers(Stats()).measure(metric({"local": {"stat": "error_rate"}}), CTX)
     assert reading.value == 0.25
 
 
 def test_local_without_stats_is_an_error() -> None:
     """A platform with no local stats says so instead of guessing."""
-    reading = providers.Providers().measure(metric({"local": {"stat": "errors"}}), CTX)
+    reading = dispatch.Providers().measure(metric({"local": {"stat": "errors"}}), CTX)
     assert reading.error is not None
     assert "no local stats" in reading.error
 
@@ -74,7 +75,7 @@ def test_prometheus_and_web_are_dispatched() -> None:
         opened.append(request.full_url)
         return Response()
 
-    p = providers.Providers(connect=connect, opener=opener)
+    p = dispatch.Providers(connect=connect, opener=opener)
     prom = metric({"prometheus": {"address": "http://prom:9090", "query": "up"}})
     assert p.measure(prom, CTX).value == 0.5
     assert p.measure(prom, CTX).value == 0.5
@@ -115,8 +116,8 @@ def test_the_secret_reader_reaches_the_web_provider() -> None:
             }
         }
     )
-    assert providers.Providers(opener=opener, secrets=Reader()).measure(m, CTX).error is None
+    assert dispatch.Providers(opener=opener, secrets=Reader()).measure(m, CTX).error is None
     assert sent == ["prod/s/k"]
-    reading = providers.Providers(opener=opener).measure(m, CTX)
+    reading = dispatch.Providers(opener=opener).measure(m, CTX)
     assert reading.error == "header X-Token: secretKeyRef needs the kubernetes platform"
     assert sent == ["prod/s/k"]
