@@ -1,5 +1,5 @@
-"""Objects the CRD schema accepts but our model refuses (a Route whose percents sum to
-140), on the API emulator: the store lists them apart and delivers them by watch
+"""Objects the CRD schema accepts but our model refuses (a Route naming a revision of
+another service), on the API emulator: the store lists them apart and delivers them by watch
 (`platforms/kubernetes/store.py`, `feed.py`); the controller process reconciles every
 other object, marks the bad one `Ready=False, reason=InvalidSpec` once (one status
 write), with a Warning Event — at start and when one arrives by watch — and
@@ -27,15 +27,23 @@ from rollout.api import route, split
 from rollout.platforms.kubernetes import store as kstore
 from rollout.store import errors
 
-# Accepted by the CRD schema, refused by the model. Should the CRDs ever check sums
-# (CEL), pick another rule of `rollout validate` that they do not carry.
-MESSAGE = "spec.traffic: percents must sum to 100 (they sum to 140)"
+
+# Accepted by the CRD schema and its CEL rules (which check sums and tags), refused by
+# the model: a rule of `rollout validate` the CRDs do not carry (rollout/api/crdrules.py).
+def message(name: str) -> str:
+    return (
+        f"spec.traffic[0].revisionName: 'other-00001' is not a revision of service"
+        f" '{name}' (revisions are named {name}-00001, {name}-00002, …)"
+    )
+
+
 GROUP, VERSION = "rollout.dev", "v1alpha1"
 
 
-def route_doc(name: str, percents: tuple[int, ...]) -> dict[str, Any]:
+def route_doc(name: str, percents: tuple[int, ...], *, of: str | None = None) -> dict[str, Any]:
+    """A Route over revisions of service `of` (default: its own, `name`)."""
     traffic = [
-        {"revisionName": f"{name}-0000{i + 1}", "percent": p} for i, p in enumerate(percents)
+        {"revisionName": f"{of or name}-0000{i + 1}", "percent": p} for i, p in enumerate(percents)
     ]
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
@@ -66,13 +74,13 @@ def test_the_store_lists_a_bad_object_apart_and_watches_it(
         custom = client.CustomObjectsApi(emu.api_client())
         since = store.list("Route").resource_version
         custom.create_namespaced_custom_object(
-            GROUP, VERSION, "default", "routes", route_doc("b", (70, 70))
+            GROUP, VERSION, "default", "routes", route_doc("b", (100,), of="other")
         )
         for each in (store, scoped):
             listed = each.list("Route")
             assert [o.metadata.name for o in listed.items] == ["a", "c"]
             assert [(o.key, o.message) for o in listed.invalid] == [
-                (("Route", "default", "b"), MESSAGE)
+                (("Route", "default", "b"), message("b"))
             ]
         bad = store.list("Route").invalid[0]
         assert bad.metadata.uid
@@ -89,7 +97,7 @@ def test_the_store_lists_a_bad_object_apart_and_watches_it(
         stored = emu.get_object(GROUP, VERSION, "routes", "default", "b")
         assert stored is not None
         assert stored["status"] == {"url": "http://marked"}
-        assert stored["spec"]["traffic"][0]["percent"] == 70
+        assert stored["spec"]["traffic"][0]["revisionName"] == "other-00001"
     finally:
         store.close()
         scoped.close()
@@ -122,7 +130,7 @@ def test_the_controller_marks_bad_objects_and_reconciles_the_rest(
         assert done.returncode == 0, done.stderr
 
     web = service_yaml("v1", policy="none").replace("  policy: none\n", "")
-    kubectl_apply(route_doc("odd", (70, 70)), web)
+    kubectl_apply(route_doc("odd", (100,), of="other"), web)
     controller = Controller(cluster.kubeconfig, cluster.tmp / "controller.log")
     try:
         wait_for(
@@ -134,14 +142,14 @@ def test_the_controller_marks_bad_objects_and_reconciles_the_rest(
         assert (ready["status"], ready["reason"], ready["message"]) == (
             "False",
             "InvalidSpec",
-            MESSAGE,
+            message("odd"),
         )
         assert ready["observedGeneration"] == 1
         wait_for(lambda: "InvalidSpec" in event_reasons(cluster, "Route", "odd"), 10, "an Event")
         # Marked once: its own status event came back long ago, and no write followed.
         assert status_writes(cluster.emu, "odd") == 1
 
-        kubectl_apply(route_doc("late", (100, 40)), route_doc("odd", (50, 50)))
+        kubectl_apply(route_doc("late", (100,), of="other"), route_doc("odd", (50, 50)))
         ready = wait_for(lambda: ready_of(cluster, "late"), 10, "late's condition (by watch)")
         assert (ready["reason"], ready["observedGeneration"]) == ("InvalidSpec", 1)
         wait_for(
