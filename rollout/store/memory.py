@@ -11,6 +11,10 @@ whose JSON no longer decodes (a test planting one, as an older version or a hand
 edit would) is listed apart (`Listed.invalid`) and can still be updated, have its
 status written (`update_invalid_status`) and be deleted.
 
+Deletion honours finalizers as a cluster does: `delete` of an object that has some
+only sets its `deletionTimestamp` (a MODIFIED event); the update that removes its
+last finalizer deletes it (and, as ever, what it owns).
+
 Called through the `port.Store` protocol only.
 """
 
@@ -20,6 +24,7 @@ import bisect
 import builtins
 import collections
 import functools
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -115,6 +120,9 @@ class MemoryStore:
         with self._lock:
             text = objects.updated(self._stored(key), obj, resource_version=str(self._rv + 1))
             self._put(key, text, port.EventType.MODIFIED, obj.metadata)
+            meta = json.loads(text)["metadata"]
+            if meta.get("deletionTimestamp") and not meta.get("finalizers"):
+                self._remove(key)  # the last finalizer is gone: the deletion happens now
         return objects.loads(key[0], text)
 
     def update_status(self, obj: kinds.Resource) -> kinds.Resource:
@@ -146,10 +154,24 @@ class MemoryStore:
 
     def delete(self, kind: str, namespace: str, name: str) -> None:
         objects.kind_of(kind)
+        key = (kind, namespace, name)
         with self._lock:
-            if (kind, namespace, name) not in self._objects:
-                raise errors.NotFound(f"{kind} {namespace}/{name} not found")
-            pending: builtins.list[_Key] = [(kind, namespace, name)]
+            data = json.loads(self._stored(key))
+            meta = data.get("metadata") or {}
+            if meta.get("finalizers"):  # marked, kept until its finalizers are removed
+                if not meta.get("deletionTimestamp"):
+                    meta["deletionTimestamp"] = self._now().isoformat().replace("+00:00", "Z")
+                    meta["resourceVersion"] = str(self._rv + 1)
+                    self._put(
+                        key, json.dumps(data, separators=(",", ":")), port.EventType.MODIFIED, None
+                    )
+                return
+            self._remove(key)
+
+    def _remove(self, key: _Key) -> None:
+        """Delete `key` and, recursively, what names it as an owner (under the lock)."""
+        with self._lock:
+            pending: builtins.list[_Key] = [key]
             while pending:
                 key = pending.pop()
                 text = self._objects.pop(key, None)

@@ -277,7 +277,8 @@ def test_a_dripping_endpoint_neither_delays_abort_nor_leaks_raw_bytes_or_the_tok
     local.start()
     local.apply(POLICY.format(url=endpoint.url), "policy")
     local.apply(SERVICE.format(python=sys.executable, version="v1"), "v1")
-    local.wait_serving()  # v1 deployed, and the proxy routes to it
+    local.wait_for(lambda: bool(local.read()[0] and local.read()[0].status.stable_revision),
+                   within=60, what="v1 deployed")  # fmt: skip
     local.apply(SERVICE.format(python=sys.executable, version="v2"), "v2")
 
     # A drip ends at the provider's 2 s timeout (its own deadline, not the runner's

@@ -13,6 +13,7 @@ import pytest
 from rollout.api import names
 from rollout.platforms import ports
 from rollout.reconcilers import base
+from rollout.store import errors
 
 
 class FakeWorkloads:
@@ -114,13 +115,13 @@ def test_adopt_release_scale_and_give_back(
     assert env.revisions() == ["web-00001", "web-00002"]
     assert [r.metadata.name for r in env.releases()] == ["web-00002"]
     # deletion: the finalizer holds the Service until the original is back
-    svc = env.get_service()
-    deleting = svc.metadata.model_copy(update={"deletion_timestamp": env.clock.now()})
-    env.store.update(svc.model_copy(update={"metadata": deleting}))
+    env.store.delete("Service", "default", "web")  # marked: the finalizer holds it
+    assert env.get_service().metadata.deletion_timestamp is not None
     env.advance(5)
     assert fake.items["web-app"].replicas == 3
     assert fake.items["web-app"].adopted_by is None
-    assert env.get_service().metadata.finalizers == []
+    with pytest.raises(errors.NotFound):  # the finalizer removed: the deletion happened
+        env.get_service()
 
 
 def test_a_service_that_stops_naming_a_deployment_gives_it_back(
