@@ -4,25 +4,26 @@ controller processes, the official client over HTTP.
 
 - `--services` (10) Services `s0…`, released under a two-step policy (`setWeight: 50`,
   a 1 s pause); all but two get `--releases` (6) new versions each, one after the
-  other, applied with `rollout apply`. With the defaults: 48 releases that must end
-  `Succeeded`, plus two that must fail with their cause:
+  other, applied with `rollout apply` (the policy's progressDeadline: 30 s). With the
+  defaults: 48 releases that must end `Succeeded`, plus two that must fail with their
+  cause:
   - `refused`: its Gateway (`strict`, named in its `parentRefs`) refuses the route
     once the first version serves (`NotAllowedByListeners`): its release must end
     `Failed` with the gateway's message;
   - `stuck`: its second version's Deployment never becomes available (the emulator's
-    `progress-deadline` mode, a 10 s deadline): its release must end `Failed` with
-    `ProgressDeadlineExceeded`.
+    `progress-deadline` mode; its Service's `progressDeadline` is 10 s, the others' 2 m):
+    its release must end `Failed` with `ProgressDeadlineExceeded`.
   That is 50 releases.
 - Faults on the controller's requests only: `--fault-rate` (10%) answered 409, 429
   (with `Retry-After: 1`) or 500 in equal shares, and its watch streams cut every
   `--drop-watch` (5) seconds.
 - One invalid object per kind applied with `kubectl --validate=false` (accepted by the
-  CRD schema and its CEL rules, refused by our model): a Service (`cpu: lots`), a
-  Route (another service's revision), a Revision (`cpu: lots`), a Release and a
-  RolloutPolicy (an analysis step naming an unknown metric). Each must carry
+  CRD schema and its CEL rules, refused by our model): a Service (a port name longer
+  than 15 characters), a Route (another service's revision), a Revision (the same), a
+  Release and a RolloutPolicy (an analysis step naming an unknown metric). Each must carry
   `Ready=False, reason=InvalidSpec` (the policy, which has no status: a Warning
   Event `InvalidSpec`) — and nothing else may stall because of them.
-- The controller runs with `--kube-qps` (10) and `--kube-burst` (20); the emulator
+- The controller runs with `--kube-qps` (20) and `--kube-burst` (30); the emulator
   timestamps every request, and the most requests of the controller in any 1, 2 and
   5 s window must stay within `burst + qps × window` (+1 for the lease's own client).
 
@@ -35,6 +36,7 @@ check fails.
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
 import pathlib
@@ -61,7 +63,7 @@ apiVersion: rollout.dev/v1alpha1
 kind: RolloutPolicy
 metadata: {name: two-step, namespace: default}
 spec:
-  progressDeadline: 10s
+  progressDeadline: 30s
   steps:
     - setWeight: 50
     - pause: {duration: 1s}
@@ -88,7 +90,9 @@ spec:
   template:
     spec:
       containers:
-        - {name: app, image: "registry.example/x:1", resources: {limits: {cpu: lots}}}
+        - name: app
+          image: "registry.example/x:1"
+          ports: [{name: a-port-name-too-long, containerPort: 8080}]
 """,
     "Route": """\
 apiVersion: rollout.dev/v1alpha1
@@ -107,7 +111,9 @@ spec:
   template:
     spec:
       containers:
-        - {name: app, image: "registry.example/x:1", resources: {limits: {cpu: lots}}}
+        - name: app
+          image: "registry.example/x:1"
+          ports: [{name: a-port-name-too-long, containerPort: 8080}]
 """,
     "Release": """\
 apiVersion: rollout.dev/v1alpha1
@@ -135,14 +141,14 @@ PLURALS = {
 }
 
 
-def service(name: str, version: int, *, parent: str = "public") -> str:
+def service(name: str, version: int, *, parent: str = "public", deadline: str = "2m") -> str:
     return f"""\
 apiVersion: rollout.dev/v1alpha1
 kind: Service
 metadata: {{name: {name}, namespace: default}}
 spec:
   policy: two-step
-  progressDeadline: 10s
+  progressDeadline: {deadline}
   routing: {{router: gateway-api, parentRefs: [{{name: {parent}}}]}}
   template:
     spec:
@@ -277,7 +283,7 @@ def drive_stuck(run: Run, results: dict[str, dict[str, Any]]) -> None:
         60,
         "stuck v1 serving",
     )
-    run.apply(service(name, 2), f"{name}-v2")
+    run.apply(service(name, 2, deadline="10s"), f"{name}-v2")
     _finish(run, rev(2, name), results)
 
 
@@ -299,11 +305,11 @@ def _finish(run: Run, release: str, results: dict[str, dict[str, Any]]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--services", type=int, default=10)
-    parser.add_argument("--releases", type=int, default=6, help="versions per valid service")
+    parser.add_argument("--releases", type=int, default=6, help="releases per valid service")
     parser.add_argument("--fault-rate", type=float, default=0.10)
     parser.add_argument("--drop-watch", type=float, default=5.0)
-    parser.add_argument("--qps", type=float, default=10.0)
-    parser.add_argument("--burst", type=int, default=20)
+    parser.add_argument("--qps", type=float, default=20.0)
+    parser.add_argument("--burst", type=int, default=30)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", type=pathlib.Path, default=ROOT / "bench/results/chaos_kube.md")
     args = parser.parse_args()
@@ -337,7 +343,7 @@ def main() -> None:
             run.kubectl(text)
         valid = [f"s{i}" for i in range(args.services - 2)]
         threads = [
-            threading.Thread(target=drive, args=(run, name, args.releases, results))
+            threading.Thread(target=drive, args=(run, name, args.releases + 1, results))
             for name in valid
         ]
         threads += [
@@ -360,12 +366,15 @@ def main() -> None:
         requests = [r for r in run.emu.requests.snapshot() if agent in r.user_agent]
         busiest = {w: run.emu.requests.busiest(w, user_agent_contains=agent) for w in (1, 2, 5)}
         faulted = sum(1 for r in requests if r.status_code in (409, 429, 500))
+        by_call = collections.Counter(
+            f"{r.verb} {r.resource}{'/' + r.subresource if r.subresource else ''}" for r in requests
+        ).most_common(8)
         run.emu.stop()
 
     expected = {
         rev(v, f"s{i}"): "Succeeded"
         for i in range(args.services - 2)
-        for v in range(2, args.releases + 1)
+        for v in range(2, args.releases + 2)
     }
     expected[rev(2, "refused")] = "Failed"
     expected[rev(2, "stuck")] = "Failed"
@@ -409,6 +418,7 @@ def main() -> None:
             "controller requests",
             f"{len(requests)} in {elapsed:.0f} s ({len(requests) / elapsed:.1f}/s)",
         ),
+        ("most frequent calls", ", ".join(f"{call} {n}" for call, n in by_call)),
         ("faulted (409/429/500)", f"{faulted} ({faulted / max(len(requests), 1):.1%})"),
         (
             "busiest 1 / 2 / 5 s",
@@ -434,6 +444,7 @@ def main() -> None:
         "invalid": invalid,
         "requests": len(requests),
         "faulted": faulted,
+        "calls": dict(by_call),
         "busiest": busiest,
         "qps": args.qps,
         "burst": args.burst,
