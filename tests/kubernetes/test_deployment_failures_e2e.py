@@ -109,7 +109,10 @@ def test_failed_deployments_fail_their_releases_with_the_cause(
         c.emu.deployments.fail("pod-security", name="psa-00002")
         c.emu.deployments.hold("slow-00002")
         slow = service("slow", "v2", deadline="600s")  # 12 s: it is not to fail
-        apply("---\n".join([service("pull", "v2"), service("psa", "v2"), slow]), "v2.yaml")
+        # 60 s for psa too: it must fail on the admission's refusal, not on a deadline
+        # that a loaded machine lets pass before the controller's first look
+        psa = service("psa", "v2", deadline="3000s")
+        apply("---\n".join([service("pull", "v2"), psa, slow]), "v2.yaml")
 
         # A slow start is watched, not polled: measured over 3 s from when it is held.
         wait_for(
@@ -120,10 +123,10 @@ def test_failed_deployments_fail_their_releases_with_the_cause(
         before, since = deployment_gets(c, "slow-00002"), time.monotonic()
 
         # Pod Security: failed at once (not after the deadline), with the admission's words.
-        psa = wait_for(lambda: finished(c, "psa-00002"), 20, f"psa v2\n{log()}")
-        assert psa["phase"] == "Failed", psa
-        assert "canary psa-00002 failed: ReplicaFailure: FailedCreate: pods " in message(psa)
-        assert 'violates PodSecurity "restricted:latest"' in message(psa), psa
+        refused = wait_for(lambda: finished(c, "psa-00002"), 20, f"psa v2\n{log()}")
+        assert refused["phase"] == "Failed", refused
+        assert "canary psa-00002 failed: ReplicaFailure: FailedCreate: pods " in message(refused)
+        assert 'violates PodSecurity "restricted:latest"' in message(refused), refused
 
         # Image pull: the Deployment's deadline, its message and where to look for why.
         pull = wait_for(lambda: finished(c, "pull-00002"), 20, f"pull v2\n{log()}")
