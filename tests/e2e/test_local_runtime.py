@@ -525,10 +525,10 @@ from rollout.platforms.local import runtime
 
 rt = runtime.LocalRuntime(Path(sys.argv[1]), probe_interval=0.05)
 rev = revision.Revision.model_validate_json(sys.argv[2])
-deadline = time.monotonic() + 10
+deadline = time.monotonic() + 30  # generous: a loaded 2-core machine is slow to start
 while not rt.ensure(rev, replicas=1).ready:
     if time.monotonic() > deadline:
-        sys.exit("not ready in 10 s")
+        sys.exit("not ready in 30 s")
     time.sleep(0.02)
 print("PID", rt.describe("team", rev.metadata.name).pid, flush=True)
 time.sleep(60)
@@ -541,12 +541,19 @@ def test_a_process_outlives_a_killed_controller_and_is_adopted(harness: Harness)
     controller = subprocess.Popen(
         [sys.executable, "-c", CONTROLLER, str(harness.state_dir), rev.model_dump_json()],
         stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
     )
     try:
         assert controller.stdout is not None
-        lines = iter(controller.stdout.readline, "")  # structlog writes to stdout too
-        pid = int(next(line for line in lines if line.startswith("PID ")).split()[1])
+        seen: list[str] = []  # structlog writes to stdout too
+        for line in iter(controller.stdout.readline, ""):
+            seen.append(line)
+            if line.startswith("PID "):
+                pid = int(line.split()[1])
+                break
+        else:
+            pytest.fail("the first controller ended without a ready revision:\n" + "".join(seen))
     finally:
         controller.kill()
         controller.wait()
