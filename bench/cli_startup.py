@@ -7,7 +7,10 @@ from `getrusage` of the children), and the ratio of rollout's median wall time t
 `kubectl version --client`'s. The local commands read a state dir where
 `examples/local/hello.yaml` was applied (one Service, no controller running: the
 commands read and write the store and exit). `python -c pass` is the floor: the
-interpreter's own start.
+interpreter's own start; the goal (issue 19) is `status`, `get` and `promote` in
+≤ 0.3 s. The commands run without `PYTHONDONTWRITEBYTECODE` (set on some CI machines,
+never by an installed `rollout`): the warm-up run writes the `.pyc` files, as a user's
+first run does.
 
     .venv/bin/python bench/cli_startup.py [--runs 10] [--out PATH]
 
@@ -31,6 +34,7 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 ROLLOUT = str(pathlib.Path(sys.executable).parent / "rollout")
+GOAL = ("rollout get services", "rollout status hello", "rollout promote hello")
 
 
 def _run(argv: list[str], env: dict[str, str]) -> tuple[float, float, int]:
@@ -66,6 +70,7 @@ def main() -> None:
 
     state = pathlib.Path(tempfile.mkdtemp(prefix="cli-start-"))
     env = {**os.environ, "ROLLOUT_STATE_DIR": str(state)}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     applied = subprocess.run(
         [ROLLOUT, "apply", "-f", str(ROOT / "examples/local/hello.yaml")],
         env=env,
@@ -91,15 +96,22 @@ def main() -> None:
     shutil.rmtree(state, ignore_errors=True)
 
     base = results.get("kubectl version --client", {}).get("wall_s")
+    floor = results["python -c pass (floor)"]["wall_s"]
     lines = [
-        "| command | wall (median) | CPU (median) | exit | wall / kubectl |",
-        "|---|---|---|---|---|",
+        "| command | wall (median) | CPU (median) | exit | wall / kubectl | wall / floor"
+        " | ≤ 0.3 s |",
+        "|---|---|---|---|---|---|---|",
     ]
+    goals = {}
     for name, r in results.items():
         ratio = f"{r['wall_s'] / base:.1f}×" if base else "—"
+        goal = "—"
+        if name in GOAL:
+            goals[name] = r["wall_s"] <= 0.3
+            goal = "yes" if goals[name] else "**no**"
         lines.append(
             f"| `{name}` | {r['wall_s'] * 1000:.0f} ms | {r['cpu_s'] * 1000:.0f} ms"
-            f" | {r['exit']} | {ratio} |"
+            f" | {r['exit']} | {ratio} | {r['wall_s'] / floor:.1f}× | {goal} |"
         )
     table = "\n".join(lines)
     print(table)
@@ -109,6 +121,7 @@ def main() -> None:
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
         "results": results,
+        "goal_met": goals,
     }
     print(json.dumps(summary))
     args.out.write_text(

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import Field, WithJsonSchema, model_validator
+from pydantic import Field, ValidationInfo, WithJsonSchema, model_validator
 
 from rollout.api import base, meta, podspec, problems
 
@@ -93,7 +93,9 @@ class PodTemplate(base.ApiModel):
         return data
 
     @model_validator(mode="after")
-    def _rules(self) -> PodTemplate:
+    def _rules(self, info: ValidationInfo) -> PodTemplate:
+        if isinstance(info.context, dict) and info.context.get(base.STORED):
+            return self  # checked when it was written (`base.STORED`)
         problems.raise_problems("PodTemplate", template_problems(self))
         return self
 

@@ -1,7 +1,7 @@
 """The everyday commands load only what they use (issue 19, a CLI that starts fast):
 `get`, `status` and `promote` against a state dir never import the controller's
-clients (aiohttp, the Prometheus client, the Kubernetes client), numpy/scipy or the
-structured-logging stack. Each case runs the command in a fresh interpreter, as the
+clients (aiohttp, the Prometheus client, the Kubernetes client), numpy/scipy, the
+structured-logging stack or jsonschema. Each case runs the command in a fresh interpreter, as the
 `rollout` entry point does, and lists the heavy modules it ended up with.
 (The time these imports cost is measured by bench/cli_startup.py.)"""
 
@@ -24,6 +24,7 @@ HEAVY = (
     "numpy",
     "scipy",
     "structlog",
+    "jsonschema",  # the pod spec's OpenAPI check: objects read from the store skip it
     "rollout.controller.manager",
     "rollout.platforms.local.runtime",
 )
