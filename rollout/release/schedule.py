@@ -58,7 +58,7 @@ def requeue_after(
         return max(min(due) - now, timedelta(0)) if due else None
     deadline = None
     if phase is Phase.PENDING and status.started_at is not None:
-        deadline = status.started_at + policy.progress_deadline
+        deadline = steps.entered_phase_at(status, status.started_at) + policy.progress_deadline
         due.append(deadline)
     # Waiting for a canary whose every change wakes the caller: the deadline will do.
     woken = (
