@@ -20,7 +20,7 @@ from rollout.api import policyspec
 from rollout.api.release import TERMINAL_PHASES, Phase, ReleaseSpec, ReleaseStatus
 from rollout.release import hooks, notify, observation, steps
 
-__all__ = ["POLL", "due_metrics", "requeue_after"]
+__all__ = ["POLL", "due_metrics", "fresh_since", "requeue_after"]
 
 POLL = timedelta(seconds=2)  # while waiting for readiness or for weights to be applied
 
@@ -40,6 +40,15 @@ def due_metrics(
         for m in spec.analysis.metrics
         if (at := last.get(m.name)) is None or now - at >= (m.interval or spec.analysis.interval)
     ]
+
+
+def fresh_since(status: ReleaseStatus) -> datetime | None:
+    """The earliest data a reading may count: the release's start, or its last
+    `retry` (the history's last `Retried` entry) — a retried step is judged on what the
+    canary serves after the retry, never on the readings that stopped it."""
+    retried = next((e.at for e in reversed(status.history) if e.event == "Retried"), None)
+    times = [t for t in (status.started_at, retried) if t is not None]
+    return max(times) if times else None
 
 
 def requeue_after(
