@@ -12,11 +12,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rollout.api import condition, revision
+from rollout.api import condition, policyspec, revision
+from rollout.api.release import Phase, ReleaseSpec, ReleaseStatus
 from rollout.api.revision import RoutingState
 from rollout.platforms import ports
 from rollout.reconcilers import revision as reconciler
 from rollout.reconcilers import scaling
+from rollout.release import engine, observation
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 DEADLINE = timedelta(seconds=30)
@@ -67,20 +69,56 @@ def test_only_a_whole_deadline_without_progress_fails_a_revision(
     revision is ProgressDeadlineExceeded exactly when it has been not ready for the
     whole deadline since its last progress (the first look that found it not ready:
     at its start, or after it had been ready) — so a canary that is ready again within
-    the deadline is never failed by it."""
-    rev, now = a_revision(), T0
-    since: datetime | None = None  # not ready since (None: ready at the last look, or no look)
+    the deadline is never failed by it, nor is the release waiting for `promote` on it."""
+    rev, now = look(a_revision(), READY, T0), T0
+    rel = waiting_for_promote(rev, now)
+    since: datetime | None = None  # not ready since (None: ready at the last look)
+    failed = False
     for seconds, ready in looks:
         now += timedelta(seconds=seconds)
         rev = look(rev, READY if ready else DOWN, now)
         if ready:
             since = None
             assert rev.status.ready
-            continue
-        if since is None:
-            since = now
-        overdue = now - since >= DEADLINE
-        assert (reason(rev) == "ProgressDeadlineExceeded") == overdue, now - since
+        else:
+            since = now if since is None else since
+            overdue = now - since >= DEADLINE
+            assert (reason(rev) == "ProgressDeadlineExceeded") == overdue, now - since
+            failed = failed or overdue
+        # The release waiting for promote on this canary goes only when it failed.
+        rel = decide(rel, rev, now)
+        assert (rel.phase is Phase.PAUSED) == (not failed), rel.message
+
+
+RELEASE = ReleaseSpec(
+    service="web",
+    stable_revision="web-00001",
+    canary_revision="web-00002",
+    policy=policyspec.RolloutPolicySpec.model_validate(
+        {"steps": [{"setWeight": 20}, {"pause": {}}], "progressDeadline": "30s"}
+    ),
+)
+
+
+def decide(status: ReleaseStatus, rev: revision.Revision, now: datetime) -> ReleaseStatus:
+    """The release engine's decision on what the release reconciler observes of `rev`."""
+    obs = observation.Observation(
+        now=now,
+        canary_ready=rev.status.serving(),
+        canary_failure=rev.status.failure(),
+        applied=status.weights,
+        readiness_wakes=True,
+    )
+    return engine.decide(RELEASE, status, obs).status
+
+
+def waiting_for_promote(rev: revision.Revision, now: datetime) -> ReleaseStatus:
+    status = ReleaseStatus()
+    for _ in range(3):
+        status = decide(status, rev, now)
+    assert status.phase is Phase.PAUSED
+    assert status.pause_reason == "promotion"
+    return status
 
 
 def test_a_restart_long_after_creation_is_not_overdue() -> None:
