@@ -137,7 +137,8 @@ class RevisionStatus(base.ApiModel, condition.ReadyConditions):
         return self.ready and (active is None or active.status is condition.ConditionStatus.TRUE)
 
     def failure(self) -> str | None:
-        """Why it failed (`reason: message`), when its Ready is False and it runs or was
+        """Why it failed (`reason: message`, the message's first line: the last lines
+        of its output stay on the revision), when its Ready is False and it runs or was
         asked to: the failure of a revision scaled to zero is not news (it restarts
         afresh when activated)."""
         ready = self.ready_condition()
@@ -145,7 +146,8 @@ class RevisionStatus(base.ApiModel, condition.ReadyConditions):
             return None
         if self.scaled_to_zero():
             return None
-        return f"{ready.reason}: {ready.message}" if ready.message else ready.reason
+        summary = ready.message.split("\n", 1)[0]
+        return f"{ready.reason}: {summary}" if summary else ready.reason
 
     def mark_active(
         self, reason: ActiveReason, message: str, *, now: datetime, generation: int | None

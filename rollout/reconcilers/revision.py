@@ -155,8 +155,9 @@ def cause(state: ports.RuntimeState) -> str:
 
 def explain(state: ports.RuntimeState) -> str:
     """The Ready message of a revision not ready: the runtime's message after what
-    happened to it, then its last lines of output (at most `LOG_LINES`, each at most
-    `LOG_WIDTH` characters) — a few lines for `rollout status`."""
+    happened to it, on one line; then its last lines of output (at most `LOG_LINES`,
+    each at most `LOG_WIDTH` characters, indented) — a few lines for `rollout status`,
+    whose first says it all (a release's failure message takes only that one)."""
     why = cause(state)
     text = f"{why}; {state.message}" if why and state.message else why or state.message
     return _with_log(text, state)
@@ -166,7 +167,7 @@ def _with_log(text: str, state: ports.RuntimeState) -> str:
     lines = [_cut(line) for line in state.log_tail[-LOG_LINES:] if line.strip()]
     if not lines:
         return text
-    return "\n".join([f"{text}; last log lines:" if text else "last log lines:", *lines])
+    return "\n".join([text, "last log lines:", *(f"  {line}" for line in lines)])
 
 
 def _cut(line: str) -> str:

@@ -23,7 +23,7 @@ from localenv import HOLD, Local
 from rollout.api import condition, revision
 from rollout.store import sqlite
 
-DEADLINE_S = 10  # the Service's progressDeadline: short, so that it passes in the test
+DEADLINE_S = 20  # the Service's progressDeadline: short, so that it passes in the test
 
 SERVICE = """\
 apiVersion: rollout.dev/v1alpha1
@@ -141,5 +141,4 @@ def test_a_revision_that_keeps_exiting_says_why_in_its_ready_condition(local: Lo
     assert ready.status is not condition.ConditionStatus.TRUE
     first, *rest = ready.message.splitlines()
     assert first.startswith("exited with code 3, restarted "), ready.message
-    assert first.endswith("; last log lines:"), ready.message
-    assert rest == ["loading config", "boom: no config"]
+    assert rest == ["last log lines:", "  loading config", "  boom: no config"]

@@ -321,7 +321,7 @@ def test_a_crash_loop_fails_with_the_last_log_lines(harness: Harness) -> None:
     message = revision_reconciler.explain(state)
     assert message.startswith(f"exited with code 3, restarted {state.restarts} times; ")
     assert state.log_tail[-1] == "boom: bad config"
-    assert message.endswith("last log lines:\n" + "\n".join(state.log_tail))
+    assert message.endswith("\nlast log lines:\n" + "\n".join(f"  {x}" for x in state.log_tail))
     assert 1 <= len(state.log_tail) <= 3
     assert not any(line.startswith("[rollout]") for line in state.log_tail)
     # The supervisor's thread calls on_change just after ensure can see the state.

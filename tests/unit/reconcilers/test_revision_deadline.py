@@ -162,9 +162,9 @@ CRASHED = ports.RuntimeState(
         pytest.param(
             CRASHED,
             "exited with code 3, restarted 5 times; 5 restarts without staying ready for 60s"
-            " (working directory /srv/web: workingDir); last log lines:\n"
+            " (working directory /srv/web: workingDir)\nlast log lines:\n  "
             + "x" * 199
-            + "…\nboom: bad config",
+            + "…\n  boom: bad config",
             id="crash-loop",
         ),
         pytest.param(
@@ -177,8 +177,8 @@ CRASHED = ports.RuntimeState(
                 False, "Restarting", "restarting in 2s", restarts=3, last_exit="killed by SIGKILL",
                 log_tail=("serving on 4321",),
             ),
-            "killed by SIGKILL, restarted 3 times; restarting in 2s; last log lines:\n"
-            "serving on 4321",
+            "killed by SIGKILL, restarted 3 times; restarting in 2s\nlast log lines:\n"
+            "  serving on 4321",
             id="restarting",
         ),
     ],
@@ -193,4 +193,6 @@ def test_the_ready_message_names_the_cause_restarts_and_last_lines(
     assert ready is not None
     assert ready.reason == state.reason
     assert ready.message == expected
-    assert len(ready.message.splitlines()) <= 4
+    assert len(ready.message.splitlines()) <= 5
+    if state.failed:  # a release's failure message: the first line, the one that says it all
+        assert rev.status.failure() == f"CrashLoop: {expected.splitlines()[0]}"
