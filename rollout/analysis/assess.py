@@ -55,6 +55,7 @@ __all__ = [
     "Gate",
     "counts_requests",
     "fold",
+    "forget_evidence",
     "gate",
     "reset_step",
 ]
@@ -189,6 +190,12 @@ def reset_step(statuses: Sequence[MetricStatus]) -> list[MetricStatus]:
         )
         for s in statuses
     ]
+
+
+def forget_evidence(statuses: Sequence[MetricStatus]) -> list[MetricStatus]:
+    """Statuses with the release's evidence dropped (a `retry`: the step is judged
+    afresh); the cursor and the slow-request bound are kept."""
+    return [s.model_copy(update={"evidence": None}) for s in statuses]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -68,6 +68,9 @@ class MeasureContext:
     now: datetime
     release_started_at: datetime | None = None
     measured_until: datetime | None = None  # sequential comparisons read increments from here
+    # No reading counts data from before this: the release's start, or its last `retry`
+    # (a retried release or step is judged on fresh data only). Windows are cut here.
+    fresh_since: datetime | None = None
     slower_than: float | None = None  # seconds: the bound of slow requests chosen before
 
 

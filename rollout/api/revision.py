@@ -109,6 +109,19 @@ class RevisionStatus(base.ApiModel, condition.ReadyConditions):
             condition.ConditionStatus.FALSE, reason, message, now=now, generation=generation
         )
 
+    def not_ready_since(self, now: datetime) -> datetime | None:
+        """Since when it has been trying to get ready, for a look that finds it not
+        ready: `now` when nothing was said yet (the first look starts it) or its Ready
+        is True (this look is the first not to find it ready); the transition time of
+        an Unknown Ready (starting since then); None with a False one (a failure counts
+        from its activation alone, so that it stays failed while nothing changes)."""
+        ready = self.ready_condition()
+        if ready is None or ready.status is condition.ConditionStatus.TRUE:
+            return now
+        if ready.status is condition.ConditionStatus.FALSE:
+            return None
+        return ready.last_transition_time
+
     def active_condition(self) -> condition.Condition | None:
         return condition.get_condition(self.conditions, condition.ConditionType.ACTIVE)
 
@@ -124,7 +137,8 @@ class RevisionStatus(base.ApiModel, condition.ReadyConditions):
         return self.ready and (active is None or active.status is condition.ConditionStatus.TRUE)
 
     def failure(self) -> str | None:
-        """Why it failed (`reason: message`), when its Ready is False and it runs or was
+        """Why it failed (`reason: message`, the message's first line: the last lines
+        of its output stay on the revision), when its Ready is False and it runs or was
         asked to: the failure of a revision scaled to zero is not news (it restarts
         afresh when activated)."""
         ready = self.ready_condition()
@@ -132,7 +146,8 @@ class RevisionStatus(base.ApiModel, condition.ReadyConditions):
             return None
         if self.scaled_to_zero():
             return None
-        return f"{ready.reason}: {ready.message}" if ready.message else ready.reason
+        summary = ready.message.split("\n", 1)[0]
+        return f"{ready.reason}: {summary}" if summary else ready.reason
 
     def mark_active(
         self, reason: ActiveReason, message: str, *, now: datetime, generation: int | None
@@ -188,13 +203,25 @@ class RevisionStatus(base.ApiModel, condition.ReadyConditions):
         return old is None or (old.reason, old.message) != (reason, message)
 
     def mark_deadline_exceeded(
-        self, deadline: timedelta, detail: str, *, now: datetime, generation: int | None
+        self,
+        deadline: timedelta,
+        detail: str,
+        *,
+        cause: str = "",
+        now: datetime,
+        generation: int | None,
     ) -> None:
-        """Not ready within `progressDeadline`."""
+        """Not ready for `progressDeadline` since its last progress: `not ready for 10m
+        (killed by SIGKILL, restarted 3 times): <the runtime's detail>`."""
+        message = f"not ready for {durations.format_duration(deadline)}"
+        if cause:
+            message += f" ({cause})"
+        if detail:
+            message += f": {detail}"
         self.set_ready(
             condition.ConditionStatus.FALSE,
             "ProgressDeadlineExceeded",
-            f"not ready after {deadline}: {detail}",
+            message,
             now=now,
             generation=generation,
         )

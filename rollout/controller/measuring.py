@@ -129,6 +129,7 @@ class _Reading:
             ctx.canary,
             ctx.release_started_at,
             ctx.measured_until,
+            ctx.fresh_since,
         )
 
     @property

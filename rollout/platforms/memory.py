@@ -71,6 +71,7 @@ class MemoryRuntime:
                 replicas=work.replicas,
                 restarts=5,
                 failed=True,
+                last_exit="exited with code 1",
             )
         ready = 0 if name in self.never_ready else self._ready(work, now)
         if ready < work.replicas:

@@ -64,6 +64,11 @@ class RuntimeState:
     url: str | None = None
     failed: bool = False  # a failure the revision will not recover from (crash loop)
     notices: tuple[RevisionNotice, ...] = ()
+    # How its last replica to stop ended ("killed by SIGKILL", "exited with code 3",
+    # "cannot start …"; empty when none did or the runtime cannot tell) and the last
+    # lines of that replica's own output: the Revision's Ready message names them.
+    last_exit: str = ""
+    log_tail: tuple[str, ...] = ()
     # The runtime watches the workload: any change of this state wakes the revision's
     # reconcile (no need to poll while it moves; a slow resync is enough).
     watched: bool = False

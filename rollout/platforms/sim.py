@@ -7,7 +7,10 @@ scenario, seeded from the names; its time 0 is when the router first sees the ca
 The router advances the world to the present at the old weight before it applies a
 new one, so the traffic each revision got follows the applied weights second by
 second; metrics come from `rollout.sim.readings.read`, the same readings
-`rollout simulate` uses, behind the world's scrape delay.
+`rollout simulate` uses, behind the world's scrape delay. A world is the canary's,
+not its release's: a release retried after a rollback continues the same world, and
+its readings count only what came after its start (or its last `retry`:
+`MeasureContext.fresh_since`), never the first release's traffic.
 
 A world is drawn only when someone reads it (a metric, `canary_failed`): until then a
 run keeps the advances it owes — (until, weight) pairs — and replays them in order
@@ -171,7 +174,9 @@ class SimTraffic:
         with self._lock:
             run = self._run(ctx.namespace, ctx.service, ctx.canary)
             self._advance(run)
-            since = ctx.measured_until
+            # The world of a canary outlives its release: a retried release reads
+            # from its own start (or its last retry), as the local provider does.
+            since = ctx.measured_until or ctx.fresh_since or ctx.release_started_at
             if since is not None and since < run.origin:
                 since = run.origin  # a world made after a restart starts at its creation
             return readings.read(
@@ -180,6 +185,7 @@ class SimTraffic:
                 origin=run.origin,
                 measured_until=since,
                 slower_than=ctx.slower_than,
+                not_before=ctx.fresh_since,
             )
 
     def canary_failed(self, namespace: str, service: str, canary: str) -> int:

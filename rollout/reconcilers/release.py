@@ -288,7 +288,14 @@ def _route_problem(rt: route.Route) -> str | None:
 def _measure_context(
     rel: release.Release, namespace: str, now: datetime, metric: str
 ) -> measurement.MeasureContext:
+    """What a reading of `metric` is asked for. Increments start no earlier than the
+    release's start or its last `retry` (`engine.fresh_since`): a retried release (of a
+    canary whose earlier release served traffic) or step is judged on fresh data only."""
     status = next((m for m in rel.status.analysis if m.metric == metric), None)
+    fresh = engine.fresh_since(rel.status)
+    until = status.measured_until if status is not None else None
+    if fresh is not None and (until is None or until < fresh):
+        until = fresh
     return measurement.MeasureContext(
         namespace=namespace,
         service=rel.spec.service,
@@ -296,8 +303,9 @@ def _measure_context(
         canary=rel.spec.canary_revision,
         now=now,
         release_started_at=rel.status.started_at,
-        measured_until=status.measured_until if status is not None else None,
+        measured_until=until,
         slower_than=status.slower_than_seconds if status is not None else None,
+        fresh_since=fresh,
     )
 
 

@@ -13,9 +13,15 @@ active again) stops nothing.
 
 Ready is the revision's health (see `rollout.api.revision`): True once the runtime's
 probe passes; False with the runtime's reason when it crash-loops (`CrashLoop`,
-permanent) or is not ready within `spec.progressDeadline` of its activation (its
-creation, or the last time it was marked active: a revision brought back from zero
-gets the whole deadline again); Unknown while it starts (`Starting`). A Ready revision
+permanent) or is not ready for `spec.progressDeadline` since its last progress
+(`overdue_at`: its activation — its creation, or the last time it was marked active,
+so a revision brought back from zero gets the whole deadline again — or the first
+look that found it not ready, at its start or after it had been ready: a canary
+restarted long after its creation gets the whole deadline to come back, as a
+Deployment's `progressDeadlineSeconds` counts from its last progress); Unknown while
+it starts (`Starting`). While it is not ready its Ready message says what happened
+(`explain`: the runtime's exit cause and restarts, then its last lines of output,
+at most `LOG_LINES` of `LOG_WIDTH` characters). A Ready revision
 that scales keeps Ready while it has ready replicas (its capacity is
 `readyReplicas`); one scaled to zero keeps the verdict it had. Active: True `Active`,
 True `Reserve` (no traffic, with its scale-down time), False `ScaledToZero`, Unknown
@@ -46,11 +52,13 @@ from rollout.platforms import ports
 from rollout.reconcilers import base, scaling
 from rollout.store import errors
 
-__all__ = ["reconcile"]
+__all__ = ["cause", "explain", "overdue_at", "reconcile"]
 
 POLL_STARTING = timedelta(seconds=1)
 POLL_WATCHED = timedelta(seconds=30)  # a watched workload wakes us: a safety-net resync
 POLL_READY = timedelta(minutes=5)
+LOG_LINES = 3  # of a revision's own output in its Ready message
+LOG_WIDTH = 200  # characters of each
 
 
 def reconcile(ctx: base.Context, key: base.Key) -> base.Result:
@@ -98,7 +106,8 @@ def reconcile(ctx: base.Context, key: base.Key) -> base.Result:
         message = ready.message or "the revision is ready"
         ctx.event(rev, "Ready" if status.ready else ready.reason, message)
     base.write_status(ctx, rev, status)
-    return base.Result(_requeue(rev, want, state, now))
+    # When to look again, from the status just decided (its Ready says since when it starts).
+    return base.Result(_requeue(rev.model_copy(update={"status": status}), want, state, now))
 
 
 def _health(
@@ -119,16 +128,51 @@ def _health(
         and not state.failed
     )
     status.ready = state.ready or scaling_ready
-    overdue = now >= _deadline(rev, want, now)
+    overdue = now >= overdue_at(rev, want, now)
     if status.ready:
         status.mark_ready(now=now, generation=generation)
     elif state.failed:
-        status.mark_failed(state.reason, state.message, now=now, generation=generation)
+        status.mark_failed(state.reason, explain(state), now=now, generation=generation)
     elif overdue:
-        deadline = rev.spec.progress_deadline
-        status.mark_deadline_exceeded(deadline, state.message, now=now, generation=generation)
+        status.mark_deadline_exceeded(
+            rev.spec.progress_deadline,
+            _with_log(state.message, state),
+            cause=cause(state),
+            now=now,
+            generation=generation,
+        )
     else:
-        status.mark_starting(state.reason, state.message, now=now, generation=generation)
+        status.mark_starting(state.reason, explain(state), now=now, generation=generation)
+
+
+def cause(state: ports.RuntimeState) -> str:
+    """What happened to it, in a few words: `killed by SIGKILL, restarted 3 times`
+    (empty when the runtime saw no exit and no restart)."""
+    restarts = state.restarts
+    counted = f"restarted {restarts} time{'s' if restarts != 1 else ''}" if restarts else ""
+    return ", ".join(part for part in (state.last_exit, counted) if part)
+
+
+def explain(state: ports.RuntimeState) -> str:
+    """The Ready message of a revision not ready: the runtime's message after what
+    happened to it, on one line; then its last lines of output (at most `LOG_LINES`,
+    each at most `LOG_WIDTH` characters, indented) — a few lines for `rollout status`,
+    whose first says it all (a release's failure message takes only that one)."""
+    why = cause(state)
+    text = f"{why}; {state.message}" if why and state.message else why or state.message
+    return _with_log(text, state)
+
+
+def _with_log(text: str, state: ports.RuntimeState) -> str:
+    lines = [_cut(line) for line in state.log_tail[-LOG_LINES:] if line.strip()]
+    if not lines:
+        return text
+    return "\n".join([text, "last log lines:", *(f"  {line}" for line in lines)])
+
+
+def _cut(line: str) -> str:
+    line = line.rstrip()
+    return line if len(line) <= LOG_WIDTH else line[: LOG_WIDTH - 1] + "…"
 
 
 def _activity(
@@ -166,11 +210,19 @@ def _at(at: datetime) -> str:
     return scaling.format_time(at.replace(microsecond=0)).replace(".000000", "")
 
 
-def _deadline(rev: revision.Revision, want: scaling.Want, now: datetime) -> datetime:
-    """When a revision not ready yet is overdue: `progressDeadline` after its activation."""
+def overdue_at(rev: revision.Revision, want: scaling.Want, now: datetime) -> datetime:
+    """When a revision not ready now is overdue: `progressDeadline` after its last
+    progress — its activation (its creation, or the last time it was marked active) or
+    the first look that found it not ready (`RevisionStatus.not_ready_since`: at its
+    start, or after it had been ready), whichever is later. Counted from the creation
+    alone, one restart of a canary that had been ready for longer than the deadline
+    failed it at once (issue 19). Pure."""
     created = rev.metadata.creation_timestamp or now
-    activated = max(created, want.since) if want.since is not None else created
-    return activated + rev.spec.progress_deadline
+    since = max(created, want.since) if want.since is not None else created
+    left = rev.status.not_ready_since(now)
+    if left is not None:
+        since = max(since, left)
+    return since + rev.spec.progress_deadline
 
 
 def _requeue(
@@ -186,7 +238,7 @@ def _requeue(
     else:
         poll = POLL_READY if state.ready or state.failed else moving
     due = want.requeue(now)
-    overdue_at = _deadline(rev, want, now)
-    if want.replicas and not state.ready and not state.failed and overdue_at > now:
-        due = overdue_at - now if due is None else min(due, overdue_at - now)
+    overdue = overdue_at(rev, want, now)
+    if want.replicas and not state.ready and not state.failed and overdue > now:
+        due = overdue - now if due is None else min(due, overdue - now)
     return poll if due is None else min(poll, due)

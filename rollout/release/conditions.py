@@ -29,7 +29,9 @@ def canary_broken(m: Model) -> bool:
 
 
 def deadline_passed(m: Model) -> bool:
-    started = m.status.started_at or m.now
+    """Pending for the progress deadline since its last entry into Pending (its start,
+    or a confirm-rollout gate's yes that brought it back)."""
+    started = steps.entered_phase_at(m.status, m.status.started_at or m.now)
     return m.now >= started + m.policy.progress_deadline
 
 
@@ -71,11 +73,7 @@ def weights_stuck(m: Model) -> bool:
 def ending_stuck(m: Model) -> bool:
     """Promoting or rolling back, the final weights not applied within the progress
     deadline of entering the phase (the first entry of the history's last run in it)."""
-    entered = m.now
-    for entry in reversed(m.status.history):
-        if entry.phase is not m.status.phase:
-            break
-        entered = entry.at
+    entered = steps.entered_phase_at(m.status, m.now)
     return not weights_applied(m) and m.now >= entered + m.policy.progress_deadline
 
 

@@ -46,6 +46,13 @@ def restart_step(m: Model) -> None:
     _enter_step(m, m.status.step_index)
 
 
+def forget_evidence(m: Model) -> None:
+    """`retry`: the step is judged on what comes after it — the sequential evidence
+    that stopped it is dropped (readings count nothing from before the retry either:
+    `schedule.fresh_since`)."""
+    m.status.analysis = assess.forget_evidence(m.status.analysis)
+
+
 def route_to_canary(m: Model) -> None:
     m.left = _step_evidence(m)
     m.route(100)
@@ -137,6 +144,7 @@ NAMED: dict[str, Callable[[Model], None]] = {
         begin,
         advance_step,
         restart_step,
+        forget_evidence,
         route_to_canary,
         route_to_stable,
         finish,

@@ -13,7 +13,7 @@ which triggers fire in which order, and why a command did not apply.
 Where the rest lives: which row may fire and what it does is `table` (the one owner
 of which command applies when); its conditions are `conditions`, its callbacks
 `effects`, its messages and the one-line status `messages`, when to look again
-`schedule`, step arithmetic `steps`. `describe`, `due_metrics` and `POLL` are
+`schedule`, step arithmetic `steps`. `describe`, `due_metrics`, `fresh_since` and `POLL` are
 re-exported here for the callers.
 
 Machines are built once and reused (building one costs about a millisecond — more
@@ -66,7 +66,15 @@ from rollout.release import (
 )
 from rollout.release.triggers import Trigger
 
-__all__ = ["HISTORY_LIMIT", "POLL", "Decision", "decide", "describe", "due_metrics"]
+__all__ = [
+    "HISTORY_LIMIT",
+    "POLL",
+    "Decision",
+    "decide",
+    "describe",
+    "due_metrics",
+    "fresh_since",
+]
 
 # Triggers that do not apply are expected (commands are tried, the table decides);
 # the library logs each at WARNING, which is noise here.
@@ -76,6 +84,7 @@ POLL = schedule.POLL
 HISTORY_LIMIT = model.HISTORY_LIMIT
 describe = messages.describe
 due_metrics = schedule.due_metrics
+fresh_since = schedule.fresh_since
 
 # Every name a row uses, resolved once: conditions first, then callbacks.
 _NAMED: dict[str, Callable[[model.Model], Any]] = {**conditions.NAMED, **effects.NAMED}

@@ -20,7 +20,7 @@ from rollout.api import policyspec
 from rollout.api.release import TERMINAL_PHASES, Phase, ReleaseSpec, ReleaseStatus
 from rollout.release import hooks, notify, observation, steps
 
-__all__ = ["POLL", "due_metrics", "requeue_after"]
+__all__ = ["POLL", "due_metrics", "fresh_since", "requeue_after"]
 
 POLL = timedelta(seconds=2)  # while waiting for readiness or for weights to be applied
 
@@ -42,6 +42,15 @@ def due_metrics(
     ]
 
 
+def fresh_since(status: ReleaseStatus) -> datetime | None:
+    """The earliest data a reading may count: the release's start, or its last
+    `retry` (the history's last `Retried` entry) — a retried step is judged on what the
+    canary serves after the retry, never on the readings that stopped it."""
+    retried = next((e.at for e in reversed(status.history) if e.event == "Retried"), None)
+    times = [t for t in (status.started_at, retried) if t is not None]
+    return max(times) if times else None
+
+
 def requeue_after(
     spec: ReleaseSpec, status: ReleaseStatus, obs: observation.Observation
 ) -> timedelta | None:
@@ -58,7 +67,7 @@ def requeue_after(
         return max(min(due) - now, timedelta(0)) if due else None
     deadline = None
     if phase is Phase.PENDING and status.started_at is not None:
-        deadline = status.started_at + policy.progress_deadline
+        deadline = steps.entered_phase_at(status, status.started_at) + policy.progress_deadline
         due.append(deadline)
     # Waiting for a canary whose every change wakes the caller: the deadline will do.
     woken = (

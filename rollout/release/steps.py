@@ -12,9 +12,16 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from rollout.api import policyspec
-from rollout.api.release import Weights
+from rollout.api.release import ReleaseStatus, Weights
 
-__all__ = ["ends_at", "gating_metrics", "is_indefinite_pause", "weight_at", "weights"]
+__all__ = [
+    "ends_at",
+    "entered_phase_at",
+    "gating_metrics",
+    "is_indefinite_pause",
+    "weight_at",
+    "weights",
+]
 
 
 def weight_at(steps: Sequence[policyspec.Step], index: int) -> int:
@@ -47,3 +54,19 @@ def gating_metrics(spec: policyspec.RolloutPolicySpec, step: policyspec.Step) ->
     if step.analysis is None:
         return []
     return list(step.analysis.metrics or spec.metric_names())
+
+
+def entered_phase_at(status: ReleaseStatus, default: datetime) -> datetime:
+    """When the release last entered its current phase: the first entry of the
+    history's last run in it (notes — entries without a phase — do not end the run);
+    `default` when the history has none (the start, for Pending). The progress
+    deadlines of Pending (the canary getting ready) and of the end (the final weights
+    applied) count from here — from the last progress, not from the release's start."""
+    entered = default
+    for entry in reversed(status.history):
+        if entry.phase is None:
+            continue
+        if entry.phase is not status.phase:
+            break
+        entered = entry.at
+    return entered

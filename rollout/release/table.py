@@ -100,9 +100,11 @@ ROWS: tuple[Row, ...] = (
     Row("resume", T.RESUME, (P.PAUSED,), P.PROGRESSING,
         unless=("at_pause_step", "waiting_for_confirmation"),
         after=("clear_pause", "restart_step"), event="Resumed"),
+    # A retried step is judged on fresh data: not on the evidence that stopped it, nor
+    # on readings of data from before the retry (`schedule.fresh_since`).
     Row("retry", T.RETRY, (P.PAUSED,), P.PROGRESSING,
         unless=("at_pause_step", "waiting_for_confirmation"),
-        after=("clear_pause", "restart_step"), event="Retried"),
+        after=("clear_pause", "restart_step", "forget_evidence"), event="Retried"),
     # --- ticks: waiting for the canary ---------------------------------------------
     # The first shift needs the canary ready, every confirm-rollout webhook's yes and
     # every pre-rollout webhook's 2xx.

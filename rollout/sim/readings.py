@@ -11,7 +11,8 @@ Readings per provider (only the `local` provider can be simulated):
   `compare.history` the stable's counts over that window before the release (world
   time 0) as `baseline`;
 - thresholds on `error_rate`, `errors`, `requests`, `latency_p50|p90|p99`: the canary's
-  value over the metric's `window`, with the number of requests behind it;
+  value over the metric's `window` (from `not_before` at the earliest: a retried
+  release's fresh data), with the number of requests behind it;
 - `compare: sequential` on `latency_p50|p90|p99`: the same increments of requests and
   *slow* requests (slower than `slower_than` from earlier readings, else the policy's
   `slowerThan`, else the stable's quantile before the release), with a history's
@@ -47,8 +48,10 @@ def read(
     origin: datetime,
     measured_until: datetime | None,
     slower_than: float | None = None,
+    not_before: datetime | None = None,
 ) -> measurement.Measurement:
-    """One reading of `metric` at the world's current time, behind its scrape delay."""
+    """One reading of `metric` at the world's current time, behind its scrape delay;
+    a window starts no earlier than `not_before` (a retried release's fresh data)."""
     now = origin + timedelta(seconds=w.now)
     if metric.provider.local is None:
         return measurement.Measurement(
@@ -86,6 +89,8 @@ def read(
             error="latency samples (mann-whitney) are not in Prometheus",
         )
     start = w.now - metric.window.total_seconds()
+    if not_before is not None:
+        start = max(start, (not_before - origin).total_seconds())
     requests, errors = w.counts("canary", start, w.now)
     value: float | None
     if stat is policyspec.LocalStat.REQUESTS:

@@ -25,6 +25,7 @@ from rollout import files
 from rollout.api import meta, names, revision, workload
 from rollout.platforms import ports
 from rollout.platforms.local import processes, runtime
+from rollout.reconcilers import revision as revision_reconciler
 
 T = TypeVar("T")
 
@@ -315,8 +316,14 @@ def test_a_crash_loop_fails_with_the_last_log_lines(harness: Harness) -> None:
     assert state.reason == "CrashLoop"
     assert state.restarts >= 5
     assert not state.ready
-    assert "boom: bad config" in state.message
-    assert "exited with code 3" in state.message
+    # The Revision's Ready message: how it ended, how often it was restarted, its
+    # last lines of output (its own, not the runtime's `[rollout]` lines).
+    message = revision_reconciler.explain(state)
+    assert message.startswith(f"exited with code 3, restarted {state.restarts} times; ")
+    assert state.log_tail[-1] == "boom: bad config"
+    assert message.endswith("\nlast log lines:\n" + "\n".join(f"  {x}" for x in state.log_tail))
+    assert 1 <= len(state.log_tail) <= 3
+    assert not any(line.startswith("[rollout]") for line in state.log_tail)
     # The supervisor's thread calls on_change just after ensure can see the state.
     wait_for("on_change told of the crash loop",
              lambda: any(s is not None and s.failed for _, _, s in harness.changes))  # fmt: skip
@@ -338,7 +345,7 @@ def test_a_command_that_cannot_start_crash_loops(harness: Harness) -> None:
     rt = harness.make_runtime()
     rev = harness.make_revision(command=["/nonexistent/app-binary"])
     state = ensured(rt, rev, "crash loop", lambda s: s.failed)
-    assert "cannot start '/nonexistent/app-binary'" in state.message
+    assert "cannot start '/nonexistent/app-binary'" in revision_reconciler.explain(state)
 
 
 # --- the pod template: paths, secrets, probes -------------------------------------------
@@ -384,9 +391,10 @@ def test_without_a_source_dir_a_failure_says_what_it_resolved_against(
     rev = template_revision({"name": "app", "command": [sys.executable, "app.py"]})
     state = ensured(rt, rev, "crash loop", lambda s: s.failed)
     assert state.reason == "CrashLoop"
-    assert f"(working directory {elsewhere}: the controller's working directory" in state.message
-    assert "rollout apply -f FILE" in state.message
-    assert "can't open file" in state.message  # python's own line, from the log
+    message = revision_reconciler.explain(state)
+    assert f"(working directory {elsewhere}: the controller's working directory" in message
+    assert "rollout apply -f FILE" in message
+    assert "can't open file" in message  # python's own line, from the log
 
 
 def test_a_missing_working_directory_is_named(harness: Harness) -> None:
@@ -394,8 +402,9 @@ def test_a_missing_working_directory_is_named(harness: Harness) -> None:
     source = harness.tmp_path / "src"
     rev = template_revision({"name": "app", "command": [sys.executable]}, source_dir=source)
     state = ensured(rt, rev, "restarting", lambda s: s.reason == "Restarting")
-    assert f"cannot start {sys.executable!r} in {source} (the directory" in state.message
-    assert f"No such file or directory: {source};" in state.message
+    message = revision_reconciler.explain(state)
+    assert f"cannot start {sys.executable!r} in {source} (the directory" in message
+    assert f"No such file or directory: {source}; restarting in" in message
 
 
 def test_a_missing_secret_fails_at_once_and_a_later_ensure_retries(harness: Harness) -> None:

@@ -23,8 +23,10 @@ before `ctx.now`:
   the reading counts nothing (a bound chosen from data must not judge that data); no
   stable latency at all is no counts (Inconclusive). The reading says which bound it
   used (`slower_than`: the source may round it up to a histogram bucket);
-- thresholds: the canary's `stat` over the metric's `window`, with the requests
-  behind it as `samples` (`error_rate` with no requests is no data: `value` None);
+- thresholds: the canary's `stat` over the metric's `window` (cut at
+  `ctx.fresh_since`: a retried release or step counts nothing from before it), with
+  the requests behind it as `samples` (`error_rate` with no requests is no data:
+  `value` None);
 - `compare: mann-whitney`: the same, plus latency samples of both revisions over the
   window.
 
@@ -208,6 +210,8 @@ class LocalProvider:
         """The canary's stat over the metric's window (and latency samples to compare)."""
         until = _last_whole_second(ctx.now)
         since = until - math.ceil(metric.window.total_seconds())
+        if ctx.fresh_since is not None:  # a retried release or step: nothing from before
+            since = min(max(since, math.floor(ctx.fresh_since.timestamp())), until)
         comparing = metric.compare is not None  # mann-whitney
         samples = MAX_LATENCY_SAMPLES if comparing else 0
         canary = self._source.stats(

@@ -31,6 +31,7 @@ __all__ = [
     "abandon",
     "adopt",
     "free_port",
+    "last_lines",
     "parse_stat",
     "probe",
     "probe_tcp",
@@ -297,6 +298,20 @@ def tail(path: Path, lines: int = 10, max_bytes: int = 8192) -> str:
     except OSError:
         return ""
     return "\n".join(data.decode(errors="replace").splitlines()[-lines:])
+
+
+def last_lines(
+    path: Path, *, lines: int = 3, width: int = 200, skip: str = "[rollout] "
+) -> tuple[str, ...]:
+    """The last `lines` non-blank lines of a log that do not start with `skip` (the
+    runtime's own lines), each cut to `width` characters (with "…"): short enough for
+    a condition's message."""
+    kept = [
+        line.rstrip()
+        for line in tail(path, lines=50).splitlines()
+        if line.strip() and not line.startswith(skip)
+    ]
+    return tuple(line if len(line) <= width else line[: width - 1] + "…" for line in kept[-lines:])
 
 
 @dataclasses.dataclass(frozen=True)

@@ -37,10 +37,14 @@ because the revision was ready before the restart.
 A supervisor thread per revision probes readiness (`slots.Readiness`: HTTP GET on
 `readinessProbe.httpGet.path` with its `httpHeaders`, default `/`, or a TCP connect
 for `tcpSocket`, `exec` and `grpc`; always on `PORT`: the process listens there),
-notices exits and restarts with exponential backoff.
+notices exits and restarts with exponential backoff. Every state reports how the last
+process ended (`last_exit`: `killed by SIGKILL`, `exited with code 3`, `cannot start
+…`), its restarts and its last lines of output (`log_tail`: at most 3, each cut to 200
+characters, the runtime's own `[rollout]` lines left out), which the Revision's Ready
+message names while it is not ready.
 After `crash_loop_after` restarts without staying ready for `stable_after` seconds,
 the next exit reports `failed=True`, reason `CrashLoop`, with the working directory
-(and what it was resolved against) and the log's last lines; it keeps restarting
+(and what it was resolved against); it keeps restarting
 (with the capped backoff) in case it recovers. Every change of
 the reported state calls `on_change(namespace, revision)`. What each probe result and
 exit means is decided in `slots` (one record per revision, under this runtime's lock);

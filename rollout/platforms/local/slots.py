@@ -1,11 +1,13 @@
 """One revision's process as the local runtime knows it (`Slot`), and the supervisor's
 decisions on it: what a probe result means, what an exit means (restart backoff, crash
-loop), when the process counts as stable again, and when to look next.
+loop), when the process counts as stable again, and when to look next. A slot keeps
+how its last process ended and that process's last lines of output (`last_exit`,
+`log_tail`: read once, at the exit), reported with every state until the next exit.
 
 A slot is a plain record guarded by the runtime's lock; every function here is called
 with that lock held and the current `time.monotonic()` passed in (`now`). They take
 no lock, start and stop nothing and probe nothing: `runtime` does that, then calls
-them to decide. The only I/O is reading the log's last lines for a crash-loop message.
+them to decide. The only I/O is reading the log's last lines when a process ends.
 
 Reasons: Starting, Ready, ProbeFailing, Restarting (exited, waiting for its backoff),
 CrashLoop (failed: `crash_loop_after` restarts without staying ready for
@@ -121,6 +123,8 @@ class Slot:
     backoff: float = 0.0  # the next restart's delay
     failed: bool = False
     crash_message: str = ""
+    last_exit: str = ""  # how the last process ended ("killed by SIGKILL"), or could not start
+    log_tail: tuple[str, ...] = ()  # its last lines of output, read when it ended
     passed_once: bool = False  # a probe passed since the last start
     failures: int = 0  # consecutive probe failures
     ready_since: float | None = None
@@ -145,6 +149,8 @@ class Slot:
             url=self.url if self.ready else None,
             failed=failed,
             notices=self.notices,
+            last_exit=self.last_exit,
+            log_tail=self.log_tail,
         )
 
     def waiting(self) -> str:
@@ -167,13 +173,13 @@ def down(slot: Slot, why: str, now: float, timing: Timing) -> None:
     delay = slot.backoff
     slot.backoff = min(slot.backoff * 2, timing.max_backoff)
     slot.restart_at = now + delay
-    slot.reason, slot.message = "Restarting", f"{why}; restarting in {delay:g}s"
+    slot.reason, slot.message = "Restarting", f"restarting in {delay:g}s"
+    slot.last_exit, slot.log_tail = why, processes.last_lines(slot.log_path)
     if slot.streak >= timing.crash_loop_after and not slot.failed:
         slot.failed = True
         slot.crash_message = (
-            f"{why} after {slot.streak} restarts without staying ready for "
-            f"{timing.stable_after:g}s (working directory {slot.cwd}: {slot.cwd_origin});"
-            f" last log lines:\n{processes.tail(slot.log_path)}"
+            f"{slot.streak} restarts without staying ready for {timing.stable_after:g}s"
+            f" (working directory {slot.cwd}: {slot.cwd_origin})"
         )
     log.warning(
         "revision down",

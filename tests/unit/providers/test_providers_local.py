@@ -306,3 +306,24 @@ def test_window_without_release_start() -> None:
     reading = local.LocalProvider(source).measure(m, c)
     assert reading.canary == measurement.Counts(200, 20)
     assert source.calls[0].since == START + 80
+
+
+@pytest.mark.parametrize(
+    ("fresh", "since"),
+    [
+        pytest.param(None, 70, id="whole-window"),
+        pytest.param(85.0, 85, id="cut-at-the-retry"),
+        pytest.param(100.0, 100, id="retried-this-second"),
+    ],
+)
+def test_a_window_starts_no_earlier_than_fresh_data(fresh: float | None, since: int) -> None:
+    """A retried release or step (`fresh_since`) counts nothing from before the retry
+    in a window either (issue 19)."""
+    source = FakeStats()
+    m = metric("error_rate", window="30s", thresholds={"max": 1})
+    c = dataclasses.replace(ctx(100.4), fresh_since=at(fresh) if fresh is not None else None)
+    reading = local.LocalProvider(source).measure(m, c)
+    assert reading.samples == 10 * (100 - since)
+    assert [dataclasses.astuple(call) for call in source.calls] == [
+        ("web-2", START + since, START + 100, 0)
+    ]

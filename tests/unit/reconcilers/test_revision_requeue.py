@@ -19,6 +19,7 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def rev(deadline: str = "10m") -> revision.Revision:
+    """A revision starting since T0 (its Ready Unknown since then)."""
     return revision.Revision.model_validate(
         {
             "metadata": {"name": "web-00002", "namespace": "prod", "creationTimestamp": T0},
@@ -27,8 +28,14 @@ def rev(deadline: str = "10m") -> revision.Revision:
                 "progressDeadline": deadline,
                 "template": {"spec": {"containers": [{"name": "app", "image": "web:2"}]}},
             },
+            "status": {
+                "conditions": [
+                    {"type": "Ready", "status": "Unknown", "reason": "Starting",
+                     "lastTransitionTime": T0},
+                ]
+            },
         }
-    )
+    )  # fmt: skip
 
 
 STARTING = ports.RuntimeState(False, "Starting", "0/1 replicas available", replicas=1)
