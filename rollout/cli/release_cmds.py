@@ -3,7 +3,12 @@
 Each writes the user's intent into one spec (the service's current Release, or the
 Service for `undo`) in one update conditional on the resourceVersion it read, and
 returns at once with a one-line confirmation; the controller does the work. A
-command that does not apply says why and exits 1. The store is opened only if it
+command whose intent already holds writes nothing, says `already …` and exits 0
+(kubectl's "unchanged": safe under `set -e`); one that does not apply says why and
+exits 1. On a conflict (the controller wrote in between) the command reads again and
+decides again — `promote` still from the step it first read (`fromStep`), so a
+promote racing the controller or another promote never advances a second step: it
+finds that step already requested, or already passed. The store is opened only if it
 exists ("no state in DIR", exit 1, and nothing created); a lock held by another
 process past `common.LOCK_WAIT` is exit 1 naming the holder. The intents themselves
 are `rollout.release.commands` (pure, shared with the tests).
@@ -57,6 +62,9 @@ def _command(
         rel = _current_release(opts, service_name)
         try:
             spec = intent(rel)
+        except commands.AlreadyDone as exc:
+            click.echo(f"release {rel.metadata.name}: {exc}")
+            return
         except commands.NotApplicable as exc:
             common.fail(str(exc))
         try:
@@ -76,24 +84,50 @@ def _command(
     is_flag=True,
     help="Also over a confirm-* webhook gate that has not said yes (it counts as passed).",
 )
+@click.option(
+    "--step",
+    type=click.IntRange(min=1),
+    help="The step to promote from, as `rollout status` numbers it (from 1): promoted only"
+    " there; already past it is exit 0. Default: the step the release is at.",
+)
 @common.state_options(store="write")
-def promote_command(service_name: str, full: bool, force: bool, opts: common.Options) -> None:
+def promote_command(
+    service_name: str, full: bool, force: bool, step: int | None, opts: common.Options
+) -> None:
     """Promote the current release one step (or all the way with --full).
+
+    Safe to repeat: a promote names the step it promotes from (the one the release is at
+    when the command reads it, or --step), so two promotes from the same state advance
+    one step; a step already passed is "already past step N", exit 0.
 
     A release waiting for a confirm-* webhook's yes is not promoted unless --force: the
     gate is there because something outside (an approval, a change freeze) must agree.
     """
+    seen: dict[str, int] = {}  # release → the step first read: kept when reading again
+
+    def intent(rel: release.Release) -> release.ReleaseSpec:
+        name = rel.metadata.name
+        if seen and name not in seen:
+            common.fail(f"release {next(iter(seen))} was superseded by {name}; not promoted")
+        first = seen.setdefault(name, rel.status.step_index if step is None else step - 1)
+        return commands.promote(
+            rel,
+            full=full,
+            force=force,
+            now=opts.clock.now(),
+            by=common.requester(),
+            from_step=first,
+        )
+
     _command(
         service_name,
         opts,
-        lambda rel: commands.promote(
-            rel, full=full, force=force, now=opts.clock.now(), by=common.requester()
-        ),
+        intent,
         lambda rel: (
             (
                 "full promotion requested"
                 if full
-                else f"promotion from step {rel.status.step_index + 1} requested"
+                else f"promotion from step {seen[rel.metadata.name] + 1} requested"
             )
             + (" (over its webhook gates)" if force else "")
         ),
