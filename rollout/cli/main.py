@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "apply": "apply_cmd:apply_command",
     "validate": "validate_cmd:validate",
     "get": "get_cmd:get_command",
+    "delete": "delete_cmd:delete_command",
     "status": "status_cmd:status_command",
     "promote": "release_cmds:promote_command",
     "abort": "release_cmds:abort_command",
