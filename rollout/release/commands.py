@@ -24,7 +24,8 @@ Idempotence, as the README promises it — a repeated command whose intent holds
 - `abort`: requested or done ("already aborting", "already aborted"); a release that
   ended with its traffic back on the stable (RolledBack, Failed) is "already over".
 - `pause`: already paused by a user (or requested). `resume`: a release that is not
-  paused ("already running") or a resume already requested.
+  paused ("already running") or a resume already requested. Neither applies to a
+  release being aborted or rolling back (nor `pause` to one promoting): exit 1.
 
 Which phase a command applies in is not decided here: the transitions table owns it
 (`table.can_fire`), and the edges (`promote`, `promote --full`, `resume`, `retry`) ask
@@ -171,9 +172,20 @@ def abort(rel: release.Release) -> release.ReleaseSpec:
     return rel.spec.model_copy(update={"abort": True})
 
 
+def _aborting(rel: release.Release, command: str) -> None:
+    if rel.spec.abort:
+        raise NotApplicable(f"cannot {command}: release {rel.metadata.name} is being aborted")
+
+
 def pause(rel: release.Release) -> release.ReleaseSpec:
-    """Hold at the current weight until `resume`."""
+    """Hold at the current weight until `resume` (takes effect once the release is
+    Progressing; a release promoting or rolling back goes on to its end)."""
     _running(rel, "pause")
+    _aborting(rel, "pause")
+    if rel.status.phase in (Phase.PROMOTING, Phase.ROLLING_BACK):
+        raise NotApplicable(
+            f"cannot pause: release {rel.metadata.name} is {rel.status.phase.value}"
+        )
     if rel.spec.paused:
         if rel.status.phase is Phase.PAUSED and rel.status.pause_reason == PauseReason.USER:
             raise AlreadyDone("already paused")
@@ -184,7 +196,10 @@ def pause(rel: release.Release) -> release.ReleaseSpec:
 def resume(rel: release.Release, *, now: datetime, by: str | None) -> release.ReleaseSpec:
     """Continue a paused release (paused by a user, or for inconclusive data or errors)."""
     _running(rel, "resume")
+    _aborting(rel, "resume")
     phase = rel.status.phase
+    if phase is Phase.ROLLING_BACK:
+        raise NotApplicable(f"nothing to resume: release {rel.metadata.name} is RollingBack")
     if not rel.spec.paused:
         if _pending(rel, rel.spec.resume):
             assert rel.spec.resume is not None

@@ -266,9 +266,10 @@ def test_abort_again_is_already_done(phase: Phase, spec: dict[str, Any], message
 # --- pause and resume ---------------------------------------------------------------
 
 
-def test_pause_sets_the_paused_level() -> None:
-    """A running release is held by the user."""
-    assert commands.pause(rel()).paused is True
+@pytest.mark.parametrize("phase", ids([Phase.PENDING, Phase.PROGRESSING, Phase.PAUSED]))
+def test_pause_sets_the_paused_level(phase: Phase) -> None:
+    """A running release is held by the user (Pending: once it is Progressing)."""
+    assert commands.pause(rel(phase)).paused is True
 
 
 @pytest.mark.parametrize(
@@ -323,8 +324,58 @@ def test_resume_at_a_pause_step_says_use_promote() -> None:
 
 
 @pytest.mark.parametrize(
-    "phase", ids([Phase.PENDING, Phase.PROGRESSING, Phase.PROMOTING, Phase.ROLLING_BACK])
+    ("command", "phase", "spec", "message"),
+    [
+        pytest.param(
+            "pause",
+            Phase.PROGRESSING,
+            {"abort": True},
+            "cannot pause: release web-00002 is being aborted",
+            id="pause-aborting",
+        ),
+        pytest.param(
+            "resume",
+            Phase.PAUSED,
+            {"abort": True},
+            "cannot resume: release web-00002 is being aborted",
+            id="resume-aborting",
+        ),
+        pytest.param(
+            "pause",
+            Phase.PROMOTING,
+            {},
+            "cannot pause: release web-00002 is Promoting",
+            id="pause-promoting",
+        ),
+        pytest.param(
+            "pause",
+            Phase.ROLLING_BACK,
+            {},
+            "cannot pause: release web-00002 is RollingBack",
+            id="pause-rolling-back",
+        ),
+        pytest.param(
+            "resume",
+            Phase.ROLLING_BACK,
+            {},
+            "nothing to resume: release web-00002 is RollingBack",
+            id="resume-rolling-back",
+        ),
+    ],
 )
+def test_pause_and_resume_refused_on_a_release_going_to_its_end(
+    command: str, phase: Phase, spec: dict[str, Any], message: str
+) -> None:
+    """Being aborted, promoting or rolling back: the release goes to its end; a pause or
+    resume could never take effect (exit 1)."""
+    current = rel(phase, **spec)
+    intent = commands.pause if command == "pause" else EDGES["resume"][1]
+    with pytest.raises(commands.NotApplicable) as caught:
+        intent(current)
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize("phase", ids([Phase.PENDING, Phase.PROGRESSING, Phase.PROMOTING]))
 def test_resume_of_a_release_not_paused_is_already_done(phase: Phase) -> None:
     """A release that is not paused is running already: said, exit 0."""
     with pytest.raises(commands.AlreadyDone) as caught:
