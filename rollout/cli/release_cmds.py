@@ -8,7 +8,10 @@ command whose intent already holds writes nothing, says `already …` and exits 
 exits 1. On a conflict (the controller wrote in between) the command reads again and
 decides again — `promote` still from the step it first read (`fromStep`), so a
 promote racing the controller or another promote never advances a second step: it
-finds that step already requested, or already passed. The store is opened only if it
+finds that step already requested, or already passed. A promote is about the state
+the release was in when it was given (`main.GIVEN_AT`, before the command's imports):
+one that first reads the release after another promote took effect after that moment
+is its repeat ("already past step N", exit 0). The store is opened only if it
 exists ("no state in DIR", exit 1, and nothing created); a lock held by another
 process past `common.LOCK_WAIT` is exit 1 naming the holder. The intents themselves
 are `rollout.release.commands` (pure, shared with the tests).
@@ -16,12 +19,14 @@ are `rollout.release.commands` (pure, shared with the tests).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from datetime import datetime, timedelta
 
 import click
 
 from rollout.api import names, release, revision, service
-from rollout.cli import common
+from rollout.cli import common, main
 from rollout.release import commands
 from rollout.store import errors
 
@@ -50,6 +55,15 @@ def _current_release(opts: common.Options, name: str) -> release.Release:
         common.fail(f"release {current!r} of service {name!r} no longer exists")
     assert isinstance(rel, release.Release)
     return rel
+
+
+def _given_at(opts: common.Options) -> datetime:
+    """When this command was given (`main.GIVEN_AT`, before its imports), in the store's
+    time: on a rehearsal's scaled clock, the same real interval earlier, scaled."""
+    given = click.get_current_context().meta.get(main.GIVEN_AT)
+    elapsed = max(time.time() - given, 0.0) if isinstance(given, float) else 0.0
+    speed = 1 / opts.clock.real_seconds(timedelta(seconds=1))
+    return opts.clock.now() - timedelta(seconds=elapsed * speed)
 
 
 def _command(
@@ -104,6 +118,7 @@ def promote_command(
     gate is there because something outside (an approval, a change freeze) must agree.
     """
     seen: dict[str, int] = {}  # release → the step first read: kept when reading again
+    given_at = None if step is not None else _given_at(opts)
 
     def intent(rel: release.Release) -> release.ReleaseSpec:
         name = rel.metadata.name
@@ -117,6 +132,7 @@ def promote_command(
             now=opts.clock.now(),
             by=common.requester(),
             from_step=first,
+            given_at=given_at,
         )
 
     _command(

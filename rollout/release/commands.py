@@ -13,14 +13,18 @@ that is safe to repeat: `promote` names the step it promotes from, edges carry
 
 Idempotence, as the README promises it — a repeated command whose intent holds:
 
-- `promote`: a promote carries `fromStep`, the step the user promotes from (the step
-  the release was at when the command first read it, or `--step`); the controller
-  applies it only at that step. So any number of promotes from the same observed
-  state — one after the other or at once — advance one step: a promote of that step
-  already requested is "already requested", one whose step is passed is "already past
-  step N" (so is a one-step promote of a release that moved on by itself since the
-  last promote), both exit 0. `promote --full` on a release promoting or promoted:
-  "already promoting/promoted".
+- `promote`: a promote is about the state the release was in when it was given. It
+  carries `fromStep`, the step it promotes from (the step the release was at when the
+  command first read it, or `--step`), and the controller applies it only at that
+  step; and a promote that reads the release only after another promote took effect
+  — one that took effect after this command was given (its process started) — is
+  that promote's repeat. So any number of promotes given from the same state — typed
+  twice, run at once, racing another person's or the controller — advance one step:
+  a promote of that step already requested is "already requested", one whose step
+  is passed is "already past step N" (so is a one-step promote of a release that
+  moved on by itself since the last promote), all exit 0. A promote given after the
+  first took effect promotes the step the release is at then; `--step N` pins it.
+  `promote --full` on a release promoting or promoted: "already promoting/promoted".
 - `abort`: requested or done ("already aborting", "already aborted"); a release that
   ended with its traffic back on the stable (RolledBack, Failed) is "already over".
 - `pause`: already paused by a user (or requested). `resume`: a release that is not
@@ -78,6 +82,11 @@ def _by(command: Command) -> str:
     return f" by {command.requested_by}" if command.requested_by else ""
 
 
+def _promoted_since(rel: release.Release, since: datetime) -> bool:
+    """Whether a promote took effect (moved the release a step) at or after `since`."""
+    return any(h.event == "PromotedStep" and h.at >= since for h in rel.status.history)
+
+
 def _step_of(rel: release.Release, index: int) -> str:
     """`step 3/6`, counted from 1."""
     return f"step {index + 1}/{len(rel.spec.policy.expanded_steps())}"
@@ -91,11 +100,15 @@ def promote(
     by: str | None,
     force: bool = False,
     from_step: int | None = None,
+    given_at: datetime | None = None,
 ) -> release.ReleaseSpec:
     """Advance one step from `from_step` (0-based; by default the step the release is
     at) — or all the way with `full`; over a confirm-* webhook gate only with `force`
     (the gate counts as passed). The CLI passes the step it first read, so a promote
-    retried after a conflict never promotes a step the user did not see."""
+    retried after a conflict never promotes a step the user did not see; and
+    `given_at`, when the command was given (its process started), so a promote that
+    reads the release only after another promote, given after it, took effect is that
+    promote's repeat, not a new one."""
     name, phase, at = rel.metadata.name, rel.status.phase, rel.status.step_index
     if phase is Phase.SUCCEEDED:
         raise AlreadyDone(f"already promoted: {rel.spec.canary_revision} takes 100%")
@@ -123,15 +136,26 @@ def promote(
             and (last.force or not force)
         ):
             raise AlreadyDone(f"promotion from step {step + 1} already requested{_by(last)}")
-        if (
-            phase is not Phase.PAUSED
-            and last is not None
+        # The step the last promote passed, once it took effect (the release moved on).
+        passed = (
+            last.from_step
+            if last is not None
             and not _pending(rel, last)
             and last.from_step is not None
             and last.from_step < at
-        ):  # the last promote moved it on, and it has not stopped since: a repeat
+            else None
+        )
+        if passed is not None and given_at is not None and _promoted_since(rel, given_at):
+            assert last is not None
             raise AlreadyDone(
-                f"already past step {last.from_step + 1} (promoted{_by(last)}); the release"
+                f"already past step {passed + 1} (promoted{_by(last)} after this command"
+                f" was given); the release is {phase.value} at {_step_of(rel, at)}"
+            )
+        if passed is not None and phase is not Phase.PAUSED:
+            # the last promote moved it on, and it has not stopped since: a repeat
+            assert last is not None
+            raise AlreadyDone(
+                f"already past step {passed + 1} (promoted{_by(last)}); the release"
                 f" is {phase.value} at {_step_of(rel, at)}"
             )
     if not force:
@@ -206,7 +230,7 @@ def resume(rel: release.Release, *, now: datetime, by: str | None) -> release.Re
             raise AlreadyDone(f"resume already requested{_by(rel.spec.resume)}")
         if not table.can_fire(Trigger.RESUME, phase):
             raise AlreadyDone(f"already running: the release is {phase.value}, not paused")
-    if rel.status.pause_reason == PauseReason.PROMOTION:
+    if rel.status.pause_reason == PauseReason.PROMOTION and not rel.spec.paused:
         raise NotApplicable(
             f"release {rel.metadata.name} waits at a pause step: use `rollout promote`"
         )

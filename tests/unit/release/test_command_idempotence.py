@@ -10,12 +10,15 @@ decide again, `promote` still from the step it first read.
 - Any interleaving of N promotes issued from the same observed state (a release
   paused at a pause step followed by another pause step, so that a promote decided
   on a fresher read would have a second step to take) with controller decisions
-  advances exactly one step, and every session exits 0.
-- `abort`, `pause` and `resume` repeated, from any state reachable by commands: the
-  repeat writes nothing (the same final spec), with or without controller decisions
-  in between; given at once, it exits 0 ("already …") when the first wrote or was
-  already done, and is refused as the first was. (After decisions the release may
-  have moved on — to a pause step, to its end — and the repeat says so.)
+  advances exactly one step, and every session exits 0 — also when each session
+  first reads the release at its own time, after the controller may have acted on
+  another's promote (processes started at once, with different start-up times).
+- `abort`, `pause` and `resume` repeated, from any state reachable by commands: after
+  a first that wrote or found its intent holding, the repeat writes nothing (the same
+  final spec), with or without controller decisions in between; given at once, it
+  exits 0 ("already …") then, and is refused when the first was. (After decisions
+  the release may have moved on — to a pause step, to its end — and the repeat says
+  so; a refused command may apply once the release moved.)
 """
 
 from __future__ import annotations
@@ -91,10 +94,16 @@ class World:
 Intent = Callable[[release.Release], release.ReleaseSpec]
 
 
-def session(world: World, intent: Intent, first: release.Release) -> Iterator[None]:
-    """One CLI process, from its first read (`first`) on; yields before each write and
-    each read again. Its outcome is the generator's return value."""
-    rel = first
+def session(
+    world: World, decide: Callable[[release.Release], Intent], first: release.Release | None
+) -> Iterator[None]:
+    """One CLI process: its intent decided on its first read (`first`, or one taken at
+    its first turn), then yields before each write and each read again. Its outcome is
+    the generator's return value."""
+    if first is None:
+        yield  # started; reads at its first turn (its start-up took that long)
+        first = world.read()
+    intent, rel = decide(first), first
     for attempt in range(ATTEMPTS):
         if attempt:
             yield
@@ -136,11 +145,21 @@ def run(world: World, sessions: list[Iterator[None]], schedule: list[int]) -> li
     return [outcomes[i] for i in range(len(sessions))]
 
 
-def promote_intent(world: World, first: release.Release) -> Intent:
-    """`rollout promote web` as the CLI decides it: from the step of its first read."""
-    return lambda rel: commands.promote(
-        rel, full=False, now=world.tick(), by="alice", from_step=first.status.step_index
-    )
+def promote_intent(world: World, given_at: datetime | None = None) -> Callable[..., Intent]:
+    """`rollout promote web` as the CLI decides it: from the step of its first read, and
+    about the state at `given_at` (when its process started)."""
+
+    def decide(first: release.Release) -> Intent:
+        return lambda rel: commands.promote(
+            rel,
+            full=False,
+            now=world.tick(),
+            by="alice",
+            from_step=first.status.step_index,
+            given_at=given_at,
+        )
+
+    return decide
 
 
 PAUSED_AT_STEP_2 = ReleaseStatus(
@@ -153,19 +172,22 @@ PAUSED_AT_STEP_2 = ReleaseStatus(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(
     n=st.integers(min_value=1, max_value=4),
     schedule=st.lists(st.integers(min_value=0, max_value=5), max_size=30),
+    read_at_once=st.booleans(),
 )
 def test_promotes_from_the_same_observed_state_advance_one_step(
-    n: int, schedule: list[int]
+    n: int, schedule: list[int], read_at_once: bool
 ) -> None:
-    """N promotes that all read the release paused at step 2: whatever the order of
-    their writes, their retries and the controller's decisions, step 3 and no further."""
+    """N promotes all given while the release is paused at step 2 — all reading it
+    then, or each at its own turn (start-up times differ): whatever the order of their
+    reads, writes, retries and the controller's decisions, step 3 and no further."""
     world = World(PAUSED_AT_STEP_2)
-    observed = world.read()
-    sessions = [session(world, promote_intent(world, observed), observed) for _ in range(n)]
+    given = world.tick()
+    observed = world.read() if read_at_once else None
+    sessions = [session(world, promote_intent(world, given), observed) for _ in range(n)]
     outcomes = run(world, sessions, [min(p, n) for p in schedule])
     for _ in range(3):
         world.decide()
@@ -189,9 +211,9 @@ def level_intent(world: World, name: str) -> Intent:
     return lambda rel: commands.resume(rel, now=world.tick(), by="alice")
 
 
-def once(world: World, intent: Intent) -> str:
+def once(world: World, decide: Callable[[release.Release], Intent]) -> str:
     """A whole CLI run with nothing else in between."""
-    run_ = session(world, intent, world.read())
+    run_ = session(world, decide, world.read())
     while True:
         try:
             next(run_)
@@ -226,24 +248,23 @@ def test_repeated_levels_are_idempotent(
     world = World(status)
     for name, decisions in prefix:  # some history: commands and decisions
         if name == "promote":
-            once(world, promote_intent(world, world.read()))
+            once(world, promote_intent(world))
         else:
-            once(world, level_intent(world, name))
+            once(world, lambda _, name=name: level_intent(world, name))
         for _ in range(decisions):
             world.decide()
 
-    first = once(world, level_intent(world, command))
+    first = once(world, lambda _: level_intent(world, command))
     spec = world.read().spec
     for _ in range(between):
         world.decide()
     before = world.read()
-    second = once(world, level_intent(world, command))
+    second = once(world, lambda _: level_intent(world, command))
 
     after = world.read()
-    # The repeat never writes: the final spec is the one the first left (and the
-    # controller's decisions in between made of it).
-    assert second != "written"
-    assert after.metadata.resource_version == before.metadata.resource_version
+    if first != "refused":  # the repeat never writes: the spec is the one the first left
+        assert second != "written"
+        assert after.metadata.resource_version == before.metadata.resource_version
     if between == 0:  # at once: what the first said, exit 0 unless the first was refused
         assert after.spec == spec
         assert second == ("refused" if first == "refused" else "already"), (first, before.status)

@@ -3,7 +3,7 @@ spec it writes) and the ones it refuses (and the reason users read)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -199,6 +199,36 @@ def test_promote_after_the_last_one_moved_the_release_on_is_already_done() -> No
     )
 
 
+def promoted_since_given(given: datetime) -> release.Release:
+    """Paused at step 3 (of 3), where the promote from step 2 handled at T0+5s took it."""
+    last = PromoteRequest(from_step=1, requested_at=T0, requested_by="bob")
+    current = rel(Phase.PAUSED, step=2, promote=last, pause_reason=PauseReason.PROMOTION)
+    current.status.last_command_at = T0
+    current.status.history = [
+        release.HistoryEntry(at=T0 + timedelta(seconds=5), event="PromotedStep", step_index=2)
+    ]
+    return current
+
+
+def test_promote_given_before_another_took_effect_is_its_repeat() -> None:
+    """Given at T0+3s (its process started), read after bob's promote took effect at
+    T0+5s: it was given from the state bob promoted, so it is bob's repeat (exit 0)."""
+    current = promoted_since_given(T0)
+    with pytest.raises(commands.AlreadyDone) as caught:
+        commands.promote(current, full=False, now=T1, by=BY, given_at=T0 + timedelta(seconds=3))
+    assert str(caught.value) == (
+        "already past step 2 (promoted by bob after this command was given);"
+        " the release is Paused at step 3/3"
+    )
+
+
+def test_promote_given_after_the_last_took_effect_promotes() -> None:
+    """Given at T0+6s, after the release reached step 3: a promote of step 3."""
+    current = promoted_since_given(T0)
+    spec = commands.promote(current, full=False, now=T1, by=BY, given_at=T0 + timedelta(seconds=6))
+    assert spec.promote == PromoteRequest(from_step=2, requested_at=T1, requested_by=BY)
+
+
 def test_promote_at_a_new_pause_after_a_handled_one_promotes() -> None:
     """Paused at a later step than the last promote's: a new promote, written."""
     last = PromoteRequest(from_step=0, requested_at=T0)
@@ -312,6 +342,14 @@ def test_resume_clears_the_pause_and_records_the_command(
     spec = commands.resume(rel(phase, paused=paused, pause_reason=reason), now=T0, by=BY)
     assert spec.paused is False
     assert spec.resume == Command(requested_at=T0, requested_by=BY)
+
+
+def test_resume_clears_a_user_pause_at_a_pause_step() -> None:
+    """Paused at a pause step with a user's pause written too: resume clears the user's
+    pause (the release still waits for promote)."""
+    current = rel(Phase.PAUSED, step=1, pause_reason=PauseReason.PROMOTION, paused=True)
+    spec = commands.resume(current, now=T0, by=BY)
+    assert spec.paused is False
 
 
 def test_resume_at_a_pause_step_says_use_promote() -> None:
