@@ -13,8 +13,10 @@ kubectl's semantics.
   (The check and the delete are two calls: a Service applied in between is not seen.)
 - Not found is exit 1 (`error: service 'web' not found in namespace default`), or
   nothing at all with `--ignore-not-found` (also when there is no state yet).
-- Only Services and policies: revisions, routes and releases belong to their Service
-  (exit 2 saying so), as kubectl users delete a Deployment, not its ReplicaSets.
+- KIND: any name `get` accepts for a Service or a RolloutPolicy (`service`, `rsvc`,
+  `rolloutpolicy`, `rpol`, …), and `policy`. Only those two: revisions, routes and
+  releases belong to their Service (exit 2 saying so), as kubectl users delete a
+  Deployment, not its ReplicaSets.
 
 Prints `service/web deleted` (apply's `kind/name` shape). The store is opened only if
 it exists (mode `write`); `--backend kubernetes` deletes the object on the cluster.
@@ -30,6 +32,7 @@ from rollout.cli import common
 __all__ = ["delete_command"]
 
 _DELETABLE = ("Service", "RolloutPolicy")
+_POLICY = "RolloutPolicy"  # `policy`, `policies`: what this command calls it, beside get's names
 _OWNED = {
     "Revision": "a revision goes with its service: `rollout delete service SERVICE`",
     "Route": "a route goes with its service: `rollout delete service SERVICE`",
@@ -53,23 +56,23 @@ def delete_command(
     """Delete a service (with its revisions, route and releases) or a policy.
 
     \b
-    KIND: service (rsvc) or rolloutpolicy (rpol).
+    KIND: service (services, rsvc) or policy (rolloutpolicy, rpol).
     A policy that services name is refused unless --force.
 
     \b
     Examples:
       rollout delete service web
-      rollout delete rpol canary-old --ignore-not-found
+      rollout delete policy canary-old --ignore-not-found
     """
     from rollout.api import kinds, service
     from rollout.store import errors
 
-    kind = kinds.lookup(kind_name)
+    kind = kinds.lookup(_POLICY if kind_name.lower() in ("policy", "policies") else kind_name)
     if kind is None or kind.kind not in _DELETABLE:
         why = _OWNED.get(kind.kind, "") if kind is not None else ""
         common.fail(
-            f"cannot delete {kind_name!r}: KIND is service (rsvc) or rolloutpolicy (rpol)"
-            + (f"; {why}" if why else ""),
+            f"cannot delete {kind_name!r}: KIND is service (rsvc) or policy (rolloutpolicy,"
+            " rpol)" + (f"; {why}" if why else ""),
             code=2,
         )
     what = f"{kind.singular} {name!r} not found in namespace {opts.namespace}"

@@ -168,7 +168,7 @@ def test_delete_of_what_a_service_owns_is_a_usage_error(state: pathlib.Path, kin
 
 
 @pytest.mark.usefixtures("store")
-@pytest.mark.parametrize("kind", ["rpol", "rolloutpolicy", "rolloutpolicies"])
+@pytest.mark.parametrize("kind", ["policy", "rpol", "rolloutpolicy", "rolloutpolicies"])
 def test_delete_a_policy_in_use_is_refused(state: pathlib.Path, kind: str) -> None:
     """Exit 1 naming the services that use it; the policy stays."""
     result = rollout(state, "delete", kind, "gate")
@@ -196,7 +196,7 @@ def test_delete_a_policy_no_service_uses(state: pathlib.Path, store: sqlite.Sqli
     """Once its services are gone, the policy goes without --force."""
     for name in ("web", "api"):
         assert rollout(state, "delete", "service", name).exit_code == 0
-    result = rollout(state, "delete", "rpol", "gate")
+    result = rollout(state, "delete", "policy", "gate")
     assert (result.exit_code, result.stdout, result.stderr) == (
         0,
         "rolloutpolicy/gate deleted\n",
