@@ -106,58 +106,19 @@ def promote(
     at) — or all the way with `full`; over a confirm-* webhook gate only with `force`
     (the gate counts as passed). The CLI passes the step it first read, so a promote
     retried after a conflict never promotes a step the user did not see; and
-    `given_at`, when the command was given (its process started), so a promote that
-    reads the release only after another promote, given after it, took effect is that
-    promote's repeat, not a new one."""
+    `given_at`, when the command was given (its process started): a promote that first
+    reads the release after another promote took effect since then is that promote's
+    repeat, not a new one."""
     name, phase, at = rel.metadata.name, rel.status.phase, rel.status.step_index
     if phase is Phase.SUCCEEDED:
         raise AlreadyDone(f"already promoted: {rel.spec.canary_revision} takes 100%")
     _running(rel, "promote")
     step = at if from_step is None else from_step
-    last = rel.spec.promote
-    if full:
-        if phase is Phase.PROMOTING:
-            raise AlreadyDone("already promoting: 100% of traffic goes to the canary")
-        if last is not None and last.full and _pending(rel, last) and (last.force or not force):
-            raise AlreadyDone(f"full promotion already requested{_by(last)}")
-    elif phase is not Phase.ROLLING_BACK:  # rolling back: nothing holds, "nothing to promote"
-        if step < at or phase is Phase.PROMOTING:
-            where = "promoting to 100%" if phase is Phase.PROMOTING else f"at {_step_of(rel, at)}"
-            raise AlreadyDone(f"already past step {step + 1} (the release is {where})")
-        if step > at:
-            raise NotApplicable(
-                f"release {name} is at {_step_of(rel, at)}, not yet at step {step + 1}"
-            )
-        if (
-            last is not None
-            and not last.full
-            and last.from_step in (None, step)
-            and _pending(rel, last)
-            and (last.force or not force)
-        ):
-            raise AlreadyDone(f"promotion from step {step + 1} already requested{_by(last)}")
-        # The step the last promote passed, once it took effect (the release moved on).
-        passed = (
-            last.from_step
-            if last is not None
-            and not _pending(rel, last)
-            and last.from_step is not None
-            and last.from_step < at
-            else None
-        )
-        if passed is not None and given_at is not None and _promoted_since(rel, given_at):
-            assert last is not None
-            raise AlreadyDone(
-                f"already past step {passed + 1} (promoted{_by(last)} after this command"
-                f" was given); the release is {phase.value} at {_step_of(rel, at)}"
-            )
-        if passed is not None and phase is not Phase.PAUSED:
-            # the last promote moved it on, and it has not stopped since: a repeat
-            assert last is not None
-            raise AlreadyDone(
-                f"already past step {passed + 1} (promoted{_by(last)}); the release"
-                f" is {phase.value} at {_step_of(rel, at)}"
-            )
+    done = _promote_holds(rel, full=full, force=force, step=step, given_at=given_at)
+    if done is not None:
+        raise AlreadyDone(done)
+    if not full and step > at and phase is not Phase.ROLLING_BACK:
+        raise NotApplicable(f"release {name} is at {_step_of(rel, at)}, not yet at step {step + 1}")
     if not force:
         wait = hooks.describe_wait(rel.spec.policy, rel.status)
         if wait is not None and phase is Phase.PAUSED:
@@ -181,6 +142,40 @@ def promote(
         from_step=step, full=full, force=force, requested_at=now, requested_by=by
     )
     return rel.spec.model_copy(update={"promote": request})
+
+
+def _promote_holds(
+    rel: release.Release, *, full: bool, force: bool, step: int, given_at: datetime | None
+) -> str | None:
+    """How a promote from `step` (0-based) already holds — requested, passed, promoting
+    — or None when it is to be written (or refused)."""
+    phase, at, last = rel.status.phase, rel.status.step_index, rel.spec.promote
+    pending = last is not None and _pending(rel, last) and (last.force or not force)
+    if full:
+        if phase is Phase.PROMOTING:
+            return "already promoting: 100% of traffic goes to the canary"
+        if last is not None and last.full and pending:
+            return f"full promotion already requested{_by(last)}"
+        return None
+    if phase is Phase.ROLLING_BACK:  # nothing holds: "nothing to promote"
+        return None
+    if step < at or phase is Phase.PROMOTING:
+        where = "promoting to 100%" if phase is Phase.PROMOTING else f"at {_step_of(rel, at)}"
+        return f"already past step {step + 1} (the release is {where})"
+    if last is None:
+        return None
+    if not last.full and last.from_step in (None, step) and pending:
+        return f"promotion from step {step + 1} already requested{_by(last)}"
+    passed = last.from_step  # the step the last promote passed, once it took effect
+    if passed is None or passed >= at or _pending(rel, last):
+        return None
+    now_at = f"the release is {phase.value} at {_step_of(rel, at)}"
+    if given_at is not None and _promoted_since(rel, given_at):
+        since = " after this command was given"
+        return f"already past step {passed + 1} (promoted{_by(last)}{since}); {now_at}"
+    if phase is not Phase.PAUSED:  # moved on by that promote, not stopped since: a repeat
+        return f"already past step {passed + 1} (promoted{_by(last)}); {now_at}"
+    return None
 
 
 def abort(rel: release.Release) -> release.ReleaseSpec:
