@@ -2,10 +2,13 @@
 could not be removed locally): with a release paused at 50%, both revisions running
 and the proxy listening on the service's port, the delete takes the Service's
 objects at once, and the controller stops every revision process and frees the port,
-without stopping itself or the proxy. Waits are on conditions with deadlines."""
+without stopping itself or the proxy — and when no controller ran at the time (a
+killed one left them running), the next controller does it at its start. Waits are
+on conditions with deadlines."""
 
 from __future__ import annotations
 
+import signal
 import socket
 import sys
 from collections.abc import Iterator
@@ -105,3 +108,28 @@ def test_delete_service_stops_its_processes_and_frees_its_port(local: Local) -> 
     again = local.cli("delete", "service", "web", check=False)
     assert again.returncode == 1
     assert again.stderr == "error: service 'web' not found in namespace default\n"
+
+
+def test_delete_while_no_controller_runs_is_cleaned_up_at_its_start(local: Local) -> None:
+    """A controller killed (SIGKILL) leaves the revision and the proxy's listener
+    running; the service is deleted meanwhile; the next controller stops the process
+    and frees the port at its start."""
+    port = free_port()
+    local.start()
+    local.apply(SERVICE.format(port=port, python=sys.executable, version="v1"), "v1")
+    local.wait_serving()
+    pids = [int(info["pid"]) for info in local.run_files().values()]
+    assert len(pids) == 1
+    local.stop(signal.SIGKILL)
+    assert alive(pids[0])  # left running, for the next controller to adopt
+    assert not port_free(port)
+
+    local.cli("delete", "service", "web")
+    local.start()
+
+    local.wait_for(
+        lambda: not alive(pids[0]) and not local.run_files(),
+        within=30,
+        what="the deleted revision's process stopped",
+    )
+    local.wait_for(lambda: port_free(port), within=30, what=f"port {port} freed")
