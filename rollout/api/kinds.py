@@ -130,7 +130,7 @@ KINDS: dict[str, Kind] = {
             (
                 Column("Service", ".spec.service"),
                 Column("Phase", ".status.phase"),
-                Column("Step", ".status.stepIndex", "integer"),
+                Column("Step", ".status.step"),  # `2/6`, counted from 1 (stepIndex: from 0)
                 Column("Weight", ".status.weights.canary", "integer"),
                 Column("Stable", ".spec.stableRevision"),
                 Column("Canary", ".spec.canaryRevision"),

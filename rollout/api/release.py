@@ -92,8 +92,11 @@ class Command(base.ApiModel):
 class PromoteRequest(Command):
     """`rollout promote`: advance from `fromStep` (so repeating it never skips two)."""
 
-    from_step: base.NonNegativeInt
-    """The step the promotion was asked at (repeating it never skips two)."""
+    from_step: base.NonNegativeInt | None = None
+    """The step the promotion was asked at, counted from 0 as stepIndex is: it applies
+    only while the release is at that step (repeating it never skips two). Absent (a
+    hand-written patch, or a promote stored before the field): the step the release is
+    at when the controller handles it."""
     full: base.Bool = False
     """Promote to 100% at once, skipping the remaining steps."""
     force: base.Bool = False  # also over a confirm-* webhook gate that has not said yes
@@ -341,7 +344,11 @@ class ReleaseStatus(base.ApiModel):
     """Pending, Progressing, Paused, Promoting, Succeeded, RollingBack, RolledBack, Aborted,
     Superseded or Failed."""
     step_index: base.NonNegativeInt = 0
-    """The current step of the plan (0-based)."""
+    """The current step of the plan, counted from 0 (the API index, as Argo's
+    currentStepIndex): `step` is the same step as people count it."""
+    step: str = ""
+    """The current step as people count it, from 1, out of the plan's steps: `2/6` (the
+    `Step` column of `rollout get releases` and `kubectl get rrel`)."""
     weights: Weights | None = None
     """The stable and canary percents now applied."""
     started_at: datetime | None = None

@@ -521,6 +521,9 @@ def _start_and_run(
             store, plat, clock, workers=workers, notifications=notifications
         )
         callbacks.controller = controller
+        if local_platform is not None:  # deleted while no controller ran: stopped now
+            for kind, namespace, name in local_platform.left_behind():
+                controller.wake(base.Key(kind, namespace, name))
         server = _serve_metrics(metrics_addr, controller)
     except BaseException:  # SystemExit from common.fail included: no orphan proxy
         if local_platform is not None:

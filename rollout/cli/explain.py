@@ -1,7 +1,7 @@
 """Plain-text explanations of resources for `rollout validate --explain`.
 
 A policy is shown as the plan the release engine will follow: its steps after the
-`canary` shorthand is expanded (0-based, as `status.stepIndex` counts them), the
+`canary` shorthand is expanded (counted from 1, as `rollout status` numbers them), the
 final promotion to 100%, and every metric gate with its provider and limits.
 
 Credentials are never printed: a header read with `valueFrom` shows its source
@@ -37,8 +37,8 @@ def explain_policy(spec: policyspec.RolloutPolicySpec) -> list[str]:
     source = "steps (expanded from canary shorthand):" if spec.canary else "steps:"
     lines.append(f"  {source}")
     steps = spec.expanded_steps()
-    width = len(str(len(steps) - 1))
-    for i, step in enumerate(steps):
+    width = len(str(len(steps)))
+    for i, step in enumerate(steps, start=1):
         lines.append(f"    [{i:>{width}}] {step.describe()}")
     lines.append("    then: promote — 100% of traffic to the new revision")
     analysis = spec.analysis

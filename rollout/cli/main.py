@@ -15,19 +15,25 @@ Must not hold any command's logic.
 from __future__ import annotations
 
 import importlib
+import time
 from typing import Any
 
 import click
 
 from rollout import __version__, files
 
-__all__ = ["COMMANDS", "cli", "main"]
+__all__ = ["COMMANDS", "GIVEN_AT", "cli", "main"]
+
+GIVEN_AT = "rollout.given_at"
+"""`ctx.meta` key: when the command was given (wall-clock seconds, taken before the
+command's module is imported): `promote` is about the state the release was in then."""
 
 COMMANDS: dict[str, str] = {
     # name → "module:attribute" under rollout.cli, in the order `--help` lists them
     "apply": "apply_cmd:apply_command",
     "validate": "validate_cmd:validate",
     "get": "get_cmd:get_command",
+    "delete": "delete_cmd:delete_command",
     "status": "status_cmd:status_command",
     "promote": "release_cmds:promote_command",
     "abort": "release_cmds:abort_command",
@@ -68,6 +74,7 @@ class _Group(click.Group):
         return command
 
     def invoke(self, ctx: click.Context) -> Any:
+        ctx.meta[GIVEN_AT] = time.time()  # before the command's imports: when it was given
         from rollout.cli import common  # after parsing: `--version` and `--help` skip it
 
         with common.user_errors():

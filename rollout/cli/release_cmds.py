@@ -3,7 +3,15 @@
 Each writes the user's intent into one spec (the service's current Release, or the
 Service for `undo`) in one update conditional on the resourceVersion it read, and
 returns at once with a one-line confirmation; the controller does the work. A
-command that does not apply says why and exits 1. The store is opened only if it
+command whose intent already holds writes nothing, says `already …` and exits 0
+(kubectl's "unchanged": safe under `set -e`); one that does not apply says why and
+exits 1. On a conflict (the controller wrote in between) the command reads again and
+decides again — `promote` still from the step it first read (`fromStep`), so a
+promote racing the controller or another promote never advances a second step: it
+finds that step already requested, or already passed. A promote is about the state
+the release was in when it was given (`main.GIVEN_AT`, before the command's imports):
+one that first reads the release after another promote took effect after that moment
+is its repeat ("already past step N", exit 0). The store is opened only if it
 exists ("no state in DIR", exit 1, and nothing created); a lock held by another
 process past `common.LOCK_WAIT` is exit 1 naming the holder. The intents themselves
 are `rollout.release.commands` (pure, shared with the tests).
@@ -11,12 +19,14 @@ are `rollout.release.commands` (pure, shared with the tests).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from datetime import datetime, timedelta
 
 import click
 
 from rollout.api import names, release, revision, service
-from rollout.cli import common
+from rollout.cli import common, main
 from rollout.release import commands
 from rollout.store import errors
 
@@ -47,6 +57,15 @@ def _current_release(opts: common.Options, name: str) -> release.Release:
     return rel
 
 
+def _given_at(opts: common.Options) -> datetime:
+    """When this command was given (`main.GIVEN_AT`, before its imports), in the store's
+    time: on a rehearsal's scaled clock, the same real interval earlier, scaled."""
+    given = click.get_current_context().meta.get(main.GIVEN_AT)
+    elapsed = max(time.time() - given, 0.0) if isinstance(given, float) else 0.0
+    speed = 1 / opts.clock.real_seconds(timedelta(seconds=1))
+    return opts.clock.now() - timedelta(seconds=elapsed * speed)
+
+
 def _command(
     service_name: str,
     opts: common.Options,
@@ -57,6 +76,9 @@ def _command(
         rel = _current_release(opts, service_name)
         try:
             spec = intent(rel)
+        except commands.AlreadyDone as exc:
+            click.echo(f"release {rel.metadata.name}: {exc}")
+            return
         except commands.NotApplicable as exc:
             common.fail(str(exc))
         try:
@@ -76,24 +98,52 @@ def _command(
     is_flag=True,
     help="Also over a confirm-* webhook gate that has not said yes (it counts as passed).",
 )
+@click.option(
+    "--step",
+    type=click.IntRange(min=1),
+    help="The step to promote from, as `rollout status` numbers it (from 1): promoted only"
+    " there; already past it is exit 0. Default: the step the release is at.",
+)
 @common.state_options(store="write")
-def promote_command(service_name: str, full: bool, force: bool, opts: common.Options) -> None:
+def promote_command(
+    service_name: str, full: bool, force: bool, step: int | None, opts: common.Options
+) -> None:
     """Promote the current release one step (or all the way with --full).
+
+    Safe to repeat: a promote names the step it promotes from (the one the release is at
+    when the command reads it, or --step), so two promotes from the same state advance
+    one step; a step already passed is "already past step N", exit 0.
 
     A release waiting for a confirm-* webhook's yes is not promoted unless --force: the
     gate is there because something outside (an approval, a change freeze) must agree.
     """
+    seen: dict[str, int] = {}  # release → the step first read: kept when reading again
+    given_at = None if step is not None else _given_at(opts)
+
+    def intent(rel: release.Release) -> release.ReleaseSpec:
+        name = rel.metadata.name
+        if seen and name not in seen:
+            common.fail(f"release {next(iter(seen))} was superseded by {name}; not promoted")
+        first = seen.setdefault(name, rel.status.step_index if step is None else step - 1)
+        return commands.promote(
+            rel,
+            full=full,
+            force=force,
+            now=opts.clock.now(),
+            by=common.requester(),
+            from_step=first,
+            given_at=given_at,
+        )
+
     _command(
         service_name,
         opts,
-        lambda rel: commands.promote(
-            rel, full=full, force=force, now=opts.clock.now(), by=common.requester()
-        ),
+        intent,
         lambda rel: (
             (
                 "full promotion requested"
                 if full
-                else f"promotion from step {rel.status.step_index + 1} requested"
+                else f"promotion from step {seen[rel.metadata.name] + 1} requested"
             )
             + (" (over its webhook gates)" if force else "")
         ),

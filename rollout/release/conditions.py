@@ -105,8 +105,8 @@ def abort_requested(m: Model) -> bool:
 
 
 def promote_matches_step(m: Model) -> bool:
-    promote = m.spec.promote
-    return promote is not None and promote.from_step == m.status.step_index
+    promote = m.spec.promote  # without fromStep (an old or hand-written one): the current
+    return promote is not None and promote.from_step in (None, m.status.step_index)
 
 
 def unpaused_by_user(m: Model) -> bool:

@@ -117,6 +117,7 @@ def decide(spec: ReleaseSpec, status: ReleaseStatus, obs: observation.Observatio
         _Run(m, driver).run()
     new = m.status
     new.message = messages.describe(spec, new, obs.now)
+    new.step = messages.position(spec, new)
     requeue = schedule.requeue_after(spec, new, obs)
     new.next_decision_at = obs.now + requeue if requeue is not None else None
     return Decision(new, tuple(m.actions), requeue)
@@ -259,7 +260,7 @@ class _Run:
         last = self.m.status.last_command_at
         return last is None or command.requested_at > last
 
-    def _why_not_promoted(self, trigger: Trigger, from_step: int) -> str:
+    def _why_not_promoted(self, trigger: Trigger, from_step: int | None) -> str:
         if not table.can_fire(trigger, self.phase):
             return f"nothing to promote: the release is {self.phase.value}"
         if conditions.gate_holds(self.m):
@@ -272,10 +273,10 @@ class _Run:
             )
         if trigger is Trigger.PROMOTE_FULL:
             return "the canary is not ready"
-        return (
-            f"promote from step {from_step} ignored: the release is at step"
-            f" {self.m.status.step_index}"
-        )
+        at = self.m.status.step_index
+        if from_step is not None and from_step < at:  # counted from 1, as people read them
+            return f"promote from step {from_step + 1} ignored: already past it (at step {at + 1})"
+        return f"promote from step {(from_step or 0) + 1} ignored: the release is at step {at + 1}"
 
     def _why_not(self, trigger: Trigger) -> str:
         phase = self.phase

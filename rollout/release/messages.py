@@ -4,7 +4,12 @@
 template) with the fields of `FIELDS`, computed from the decision in progress only
 when a template names them. `describe(spec, status, now)` is the one-line message of a
 release (its `status.message`, `rollout status`): a pure function of its state, as in
-Argo Rollouts.
+Argo Rollouts; `position(spec, status)` its step as people count it (`2/6`,
+`status.step`).
+
+Step numbers: every step number a person reads counts from 1 (messages, events,
+`status.step`, `rollout status`, `history`, `get releases`); `status.stepIndex` and a
+promote's `fromStep` are API indexes and count from 0.
 
 Pure; `now` is passed in. Called by `rollout.release.effects` (events) and
 `rollout.release.engine` (the status message); `describe` also by the status view.
@@ -20,7 +25,7 @@ from rollout.api.release import PauseReason, Phase, ReleaseSpec, ReleaseStatus, 
 from rollout.release import hooks, steps, table
 from rollout.release.model import Model
 
-__all__ = ["FIELDS", "describe", "event_message"]
+__all__ = ["FIELDS", "describe", "event_message", "position"]
 
 
 def _split(m: Model) -> str:
@@ -135,3 +140,10 @@ def _progressing(
         left = timedelta(seconds=round((end - now).total_seconds()))
         text += f", {durations.format_duration(left)} left"
     return text
+
+
+def position(spec: ReleaseSpec, status: ReleaseStatus) -> str:
+    """`2/6`: the current step counted from 1, out of the plan's steps (the last one once
+    every step is done); '' for a plan without steps."""
+    count = len(spec.policy.expanded_steps())
+    return f"{min(status.step_index + 1, count)}/{count}" if count else ""

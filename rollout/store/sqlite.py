@@ -20,6 +20,9 @@ that no longer decodes (written by an older version, or edited) is listed apart
 (`Listed.invalid`, with the message `rollout validate` would give) and can still be
 updated — how `rollout apply` fixes it —, have its status written
 (`update_invalid_status`: the controller's `InvalidSpec` condition) and be deleted.
+`delete` takes what the object owns with it in the same transaction; a `create` naming
+an owner that no longer exists is a `Conflict` (its writer read the owner before it
+was deleted: it reads again), so nothing outlives a deleted Service.
 
 What a write may change is decided by `objects` (shared with `memory`); this module only
 keeps the bytes and makes writes atomic. One connection per thread (and per process,
@@ -87,6 +90,10 @@ def _row(conn: sqlite3.Connection, key: _Key) -> Any:
 
 def _event(conn: sqlite3.Connection, rv: int, kind: str, type_: port.EventType, body: str) -> None:
     conn.execute("INSERT INTO events VALUES (?, ?, ?, ?)", (rv, kind, type_.value, body))
+
+
+def _uid_missing(conn: sqlite3.Connection, uid: str) -> bool:
+    return conn.execute("SELECT 1 FROM objects WHERE uid = ?", (uid,)).fetchone() is None
 
 
 def _last_rv(conn: sqlite3.Connection) -> int:
@@ -275,6 +282,12 @@ class SqliteStore:
             key = port.key_of(new)
             if _row(conn, key) is not None:
                 raise errors.AlreadyExists(f"{key[0]} {key[1]}/{key[2]} already exists")
+            for ref in new.metadata.owner_references:
+                if _uid_missing(conn, ref.uid):  # deleted since the writer read it
+                    raise errors.Conflict(  # read again (a cluster's GC would collect it)
+                        f"{key[0]} {key[1]}/{key[2]}: its owner {ref.kind} {ref.name}"
+                        " no longer exists"
+                    )
             text = objects.dumps(new)
             self._put(conn, rv, key, text, port.EventType.ADDED, new.metadata, uid=new.metadata.uid)
         return objects.loads(key[0], text)

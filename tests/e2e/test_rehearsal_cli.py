@@ -194,9 +194,9 @@ def test_manual_gate_waits_in_paused_until_promote(rehearsal):
     assert "promotion from step" in promoted.stdout
     result = rehearsal.run("status", "web", "--watch", "--timeout", "60s")
     assert result.returncode == 0, result.stdout + result.stderr
-    again = rehearsal.run("promote", "web")
-    assert again.returncode == 1
-    assert "finished" in again.stderr
+    again = rehearsal.run("promote", "web")  # its intent holds: said, exit 0 (issue 19)
+    assert again.returncode == 0, again.stderr
+    assert "already promoted" in again.stdout
     history = rehearsal.json("history", "web")
     entries = history[-1]["history"]
     assert any(e.get("by") == "e2e" for e in entries)

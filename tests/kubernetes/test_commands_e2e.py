@@ -1,7 +1,9 @@
 """`rollout promote/pause/resume/abort --backend kubernetes` against a controller on
 the API emulator: each writes its intent to the Release, the controller acts on it,
 and repeating a command changes nothing (promote twice advances one step; a second
-pause, resume or abort is refused with exit 1 and the reason)."""
+pause, resume or abort says "already …" and exits 0, issue 19). Then `rollout delete
+service` removes the Service and the cluster's garbage collector its Route, Revisions
+and Release; the policy it named, now unused, goes without --force."""
 
 from __future__ import annotations
 
@@ -67,7 +69,8 @@ def test_promote_pause_resume_abort_and_their_repeats(cluster: Cluster) -> None:
         first = rollout(c.kubeconfig, "promote", "web")
         second = rollout(c.kubeconfig, "promote", "web")
         assert first.returncode == 0, first.stderr
-        assert second.returncode in (0, 1), second.stderr
+        assert second.returncode == 0, second.stderr
+        assert "already" in second.stdout or "requested" in second.stdout, second.stdout
         wait_for(lambda: phase_is(c, "Progressing", 3), 20, "step 4 (a 5 minute pause) at 60%")
         assert release(c)["status"]["weights"]["canary"] == 60
 
@@ -76,24 +79,24 @@ def test_promote_pause_resume_abort_and_their_repeats(cluster: Cluster) -> None:
         assert paused.returncode == 0, paused.stderr
         wait_for(lambda: phase_is(c, "Paused", 3), 20, "paused by the user")
         again = rollout(c.kubeconfig, "pause", "web")
-        assert again.returncode == 1
-        assert "already paused" in again.stderr
+        assert again.returncode == 0, again.stderr
+        assert "already paused" in again.stdout
 
         # resume continues; a second resume has nothing to do
         resumed = rollout(c.kubeconfig, "resume", "web")
         assert resumed.returncode == 0, resumed.stderr
         wait_for(lambda: phase_is(c, "Progressing", 3), 20, "resumed")
         again = rollout(c.kubeconfig, "resume", "web")
-        assert again.returncode == 1
-        assert "nothing to resume" in again.stderr
+        assert again.returncode == 0, again.stderr
+        assert "already running" in again.stdout
 
         # abort: all traffic back to stable at once; a second abort is refused
         aborted = rollout(c.kubeconfig, "abort", "web")
         assert aborted.returncode == 0, aborted.stderr
         wait_for(lambda: phase_is(c, "Aborted"), 20, "aborted")
         again = rollout(c.kubeconfig, "abort", "web")
-        assert again.returncode == 1
-        assert "finished" in again.stderr or "already" in again.stderr
+        assert again.returncode == 0, again.stderr
+        assert "already aborted" in again.stdout
         wait_for(
             lambda: recorder is not None and recorder.splits[-1] == (("web-00001", 100),),
             10,
@@ -109,6 +112,33 @@ def test_promote_pause_resume_abort_and_their_repeats(cluster: Cluster) -> None:
         history = rollout(c.kubeconfig, "history", "web")
         assert history.returncode == 0, history.stderr
         assert "e2e" in history.stdout  # who issued the commands
+
+        # delete: a policy in use is refused; the Service goes, its children after it
+        refused = rollout(c.kubeconfig, "delete", "rpol", "gated")
+        assert refused.returncode == 1
+        assert "used by service web" in refused.stderr
+        deleted = rollout(c.kubeconfig, "delete", "rsvc", "web")
+        assert (deleted.returncode, deleted.stdout) == (0, "service/web deleted\n"), deleted.stderr
+        wait_for(
+            lambda: all(
+                c.obj("rollout.dev", "v1alpha1", plural, name) is None
+                for plural, name in (
+                    ("services", "web"),
+                    ("routes", "web"),
+                    ("revisions", "web-00001"),
+                    ("revisions", "web-00002"),
+                    ("releases", "web-00002"),
+                )
+            ),
+            20,
+            "the Service, and its Route, Revisions and Release collected",
+        )
+        gone = rollout(c.kubeconfig, "delete", "rsvc", "web")
+        assert gone.returncode == 1
+        assert "not found" in gone.stderr
+        assert rollout(c.kubeconfig, "delete", "rsvc", "web", "--ignore-not-found").returncode == 0
+        unused = rollout(c.kubeconfig, "delete", "rpol", "gated")
+        assert unused.returncode == 0, unused.stderr
         assert_granted(c.emu)
     finally:
         if recorder is not None:

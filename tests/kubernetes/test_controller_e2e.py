@@ -163,7 +163,7 @@ def test_a_good_canary_is_promoted_through_every_step(
             "release.rollout.dev/web-00002",
             "web",
             "Succeeded",
-            "3",
+            "4/4",  # the last step, counted from 1
             "100",
             "web-00001",
             "web-00002",

@@ -123,7 +123,12 @@ def test_custom_resource_table_uses_printer_columns(
         "releases",
         "default",
         "web-2",
-        {"phase": "Progressing", "stepIndex": 1, "weights": {"stable": 90, "canary": 10}},
+        {
+            "phase": "Progressing",
+            "stepIndex": 1,
+            "step": "2/3",
+            "weights": {"stable": 90, "canary": 10},
+        },
     )
     clock.now = T0 + datetime.timedelta(seconds=200)
     reply = rawclient.call(emu.url, "GET", base, headers={"Accept": TABLE})
@@ -135,7 +140,7 @@ def test_custom_resource_table_uses_printer_columns(
         ("Name", "string", 0),
         ("Service", "string", 0),
         ("Phase", "string", 0),
-        ("Step", "integer", 0),
+        ("Step", "string", 0),  # `2/3`, counted from 1 (stepIndex counts from 0)
         ("Weight", "integer", 0),
         ("Stable", "string", 0),
         ("Canary", "string", 0),
@@ -143,7 +148,17 @@ def test_custom_resource_table_uses_printer_columns(
         ("Age", "date", 0),
     ]
     [row] = table["rows"]
-    assert row["cells"] == ["web-2", "web", "Progressing", 1, 10, "web-1", "web-2", None, "3m20s"]
+    assert row["cells"] == [
+        "web-2",
+        "web",
+        "Progressing",
+        "2/3",
+        10,
+        "web-1",
+        "web-2",
+        None,
+        "3m20s",
+    ]
     assert row["object"]["kind"] == "PartialObjectMetadata"
     assert row["object"]["metadata"]["namespace"] == "default"
     assert table["metadata"]["resourceVersion"] == row["object"]["metadata"]["resourceVersion"]

@@ -317,7 +317,7 @@ class TestCommands:
         env.advance(3)
         assert env.split() == {"web-00001": 100}
         assert phase(env, name) is Phase.ABORTED
-        with pytest.raises(commands.NotApplicable, match="finished"):
+        with pytest.raises(commands.AlreadyDone, match="already aborted"):
             commands.abort(env.get_release(name))
 
     def test_retry_after_rollback_runs_a_new_release(self, env):

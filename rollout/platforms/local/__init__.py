@@ -21,9 +21,11 @@ must be applied again (the proxy restarted, or its table was changed by someone 
 
 `LocalPlatform.stop()` is the graceful shutdown: every revision process and the proxy
 are stopped (no orphans). A controller killed without it leaves them running, and the
-next one adopts them. `LocalPlatform.undo_start()` is for a controller that fails
-before it runs: it stops the proxy only if this `start` started it (one adopted from a
-killed controller keeps serving its revisions).
+next one adopts them; `LocalPlatform.left_behind()` names them, so that the next
+controller also stops those whose objects were deleted meanwhile.
+`LocalPlatform.undo_start()` is for a controller that fails before it runs: it stops
+the proxy only if this `start` started it (one adopted from a killed controller keeps
+serving its revisions).
 
 Files in the state dir (what tools such as `bench/chaos_local.py` may read):
 `controller.lock` (`statelock`: who runs the controller), `proxy.json` (the proxy's
@@ -119,6 +121,23 @@ class LocalPlatform:
         self.supervisor.stop()
         self.runtime.shutdown()
         proxy_client.stop_proxy(self.state_dir)
+
+    def left_behind(self) -> list[tuple[str, str, str]]:
+        """`(kind, namespace, name)` of what an earlier controller left running: a
+        Revision per run file, a Route per route the proxy holds. The controller
+        reconciles them once at start-up, so that those deleted while no controller ran
+        (`rollout delete service` after a crash) are stopped and their ports freed."""
+        found = []
+        for path in sorted(self.runtime.run_dir.glob("*.json")):
+            namespace, _, name = path.stem.partition(".")
+            if name:
+                found.append(("Revision", namespace, name))
+        try:
+            routes = self.proxy.routes()
+        except proxy_client.ProxyError:
+            routes = []  # the supervisor restarts it; its routes are applied again
+        found.extend(("Route", r.namespace, r.service) for r in routes)
+        return found
 
     def undo_start(self) -> None:
         """Stop what `start` started (for a controller that fails before it runs)."""

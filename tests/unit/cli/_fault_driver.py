@@ -27,13 +27,14 @@ ARGS: dict[str, list[str]] = {
     "get": ["get", "services", "--state-dir", "STATE"],
     "status": ["status", "web", "--state-dir", "STATE"],
     "promote": ["promote", "web", "--state-dir", "STATE"],
-    "abort": ["abort", "web", "--state-dir", "STATE"],
     "pause": ["pause", "web", "--state-dir", "STATE"],
     "resume": ["resume", "web", "--state-dir", "STATE"],
-    "retry": ["retry", "web", "--state-dir", "STATE"],
+    "abort": ["abort", "web", "--state-dir", "STATE"],  # after them: an aborting release
+    "retry": ["retry", "web", "--state-dir", "STATE"],  # is neither paused nor resumed
     "undo": ["undo", "web", "--to-revision", "web-00001", "--state-dir", "STATE"],
     "history": ["history", "web", "--state-dir", "STATE"],
     "analyze": ["analyze", "web", "--state-dir", "STATE"],
+    "delete": ["delete", "policy", "gate", "--force", "--state-dir", "STATE"],  # last of them
     "crds": ["crds"],
     "simulate": ["simulate", "--baseline", "flagger", "--scenario", "good", "--seeds", "1"],
     "diagram": ["diagram"],

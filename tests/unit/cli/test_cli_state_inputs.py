@@ -70,6 +70,7 @@ def test_every_state_command_is_checked() -> None:
             "undo",
             "history",
             "analyze",
+            "delete",
             "controller",
         ]
     )

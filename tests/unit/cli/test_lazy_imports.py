@@ -60,7 +60,13 @@ def state(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.parametrize(
     "args",
-    [["get", "services"], ["status", "hello"], ["promote", "hello"], ["get", "rrev", "-o", "yaml"]],
+    [
+        ["get", "services"],
+        ["status", "hello"],
+        ["promote", "hello"],
+        ["get", "rrev", "-o", "yaml"],
+        ["delete", "rpol", "nope", "--ignore-not-found"],
+    ],
 )
 def test_everyday_commands_do_not_load_the_controller_stack(state: Path, args: list[str]) -> None:
     done = run(state, *args)

@@ -385,10 +385,10 @@ def test_promote_a_paused_release_writes_the_intent(
             id="retry-succeeded",
         ),
         pytest.param(
-            Phase.PROGRESSING,
+            Phase.PAUSED,
             ["resume", "web"],
-            "nothing to resume: release web-00002 is Progressing",
-            id="resume-not-paused",
+            "release web-00002 waits at a pause step: use `rollout promote`",
+            id="resume-at-a-pause-step",
         ),
     ],
 )
@@ -396,7 +396,7 @@ def test_a_command_that_does_not_apply_exits_1_and_writes_nothing(
     state: pathlib.Path, store: sqlite.SqliteStore, phase: Phase, args: list[str], message: str
 ) -> None:
     """The reason on one stderr line; the release is left as it was."""
-    before = seed_release(store, phase)
+    before = seed_release(store, phase, pause_reason="promotion" if phase is Phase.PAUSED else None)
     result = rollout(state, *args)
     assert result.exit_code == 1
     assert result.stdout == ""
@@ -439,6 +439,127 @@ def test_a_command_that_applies_confirms_in_one_line(
     assert result.exit_code == 0, result.output
     assert result.stdout == f"release web-00002: {confirmation}\n"
     assert getattr(stored_release(store).spec, field)
+
+
+@pytest.mark.parametrize(
+    ("phase", "args", "first", "again"),
+    [
+        pytest.param(
+            Phase.PROGRESSING,
+            ["abort", "web"],
+            "abort requested; traffic goes back to web-00001",
+            "already aborting; traffic goes back to web-00001",
+            id="abort",
+        ),
+        pytest.param(
+            Phase.PROGRESSING,
+            ["pause", "web"],
+            "pause requested",
+            "pause already requested",
+            id="pause",
+        ),
+        pytest.param(
+            Phase.PAUSED,
+            ["resume", "web"],
+            "resume requested",
+            "resume already requested by alice",
+            id="resume",
+        ),
+        pytest.param(
+            Phase.PROGRESSING,
+            ["promote", "web", "--full"],
+            "full promotion requested",
+            "full promotion already requested by alice",
+            id="promote-full",
+        ),
+        pytest.param(
+            Phase.PAUSED,
+            ["promote", "web"],
+            "promotion from step 2 requested",
+            "promotion from step 2 already requested by alice",
+            id="promote",
+        ),
+    ],
+)
+def test_a_repeated_command_exits_0_says_already_and_writes_nothing(
+    state: pathlib.Path,
+    store: sqlite.SqliteStore,
+    phase: Phase,
+    args: list[str],
+    first: str,
+    again: str,
+) -> None:
+    """Issue 19: a command repeated before the controller acted keeps its word: exit 0,
+    `already …`, the release as the first one left it (safe under `set -e`)."""
+    reason = "inconclusive" if args[0] == "resume" else "promotion"
+    seed_release(store, phase, step=1, pause_reason=reason if phase is Phase.PAUSED else None)
+    once = rollout(state, *args)
+    assert (once.exit_code, once.stdout) == (0, f"release web-00002: {first}\n"), once.output
+    written = stored_release(store)
+    twice = rollout(state, *args)
+    assert (twice.exit_code, twice.stdout, twice.stderr) == (
+        0,
+        f"release web-00002: {again}\n",
+        "",
+    )
+    assert stored_release(store).metadata.resource_version == written.metadata.resource_version
+
+
+@pytest.mark.parametrize(
+    ("phase", "args", "message"),
+    [
+        pytest.param(
+            Phase.ABORTED, ["abort", "web"], "already aborted; traffic is on web-00001", id="abort"
+        ),
+        pytest.param(
+            Phase.SUCCEEDED,
+            ["promote", "web", "--full"],
+            "already promoted: web-00002 takes 100%",
+            id="promote-full",
+        ),
+        pytest.param(
+            Phase.PROGRESSING,
+            ["resume", "web"],
+            "already running: the release is Progressing, not paused",
+            id="resume",
+        ),
+    ],
+)
+def test_a_command_whose_intent_was_carried_out_exits_0(
+    state: pathlib.Path, store: sqlite.SqliteStore, phase: Phase, args: list[str], message: str
+) -> None:
+    """Issue 19: after the controller acted, the same command says `already …`, exit 0."""
+    before = seed_release(store, phase)
+    result = rollout(state, *args)
+    assert (result.exit_code, result.stdout) == (0, f"release web-00002: {message}\n")
+    assert stored_release(store).metadata.resource_version == before.metadata.resource_version
+
+
+def test_promote_step_names_the_step_as_status_numbers_it(
+    state: pathlib.Path, store: sqlite.SqliteStore
+) -> None:
+    """`--step N` counts from 1: at it, written with fromStep N-1; past it, exit 0;
+    not there yet, exit 1."""
+    seed_release(store, Phase.PAUSED, step=1, pause_reason="promotion")
+    early = rollout(state, "promote", "web", "--step", "3")
+    assert (early.exit_code, early.stderr) == (
+        1,
+        "error: release web-00002 is at step 2/3, not yet at step 3\n",
+    )
+    past = rollout(state, "promote", "web", "--step", "1")
+    assert (past.exit_code, past.stdout) == (
+        0,
+        "release web-00002: already past step 1 (the release is at step 2/3)\n",
+    )
+    assert stored_release(store).spec.promote is None
+    now = rollout(state, "promote", "web", "--step", "2")
+    assert (now.exit_code, now.stdout) == (
+        0,
+        "release web-00002: promotion from step 2 requested\n",
+    )
+    request = stored_release(store).spec.promote
+    assert request is not None
+    assert request.from_step == 1
 
 
 # --- status -------------------------------------------------------------------------

@@ -34,7 +34,7 @@ WAIT = 120.0  # seconds a driver may take before the test gives up on it
 LOCK_WAIT = 0.5  # seconds a command waits for the lock in the driver
 
 READS = {"get", "status", "history", "analyze"}
-WRITES = {"apply", "promote", "abort", "pause", "resume", "retry", "undo"}
+WRITES = {"apply", "promote", "abort", "pause", "resume", "retry", "undo", "delete"}
 STATE_COMMANDS = READS | WRITES
 # Commands that never touch the state dir, and what they exit with anyway.
 STATELESS = {"validate": 0, "crds": 0, "simulate": 0, "diagram": 0, "load": 1, "install": 0}

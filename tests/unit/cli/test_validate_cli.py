@@ -82,7 +82,8 @@ def test_paths_may_follow_f_or_stand_alone(tmp_path: pathlib.Path) -> None:
 
 
 def test_explain_prints_the_expanded_canary_plan(tmp_path: pathlib.Path) -> None:
-    """`--explain` shows the shorthand's steps, 0-based, then the promotion."""
+    """`--explain` shows the shorthand's steps, counted from 1 as `status` counts them,
+    then the promotion."""
     path = _write(tmp_path, "canary.yaml", CANARY)
     result = _run("validate", "-f", str(path), "--explain")
     assert result.exit_code == 0, result.stderr
@@ -91,15 +92,15 @@ def test_explain_prints_the_expanded_canary_plan(tmp_path: pathlib.Path) -> None
     assert "expanded from canary shorthand" in lines[1]
     steps = [line.strip() for line in lines if line.strip().startswith("[")]
     assert steps == [
-        "[0] setWeight 20%",
-        "[1] analysis for 1m (all metrics)",
-        "[2] setWeight 40%",
-        "[3] analysis for 1m (all metrics)",
-        "[4] setWeight 50%",
-        "[5] analysis for 1m (all metrics)",
+        "[1] setWeight 20%",
+        "[2] analysis for 1m (all metrics)",
+        "[3] setWeight 40%",
+        "[4] analysis for 1m (all metrics)",
+        "[5] setWeight 50%",
+        "[6] analysis for 1m (all metrics)",
     ]
     promote = next(i for i, line in enumerate(lines) if "then: promote" in line)
-    assert promote == lines.index("    [5] analysis for 1m (all metrics)") + 1
+    assert promote == lines.index("    [6] analysis for 1m (all metrics)") + 1
     assert any("error-rate: local proxy error_rate over 1m, ≤ 0.01" in line for line in lines)
     assert lines[-1] == "1 resource(s) valid"
 

@@ -3,7 +3,7 @@ spec it writes) and the ones it refuses (and the reason users read)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -74,20 +74,168 @@ def test_promote_one_step_needs_a_paused_release(phase: Phase) -> None:
     )
 
 
-@pytest.mark.parametrize("phase", ids([Phase.PROMOTING, Phase.ROLLING_BACK]))
-def test_promote_full_refused_while_moving_to_an_end(phase: Phase) -> None:
-    """Promoting or rolling back already: even --full is refused."""
-    with pytest.raises(commands.NotApplicable, match=f"cannot promote: .* is {phase.value}$"):
-        commands.promote(rel(phase), full=True, now=T0, by=BY)
+def test_promote_full_refused_while_rolling_back() -> None:
+    """Rolling back already: even --full is refused."""
+    with pytest.raises(commands.NotApplicable, match=r"cannot promote: .* is RollingBack$"):
+        commands.promote(rel(Phase.ROLLING_BACK), full=True, now=T0, by=BY)
 
 
-@pytest.mark.parametrize("phase", ids(FINISHED))
+@pytest.mark.parametrize(
+    ("phase", "full", "message"),
+    [
+        pytest.param(
+            Phase.PROMOTING,
+            True,
+            "already promoting: 100% of traffic goes to the canary",
+            id="full-promoting",
+        ),
+        pytest.param(
+            Phase.PROMOTING,
+            False,
+            "already past step 1 (the release is promoting to 100%)",
+            id="step-promoting",
+        ),
+        pytest.param(
+            Phase.SUCCEEDED, True, "already promoted: web-00002 takes 100%", id="full-succeeded"
+        ),
+        pytest.param(
+            Phase.SUCCEEDED, False, "already promoted: web-00002 takes 100%", id="step-succeeded"
+        ),
+    ],
+)
+def test_promote_of_a_release_promoting_or_promoted_is_already_done(
+    phase: Phase, full: bool, message: str
+) -> None:
+    """What promote asks for holds already: said, nothing written (exit 0)."""
+    with pytest.raises(commands.AlreadyDone) as caught:
+        commands.promote(rel(phase), full=full, now=T0, by=BY)
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize("phase", ids([p for p in FINISHED if p is not Phase.SUCCEEDED]))
 @pytest.mark.parametrize("full", [pytest.param(False, id="step"), pytest.param(True, id="full")])
-def test_promote_refused_on_a_finished_release(phase: Phase, full: bool) -> None:
-    """A finished release says it has finished, and how."""
+def test_promote_refused_on_a_release_that_ended_otherwise(phase: Phase, full: bool) -> None:
+    """A release that ended without its promotion says it has finished, and how."""
     with pytest.raises(commands.NotApplicable) as caught:
         commands.promote(rel(phase), full=full, now=T0, by=BY)
     assert str(caught.value) == (f"cannot promote: release web-00002 has finished ({phase.value})")
+
+
+# --- promote: repeated --------------------------------------------------------------
+
+
+T1 = T0.replace(minute=1)
+
+
+@pytest.mark.parametrize(
+    ("phase", "step", "from_step", "message"),
+    [
+        pytest.param(
+            Phase.PAUSED,
+            2,
+            1,
+            "already past step 2 (the release is at step 3/3)",
+            id="paused-after",
+        ),
+        pytest.param(
+            Phase.PROGRESSING,
+            2,
+            1,
+            "already past step 2 (the release is at step 3/3)",
+            id="progressing-after",
+        ),
+    ],
+)
+def test_promote_of_a_step_already_passed_is_already_done(
+    phase: Phase, step: int, from_step: int, message: str
+) -> None:
+    """A promote from a step the release has left (the CLI keeps the step it first
+    read when it reads again after a conflict) does not promote the next one."""
+    with pytest.raises(commands.AlreadyDone) as caught:
+        commands.promote(rel(phase, step=step), full=False, now=T0, by=BY, from_step=from_step)
+    assert str(caught.value) == message
+
+
+def test_promote_of_a_step_not_reached_yet_is_refused() -> None:
+    """`--step 3` while the release is at step 2: exit 1, nothing written."""
+    with pytest.raises(commands.NotApplicable) as caught:
+        commands.promote(rel(Phase.PAUSED, step=1), full=False, now=T0, by=BY, from_step=2)
+    assert str(caught.value) == "release web-00002 is at step 2/3, not yet at step 3"
+
+
+def test_promote_already_requested_from_the_same_step_is_already_done() -> None:
+    """A second promote before the controller handled the first: same intent."""
+    first = PromoteRequest(from_step=1, requested_at=T0, requested_by="bob")
+    with pytest.raises(commands.AlreadyDone) as caught:
+        commands.promote(rel(Phase.PAUSED, step=1, promote=first), full=False, now=T1, by=BY)
+    assert str(caught.value) == "promotion from step 2 already requested by bob"
+
+
+def test_promote_full_already_requested_is_already_done() -> None:
+    """A second `promote --full` before the controller handled the first."""
+    first = PromoteRequest(from_step=0, full=True, requested_at=T0)
+    with pytest.raises(commands.AlreadyDone, match=r"^full promotion already requested$"):
+        commands.promote(rel(Phase.PROGRESSING, promote=first), full=True, now=T1, by=BY)
+
+
+def test_a_forced_promote_is_written_over_an_unforced_request() -> None:
+    """`--force` asks for more than the promote already requested: it is written."""
+    first = PromoteRequest(from_step=1, requested_at=T0)
+    spec = commands.promote(
+        rel(Phase.PAUSED, step=1, promote=first), full=False, now=T1, by=BY, force=True
+    )
+    assert spec.promote == PromoteRequest(from_step=1, force=True, requested_at=T1, requested_by=BY)
+
+
+def test_promote_after_the_last_one_moved_the_release_on_is_already_done() -> None:
+    """Progressing at step 3 since the promote from step 2 was handled: a repeat."""
+    last = PromoteRequest(from_step=1, requested_at=T0, requested_by="bob")
+    current = rel(Phase.PROGRESSING, step=2, promote=last)
+    current.status.last_command_at = T0
+    with pytest.raises(commands.AlreadyDone) as caught:
+        commands.promote(current, full=False, now=T1, by=BY)
+    assert str(caught.value) == (
+        "already past step 2 (promoted by bob); the release is Progressing at step 3/3"
+    )
+
+
+def promoted_since_given(given: datetime) -> release.Release:
+    """Paused at step 3 (of 3), where the promote from step 2 handled at T0+5s took it."""
+    last = PromoteRequest(from_step=1, requested_at=T0, requested_by="bob")
+    current = rel(Phase.PAUSED, step=2, promote=last, pause_reason=PauseReason.PROMOTION)
+    current.status.last_command_at = T0
+    current.status.history = [
+        release.HistoryEntry(at=T0 + timedelta(seconds=5), event="PromotedStep", step_index=2)
+    ]
+    return current
+
+
+def test_promote_given_before_another_took_effect_is_its_repeat() -> None:
+    """Given at T0+3s (its process started), read after bob's promote took effect at
+    T0+5s: it was given from the state bob promoted, so it is bob's repeat (exit 0)."""
+    current = promoted_since_given(T0)
+    with pytest.raises(commands.AlreadyDone) as caught:
+        commands.promote(current, full=False, now=T1, by=BY, given_at=T0 + timedelta(seconds=3))
+    assert str(caught.value) == (
+        "already past step 2 (promoted by bob after this command was given);"
+        " the release is Paused at step 3/3"
+    )
+
+
+def test_promote_given_after_the_last_took_effect_promotes() -> None:
+    """Given at T0+6s, after the release reached step 3: a promote of step 3."""
+    current = promoted_since_given(T0)
+    spec = commands.promote(current, full=False, now=T1, by=BY, given_at=T0 + timedelta(seconds=6))
+    assert spec.promote == PromoteRequest(from_step=2, requested_at=T1, requested_by=BY)
+
+
+def test_promote_at_a_new_pause_after_a_handled_one_promotes() -> None:
+    """Paused at a later step than the last promote's: a new promote, written."""
+    last = PromoteRequest(from_step=0, requested_at=T0)
+    current = rel(Phase.PAUSED, step=1, promote=last, pause_reason=PauseReason.PROMOTION)
+    current.status.last_command_at = T0
+    spec = commands.promote(current, full=False, now=T1, by=BY)
+    assert spec.promote == PromoteRequest(from_step=1, requested_at=T1, requested_by=BY)
 
 
 # --- abort --------------------------------------------------------------------------
@@ -101,34 +249,73 @@ def test_abort_sets_the_abort_level(phase: Phase) -> None:
     assert spec.model_copy(update={"abort": False}) == rel().spec
 
 
-@pytest.mark.parametrize("phase", ids(FINISHED))
-def test_abort_refused_on_a_finished_release(phase: Phase) -> None:
-    """Nothing to abort once it ended."""
+@pytest.mark.parametrize("phase", ids([Phase.SUCCEEDED, Phase.SUPERSEDED]))
+def test_abort_refused_on_a_release_that_did_not_end_on_stable(phase: Phase) -> None:
+    """Promoted, or superseded by a newer release: nothing to abort (exit 1)."""
     with pytest.raises(commands.NotApplicable) as caught:
         commands.abort(rel(phase))
     assert str(caught.value) == f"cannot abort: release web-00002 has finished ({phase.value})"
 
 
-def test_abort_twice_is_refused() -> None:
-    """An abort already requested says so."""
-    with pytest.raises(commands.NotApplicable) as caught:
-        commands.abort(rel(abort=True))
-    assert str(caught.value) == "release web-00002 is already being aborted"
+@pytest.mark.parametrize(
+    ("phase", "spec", "message"),
+    [
+        pytest.param(
+            Phase.PROGRESSING,
+            {"abort": True},
+            "already aborting; traffic goes back to web-00001",
+            id="requested",
+        ),
+        pytest.param(
+            Phase.ROLLING_BACK,
+            {"abort": True},
+            "already aborting; traffic goes back to web-00001",
+            id="rolling-back",
+        ),
+        pytest.param(
+            Phase.ABORTED, {"abort": True}, "already aborted; traffic is on web-00001", id="done"
+        ),
+        pytest.param(
+            Phase.ROLLED_BACK,
+            {},
+            "already over (RolledBack); traffic is back on web-00001",
+            id="rolled-back",
+        ),
+        pytest.param(
+            Phase.FAILED, {}, "already over (Failed); traffic is back on web-00001", id="failed"
+        ),
+    ],
+)
+def test_abort_again_is_already_done(phase: Phase, spec: dict[str, Any], message: str) -> None:
+    """A repeated abort (or one on a release whose traffic is back on stable) says so."""
+    with pytest.raises(commands.AlreadyDone) as caught:
+        commands.abort(rel(phase, **spec))
+    assert str(caught.value) == message
 
 
 # --- pause and resume ---------------------------------------------------------------
 
 
-def test_pause_sets_the_paused_level() -> None:
-    """A running release is held by the user."""
-    assert commands.pause(rel()).paused is True
+@pytest.mark.parametrize("phase", ids([Phase.PENDING, Phase.PROGRESSING, Phase.PAUSED]))
+def test_pause_sets_the_paused_level(phase: Phase) -> None:
+    """A running release is held by the user (Pending: once it is Progressing)."""
+    assert commands.pause(rel(phase)).paused is True
 
 
-def test_pause_twice_is_refused() -> None:
-    """A user pause already in place says so."""
-    with pytest.raises(commands.NotApplicable) as caught:
-        commands.pause(rel(Phase.PAUSED, paused=True))
-    assert str(caught.value) == "release web-00002 is already paused by a user"
+@pytest.mark.parametrize(
+    ("phase", "reason", "message"),
+    [
+        pytest.param(Phase.PAUSED, PauseReason.USER, "already paused", id="paused"),
+        pytest.param(Phase.PROGRESSING, None, "pause already requested", id="requested"),
+    ],
+)
+def test_pause_again_is_already_done(
+    phase: Phase, reason: PauseReason | None, message: str
+) -> None:
+    """A user pause already in place (or written, not yet seen) says so."""
+    with pytest.raises(commands.AlreadyDone) as caught:
+        commands.pause(rel(phase, paused=True, pause_reason=reason))
+    assert str(caught.value) == message
 
 
 @pytest.mark.parametrize("phase", ids(FINISHED))
@@ -157,6 +344,14 @@ def test_resume_clears_the_pause_and_records_the_command(
     assert spec.resume == Command(requested_at=T0, requested_by=BY)
 
 
+def test_resume_clears_a_user_pause_at_a_pause_step() -> None:
+    """Paused at a pause step with a user's pause written too: resume clears the user's
+    pause (the release still waits for promote)."""
+    current = rel(Phase.PAUSED, step=1, pause_reason=PauseReason.PROMOTION, paused=True)
+    spec = commands.resume(current, now=T0, by=BY)
+    assert spec.paused is False
+
+
 def test_resume_at_a_pause_step_says_use_promote() -> None:
     """A pause step waits for `promote`, not `resume`."""
     with pytest.raises(commands.NotApplicable) as caught:
@@ -166,12 +361,73 @@ def test_resume_at_a_pause_step_says_use_promote() -> None:
     assert str(caught.value) == "release web-00002 waits at a pause step: use `rollout promote`"
 
 
-@pytest.mark.parametrize("phase", ids([Phase.PENDING, Phase.PROGRESSING, Phase.PROMOTING]))
-def test_resume_refused_when_nothing_is_paused(phase: Phase) -> None:
-    """A release that is not paused has nothing to resume."""
+@pytest.mark.parametrize(
+    ("command", "phase", "spec", "message"),
+    [
+        pytest.param(
+            "pause",
+            Phase.PROGRESSING,
+            {"abort": True},
+            "cannot pause: release web-00002 is being aborted",
+            id="pause-aborting",
+        ),
+        pytest.param(
+            "resume",
+            Phase.PAUSED,
+            {"abort": True},
+            "cannot resume: release web-00002 is being aborted",
+            id="resume-aborting",
+        ),
+        pytest.param(
+            "pause",
+            Phase.PROMOTING,
+            {},
+            "cannot pause: release web-00002 is Promoting",
+            id="pause-promoting",
+        ),
+        pytest.param(
+            "pause",
+            Phase.ROLLING_BACK,
+            {},
+            "cannot pause: release web-00002 is RollingBack",
+            id="pause-rolling-back",
+        ),
+        pytest.param(
+            "resume",
+            Phase.ROLLING_BACK,
+            {},
+            "nothing to resume: release web-00002 is RollingBack",
+            id="resume-rolling-back",
+        ),
+    ],
+)
+def test_pause_and_resume_refused_on_a_release_going_to_its_end(
+    command: str, phase: Phase, spec: dict[str, Any], message: str
+) -> None:
+    """Being aborted, promoting or rolling back: the release goes to its end; a pause or
+    resume could never take effect (exit 1)."""
+    current = rel(phase, **spec)
+    intent = commands.pause if command == "pause" else EDGES["resume"][1]
     with pytest.raises(commands.NotApplicable) as caught:
+        intent(current)
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize("phase", ids([Phase.PENDING, Phase.PROGRESSING, Phase.PROMOTING]))
+def test_resume_of_a_release_not_paused_is_already_done(phase: Phase) -> None:
+    """A release that is not paused is running already: said, exit 0."""
+    with pytest.raises(commands.AlreadyDone) as caught:
         commands.resume(rel(phase), now=T0, by=BY)
-    assert str(caught.value) == f"nothing to resume: release web-00002 is {phase.value}"
+    assert str(caught.value) == f"already running: the release is {phase.value}, not paused"
+
+
+def test_resume_already_requested_is_already_done() -> None:
+    """A second resume before the controller handled the first."""
+    first = Command(requested_at=T0, requested_by="bob")
+    paused = rel(Phase.PAUSED, pause_reason=PauseReason.INCONCLUSIVE, resume=first)
+    with pytest.raises(commands.AlreadyDone) as caught:
+        commands.resume(paused, now=T1, by=BY)
+    assert str(caught.value) == "resume already requested by bob"
 
 
 @pytest.mark.parametrize("phase", ids(FINISHED))
@@ -355,6 +611,6 @@ def test_a_command_applies_exactly_where_the_table_lets_it_fire(name: str, phase
     accepted = True
     try:
         intent(rel(phase))
-    except commands.NotApplicable:
+    except (commands.NotApplicable, commands.AlreadyDone):
         accepted = False
     assert accepted == table.can_fire(trigger, phase)

@@ -648,9 +648,24 @@ def test_promote_from_stale_step_is_ignored() -> None:
     assert events(decision) == ["PromoteIgnored"]
     last = new.history[-1]
     assert last.event == "PromoteIgnored"
-    assert "step 1" in last.message
-    assert "step 3" in last.message
+    # Step numbers as people read them, from 1: fromStep 1 is step 2, stepIndex 3 step 4.
+    assert last.message == "promote from step 2 ignored: already past it (at step 4)"
     assert new.last_command_at == at(100)
+
+
+def test_promote_without_from_step_applies_at_the_current_step() -> None:
+    """A promote stored without fromStep (before the field, or a hand-written patch)
+    promotes the step the release is at when the controller handles it."""
+    request = PromoteRequest.model_validate({"requestedAt": at(100).isoformat()})
+    assert request.from_step is None
+    spec = release(promote=request)
+    before = status(Phase.PAUSED, 3, 50, pause_reason="promotion")
+
+    decision = engine.decide(spec, before, observe(120, applied=50))
+
+    assert decision.status.step_index == 4
+    assert events(decision)[0] == "PromotedStep"
+    assert decision.status.last_command_at == at(100)
 
 
 def test_repeated_promote_is_a_noop() -> None:

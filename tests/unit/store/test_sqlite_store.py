@@ -240,3 +240,22 @@ def test_watch_sees_a_write_from_another_process(store: Any, path: pathlib.Path)
     assert [(e.type, e.object.metadata.name) for e in seen] == [
         (port.EventType.ADDED, "from-child")
     ]
+
+
+def test_a_create_naming_a_deleted_owner_is_a_conflict(store: Any) -> None:
+    """A writer that read the owner before `rollout delete` took it (a reconcile in
+    flight) gets Conflict and reads again: nothing outlives a deleted owner (issue 19,
+    an orphan revision after `rollout delete service`)."""
+    owner = store.create(a_route("owner"))
+    ref = meta.OwnerReference(
+        api_version=owner.api_version, kind=owner.kind, name="owner", uid=owner.metadata.uid
+    )
+    child = a_route("child")
+    owned = child.model_copy(
+        update={"metadata": child.metadata.model_copy(update={"owner_references": [ref]})}
+    )
+    store.create(owned)
+    store.delete("Route", "default", "owner")  # takes the child with it
+    with pytest.raises(errors.Conflict, match="its owner Route owner no longer exists"):
+        store.create(owned)
+    assert store.list("Route").items == []
