@@ -280,6 +280,15 @@ def _validate(data: Any) -> tuple[kinds.Resource | None, list[problems.Problem]]
 # --- pydantic errors → messages --------------------------------------------------------
 
 _MAPPING_TYPES = {"model_type", "model_attributes_type", "dict_type"}
+# A number or a boolean written as a YAML string ("10"): said so, with what to write.
+_SCALAR_TYPES = {
+    "int_type": "number",
+    "int_parsing": "number",
+    "float_type": "number",
+    "float_parsing": "number",
+    "bool_type": "boolean",
+    "bool_parsing": "boolean",
+}
 # Messages that already say what is wrong, or whose input may be a credential (a
 # header value, a URL with a password): the input is never quoted after them.
 _SELF_EXPLAINED = {"rule", "template", "text", "too_large", "url", "header_value"}
@@ -309,6 +318,10 @@ def _problem(model: type[base.ApiModel], error: Any) -> problems.Problem:
         return problems.Problem(loc, "must be a mapping (key: value)")
     if kind == "list_type":
         return problems.Problem(loc, "must be a list")
+    wanted = _SCALAR_TYPES.get(kind)
+    quoted = base.quoted_scalar(error.get("input"), wanted) if wanted is not None else None
+    if quoted is not None:
+        return problems.Problem(loc, quoted)
     message = str(error["msg"])
     message = message.removeprefix("Value error, ")
     if message.startswith("Input should be "):

@@ -134,3 +134,85 @@ def test_an_empty_file_named_beside_a_valid_one_exits_2(tmp_path: pathlib.Path) 
     result = _run("validate", "-f", str(policy), "-f", str(empty))
     assert result.exit_code == 2
     assert f"{empty}: {EMPTY_MESSAGE}" in result.stderr.splitlines()
+
+
+# --- numbers written as strings -----------------------------------------------------------
+
+QUOTED = """\
+apiVersion: rollout.dev/v1alpha1
+kind: RolloutPolicy
+metadata:
+  name: quoted
+spec:
+  steps:
+    - setWeight: "10"
+    - analysis: {duration: 1m}
+  analysis:
+    metrics:
+      - name: errors
+        provider: {local: {stat: error_rate}}
+        thresholds: {max: "0.5"}
+  canaryScale: {matchWeight: "true", minReplicas: "2"}
+---
+apiVersion: rollout.dev/v1alpha1
+kind: Service
+metadata:
+  name: web
+spec:
+  port: "8080"
+  revisionHistoryLimit: " 5"
+  template:
+    spec:
+      containers:
+        - name: app
+          command: [python3, app.py]
+          readinessProbe: {httpGet: {path: /, port: 8080}, periodSeconds: "1"}
+"""
+
+
+@pytest.mark.parametrize(
+    ("line", "field", "message"),
+    [
+        pytest.param(7, "spec.steps[0].setWeight", 'write 10, not "10"', id="setWeight"),
+        pytest.param(
+            13, "spec.analysis.metrics[0].thresholds.max", 'write 0.5, not "0.5"', id="float"
+        ),
+        pytest.param(14, "spec.canaryScale.minReplicas", 'write 2, not "2"', id="count"),
+        pytest.param(21, "spec.port", 'write 8080, not "8080"', id="port"),
+        pytest.param(22, "spec.revisionHistoryLimit", 'write 5, not " 5"', id="spaces"),
+        pytest.param(
+            28,
+            "spec.template.spec.containers[0].readinessProbe.periodSeconds",
+            'write 1, not "1"',
+            id="pod-spec",
+        ),
+    ],
+)
+def test_a_quoted_number_says_it_is_a_string(
+    tmp_path: pathlib.Path, line: int, field: str, message: str
+) -> None:
+    """Every integer and float field: `must be a number, not a string (write 10, not "10")`."""
+    path = _write(tmp_path, "quoted.yaml", QUOTED)
+    result = _run("validate", "-f", str(path))
+    assert result.exit_code == 2
+    expected = f"{path}:{line}: {field}: must be a number, not a string ({message})"
+    assert expected in result.stderr.splitlines(), result.stderr
+
+
+def test_a_quoted_boolean_says_it_is_a_string(tmp_path: pathlib.Path) -> None:
+    """A boolean written `"true"` is said to be a string, with what to write."""
+    path = _write(tmp_path, "quoted.yaml", QUOTED)
+    result = _run("validate", "-f", str(path))
+    expected = (
+        f"{path}:14: spec.canaryScale.matchWeight: must be a boolean, not a string"
+        ' (write true, not "true")'
+    )
+    assert expected in result.stderr.splitlines(), result.stderr
+
+
+def test_a_word_where_a_number_goes_keeps_its_message(tmp_path: pathlib.Path) -> None:
+    """Text that is no number is not called a quoted number."""
+    path = _write(tmp_path, "word.yaml", QUOTED.replace('setWeight: "10"', "setWeight: ten"))
+    result = _run("validate", "-f", str(path))
+    line = f"{path}:7: spec.steps[0].setWeight: must be a valid integer (got 'ten')"
+    assert line in result.stderr.splitlines(), result.stderr
