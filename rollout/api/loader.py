@@ -19,9 +19,9 @@ import os
 import pathlib
 from collections.abc import Iterable
 
-from rollout.api import base, documents, limits
+from rollout.api import base, documents, limits, service
 
-__all__ = ["load_paths"]
+__all__ = ["load_paths", "unknown_policies"]
 
 _SUFFIXES = (".yaml", ".yml")
 
@@ -100,6 +100,29 @@ def _expand(
         else:
             result.diagnostics.append(documents.Diagnostic(str(path), 0, "", "no such file"))
     return out
+
+
+def unknown_policies(docs: list[documents.Document]) -> list[documents.Diagnostic]:
+    """A warning for each Service naming a policy that no document of the run defines
+    (in its namespace; a document without one matches any). `rollout validate` has no
+    store to look in: a policy applied before is reported too, and the warning says
+    where it looked."""
+    policies = [d.resource.metadata for d in docs if d.resource.kind == "RolloutPolicy"]
+    found = []
+    for doc in docs:
+        obj = doc.resource
+        if not isinstance(obj, service.Service) or obj.spec.policy is None:
+            continue
+        name, namespace = obj.spec.policy, obj.metadata.namespace
+        if any(
+            p.name == name and (None in (p.namespace, namespace) or p.namespace == namespace)
+            for p in policies
+        ):
+            continue
+        line = doc.line_of(("spec", "policy"))
+        message = f'policy "{name}" not found in this run'
+        found.append(documents.Diagnostic(doc.path, line, "spec.policy", message, "warning"))
+    return found
 
 
 def _duplicates(docs: list[documents.Document]) -> list[documents.Diagnostic]:

@@ -216,3 +216,102 @@ def test_a_word_where_a_number_goes_keeps_its_message(tmp_path: pathlib.Path) ->
     result = _run("validate", "-f", str(path))
     line = f"{path}:7: spec.steps[0].setWeight: must be a valid integer (got 'ten')"
     assert line in result.stderr.splitlines(), result.stderr
+
+
+# --- a policy that is nowhere ------------------------------------------------------------
+
+
+def test_validate_warns_of_a_policy_not_in_the_run(tmp_path: pathlib.Path) -> None:
+    """The warning is at spec.policy's line; warnings are not errors: exit 0."""
+    svc = _write(tmp_path, "svc.yaml", SERVICE.replace("POLICY", "nope"))
+    policy = _write(tmp_path, "policy.yaml", POLICY)
+    result = _run("validate", "-f", str(svc), "-f", str(policy))
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [
+        f'{svc}:6: spec.policy: warning: policy "nope" not found in this run'
+    ]
+    assert result.stdout.strip() == "2 resource(s) valid"
+
+
+def test_validate_strict_counts_the_warning(tmp_path: pathlib.Path) -> None:
+    """`--strict` makes a warning a problem: exit 2."""
+    svc = _write(tmp_path, "svc.yaml", SERVICE.replace("POLICY", "nope"))
+    result = _run("validate", "--strict", "-f", str(svc))
+    assert result.exit_code == 2
+    assert f'{svc}:6: spec.policy: warning: policy "nope" not found in this run' in result.stderr
+    assert "1 problem(s) found" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "namespaces",
+    [
+        pytest.param(("", ""), id="no-namespace"),
+        pytest.param(("prod", "prod"), id="same-namespace"),
+        pytest.param(("prod", ""), id="policy-without-namespace"),
+    ],
+)
+def test_validate_finds_the_policy_in_the_run(
+    tmp_path: pathlib.Path, namespaces: tuple[str, str]
+) -> None:
+    """A policy in another file of the same run (a directory too) is found: no warning."""
+    svc_ns, policy_ns = (f"\n  namespace: {ns}" if ns else "" for ns in namespaces)
+    _write(
+        tmp_path / "conf",
+        "svc.yaml",
+        SERVICE.replace("POLICY", "gentle").replace("name: web", f"name: web{svc_ns}"),
+    )
+    _write(
+        tmp_path / "conf" / "policies",
+        "p.yaml",
+        POLICY.replace("name: gentle", f"name: gentle{policy_ns}"),
+    )
+    result = _run("validate", "-f", str(tmp_path / "conf"))
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+
+
+def test_validate_warns_of_a_policy_in_another_namespace(tmp_path: pathlib.Path) -> None:
+    """A policy of the same name in another namespace is not the Service's."""
+    text = SERVICE.replace("POLICY", "gentle").replace("name: web", "name: web\n  namespace: a")
+    svc = _write(tmp_path, "svc.yaml", text)
+    policy = _write(
+        tmp_path, "p.yaml", POLICY.replace("name: gentle", "name: gentle\n  namespace: b")
+    )
+    result = _run("validate", "-f", str(svc), "-f", str(policy))
+    assert result.exit_code == 0
+    assert 'policy "gentle" not found in this run' in result.stderr
+
+
+def test_apply_stores_a_service_whose_policy_is_missing_and_says_so(tmp_path: pathlib.Path) -> None:
+    """Exit 0, the Service is stored, its line carries the warning."""
+    svc = _write(tmp_path, "svc.yaml", SERVICE.replace("POLICY", "nope"))
+    result = _run("apply", "-f", str(svc), "--state-dir", str(tmp_path / "state"))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        'service/web created (warning: policy "nope" not found; the release will wait for it)'
+    ]
+    got = _run("get", "services", "web", "-o", "json", "--state-dir", str(tmp_path / "state"))
+    assert got.exit_code == 0, got.output
+    assert '"policy": "nope"' in got.stdout
+
+
+def test_apply_finds_the_policy_in_the_same_run(tmp_path: pathlib.Path) -> None:
+    """A policy applied with the Service (written first) is found: no warning."""
+    svc = _write(tmp_path, "svc.yaml", SERVICE.replace("POLICY", "gentle"))
+    policy = _write(tmp_path, "policy.yaml", POLICY)
+    result = _run("apply", "-f", str(svc), "-f", str(policy), "--state-dir", str(tmp_path / "s"))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == ["rolloutpolicy/gentle created", "service/web created"]
+
+
+def test_apply_finds_the_policy_in_the_store(tmp_path: pathlib.Path) -> None:
+    """A policy applied before is found; the warning goes once the policy comes."""
+    state = str(tmp_path / "state")
+    svc = _write(tmp_path, "svc.yaml", SERVICE.replace("POLICY", "gentle"))
+    first = _run("apply", "-f", str(svc), "--state-dir", state)
+    assert 'warning: policy "gentle" not found' in first.stdout
+    policy = _write(tmp_path, "policy.yaml", POLICY)
+    assert _run("apply", "-f", str(policy), "--state-dir", state).exit_code == 0
+    again = _run("apply", "-f", str(svc), "--state-dir", state)
+    assert again.exit_code == 0, again.output
+    assert again.stdout.splitlines() == ["service/web unchanged"]
