@@ -180,7 +180,7 @@ def _traffic(
         return list(svc.spec.traffic), active, None
     if active is not None:
         return _release_traffic(observed, active, by_name), active, None
-    missing = _policy_missing(observed, "the next revision will wait for it")
+    no_policy = _policy_missing(observed, "the next revision will wait for it")
     if svc.spec.policy is None or status.stable_revision is None:
         serving = [r for r in ready if r.status.serving()]
         if latest.status.serving():
@@ -190,10 +190,10 @@ def _traffic(
         elif serving and status.stable_revision is None:
             status.stable_revision = serving[-1].metadata.name
         stable = status.stable_revision
-        return (builders.steady_traffic(stable) if stable is not None else None), None, missing
+        return (builders.steady_traffic(stable) if stable is not None else None), None, no_policy
     stable = status.stable_revision
     if latest.metadata.name == stable:
-        return builders.steady_traffic(stable), None, missing
+        return builders.steady_traffic(stable), None, no_policy
     policy = observed.policy
     if policy is None:
         problem = _policy_missing(observed, f"{latest.metadata.name} waits for it")
