@@ -4,7 +4,8 @@
 holds and a `Diagnostic` per problem — YAML syntax errors with their line, duplicate
 keys, unknown kinds, and every validation error of every document, each written as
 `PATH:LINE: FIELD.PATH: message`. It never raises on bad input: a loader that
-crashes on a typo is a bug.
+crashes on a typo is a bug. Type errors do not hide the cross-field rules of the
+fields that are well-typed: both are reported in the same pass (`partial`).
 
 Size comes first (`rollout.api.limits`): a stream or a document too large as
 written, a string too large or holding NUL, or a document whose YAML aliases expand
@@ -35,7 +36,16 @@ import pydantic
 import yaml
 import yaml.reader
 
-from rollout.api import base, kinds, limits, policyspec, problems, release, rolloutpolicy
+from rollout.api import (
+    base,
+    kinds,
+    limits,
+    partial,
+    policyspec,
+    problems,
+    release,
+    rolloutpolicy,
+)
 
 __all__ = [
     "Diagnostic",
@@ -273,7 +283,10 @@ def _validate(data: Any) -> tuple[kinds.Resource | None, list[problems.Problem]]
     try:
         resource = kind.model.model_validate(data)
     except pydantic.ValidationError as exc:
-        return None, [_problem(kind.model, error) for error in exc.errors(include_url=False)]
+        # The type errors, then the cross-field rules they hid (`partial`), once each.
+        errors = [*exc.errors(include_url=False), *partial.hidden_rule_errors(kind.model, data)]
+        found = [_problem(kind.model, error) for error in errors]
+        return None, list(dict.fromkeys(found))
     return typing.cast(kinds.Resource, resource), []
 
 

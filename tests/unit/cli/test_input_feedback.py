@@ -315,3 +315,54 @@ def test_apply_finds_the_policy_in_the_store(tmp_path: pathlib.Path) -> None:
     again = _run("apply", "-f", str(svc), "--state-dir", state)
     assert again.exit_code == 0, again.output
     assert again.stdout.splitlines() == ["service/web unchanged"]
+
+
+# --- all problems in one pass ----------------------------------------------------------------
+
+ALL_AT_ONCE = """\
+apiVersion: rollout.dev/v1alpha1
+kind: Service
+metadata:
+  name: web
+spec:
+  policy: gentle
+  port: "8080"
+  traffic:
+    - {revisionName: web-00001, percent: 50}
+    - {revisionName: web-00002, percent: 40}
+  template:
+    spec:
+      containers:
+        - {name: app, command: [python3, app.py]}
+---
+apiVersion: rollout.dev/v1alpha1
+kind: RolloutPolicy
+metadata:
+  name: gentle
+spec:
+  steps:
+    - setWeight: 50
+    - setWeight: 20
+    - pause: {duration: soon}
+"""
+
+
+def test_type_errors_and_cross_field_rules_in_one_run(tmp_path: pathlib.Path) -> None:
+    """A type error does not hide the rules of the well-typed fields: one run says all."""
+    path = _write(tmp_path, "all.yaml", ALL_AT_ONCE)
+    result = _run("validate", "-f", str(path))
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert sorted(lines[:-1]) == sorted(
+        [
+            f'{path}:7: spec.port: must be a number, not a string (write 8080, not "8080")',
+            f"{path}:8: spec.traffic: a manual split cannot be combined with spec.policy: a"
+            " policy moves traffic itself; remove one of them",
+            f"{path}:8: spec.traffic: percents must sum to 100 (they sum to 90)",
+            f"{path}:24: spec.steps[2].pause.duration: 'soon' is not a duration: write it"
+            " like 500ms, 15s, 2m or 1h",
+            f"{path}:23: spec.steps[1].setWeight: lowers traffic from 50 (steps[0]) to 20:"
+            " setWeight must not decrease across steps",
+        ]
+    )
+    assert lines[-1] == "5 problem(s) found"
