@@ -52,6 +52,7 @@ __all__ = [
     "PositiveInt",
     "Subdomain",
     "checked_text",
+    "quoted_scalar",
     "text_check",
     "text_problem",
     "too_large",
@@ -94,6 +95,27 @@ def _pattern(chars: str) -> re.Pattern[str]:
 def utf8_size(value: str) -> int:
     """The size of `value` in UTF-8 bytes (a lone surrogate counts 3, as written)."""
     return len(value) if value.isascii() else len(value.encode("utf-8", "surrogatepass"))
+
+
+def quoted_scalar(value: object, wanted: str) -> str | None:
+    """The message for a number (`wanted` "number") or a boolean (`wanted` "boolean")
+    written as a YAML string — `"10"` for 10, `"true"` for true — or None when `value`
+    is not one. Like Kubernetes, which refuses a string for an integer field, it is an
+    error, with what to write instead: YAML users quote numbers by accident."""
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if wanted == "boolean":
+        if text not in ("true", "false"):
+            return None
+    else:
+        try:
+            number = float(text)
+        except ValueError:
+            return None
+        if number != number or number in (float("inf"), float("-inf")):  # nan, inf
+            return None
+    return f'must be a {wanted}, not a string (write {text}, not "{value}")'
 
 
 def too_large(size: int, limit: int) -> str:

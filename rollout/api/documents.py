@@ -4,7 +4,8 @@
 holds and a `Diagnostic` per problem — YAML syntax errors with their line, duplicate
 keys, unknown kinds, and every validation error of every document, each written as
 `PATH:LINE: FIELD.PATH: message`. It never raises on bad input: a loader that
-crashes on a typo is a bug.
+crashes on a typo is a bug. Type errors do not hide the cross-field rules of the
+fields that are well-typed: both are reported in the same pass (`partial`).
 
 Size comes first (`rollout.api.limits`): a stream or a document too large as
 written, a string too large or holding NUL, or a document whose YAML aliases expand
@@ -35,7 +36,16 @@ import pydantic
 import yaml
 import yaml.reader
 
-from rollout.api import base, kinds, limits, policyspec, problems, release, rolloutpolicy
+from rollout.api import (
+    base,
+    kinds,
+    limits,
+    partial,
+    policyspec,
+    problems,
+    release,
+    rolloutpolicy,
+)
 
 __all__ = [
     "Diagnostic",
@@ -273,13 +283,25 @@ def _validate(data: Any) -> tuple[kinds.Resource | None, list[problems.Problem]]
     try:
         resource = kind.model.model_validate(data)
     except pydantic.ValidationError as exc:
-        return None, [_problem(kind.model, error) for error in exc.errors(include_url=False)]
+        # The type errors, then the cross-field rules they hid (`partial`), once each.
+        errors = [*exc.errors(include_url=False), *partial.hidden_rule_errors(kind.model, data)]
+        found = [_problem(kind.model, error) for error in errors]
+        return None, list(dict.fromkeys(found))
     return typing.cast(kinds.Resource, resource), []
 
 
 # --- pydantic errors → messages --------------------------------------------------------
 
 _MAPPING_TYPES = {"model_type", "model_attributes_type", "dict_type"}
+# A number or a boolean written as a YAML string ("10"): said so, with what to write.
+_SCALAR_TYPES = {
+    "int_type": "number",
+    "int_parsing": "number",
+    "float_type": "number",
+    "float_parsing": "number",
+    "bool_type": "boolean",
+    "bool_parsing": "boolean",
+}
 # Messages that already say what is wrong, or whose input may be a credential (a
 # header value, a URL with a password): the input is never quoted after them.
 _SELF_EXPLAINED = {"rule", "template", "text", "too_large", "url", "header_value"}
@@ -309,6 +331,10 @@ def _problem(model: type[base.ApiModel], error: Any) -> problems.Problem:
         return problems.Problem(loc, "must be a mapping (key: value)")
     if kind == "list_type":
         return problems.Problem(loc, "must be a list")
+    wanted = _SCALAR_TYPES.get(kind)
+    quoted = base.quoted_scalar(error.get("input"), wanted) if wanted is not None else None
+    if quoted is not None:
+        return problems.Problem(loc, quoted)
     message = str(error["msg"])
     message = message.removeprefix("Value error, ")
     if message.startswith("Input should be "):

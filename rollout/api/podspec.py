@@ -244,6 +244,14 @@ def _schema_problem(error: jsonschema.ValidationError) -> Problem:
     if error.validator == "type":
         wanted = error.validator_value
         types = [str(t) for t in (wanted if isinstance(wanted, list) else [wanted]) if t != "null"]
+        scalar = "boolean" if types == ["boolean"] else "number"
+        quoted = (
+            base.quoted_scalar(instance, scalar)
+            if set(types) <= {"integer", "number", "boolean"}
+            else None
+        )
+        if quoted is not None:
+            return Problem(loc, quoted)
         return Problem(loc, f"must be {_or(types)} (got {_kind(error.instance)})")
     if error.validator == "format" and error.validator_value in FORMAT_BOUNDS:
         low, high = FORMAT_BOUNDS[error.validator_value]

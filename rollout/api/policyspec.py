@@ -192,7 +192,22 @@ class RolloutPolicySpec(base.ApiModel):
 
 
 def policy_problems(spec: RolloutPolicySpec) -> list[problems.Problem]:
-    """Rules across fields: plan given once, weights never lower, analysis resolvable."""
+    """Rules across fields: plan given once, weights never lower, analysis resolvable,
+    names unique — each apart (`problems.gather`), so that a type error in one field
+    leaves the rules of the others to report."""
+    return problems.gather(
+        spec,
+        _plan_problems,
+        _weight_problems,
+        _analysis_problems,
+        _webhook_name_problems,
+        _webhook_problems,
+        _notification_name_problems,
+    )
+
+
+def _plan_problems(spec: RolloutPolicySpec) -> list[problems.Problem]:
+    """The plan is given once, as steps or as the canary shorthand (with metrics)."""
     found: list[problems.Problem] = []
     if spec.steps is not None and spec.canary is not None:
         found.append(problems.Problem(("canary",), "give either steps or canary, not both"))
@@ -200,9 +215,7 @@ def policy_problems(spec: RolloutPolicySpec) -> list[problems.Problem]:
         found.append(problems.Problem(("steps",), "a policy needs steps (or the canary shorthand)"))
     elif spec.steps is not None and not spec.steps:
         found.append(problems.Problem(("steps",), "at least one step is required"))
-
-    known = set(spec.metric_names())
-    if spec.canary is not None and not known:
+    if spec.canary is not None and not spec.metric_names():
         found.append(
             problems.Problem(
                 ("canary",),
@@ -210,21 +223,39 @@ def policy_problems(spec: RolloutPolicySpec) -> list[problems.Problem]:
                 " spec.analysis.metrics",
             )
         )
+    return found
+
+
+def _weight_problems(spec: RolloutPolicySpec) -> list[problems.Problem]:
+    """setWeight never decreases along the steps."""
+    found = []
     last_weight, last_at = 0, -1
     for i, step in enumerate(spec.steps or []):
-        loc = ("steps", i)
         if step.set_weight is not None:
             if step.set_weight < last_weight:
                 found.append(
                     problems.Problem(
-                        (*loc, "setWeight"),
+                        ("steps", i, "setWeight"),
                         f"lowers traffic from {last_weight} (steps[{last_at}]) to"
                         f" {step.set_weight}: setWeight must not decrease across steps",
                     )
                 )
             last_weight, last_at = max(last_weight, step.set_weight), i
+    return found
+
+
+def _analysis_problems(spec: RolloutPolicySpec) -> list[problems.Problem]:
+    """Each analysis step can be judged: metrics exist, the ones it names are known."""
+    known = set(spec.metric_names())
+    found = []
+    for i, step in enumerate(spec.steps or []):
         if step.analysis is not None:
-            found.extend(_analysis_step_problems(step.analysis, (*loc, "analysis"), known))
+            found.extend(_analysis_step_problems(step.analysis, ("steps", i, "analysis"), known))
+    return found
+
+
+def _webhook_name_problems(spec: RolloutPolicySpec) -> list[problems.Problem]:
+    found = []
     seen: set[str] = set()
     for i, hook in enumerate(spec.webhooks):
         if hook.name in seen:
@@ -232,7 +263,11 @@ def policy_problems(spec: RolloutPolicySpec) -> list[problems.Problem]:
                 problems.Problem(("webhooks", i, "name"), f"duplicate webhook name {hook.name!r}")
             )
         seen.add(hook.name)
-    found.extend(_webhook_problems(spec))
+    return found
+
+
+def _notification_name_problems(spec: RolloutPolicySpec) -> list[problems.Problem]:
+    found = []
     names: set[str] = set()
     for i, notification in enumerate(spec.notifications):
         if notification.name in names:

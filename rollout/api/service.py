@@ -231,6 +231,14 @@ class Service(base.ApiModel):
 
 
 def service_problems(service: Service) -> list[problems.Problem]:
+    """Rules across fields, each apart (`problems.gather`): a type error in one field
+    leaves the rules of the others to report."""
+    return problems.gather(
+        service, _name_problems, lambda s: _workload_problems(s.spec), _traffic_problems
+    )
+
+
+def _name_problems(service: Service) -> list[problems.Problem]:
     found = []
     name = service.metadata.name
     if name[:1].isdigit():
@@ -248,23 +256,37 @@ def service_problems(service: Service) -> list[problems.Problem]:
                 f"must be at most {MAX_SERVICE_NAME} characters (revision names add -00001)",
             )
         )
+    return found
+
+
+def _traffic_problems(service: Service) -> list[problems.Problem]:
+    """A manual split excludes a policy, has targets, and is a valid split of this
+    service's revisions."""
     spec = service.spec
-    found.extend(_workload_problems(spec))
-    if spec.traffic is not None:
-        if spec.policy is not None:
-            found.append(
-                problems.Problem(
-                    ("spec", "traffic"),
-                    "a manual split cannot be combined with spec.policy: a policy moves"
-                    " traffic itself; remove one of them",
-                )
+    if spec.traffic is None:
+        return []
+    found = []
+    if spec.policy is not None:
+        found.append(
+            problems.Problem(
+                ("spec", "traffic"),
+                "a manual split cannot be combined with spec.policy: a policy moves"
+                " traffic itself; remove one of them",
             )
-        if not spec.traffic:
-            found.append(
-                problems.Problem(("spec", "traffic"), "give at least one target, or leave it out")
-            )
-        found.extend(split.split_problems(spec.traffic, ("spec", "traffic"), service=name))
-        found.extend(routing.route_limits(spec.routing, spec.traffic, ("spec", "traffic")))
+        )
+    if not spec.traffic:
+        found.append(
+            problems.Problem(("spec", "traffic"), "give at least one target, or leave it out")
+        )
+    found.extend(
+        problems.gather(
+            spec,
+            lambda s: split.split_problems(
+                s.traffic or [], ("spec", "traffic"), service=service.metadata.name
+            ),
+            lambda s: routing.route_limits(s.routing, s.traffic or [], ("spec", "traffic")),
+        )
+    )
     return found
 
 

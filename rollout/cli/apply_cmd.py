@@ -4,12 +4,16 @@ Everything is validated first; one problem anywhere and nothing is written (exit
 one `PATH:LINE: FIELD.PATH: message` line per problem). Warnings (a literal
 credential in a policy) are printed on stderr as `PATH:LINE: FIELD.PATH: warning: …`
 and the resources are applied all the same. Policies are written before services, so
-a service can name a policy from the same files. An update replaces the
-spec and the labels and annotations, conditional on the resourceVersion just read (a
-concurrent change makes it read and try again); status is the controller's and is
-never written here. Revisions, Routes and Releases belong to the controller: applying
-one is refused. An object stored that no longer decodes (written by another version,
-edited by hand) is replaced all the same: applying the fixed file is how it is fixed.
+a service can name a policy from the same files; a Service naming a policy the store
+does not hold is applied all the same, its line saying so (`service/web created
+(warning: policy "nope" not found; the release will wait for it)`): its first
+revision gets traffic, the next change waits for the policy (the Service's
+`PolicyNotFound`). An update replaces the spec and the labels and annotations,
+conditional on the resourceVersion just read (a concurrent change makes it read and
+try again); status is the controller's and is never written here. Revisions, Routes
+and Releases belong to the controller: applying one is refused. An object stored that
+no longer decodes (written by another version, edited by hand) is replaced all the
+same: applying the fixed file is how it is fixed.
 
 On local state (not `--backend kubernetes`), a Service is given the absolute path of
 its file's directory in the `local.rollout.dev/source-dir` annotation (unless the
@@ -77,7 +81,7 @@ def apply_command(paths: tuple[str, ...], opts: common.Options) -> None:
         if change:
             obj = obj.model_copy(update={"metadata": obj.metadata.model_copy(update=change)})
         label = f"{obj.kind.lower()}/{obj.metadata.name}"
-        click.echo(f"{label} {_apply_one(opts, obj)}")
+        click.echo(f"{label} {_apply_one(opts, obj)}{_policy_note(opts, obj)}")
 
 
 def _with_source_dir(annotations: dict[str, str], path: str) -> dict[str, str]:
@@ -87,6 +91,21 @@ def _with_source_dir(annotations: dict[str, str], path: str) -> dict[str, str]:
         return annotations
     folder = os.path.dirname(os.path.abspath(path))
     return {**annotations, names.SOURCE_DIR_ANNOTATION: folder}
+
+
+def _policy_note(opts: common.Options, obj: kinds.Resource) -> str:
+    """` (warning: …)` when `obj` is a Service naming a policy the store does not hold
+    (policies are written first: one from the same files is found); else ""."""
+    if not isinstance(obj, service.Service) or obj.spec.policy is None:
+        return ""
+    name, namespace = obj.spec.policy, obj.metadata.namespace or opts.namespace
+    try:
+        opts.store.get("RolloutPolicy", namespace, name)
+    except errors.NotFound:
+        return f' (warning: policy "{name}" not found; the release will wait for it)'
+    except errors.StoreError:  # stored but invalid, or unreadable: not this warning's say
+        return ""
+    return ""
 
 
 def _apply_one(opts: common.Options, obj: kinds.Resource) -> str:

@@ -3,7 +3,10 @@
 Touches no state. Exit 0 when every document is valid, 2 otherwise, with one
 `PATH:LINE: FIELD.PATH: message` line per problem on stderr. Warnings (valid but
 unwise: a literal credential in a policy) are printed on stderr too, as
-`PATH:LINE: FIELD.PATH: warning: message`, and never change the exit code.
+`PATH:LINE: FIELD.PATH: warning: message`, and change the exit code only with
+`--strict` (exit 2, as problems). A Service naming a policy that none of the files
+defines is such a warning (`policy "nope" not found in this run`): validate reads no
+state, so a policy applied before is not seen.
 """
 
 from __future__ import annotations
@@ -32,11 +35,19 @@ __all__ = ["validate"]
     is_flag=True,
     help="Also print what each resource means: a policy's expanded steps and its gates.",
 )
-def validate(paths: tuple[str, ...], more_paths: tuple[str, ...], explain_plan: bool) -> None:
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Count warnings (a policy not in the files, a literal credential) as problems.",
+)
+def validate(
+    paths: tuple[str, ...], more_paths: tuple[str, ...], explain_plan: bool, strict: bool
+) -> None:
     """Validate resources in YAML files offline; report every problem with its line.
 
     Paths may follow -f or stand alone; directories are searched for *.yaml and *.yml.
-    Exits 0 when everything is valid, 2 when anything is not.
+    Exits 0 when everything is valid, 2 when anything is not (or, with --strict,
+    when there are warnings).
 
     \b
     Examples:
@@ -50,11 +61,13 @@ def validate(paths: tuple[str, ...], more_paths: tuple[str, ...], explain_plan: 
     if explain_plan:
         for doc in result.documents:
             click.echo(explain.explain(doc))
-    for warning in result.warnings:
+    warnings = [*result.warnings, *loader.unknown_policies(result.documents)]
+    for warning in warnings:
         click.echo(str(warning), err=True)
     for diagnostic in result.diagnostics:
         click.echo(str(diagnostic), err=True)
-    if result.diagnostics:
-        click.echo(f"{len(result.diagnostics)} problem(s) found", err=True)
+    if result.diagnostics or (strict and warnings):
+        counted = len(result.diagnostics) + (len(warnings) if strict else 0)
+        click.echo(f"{counted} problem(s) found", err=True)
         raise SystemExit(2)
     click.echo(f"{len(result.documents)} resource(s) valid")

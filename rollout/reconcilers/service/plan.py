@@ -15,6 +15,9 @@ releases, its Route and the policy it names, in this order:
      final, untagged split, so the end of a release is one data-plane apply);
    - no policy, or no stable revision yet (first deploy): the newest Ready revision
      gets 100% at once (Knative's immediate rollout);
+   - a policy named that does not exist: the Ready condition says `PolicyNotFound`
+     from the first reconcile on (while no release runs), so the user learns it
+     before a change stalls on it;
    - a policy and a newer revision than the stable: a Release from stable to it
      (again after a `retry` of a finished one); otherwise all traffic on the stable;
    with `canaryScale` (matchWeight), a running release's canary weight reaches the
@@ -177,6 +180,7 @@ def _traffic(
         return list(svc.spec.traffic), active, None
     if active is not None:
         return _release_traffic(observed, active, by_name), active, None
+    no_policy = _policy_missing(observed, "the next revision will wait for it")
     if svc.spec.policy is None or status.stable_revision is None:
         serving = [r for r in ready if r.status.serving()]
         if latest.status.serving():
@@ -186,16 +190,13 @@ def _traffic(
         elif serving and status.stable_revision is None:
             status.stable_revision = serving[-1].metadata.name
         stable = status.stable_revision
-        return (builders.steady_traffic(stable) if stable is not None else None), None, None
+        return (builders.steady_traffic(stable) if stable is not None else None), None, no_policy
     stable = status.stable_revision
     if latest.metadata.name == stable:
-        return builders.steady_traffic(stable), None, None
+        return builders.steady_traffic(stable), None, no_policy
     policy = observed.policy
     if policy is None:
-        problem = (
-            service.Reason.POLICY_NOT_FOUND,
-            f"RolloutPolicy {svc.spec.policy!r} does not exist",
-        )
+        problem = _policy_missing(observed, f"{latest.metadata.name} waits for it")
         return builders.steady_traffic(stable), None, problem
     previous = builders.latest_release(rels, latest.metadata.name)
     if previous is not None and not _retry_requested(previous):
@@ -214,6 +215,15 @@ def _traffic(
         )
     )
     return builders.release_traffic(created), created, None
+
+
+def _policy_missing(observed: Observed, consequence: str) -> tuple[service.Reason, str] | None:
+    """PolicyNotFound when the Service names a policy that does not exist — reported
+    from its first reconcile on, not only once a new revision waits for it."""
+    name = observed.service.spec.policy
+    if name is None or observed.policy is not None:
+        return None
+    return service.Reason.POLICY_NOT_FOUND, f"RolloutPolicy {name!r} does not exist: {consequence}"
 
 
 def _release_traffic(

@@ -28,9 +28,11 @@ from rollout.cli import main
 from rollout.platforms.kubernetes import workloads
 from rollout.reconcilers.service import builders
 
+POLICIES = pathlib.Path(__file__).parents[3] / "policies"
 
-def _validate(path: pathlib.Path) -> Result:
-    return CliRunner().invoke(main.cli, ["validate", "-f", str(path)])
+
+def _validate(*paths: pathlib.Path) -> Result:
+    return CliRunner().invoke(main.cli, ["validate", *(f"-f{p}" for p in paths)])
 
 
 def _stored(resource: Any) -> Any:
@@ -62,12 +64,13 @@ def _load(text: str) -> service.Service:
 
 
 def test_the_production_template_validates(tmp_path: pathlib.Path) -> None:
-    """`rollout validate` accepts it as written: exit 0, nothing on stderr."""
+    """`rollout validate` accepts it as written, with its policy: exit 0, nothing on
+    stderr."""
     path = tmp_path / "checkout.yaml"
     path.write_text(PRODUCTION, encoding="utf-8")
-    result = _validate(path)
+    result = _validate(path, POLICIES / "canary-standard.yaml")
     assert (result.exit_code, result.stderr) == (0, ""), result.stderr
-    assert result.stdout == "1 resource(s) valid\n"
+    assert result.stdout == "2 resource(s) valid\n"
 
 
 def test_the_deployment_carries_every_field_of_the_template() -> None:

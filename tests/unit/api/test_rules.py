@@ -1257,7 +1257,7 @@ TYPE_RULES = [
         """,
         7,
         "spec.steps[0].setWeight",
-        "integer",
+        "a number, not a string",
         id="setWeight-string",
     ),
     pytest.param(

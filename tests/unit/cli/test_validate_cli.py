@@ -166,7 +166,10 @@ def test_directory_without_yaml_exits_2(tmp_path: pathlib.Path) -> None:
     _write(tmp_path, "README.md", "# nothing\n")
     result = _run("validate", "-f", str(tmp_path))
     assert result.exit_code == 2
-    assert f"{tmp_path}: no .yaml or .yml files in directory" in result.stderr.splitlines()
+    assert (
+        f"{tmp_path}: no resources in the directory: it has no .yaml or .yml files"
+        in result.stderr.splitlines()
+    )
 
 
 def test_file_not_utf8_exits_2(tmp_path: pathlib.Path) -> None:

@@ -413,3 +413,51 @@ def test_a_service_being_deleted_gets_no_children(
     assert made == (None, None, None, None)
     assert (decided.garbage, decided.marks, decided.events) == ([], {}, [])
     assert decided.status == deleting.status.model_copy(update={"observed_generation": 2})
+
+
+MISSING = {
+    "first-deploy": (svc("v1", policy="nope"), [], None, "the next revision will wait for it"),
+    "first-revision-ready": (
+        svc("v1", policy="nope"), [rev(1)], rt(), "the next revision will wait for it"
+    ),
+    "steady": (
+        svc("v1", stable="web-00001", policy="nope"), [rev(1)], rt((1, 100, None)),
+        "the next revision will wait for it",
+    ),
+    "new-revision-stalls": (
+        svc("v2", stable="web-00001", policy="nope"), [rev(1), rev(2)], rt((1, 100, None)),
+        "web-00002 waits for it",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("observed", "consequence"), [
+    pytest.param(
+        planning.Observed(service=s, revisions=r, releases=[], route=t, policy=None), c, id=k
+    )
+    for k, (s, r, t, c) in MISSING.items()
+])  # fmt: skip
+def test_a_missing_policy_is_reported_from_the_first_reconcile(
+    observed: planning.Observed, consequence: str
+) -> None:
+    """PolicyNotFound on Ready (and RevisionsReady) at once: at the first deploy, while
+    steady, and when a new revision waits — not only once a change stalls on it."""
+    decided = planning.plan(observed, T0)
+    ready = decided.status.ready_condition()
+    assert ready is not None
+    assert (ready.status.value, ready.reason) == ("False", "PolicyNotFound")
+    assert ready.message == f"RolloutPolicy 'nope' does not exist: {consequence}"
+
+
+def test_a_policy_that_exists_is_no_problem() -> None:
+    """The same Service with its policy stored: its Ready says what else it waits for."""
+    observed = planning.Observed(
+        service=svc("v1", stable="web-00001", policy="canary"),
+        revisions=[rev(1)],
+        releases=[],
+        route=rt((1, 100, None)),
+        policy=POLICY,
+    )
+    ready = planning.plan(observed, T0).status.ready_condition()
+    assert ready is not None
+    assert ready.reason == "RoutePending"  # the route of `rt` has no condition yet
