@@ -33,6 +33,7 @@ ARGS: dict[str, list[str]] = {
     "retry": ["retry", "web", "--state-dir", "STATE"],
     "undo": ["undo", "web", "--to-revision", "web-00001", "--state-dir", "STATE"],
     "history": ["history", "web", "--state-dir", "STATE"],
+    "events": ["events", "web", "--state-dir", "STATE"],
     "analyze": ["analyze", "web", "--state-dir", "STATE"],
     "crds": ["crds"],
     "simulate": ["simulate", "--baseline", "flagger", "--scenario", "good", "--seeds", "1"],
