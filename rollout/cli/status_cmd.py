@@ -231,8 +231,8 @@ def status_command(
                 if text != last:
                     click.echo(text)
                     last = text
-                now_shown = {p.text() for p in seen.problems}
-                new = [p for p in seen.problems if p.text() not in shown]
+                now_shown = {_said(p) for p in seen.problems}
+                new = [p for p in seen.problems if _said(p) not in shown]
                 for lines in status_view.problem_lines(new):
                     click.echo(lines)
                 shown = now_shown
@@ -243,7 +243,8 @@ def status_command(
             seen = _look(opts, service_name, grace=grace, watching_since=since)
     if code is None and seen.blocking():
         for p in seen.blocking():
-            click.echo(f"{service_name}: can make no progress: {p.text()}", err=True)
+            first = p.text().splitlines()[0]  # one line each: the rest is printed above
+            click.echo(f"{service_name}: can make no progress: {first}", err=True)
         raise SystemExit(1)
     if code is None:
         click.echo(f"timed out after {timeout} waiting for {service_name}", err=True)
@@ -253,6 +254,12 @@ def status_command(
         phase = rel.status.phase.value if rel is not None else "not rolled out"
         click.echo(f"{service_name}: release ended {phase}", err=True)
     raise SystemExit(code)
+
+
+def _said(p: problem_view.Problem) -> str:
+    """What makes a problem news in a piped --watch: its text, but for the controller's
+    only that it is missing (its age grows every second)."""
+    return f"{p.source}: {p.reason}" if p.source == "controller" else p.text()
 
 
 def _panel(seen: _Seen, opts: common.Options) -> RenderableType:
