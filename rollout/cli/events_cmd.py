@@ -5,8 +5,10 @@ state dir's journal (`rollout.store.eventlog`: per object its last 20, none olde
 than 7 days); this lists those of the namespace, or of one service (its Service,
 Route, Revisions and Releases), as a table (LAST SEEN, TYPE, OBJECT, REASON,
 MESSAGE, like `kubectl get events`) or `-o json|yaml` (a list of `{kind, namespace,
-name, reason, message, warning, at}`). On Kubernetes they are Event objects: this
-says to use `kubectl get events` (exit 2).
+name, reason, message, warning, at}`). On Kubernetes they are core/v1 Event objects
+(kept as long as the API server keeps events, an hour by default): those about our
+kinds (`involvedObject.apiVersion` rollout.dev/…) in the namespace are listed the
+same way. `read_events` is shared with `rollout status` and `history`.
 
 Read-only; imports kept light (no store, no pydantic models): `rollout events` is a
 command people run in a loop.
@@ -14,13 +16,16 @@ command people run in a loop.
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 import click
 
 from rollout.cli import common, render
 from rollout.store import eventlog
 from rollout.views import events as event_view
 
-__all__ = ["events_command"]
+__all__ = ["events_command", "read_events"]
 
 
 @click.command("events")
@@ -41,12 +46,8 @@ def events_command(service_name: str | None, limit: int, opts: common.Options) -
       rollout events web
       rollout events -o json
     """
-    if opts.backend == "kubernetes":
-        common.fail(
-            "on Kubernetes events are Event objects: kubectl get events -n NAMESPACE", code=2
-        )
     now = opts.clock.now()
-    found = [e for e in eventlog.read(opts.state_dir, now=now) if e.namespace == opts.namespace]
+    found = [e for e in read_events(opts) if e.namespace == opts.namespace]
     if service_name is not None:
         found = event_view.of_service(found, service_name, opts.namespace)
     found = found[-limit:]
@@ -59,3 +60,44 @@ def events_command(service_name: str | None, limit: int, opts: common.Options) -
         return
     headers = ["Last seen", "Type", "Object", "Reason", "Message"]
     click.echo(render.table(headers, event_view.rows(found, now)))
+
+
+def read_events(opts: common.Options) -> list[eventlog.Event]:
+    """The events kept for `opts`' backend, oldest first: the state dir's journal, or
+    on Kubernetes the Event objects about our kinds in `opts.namespace`."""
+    if opts.backend != "kubernetes":
+        return eventlog.read(opts.state_dir, now=opts.clock.now())
+    from rollout.platforms.kubernetes import connect, refs, rest  # only on a cluster
+
+    try:
+        api = connect.api_client(opts.kubeconfig, context=opts.context, user_agent="rollout-cli")
+    except connect.ConnectError as exc:
+        common.fail(str(exc), code=2)
+    listed = rest.Resources(api).list(refs.EVENTS, opts.namespace)
+    found = [e for e in map(_from_kubernetes, listed.get("items") or []) if e is not None]
+    return sorted(found, key=lambda e: e.at)
+
+
+def _from_kubernetes(item: Any) -> eventlog.Event | None:
+    """A core/v1 Event about one of our objects, or None (another's, or unreadable)."""
+    if not isinstance(item, dict):
+        return None
+    involved = item.get("involvedObject") or {}
+    if not str(involved.get("apiVersion", "")).startswith("rollout.dev/"):
+        return None
+    stamp = item.get("eventTime") or item.get("lastTimestamp") or item.get("firstTimestamp")
+    try:
+        at = datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if at.tzinfo is None:
+        return None
+    return eventlog.Event(
+        kind=str(involved.get("kind", "")),
+        namespace=str(involved.get("namespace") or item.get("metadata", {}).get("namespace", "")),
+        name=str(involved.get("name", "")),
+        reason=str(item.get("reason", "")),
+        message=str(item.get("message", "")),
+        warning=item.get("type") == "Warning",
+        at=at,
+    )

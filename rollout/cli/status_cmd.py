@@ -23,7 +23,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 import click
 from rich.console import Console, RenderableType
@@ -31,7 +33,7 @@ from rich.live import Live
 
 from rollout import clock as clocks
 from rollout.api import durations, names, release, revision, route, service
-from rollout.cli import common, render
+from rollout.cli import common, events_cmd, render
 from rollout.store import errors, eventlog, heartbeat
 from rollout.views import events as event_view
 from rollout.views import problems as problem_view
@@ -39,7 +41,10 @@ from rollout.views import status as status_view
 
 __all__ = ["history_command", "status_command"]
 
+_T = TypeVar("_T")
+
 _POLL = 0.25  # seconds between two looks at the store
+_SLOW_POLL = 2.0  # seconds between two looks at a cluster's Lease and events
 _EVENTS = 5  # recent events under the status
 _HISTORY_EVENTS = 20  # … and under the history
 _EVENT_HEADERS = ["Last seen", "Type", "Object", "Reason", "Message"]
@@ -60,9 +65,33 @@ class _Seen:
         return [p for p in self.problems if p.blocking]
 
 
+class _Every:
+    """A value fetched again only every `seconds` (what a --watch asks of the API
+    server besides the objects: the Lease, the events — not four times a second)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._kept: dict[str, tuple[float, Any]] = {}
+
+    def get(self, what: str, fetch: Callable[[], _T]) -> _T:
+        at = time.monotonic()
+        kept = self._kept.get(what)
+        if kept is None or at - kept[0] >= self.seconds:
+            kept = (at, fetch())
+            self._kept[what] = kept
+        value: _T = kept[1]
+        return value
+
+
 def _look(
-    opts: common.Options, name: str, *, grace: float, watching_since: datetime | None = None
+    opts: common.Options,
+    name: str,
+    *,
+    grace: float,
+    watching_since: datetime | None = None,
+    every: _Every | None = None,
 ) -> _Seen:
+    every = every or _Every(0)
     svc, rel = common.service_and_release(opts, name)
     try:
         found_route = opts.store.get("Route", opts.namespace, name)
@@ -83,10 +112,13 @@ def _look(
         revisions=revisions,
         rt=rt,
         rel=rel,
-        heartbeat=_heartbeat(opts, grace=grace, watching_since=watching_since),
+        heartbeat=every.get(
+            "heartbeat", lambda: _heartbeat(opts, grace=grace, watching_since=watching_since)
+        ),
         policy_found=policy_found,
     )
-    return _Seen(svc, rel, rt, revisions, found, _recent_events(opts, name))
+    events = every.get("events", lambda: _recent_events(opts, name))
+    return _Seen(svc, rel, rt, revisions, found, events)
 
 
 def _heartbeat(
@@ -154,11 +186,9 @@ def _lease_heartbeat(
 
 
 def _recent_events(opts: common.Options, name: str, n: int = _EVENTS) -> list[eventlog.Event]:
-    """The service's last `n` events (on a state dir: its journal; none on Kubernetes,
-    where they are Event objects: `kubectl get events`)."""
-    if opts.backend == "kubernetes":
-        return []
-    kept = eventlog.read(opts.state_dir, now=opts.clock.now())
+    """The service's last `n` events (the state dir's journal, or the Event objects on
+    Kubernetes: `events_cmd.read_events`)."""
+    kept = events_cmd.read_events(opts)
     return event_view.of_service(kept, name, opts.namespace)[-n:] if n else []
 
 
@@ -196,7 +226,10 @@ def status_command(
         _print_once(_look(opts, service_name, grace=grace), opts)
         return
     since = clocks.WallClock().now()
-    seen = _look(opts, service_name, grace=grace, watching_since=since)
+    # on a state dir files are cheap to read; on a cluster, the Lease and the events
+    # are asked for every 2 s
+    every = _Every(_SLOW_POLL if opts.backend == "kubernetes" else 0)
+    seen = _look(opts, service_name, grace=grace, watching_since=since, every=every)
     deadline = time.monotonic() + limit
     console = Console()
     code: int | None = None
@@ -208,7 +241,7 @@ def status_command(
                 if code is not None or seen.blocking() or time.monotonic() >= deadline:
                     break
                 time.sleep(_POLL)
-                seen = _look(opts, service_name, grace=grace, watching_since=since)
+                seen = _look(opts, service_name, grace=grace, watching_since=since, every=every)
     else:
         last = ""
         shown: set[str] = set()
@@ -240,7 +273,7 @@ def status_command(
             if code is not None or seen.blocking() or time.monotonic() >= deadline:
                 break
             time.sleep(_POLL)
-            seen = _look(opts, service_name, grace=grace, watching_since=since)
+            seen = _look(opts, service_name, grace=grace, watching_since=since, every=every)
     if code is None and seen.blocking():
         for p in seen.blocking():
             first = p.text().splitlines()[0]  # one line each: the rest is printed above
