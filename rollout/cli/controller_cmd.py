@@ -22,8 +22,11 @@ that fails at start-up (e.g. `--metrics-addr` in use) stops what it started — 
 proxy, if it started one (one adopted from a killed controller keeps serving). A
 rehearsal writes its clock anchor to the state dir so that the CLI's commands are
 stamped in the controller's time, and so that a restarted controller carries on from
-the time it had reached. Controller metrics are served on `--metrics-addr` (default
-127.0.0.1:9464; `off` for none).
+the time it had reached. It writes a heartbeat to the state dir every 2 s
+(`rollout.store.heartbeat`: `rollout status` warns when it is older than 6 s), and
+keeps its events there too (`rollout.store.eventlog`: the last 20 of each object, at
+most 7 days old), for `rollout status`, `history` and `events`. Controller metrics
+are served on `--metrics-addr` (default 127.0.0.1:9464; `off` for none).
 """
 
 from __future__ import annotations
@@ -49,12 +52,12 @@ from rollout.api import documents, endpoints, notifyspec, policyspec, routing, s
 from rollout.api.routing import ROUTERS, Router
 from rollout.cli import common, settings_file, signals
 from rollout.controller import manager
-from rollout.platforms import local, sim
+from rollout.platforms import local, ports, sim
 from rollout.platforms.local import statelock
 from rollout.platforms.local.proxy import client as proxy_client
 from rollout.reconcilers import base
 from rollout.sim import scenarios
-from rollout.store import errors, port, sqlite
+from rollout.store import errors, eventlog, heartbeat, port, sqlite
 
 __all__ = ["controller_command"]
 
@@ -517,6 +520,10 @@ def _start_and_run(
         else:
             local_platform = _start_local(opts.state_dir, callbacks, stats)
             plat = local_platform.platform
+        # the events also go to the state dir's journal (`rollout status`, `events`)
+        plat = dataclasses.replace(
+            plat, events=_Journaled(plat.events, eventlog.Journal(opts.state_dir))
+        )
         controller = manager.Controller(
             store, plat, clock, workers=workers, notifications=notifications
         )
@@ -537,6 +544,10 @@ def _start_and_run(
         state_dir=str(opts.state_dir),
         metrics=metrics_addr,
     )
+    beating = threading.Thread(
+        target=_beat, args=(opts.state_dir, stop), name="heartbeat", daemon=True
+    )
+    beating.start()
     try:
         controller.run(stop)
     finally:
@@ -544,6 +555,46 @@ def _start_and_run(
             server.shutdown()
         if local_platform is not None:
             local_platform.stop()  # graceful: no process or proxy left behind
+
+
+def _beat(state_dir: pathlib.Path, stop: threading.Event) -> None:
+    """Write the controller's heartbeat (`rollout.store.heartbeat`) every period until
+    `stop`; a write that fails (a full disk) is logged and tried again next period."""
+    wall = clocks.WallClock()
+    while True:
+        try:
+            heartbeat.write(state_dir, now=wall.now())
+        except OSError as exc:
+            log.warning("heartbeat not written", error=str(exc))
+        if stop.wait(heartbeat.PERIOD):
+            return
+
+
+class _Journaled:
+    """An event recorder that also appends each event to the state dir's journal
+    (`rollout.store.eventlog`, bounded), one at a time (events come from every worker)."""
+
+    def __init__(self, inner: ports.EventRecorder, journal: eventlog.Journal) -> None:
+        self.inner = inner
+        self.journal = journal
+        self._lock = threading.Lock()
+
+    def record(self, event: ports.RecordedEvent) -> None:
+        self.inner.record(event)
+        kept = eventlog.Event(
+            kind=event.kind,
+            namespace=event.namespace,
+            name=event.name,
+            reason=event.reason,
+            message=event.message,
+            warning=event.warning,
+            at=event.at,
+        )
+        try:
+            with self._lock:
+                self.journal.record(kept)
+        except OSError as exc:  # the journal is a convenience: never fail a reconcile
+            log.warning("event not journaled", error=str(exc))
 
 
 class _Callbacks:

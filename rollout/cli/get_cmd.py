@@ -1,10 +1,12 @@
 """`rollout get KIND [NAME]`: list or show services, revisions, routes, releases,
-policies — as a table (the printer columns), JSON or YAML.
+policies — as a table (the printer columns), JSON or YAML. The READY of a Service in
+the table is True only while its Route is Ready too (`views.problems.ready`: the
+proxy down or traffic not served makes it False at once).
 
 Read-only: the store is opened for reading (never created); a state dir with no state
 lists nothing, and a name in it is "no state in DIR" (exit 1). Under a table of
-revisions, what their runtime says about them (a True condition besides Ready, such
-as `IgnoredOnLocal`) is printed on stderr, one line each; so is each stored object of
+revisions, what their runtime says about them (a True condition besides Ready and
+Active, such as `IgnoredOnLocal`) is printed on stderr, one line each; so is each stored object of
 the kind that does not validate (`warning: KIND NS/NAME is not valid: …`), which the
 list leaves out."""
 
@@ -62,9 +64,30 @@ def get_command(
         if not objs:
             click.echo(f"No {kind.plural} in namespace {opts.namespace}.", err=True)
             return
-        click.echo(render.resource_table(kind, objs, opts.clock.now()))
+        cells = _service_ready(opts, objs) if kind.kind == "Service" else None
+        click.echo(render.resource_table(kind, objs, opts.clock.now(), cells=cells))
         for line in render.notices(objs):  # IgnoredOnLocal, …: on stderr, as kubectl warns
             click.echo(line, err=True)
         return
     data = [render.as_data(o) for o in objs]
     click.echo(render.dump(data[0] if name is not None else data, opts.output))
+
+
+def _service_ready(
+    opts: common.Options, objs: list[kinds.Resource]
+) -> dict[tuple[str, str], object]:
+    """READY of each Service as `problems.ready` says: False while its Route is not
+    Ready (the proxy down, its traffic not served), whatever the Service's copy says."""
+    from rollout.api import route, service
+    from rollout.views import problems
+
+    try:
+        listed = opts.store.list("Route", opts.namespace).items
+    except errors.NoState:
+        listed = []
+    routes = {r.metadata.name: r for r in listed if isinstance(r, route.Route)}
+    return {
+        (o.metadata.name, "Ready"): problems.ready(o, routes.get(o.metadata.name))
+        for o in objs
+        if isinstance(o, service.Service)
+    }

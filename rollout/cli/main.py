@@ -42,6 +42,7 @@ COMMANDS: dict[str, str] = {
     "retry": "release_cmds:retry_command",
     "undo": "release_cmds:undo_command",
     "history": "status_cmd:history_command",
+    "events": "events_cmd:events_command",
     "analyze": "analyze_cmd:analyze_command",
     "controller": "controller_cmd:controller_command",
     "demo": "demo_cmd:demo_command",

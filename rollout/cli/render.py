@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -68,7 +68,15 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     )
 
 
-def resource_table(kind: kinds.Kind, objs: Sequence[kinds.Resource], now: datetime) -> str:
+def resource_table(
+    kind: kinds.Kind,
+    objs: Sequence[kinds.Resource],
+    now: datetime,
+    *,
+    cells: Mapping[tuple[str, str], Any] | None = None,
+) -> str:
+    """The printer columns of `objs`; `cells`: (object name, column name) → the value
+    to show instead of the column's (`get services`' READY)."""
     columns = [c for c in kind.columns if c.priority == 0]
     rows = []
     for obj in objs:
@@ -76,6 +84,8 @@ def resource_table(kind: kinds.Kind, objs: Sequence[kinds.Resource], now: dateti
         row: list[Any] = [obj.metadata.name]
         for column in columns:
             value = jsonpath(data, column.json_path)
+            if cells is not None and (obj.metadata.name, column.name) in cells:
+                value = cells[obj.metadata.name, column.name]
             row.append(age(value, now) if column.type == "date" else value)
         rows.append(row)
     return table(["Name", *(c.name for c in columns)], rows)
@@ -89,8 +99,13 @@ def notices(objs: Sequence[kinds.Resource]) -> list[str]:
         for obj in objs
         if isinstance(obj, revision.Revision)
         for c in obj.status.conditions
-        if c.type != condition.ConditionType.READY and c.status is condition.ConditionStatus.TRUE
+        if c.type not in _NOT_NOTICES and c.status is condition.ConditionStatus.TRUE
     ]
+
+
+# Conditions that are not what the runtime says about a revision: its readiness, and
+# Active (replicas run for it: the normal state, in the ACTIVE column).
+_NOT_NOTICES = {condition.ConditionType.READY, condition.ConditionType.ACTIVE}
 
 
 def dump(data: Any, output: str) -> str:

@@ -105,6 +105,8 @@ def reconcile(ctx: base.Context, key: base.Key) -> base.Result:
     if ready is not None and status != rev.status and status.ready != rev.status.ready:
         message = ready.message or "the revision is ready"
         ctx.event(rev, "Ready" if status.ready else ready.reason, message)
+    elif ready is not None and status.failure() not in (None, rev.status.failure()):
+        ctx.event(rev, ready.reason, ready.message, warning=True)  # it failed: CrashLoop, …
     base.write_status(ctx, rev, status)
     # When to look again, from the status just decided (its Ready says since when it starts).
     return base.Result(_requeue(rev.model_copy(update={"status": status}), want, state, now))

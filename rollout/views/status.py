@@ -1,13 +1,17 @@
 """What `rollout status` shows, computed from the Service and its current Release.
 
-- `snapshot(...)`: the stable `-o json` shape of DESIGN §7; traffic as the Route
-  reports it applied (the Service's copy is refreshed when no release runs);
+- `snapshot(...)`: the stable `-o json` shape of DESIGN §7, plus `problems`
+  (`[{source, reason, message}]`); traffic as the Route reports it applied (the
+  Service's copy is refreshed when no release runs);
 - `outcome(...)`: 0 when the latest change has been rolled out (release Succeeded, or
   an immediate rollout done), 1 when it ended otherwise, None while it is going;
-- `line(...)`: one line per change, for logs and pipes (no TTY);
+- `line(...)`: one line per change, for logs and pipes (no TTY); `problem_lines(...)`:
+  the problems under it, one each (wrapped);
 - `panel(...)`: the live view — weight bars, step N of M, phase, time in step, the
-  latest verdict per metric with its reason, the last events, and the notes it is
-  given (what the runtime says about revisions, e.g. `IgnoredOnLocal`).
+  latest verdict per metric with its reason, the release's last history entries, the
+  problems (`rollout.views.problems`: why the service is not where it should be), the
+  service's recent events, and the notes it is given (what the runtime says about
+  revisions, e.g. `IgnoredOnLocal`).
 
 The message comes from the engine's `describe`, a pure function of spec and status,
 so it is current even between the controller's writes. Pure; no I/O.
@@ -15,6 +19,7 @@ so it is current even between the controller's writes. Pure; no I/O.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,8 +31,9 @@ from rich.text import Text
 from rollout.api import condition, durations, release, route, service
 from rollout.api.release import TERMINAL_PHASES, Phase
 from rollout.release import engine
+from rollout.views import problems as problem_view
 
-__all__ = ["line", "outcome", "panel", "snapshot"]
+__all__ = ["line", "outcome", "panel", "problem_lines", "snapshot"]
 
 _BAR = 30
 _GOOD = {Phase.SUCCEEDED}
@@ -54,6 +60,7 @@ def snapshot(
     *,
     rt: route.Route | None = None,
     countdown: bool = True,
+    problems: Sequence[problem_view.Problem] = (),
 ) -> dict[str, Any]:
     rel = _current(svc, rel) or rel
     data: dict[str, Any] = {
@@ -69,6 +76,7 @@ def snapshot(
         ],
         "release": None,
         "analysis": [],
+        "problems": [p.to_json() for p in problems],
     }
     if rel is not None:
         data["release"] = {
@@ -146,6 +154,25 @@ def line(data: dict[str, Any]) -> str:
     return text
 
 
+def problem_lines(problems: Sequence[problem_view.Problem], *, width: int = 100) -> list[str]:
+    """`  ! Revision/web-00002: CrashLoop: …`, one per problem, long messages wrapped
+    under their first line (`!!` marks the ones that block the service)."""
+    out = []
+    for p in problems:
+        mark = "!!" if p.blocking else "! "
+        # a multi-line message (a log's last lines) keeps its lines, each wrapped
+        first, *rest = p.text().splitlines() or [""]
+        out.extend(
+            textwrap.wrap(first, width, initial_indent=f"  {mark} ", subsequent_indent="       ")
+            or [f"  {mark}"]
+        )
+        for more in rest:
+            out.extend(
+                textwrap.wrap(more, width, initial_indent="       ", subsequent_indent="       ")
+            )
+    return out
+
+
 def _bar(percent: int) -> Text:
     filled = round(_BAR * percent / 100)
     return Text("█" * filled, style="green") + Text("░" * (_BAR - filled), style="dim")
@@ -158,8 +185,12 @@ def panel(
     *,
     rt: route.Route | None = None,
     notes: Sequence[str] = (),
+    problems: Sequence[problem_view.Problem] = (),
+    events: Sequence[str] = (),
 ) -> RenderableType:
-    """The live view; `notes`: what the runtime says about revisions, one line each."""
+    """The live view; `notes`: what the runtime says about revisions, one line each;
+    `problems`: why the service is not where it should be (`problems.gather`);
+    `events`: the service's last events, one line each."""
     data = snapshot(svc, rel, now, rt=rt)
     parts: list[RenderableType] = []
     head = Text(f"{data['service']}", style="bold") + Text(f"  ({data['namespace']})")
@@ -208,10 +239,22 @@ def panel(
                 )
             parts.append(Text("webhooks", style="bold"))
             parts.append(hooks)
-        events = rel.status.history[-5:]
-        if events:
+        entries = rel.status.history[-5:]
+        if entries:
             parts.append(Text("last events", style="bold"))
-            for h in events:
+            for h in entries:
                 parts.append(Text(f"  {h.at:%H:%M:%S}  {h.event}  {h.message}"))
+    if problems:
+        parts.append(Text("problems", style="bold red"))
+        for p in problems:
+            mark = "!!" if p.blocking else "! "
+            parts.append(
+                Text(f"  {mark} ", style="red" if p.blocking else "yellow")
+                + Text(p.source, style="bold")
+                + Text(f": {p.reason}" + (f": {p.message}" if p.message else ""))
+            )
+    if events:
+        parts.append(Text("recent events", style="bold"))
+        parts.extend(Text(f"  {e}") for e in events)
     parts.extend(Text(note, style="yellow") for note in notes)
     return Group(*parts)

@@ -12,6 +12,7 @@ import json
 import random
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -208,3 +209,33 @@ def test_prometheus_gated_release_rolls_back_a_bad_canary(local, start_prometheu
     assert gate.verdict.value == "Failed"
     assert gate.value is not None
     assert gate.value > 0.1
+
+
+CRASHING = """\
+apiVersion: rollout.dev/v1alpha1
+kind: Service
+metadata: {{name: crash}}
+spec:
+  template:
+    spec:
+      containers:
+        - name: app
+          command: [{python}, -c, "import sys; print('boom'); sys.exit(3)"]
+"""
+
+
+def test_a_crash_looping_revision_ends_status_watch_with_its_cause(local):
+    """Issue 19: a revision that crash-loops is under the service while it restarts,
+    and `status --watch` exits 1 with the runtime's reason once it has failed (not
+    `no traffic` until its 30-minute timeout); `rollout events` has the failure."""
+    local.start()
+    local.apply(CRASHING.format(python=sys.executable), "crash")
+    started = time.monotonic()
+    watched = local.cli("status", "crash", "--watch", check=False)
+    assert watched.returncode == 1, watched.stdout + watched.stderr
+    assert time.monotonic() - started < 110
+    assert "Revision/crash-00001: Restarting" in watched.stdout  # while it restarted
+    assert watched.stderr.startswith("crash: can make no progress: Revision/crash-00001: CrashLoop")
+    assert "boom" in watched.stdout  # the last lines of its log, as the runtime wrote them
+    events = json.loads(local.cli("events", "crash", "-o", "json").stdout)
+    assert "CrashLoop" in [e["reason"] for e in events]

@@ -225,3 +225,37 @@ def test_controller_killed_mid_release_resumes_without_repeating_steps(rehearsal
     weights = [e["weights"]["canary"] for e in entries if "weights" in e]
     assert weights == sorted(weights)  # never backwards
     assert history[-1]["phase"] == "Succeeded"
+
+
+def test_status_says_why_and_when_no_controller_runs(rehearsal):
+    """Issue 19 end to end: the controller beats and keeps its events in the state dir;
+    a change naming a missing policy ends `status --watch` at once with the reason
+    (exit 1, not its timeout); `rollout events` lists what happened; once the
+    controller is gone, `status` says no controller has been seen for N seconds."""
+    rehearsal.start("good")
+    beats = rehearsal.state_dir / "controller.heartbeat"
+    rehearsal.wait_for(beats.exists, within=30)
+    rehearsal.deployed("canary-fast")  # the first deploy needs no policy
+    path = rehearsal.state_dir / "web-v2.yaml"
+    path.write_text(SERVICE.format(policy="no-such-policy", version="v2"))
+    assert rehearsal.run("apply", "-f", str(path)).returncode == 0
+    started = time.monotonic()
+    watched = rehearsal.run("status", "web", "--watch", "--timeout", "5m")
+    assert watched.returncode == 1, watched.stdout + watched.stderr
+    assert time.monotonic() - started < 60  # said at once, not after the timeout
+    assert watched.stderr.startswith("web: can make no progress: Service/web: PolicyNotFound")
+    assert "RolloutPolicy 'no-such-policy' does not exist" in watched.stdout
+    events = rehearsal.json("events", "web")
+    reasons = [e["reason"] for e in events]
+    assert "RevisionCreated" in reasons
+    assert "RolledOut" in reasons
+    rehearsal.stop()
+
+    def warned() -> bool:
+        result = rehearsal.run("status", "web", "-o", "json")
+        return any(
+            p["reason"] == "NoController" and "no controller seen for" in p["message"]
+            for p in json.loads(result.stdout)["problems"]
+        )
+
+    rehearsal.wait_for(warned, within=30)

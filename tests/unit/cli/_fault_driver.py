@@ -33,6 +33,7 @@ ARGS: dict[str, list[str]] = {
     "retry": ["retry", "web", "--state-dir", "STATE"],  # is neither paused nor resumed
     "undo": ["undo", "web", "--to-revision", "web-00001", "--state-dir", "STATE"],
     "history": ["history", "web", "--state-dir", "STATE"],
+    "events": ["events", "web", "--state-dir", "STATE"],
     "analyze": ["analyze", "web", "--state-dir", "STATE"],
     "delete": ["delete", "policy", "gate", "--force", "--state-dir", "STATE"],  # last of them
     "crds": ["crds"],

@@ -69,6 +69,7 @@ def test_every_state_command_is_checked() -> None:
             "retry",
             "undo",
             "history",
+            "events",
             "analyze",
             "delete",
             "controller",

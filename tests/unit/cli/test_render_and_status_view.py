@@ -226,7 +226,8 @@ def rel(
 
 
 def test_snapshot_has_exactly_the_design_shape() -> None:
-    """The `-o json` keys of DESIGN §7, with the values of the service and its release."""
+    """The `-o json` keys of DESIGN §7 (and `problems`), with the values of the service
+    and its release."""
     verdict = release.MetricStatus(
         metric="error-rate",
         verdict=release.Verdict.PASSED,
@@ -265,6 +266,7 @@ def test_snapshot_has_exactly_the_design_shape() -> None:
                 "reason": "0.002 <= 0.01",
             }
         ],
+        "problems": [],
     }
     json.dumps(data)  # serialisable as it is
 

@@ -37,7 +37,16 @@ READS = {"get", "status", "history", "analyze"}
 WRITES = {"apply", "promote", "abort", "pause", "resume", "retry", "undo", "delete"}
 STATE_COMMANDS = READS | WRITES
 # Commands that never touch the state dir, and what they exit with anyway.
-STATELESS = {"validate": 0, "crds": 0, "simulate": 0, "diagram": 0, "load": 1, "install": 0}
+# (`events` reads the state dir's event journal only, never state.db: no event is no error.)
+STATELESS = {
+    "validate": 0,
+    "crds": 0,
+    "simulate": 0,
+    "diagram": 0,
+    "load": 1,
+    "install": 0,
+    "events": 0,
+}
 RUNNERS = {"controller", "demo"}  # they run until stopped when the state is usable
 
 POLICY = """\
