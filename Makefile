@@ -14,9 +14,10 @@ PREFIX ?= $(HOME)/.local
 
 # Create the virtualenv when missing and (re)install when pyproject.toml changes.
 $(RUN_STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e .
-	touch $(RUN_STAMP)
+	@echo "installing rollout and its dependencies into $(VENV) (once) …"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet -e .
+	@touch $(RUN_STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -74,7 +75,7 @@ diagram:
 ## make demo: the one-command tour — two versions of a service running for real behind
 ## the local proxy, live traffic, a bad version rolled back and a good one promoted.
 demo: $(RUN_STAMP)
-	$(BIN)/rollout demo
+	@$(BIN)/rollout demo
 	@echo 'next: `source $(VENV)/bin/activate` (or `make install`) puts `rollout` on your PATH'
 
 
