@@ -13,8 +13,11 @@
 
 from __future__ import annotations
 
+import os
 import pathlib
 import re
+import shutil
+import subprocess
 from collections.abc import Callable
 
 import pytest
@@ -179,3 +182,30 @@ def test_make_demo_installs_rollout_without_the_test_tools() -> None:
     dev = MAKEFILE.split("$(STAMP): pyproject.toml\n", 1)[1].split("\n\n", 1)[0]
     assert "touch $(STAMP) $(RUN_STAMP)" in dev
     assert re.search(r"^install: \$\(RUN_STAMP\)$", MAKEFILE, flags=re.M)
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_install_links_rollout_onto_path(tmp_path: pathlib.Path) -> None:
+    """`make install` links PREFIX/bin/rollout to the virtualenv's command (here a
+    virtualenv already installed: its stamp is newer than pyproject.toml)."""
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "rollout").write_text("#!/bin/sh\necho rollout from the venv\n")
+    (venv / "bin" / "rollout").chmod(0o755)
+    stamp = venv / ".installed-run"
+    stamp.touch()
+    later = (ROOT / "pyproject.toml").stat().st_mtime + 3600  # never a real install here
+    os.utime(stamp, (later, later))
+    prefix = tmp_path / "prefix"
+    make = ["make", "-s", "-C", str(ROOT), f"VENV={venv}", f"PREFIX={prefix}"]
+    env = {**os.environ, "PATH": f"{prefix / 'bin'}:{os.environ['PATH']}"}
+    installed = subprocess.run(
+        [*make, "install"], capture_output=True, text=True, env=env, check=True
+    )
+    link = prefix / "bin" / "rollout"
+    assert link.resolve() == (venv / "bin" / "rollout").resolve()
+    assert "not on your PATH" not in installed.stdout
+    ran = subprocess.run(["rollout"], capture_output=True, text=True, env=env, check=True)
+    assert ran.stdout == "rollout from the venv\n"
+    subprocess.run([*make, "uninstall"], capture_output=True, text=True, check=True)
+    assert not link.exists()
