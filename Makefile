@@ -2,16 +2,28 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# Two stamps: `make demo` and `make install` need rollout and its dependencies only
+# (RUN_STAMP); `make test` also the test tools (STAMP, which implies RUN_STAMP, so a
+# `make demo` after `make test` installs nothing).
+RUN_STAMP := $(VENV)/.installed-run
 STAMP := $(VENV)/.installed
+# `make install` links $(PREFIX)/bin/rollout to the virtualenv's command.
+PREFIX ?= $(HOME)/.local
 
-.PHONY: test check lint typecheck unit crds diagram demo clean system-deps
+.PHONY: test check lint typecheck unit crds diagram demo install uninstall clean system-deps
 
 # Create the virtualenv when missing and (re)install when pyproject.toml changes.
+$(RUN_STAMP): pyproject.toml
+	@echo "installing rollout and its dependencies into $(VENV) (once) …"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet -e .
+	@touch $(RUN_STAMP)
+
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	touch $(STAMP) $(RUN_STAMP)
 
 ## make test: install what the tests need, then lint, type-check and run every test.
 test: $(STAMP) system-deps
@@ -62,8 +74,23 @@ diagram:
 
 ## make demo: the one-command tour — two versions of a service running for real behind
 ## the local proxy, live traffic, a bad version rolled back and a good one promoted.
-demo: $(STAMP)
-	$(BIN)/rollout demo
+demo: $(RUN_STAMP)
+	@$(BIN)/rollout demo
+	@echo 'next: `source $(VENV)/bin/activate` (or `make install`) puts `rollout` on your PATH'
+
+
+## make install: `rollout` on your PATH without activating the virtualenv — a link
+## $(PREFIX)/bin/rollout (default ~/.local/bin) to $(VENV)/bin/rollout (an editable
+## install: it runs this checkout). `make uninstall` removes the link.
+install: $(RUN_STAMP)
+	mkdir -p $(PREFIX)/bin
+	ln -sfn $(abspath $(BIN))/rollout $(PREFIX)/bin/rollout
+	@echo "installed $(PREFIX)/bin/rollout -> $(abspath $(BIN))/rollout"
+	@case ":$$PATH:" in *":$(PREFIX)/bin:"*) ;; \
+	  *) echo "note: $(PREFIX)/bin is not on your PATH; add it (export PATH=\"$(PREFIX)/bin:\$$PATH\")";; esac
+
+uninstall:
+	@if [ -L $(PREFIX)/bin/rollout ]; then rm $(PREFIX)/bin/rollout && echo "removed $(PREFIX)/bin/rollout"; fi
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

@@ -266,7 +266,9 @@ class Tour:
         rel: release.Release | None = None
         while time.monotonic() < deadline:
             svc, rel, rt = self._state()
-            if svc is not None:
+            # Shown once the controller has seen this version (its release is then the
+            # current one), so a scenario does not begin with the previous one's end.
+            if svc is not None and svc.status.observed_generation == svc.metadata.generation:
                 view(svc, rel, rt, scenario)
             if svc is not None and rel is not None and status_view.outcome(svc, rel) is not None:
                 break

@@ -4,8 +4,9 @@
 template) with the fields of `FIELDS`, computed from the decision in progress only
 when a template names them. `describe(spec, status, now)` is the one-line message of a
 release (its `status.message`, `rollout status`): a pure function of its state, as in
-Argo Rollouts; `position(spec, status)` its step as people count it (`2/6`,
-`status.step`).
+Argo Rollouts. It never starts with the phase: every view shows the phase beside it
+("Phase: message", once). `position(spec, status)` is its step as people count it
+(`2/6`, `status.step`).
 
 Step numbers: every step number a person reads counts from 1 (messages, events,
 `status.step`, `rollout status`, `history`, `get releases`); `status.stepIndex` and a
@@ -84,15 +85,37 @@ def event_message(m: Model, row: table.Row) -> str:
 
 
 _PAUSED = {
-    PauseReason.USER: "paused by a user: `rollout resume` to continue",
+    PauseReason.USER: "by a user: `rollout resume` to continue",
     PauseReason.PROMOTION: "waiting for `rollout promote`",
-    PauseReason.INCONCLUSIVE: "paused: analysis inconclusive; `rollout resume` to look again",
-    PauseReason.ERRORS: "paused: metric provider errors; `rollout resume` to look again",
-    PauseReason.FAILURE: "paused after failed analysis; `rollout retry`, `promote` or `abort`",
+    PauseReason.INCONCLUSIVE: "analysis inconclusive; `rollout resume` to look again",
+    PauseReason.ERRORS: "metric provider errors; `rollout resume` to look again",
+    PauseReason.FAILURE: "analysis failed; `rollout retry`, `promote` or `abort`",
     PauseReason.CONFIRMATION: "waiting for a webhook's confirmation",
 }
 # The phases whose history entry says why the release is ending.
 _ENDING = (Phase.ROLLING_BACK, Phase.FAILED, Phase.SUPERSEDED, Phase.ABORTED)
+# What an ended release says when no history entry gives a cause.
+_ENDED = {
+    Phase.ROLLED_BACK: "rolled back",
+    Phase.FAILED: "failed",
+    Phase.ABORTED: "aborted",
+}
+
+
+def _cause(status: ReleaseStatus) -> str:
+    """Why the release is ending: the latest entry that sent it to RollingBack or a
+    terminal phase and says more than its event (the rows that only record arriving,
+    such as `Aborted: stable 100% / canary 0%`, say nothing of why)."""
+    for h in reversed(status.history):
+        if h.phase in _ENDING and not _only_event(h.event, h.message):
+            return h.message
+    return ""
+
+
+def _only_event(event: str, message: str) -> bool:
+    """Whether `message` is the default one (`table.DEFAULT_MESSAGE`): the event, then
+    perhaps the split (`_split`)."""
+    return message == event or message.startswith(f"{event}: stable ")
 
 
 def describe(
@@ -103,8 +126,7 @@ def describe(
     weights: Weights | None = status.weights
     split = f"canary {weights.canary}%" if weights else "no traffic moved"
     phase = status.phase
-    # Why the release is ending: the entry that sent it to RollingBack or a terminal phase.
-    cause = next((h.message for h in reversed(status.history) if h.phase in _ENDING), "")
+    cause = _cause(status)
     if phase is Phase.PENDING:
         return f"waiting for {spec.canary_revision} to be ready"
     if phase is Phase.PROGRESSING:
@@ -113,17 +135,22 @@ def describe(
         wait = hooks.describe_wait(spec.policy, status) or "waiting for a webhook"
         return f"{wait} ({split})"
     if phase is Phase.PAUSED:
-        reason = _PAUSED.get(status.pause_reason, "paused") if status.pause_reason else "paused"
-        return f"{reason} ({split})"
+        reason = _PAUSED.get(status.pause_reason) if status.pause_reason else None
+        return f"{reason} ({split})" if reason else split
     if phase is Phase.PROMOTING:
-        return "promoting: moving 100% of traffic to the canary"
+        return "moving 100% of traffic to the canary"
     if phase is Phase.ROLLING_BACK:
-        return f"rolling back: {cause}"
+        return cause or f"moving traffic back to {spec.stable_revision}"
     if phase is Phase.SUCCEEDED:
         return f"{spec.canary_revision} promoted to 100%"
     if phase is Phase.SUPERSEDED:
         return f"superseded by a newer revision; traffic back to {spec.stable_revision}"
-    return f"{phase.value}: {cause}" if cause else phase.value
+    # The phase is not repeated: whoever shows the message shows the phase beside it
+    # (`demo-00002 RolledBack: errors-vs-stable: …`).
+    if cause:
+        return cause
+    ended = _ENDED.get(phase, phase.value)
+    return f"{ended}; traffic back to {spec.stable_revision}" if spec.stable_revision else ended
 
 
 def _progressing(
