@@ -244,7 +244,7 @@ class SqliteStore:
             row = _row(conn, key)
         if row is None:
             raise _not_found(key)
-        return objects.loads(kind, row[1], key=key)
+        return objects.loads(kind, row[1], key=key, context=objects.STORED)
 
     def list(
         self,
@@ -269,7 +269,9 @@ class SqliteStore:
             rv = _last_rv(conn)
             rows = conn.execute(sql + " ORDER BY o.namespace, o.name", args).fetchall()
         keys = [(kind, ns, name) for ns, name, _ in rows]
-        items, invalid = objects.load_each(kind, [text for _, _, text in rows], keys)
+        items, invalid = objects.load_each(
+            kind, [text for _, _, text in rows], keys, context=objects.STORED
+        )
         items = [o for o in items if objects.matches(o, namespace, labels)]
         return port.Listed(items, str(rv), invalid)
 
@@ -408,7 +410,9 @@ class SqliteStore:
                 port.EventType(type_),
                 (kind, namespace, name),
                 str(rv),
-                functools.partial(objects.loads, kind, text, key=(kind, namespace, name)),
+                functools.partial(
+                    objects.loads, kind, text, key=(kind, namespace, name), context=objects.STORED
+                ),
             )
 
     def _events(self, kind: str, after: int) -> tuple[builtins.list[tuple[Any, ...]], int]:
