@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import pathlib
 import re
-import shutil
 import subprocess
 from collections.abc import Callable
 
@@ -184,7 +183,6 @@ def test_make_demo_installs_rollout_without_the_test_tools() -> None:
     assert re.search(r"^install: \$\(RUN_STAMP\)$", MAKEFILE, flags=re.M)
 
 
-@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
 def test_make_install_links_rollout_onto_path(tmp_path: pathlib.Path) -> None:
     """`make install` links PREFIX/bin/rollout to the virtualenv's command (here a
     virtualenv already installed: its stamp is newer than pyproject.toml)."""
