@@ -21,7 +21,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from rollout.api import base, condition, meta, problems, routing, split
+from rollout.api import base, condition, matching, meta, problems, routing, split
 from rollout.api.routing import Routing
 
 __all__ = ["DriftCorrection", "Route", "RouteSpec", "RouteStatus", "traffic_ready"]
@@ -35,6 +35,17 @@ class RouteSpec(base.ApiModel):
     # Copied from the Service: which Kubernetes router applies this split, and where.
     routing: Routing | None = None
     """Copied from the Service: which Kubernetes router applies the split, and where."""
+    header_routes: list[matching.HeaderRoute] = Field(
+        default_factory=list, max_length=matching.MAX_MATCHES
+    )
+    """Requests matching a header route go to its revision, whatever the weights (a release's
+    setHeaderRoute steps)."""
+    mirrors: list[matching.Mirror] = Field(default_factory=list, max_length=matching.MAX_MATCHES)
+    """Copies of requests sent to a revision; the client gets the first answer only (a
+    release's setMirror steps)."""
+    session_affinity: matching.StickySession | None = None
+    """A client served by the revision gets a cookie that keeps it there (the policy's
+    sessionAffinity, while a release runs)."""
 
 
 class DriftCorrection(base.ApiModel):
@@ -53,6 +64,12 @@ class RouteStatus(base.ApiModel, condition.ReadyConditions):
     """The split as applied by the data plane."""
     url: str | None = None
     """Where the service is reached."""
+    header_routes: list[matching.HeaderRoute] = Field(default_factory=list)
+    """The header routes as applied by the data plane."""
+    mirrors: list[matching.Mirror] = Field(default_factory=list)
+    """The mirrors as applied by the data plane."""
+    session_affinity: matching.StickySession | None = None
+    """The sticky session as applied by the data plane."""
     last_drift: DriftCorrection | None = None
     """The last time the data plane was found changed by someone else, and set right."""
     conditions: list[condition.Condition] = Field(default_factory=list)
