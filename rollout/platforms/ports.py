@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from rollout.analysis import measurement
 from rollout.analysis.providers import secrets as secret_values
-from rollout.api import revision, route, split
+from rollout.api import matching, revision, route, split
 
 __all__ = [
     "AppliedRoute",
@@ -101,10 +101,15 @@ class AppliedRoute:
     tag and, where the router knows it, whether each target is ready to serve) and the
     URL that reaches the service. With a `problem`, the split asked for was not
     applied: `traffic` is what the data plane still holds (empty when it cannot be
-    reached)."""
+    reached). `header_routes`, `mirrors` and `session_affinity` are the request rules
+    the data plane holds, read back too (a router that cannot apply one of the
+    route's rules says so in `problem`, never applies part of them silently)."""
 
     traffic: list[split.TrafficStatus]
     url: str | None = None
+    header_routes: list[matching.HeaderRoute] = dataclasses.field(default_factory=list)
+    mirrors: list[matching.Mirror] = dataclasses.field(default_factory=list)
+    session_affinity: matching.StickySession | None = None
     drift: str = ""  # non-empty: the data plane had been changed by someone else; restored
     problem: RouteProblem | None = None
 
