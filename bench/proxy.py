@@ -1,36 +1,58 @@
-"""Data-plane benchmark: the local proxy versus calling a revision directly, in the
-same run, with the same load generator and the same upstream.
+"""Data-plane benchmark: the local proxy beside HAProxy and beside calling a revision
+directly, in the same run, with the same load generator and the same upstreams.
 
-The upstream is a small aiohttp app (a 13-byte `200 OK` body) in its own process;
-the proxy is the real proxy process (`ensure_proxy` on a temporary state dir) with one
-route sending 100% to that upstream (the proxy forwards only to revisions of its
-state dir, so the benchmark writes the upstream's run file, as the local runtime
-does for a revision); the load generator is `rollout.platforms.local.
-loadgen` in this process. Per round, in alternating order (direct, proxy, then
-proxy, direct, …, so drift in the machine's load hits both sides alike):
+Two upstreams, each a small aiohttp app (a 13-byte `200 OK` body) in its own process,
+stand for a stable and a canary revision (`hello-00001`, `hello-00002`). Paths:
+
+- **direct**: the load generator calls the stable upstream;
+- **haproxy**: HAProxy (the Debian package, `haproxy -db` in the foreground, started
+  and stopped by its PID, its config in a temporary dir) splits 90/10 between the two
+  upstreams with weighted random (`balance random(1)`), one thread (our proxy is one
+  process), keep-alive to the upstreams (`http-reuse always`), and does the work our
+  proxy does per request: `X-Forwarded-For` appended, `Rollout-Revision` set to the
+  server that answered;
+- **proxy**: the real proxy process (`ensure_proxy` on a temporary state dir) with one
+  route splitting 90/10 the same way (the proxy forwards only to revisions of its
+  state dir, so the benchmark writes the upstreams' run files, as the local runtime
+  does for a revision);
+- **proxy+rules** (when the proxy takes them: `--features auto` tries, and skips the
+  path when the admin API answers that `headerRoutes`/`mirrors` are unknown fields;
+  `on` fails instead, `off` never tries): the same split plus `FEATURE_RULES` — two
+  header routes that the benchmark's requests do not match (every request is checked
+  against them) and a mirror copying 10% of the requests to the canary.
+
+Every path gets the same requests (`REQUEST_HEADERS`: a cookie and an Accept header)
+from `rollout.platforms.local.loadgen` in this process, over keep-alive connections.
+Per round, each path in turn, the order rotated from round to round (drift in the
+machine's load hits every path alike):
 
 - **closed loop**: `--concurrency` connections sending back to back for `--duration`
   seconds → the most requests a second each path sustains, and its latency;
 - **open loop**: `--rps` requests a second for `--duration` seconds → latency at a
-  fixed, moderate rate; "added" is proxy minus direct.
+  fixed, moderate rate; "added" is a path's figure minus direct's.
 
-Reported: the median over `--rounds` rounds of each figure, and the ratios
-proxy/direct. Prints a table and one JSON line; writes `bench/results/proxy.md` with
-the command, the machine and its load average (other work on the machine skews
-results: run it when `uptime` shows a low load).
+Reported: the median over `--rounds` rounds of each figure, ratios between paths of
+the same run (proxy/direct, proxy/haproxy, haproxy/direct, rules/proxy) and the goals
+of issue 20 checked on them. Prints a table and one JSON line; writes
+`bench/results/proxy.md` with the command, the machine and its load average (other
+work on the machine skews results: run it when `uptime` shows a low load).
 
-    .venv/bin/python bench/proxy.py [--duration 10] [--rounds 3] [--concurrency 8] [--rps 300]
+    .venv/bin/python bench/proxy.py [--duration 10] [--rounds 3] [--concurrency 8]
+        [--rps 300] [--features auto|on|off] [--haproxy PATH]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime
 import json
 import os
 import pathlib
 import platform
+import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -42,6 +64,38 @@ from rollout.platforms.local import loadgen, processes
 from rollout.platforms.local.proxy import client
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+NAMESPACE, SERVICE = "bench", "hello"
+STABLE, CANARY = "hello-00001", "hello-00002"
+WEIGHTS = {STABLE: 90, CANARY: 10}
+PATHS = ("direct", "haproxy", "proxy", "proxy+rules")
+OPEN_PATHS = ("direct", "haproxy", "proxy")  # the latency goal is about the plain split
+REQUEST_HEADERS = {"Accept": "*/*", "Cookie": "session=0123456789abcdef; theme=dark"}
+#: What the proxy+rules route adds to the split: the Route's `headerRoutes` and
+#: `mirrors` (rollout.api.matching) as the admin API takes them.
+FEATURE_RULES: dict[str, Any] = {
+    "headerRoutes": [
+        {
+            "name": "beta-testers",
+            "match": [
+                {"header": "X-Beta", "exact": "on"},
+                {"cookie": "canary", "regex": "always|yes"},
+            ],
+            "revisionName": CANARY,
+        },
+        {
+            "name": "mobile",
+            "match": [{"header": "User-Agent", "prefix": "rollout-mobile/"}],
+            "revisionName": CANARY,
+        },
+    ],
+    "mirrors": [{"name": "shadow", "percent": 10, "revisionName": CANARY}],
+}
+GOALS = {
+    "proxy/direct rps": (">=", 0.6),
+    "proxy/haproxy rps": (">=", 0.5),
+    "proxy added p99 ms": ("<=", 1.0),
+    "rules cost": ("<=", 0.15),
+}
 
 
 def serve_upstream() -> None:
@@ -80,13 +134,94 @@ def _start_upstream() -> tuple[subprocess.Popen[str], str]:
     return proc, f"http://127.0.0.1:{int(line)}"
 
 
+def _stop(proc: subprocess.Popen[Any]) -> None:
+    """Stop one process we started, by its PID."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def haproxy_config(*, port: int, servers: dict[str, int], weights: dict[str, int]) -> str:
+    """HAProxy's config for the benchmark: the same weighted split, the same per-request
+    work (X-Forwarded-For, Rollout-Revision), keep-alive both ways, one thread."""
+    lines = [
+        "global",
+        "    nbthread 1",
+        "    maxconn 4096",
+        "defaults",
+        "    mode http",
+        "    timeout connect 5s",
+        "    timeout client 30s",
+        "    timeout server 30s",
+        "    option http-keep-alive",
+        "    http-reuse always",
+        "frontend bench",
+        f"    bind 127.0.0.1:{port}",
+        "    option forwardfor",
+        f"    default_backend {SERVICE}",
+        f"backend {SERVICE}",
+        "    balance random(1)",
+        "    http-response set-header Rollout-Revision %[srv_name]",
+    ]
+    lines += [
+        f"    server {name} 127.0.0.1:{upstream} weight {weights[name]}"
+        for name, upstream in servers.items()
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _start_haproxy(
+    binary: str, tmp: pathlib.Path, servers: dict[str, int]
+) -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    config = tmp / "haproxy.cfg"
+    config.write_text(haproxy_config(port=port, servers=servers, weights=WEIGHTS))
+    check = subprocess.run([binary, "-c", "-q", "-f", str(config)], capture_output=True)
+    if check.returncode != 0:
+        raise RuntimeError(f"haproxy rejects its config: {check.stderr.decode().strip()}")
+    proc = subprocess.Popen(
+        [binary, "-db", "-f", str(config)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"haproxy exited with code {proc.returncode} at start")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return proc, f"http://127.0.0.1:{port}"
+        time.sleep(0.05)
+    _stop(proc)
+    raise RuntimeError("haproxy did not listen within 10 s")
+
+
 def _measure(url: str, mode: str, args: argparse.Namespace) -> dict[str, Any]:
     if mode == "closed":
         result = asyncio.run(
-            loadgen.run_closed(url + "/", concurrency=args.concurrency, duration=args.duration)
+            loadgen.run_closed(
+                url + "/",
+                concurrency=args.concurrency,
+                duration=args.duration,
+                headers=REQUEST_HEADERS,
+            )
         )
     else:
-        result = asyncio.run(loadgen.run_open(url + "/", rps=args.rps, duration=args.duration))
+        result = asyncio.run(
+            loadgen.run_open(
+                url + "/", rps=args.rps, duration=args.duration, headers=REQUEST_HEADERS
+            )
+        )
     failed = result.failed + result.codes["4xx"]
     if failed:
         raise RuntimeError(f"{failed} failed requests to {url} ({mode} loop): {result.as_json()}")
@@ -99,12 +234,12 @@ def _measure(url: str, mode: str, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _write_run_file(state_dir: pathlib.Path, pid: int, url: str) -> None:
-    """What the local runtime writes for revision bench/hello-00001."""
+def _write_run_file(state_dir: pathlib.Path, revision: str, pid: int, url: str) -> None:
+    """What the local runtime writes for a revision of bench/hello."""
     start = processes.proc_start(pid)
     if start is None:
         raise RuntimeError("the upstream exited")
-    path = state_dir / "run" / "bench.hello-00001.json"
+    path = state_dir / "run" / f"{NAMESPACE}.{revision}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     record = processes.RunRecord(
         pid=pid, port=int(url.rsplit(":", 1)[1]), started_at="bench", proc_start=start
@@ -112,57 +247,116 @@ def _write_run_file(state_dir: pathlib.Path, pid: int, url: str) -> None:
     processes.write_run_file(path, record)
 
 
-def _median(rounds: list[dict[str, Any]], key: str) -> float:
-    return float(statistics.median(r[key] for r in rounds))
+def _put_rules(proxy: client.ProxyClient, targets: list[client.RouteTarget]) -> str | None:
+    """A second service with the split plus `FEATURE_RULES`; its URL, or None when the
+    proxy does not know the fields."""
+    body = {"port": None, "targets": [t.as_json() for t in targets], **FEATURE_RULES}
+    try:
+        answer = proxy._call("PUT", f"/v1/routes/{NAMESPACE}/{SERVICE}-rules", body)
+    except client.ProxyError as exc:
+        if exc.status == 400 and "unknown field" in str(exc):
+            return None
+        raise
+    return str(client.Route.from_json(answer).url)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    upstream, direct_url = _start_upstream()
+    upstreams = [_start_upstream(), _start_upstream()]
+    urls = {STABLE: upstreams[0][1], CANARY: upstreams[1][1]}
+    haproxy: subprocess.Popen[bytes] | None = None
     with tempfile.TemporaryDirectory() as tmp:
-        state_dir = pathlib.Path(tmp)
+        state_dir = pathlib.Path(tmp) / "state"
         try:
-            _write_run_file(state_dir, upstream.pid, direct_url)
+            for (proc, url), revision in zip(upstreams, urls, strict=True):
+                _write_run_file(state_dir, revision, proc.pid, url)
             proxy = client.ensure_proxy(state_dir)
-            route = proxy.put_route(
-                "bench",
-                "hello",
-                port=None,
-                targets=[client.RouteTarget("hello-00001", direct_url, 100)],
+            targets = [client.RouteTarget(r, u, WEIGHTS[r]) for r, u in urls.items()]
+            route = proxy.put_route(NAMESPACE, SERVICE, port=None, targets=targets)
+            haproxy, haproxy_url = _start_haproxy(
+                args.haproxy,
+                pathlib.Path(tmp),
+                {r: int(u.rsplit(":", 1)[1]) for r, u in urls.items()},
             )
-            paths = {"direct": direct_url, "proxy": route.url}
+            paths = {"direct": urls[STABLE], "haproxy": haproxy_url, "proxy": route.url}
+            if args.features != "off":
+                rules_url = _put_rules(proxy, targets)
+                if rules_url is None and args.features == "on":
+                    raise RuntimeError("the proxy does not take headerRoutes/mirrors")
+                if rules_url is not None:
+                    paths["proxy+rules"] = rules_url
             for url in paths.values():  # warm up: connections, caches
                 _measure(url, "open", argparse.Namespace(**{**vars(args), "duration": 1.0}))
-            raw: dict[tuple[str, str], list[dict[str, Any]]] = {}
+            raw: dict[str, dict[str, list[dict[str, Any]]]] = {}
             for i in range(args.rounds):
-                order = ["direct", "proxy"] if i % 2 == 0 else ["proxy", "direct"]
                 for mode in ("closed", "open"):
-                    for path in order:
+                    names = [
+                        p for p in PATHS if p in paths and (mode == "closed" or p in OPEN_PATHS)
+                    ]
+                    shift = i % len(names)
+                    for path in names[shift:] + names[:shift]:
                         figures = _measure(paths[path], mode, args)
-                        raw.setdefault((mode, path), []).append(figures)
+                        raw.setdefault(mode, {}).setdefault(path, []).append(figures)
                         print(
-                            f"round {i + 1} {mode:6} {path:6} {figures['rps']:8.0f} req/s"
+                            f"round {i + 1} {mode:6} {path:11} {figures['rps']:8.0f} req/s"
                             f"  p50 {figures['p50'] * 1000:6.2f} ms"
                             f"  p99 {figures['p99'] * 1000:6.2f} ms",
                             file=sys.stderr,
                             flush=True,
                         )
         finally:
+            if haproxy is not None:
+                _stop(haproxy)
             client.stop_proxy(state_dir)
-            upstream.terminate()
-            upstream.wait(10)
+            for proc, _ in upstreams:
+                _stop(proc)
+    return summarize(raw)
+
+
+def _median(rounds: list[dict[str, Any]], key: str) -> float:
+    return float(statistics.median(r[key] for r in rounds))
+
+
+def summarize(raw: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, Any]:
+    """Medians per path, the ratios between paths and the goals (pure)."""
     summary: dict[str, Any] = {}
-    for (mode, path), rounds in raw.items():
-        summary.setdefault(mode, {})[path] = {
-            key: _median(rounds, key) for key in ("rps", "p50", "p99", "requests")
+    for mode, by_path in raw.items():
+        sides: dict[str, Any] = {
+            path: {key: _median(rounds, key) for key in ("rps", "p50", "p99", "requests")}
+            for path, rounds in by_path.items()
         }
-    for sides in summary.values():
-        d, p = sides["direct"], sides["proxy"]
-        sides["ratio"] = {k: p[k] / d[k] for k in ("rps", "p50", "p99")}
-        sides["addedMs"] = {k: (p[k] - d[k]) * 1000 for k in ("p50", "p99")}
+        pairs = [("proxy", "direct"), ("haproxy", "direct"), ("proxy", "haproxy")]
+        pairs += [("proxy+rules", "proxy")]
+        sides["ratio"] = {
+            f"{a}/{b}": {k: sides[a][k] / sides[b][k] for k in ("rps", "p50", "p99")}
+            for a, b in pairs
+            if a in sides and b in sides
+        }
+        sides["addedMs"] = {
+            path: {k: (sides[path][k] - sides["direct"][k]) * 1000 for k in ("p50", "p99")}
+            for path in by_path
+            if path != "direct"
+        }
+        summary[mode] = sides
+    closed, opened = summary["closed"]["ratio"], summary["open"]["addedMs"]
+    figures = {
+        "proxy/direct rps": closed["proxy/direct"]["rps"],
+        "proxy/haproxy rps": closed["proxy/haproxy"]["rps"],
+        "proxy added p99 ms": opened["proxy"]["p99"],
+    }
+    if "proxy+rules/proxy" in closed:
+        figures["rules cost"] = 1 - closed["proxy+rules/proxy"]["rps"]
+    summary["goals"] = {
+        name: {
+            "figure": figure,
+            "goal": f"{GOALS[name][0]} {GOALS[name][1]}",
+            "met": figure >= GOALS[name][1] if GOALS[name][0] == ">=" else figure <= GOALS[name][1],
+        }
+        for name, figure in figures.items()
+    }
     return summary
 
 
-def _table(summary: dict[str, Any], args: argparse.Namespace) -> str:
+def table(summary: dict[str, Any], args: argparse.Namespace) -> str:
     rows = [["load", "path", "req/s", "p50 ms", "p99 ms"]]
     labels = {
         "closed": f"closed, {args.concurrency} conns",
@@ -170,31 +364,39 @@ def _table(summary: dict[str, Any], args: argparse.Namespace) -> str:
     }
     for mode in ("closed", "open"):
         sides = summary[mode]
-        for path in ("direct", "proxy"):
+        for path in PATHS:
+            if path not in sides:
+                continue
             s = sides[path]
+            added = sides["addedMs"].get(path)
             rows.append(
                 [
                     labels[mode],
                     path,
                     f"{s['rps']:.0f}",
-                    f"{s['p50'] * 1000:.2f}",
-                    f"{s['p99'] * 1000:.2f}",
+                    f"{s['p50'] * 1000:.2f}" + (f" ({added['p50']:+.2f})" if added else ""),
+                    f"{s['p99'] * 1000:.2f}" + (f" ({added['p99']:+.2f})" if added else ""),
                 ]
             )
-        r, a = sides["ratio"], sides["addedMs"]
-        rows.append(
-            [
-                labels[mode],
-                "proxy/direct",
-                f"{r['rps']:.2f}×",
-                f"{r['p50']:.2f}× (+{a['p50']:.2f})",
-                f"{r['p99']:.2f}× (+{a['p99']:.2f})",
-            ]
-        )
+        for pair, r in sides["ratio"].items():
+            rows.append(
+                [labels[mode], pair, f"{r['rps']:.2f}×", f"{r['p50']:.2f}×", f"{r['p99']:.2f}×"]
+            )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join(
-        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
     )
+
+
+def goals_lines(summary: dict[str, Any]) -> str:
+    out = []
+    for name, g in summary["goals"].items():
+        out.append(
+            f"- {name}: {g['figure']:.2f} (goal {g['goal']}): {'met' if g['met'] else 'NOT met'}"
+        )
+    if "rules cost" not in summary["goals"]:
+        out.append("- rules cost: not measured (this proxy does not take headerRoutes/mirrors)")
+    return "\n".join(out)
 
 
 def _load() -> str:
@@ -208,6 +410,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=8, help="closed-loop connections")
     parser.add_argument("--rps", type=float, default=300.0, help="open-loop rate")
+    parser.add_argument(
+        "--features",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="the proxy+rules path: when the proxy takes it (auto), always (on), never (off)",
+    )
+    parser.add_argument("--haproxy", default=shutil.which("haproxy") or "/usr/sbin/haproxy")
     parser.add_argument("--out", type=pathlib.Path, default=ROOT / "bench/results/proxy.md")
     parser.add_argument("--serve-upstream", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -218,8 +427,9 @@ def main() -> None:
     began = time.monotonic()
     summary = run(args)
     load_after = _load()
-    table = _table(summary, args)
-    print(table)
+    text = table(summary, args)
+    print(text)
+    print(goals_lines(summary))
     print(
         json.dumps(
             {
@@ -231,38 +441,66 @@ def main() -> None:
     )
     command = f".venv/bin/python bench/proxy.py {' '.join(sys.argv[1:])}".strip()
     machine = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
-    closed, opened = summary["closed"], summary["open"]
+    haproxy_version = subprocess.run(
+        [args.haproxy, "-v"], capture_output=True, text=True
+    ).stdout.split("\n")[0]
     args.out.write_text(
-        f"""# Data plane: the local proxy versus calling the revision directly
+        REPORT.format(
+            date=datetime.date.today(),
+            command=command,
+            machine=machine,
+            minutes=(time.monotonic() - began) / 60,
+            load_before=load_before,
+            load_after=load_after,
+            haproxy=haproxy_version.split(" - ")[0],
+            rounds=args.rounds,
+            duration=args.duration,
+            concurrency=args.concurrency,
+            rps=args.rps,
+            table=text,
+            goals=goals_lines(summary),
+            json=json.dumps({"benchmark": "proxy", "results": summary}),
+            cpus=os.cpu_count(),
+        )
+    )
 
-Generated {datetime.date.today()} by `{command}` on {machine}, in
-{(time.monotonic() - began) / 60:.1f} minutes. Load average (1 / 5 / 15 min) before
-the run: {load_before}; after: {load_after}.
 
-Same run, same upstream (an aiohttp app in its own process answering a 13-byte body),
-same load generator (`rollout.platforms.local.loadgen`, in the benchmark process); the
-proxy is the real proxy process with one route sending 100% to that upstream. Each
-figure is the median of {args.rounds} rounds of {args.duration:.0f} s; direct and
-proxy alternate within a round. Closed loop: {args.concurrency} connections back to
-back (the most each path sustains). Open loop: {args.rps:.0f} requests a second,
-latency from each request's due time to the end of its body.
+REPORT = """# Data plane: the local proxy beside HAProxy and beside calling the revision directly
+
+Generated {date} by `{command}` on {machine}, {haproxy}, in {minutes:.1f} minutes.
+Load average (1 / 5 / 15 min) before the run: {load_before}; after: {load_after}.
+
+Same run, same two upstreams (aiohttp apps, each in its own process, answering a
+13-byte body: the stable and the canary revision), same load generator
+(`rollout.platforms.local.loadgen`, in the benchmark process, keep-alive connections,
+the same request headers on every path). **direct** calls the stable upstream;
+**haproxy** is HAProxy (one thread, keep-alive to the upstreams, `X-Forwarded-For`
+and `Rollout-Revision` set) and **proxy** the real proxy process, both splitting
+90/10 between the two upstreams by weighted random; **proxy+rules** adds two header
+routes the requests do not match and a 10% mirror to the canary (only when the proxy
+takes them). Each figure is the median of {rounds} rounds of {duration:.0f} s; the
+paths take turns within a round, the order rotated from round to round. Closed loop:
+{concurrency} connections back to back (the most each path sustains). Open loop:
+{rps:.0f} requests a second, latency from each request's due time to the end of its
+body; in brackets, the latency added to direct's.
 
 ```
 {table}
 ```
 
-- Throughput through the proxy: {closed["ratio"]["rps"]:.2f}× direct
-  ({closed["proxy"]["rps"]:.0f} vs {closed["direct"]["rps"]:.0f} req/s).
-- Added latency at {args.rps:.0f} req/s: p50 +{opened["addedMs"]["p50"]:.2f} ms,
-  p99 +{opened["addedMs"]["p99"]:.2f} ms.
+Goals of issue 20, as ratios of this run:
 
-On {os.cpu_count()} cores the load generator, the proxy and the upstream share the
-CPUs (three Python processes), so the closed-loop figures are bounded by the machine,
-not by the proxy alone: the ratio is the meaningful figure. The proxy spends its time
-in aiohttp's request parsing and client pool (one pooled ClientSession, streaming
-both bodies); it records stats and Prometheus metrics on every request.
+{goals}
+
+On {cpus} cores the load generator, the data plane and the upstreams share the CPUs
+(a Python load generator and upstreams, so direct is bounded by them, not by the
+network stack): the ratios are the meaningful figures, absolute req/s move with the
+machine's load.
+
+```json
+{json}
+```
 """
-    )
 
 
 if __name__ == "__main__":
