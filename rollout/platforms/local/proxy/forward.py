@@ -47,7 +47,7 @@ from aiohttp import web
 from multidict import CIMultiDict, MultiMapping
 
 from rollout.api import names
-from rollout.platforms.local.proxy import stats, table
+from rollout.platforms.local.proxy import stats, table, upstream
 
 __all__ = [
     "HOP_BY_HOP",
@@ -140,12 +140,14 @@ def response_headers(headers: MultiMapping[str], revision: str) -> CIMultiDict[s
 
 
 class Forwarder:
-    """Forwards requests for every listener through one pooled ClientSession."""
+    """Forwards requests for every listener through one pool of upstream connections
+    (`upstream.Pool`; `session` stays for other callers, such as side requests)."""
 
     def __init__(
         self,
         *,
         session: aiohttp.ClientSession,
+        pool: upstream.Pool | None = None,
         record: Record,
         retried: Retried | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -154,6 +156,9 @@ class Forwarder:
         read_timeout: float = 30.0,
     ) -> None:
         self.session = session
+        self.pool = pool or upstream.Pool(
+            connect_timeout=connect_timeout, read_timeout=read_timeout
+        )
         self.record = record
         self.retried = retried
         self.clock = clock
@@ -206,14 +211,8 @@ class Forwarder:
         body = request.content if request.body_exists else None
         response: web.StreamResponse | None = None
         try:
-            async with self.session.request(
-                request.method,
-                picked.url + request.raw_path,
-                headers=headers,
-                data=body,
-                allow_redirects=False,
-                timeout=self.timeout,
-                skip_auto_headers=("Accept-Encoding", "User-Agent", "Content-Type"),
+            async with self.pool.request(
+                request.method, picked.url, request.raw_path, headers, body
             ) as upstream:
                 out_headers = response_headers(upstream.headers, picked.revision)
                 length = upstream.content_length
