@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib
 import json
 import os
 import pathlib
@@ -46,7 +47,7 @@ from aiohttp import web
 from rollout import logs
 from rollout.platforms.local.proxy import admin, auth, client, forward, metrics, stats, table
 
-__all__ = ["ProxyServer", "main", "serve", "write_state"]
+__all__ = ["ProxyServer", "loop_factory", "main", "serve", "write_state"]
 
 STATE_FILE = client.STATE_FILE
 SWEEP_EVERY_S = 60.0
@@ -129,6 +130,8 @@ class ProxyServer:
             return_exceptions=True,
         )
         self.listeners.clear()
+        if self._forwarder is not None:
+            self._forwarder.pool.close()  # the upstream connections
         if self._session is not None:
             await self._session.close()
 
@@ -289,6 +292,17 @@ async def serve(
         await runner.cleanup()
 
 
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop when it is installed (a libuv loop: the proxy's socket I/O
+    and callbacks in C, about a fifth of its CPU per request), else asyncio's."""
+    try:
+        uvloop = importlib.import_module("uvloop")
+    except ImportError:
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m rollout.platforms.local.proxy",
@@ -308,15 +322,16 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logs.configure()
     try:
-        asyncio.run(
-            serve(
-                args.state_dir,
-                host=args.host,
-                admin_port=args.admin_port,
-                admin_port_fallback=args.admin_port_fallback,
-                read_timeout=args.upstream_timeout,
+        with asyncio.Runner(loop_factory=loop_factory()) as runner:
+            runner.run(
+                serve(
+                    args.state_dir,
+                    host=args.host,
+                    admin_port=args.admin_port,
+                    admin_port_fallback=args.admin_port_fallback,
+                    read_timeout=args.upstream_timeout,
+                )
             )
-        )
     except (auth.TokenError, PortInUse, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         raise SystemExit(2) from None
