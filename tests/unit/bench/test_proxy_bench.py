@@ -40,6 +40,16 @@ def test_haproxy_config_splits_by_weight_and_does_the_proxys_work() -> None:
     assert "    http-response set-header Rollout-Revision %[srv_name]" in config
     assert "    nbthread 1" in config
     assert "    http-reuse always" in config
+    assert "stats socket" not in config  # the runtime API only when asked for
+
+
+def test_haproxy_config_with_the_runtime_api_socket() -> None:
+    """With `socket`: the admin-level runtime API a controller would drive weights with."""
+    bench = _proxy_bench()
+    config = bench.haproxy_config(
+        port=8080, servers={"a": 9001}, weights={"a": 100}, socket="/tmp/x/haproxy.sock"
+    )
+    assert "    stats socket /tmp/x/haproxy.sock mode 600 level admin" in config
 
 
 @pytest.mark.skipif(shutil.which("haproxy") is None, reason="haproxy is not installed")
