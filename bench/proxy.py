@@ -31,9 +31,10 @@ machine's load hits every path alike):
 - **open loop**: `--rps` requests a second for `--duration` seconds → latency at a
   fixed, moderate rate; "added" is a path's figure minus direct's.
 
-Reported: the median over `--rounds` rounds of each figure, ratios between paths of
-the same run (proxy/direct, proxy/haproxy, haproxy/direct, rules/proxy) and the goals
-of issue 20 checked on them. Prints a table and one JSON line; writes
+Reported: the median over `--rounds` rounds of each figure; the ratios between paths
+(proxy/direct, proxy/haproxy, haproxy/direct, rules/proxy) and the latency added to
+direct's, each the median of the per-round figures (paths of the same round ran
+seconds apart); and the goals of issue 20 checked on them. Prints a table and one JSON line; writes
 `bench/results/proxy.md` with the command, the machine and its load average (other
 work on the machine skews results: run it when `uptime` shows a low load).
 
@@ -249,7 +250,17 @@ def runtime_weights(socket_path: str, url: str) -> dict[str, Any]:
     }
 
 
-def _measure(url: str, mode: str, args: argparse.Namespace) -> dict[str, Any]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _measure(
+    url: str, mode: str, args: argparse.Namespace, pid: int | None = None
+) -> dict[str, Any]:
+    """One measurement; with `pid`, also that process's CPU time per request (µs)."""
+    cpu_before = cpu_seconds(pid) if pid else 0.0
     if mode == "closed":
         result = asyncio.run(
             loadgen.run_closed(
@@ -265,10 +276,12 @@ def _measure(url: str, mode: str, args: argparse.Namespace) -> dict[str, Any]:
                 url + "/", rps=args.rps, duration=args.duration, headers=REQUEST_HEADERS
             )
         )
+    cpu = cpu_seconds(pid) - cpu_before if pid else 0.0
     failed = result.failed + result.codes["4xx"]
     if failed:
         raise RuntimeError(f"{failed} failed requests to {url} ({mode} loop): {result.as_json()}")
     return {
+        "cpuUs": cpu / max(result.done, 1) * 1e6,
         "rps": result.rps,
         "p50": result.latency["p50"],
         "p99": result.latency["p99"],
@@ -322,6 +335,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 {r: int(u.rsplit(":", 1)[1]) for r, u in urls.items()},
             )
             paths = {"direct": urls[STABLE], "haproxy": haproxy_url, "proxy": route.url}
+            # Whose CPU a path's figure counts: the data plane's (direct: the upstream's).
+            pids = {"direct": upstreams[0][0].pid, "haproxy": haproxy.pid}
+            pids["proxy"] = pids["proxy+rules"] = proxy.pid or 0
             if args.features != "off":
                 rules_url = _put_rules(proxy, targets)
                 if rules_url is None and args.features == "on":
@@ -338,12 +354,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     ]
                     shift = i % len(names)
                     for path in names[shift:] + names[:shift]:
-                        figures = _measure(paths[path], mode, args)
+                        figures = _measure(paths[path], mode, args, pids[path])
                         raw.setdefault(mode, {}).setdefault(path, []).append(figures)
                         print(
                             f"round {i + 1} {mode:6} {path:11} {figures['rps']:8.0f} req/s"
                             f"  p50 {figures['p50'] * 1000:6.2f} ms"
-                            f"  p99 {figures['p99'] * 1000:6.2f} ms",
+                            f"  p99 {figures['p99'] * 1000:6.2f} ms"
+                            f"  cpu {figures['cpuUs']:6.1f} µs/req",
                             file=sys.stderr,
                             flush=True,
                         )
@@ -374,22 +391,36 @@ def _median(rounds: list[dict[str, Any]], key: str) -> float:
 
 
 def summarize(raw: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, Any]:
-    """Medians per path, the ratios between paths and the goals (pure)."""
+    """Medians per path; the ratios between paths and the added latency, each the
+    median over rounds of that round's figure (two paths measured minutes apart in
+    different rounds are never compared: the machine's load moves between rounds);
+    the goals (pure)."""
     summary: dict[str, Any] = {}
     for mode, by_path in raw.items():
         sides: dict[str, Any] = {
-            path: {key: _median(rounds, key) for key in ("rps", "p50", "p99", "requests")}
+            path: {key: _median(rounds, key) for key in ("rps", "p50", "p99", "requests", "cpuUs")}
             for path, rounds in by_path.items()
         }
         pairs = [("proxy", "direct"), ("haproxy", "direct"), ("proxy", "haproxy")]
         pairs += [("proxy+rules", "proxy")]
         sides["ratio"] = {
-            f"{a}/{b}": {k: sides[a][k] / sides[b][k] for k in ("rps", "p50", "p99")}
+            f"{a}/{b}": {
+                k: statistics.median(
+                    x[k] / y[k] for x, y in zip(by_path[a], by_path[b], strict=True)
+                )
+                for k in ("rps", "p50", "p99", "cpuUs")
+            }
             for a, b in pairs
-            if a in sides and b in sides
+            if a in by_path and b in by_path
         }
         sides["addedMs"] = {
-            path: {k: (sides[path][k] - sides["direct"][k]) * 1000 for k in ("p50", "p99")}
+            path: {
+                k: statistics.median(
+                    (x[k] - y[k]) * 1000
+                    for x, y in zip(by_path[path], by_path["direct"], strict=True)
+                )
+                for k in ("p50", "p99")
+            }
             for path in by_path
             if path != "direct"
         }
@@ -414,7 +445,7 @@ def summarize(raw: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, Any]
 
 
 def table(summary: dict[str, Any], args: argparse.Namespace) -> str:
-    rows = [["load", "path", "req/s", "p50 ms", "p99 ms"]]
+    rows = [["load", "path", "req/s", "p50 ms", "p99 ms", "cpu µs/req"]]
     labels = {
         "closed": f"closed, {args.concurrency} conns",
         "open": f"open, {args.rps:.0f} req/s",
@@ -433,11 +464,19 @@ def table(summary: dict[str, Any], args: argparse.Namespace) -> str:
                     f"{s['rps']:.0f}",
                     f"{s['p50'] * 1000:.2f}" + (f" ({added['p50']:+.2f})" if added else ""),
                     f"{s['p99'] * 1000:.2f}" + (f" ({added['p99']:+.2f})" if added else ""),
+                    f"{s['cpuUs']:.0f}",
                 ]
             )
         for pair, r in sides["ratio"].items():
             rows.append(
-                [labels[mode], pair, f"{r['rps']:.2f}×", f"{r['p50']:.2f}×", f"{r['p99']:.2f}×"]
+                [
+                    labels[mode],
+                    pair,
+                    f"{r['rps']:.2f}×",
+                    f"{r['p50']:.2f}×",
+                    f"{r['p99']:.2f}×",
+                    f"{r['cpuUs']:.2f}×",
+                ]
             )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join(
@@ -530,9 +569,9 @@ def main() -> None:
 
 REPORT = """# Data plane: the local proxy beside HAProxy and beside calling the revision directly
 
-Generated {date} by `{command}` on {machine}, {haproxy}, the proxy on
-{loop}, in {minutes:.1f} minutes. Load average (1 / 5 / 15 min) before the run:
-{load_before}; after: {load_after}.
+Generated {date} by `{command}`
+on {machine}; {haproxy}; the proxy on {loop}; in {minutes:.1f} minutes.
+Load average (1 / 5 / 15 min) before the run: {load_before}; after: {load_after}.
 
 Same run, same two upstreams (aiohttp apps, each in its own process, answering a
 13-byte body: the stable and the canary revision), same load generator
@@ -546,7 +585,11 @@ takes them). Each figure is the median of {rounds} rounds of {duration:.0f} s; t
 paths take turns within a round, the order rotated from round to round. Closed loop:
 {concurrency} connections back to back (the most each path sustains). Open loop:
 {rps:.0f} requests a second, latency from each request's due time to the end of its
-body; in brackets, the latency added to direct's.
+body. Ratios (the `a/b` rows) and the latency added to direct's (in brackets) are
+the medians of each round's own figure, paths of a round being seconds apart. `cpu
+µs/req` is the CPU time (user + system) of the path's data-plane process per request
+— the proxy's, HAProxy's; for direct, the upstream's — the figure least moved by
+other work on the machine.
 
 ```
 {table}

@@ -65,7 +65,13 @@ def test_haproxy_accepts_the_config(tmp_path: pathlib.Path) -> None:
 
 
 def _figures(rps: float, p99_ms: float) -> dict[str, float]:
-    return {"rps": rps, "p50": p99_ms / 2000, "p99": p99_ms / 1000, "requests": rps * 10}
+    return {
+        "rps": rps,
+        "p50": p99_ms / 2000,
+        "p99": p99_ms / 1000,
+        "requests": rps * 10,
+        "cpuUs": 1e6 / rps,
+    }
 
 
 def test_summary_takes_medians_and_checks_the_goals() -> None:
@@ -107,3 +113,18 @@ def test_summary_without_rules_has_no_rules_goal() -> None:
     summary = bench.summarize({"closed": one, "open": one})
     assert "rules cost" not in summary["goals"]
     assert "proxy+rules/proxy" not in summary["closed"]["ratio"]
+
+
+def test_ratios_pair_paths_within_a_round() -> None:
+    """A round where the machine was busy for one path does not skew the ratio: it is
+    the median of each round's own ratio, not the ratio of the medians."""
+    bench = _proxy_bench()
+    closed = {
+        "direct": [_figures(1000, 2), _figures(4000, 2), _figures(2000, 2)],
+        "haproxy": [_figures(1000, 2)] * 3,
+        "proxy": [_figures(900, 2), _figures(1000, 2), _figures(1900, 2)],
+    }
+    opened = {p: [_figures(300, 2)] * 3 for p in ("direct", "haproxy", "proxy")}
+    summary = bench.summarize({"closed": closed, "open": opened})
+    assert summary["closed"]["ratio"]["proxy/direct"]["rps"] == pytest.approx(0.9)
+    assert summary["closed"]["proxy"]["rps"] / summary["closed"]["direct"]["rps"] == 0.5
