@@ -13,7 +13,7 @@
   service's recent events, and the notes it is given (what the runtime says about
   revisions, e.g. `IgnoredOnLocal`).
 
-The message comes from `rollout.release.messages.describe` (the engine's), a pure
+The message comes from `rollout.release.summary.describe` (the engine's), a pure
 function of spec and status, so it is current even between the controller's writes. Pure; no I/O.
 """
 
@@ -30,7 +30,7 @@ from rich.text import Text
 
 from rollout.api import condition, durations, release, route, service
 from rollout.api.release import TERMINAL_PHASES, Phase
-from rollout.release import messages  # not the engine: it loads the state machine and analysis
+from rollout.release import summary  # not the engine: it loads the state machine and analysis
 from rollout.views import problems as problem_view
 
 __all__ = ["line", "outcome", "panel", "problem_lines", "snapshot"]
@@ -41,8 +41,8 @@ _GOOD = {Phase.SUCCEEDED}
 
 def _message(rel: release.Release, now: datetime, *, countdown: bool = True) -> str:
     if rel.status.phase in TERMINAL_PHASES:
-        return rel.status.message or messages.describe(rel.spec, rel.status, now)
-    return messages.describe(rel.spec, rel.status, now, countdown=countdown)
+        return rel.status.message or summary.describe(rel.spec, rel.status, now)
+    return summary.describe(rel.spec, rel.status, now, countdown=countdown)
 
 
 def _current(svc: service.Service, rel: release.Release | None) -> release.Release | None:
