@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from rollout.api import meta, route, split
+from rollout.api import matching, meta, route, split
 from rollout.platforms import ports
 from rollout.platforms.local import router, runtime
 from rollout.platforms.local.proxy import client
@@ -49,6 +49,9 @@ class FakeProxy(client.ProxyClient):
         *,
         port: int | None,
         targets: Sequence[client.RouteTarget],
+        header_routes: Sequence[matching.HeaderRoute] = (),
+        mirrors: Sequence[matching.Mirror] = (),
+        session_affinity: matching.StickySession | None = None,
     ) -> client.Route:
         self._check()
         self.puts.append((namespace, service, port, list(targets)))
@@ -62,7 +65,16 @@ class FakeProxy(client.ProxyClient):
             client.RouteTarget(t.revision, t.url, t.percent, t.tag, t.url is not None)
             for t in targets
         )
-        held = client.Route(namespace, service, port, f"http://127.0.0.1:{port}", answer)
+        held = client.Route(
+            namespace,
+            service,
+            port,
+            f"http://127.0.0.1:{port}",
+            answer,
+            tuple(header_routes),
+            tuple(mirrors),
+            session_affinity,
+        )
         self.tables[(namespace, service)] = held
         return held
 
