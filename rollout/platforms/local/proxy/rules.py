@@ -216,7 +216,7 @@ def parse_rules(body: dict[str, Any], revisions: set[str], problems: list[str]) 
             matching.StickySession, "sessionAffinity", body["sessionAffinity"], problems
         )
         if sticky is not None and (why := matching.header_name_problem(sticky.cookie_name)):
-            problems.append(f"sessionAffinity.cookieName: {why.replace('HTTP header', 'cookie')}")
+            problems.append(f"sessionAffinity.cookieName: {why.replace('an HTTP header', 'a cookie')}")
     named: list[tuple[str, Any]] = [
         *((f"headerRoutes[{i}]", r) for i, r in enumerate(routes or [])),
         *((f"mirrors[{i}]", m) for i, m in enumerate(mirrors or [])),
