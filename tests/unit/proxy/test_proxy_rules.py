@@ -4,18 +4,21 @@ ready, and the admin body's validation of them."""
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import math
+import pathlib
 import random
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from aiohttp import test_utils
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from multidict import CIMultiDict
 
-from rollout.platforms.local.proxy import table
-from tests.unit.proxy import test_proxy_admin as admin_tests
+from rollout.platforms.local.proxy import server, table
 
 V1 = "http://127.0.0.1:9001"
 V2 = "http://127.0.0.1:9002"
@@ -382,6 +385,26 @@ class TestParseRules:
         assert message in str(caught.value)
 
 
+TOKEN = "test-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+ROUTE = "/v1/routes/default/web"
+
+
+def _admin(check: Callable[[test_utils.TestClient[Any, Any]], Awaitable[None]]) -> None:
+    """Run `check` against a fresh proxy's admin app (targets without URLs only)."""
+
+    async def main() -> None:
+        proxy = server.ProxyServer(state_dir=pathlib.Path("/nonexistent"), token=TOKEN)
+        await proxy.start()
+        try:
+            async with test_utils.TestClient(test_utils.TestServer(proxy.admin_app())) as http:
+                await check(http)
+        finally:
+            await proxy.close()
+
+    asyncio.run(main())
+
+
 class TestAdminBody:
     def test_put_takes_the_rules_and_get_reads_them_back(self) -> None:
         """The admin API applies the rules and answers them; a bad rule is a 400 naming
@@ -394,25 +417,25 @@ class TestAdminBody:
             "sessionAffinity": STICKY,
         }
 
-        async def check(http: Any) -> None:
-            route = admin_tests.ROUTE
-            put = await http.put(route, json={**body, **rules}, headers=admin_tests.AUTH)
+        async def check(http: test_utils.TestClient[Any, Any]) -> None:
+            route = ROUTE
+            put = await http.put(route, json={**body, **rules}, headers=AUTH)
             assert put.status == 201
             applied = await put.json()
             assert {k: applied[k] for k in rules} == rules
             assert await (await http.get(route)).json() == applied
             bad = {**rules, "mirrors": [_mirror(5, match=[{"header": "X", "regex": "(a)\\1"}])]}
-            refused = await http.put(route, json={**body, **bad}, headers=admin_tests.AUTH)
+            refused = await http.put(route, json={**body, **bad}, headers=AUTH)
             assert refused.status == 400
             assert (
                 "mirrors[0].match[0].regex: uses a backreference" in (await refused.json())["error"]
             )
             assert await (await http.get(route)).json() == applied
-            plain = await http.put(route, json=body, headers=admin_tests.AUTH)
+            plain = await http.put(route, json=body, headers=AUTH)
             assert {k: (await plain.json())[k] for k in rules} == {
                 "headerRoutes": [],
                 "mirrors": [],
                 "sessionAffinity": None,
             }
 
-        admin_tests._admin(check)
+        _admin(check)
