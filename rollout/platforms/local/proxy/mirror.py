@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable
 
 import aiohttp
+import structlog
 from aiohttp import web
 from multidict import CIMultiDict
 
@@ -45,6 +46,7 @@ MAX_BODY = 64 * 1024
 MAX_IN_FLIGHT = 64
 MIRROR_HEADER = "Rollout-Mirror"
 CHUNK = 64 * 1024
+log = structlog.get_logger(__name__)
 
 
 class Mirrors:
@@ -128,6 +130,9 @@ class Mirrors:
                 code = stats.code_class(upstream.status)
                 latency: float | None = self.clock() - started
         except (TimeoutError, aiohttp.ClientError, OSError):
+            code, latency = "error", None
+        except Exception as exc:  # a copy must never take anything down: counted, logged
+            log.warning("mirror copy failed", url=url, error=f"{type(exc).__name__}: {exc}")
             code, latency = "error", None
         self.record(key, code, latency)
         self.metrics.mirrored(key, code)
