@@ -297,7 +297,7 @@ def _binomial(count: int, n: int, p: float, sigmas: float = 5.0) -> bool:
 
 
 class TestHeaderRoutes:
-    @pytest.mark.parametrize("weight", [0, 30], ids=["weight-0", "weight-30"])
+    @pytest.mark.parametrize("weight", [0, 30, 90], ids=["weight-0", "weight-30", "weight-90"])
     def test_matches_reach_the_canary_and_the_rest_follow_weights(
         self, proxy: HarnessClient, stable: Upstream, canary: Upstream, weight: int
     ) -> None:

@@ -29,7 +29,7 @@ expects:
   once saw restarted.
 - a mirror to a revision that is not ready sends no copy (counted as skipped).
 
-`Rules.NONE` is the empty set: a table without rules picks by weight alone, at the
+`NONE` is the empty set: a table without rules picks by weight alone, at the
 speed it did before (one attribute test per request).
 
 Pure: no I/O; the random source is passed in. Called by `table` (parse, pick).
@@ -216,7 +216,9 @@ def parse_rules(body: dict[str, Any], revisions: set[str], problems: list[str]) 
             matching.StickySession, "sessionAffinity", body["sessionAffinity"], problems
         )
         if sticky is not None and (why := matching.header_name_problem(sticky.cookie_name)):
-            problems.append(f"sessionAffinity.cookieName: {why.replace('an HTTP header', 'a cookie')}")
+            problems.append(
+                f"sessionAffinity.cookieName: {why.replace('an HTTP header', 'a cookie')}"
+            )
     named: list[tuple[str, Any]] = [
         *((f"headerRoutes[{i}]", r) for i, r in enumerate(routes or [])),
         *((f"mirrors[{i}]", m) for i, m in enumerate(mirrors or [])),
