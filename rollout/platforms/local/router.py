@@ -32,11 +32,11 @@ port only when that one is taken.
 
 Drift: the router remembers the table it last put for each route (its split and its
 request rules). Before a put it reads the proxy's table; one that differs from what
-it put was changed by someone else and is reported in `AppliedRoute.drift` (the reconciler records a
-`DriftCorrected` event) as it is set right. A route missing from the proxy is not
-drift (the proxy restarted; the supervisor says so). `stale(routes)` is the same
-comparison for the supervisor, which reads the proxy's tables when its `/healthz`
-version moves and wakes the routes that differ.
+it put was changed by someone else and is reported in `AppliedRoute.drift` (the
+reconciler records a `DriftCorrected` event) as it is set right. A route missing
+from the proxy is not drift (the proxy restarted; the supervisor says so).
+`stale(routes)` is the same comparison for the supervisor, which reads the proxy's
+tables when its `/healthz` version moves and wakes the routes that differ.
 
 A proxy that cannot be reached is not an error of the route: `apply` answers
 `ProxyDown` (no traffic, the last URL kept) and the supervisor restarts the proxy and
