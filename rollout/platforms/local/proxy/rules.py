@@ -21,7 +21,9 @@ expects:
   purpose; answering them from the stable would silently feed the stable's answers
   to an analysis of "the matched traffic", and hide a dead canary from the people
   testing it. The runtime reports the dead canary; the release rolls back and the
-  route is removed.
+  route is removed. Like a pin, a header-routed request is not retried on another
+  revision when its own refuses the connection, and a 502 of the proxy is counted
+  with `revision=""` in the metrics.
 - the sticky cookie is a preference, not a pin: a request carrying it while its
   revision is not ready follows the weights (the canary's weight goes to the ready
   revisions, as for any request), and keeps its cookie: it is back on the canary as
