@@ -33,8 +33,8 @@ picks, streaming both bodies.
 Request rules (header routes, the sticky session, mirrors: `rules`) are hooks here:
 the table's `choose` decides (a header route is a pin: no retry elsewhere), a target
 of the sticky revision adds its `Set-Cookie` to the response, and a request with a
-mirror is handed to `mirror.Mirrors.prepare` first (which may buffer its small body,
-then sent to the primary as bytes).
+mirror is handed to `mirror.Mirrors.prepare` first (which may read its small body:
+the primary is then sent a stream that replays it).
 
 Called by `server` (one `Listener` per service); records every request through the
 `record` callback.
@@ -216,17 +216,17 @@ class Forwarder:
         request: web.BaseRequest,
         picked: table.Target,
         started: float,
-        buffered: bytes | None = None,
+        buffered: aiohttp.StreamReader | None = None,
     ) -> web.StreamResponse:
         """Send the request to `picked` and stream its answer back; raises `_Retriable`
         (nothing recorded) when sending it elsewhere is safe. `buffered`: the request
-        body, already read (to be mirrored)."""
+        body, read to be mirrored, to send instead of `request.content`."""
         where = f"{listener.namespace}/{listener.service}"
         key = (listener.namespace, listener.service, picked.revision)
         assert picked.url is not None  # pick() returns ready targets only
         headers = request_headers(request.headers, request.remote)
-        body: object = request.content if request.body_exists else None
-        if buffered is not None:
+        body = request.content if request.body_exists else None
+        if buffered is not None:  # rules hook: the body was read for a mirror
             body = buffered
         response: web.StreamResponse | None = None
         try:

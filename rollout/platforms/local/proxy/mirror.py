@@ -80,9 +80,10 @@ class Mirrors:
         request: web.BaseRequest,
         mirror: matching.Mirror,
         target: table.Target,
-    ) -> bytes | None:
-        """Start the copy of `request` for `mirror` (or count why not); the request body
-        when it had to be read to be copied (the primary is then sent that), else None."""
+    ) -> aiohttp.StreamReader | None:
+        """Start the copy of `request` for `mirror` (or count why not). When the request
+        body had to be read to be copied, a reader that gives it again — the primary is
+        sent that instead of `request.content` — else None."""
         key = (listener.namespace, listener.service, target.revision)
         if target.url is None:
             self.metrics.mirror_skipped(key, "not-ready")
@@ -104,7 +105,7 @@ class Mirrors:
         )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        return body
+        return _replay(request, body) if body is not None else None
 
     async def _copy(
         self,
@@ -142,3 +143,12 @@ class Mirrors:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def _replay(request: web.BaseRequest, body: bytes) -> aiohttp.StreamReader:
+    """A body stream (what `request.content` was) holding `body`, whole: the primary
+    reads it as it would have read the request's own."""
+    reader = aiohttp.StreamReader(request.protocol, 2 * MAX_BODY, loop=asyncio.get_running_loop())
+    reader.feed_data(body)
+    reader.feed_eof()
+    return reader
