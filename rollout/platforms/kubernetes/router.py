@@ -42,7 +42,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from rollout.api import podspec, route, routing, split
+from rollout.api import podspec, route, routing, ruleplan, split
 from rollout.platforms import ports
 from rollout.platforms.kubernetes import (
     gateway_api,
@@ -110,7 +110,22 @@ class KubernetesRouter:
             if not rt.spec.routing or not rt.spec.routing.parent_refs:
                 missing = ports.RouteProblem(traffic.NO_PARENT_REFS, NO_PARENTS)
                 return ports.AppliedRoute(list(rt.status.traffic), url_of(rt), problem=missing)
-        stored, drift = self._write(kind, namespace, kind.build(rt), rt.spec.traffic)
+        refused = routing.route_limits(
+            rt.spec.routing,
+            rt.spec.traffic,
+            (),
+            header_routes=rt.spec.header_routes,
+            mirrors=rt.spec.mirrors,
+            sticky=rt.spec.session_affinity,
+            router=chosen,
+        )
+        if refused:  # never a partial route: the data plane keeps what it holds
+            message = f"the {chosen} router cannot apply this route: " + "; ".join(
+                p.message for p in refused
+            )
+            unsupported = ports.RouteProblem(traffic.RULES_UNSUPPORTED, message)
+            return ports.AppliedRoute(list(rt.status.traffic), url_of(rt), problem=unsupported)
+        stored, drift = self._write(kind, namespace, kind.build(rt), rt)
         with self._lock:
             previous = self._known.get((namespace, name))
             self._known[(namespace, name)] = chosen
@@ -120,7 +135,15 @@ class KubernetesRouter:
                     self.res.delete(other.REF, namespace, name)
         problem = kind.in_effect(stored)
         if problem is None:
-            return ports.AppliedRoute(traffic=kind.applied(stored), url=url_of(rt), drift=drift)
+            held = kind.rules(stored)
+            return ports.AppliedRoute(
+                traffic=kind.applied(stored),
+                url=url_of(rt),
+                header_routes=held.header_routes,
+                mirrors=held.mirrors,
+                session_affinity=held.session_affinity,
+                drift=drift,
+            )
         # stored, not in effect: what the data plane still serves is the last split in
         # effect, nothing once a gateway refused this generation (the route is detached)
         held = [] if problem.reason == traffic.NOT_ACCEPTED else list(rt.status.traffic)
@@ -139,11 +162,11 @@ class KubernetesRouter:
         kind: traffic.Router,
         namespace: str,
         body: dict[str, Any],
-        wanted: list[split.TrafficTarget],
+        rt: route.Route,
     ) -> tuple[dict[str, Any], str]:
         stored = runtime.converge(self.res, kind.REF, namespace, body)
         applied = kind.applied(stored)
-        if split.same_split(applied, wanted):
+        if split.same_split(applied, rt.spec.traffic) and _same_rules(kind.rules(stored), rt):
             return stored, ""
         # ours by fingerprint, yet another split: edited by someone else — set it right
         name = body["metadata"]["name"]
@@ -160,6 +183,14 @@ class KubernetesRouter:
             self.res.delete(ref, namespace, name)
         with self._lock:
             self._known.pop((namespace, name), None)
+
+
+def _same_rules(held: traffic.Rules, rt: route.Route) -> bool:
+    """Whether a stored object holds the route's header routes, mirrors and sticky session."""
+    spec = rt.spec
+    return ruleplan.rules_key(
+        held.header_routes, held.mirrors, held.session_affinity
+    ) == ruleplan.rules_key(spec.header_routes, spec.mirrors, spec.session_affinity)
 
 
 def url_of(rt: route.Route) -> str:

@@ -32,10 +32,12 @@ router modules; table-tested in tests/unit/kubernetes/test_builders.py.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import dataclasses
+from collections.abc import Iterable, Sequence
+from datetime import timedelta
 from typing import Any, Protocol
 
-from rollout.api import names, route, split
+from rollout.api import matching, names, route, ruleplan, split
 from rollout.platforms import ports
 from rollout.platforms.kubernetes import owned, refs
 
@@ -44,11 +46,15 @@ __all__ = [
     "NO_PARENT_REFS",
     "REFS",
     "ROUTE_PENDING",
+    "RULES_UNSUPPORTED",
+    "ReadRule",
     "Router",
+    "Rules",
     "assemble",
     "labels",
     "make_stable_service",
     "primary_revision",
+    "read_rules",
     "tagged",
     "url",
     "weighted",
@@ -61,6 +67,7 @@ ROUTE_PENDING = "RoutePending"  # its controller has not taken the current gener
 NOT_ACCEPTED = "RouteNotAccepted"  # a gateway refused it (its reason and message follow)
 REFS = "RouteRefsNotResolved"  # a gateway accepted it but cannot resolve a backend
 NO_PARENT_REFS = "NoParentRefs"  # an HTTPRoute with no parent attaches to nothing
+RULES_UNSUPPORTED = "RouteRulesUnsupported"  # request rules this router cannot express
 
 
 class Router(Protocol):
@@ -74,6 +81,10 @@ class Router(Protocol):
 
     def applied(self, obj: Obj) -> list[split.TrafficStatus]:
         """The split a stored object applies (weights as percents, tags, tag URLs)."""
+        ...
+
+    def rules(self, obj: Obj) -> Rules:
+        """The header routes, mirrors and sticky session a stored object holds."""
         ...
 
     def in_effect(self, obj: Obj) -> ports.RouteProblem | None:
@@ -165,3 +176,67 @@ def _percents(weights: list[int]) -> list[int]:
     for i in order[: 100 - sum(floors)]:
         floors[i] += 1
     return floors
+
+
+@dataclasses.dataclass(frozen=True)
+class Rules:
+    """The request rules a stored object holds (read back)."""
+
+    header_routes: list[matching.HeaderRoute] = dataclasses.field(default_factory=list)
+    mirrors: list[matching.Mirror] = dataclasses.field(default_factory=list)
+    session_affinity: matching.StickySession | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ReadRule:
+    """One stored rule as a router parsed it: its label (`ruleplan.PlannedRule.label`;
+    "" when unknown), its entries, its one revision (None: weighted), what it mirrors
+    (revision, percent) and the Set-Cookie values its backends add, by revision."""
+
+    label: str
+    entries: list[ruleplan.Entry]
+    revision: str | None
+    mirror: tuple[str, int] | None = None
+    set_cookies: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+def read_rules(rules: Sequence[ReadRule], parse_set_cookie: Any) -> Rules:
+    """Header routes, mirrors and the sticky session from labelled stored rules; rules
+    that copy what another rule sends elsewhere (`X+mirror-M`) only repeat those."""
+    header_routes: list[matching.HeaderRoute] = []
+    mirrors: list[matching.Mirror] = []
+    sticky: matching.StickySession | None = None
+    cookies = [v for r in rules for v in r.set_cookies.items()]
+    for r in rules:
+        role, name, mirrored = ruleplan.parse_label(r.label)
+        entries = ruleplan.minimal(r.entries)
+        if role == "header" and mirrored is None and r.revision and entries:
+            match = [ruleplan.match_of(e) for e in entries if e]
+            header_routes.append(
+                matching.HeaderRoute(name=name, match=match, revision_name=r.revision)
+            )
+        elif role == "mirror" and r.mirror is not None and entries:
+            match = [ruleplan.match_of(e) for e in entries if e]
+            mirrors.append(
+                matching.Mirror(
+                    name=name, percent=r.mirror[1], match=match, revision_name=r.mirror[0]
+                )
+            )
+        elif role == "weighted" and mirrored and r.mirror is not None:
+            mirrors.append(
+                matching.Mirror(name=mirrored, percent=r.mirror[1], revision_name=r.mirror[0])
+            )
+        elif role == "sticky" and mirrored is None and r.revision and len(entries) == 1:
+            (entry,) = entries
+            said = [parse_set_cookie(v) for rev, v in cookies if rev == r.revision]
+            found = [s for s in said if s is not None]
+            if len(entry) == 1 and entry[0].cookie and entry[0].kind == "exact" and found:
+                cookie_name, cookie_value, max_age = found[0]
+                if (cookie_name, cookie_value) == (entry[0].name, entry[0].value):
+                    sticky = matching.StickySession(
+                        cookie_name=cookie_name,
+                        cookie_value=cookie_value,
+                        max_age=max_age if isinstance(max_age, timedelta) else timedelta(0),
+                        revision_name=r.revision,
+                    )
+    return Rules(header_routes, mirrors, sticky)
