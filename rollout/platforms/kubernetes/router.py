@@ -135,13 +135,13 @@ class KubernetesRouter:
                     self.res.delete(other.REF, namespace, name)
         problem = kind.in_effect(stored)
         if problem is None:
-            held = kind.rules(stored)
+            holds = kind.rules(stored)
             return ports.AppliedRoute(
                 traffic=kind.applied(stored),
                 url=url_of(rt),
-                header_routes=held.header_routes,
-                mirrors=held.mirrors,
-                session_affinity=held.session_affinity,
+                header_routes=holds.header_routes,
+                mirrors=holds.mirrors,
+                session_affinity=holds.session_affinity,
                 drift=drift,
             )
         # stored, not in effect: what the data plane still serves is the last split in
