@@ -15,7 +15,8 @@ Istio takes http routes in order, first match wins: this list *is* our precedenc
 order: among the matches of one HTTPRoute that a request meets (all with path `/` here)
 the one with the most header matches wins, list order only breaking ties. So for the
 `gateway-api` router every pair of entries (e of an earlier rule, f of a later one)
-that may match the same request, with f testing more headers than e, gets a *boost*:
+that may match the same request, with f testing more headers than e (and the rules
+sending the request to different places or mirroring it differently), gets a *boost*:
 the earlier rule also matches e ∧ f (a match with the headers of both: as many as f or
 more, so the earlier rule wins the tie by list order). e ∧ f matches a subset of what e
 matches, so the rule's requests are unchanged; only the overlap is decided our way.
@@ -125,15 +126,17 @@ class PlannedRule:
     entries: list[Entry]
     revision: str | None
     mirror: matching.Mirror | None = None
+    combo: bool = False  # copies for `mirror` what the rule of the same name sends elsewhere
     boosts: list[Entry] = dataclasses.field(default_factory=list)
 
     @property
     def label(self) -> str:
-        """How read-back knows the rule: `header-beta`, `header-beta+mirror-shadow`,
-        `sticky`, `weighted+mirror-all`, … (`parse_label` reads it)."""
+        """How read-back knows the rule: `header-beta`, `sticky`, `mirror-shadow`, with
+        `+mirror-M` when it copies every request to mirror M (`weighted+mirror-all`) or
+        `+copy-M` when it is the "S ∧ M" rule (`parse_label` reads it)."""
         own = f"{self.role}-{self.name}" if self.name else self.role
         if self.mirror is not None and self.role != "mirror":
-            own += f"+mirror-{self.mirror.name}"
+            own += f"+{'copy' if self.combo else 'mirror'}-{self.mirror.name}"
         return own
 
     def all_entries(self) -> list[Entry]:
@@ -204,7 +207,7 @@ def plan(
                     f" both match cannot be expressed"
                 )
             elif both:
-                rules.append(PlannedRule(role, name, both, revision, mirror=m))
+                rules.append(PlannedRule(role, name, both, revision, mirror=m, combo=True))
         rules.append(PlannedRule(role, name, entries, revision, mirror=own_mirror))
     for m in active:
         if m.match:
@@ -293,6 +296,8 @@ def _boost(rules: list[PlannedRule]) -> list[str]:
         changed = False
         for i, earlier in enumerate(rules):
             for later in rules[i + 1 :]:
+                if _same_outcome(earlier, later):  # either may win: the request fares alike
+                    continue
                 for e in earlier.all_entries():
                     for f in later.all_entries():
                         if len(f) <= len(e):
@@ -319,11 +324,19 @@ def _boost(rules: list[PlannedRule]) -> list[str]:
     return []
 
 
-def parse_label(label: str) -> tuple[str, str, str | None]:
-    """(role, name, the mirror's name or None) of a `PlannedRule.label`."""
+def _same_outcome(a: PlannedRule, b: PlannedRule) -> bool:
+    """Whether two rules send a request to the same place and copy it alike."""
+    mirror = (a.mirror.name if a.mirror else None) == (b.mirror.name if b.mirror else None)
+    return a.revision is not None and a.revision == b.revision and mirror
+
+
+def parse_label(label: str) -> tuple[str, str, str | None, bool]:
+    """(role, name, the mirror's name or None, whether an "S ∧ M" rule) of a
+    `PlannedRule.label`."""
     own, _, mirror = label.partition("+")
     role, _, name = own.partition("-")
-    return role, name, mirror.partition("-")[2] if mirror.startswith("mirror-") else None
+    kind, _, mirror_name = mirror.partition("-")
+    return role, name, mirror_name or None, kind == "copy"
 
 
 def rules_key(

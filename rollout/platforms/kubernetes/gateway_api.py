@@ -45,14 +45,19 @@ RULES_ANNOTATION = "rollout.dev/rules"  # the label of each rule, in order (read
 
 
 def plan(rt: route.Route) -> ruleplan.Plan:
-    """The rules of `rt` in Gateway API order (boosted), with what cannot be expressed."""
-    return ruleplan.plan(
+    """The rules of `rt` in Gateway API order (boosted), with what cannot be expressed
+    (the HTTPRoute's limits included)."""
+    planned = ruleplan.plan(
         rt.spec.traffic,
         rt.spec.header_routes,
         rt.spec.mirrors,
         rt.spec.session_affinity,
         by_specificity=True,
     )
+    if not planned.problems:
+        backends = len(traffic.weighted(rt))
+        planned.problems.extend(ruleplan.limits(planned.rules, backends))
+    return planned
 
 
 def build(rt: route.Route, *, backend_port: int = owned.SERVICE_PORT) -> Obj:
@@ -167,10 +172,10 @@ def applied(obj: Obj) -> list[split.TrafficStatus]:
             for ref in rule.get("backendRefs") or []
             if ref.get("kind", "Service") == "Service"
         ]
-        role, _, mirrored = ruleplan.parse_label(label)
+        role, _, _, combo = ruleplan.parse_label(label)
         tag = _tag(rule.get("matches") or []) if role in ("tag", "") else None
         if tag is not None:
-            if refs_ and mirrored is None:
+            if refs_ and not combo:
                 tags.append((tag, max(refs_, key=lambda r: r[1])[0]))
         elif not found_weighted and role in ("weighted", ""):
             found_weighted = True

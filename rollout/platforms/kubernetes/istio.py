@@ -156,10 +156,10 @@ def applied(obj: Obj) -> list[split.TrafficStatus]:
             )
             for d in destinations
         ]
-        role, _, mirrored = ruleplan.parse_label(_label(http))
+        role, _, _, combo = ruleplan.parse_label(_label(http))
         tag = _tag(http.get("match") or []) if role in ("tag", "") else None
         if tag is not None:
-            if refs_ and mirrored is None:
+            if refs_ and not combo:
                 tags.append((tag, max(refs_, key=lambda r: r[1])[0]))
         elif not found_weighted and role in ("weighted", "no", ""):
             found_weighted = True

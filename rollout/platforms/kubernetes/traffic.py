@@ -202,15 +202,17 @@ class ReadRule:
 
 def read_rules(rules: Sequence[ReadRule], parse_set_cookie: Any) -> Rules:
     """Header routes, mirrors and the sticky session from labelled stored rules; rules
-    that copy what another rule sends elsewhere (`X+mirror-M`) only repeat those."""
+    that copy what another rule sends elsewhere (`X+copy-M`) only repeat those."""
     header_routes: list[matching.HeaderRoute] = []
     mirrors: list[matching.Mirror] = []
     sticky: matching.StickySession | None = None
     cookies = [v for r in rules for v in r.set_cookies.items()]
     for r in rules:
-        role, name, mirrored = ruleplan.parse_label(r.label)
+        role, name, mirrored, combo = ruleplan.parse_label(r.label)
+        if combo:
+            continue
         entries = ruleplan.minimal(r.entries)
-        if role == "header" and mirrored is None and r.revision and entries:
+        if role == "header" and r.revision and entries:
             match = [ruleplan.match_of(e) for e in entries if e]
             header_routes.append(
                 matching.HeaderRoute(name=name, match=match, revision_name=r.revision)
@@ -226,7 +228,7 @@ def read_rules(rules: Sequence[ReadRule], parse_set_cookie: Any) -> Rules:
             mirrors.append(
                 matching.Mirror(name=mirrored, percent=r.mirror[1], revision_name=r.mirror[0])
             )
-        elif role == "sticky" and mirrored is None and r.revision and len(entries) == 1:
+        elif role == "sticky" and r.revision and len(entries) == 1:
             (entry,) = entries
             said = [parse_set_cookie(v) for rev, v in cookies if rev == r.revision]
             found = [s for s in said if s is not None]
