@@ -14,7 +14,11 @@ Gateway API CRDs would (the HTTPRoute schema, v1): at most 32 `parentRefs` and 1
 HTTPRoute's at most 16 rules (one per tag, plus the weighted rule) and 16
 backendRefs per rule — for the `gateway-api` router, and for a Service that names no
 router (the controller's default router is `gateway-api` unless it is started with
-`--router istio`). `parse_gateway` reads the controller's `--gateway [NAMESPACE/]NAME`.
+`--router istio`). Given a route's header routes, mirrors and sticky session it
+counts their rules too (`ruleplan`: 16 rules, 64 matches per rule, 128 in all, 16
+headers per match) and names what the router cannot express faithfully, for either
+router (the controller refuses such a route; `rollout validate` checks a Service's
+policy through `routefit`). `parse_gateway` reads the controller's `--gateway [NAMESPACE/]NAME`.
 
 Pure data and rules; no I/O.
 """

@@ -1,18 +1,44 @@
 """The Gateway API router (`routing.router: gateway-api`): a Route as a
-`gateway.networking.k8s.io/v1` HTTPRoute, and the split a stored HTTPRoute applies.
+`gateway.networking.k8s.io/v1` HTTPRoute, and the split and request rules a stored
+HTTPRoute applies.
 
-    rules: one per tag  (PathPrefix /, header `Rollout-Tag: <tag>` Exact → that revision)
-           then the catch-all (PathPrefix / → the weighted revision Services)
+    rules, in the order of `ruleplan.plan` (all with path PathPrefix /):
+      per tag            header `Rollout-Tag: <tag>` Exact → that revision
+      per header route   its matches → its revision
+      sticky session     Cookie header regex for NAME=VALUE → the sticky revision
+      per mirror w/ match  its matches → the weighted revisions, RequestMirror filter
+      the catch-all      every request → the weighted revision Services (RequestMirror
+                         for a mirror of every request)
+    plus "S ∧ M" rules (a rule S's matches with a mirror M's, S's revision, M's filter)
+    where M copies what S sends to another revision, and `boosts` (see `ruleplan`).
 
 Decisions:
-- Gateway API ranks header matches above plain ones anyway; tag rules still come
-  first, each with its revision as the only backend (weight 1: all of its requests).
+- Gateway API ranks matches by their number of header matches, list order only
+  breaking ties; `ruleplan` keeps our precedence by adding to an earlier rule the
+  conjunction of its match with a later, more specific one (which matches nothing
+  new), and refuses what no match can say (`RouteRulesUnsupported` in `router.py`).
+- Header matches are Exact or RegularExpression only: a prefix is an anchored,
+  escaped regex, a cookie a regex on the Cookie header (`matchers`, with its limits).
+- Mirroring is the rule-level `RequestMirror` filter with `percent`: that field is in
+  the standard channel since Gateway API v1.3.0 (experimental in v1.2, absent before).
+  An older CRD prunes it silently and the gateway would mirror every request: the
+  read-back then sees no percent (100%) and the Route is not Ready — install v1.3+.
+  RequestMirror is "Extended" support: a gateway without it refuses the route
+  (Accepted=False), which the Route reports.
+- Sticky sessions the Flagger way: every backendRef to the sticky revision carries a
+  `ResponseHeaderModifier` adding `Set-Cookie: NAME=VALUE; Max-Age=N; Path=/`
+  (backendRef filters are Extended support), and the cookie's rule sends it back.
 - With no target carrying traffic the catch-all stays with no backend: the gateway
   answers 500 instead of letting requests fall through to another route.
 - Fields the API server would default are written out (matches, backend kinds,
   weights) so that the read-back compares like with like.
-- Read-back: the first rule without a tag match gives the weights, each rule matching
-  `Rollout-Tag` gives a tag; other rules are ignored. URL: the first concrete hostname.
+- Read-back: the annotation `rollout.dev/rules` names each rule's role (one label per
+  rule, `ruleplan.PlannedRule.label`); what each rule matches, where it sends and what
+  it copies is read from the rule itself — the weighted rule gives the weights, each
+  tag rule a tag, the header-route, mirror and sticky rules the request rules (implied
+  `boost` matches read as nothing). Without the annotation (an object of an older
+  rollout), the first rule without a tag match gives the weights. URL: the first
+  concrete hostname.
 - In effect (`in_effect`), not just stored: the split counts only when, for every
   `parentRef`, the gateway controllers' entries in `status.parents` say `Accepted=True`
   and `ResolvedRefs=True`, each with `observedGeneration` equal to the route's

@@ -1,21 +1,39 @@
 """The Istio router (`routing.router: istio`): a Route as a `networking.istio.io`
-VirtualService, and the split a stored VirtualService applies.
+VirtualService, and the split and request rules a stored VirtualService applies.
 
-    http: one route per tag  (`tag-<tag>`: header `rollout-tag` exact → that revision)
-          then `weighted`    (→ the revision Services by cluster DNS name)
-          or `no-traffic`    (a 100% abort, 503, when no target carries traffic)
+    http, in the order of `ruleplan.plan` (Istio takes the first route that matches):
+      `tag-<tag>`             header `rollout-tag` exact → that revision
+      `header-<name>`         the header route's matches → its revision
+      `sticky`                `cookie` regex for NAME=VALUE → the sticky revision
+      `mirror-<name>`         the mirror's matches → the weighted revisions, `mirror`
+                              + `mirrorPercentage`
+      `weighted`              → the revision Services by cluster DNS name (`+mirror-M`:
+                              with a mirror of every request)
+      or `no-traffic`         (a 100% abort, 503, when no target carries traffic)
+    and `<S>+copy-<M>` before a route S whose requests mirror M copies elsewhere.
 
 Decisions:
-- Istio takes routes in order and requires lower-case header names (`rollout-tag`;
-  HTTP header names are case-insensitive, so clients may send `Rollout-Tag`).
+- Istio takes routes in order, so the list is our precedence as it stands: no boosts,
+  and only what a match cannot hold at all is refused (two conditions on one header,
+  a mirror to a revision with weight — see `ruleplan`).
+- Istio requires lower-case header names (`rollout-tag`; HTTP header names are
+  case-insensitive, so clients may send `Rollout-Tag`); matches use its StringMatch
+  `exact`, `prefix` and `regex` (whole-value RE2) directly, cookies a regex on the
+  `cookie` header (`matchers`).
+- Sticky sessions: the sticky revision's destinations add the Set-Cookie with
+  `headers.response.add`; the `sticky` route sends the cookie back. (Istio's own
+  consistent-hash affinity lives in a DestinationRule and hashes, it does not pin a
+  client to a revision across weight changes: not used.)
 - Istio requires a destination on every route: with no traffic the catch-all aborts
   every request (503) and names the stable Service as its never-reached destination,
   rather than letting requests fall through to another route on the same host.
 - Hosts default to the stable Service's cluster DNS name; gateways are passed as
   given (none: the mesh's sidecars only).
-- Read-back: the first route without a `rollout-tag` match gives the weights (none
-  when it aborts every request), each route matching it gives a tag; a revision is
-  the first label of a destination host. URL: the first concrete host.
+- Read-back: the routes' names give their roles; the weighted route (without our
+  names, the first route without a `rollout-tag` match) gives the weights (none when
+  it aborts every request), each tag route a tag, the header-route, mirror and sticky
+  routes the request rules as their matches, destinations and mirror say; a revision
+  is the first label of a destination host. URL: the first concrete host.
 - In effect (`in_effect`): Istio reports on a VirtualService only when istiod writes
   status (`PILOT_ENABLE_STATUS`, off by default): `status.observedGeneration`, a
   `Reconciled` condition (False while the config still propagates to the proxies,

@@ -7,7 +7,8 @@
 - the object of the route's router — `ROUTERS[name]`, a module implementing
   `traffic.Router`: an `HTTPRoute` (`gateway-api`, `gateway_api.py`) or a
   `VirtualService` (`istio`, `istio.py`) with one weighted rule over the revision
-  Services and a header-matched rule per tag,
+  Services, a header-matched rule per tag, and the route's header routes, mirrors and
+  sticky session (`rollout.api.ruleplan`),
 
 then reads the split back from what the API server stored (`Router.applied`), never
 from what it asked for, and counts it only once it is in effect, not just stored
@@ -21,6 +22,14 @@ or none when a gateway refused the current generation (a refused route is detach
 The router is `route.spec.routing.router`, else the cluster default given to the
 controller (`--router`). A new router is one module and one entry in `ROUTERS` (its
 RBAC use follows from the table).
+
+Request rules the router cannot express faithfully (`routing.route_limits` with the
+route's rules: a mirror to a revision with weight, two conditions on one header, an
+order Gateway API's ranking would overturn, the HTTPRoute's limits) are refused whole:
+nothing is written, the data plane keeps what it held, and the route reports
+`RouteRulesUnsupported` with the reasons (Ready False) — never a partial route. The
+rules are read back from the stored object (`Router.rules`) into `AppliedRoute`, and a
+stored object whose rules differ from the route's is set right as drift.
 
 Gateway API parents: a Route's `routing.parentRefs`, else the controller's
 `--gateway` (`default_gateway`); with neither the HTTPRoute is not written (it would

@@ -7,8 +7,9 @@ the stable Service, and the pieces of a split both routers build and read back.
 A router is a module with `REF` (where its object lives), `build(route)` (the object,
 owned by the Route and labelled `rollout.dev/service` and
 `app.kubernetes.io/managed-by: rollout`), `applied(stored)` (the split the stored
-object asks for), `in_effect(stored)` (None once the data plane has taken it, else
-why not: the reasons below) and `url(stored)` (its first concrete host). `router.py` picks
+object asks for), `rules(stored)` (the header routes, mirrors and sticky session it
+holds, through `read_rules`), `in_effect(stored)` (None once the data plane has taken
+it, else why not: the reasons below) and `url(stored)` (its first concrete host). `router.py` picks
 one from its table by `routing.router`; adding a router is one module and one entry.
 
 Decisions:
@@ -21,7 +22,10 @@ Decisions:
 - A target at 0% is not a weighted backend (a tag still reaches it). Each router
   keeps its catch-all rule when no target carries traffic, so that requests do not
   fall through to another route on the same hostname.
-- Tag rules come first and match the header `Rollout-Tag: <tag>` exactly.
+- Tag rules come first and match the header `Rollout-Tag: <tag>` exactly; header
+  routes, the sticky cookie and mirrors follow, planned once for both routers
+  (`rollout.api.ruleplan`). A route whose rules a router cannot express is not
+  written (`RULES_UNSUPPORTED`).
 - Read-back reports what a stored object splits, for drift detection: weights are
   turned into percents summing to 100 (largest remainder); a tag's URL is the
   object's first concrete hostname/host (send the header there), None without one.
