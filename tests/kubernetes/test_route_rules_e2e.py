@@ -198,3 +198,20 @@ def test_a_combination_the_router_cannot_express_is_refused_and_not_written(
     ok, reason, message = ready(rt, applied)
     assert (ok, reason) == (False, traffic.RULES_UNSUPPORTED)
     assert message.startswith("the gateway-api router cannot apply this route: ")
+
+
+def test_rule_labels_removed_behind_our_back_are_restored(
+    mesh_crds: kubeemu.Emulator,
+    gateway: gateways.GatewayController,
+    kube_router: router.KubernetesRouter,
+) -> None:
+    """Without the annotation naming its rules the HTTPRoute reads back no header route:
+    the next apply writes the labels back with the rules, and the Route is Ready again."""
+    rt = a_route("gateway-api")
+    in_effect(kube_router, rt)
+    custom = rest.Resources(mesh_crds.api_client(user_agent="someone-else"))
+    patch = {"metadata": {"annotations": {router.gateway_api.RULES_ANNOTATION: None}}}
+    custom.patch(router.gateway_api.REF, "default", "web", patch)
+    applied = kube_router.apply(rt)
+    assert "changed outside rollout" in applied.drift
+    assert ready(rt, in_effect(kube_router, rt))[0]

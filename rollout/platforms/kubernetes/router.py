@@ -180,7 +180,9 @@ class KubernetesRouter:
         # ours by fingerprint, yet another split: edited by someone else — set it right
         name = body["metadata"]["name"]
         found = ", ".join(f"{t.revision_name}={t.percent}%" for t in applied) or "nothing"
-        patch = {"spec": body["spec"]}
+        patch: dict[str, Any] = {"spec": body["spec"]}
+        if body["metadata"].get("annotations"):  # the rules' labels, if they were edited too
+            patch["metadata"] = {"annotations": body["metadata"]["annotations"]}
         stored = self.res.patch(kind.REF, namespace, name, patch)
         return (
             stored,
