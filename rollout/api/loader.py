@@ -19,7 +19,7 @@ import os
 import pathlib
 from collections.abc import Iterable
 
-from rollout.api import base, documents, limits, routefit, service
+from rollout.api import base, documents, limits, route, routefit, routing, service
 
 __all__ = ["load_paths", "route_rule_problems", "unknown_policies"]
 
@@ -128,12 +128,33 @@ def unknown_policies(docs: list[documents.Document]) -> list[documents.Diagnosti
 def route_rule_problems(docs: list[documents.Document]) -> list[documents.Diagnostic]:
     """An error for each Service whose policy (in this run) asks for request rules its
     router cannot express (`routefit`): at the Service's `spec.policy` and at the
-    policy's step. A Service naming no router is checked for gateway-api, the
-    controller's default unless it runs with `--router istio`."""
+    policy's step; and for each Route whose rules its router cannot express. A Service
+    naming no router is checked for gateway-api, the controller's default unless it
+    runs with `--router istio`."""
     policies = [d for d in docs if d.resource.kind == "RolloutPolicy"]
     found = []
     for doc in docs:
         obj = doc.resource
+        if isinstance(obj, route.Route):  # a Route written out: its rules as they stand
+            rt = obj.spec
+            for limit in routing.route_limits(
+                rt.routing,
+                rt.traffic,
+                (),
+                header_routes=rt.header_routes,
+                mirrors=rt.mirrors,
+                sticky=rt.session_affinity,
+            ):
+                at = (
+                    "mirrors"
+                    if rt.mirrors
+                    else "headerRoutes"
+                    if rt.header_routes
+                    else "sessionAffinity"
+                )
+                line = doc.line_of(("spec", at))
+                found.append(documents.Diagnostic(doc.path, line, "spec", limit.message))
+            continue
         if not isinstance(obj, service.Service) or obj.spec.policy is None:
             continue
         namespace = obj.metadata.namespace

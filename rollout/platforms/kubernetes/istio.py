@@ -229,7 +229,7 @@ def rules(obj: Obj) -> traffic.Rules:
                 set_cookies=cookies,
             )
         )
-    return traffic.read_rules(read, matchers.parse_set_cookie)
+    return traffic.read_rules(read)
 
 
 def _entry(match: Obj) -> ruleplan.Entry | None:

@@ -38,12 +38,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Sequence
-from datetime import timedelta
 from typing import Any, Protocol
 
 from rollout.api import matching, names, route, ruleplan, split
 from rollout.platforms import ports
-from rollout.platforms.kubernetes import owned, refs
+from rollout.platforms.kubernetes import matchers, owned, refs
 
 __all__ = [
     "NOT_ACCEPTED",
@@ -204,7 +203,7 @@ class ReadRule:
     set_cookies: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
-def read_rules(rules: Sequence[ReadRule], parse_set_cookie: Any) -> Rules:
+def read_rules(rules: Sequence[ReadRule]) -> Rules:
     """Header routes, mirrors and the sticky session from labelled stored rules; rules
     that copy what another rule sends elsewhere (`X+copy-M`) only repeat those."""
     header_routes: list[matching.HeaderRoute] = []
@@ -234,7 +233,7 @@ def read_rules(rules: Sequence[ReadRule], parse_set_cookie: Any) -> Rules:
             )
         elif role == "sticky" and r.revision and len(entries) == 1:
             (entry,) = entries
-            said = [parse_set_cookie(v) for rev, v in cookies if rev == r.revision]
+            said = [matchers.parse_set_cookie(v) for rev, v in cookies if rev == r.revision]
             found = [s for s in said if s is not None]
             if len(entry) == 1 and entry[0].cookie and entry[0].kind == "exact" and found:
                 cookie_name, cookie_value, max_age = found[0]
@@ -242,7 +241,7 @@ def read_rules(rules: Sequence[ReadRule], parse_set_cookie: Any) -> Rules:
                     sticky = matching.StickySession(
                         cookie_name=cookie_name,
                         cookie_value=cookie_value,
-                        max_age=max_age if isinstance(max_age, timedelta) else timedelta(0),
+                        max_age=max_age,
                         revision_name=r.revision,
                     )
     return Rules(header_routes, mirrors, sticky)
