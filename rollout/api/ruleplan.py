@@ -65,6 +65,7 @@ __all__ = [
     "cond_of",
     "condition_of",
     "entries_of",
+    "gateway_length",
     "limits",
     "match_of",
     "minimal",
@@ -78,6 +79,8 @@ MAX_MATCHES_TOTAL = 128  # HTTPRoute: matches across all rules (a CEL rule of th
 MAX_HEADERS = 16  # HTTPRoute: header matches per match
 MAX_RULES = 16
 MAX_BACKENDS = 16
+MAX_HEADER_VALUE = 4096  # HTTPRoute: a header match's value
+_RE2_SPECIAL = frozenset("\\.+*?()|[]{}^$")  # what `matchers.escape` puts a backslash before
 
 Kind = Literal["exact", "prefix", "regex"]
 Role = Literal["tag", "header", "sticky", "mirror", "weighted"]
@@ -370,6 +373,22 @@ def match_of(entry: Entry) -> matching.Match:
     return matching.Match(all=[condition_of(c) for c in entry])
 
 
+def gateway_length(c: Cond) -> int:
+    """The length of the HTTPRoute header match value `matchers` writes for `c`."""
+
+    def escaped(text: str) -> int:
+        return len(text) + sum(ch in _RE2_SPECIAL for ch in text)
+
+    if c.cookie:  # ^(?:.*;\s*)?NAME=VALUE(?:\s*;.*)?$
+        body = escaped(c.value) if c.kind == "exact" else len(c.value) + 4
+        return 24 + escaped(c.name) + 1 + body
+    if c.kind == "exact" and c.value:
+        return len(c.value)
+    if c.kind == "prefix":  # ^PREFIX.*$
+        return escaped(c.value) + 4
+    return len(c.value) + 6  # ^(?:REGEX)$
+
+
 def minimal(entries: Sequence[Entry]) -> list[Entry]:
     """The entries without those another entry implies (a superset of its conditions):
     what a rule matches, written once — boosts read back as nothing."""
@@ -402,6 +421,21 @@ def limits(rules: Sequence[PlannedRule], backends: int) -> list[str]:
                 f"the {r.label} rule needs a match of {wide} headers: an HTTPRoute match"
                 f" holds at most {MAX_HEADERS}"
             )
+    long = sorted(
+        {
+            c
+            for r in rules
+            for e in r.all_entries()
+            for c in e
+            if gateway_length(c) > (MAX_HEADER_VALUE)
+        }
+    )
+    for c in long:
+        found.append(
+            f"the {'cookie' if c.cookie else 'header'} {c.name} condition is"
+            f" {gateway_length(c)} characters as an HTTPRoute header match (escaped,"
+            f" anchored): at most {MAX_HEADER_VALUE}"
+        )
     total = sum(len(r.all_entries()) for r in rules)
     if total > MAX_MATCHES_TOTAL:
         found.append(f"{total} matches in all: an HTTPRoute holds at most {MAX_MATCHES_TOTAL}")

@@ -453,6 +453,11 @@ REFUSED = {
         ("gateway-api",),
         "would outrank the header-cookie rule",
     ),
+    "a-cookie-regex-longer-than-a-header-match-holds": (
+        {"header_routes": [{"name": "long", "match": [{"cookie": "c", "exact": "." * 2100}]}]},
+        ("gateway-api",),
+        "characters as an HTTPRoute header match",
+    ),
     "more-rules-than-an-httproute-holds": (
         {
             "header_routes": [
@@ -687,3 +692,21 @@ def test_any_combination_is_refused_or_routed_as_our_precedence(fields: Doc) -> 
             assert causes("HTTPRoute", obj) == []
         for headers in _small_pool():
             assert evaluate(obj, headers) == ours(rt, headers), (router, headers)
+
+
+@pytest.mark.parametrize(
+    "cond",
+    [
+        ruleplan.Cond(True, "c.x", "exact", "a+b (c)"),
+        ruleplan.Cond(True, "c", "regex", "[0-9]+"),
+        ruleplan.Cond(False, "x-a", "exact", "v"),
+        ruleplan.Cond(False, "x-a", "exact", ""),
+        ruleplan.Cond(False, "x-a", "prefix", "a.b$"),
+        ruleplan.Cond(False, "x-a", "regex", "a|b"),
+    ],
+    ids=repr,
+)
+def test_the_plan_counts_header_values_as_the_builder_writes_them(cond: ruleplan.Cond) -> None:
+    """ruleplan.gateway_length (the limit route_limits checks) is the written length."""
+    written = gateway_api.header_match(cond)["value"]
+    assert ruleplan.gateway_length(cond) == len(written), written

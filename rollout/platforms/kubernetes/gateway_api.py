@@ -59,7 +59,17 @@ from rollout.api import matching, names, route, routing, ruleplan, split
 from rollout.platforms import ports
 from rollout.platforms.kubernetes import matchers, owned, refs, traffic
 
-__all__ = ["REF", "RULES_ANNOTATION", "applied", "build", "in_effect", "plan", "rules", "url"]
+__all__ = [
+    "REF",
+    "RULES_ANNOTATION",
+    "applied",
+    "build",
+    "header_match",
+    "in_effect",
+    "plan",
+    "rules",
+    "url",
+]
 
 Obj = owned.Obj
 
@@ -144,10 +154,11 @@ _EVERY_PATH = {"path": {"type": "PathPrefix", "value": "/"}}
 def _match(entry: ruleplan.Entry) -> Obj:
     if not entry:
         return dict(_EVERY_PATH)
-    return {**_EVERY_PATH, "headers": [_header(c) for c in entry]}
+    return {**_EVERY_PATH, "headers": [header_match(c) for c in entry]}
 
 
-def _header(c: ruleplan.Cond) -> Obj:
+def header_match(c: ruleplan.Cond) -> Obj:
+    """One condition as an HTTPRoute header match (`matchers` for the regexes)."""
     if c.cookie:
         value = matchers.cookie_regex(c.name, c.kind, c.value)
         return {"type": "RegularExpression", "name": matchers.COOKIE_HEADER, "value": value}
