@@ -34,7 +34,8 @@ on `gateway-api` only:
 - a boost that cannot be written (the two entries test one header with different
   conditions that may both hold) — the gateway would rank them by header count, not
   by our precedence — and the HTTPRoute's limits: 16 rules, 64 matches per rule, 128
-  matches in all, 16 headers per match, 16 backendRefs per rule.
+  matches in all, 16 headers per match, 16 backendRefs per rule, 4096 characters per
+  header match value as written (escaped and anchored: `gateway_length`).
 
 Whether two entries "may match the same request" is decided conservatively: they
 cannot only when one header (or cookie) is compared in both in ways that exclude each
