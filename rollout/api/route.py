@@ -6,7 +6,8 @@ per tag and each target's readiness; `status.lastDrift` when and how the data pl
 was last found changed by someone else (and set right).
 
 `traffic_ready` is the rule of the Route's Ready condition: True (`TrafficApplied`)
-only when the data plane applies the split asked for *and* every target with weight
+only when the data plane applies the split asked for — and the header routes, mirrors
+and sticky session (read back, `rules_applied`) — *and* every target with weight
 is ready there. Otherwise False, with the reason: the router's own problem
 (`EndpointsPending`, `ProxyDown`, …), `TrafficNotApplied` (another split is
 applied), or `TrafficNotServed` (targets with weight have no ready endpoint).
@@ -82,9 +83,12 @@ class RouteStatus(base.ApiModel, condition.ReadyConditions):
         problem: tuple[str, str] | None,
         now: datetime,
         generation: int | None,
+        rules_applied: bool = True,
     ) -> None:
         """Ready as `traffic_ready` says of `self.traffic` (what the router applied)."""
-        ok, reason, message = traffic_ready(wanted, self.traffic, problem=problem)
+        ok, reason, message = traffic_ready(
+            wanted, self.traffic, problem=problem, rules_applied=rules_applied
+        )
         value = condition.ConditionStatus.TRUE if ok else condition.ConditionStatus.FALSE
         self.set_ready(value, reason, message, now=now, generation=generation)
 
@@ -94,12 +98,19 @@ def traffic_ready(
     applied: list[split.TrafficStatus],
     *,
     problem: tuple[str, str] | None = None,
+    rules_applied: bool = True,
 ) -> tuple[bool, str, str]:
     """The Route's Ready condition as (status, reason, message); see the module docstring."""
     if problem is not None:
         return (False, *problem)
     if not split.same_split(applied, wanted):
         message = "the router reports a different split than the route asks for"
+        return False, "TrafficNotApplied", message
+    if not rules_applied:
+        message = (
+            "the router reports other header routes, mirrors or sticky session than the"
+            " route asks for"
+        )
         return False, "TrafficNotApplied", message
     down = split.unserved(applied)
     if down:

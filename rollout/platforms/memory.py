@@ -181,7 +181,13 @@ class MemoryRouter:
                         tuple((t.revision_name, t.percent) for t in traffic),
                     )
                 )
-            return ports.AppliedRoute(list(traffic), url=f"memory://{key[0]}/{key[1]}")
+            return ports.AppliedRoute(
+                list(traffic),
+                url=f"memory://{key[0]}/{key[1]}",
+                header_routes=list(rt.spec.header_routes),
+                mirrors=[m for m in rt.spec.mirrors if m.percent > 0],
+                session_affinity=rt.spec.session_affinity,
+            )
 
     def remove(self, namespace: str, name: str) -> None:
         with self._lock:

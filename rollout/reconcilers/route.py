@@ -2,7 +2,9 @@
 actually applied.
 
 `status.traffic` is what the router reads back, never what was asked, with each
-target's readiness where the router knows it; Ready is `route.traffic_ready`: True
+target's readiness where the router knows it (and `status.headerRoutes`, `mirrors`,
+`sessionAffinity` the request rules it reads back, kept as they were while the router
+reports a problem); Ready is `route.traffic_ready`: True
 (`TrafficApplied`) only when that equals `spec.traffic` and every target with weight
 is served. When the router could not apply the split now (`AppliedRoute.problem`:
 the runtime has not confirmed an endpoint yet, the proxy is down) Ready is False with
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from rollout.api import route
+from rollout.api import route, ruleplan
 from rollout.reconcilers import base
 from rollout.store import errors
 
@@ -53,6 +55,13 @@ def reconcile(ctx: base.Context, key: base.Key) -> base.Result:
     status = rt.status.model_copy()
     status.observed_generation = rt.metadata.generation
     status.traffic = applied.traffic
+    if problem is None:  # with a problem the data plane keeps what it held: so does the status
+        status.header_routes = list(applied.header_routes)
+        status.mirrors = list(applied.mirrors)
+        status.session_affinity = applied.session_affinity
+    spec = rt.spec
+    held = ruleplan.rules_key(status.header_routes, status.mirrors, status.session_affinity)
+    wanted = ruleplan.rules_key(spec.header_routes, spec.mirrors, spec.session_affinity)
     if applied.url is not None or problem is None:
         status.url = applied.url
     if applied.drift:
@@ -62,6 +71,7 @@ def reconcile(ctx: base.Context, key: base.Key) -> base.Result:
         problem=(problem.reason, problem.message) if problem is not None else None,
         now=now,
         generation=rt.metadata.generation,
+        rules_applied=held == wanted,
     )
     base.write_status(ctx, rt, status)
     return base.Result(retry_after(status, now) if problem is not None else RESYNC)
