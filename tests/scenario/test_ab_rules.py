@@ -105,7 +105,8 @@ def test_a_good_canary_passes_the_ab_test_and_is_promoted() -> None:
     env.until(lambda: phase(env, name) is Phase.SUCCEEDED, within=900, step=1)
     rel = env.get_release(name)
     ab = next(e for e in rel.status.history if e.event == "StepAdvanced" and e.step_index == 2)
-    assert ab.weights is not None and ab.weights.canary == 0  # judged at weight 0
+    assert ab.weights is not None
+    assert ab.weights.canary == 0
     assert env.split() == {"web-00002": 100}
     rt = env.route()
     assert route.Rules.of(rt.spec) == route.Rules() == route.Rules.of(rt.status)

@@ -195,7 +195,8 @@ def test_the_cookie_names_the_attempt() -> None:
     """A retried release's cookie is another: the first attempt's never pins it."""
     first = decide(decide(ReleaseStatus(), 0), 1)
     second = decide(decide(ReleaseStatus(), 0, attempt=2), 1, attempt=2)
-    assert first.session_affinity is not None and second.session_affinity is not None
+    assert first.session_affinity is not None
+    assert second.session_affinity is not None
     assert first.session_affinity.cookie_value != second.session_affinity.cookie_value
 
 
@@ -224,7 +225,8 @@ def test_the_pause_clock_starts_once_the_rules_are_applied() -> None:
         status = decide(status, t, echo=False)
     assert status.step_index == 1
     status = decide(status, 300)
-    assert status.step_index == 2 and status.step_started_at == T0 + timedelta(seconds=300)
+    assert status.step_index == 2
+    assert status.step_started_at == T0 + timedelta(seconds=300)
     assert decide(status, 340).step_index == 2
     assert decide(status, 361).step_index > 2
 
