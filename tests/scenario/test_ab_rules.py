@@ -7,6 +7,7 @@ while the release runs, its data plane reads them back, and they are gone at the
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from conftest import Env
 from rollout.api import route
 from rollout.api.release import Phase
 from rollout.controller import manager
-from rollout.platforms import sim
+from rollout.platforms import memory, ports, sim
 from rollout.store import memory as memory_store
 
 BETA = [{"header": "X-Beta", "exact": "1"}]
@@ -123,3 +124,42 @@ def test_a_bad_canary_fails_the_ab_test_and_rolls_back_before_any_weight() -> No
     rt = env.route()
     assert rt.spec.session_affinity is None  # sticky clients go back to the stable
     assert route.Rules.of(rt.spec) == route.Rules() == route.Rules.of(rt.status)
+
+
+class DropsMirrors(memory.MemoryRouter):
+    """A data plane that cannot mirror: it applies the rest and reads back no mirror."""
+
+    def apply(self, rt: route.Route) -> ports.AppliedRoute:
+        return dataclasses.replace(super().apply(rt), mirrors=[])
+
+
+def test_a_rule_the_data_plane_does_not_hold_holds_the_release() -> None:
+    """The Route is not Ready (naming the mirror), the release stays at the mirror step
+    and its analysis does not start; past the progress deadline it rolls back."""
+    env = Env()
+    env.platform = dataclasses.replace(env.platform, router=DropsMirrors(env.clock))
+    env.controller = manager.Controller(env.store, env.platform, env.clock)
+    policy = {
+        **POLICY,
+        "spec": {
+            "progressDeadline": "2m",
+            "steps": [{"setMirror": {"name": "shadow", "percent": 10}}, {"pause": {}}],
+        },
+    }
+    env.apply(policy)
+    env.apply(env.service(policy="ab"))
+    env.until(lambda: env.split() == {"web-00001": 100}, within=30)
+    env.apply(env.service(policy="ab", version="v2"))
+    env.until(lambda: env.releases(), within=10)
+    name = env.releases()[0].metadata.name
+    env.until(lambda: env.get_release(name).status.mirrors, within=30)
+    env.advance(30)
+    obj = env.store.get("Route", "default", "web")
+    assert isinstance(obj, route.Route)
+    ready = obj.status.ready_condition()
+    assert ready is not None
+    assert ready.reason == "TrafficNotApplied"
+    assert "mirror shadow is not applied" in ready.message
+    rel = env.get_release(name)
+    assert (rel.status.phase, rel.status.step_index) == (Phase.PROGRESSING, 0)
+    env.until(lambda: phase(env, name) is Phase.ROLLED_BACK, within=300)
