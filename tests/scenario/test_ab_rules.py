@@ -163,3 +163,10 @@ def test_a_rule_the_data_plane_does_not_hold_holds_the_release() -> None:
     rel = env.get_release(name)
     assert (rel.status.phase, rel.status.step_index) == (Phase.PROGRESSING, 0)
     env.until(lambda: phase(env, name) is Phase.ROLLED_BACK, within=300)
+    stuck = next(
+        e for e in env.get_release(name).status.history if e.event == "ProgressDeadlineExceeded"
+    )
+    assert stuck.message == (
+        "traffic weights were not applied within the progress deadline; the route reads"
+        " back other request rules: mirror shadow is not applied"
+    )
