@@ -236,3 +236,31 @@ def test_rules_not_applied_past_the_deadline_roll_back() -> None:
     for t in range(1, 700, 30):
         status = decide(status, t, echo=False)
     assert status.phase in (Phase.ROLLING_BACK, Phase.ROLLED_BACK)
+
+
+def test_every_field_reaches_the_route() -> None:
+    """Each field of the steps and of sessionAffinity acts: it is in what the release asks
+    the Route to carry."""
+    policy = policyspec.RolloutPolicySpec.model_validate(
+        {
+            "sessionAffinity": {"cookieName": "ab", "maxAge": "2h"},
+            "steps": [
+                route_step("beta", BETA),
+                {"setMirror": {"name": "some", "percent": 7, "match": GAMMA}},
+            ],
+        }
+    )
+    release_spec = spec().model_copy(update={"policy": policy})
+    asked = rules.for_step(release_spec, policy.expanded_steps(), 1, attempt=3)
+    (header,) = asked.header_routes
+    assert (header.name, header.match[0].header, header.match[0].exact) == ("beta", "X-Beta", "1")
+    assert header.revision_name == "web-00002"
+    (mirror,) = asked.mirrors
+    assert (mirror.name, mirror.percent, mirror.match[0].regex) == ("some", 7, "g.*")
+    sticky = asked.session_affinity
+    assert sticky is not None
+    assert (sticky.cookie_name, sticky.cookie_value, sticky.max_age) == (
+        "ab",
+        "web-00002-3",
+        timedelta(hours=2),
+    )
