@@ -68,9 +68,9 @@ def weights_ahead(m: Model) -> bool:
     index = m.status.step_index + 1
     if m.obs.applied is None or index >= len(m.steps):
         return False
-    return m.obs.applied == steps.weights(
-        steps.weight_at(m.steps, index)
-    ) and m.obs.applied_rules == rules.for_step(m.spec, m.steps, index, attempt=m.obs.attempt)
+    next_weights = steps.weights(steps.weight_at(m.steps, index))
+    next_rules = rules.for_step(m.spec, m.steps, index, attempt=m.obs.attempt)
+    return m.obs.applied == next_weights and m.obs.applied_rules == next_rules
 
 
 def weights_stuck(m: Model) -> bool:
