@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 
 from rollout.api import durations
-from rollout.release import hooks, table
+from rollout.release import hooks, rules, table
 from rollout.release.model import Model
 from rollout.release.summary import describe, position
 
@@ -28,6 +28,15 @@ __all__ = ["FIELDS", "describe", "event_message", "position"]
 def _split(m: Model) -> str:
     weights = m.status.weights
     return f": stable {weights.stable}% / canary {weights.canary}%" if weights else ""
+
+
+def _rules_held(m: Model) -> str:
+    """What the Route holds of the step's request rules when it differs from what the
+    step asked: "; the route reads back other request rules: mirror shadow is not
+    applied" (asked is the step's, whatever the row's callbacks asked since)."""
+    asked = rules.for_step(m.spec, m.steps, m.status.step_index, attempt=m.obs.attempt)
+    differs = asked.difference(m.obs.applied_rules)
+    return f"; the route reads back other request rules: {differs}" if differs else ""
 
 
 # The fields a row's message template may name, each from the decision in progress.
@@ -47,6 +56,8 @@ FIELDS: dict[str, Callable[[Model, table.Row], object]] = {
     "deadline": lambda m, row: durations.format_duration(m.policy.progress_deadline),
     "superseded_by": lambda m, row: m.obs.superseded_by,
     "route_problem": lambda m, row: m.obs.route_problem,
+    # "; the route reads back other request rules: mirror shadow is not applied", or ""
+    "rules_held": lambda m, row: _rules_held(m),
     "by": lambda m, row: m.by or "a user",
     # "waiting for confirm-promotion (last: HTTP 403 from https://gate.example/…)"
     "gate": lambda m, row: hooks.describe_wait(m.policy, m.status),

@@ -15,7 +15,7 @@ import pytest
 from kubecluster import wait_for
 from kubeemu import gateways, rawclient
 
-from rollout.api import route, ruleplan
+from rollout.api import route
 from rollout.platforms import ports
 from rollout.platforms.kubernetes import rest, router, traffic
 
@@ -96,11 +96,13 @@ def kube_router(mesh_crds: kubeemu.Emulator) -> router.KubernetesRouter:
 def ready(rt: route.Route, applied: ports.AppliedRoute) -> tuple[bool, str, str]:
     """The Route's Ready as the Route reconciler decides it from the router's answer."""
     spec = rt.spec
-    held = ruleplan.rules_key(applied.header_routes, applied.mirrors, applied.session_affinity)
-    wanted = ruleplan.rules_key(spec.header_routes, spec.mirrors, spec.session_affinity)
     problem = (applied.problem.reason, applied.problem.message) if applied.problem else None
     return route.traffic_ready(
-        spec.traffic, applied.traffic, problem=problem, rules_applied=held == wanted
+        spec.traffic,
+        applied.traffic,
+        problem=problem,
+        wanted_rules=route.Rules.of(spec),
+        applied_rules=route.Rules.of(applied),
     )
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from rollout.api import matching, route, ruleplan, split
+from rollout.platforms import ports
 
 
 def hr(name: str, *match: dict[str, Any], rev: str = "web-00002") -> matching.HeaderRoute:
@@ -49,8 +50,12 @@ B = {"cookie": "b", "regex": "[0-9]+"}
     ],
 )
 def test_rules_key(wanted: Any, held: Any, same: bool) -> None:
-    """Compared as the data planes hold them: names without case, matches as sets."""
+    """Compared as the data planes hold them: names without case, matches as sets —
+    by the key, and by the Route's Ready (`Rules.difference`)."""
     assert (ruleplan.rules_key(*wanted, None) == ruleplan.rules_key(*held, None)) is same
+    held_rules = route.Rules.of(ports.AppliedRoute([], header_routes=held[0], mirrors=held[1]))
+    asked = route.Rules.of(ports.AppliedRoute([], header_routes=wanted[0], mirrors=wanted[1]))
+    assert (asked.difference(held_rules) is None) is same
 
 
 def test_ready_is_false_while_the_router_holds_other_rules() -> None:
@@ -58,6 +63,9 @@ def test_ready_is_false_while_the_router_holds_other_rules() -> None:
     wanted = [split.TrafficTarget(revision_name="web-00001", percent=100)]
     applied = [split.TrafficStatus(revision_name="web-00001", percent=100, ready=True)]
     assert route.traffic_ready(wanted, applied) == (True, "TrafficApplied", "")
-    ok, reason, message = route.traffic_ready(wanted, applied, rules_applied=False)
+    rules = route.Rules(mirrors=(mirror("m", 10),))
+    ok, reason, message = route.traffic_ready(
+        wanted, applied, wanted_rules=rules, applied_rules=route.Rules()
+    )
     assert (ok, reason) == (False, "TrafficNotApplied")
-    assert "header routes, mirrors or sticky session" in message
+    assert "mirror m is not applied" in message
