@@ -16,21 +16,20 @@ import http.server
 import json
 import math
 import os
-import pathlib
 import socket
 import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import aiohttp
 import pytest
 from prometheus_client import parser
+from proxyharness import HarnessClient
 
 from rollout.api import matching
-from rollout.platforms.local import processes
 from rollout.platforms.local.proxy import client
 
 NS = "default"
@@ -101,49 +100,6 @@ class Upstream:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(WAIT)
-
-
-def write_run_file(state_dir: pathlib.Path, namespace: str, revision: str, port: int) -> None:
-    """What the local runtime writes for a revision: its port, served by a live process
-    (this test process, where the upstream servers run)."""
-    path = state_dir / "run" / f"{namespace}.{revision}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    start = processes.proc_start(os.getpid())
-    assert start is not None
-    record = processes.RunRecord(pid=os.getpid(), port=port, started_at="now", proc_start=start)
-    processes.write_run_file(path, record)
-
-
-class HarnessClient(client.ProxyClient):
-    """The admin client, with the run files the runtime would have written."""
-
-    def __init__(self, adopted: client.ProxyClient, state_dir: pathlib.Path) -> None:
-        super().__init__(adopted.admin_url, token=adopted.token, pid=adopted.pid)
-        self.state_dir = state_dir
-
-    def put_route(
-        self,
-        namespace: str,
-        service: str,
-        *,
-        port: int | None,
-        targets: Sequence[client.RouteTarget],
-        header_routes: Sequence[matching.HeaderRoute] = (),
-        mirrors: Sequence[matching.Mirror] = (),
-        session_affinity: matching.StickySession | None = None,
-    ) -> client.Route:
-        for t in targets:
-            if t.url is not None:
-                write_run_file(self.state_dir, namespace, t.revision, int(t.url.rsplit(":", 1)[1]))
-        return super().put_route(
-            namespace,
-            service,
-            port=port,
-            targets=targets,
-            header_routes=header_routes,
-            mirrors=mirrors,
-            session_affinity=session_affinity,
-        )
 
 
 @pytest.fixture(scope="module")
