@@ -139,8 +139,9 @@ def _traffic(
     svc: service.Service, rt: route.Route | None, rel: release.Release | None
 ) -> tuple[Split, ...]:
     targets = rt.status.traffic if rt is not None else svc.status.traffic
-    canary = rel.spec.canary_revision if rel is not None else None
-    roles = {svc.status.stable_revision: "stable", canary: "canary"}
+    roles = {rel.spec.canary_revision: "canary"} if rel is not None else {}
+    if svc.status.stable_revision is not None:  # a promoted canary is the stable now
+        roles[svc.status.stable_revision] = "stable"
     return tuple(
         Split(t.revision_name, t.percent, t.tag or "", roles.get(t.revision_name, ""))
         for t in targets

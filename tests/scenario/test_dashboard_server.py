@@ -22,6 +22,7 @@ from conftest import Env
 
 from rollout.api.release import Phase
 from rollout.cli.dashboard import guard, server, source
+from rollout.views import board, pages
 
 GATED = [{"setWeight": 20}, {"pause": {}}, {"setWeight": 50}, {"pause": {}}]
 PROMOTE = "/ns/default/services/web/promote"
@@ -251,3 +252,59 @@ def test_static_files_come_from_the_package(env: Env, dashboard) -> None:
     assert status == 200
     assert "EventSource" in script
     assert client.request("GET", "/static/../../etc/passwd")[0] == 404
+
+
+ANALYSED = [{"setWeight": 20}, {"analysis": {"duration": "1m"}}, {"setWeight": 50}]
+METRICS = {
+    "interval": "10s",
+    "metrics": [
+        {
+            "name": "errors-vs-stable",
+            "provider": {"local": {"stat": "errors"}},
+            "compare": {"against": "stable", "method": "sequential", "alpha": 0.01},
+        },
+        {
+            "name": "error-rate",
+            "provider": {"local": {"stat": "error_rate"}},
+            "thresholds": {"max": 0.05},
+        },
+    ],
+}
+
+
+def test_readings_are_recorded_as_they_come_and_charted_against_their_gate(env: Env) -> None:
+    """The status keeps one reading per metric; the source records each new one it
+    sees, and the release page charts them: the e-value against 1/alpha, the rate
+    against its max."""
+    env.apply(
+        {
+            "apiVersion": "rollout.dev/v1alpha1",
+            "kind": "RolloutPolicy",
+            "metadata": {"name": "analysed"},
+            "spec": {"steps": ANALYSED, "analysis": METRICS, "progressDeadline": "5m"},
+        }
+    )
+    env.apply(env.service(policy="analysed"))
+    env.until(lambda: env.split() == {"web-00001": 100}, within=10)
+    src = source.Source(env.store, clock=env.clock, namespace=None)
+    env.apply(env.service(policy="analysed", version="v2"))
+    env.until(lambda: env.releases(), within=10)
+    name = env.releases()[0].metadata.name
+    for _ in range(8):  # the dashboard looks whenever the store changed
+        env.advance(10)
+        if src.changed():
+            src.look()
+    rel = env.get_release(name)
+    readings = src.readings_of(rel)
+    assert set(readings) == {"errors-vs-stable", "error-rate"}
+    assert len(readings["errors-vs-stable"]) >= 3
+    assert all(r.verdict == "Passed" for r in readings["error-rate"])
+    snap = src.look()
+    svc = snap.find("default", "web")
+    assert svc is not None
+    page = board.release_page(svc, rel, snap.at, readings=dict(readings), recorded_since=src.since)
+    html = pages.release(page, csrf="t", read_only=True, now=snap.at)
+    assert 'data-gate="line" data-value="100"' in html  # 1/alpha
+    assert 'data-gate="max" data-value="0.05"' in html
+    assert html.count('class="reading v-passed"') >= len(readings["errors-vs-stable"])
+    assert "Readings as this dashboard saw them since" in html

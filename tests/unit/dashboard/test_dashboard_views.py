@@ -379,3 +379,11 @@ def test_the_layout_embeds_the_csrf_token_and_the_local_script() -> None:
     assert '<meta name="csrf-token" content="TOK">' in html
     assert 'src="/static/dashboard.js"' in html
     assert "http" not in html.split("<main")[0]
+
+
+def test_a_promoted_canary_is_drawn_as_the_stable() -> None:
+    """Once the service's stable revision is the release's canary, its role is stable."""
+    promoted = svc().model_copy(deep=True)
+    promoted.status.stable_revision = "web-00002"
+    c = board.card(promoted, rel(Phase.SUCCEEDED), NOW)
+    assert [(t.revision, t.role) for t in c.traffic] == [("web-00001", ""), ("web-00002", "stable")]
