@@ -226,6 +226,10 @@ def test_a_change_in_the_store_reaches_an_open_stream_within_a_second(env: Env, 
     """The poller sees the write and the stream says `change`."""
     name = paused_release(env)
     running, client = dashboard()
+    status, page = client.request("GET", "/")  # the first look taken: no change pending
+    assert status == 200
+    assert 'data-action="pause"' in page
+    time.sleep(0.3)
     conn = http.client.HTTPConnection("127.0.0.1", client.port, timeout=5)
     conn.request("GET", "/events")
     stream = conn.getresponse()
@@ -242,6 +246,9 @@ def test_a_change_in_the_store_reaches_an_open_stream_within_a_second(env: Env, 
         assert time.monotonic() - changed < 1.0, "no change event within a second"
     assert time.monotonic() - changed < 1.0
     conn.close()
+    status, page = client.request("GET", "/")
+    assert status == 200
+    assert 'data-action="pause"' not in page  # "pause already requested": no button
     _ = running
 
 

@@ -9,6 +9,7 @@ import pathlib
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -165,3 +166,32 @@ def test_the_command_serves_the_state_dir_behind_its_token(serving: tuple[int, s
     assert "default-src 'self'" in headers["Content-Security-Policy"]
     status, _, _ = get(port, "/", {"Authorization": f"Bearer {token}"})
     assert status == 200
+
+
+def test_a_write_by_another_process_reaches_the_stream_within_a_second(
+    serving: tuple[int, str], state: pathlib.Path, tmp_path: pathlib.Path
+) -> None:
+    """The SQLite state dir, written by `rollout apply` (another process than the
+    dashboard's): the open event stream says `change` within a second."""
+    port, token = serving
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    conn.request("GET", "/events", headers={"Authorization": f"Bearer {token}"})
+    stream = conn.getresponse()
+    assert stream.status == 200
+    assert stream.readline() == b"event: hello\n"
+    stream.readline(), stream.readline()
+    (tmp_path / "api.yaml").write_text(SERVICE.replace("name: web", "name: api"))
+    applied = CliRunner().invoke(
+        main.cli, ["apply", "-f", str(tmp_path / "api.yaml"), "--state-dir", str(state)]
+    )
+    assert applied.exit_code == 0, applied.output
+    written = time.monotonic()
+    while True:  # the first change may be the dashboard's first look: read on
+        line = stream.readline()
+        assert time.monotonic() - written < 1.0, "the new service not shown within a second"
+        if line != b"event: change\n":
+            continue
+        status, page, _ = get(port, "/", {"Authorization": f"Bearer {token}"})
+        if status == 200 and 'data-service="api"' in page:
+            break
+    conn.close()
