@@ -315,3 +315,22 @@ def test_readings_are_recorded_as_they_come_and_charted_against_their_gate(env: 
     assert 'data-gate="max" data-value="0.05"' in html
     assert html.count('class="reading v-passed"') >= len(readings["errors-vs-stable"])
     assert "Readings as this dashboard saw them since" in html
+
+
+def test_without_the_script_the_forms_answer_with_pages(env: Env, dashboard) -> None:
+    """A browser without JavaScript: abort answers with the question as a form
+    (confirm=yes), then with the CLI's line as a page."""
+    name = paused_release(env)
+    _, client = dashboard()
+    origin = {"Origin": f"http://127.0.0.1:{client.port}", "Accept": "text/html"}
+    status, page = client.request("POST", ABORT, form={"csrf": client.csrf}, headers=origin)
+    assert status == 200
+    assert f"Abort release {name}?" in page
+    assert '<input type="hidden" name="confirm" value="yes">' in page
+    assert f'action="{ABORT}"' in page
+    assert env.get_release(name).spec.abort is False
+    form = {"csrf": client.csrf, "confirm": "yes"}
+    status, page = client.request("POST", ABORT, form=form, headers=origin)
+    assert status == 200
+    assert f"release {name}: abort requested; traffic goes back to web-00001" in page
+    assert env.get_release(name).spec.abort is True
