@@ -38,6 +38,7 @@ __all__ = [
     "Card",
     "Entry",
     "Gate",
+    "Hook",
     "MetricView",
     "PastRelease",
     "Reading",
@@ -315,6 +316,28 @@ class PastRelease:
 
 
 @dataclasses.dataclass(frozen=True)
+class Hook:
+    """A webhook's calls in this release: its last answer as shown — never its URL
+    (a credential, for some) — as `rollout status` words it."""
+
+    name: str
+    type: str
+    basis: str
+    passed: bool
+    answer: str
+    calls: int
+    ago: str
+
+
+def _hook(w: release.WebhookStatus, now: datetime) -> Hook:
+    if w.passed:
+        answer = f"HTTP {w.http_status}" if w.http_status else (w.error or "passed")
+    else:
+        answer = w.error or (f"HTTP {w.http_status}" if w.http_status else "—")
+    return Hook(w.name, w.type, w.basis, w.passed, answer, w.calls, _since(w.last_call_at, now))
+
+
+@dataclasses.dataclass(frozen=True)
 class ReleasePage:
     card: Card
     release: str
@@ -324,6 +347,7 @@ class ReleasePage:
     end: datetime  # where the time axis ends: the release's end, or now
     weights: tuple[WeightPoint, ...]
     metrics: tuple[MetricView, ...]
+    webhooks: tuple[Hook, ...]
     entries: tuple[Entry, ...]
     releases: tuple[PastRelease, ...]
     events: tuple[tuple[str, ...], ...]  # `views.events.rows`
@@ -442,6 +466,7 @@ def release_page(
             )
             for n in names
         ),
+        webhooks=tuple(_hook(w, now) for w in rel.status.webhooks),
         entries=tuple(_entry(h) for h in rel.status.history),
         releases=tuple(_past(r) for r in releases),
         events=tuple(tuple(row) for row in events),

@@ -214,6 +214,17 @@ def release(page: board.ReleasePage, *, csrf: str, read_only: bool, now: datetim
             " metric); the counts per step come from the release's history.</p>"
         )
     metrics = "".join(_metric(m, page) for m in page.metrics)
+    hooks = ""
+    if page.webhooks:
+        hooks = _table(
+            ["Webhook", "Type", "For", "Last answer", "Calls", "Last call"],
+            (
+                (w.name, w.type, w.basis, w.answer, w.calls, f"{w.ago} ago" if w.ago else "")
+                for w in page.webhooks
+            ),
+            cls="webhooks",
+        )
+        hooks = f'<section data-frag="webhooks"><h2>Webhooks</h2>{hooks}</section>'
     entries = _table(
         ["At", "Event", "Phase", "Step", "Canary", "By", "Message"],
         (
@@ -236,7 +247,7 @@ def release(page: board.ReleasePage, *, csrf: str, read_only: bool, now: datetim
         f"{charts.weight_chart(page.weights, stable=page.stable, canary=page.canary, end=page.end)}"
         "</section>"
         f'<section data-frag="analysis-note"><h2>Analysis</h2>{since}</section>'
-        f"{metrics}"
+        f"{metrics}{hooks}"
         f'<section data-frag="history"><h2>History</h2>{entries}</section>'
         f'<section data-frag="releases"><h2>Releases of {_e(c.name)}</h2>{past}</section>'
         f'<section data-frag="events"><h2>Events</h2>{events}</section>'

@@ -387,3 +387,25 @@ def test_a_promoted_canary_is_drawn_as_the_stable() -> None:
     promoted.status.stable_revision = "web-00002"
     c = board.card(promoted, rel(Phase.SUCCEEDED), NOW)
     assert [(t.revision, t.role) for t in c.traffic] == [("web-00001", ""), ("web-00002", "stable")]
+
+
+def test_webhook_calls_are_shown_without_their_url() -> None:
+    """The last answer of each webhook, as `rollout status` words it."""
+    r = rel(Phase.PAUSED, reason=PauseReason.CONFIRMATION)
+    r.status.webhooks = [
+        release.WebhookStatus(
+            name="approve",
+            type="confirm-promotion",
+            basis="step 2",
+            http_status=403,
+            calls=3,
+            last_call_at=T0 + timedelta(seconds=80),
+        )
+    ]
+    page = board.release_page(svc(), r, NOW)
+    assert page.webhooks == (
+        board.Hook("approve", "confirm-promotion", "step 2", False, "HTTP 403", 3, "15s"),
+    )
+    html = pages.release(page, csrf="t", read_only=True, now=NOW)
+    assert '<section data-frag="webhooks">' in html
+    assert "<td>HTTP 403</td>" in html
