@@ -353,6 +353,7 @@ class ReleasePage:
     events: tuple[tuple[str, ...], ...]  # `views.events.rows`
     can_undo: bool
     recorded_since: datetime | None  # readings are the dashboard's since then
+    diagram: str  # the state machine (Graphviz SVG); "" when it could not be drawn
 
 
 def weight_points(rel: release.Release) -> tuple[WeightPoint, ...]:
@@ -431,9 +432,11 @@ def release_page(
     releases: Sequence[release.Release] = (),
     revisions: Sequence[revision.Revision] = (),
     events: Sequence[Sequence[str]] = (),
+    diagram: str = "",
 ) -> ReleasePage:
     """The page of `rel`, a release of `svc`; `readings`: metric → what was recorded;
-    `releases`: the service's releases, oldest first; `events`: `views.events.rows`."""
+    `releases`: the service's releases, oldest first; `events`: `views.events.rows`;
+    `diagram`: the state machine's SVG (`rollout diagram`), drawn by the caller."""
     current = svc.status.current_release == rel.metadata.name
     shown = card(svc, rel, now, rt=rt, problems=problems)
     if not current:  # an old release: nothing to act on from its page
@@ -472,4 +475,5 @@ def release_page(
         events=tuple(tuple(row) for row in events),
         can_undo=can_undo,
         recorded_since=recorded_since,
+        diagram=diagram,
     )

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from rollout.views import board
 
-__all__ = ["metric_chart", "weight_bar", "weight_chart"]
+__all__ = ["highlight", "metric_chart", "weight_bar", "weight_chart"]
 
 _W, _H = 640, 180  # the charts' viewBox
 _L, _R, _T, _B = 48, 12, 10, 24  # margins: left (y labels), right, top, bottom (x labels)
@@ -231,3 +232,28 @@ def metric_chart(view: board.MetricView, *, start: datetime | None, end: datetim
     parts.append(axis.labels())
     parts.append("</svg>")
     return "".join(parts)
+
+
+_NODE = re.compile(r'<g id="(node\d+)" class="node">(\s*<title>)([^<]*)(</title>)')
+
+
+def highlight(svg: str, phase: str) -> str:
+    """The state machine's diagram (Graphviz SVG of `rollout diagram`) with the node of
+    `phase` marked (`class="node current"`, `data-phase` on every node), scaled to the
+    page: the XML prologue and the fixed width and height dropped."""
+    start = svg.find("<svg")
+    if start < 0:
+        return ""
+    body = re.sub(
+        r'<svg width="[^"]*" height="[^"]*"',
+        '<svg class="diagram" role="img"',
+        svg[start:],
+        count=1,
+    )
+
+    def mark(m: re.Match[str]) -> str:
+        name = html.unescape(m[3])
+        current = " current" if name == phase else ""
+        return f'<g id="{m[1]}" class="node{current}" data-phase="{_esc(name)}">{m[2]}{m[3]}{m[4]}'
+
+    return _NODE.sub(mark, body)

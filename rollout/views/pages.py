@@ -206,7 +206,7 @@ def release(page: board.ReleasePage, *, csrf: str, read_only: bool, now: datetim
     extra = ("undo",) if page.can_undo and c.release == page.release else ()
     head = _card(c, csrf=csrf, read_only=True, link=False, frag=False)
     actions = _actions(c, csrf=csrf, read_only=read_only, extra=extra)
-    since = ""
+    since = '<p class="note">No metrics in this release\'s plan.</p>' if not page.metrics else ""
     if page.recorded_since is not None and page.metrics:
         since = (
             '<p class="note">Readings as this dashboard saw them since'
@@ -225,6 +225,15 @@ def release(page: board.ReleasePage, *, csrf: str, read_only: bool, now: datetim
             cls="webhooks",
         )
         hooks = f'<section data-frag="webhooks"><h2>Webhooks</h2>{hooks}</section>'
+    machine = (
+        charts.highlight(page.diagram, c.phase or "")
+        if page.diagram
+        else '<p class="note">The diagram needs Graphviz (`dot`), not found on PATH.</p>'
+    )
+    machine = (
+        f'<section data-frag="machine"><details><summary>State machine: {_e(c.phase)}'
+        f'</summary><div class="diagram">{machine}</div></details></section>'
+    )
     entries = _table(
         ["At", "Event", "Phase", "Step", "Canary", "By", "Message"],
         (
@@ -238,7 +247,11 @@ def release(page: board.ReleasePage, *, csrf: str, read_only: bool, now: datetim
         ((r.name, r.stable or "", r.canary, r.phase, r.took, r.message) for r in page.releases),
         cls="releases",
     )
-    events = _table(["Last seen", "Type", "Object", "Reason", "Message"], page.events, cls="events")
+    events = (
+        _table(["Last seen", "Type", "Object", "Reason", "Message"], page.events, cls="events")
+        if page.events
+        else '<p class="note">No events kept for this service.</p>'
+    )
     return (
         f'<h1 data-frag="release-head">Release {_e(page.release)}'
         f' <span class="revisions">{_e(page.stable or "—")} → {_e(page.canary)}</span></h1>'
@@ -247,7 +260,7 @@ def release(page: board.ReleasePage, *, csrf: str, read_only: bool, now: datetim
         f"{charts.weight_chart(page.weights, stable=page.stable, canary=page.canary, end=page.end)}"
         "</section>"
         f'<section data-frag="analysis-note"><h2>Analysis</h2>{since}</section>'
-        f"{metrics}{hooks}"
+        f"{metrics}{hooks}{machine}"
         f'<section data-frag="history"><h2>History</h2>{entries}</section>'
         f'<section data-frag="releases"><h2>Releases of {_e(c.name)}</h2>{past}</section>'
         f'<section data-frag="events"><h2>Events</h2>{events}</section>'

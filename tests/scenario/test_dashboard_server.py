@@ -12,6 +12,7 @@ from __future__ import annotations
 import http.client
 import json
 import re
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -216,6 +217,10 @@ def test_the_release_page_charts_each_revisions_weight(env: Env, dashboard) -> N
         ("stable", "web-00001"),
         ("canary", "web-00002"),
     ]
+    if shutil.which("dot") is not None:  # the state machine, drawn by Graphviz
+        assert re.findall(r'class="node current" data-phase="(\w+)"', page) == ["Paused"]
+    else:
+        assert "The diagram needs Graphviz" in page
     status, fragment = client.request("GET", "/ns/default/services/web?fragment=1")
     assert status == 200
     assert not fragment.startswith("<!doctype")

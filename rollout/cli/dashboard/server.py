@@ -83,6 +83,7 @@ class Dashboard:
         self._changed: asyncio.Condition | None = None
         self._wake: asyncio.Event | None = None
         self._stopping = False
+        self._diagram: str | None = None  # the state machine's SVG, drawn once
         self._static = {
             name: (importlib.resources.files(__package__) / "static" / name).read_bytes()
             for name in _STATIC
@@ -260,8 +261,25 @@ class Dashboard:
             revisions=snap.revisions.get((ns, name), []),
             events=event_view.rows(shown, snap.at),
         )
+        page = dataclasses.replace(page, diagram=await self.diagram())
         content = pages.release(page, csrf=self.guard.csrf, read_only=self.read_only, now=snap.at)
         return self._page(request, rel.metadata.name, content)
+
+    async def diagram(self) -> str:
+        """The state machine as `rollout diagram --format svg` draws it (once; "" when
+        Graphviz's `dot` is not installed)."""
+        if self._diagram is None:
+            from rollout.cli import diagram_cmd
+            from rollout.release import diagram
+
+            def draw() -> str:
+                try:
+                    return diagram_cmd.render(diagram.dot_source(), "svg").decode()
+                except diagram_cmd.GraphvizMissingError:
+                    return ""
+
+            self._diagram = await asyncio.get_running_loop().run_in_executor(None, draw)
+        return self._diagram
 
     async def _file(self, request: web.Request) -> web.Response:
         name = request.match_info["file"]

@@ -31,7 +31,11 @@
     }
     for (const el of Array.from(fresh.querySelectorAll("[data-frag]"))) {
       const old = content.querySelector(`[data-frag="${CSS.escape(el.dataset.frag)}"]`);
-      if (old && old.outerHTML !== el.outerHTML) old.replaceWith(el);
+      if (!old) continue;
+      // what the reader opened stays open
+      const opened = Array.from(old.querySelectorAll("details"), (d) => d.open);
+      el.querySelectorAll("details").forEach((d, i) => { d.open = Boolean(opened[i]); });
+      if (old.outerHTML !== el.outerHTML) old.replaceWith(el);
     }
   }
 
