@@ -9,7 +9,7 @@ entries). The dashboard (`rollout.cli.dashboard.server`) is started in this proc
 on 127.0.0.1 with the same code `rollout dashboard` runs, and measured over HTTP:
 
 - **first look**: `Source.look()`, listing and parsing every object (taken once at
-  start, and again after every change);
+  start; later looks apply the watch's changes);
 - **overview**: `GET /?fragment=1` (what a page fetches on a change), and the whole
   page `GET /`, median and p95 of `--runs`; the goal is < 300 ms server time;
 - **change → page**: a release's status written (as the controller does), until the
@@ -300,10 +300,10 @@ overview page holds {r["cards"]} cards, {r["page_kb"]} KiB.
 Goals: the overview in under 300 ms of server time; a change on an open page within 1 s
 (the server looks every 0.25 s).
 
-A page is drawn from the snapshot in memory; after any change the server lists and
-parses the whole store again (the first look's time), at most once a poll. With many
-releases written every second that is up to four full looks a second: applying the
-watch events to the snapshot instead is the next step if it shows.
+A page is drawn from the snapshot in memory. Only the first look lists and parses the
+whole store; after a change the server applies the watch's events to the snapshot,
+parsing only the objects that changed (before that, every change cost a full look:
+change → page 0.39–0.46 s median, 0.83 s max on the same machine).
 
 ```json
 {json.dumps(r)}

@@ -5,9 +5,11 @@ dashboard started.
 `Source.changed()` is the cheap look made every poll (a quarter of a second): a
 watch of each kind from the resourceVersion last seen, with no wait (`timeout=0`:
 what is already there), and the size and time of the event journal. Only when it
-says yes does `Source.look()` list everything again (parsing every object) and
-record each metric's latest reading (`views.board.record`), so a page is drawn from
-memory and a quiet store costs a few small reads a second.
+says yes does `Source.look()` make a new snapshot: the first lists every kind, the
+later ones apply the changes the watch gave (parsing only the objects that changed;
+a watch too old to resume, `Expired`, lists its kind again), and record each
+metric's latest reading (`views.board.record`). A page is drawn from memory, and a
+quiet store costs a few small reads a second.
 
 Blocking I/O (the store, the journal, the heartbeat file): the server calls it from
 one worker thread, never from its event loop. Called by `server`.
@@ -107,6 +109,10 @@ class Source:
         self._journal = journal
         self._seen: dict[str, str] = {}  # kind → the resourceVersion looked from
         self._journal_seen: tuple[int, int] | None = None
+        self._journal_events: list[eventlog.Event] | None = None
+        # kind → (namespace, name) → the object, and the changes not applied yet
+        self._held: dict[str, dict[tuple[str, str], kinds.Resource]] = {k: {} for k in KINDS}
+        self._pending: dict[str, list[port.WatchEvent]] = {k: [] for k in KINDS}
         # (namespace, release, metric) → what was recorded
         self.readings: dict[tuple[str, str, str], list[board.Reading]] = {}
         self.since = clock.now()
@@ -122,52 +128,78 @@ class Source:
 
     def changed(self) -> bool:
         """Whether anything the pages draw changed since the last `look` (or a look
-        was never taken)."""
-        if len(self._seen) < len(KINDS):
-            return True
+        was never taken); the changes are kept for `look` to apply."""
         moved = False
         for kind in KINDS:
+            if kind not in self._seen:
+                moved = True  # never listed, or listed too long ago: `look` lists it
+                continue
             try:
                 for event in self.store.watch(kind, since=self._seen[kind], timeout=0):
                     self._seen[kind] = event.resource_version
-                    moved = True
+                    if self.namespace is None or event.key[1] == self.namespace:
+                        self._pending[kind].append(event)
+                        moved = True
             except errors.Expired:
                 self._seen.pop(kind, None)  # list again
+                self._pending[kind].clear()
                 moved = True
         return moved or self._journal_stamp() != self._journal_seen
 
-    def look(self) -> Snapshot:
-        """List everything again, and record the new readings."""
-        listed = {}
-        for kind in KINDS:
+    def _apply(self, kind: str) -> None:
+        """The kind's objects brought up to date: listed when never listed (or the
+        watch expired), else the changes seen since applied — only the changed
+        objects are parsed."""
+        if kind not in self._seen:
             got = self.store.list(kind, self.namespace)
             self._seen[kind] = got.resource_version
-            listed[kind] = got.items
-        self._journal_seen = self._journal_stamp()
+            self._held[kind] = {(Snapshot._ns(o), o.metadata.name): o for o in got.items}
+            self._pending[kind].clear()
+            return
+        held = self._held[kind]
+        for event in self._pending[kind]:
+            _, namespace, name = event.key
+            if event.type is port.EventType.DELETED:
+                held.pop((namespace, name), None)
+                continue
+            try:
+                held[(namespace, name)] = event.object
+            except errors.Undecodable:  # listed apart, never drawn
+                held.pop((namespace, name), None)
+        self._pending[kind].clear()
+
+    def look(self) -> Snapshot:
+        """The store as it is now (the first look lists everything; later ones apply
+        what `changed` saw), and the new readings recorded."""
+        for kind in KINDS:
+            self._apply(kind)
+        stamp = self._journal_stamp()
+        if self._journal_events is None or stamp != self._journal_seen:
+            events = self._events()
+            if self.namespace is not None:
+                events = [e for e in events if e.namespace == self.namespace]
+            self._journal_events = events
+        self._journal_seen = stamp
+        held = {kind: [self._held[kind][k] for k in sorted(self._held[kind])] for kind in KINDS}
         key = Snapshot._ns
         releases = {
-            (key(r), r.metadata.name): r
-            for r in listed["Release"]
-            if isinstance(r, release.Release)
+            (key(r), r.metadata.name): r for r in held["Release"] if isinstance(r, release.Release)
         }
         revisions: dict[tuple[str, str], list[revision.Revision]] = {}
-        for r in listed["Revision"]:
+        for r in held["Revision"]:
             if isinstance(r, revision.Revision):
                 owner = r.metadata.labels.get(names.SERVICE_LABEL, "")
                 revisions.setdefault((key(r), owner), []).append(r)
-        events = self._events()
-        if self.namespace is not None:
-            events = [e for e in events if e.namespace == self.namespace]
         snap = Snapshot(
             at=self.clock.now(),
-            services=[s for s in listed["Service"] if isinstance(s, service.Service)],
+            services=[s for s in held["Service"] if isinstance(s, service.Service)],
             releases=releases,
             routes={
-                (key(r), r.metadata.name): r for r in listed["Route"] if isinstance(r, route.Route)
+                (key(r), r.metadata.name): r for r in held["Route"] if isinstance(r, route.Route)
             },
             revisions=revisions,
-            policies={(key(p), p.metadata.name) for p in listed["RolloutPolicy"]},
-            events=events,
+            policies={(key(p), p.metadata.name) for p in held["RolloutPolicy"]},
+            events=self._journal_events,
             heartbeat=self._heartbeat(),
         )
         self._record(snap.releases.values())
