@@ -158,6 +158,8 @@ def _serve(
 async def _run(board: server.Dashboard, host: str, port: int, checks: guard.Guard) -> None:
     from aiohttp import web
 
+    from rollout.cli.dashboard import guard
+
     runner = web.AppRunner(board.app(), access_log=None, shutdown_timeout=2.0)
     await runner.setup()
     try:
@@ -165,7 +167,7 @@ async def _run(board: server.Dashboard, host: str, port: int, checks: guard.Guar
         await site.start()
         bound = int(runner.addresses[0][1])
         board.bound(bound)
-        url = f"http://{host if ':' not in host else f'[{host}]'}:{bound}/"
+        url = f"http://{guard.host_port(host, bound)}/"
         shown = f"{url}?token={checks.token}" if checks.token else url
         mode = "read-only" if board.read_only else "read-write"
         click.echo(f"dashboard ({mode}): {shown}  (Ctrl-C to stop)", err=False)

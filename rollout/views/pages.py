@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterable, Sequence
-from datetime import datetime
 from urllib.parse import quote
 
 from rollout.views import board, charts
 
 __all__ = [
+    "CONFIRM",
     "LABELS",
     "confirm_page",
     "empty",
@@ -199,7 +199,7 @@ def _metric(m: board.MetricView, page: board.ReleasePage) -> str:
     )
 
 
-def release(page: board.ReleasePage, *, csrf: str, read_only: bool, now: datetime) -> str:
+def release(page: board.ReleasePage, *, csrf: str, read_only: bool) -> str:
     """A release's content: its card, the weights over time, each metric against its
     gate, its history, the service's past releases and events."""
     c = page.card

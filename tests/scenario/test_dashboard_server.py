@@ -315,7 +315,7 @@ def test_readings_are_recorded_as_they_come_and_charted_against_their_gate(env: 
     svc = snap.find("default", "web")
     assert svc is not None
     page = board.release_page(svc, rel, snap.at, readings=dict(readings), recorded_since=src.since)
-    html = pages.release(page, csrf="t", read_only=True, now=snap.at)
+    html = pages.release(page, csrf="t", read_only=True)
     assert 'data-gate="line" data-value="100"' in html  # 1/alpha
     assert 'data-gate="max" data-value="0.05"' in html
     assert html.count('class="reading v-passed"') >= len(readings["errors-vs-stable"])
@@ -339,3 +339,12 @@ def test_without_the_script_the_forms_answer_with_pages(env: Env, dashboard) -> 
     assert status == 200
     assert f"release {name}: abort requested; traffic goes back to web-00001" in page
     assert env.get_release(name).spec.abort is True
+
+
+@pytest.mark.parametrize("step", ["-1", "one", "١"], ids=["negative", "word", "arabic-digit"])
+def test_a_step_that_is_not_a_step_number_is_refused(env: Env, dashboard, step: str) -> None:
+    name = paused_release(env)
+    _, client = dashboard()
+    status, answer = client.post(PROMOTE, csrf=client.csrf, step=step)
+    assert (status, answer["ok"]) == (400, False)
+    assert env.get_release(name).spec.promote is None

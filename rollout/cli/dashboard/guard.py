@@ -26,7 +26,7 @@ import hmac
 import ipaddress
 import secrets
 
-__all__ = ["COOKIE", "Guard", "is_loopback", "parse_addr"]
+__all__ = ["COOKIE", "Guard", "host_port", "is_loopback", "parse_addr"]
 
 COOKIE = "rollout-dashboard"
 _ANY = ("0.0.0.0", "::", "")
@@ -57,7 +57,8 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def _host_port(host: str, port: int) -> str:
+def host_port(host: str, port: int) -> str:
+    """`127.0.0.1:8765`, `[::1]:8765`: as a URL and a Host header name them."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
@@ -79,7 +80,7 @@ class Guard:
         names = {self.host}
         if is_loopback(self.host):
             names |= {"localhost", "127.0.0.1", "::1"}
-        return frozenset(_host_port(n, self.port) for n in names)
+        return frozenset(host_port(n, self.port) for n in names)
 
     def host_ok(self, host: str | None) -> bool:
         allowed = self.hosts

@@ -34,6 +34,7 @@ import contextlib
 import dataclasses
 import importlib.resources
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -262,7 +263,7 @@ class Dashboard:
             events=event_view.rows(shown, snap.at),
         )
         page = dataclasses.replace(page, diagram=await self.diagram())
-        content = pages.release(page, csrf=self.guard.csrf, read_only=self.read_only, now=snap.at)
+        content = pages.release(page, csrf=self.guard.csrf, read_only=self.read_only)
         return self._page(request, rel.metadata.name, content)
 
     async def diagram(self) -> str:
@@ -337,15 +338,15 @@ class Dashboard:
             path = f"{back}/{action}"
             content = pages.confirm_page(question, path, csrf=self.guard.csrf, back=back)
             return self._page(request, f"{action} {name}", content)
-        step = form.get("step")
+        given_step = form.get("step")
+        step: int | None = None
+        if isinstance(given_step, str) and given_step:
+            if not given_step.isascii() or not given_step.isdigit():
+                message = f"step {given_step!r} is not a step number"
+                return _answer(request, False, message, status=400, back=back)
+            step = int(given_step)
         try:
-            outcome = await self._run(
-                lambda: self._command(
-                    ns, name, action, step=int(step) if isinstance(step, str) and step else None
-                )
-            )
-        except ValueError:
-            outcome = intents.Outcome(False, f"step {step!r} is not a number")
+            outcome = await self._run(lambda: self._command(ns, name, action, step=step))
         except (errors.StoreError, sqlite3.Error, OSError) as exc:
             log.warning("dashboard action failed", action=action, error=common.message_of(exc))
             return _answer(request, False, common.message_of(exc), status=503, back=back)
@@ -437,8 +438,6 @@ class Running:
     `stop()` to end it."""
 
     def __init__(self, dashboard: Dashboard, host: str, port: int) -> None:
-        import threading
-
         self.dashboard = dashboard
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -452,7 +451,7 @@ class Running:
         self._ready.wait()
         if self._error is not None:
             raise self._error
-        self.url = f"http://{guards._host_port(host, self.port)}"
+        self.url = f"http://{guards.host_port(host, self.port)}"
 
     def _serve(self, host: str, port: int) -> None:
         asyncio.set_event_loop(self._loop)

@@ -369,7 +369,7 @@ def test_fragments_are_never_nested() -> None:
     history = [entry(0, "ReleaseStarted", 10)]
     page = board.release_page(svc(), rel(history=history), NOW)
     parser = _Frags()
-    parser.feed(pages.release(page, csrf="T", read_only=False, now=NOW))
+    parser.feed(pages.release(page, csrf="T", read_only=False))
     assert (parser.deepest, parser.stack) == (1, [])
     assert parser.count >= 6
 
@@ -406,7 +406,7 @@ def test_webhook_calls_are_shown_without_their_url() -> None:
     assert page.webhooks == (
         board.Hook("approve", "confirm-promotion", "step 2", False, "HTTP 403", 3, "15s"),
     )
-    html = pages.release(page, csrf="t", read_only=True, now=NOW)
+    html = pages.release(page, csrf="t", read_only=True)
     assert '<section data-frag="webhooks">' in html
     assert "<td>HTTP 403</td>" in html
 
