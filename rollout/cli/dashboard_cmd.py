@@ -27,13 +27,13 @@ import click
 
 from rollout import clock as clocks
 from rollout.cli import common
-from rollout.store import eventlog, heartbeat
+from rollout.store import eventlog, heartbeat, port
 from rollout.views import problems as problem_view
 
 if TYPE_CHECKING:  # aiohttp is loaded when the command runs, not when `--help` lists it
     from rollout.cli.dashboard import guard, server
 
-__all__ = ["MIN_TOKEN", "dashboard_command"]
+__all__ = ["MIN_TOKEN", "dashboard_command", "heartbeat_of", "loopback_addr", "serve_in_thread"]
 
 MIN_TOKEN = 16  # characters
 _GRACE = 30.0  # seconds without a controller before the page says the service is blocked
@@ -54,7 +54,7 @@ def _token(token: str | None, token_file: pathlib.Path | None) -> str | None:
     return token
 
 
-def _heartbeat(state_dir: pathlib.Path) -> problem_view.Heartbeat:
+def heartbeat_of(state_dir: pathlib.Path) -> problem_view.Heartbeat:
     """What is known of the controller: the state dir's heartbeat file."""
     beat = heartbeat.read(state_dir)
     period = beat.period if beat is not None else heartbeat.PERIOD
@@ -145,7 +145,7 @@ def _serve(
         clock=opts.clock,
         namespace=namespace,
         events=lambda: eventlog.read(state_dir, now=opts.clock.now()),
-        heartbeat=lambda: _heartbeat(state_dir),
+        heartbeat=lambda: heartbeat_of(state_dir),
         journal=state_dir / eventlog.FILE,
     )
     board = server.Dashboard(src, guard=checks, read_only=read_only, by=common.requester())
@@ -178,3 +178,42 @@ async def _run(board: server.Dashboard, host: str, port: int, checks: guard.Guar
         await stop.wait()
     finally:
         await runner.cleanup()
+
+
+def loopback_addr(addr: str, *, option: str = "--dashboard-addr") -> tuple[str, int]:
+    """`addr` as (host, port) when it is a loopback address; else exit 2 (no token is
+    asked there)."""
+    from rollout.cli.dashboard import guard
+
+    try:
+        host, port = guard.parse_addr(addr)
+    except ValueError as exc:
+        common.fail(f"{option}: {exc}", code=2)
+    if not guard.is_loopback(host):
+        common.fail(f"{option} {addr}: the demo serves its dashboard on loopback only", code=2)
+    return host, port
+
+
+def serve_in_thread(
+    store: port.Store, clock: clocks.Clock, state_dir: pathlib.Path, host: str, port: int
+) -> server.Running:
+    """The dashboard of a state dir this process already holds (`rollout demo
+    --dashboard`, its controller in the same process: no heartbeat to read): every
+    namespace, read-write, on `host:port` (`loopback_addr`), served from a thread until
+    `stop()`; exit 1 when the address cannot be listened on."""
+    from rollout.cli.dashboard import guard, server, source
+
+    src = source.Source(
+        store,
+        clock=clock,
+        namespace=None,
+        events=lambda: eventlog.read(state_dir, now=clock.now()),
+        journal=state_dir / eventlog.FILE,
+    )
+    board = server.Dashboard(
+        src, guard=guard.Guard(host, port), read_only=False, by=common.requester()
+    )
+    try:
+        return server.start(board, host, port)
+    except OSError as exc:
+        common.fail(f"{guard.host_port(host, port)}: {exc.strerror or exc}", code=1)

@@ -195,3 +195,25 @@ def test_a_write_by_another_process_reaches_the_stream_within_a_second(
         if status == 200 and 'data-service="api"' in page:
             break
     conn.close()
+
+
+@pytest.mark.parametrize(
+    ("addr", "message"),
+    [
+        (
+            "0.0.0.0:8765",
+            "--dashboard-addr 0.0.0.0:8765: the demo serves its dashboard on loopback",
+        ),
+        ("nope", "--dashboard-addr: 'nope' is not HOST:PORT"),
+    ],
+)
+def test_the_demos_dashboard_is_refused_off_loopback_before_anything_starts(
+    tmp_path: pathlib.Path, addr: str, message: str
+) -> None:
+    state = tmp_path / "demo"
+    result = CliRunner().invoke(
+        main.cli, ["demo", "--dashboard", "--dashboard-addr", addr, "--state-dir", str(state)]
+    )
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: {message}")
+    assert not state.exists()
