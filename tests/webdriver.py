@@ -136,6 +136,9 @@ class Browser:
                 raise AssertionError(f"not within {within} s: {what or script}")
             time.sleep(0.05)
 
+    def resize(self, width: int, height: int) -> None:
+        self._session("POST", "/window/rect", {"width": width, "height": height})
+
     def screenshot(self, path: str) -> None:
         data = self._session("GET", "/screenshot")
         with open(path, "wb") as f:

@@ -9,6 +9,7 @@ Without the Debian packages `chromium` and `chromium-driver` these tests are ski
 from __future__ import annotations
 
 import os
+import pathlib
 import time
 from collections.abc import Iterator
 
@@ -166,3 +167,42 @@ def test_the_e_value_chart_renders_with_its_threshold(
     assert drawn["readings"] >= 3
     assert drawn["gate"] == "100"
     assert drawn["width"] > 300  # laid out, not collapsed
+
+
+def test_screenshots_of_the_overview_and_a_release_page(
+    env: Env, dashboard, browser: webdriver.Browser, tmp_path: pathlib.Path
+) -> None:
+    """A paused release and an analysed one, as a person sees them. With
+    `ROLLOUT_SCREENSHOTS=DIR` the pictures are written there (`docs/` holds the ones
+    the README shows), else in a temporary dir."""
+    where = pathlib.Path(os.environ.get("ROLLOUT_SCREENSHOTS") or tmp_path)
+    env.apply(
+        {
+            "apiVersion": "rollout.dev/v1alpha1",
+            "kind": "RolloutPolicy",
+            "metadata": {"name": "analysed"},
+            "spec": {"steps": ANALYSED, "analysis": METRICS, "progressDeadline": "5m"},
+        }
+    )
+    paused_release(env)  # web, paused at a pause step
+    env.apply(env.service("search", policy="analysed"))
+    env.until(lambda: "search-00001" in env.split("search"), within=10)
+    running, _ = dashboard()
+    env.apply(env.service("search", policy="analysed", version="v2"))
+    for _ in range(5):  # into its analysis step, at 20%
+        env.advance(10)
+        time.sleep(0.4)  # each reading seen by the dashboard
+    shots = {}
+    pictures = (("overview", "/", 520), ("release", "/ns/default/services/search", 1500))
+    try:
+        for name, path, height in pictures:
+            browser.resize(1100, height)
+            browser.open(running.url + path)
+            live(browser)
+            shots[name] = where / f"dashboard-{name}.png"
+            browser.screenshot(str(shots[name]))
+    finally:
+        browser.resize(1100, 1000)
+    for shot in shots.values():
+        assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert shot.stat().st_size > 10_000  # drawn, not blank
