@@ -15,12 +15,14 @@ import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 from conftest import Env
 
+from rollout.api import durations
 from rollout.api.release import Phase
 from rollout.cli.dashboard import guard, server, source
 from rollout.views import board, pages
@@ -348,3 +350,24 @@ def test_a_step_that_is_not_a_step_number_is_refused(env: Env, dashboard, step: 
     status, answer = client.post(PROMOTE, csrf=client.csrf, step=step)
     assert (status, answer["ok"]) == (400, False)
     assert env.get_release(name).spec.promote is None
+
+
+def test_the_time_in_step_moves_on_without_a_change_in_the_store(env: Env, dashboard) -> None:
+    """A page drawn again (the stream's tick) shows the time in step of now, not of
+    the snapshot."""
+    paused_release(env)
+    _, client = dashboard()
+
+    def in_step() -> str:
+        _, page = client.request("GET", "/?fragment=1")
+        found = re.search(r'<span class="in-step">([^<]+) in step</span>', page)
+        assert found is not None
+        return found[1]
+
+    before = in_step()
+    env.clock.advance(timedelta(seconds=90))  # time only: nothing written
+    after = in_step()
+    assert before != after
+    assert durations.parse_duration(after) - durations.parse_duration(before) == timedelta(
+        seconds=90
+    )

@@ -123,6 +123,8 @@ class Dashboard:
                 await self._refresh()
             except (errors.StoreError, sqlite3.Error, OSError) as exc:
                 log.warning("dashboard store unreadable", error=common.message_of(exc))
+            except Exception:  # a bug must not end the live updates of every page
+                log.exception("dashboard poll failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll)
             self._wake.clear()
@@ -226,9 +228,10 @@ class Dashboard:
 
     async def _overview(self, request: web.Request) -> web.Response:
         snap = await self.snapshot()
+        now = self.source.clock.now()  # the time in step moves on between snapshots
         cards = board.overview(
             board.card(
-                s, snap.current(s), snap.at, rt=snap.routes.get(_key(s)), problems=snap.problems(s)
+                s, snap.current(s), now, rt=snap.routes.get(_key(s)), problems=snap.problems(s)
             )
             for s in snap.services
         )
@@ -239,6 +242,7 @@ class Dashboard:
 
     async def _release(self, request: web.Request) -> web.Response:
         snap = await self.snapshot()
+        now = self.source.clock.now()
         ns, name = request.match_info["ns"], request.match_info["name"]
         svc = snap.find(ns, name)
         if svc is None:
@@ -253,14 +257,14 @@ class Dashboard:
         page = board.release_page(
             svc,
             rel,
-            snap.at,
+            now,
             rt=snap.routes.get((ns, name)),
             problems=snap.problems(svc),
             readings=dict(self.source.readings_of(rel)),
             recorded_since=self.source.since,
             releases=rels,
             revisions=snap.revisions.get((ns, name), []),
-            events=event_view.rows(shown, snap.at),
+            events=event_view.rows(shown, now),
         )
         page = dataclasses.replace(page, diagram=await self.diagram())
         content = pages.release(page, csrf=self.guard.csrf, read_only=self.read_only)
