@@ -1,6 +1,4 @@
-"""What the dashboard shows, as values: a card per service for the overview, and the
-page of one release (its weights over time, each metric's readings with its gate, its
-history, the service's events and past releases).
+"""What the dashboard's overview shows, as values: a card per service.
 
 - `card(...)`: one service — its traffic split, the release's phase, step
   (`summary.position`), message (`summary.describe`, as `rollout status`), time in
@@ -8,13 +6,9 @@ history, the service's events and past releases).
   commands apply now (`actions`: asked of `release.commands`, the CLI's own rules);
 - `overview(cards)`: the cards in the order people need them — paused for a human
   first, then failing, then moving, then those whose last release ended badly, then
-  the quiet ones (`Attention`);
-- `release_page(...)`: everything the release page draws; the weights over time come
-  from `status.history` (each entry carries the weights after it), the readings from
-  what the dashboard recorded (`record`: the status keeps only each metric's latest
-  reading), the per-step counts from `history[].evidence`;
-- `record(kept, status, limit)`: the readings of one metric with the latest one added
-  when it is new.
+  the quiet ones (`Attention`).
+
+A release's own page is `views.releasepage`.
 
 Pure: no I/O, no clock (`now` is passed in). Called by the dashboard's server
 (`rollout.cli.dashboard`); drawn by `views.charts` and `views.pages`.
@@ -27,7 +21,7 @@ import enum
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
-from rollout.api import durations, policyspec, release, revision, route, service
+from rollout.api import durations, release, route, service
 from rollout.api.release import TERMINAL_PHASES, Phase, Verdict
 from rollout.release import commands, summary
 from rollout.views import problems as problem_view
@@ -36,22 +30,12 @@ __all__ = [
     "ACTIONS",
     "Attention",
     "Card",
-    "Entry",
-    "Gate",
-    "Hook",
-    "MetricView",
-    "PastRelease",
-    "Reading",
-    "ReleasePage",
     "Split",
-    "StepCounts",
     "Verdicts",
-    "WeightPoint",
     "actions",
     "card",
     "overview",
-    "record",
-    "release_page",
+    "since",
 ]
 
 ACTIONS = ("promote", "promote-full", "pause", "resume", "retry", "abort")
@@ -174,7 +158,8 @@ def _message(rel: release.Release, now: datetime) -> str:
     return summary.describe(rel.spec, rel.status, now)
 
 
-def _since(then: datetime | None, now: datetime) -> str:
+def since(then: datetime | None, now: datetime) -> str:
+    """`1m30s` from `then` to `now` ("" without `then`)."""
     if then is None:
         return ""
     return durations.format_duration(timedelta(seconds=max(round((now - then).total_seconds()), 0)))
@@ -201,7 +186,7 @@ def card(
         position=summary.position(rel.spec, rel.status) if rel is not None else "",
         step_index=rel.status.step_index if rel is not None else 0,
         message=_message(rel, now) if rel is not None else "",
-        in_step=_since(rel.status.step_started_at, now) if rel is not None and running else "",
+        in_step=since(rel.status.step_started_at, now) if rel is not None and running else "",
         verdicts=tuple(
             Verdicts(m.metric, m.verdict.value if m.verdict else None, m.value, m.reason, m.at)
             for m in (rel.status.analysis if rel is not None else [])
@@ -216,264 +201,3 @@ def overview(cards: Iterable[Card]) -> list[Card]:
     """The cards, the ones that need a person first (`Attention`), then by namespace
     and name."""
     return sorted(cards, key=lambda c: (c.attention, c.namespace, c.name))
-
-
-# --- the release page ---------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class Reading:
-    """One reading of a metric as the dashboard saw it."""
-
-    at: datetime
-    value: float | None
-    verdict: str | None
-    reason: str = ""
-
-
-@dataclasses.dataclass(frozen=True)
-class Gate:
-    """What a metric's readings are judged against, as a chart draws it:
-    `sequential`: the e-value against `line` (1/alpha, log scale); `threshold`: the
-    value between `low` and `high`; `mann-whitney`: the p-value (no line drawn)."""
-
-    kind: str
-    line: float | None = None
-    low: float | None = None
-    high: float | None = None
-
-    @classmethod
-    def of(cls, metric: policyspec.Metric | None) -> Gate:
-        if metric is None:
-            return cls("unknown")
-        compare = metric.compare
-        if compare is not None and compare.method is policyspec.CompareMethod.SEQUENTIAL:
-            return cls("sequential", line=1 / compare.alpha)
-        if metric.thresholds is not None:
-            return cls("threshold", low=metric.thresholds.min, high=metric.thresholds.max)
-        return cls("mann-whitney")
-
-    def describe(self) -> str:
-        if self.kind == "sequential" and self.line is not None:
-            return f"fails at e-value ≥ {self.line:g} (1/alpha)"
-        if self.kind == "threshold":
-            parts = [f"min {self.low:g}"] if self.low is not None else []
-            parts += [f"max {self.high:g}"] if self.high is not None else []
-            return "passes within " + ", ".join(parts)
-        return self.kind
-
-
-@dataclasses.dataclass(frozen=True)
-class StepCounts:
-    """What a gating metric had shown when a step ended (`history[].evidence`)."""
-
-    event: str  # the entry that closed the step: StepAdvanced, PromotedStep, …
-    at: datetime
-    passes: int
-    failures: int
-    inconclusive: int
-    errors: int
-
-
-@dataclasses.dataclass(frozen=True)
-class MetricView:
-    name: str
-    gate: Gate
-    latest: Verdicts | None
-    readings: tuple[Reading, ...]
-    steps: tuple[StepCounts, ...]
-
-
-@dataclasses.dataclass(frozen=True)
-class WeightPoint:
-    """From `at` on, the canary had `canary` percent (the stable the rest)."""
-
-    at: datetime
-    canary: int
-
-
-@dataclasses.dataclass(frozen=True)
-class Entry:
-    """A history entry as a row."""
-
-    at: datetime
-    event: str
-    phase: str
-    step: str
-    canary: str
-    by: str
-    message: str
-
-
-@dataclasses.dataclass(frozen=True)
-class PastRelease:
-    name: str
-    stable: str | None
-    canary: str
-    phase: str
-    took: str
-    message: str
-
-
-@dataclasses.dataclass(frozen=True)
-class Hook:
-    """A webhook's calls in this release: its last answer as shown — never its URL
-    (a credential, for some) — as `rollout status` words it."""
-
-    name: str
-    type: str
-    basis: str
-    passed: bool
-    answer: str
-    calls: int
-    ago: str
-
-
-def _hook(w: release.WebhookStatus, now: datetime) -> Hook:
-    if w.passed:
-        answer = f"HTTP {w.http_status}" if w.http_status else (w.error or "passed")
-    else:
-        answer = w.error or (f"HTTP {w.http_status}" if w.http_status else "—")
-    return Hook(w.name, w.type, w.basis, w.passed, answer, w.calls, _since(w.last_call_at, now))
-
-
-@dataclasses.dataclass(frozen=True)
-class ReleasePage:
-    card: Card
-    release: str
-    stable: str | None
-    canary: str
-    started: datetime | None
-    end: datetime  # where the time axis ends: the release's end, or now
-    weights: tuple[WeightPoint, ...]
-    metrics: tuple[MetricView, ...]
-    webhooks: tuple[Hook, ...]
-    entries: tuple[Entry, ...]
-    releases: tuple[PastRelease, ...]
-    events: tuple[tuple[str, ...], ...]  # `views.events.rows`
-    can_undo: bool
-    recorded_since: datetime | None  # readings are the dashboard's since then
-    diagram: str  # the state machine (Graphviz SVG); "" when it could not be drawn
-
-
-def weight_points(rel: release.Release) -> tuple[WeightPoint, ...]:
-    """The canary's weight over time: 0 at the start, then each history entry that
-    carries weights (only the changes)."""
-    points: list[WeightPoint] = []
-    start = rel.status.started_at or (rel.status.history[0].at if rel.status.history else None)
-    if start is not None:
-        points.append(WeightPoint(start, 0))
-    for h in rel.status.history:
-        if h.weights is None:
-            continue
-        if points and points[-1].canary == h.weights.canary:
-            continue
-        points.append(WeightPoint(h.at, h.weights.canary))
-    return tuple(points)
-
-
-def _steps(rel: release.Release, metric: str) -> tuple[StepCounts, ...]:
-    out = []
-    for h in rel.status.history:
-        for e in h.evidence:
-            if e.metric == metric:
-                out.append(
-                    StepCounts(h.event, h.at, e.passes, e.failures, e.inconclusive, e.errors)
-                )
-    return tuple(out)
-
-
-def record(kept: Sequence[Reading], status: release.MetricStatus, *, limit: int) -> list[Reading]:
-    """`kept` with the metric's latest reading added when it is newer than the last
-    kept (a reading is known by its time); at most `limit`, the oldest dropped."""
-    out = list(kept)
-    if status.at is None or (out and out[-1].at >= status.at):
-        return out
-    verdict = status.verdict.value if status.verdict else None
-    out.append(Reading(status.at, status.value, verdict, status.reason))
-    return out[-limit:]
-
-
-def _entry(h: release.HistoryEntry) -> Entry:
-    return Entry(
-        at=h.at,
-        event=h.event,
-        phase=h.phase.value if h.phase else "",
-        step="" if h.step_index is None else str(h.step_index + 1),
-        canary=f"{h.weights.canary}%" if h.weights else "",
-        by=h.by or "",
-        message=h.message,
-    )
-
-
-def _past(r: release.Release) -> PastRelease:
-    took = ""
-    if r.status.started_at and r.status.finished_at:
-        took = _since(r.status.started_at, r.status.finished_at)
-    return PastRelease(
-        r.metadata.name,
-        r.spec.stable_revision,
-        r.spec.canary_revision,
-        r.status.phase.value,
-        took,
-        r.status.message,
-    )
-
-
-def release_page(
-    svc: service.Service,
-    rel: release.Release,
-    now: datetime,
-    *,
-    rt: route.Route | None = None,
-    problems: Sequence[problem_view.Problem] = (),
-    readings: dict[str, Sequence[Reading]] | None = None,
-    recorded_since: datetime | None = None,
-    releases: Sequence[release.Release] = (),
-    revisions: Sequence[revision.Revision] = (),
-    events: Sequence[Sequence[str]] = (),
-    diagram: str = "",
-) -> ReleasePage:
-    """The page of `rel`, a release of `svc`; `readings`: metric → what was recorded;
-    `releases`: the service's releases, oldest first; `events`: `views.events.rows`;
-    `diagram`: the state machine's SVG (`rollout diagram`), drawn by the caller."""
-    current = svc.status.current_release == rel.metadata.name
-    shown = card(svc, rel, now, rt=rt, problems=problems)
-    if not current:  # an old release: nothing to act on from its page
-        shown = dataclasses.replace(shown, actions=())
-    metrics = (
-        {m.name: m for m in rel.spec.policy.analysis.metrics} if rel.spec.policy.analysis else {}
-    )
-    latest = {v.metric: v for v in shown.verdicts}
-    names = list(dict.fromkeys([*metrics, *latest]))
-    try:
-        commands.undo(svc, list(revisions), to_revision=None)
-        can_undo = bool(revisions)
-    except commands.NotApplicable:
-        can_undo = False
-    return ReleasePage(
-        card=shown,
-        release=rel.metadata.name,
-        stable=rel.spec.stable_revision,
-        canary=rel.spec.canary_revision,
-        started=rel.status.started_at,
-        end=rel.status.finished_at or now,
-        weights=weight_points(rel),
-        metrics=tuple(
-            MetricView(
-                name=n,
-                gate=Gate.of(metrics.get(n)),
-                latest=latest.get(n),
-                readings=tuple((readings or {}).get(n, ())),
-                steps=_steps(rel, n),
-            )
-            for n in names
-        ),
-        webhooks=tuple(_hook(w, now) for w in rel.status.webhooks),
-        entries=tuple(_entry(h) for h in rel.status.history),
-        releases=tuple(_past(r) for r in releases),
-        events=tuple(tuple(row) for row in events),
-        can_undo=can_undo,
-        recorded_since=recorded_since,
-        diagram=diagram,
-    )

@@ -19,7 +19,7 @@ import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from rollout.views import board
+from rollout.views import board, releasepage
 
 __all__ = ["highlight", "metric_chart", "weight_bar", "weight_chart"]
 
@@ -88,7 +88,7 @@ def _frame(kind: str, label: str) -> str:
 
 
 def weight_chart(
-    points: Sequence[board.WeightPoint],
+    points: Sequence[releasepage.WeightPoint],
     *,
     stable: str | None,
     canary: str,
@@ -140,7 +140,7 @@ _FLOOR = 1e-3  # the lowest e-value drawn on the log scale
 class _Scale:
     """The value axis of a metric chart: log10 for e-values, linear otherwise."""
 
-    def __init__(self, values: Sequence[float], gate: board.Gate) -> None:
+    def __init__(self, values: Sequence[float], gate: releasepage.Gate) -> None:
         self.log = gate.kind == "sequential"
         marks = [v for v in (gate.line, gate.low, gate.high) if v is not None]
         seen = [*values, *marks]
@@ -171,7 +171,7 @@ def _fmt(value: float) -> str:
     return f"{value:.3g}"
 
 
-def metric_chart(view: board.MetricView, *, start: datetime | None, end: datetime) -> str:
+def metric_chart(view: releasepage.MetricView, *, start: datetime | None, end: datetime) -> str:
     """A metric's readings over time against its gate: a point per reading
     (`circle.reading.v-<verdict>`; an Inconclusive reading without a value sits on
     the floor, hollow; an Error is a cross on the floor), a line through the values,

@@ -7,7 +7,7 @@ content when the fragments themselves changed (a service came or went, the order
 moved). Every action is a POST form carrying the server's CSRF token (`csrf`); a
 read-only dashboard draws none. Every text is escaped.
 
-Pure: values in (`views.board`), HTML out; no I/O, no clock. Called by the
+Pure: values in (`views.board`, `views.releasepage`), HTML out; no I/O, no clock. Called by the
 dashboard's server (`rollout.cli.dashboard`).
 """
 
@@ -17,7 +17,7 @@ import html
 from collections.abc import Iterable, Sequence
 from urllib.parse import quote
 
-from rollout.views import board, charts
+from rollout.views import board, charts, releasepage
 
 __all__ = [
     "CONFIRM",
@@ -174,7 +174,7 @@ def _table(headers: Sequence[str], rows: Iterable[Sequence[object]], *, cls: str
     return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
-def _metric(m: board.MetricView, page: board.ReleasePage) -> str:
+def _metric(m: releasepage.MetricView, page: releasepage.ReleasePage) -> str:
     latest = ""
     if m.latest is not None:
         latest = (
@@ -199,7 +199,7 @@ def _metric(m: board.MetricView, page: board.ReleasePage) -> str:
     )
 
 
-def release(page: board.ReleasePage, *, csrf: str, read_only: bool) -> str:
+def release(page: releasepage.ReleasePage, *, csrf: str, read_only: bool) -> str:
     """A release's content: its card, the weights over time, each metric against its
     gate, its history, the service's past releases and events."""
     c = page.card

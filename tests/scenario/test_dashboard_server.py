@@ -25,7 +25,7 @@ from conftest import Env
 from rollout.api import durations
 from rollout.api.release import Phase
 from rollout.cli.dashboard import guard, server, source
-from rollout.views import board, pages
+from rollout.views import pages, releasepage
 
 GATED = [{"setWeight": 20}, {"pause": {}}, {"setWeight": 50}, {"pause": {}}]
 PROMOTE = "/ns/default/services/web/promote"
@@ -316,7 +316,9 @@ def test_readings_are_recorded_as_they_come_and_charted_against_their_gate(env: 
     snap = src.look()
     svc = snap.find("default", "web")
     assert svc is not None
-    page = board.release_page(svc, rel, snap.at, readings=dict(readings), recorded_since=src.since)
+    page = releasepage.release_page(
+        svc, rel, snap.at, readings=dict(readings), recorded_since=src.since
+    )
     html = pages.release(page, csrf="t", read_only=True)
     assert 'data-gate="line" data-value="100"' in html  # 1/alpha
     assert 'data-gate="max" data-value="0.05"' in html

@@ -45,7 +45,7 @@ from rollout.cli import common, intents
 from rollout.cli.dashboard import guard as guards
 from rollout.cli.dashboard import source as sources
 from rollout.store import errors
-from rollout.views import board, pages
+from rollout.views import board, pages, releasepage
 from rollout.views import events as event_view
 
 __all__ = ["ACTIONS", "Dashboard", "Running", "start"]
@@ -254,7 +254,7 @@ class Dashboard:
             what = f"release {wanted!r}" if wanted else "no release yet"
             return self._page(request, name, pages.empty(f"service {name}: {what}"))
         shown = event_view.of_service(snap.events, name, ns)[-_EVENTS:]
-        page = board.release_page(
+        page = releasepage.release_page(
             svc,
             rel,
             now,

@@ -8,7 +8,7 @@ what is already there), and the size and time of the event journal. Only when it
 says yes does `Source.look()` make a new snapshot: the first lists every kind, the
 later ones apply the changes the watch gave (parsing only the objects that changed;
 a watch too old to resume, `Expired`, lists its kind again), and record each
-metric's latest reading (`views.board.record`). A page is drawn from memory, and a
+metric's latest reading (`views.releasepage.record`). A page is drawn from memory, and a
 quiet store costs a few small reads a second.
 
 Blocking I/O (the store, the journal, the heartbeat file): the server calls it from
@@ -26,8 +26,8 @@ from datetime import datetime
 from rollout import clock as clocks
 from rollout.api import kinds, names, release, revision, route, service
 from rollout.store import errors, eventlog, port
-from rollout.views import board
 from rollout.views import problems as problem_view
+from rollout.views import releasepage
 
 __all__ = ["KINDS", "READINGS_KEPT", "Snapshot", "Source"]
 
@@ -114,7 +114,7 @@ class Source:
         self._held: dict[str, dict[tuple[str, str], kinds.Resource]] = {k: {} for k in KINDS}
         self._pending: dict[str, list[port.WatchEvent]] = {k: [] for k in KINDS}
         # (namespace, release, metric) → what was recorded
-        self.readings: dict[tuple[str, str, str], list[board.Reading]] = {}
+        self.readings: dict[tuple[str, str, str], list[releasepage.Reading]] = {}
         self.since = clock.now()
 
     def _journal_stamp(self) -> tuple[int, int] | None:
@@ -211,9 +211,9 @@ class Source:
             for m in rel.status.analysis:
                 k = (ns, rel.metadata.name, m.metric)
                 kept = self.readings.get(k, [])
-                self.readings[k] = board.record(kept, m, limit=READINGS_KEPT)
+                self.readings[k] = releasepage.record(kept, m, limit=READINGS_KEPT)
 
-    def readings_of(self, rel: release.Release) -> dict[str, list[board.Reading]]:
+    def readings_of(self, rel: release.Release) -> dict[str, list[releasepage.Reading]]:
         ns = rel.metadata.namespace or port.DEFAULT_NAMESPACE
         return {
             metric: kept

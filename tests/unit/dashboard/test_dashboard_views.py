@@ -13,7 +13,7 @@ import pytest
 
 from rollout.api import meta, policyspec, release, service
 from rollout.api.release import PauseReason, Phase, Verdict
-from rollout.views import board, charts, pages
+from rollout.views import board, charts, pages, releasepage
 from rollout.views import problems as problem_view
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -193,7 +193,7 @@ def test_weights_over_time_come_from_the_history_changes_only() -> None:
         entry(60, "PromotedStep", 50),
         entry(70, "Verdict", None),
     ]
-    points = board.weight_points(rel(history=history))
+    points = releasepage.weight_points(rel(history=history))
     assert [(int((p.at - T0).total_seconds()), p.canary) for p in points] == [
         (0, 0),
         (0, 10),
@@ -203,29 +203,33 @@ def test_weights_over_time_come_from_the_history_changes_only() -> None:
 
 def test_record_adds_a_reading_once_and_keeps_the_last_ones() -> None:
     """A reading is known by its time; `limit` drops the oldest."""
-    kept: list[board.Reading] = []
+    kept: list[releasepage.Reading] = []
     for i in range(5):
         m = release.MetricStatus(
             metric="m", verdict=Verdict.PASSED, value=float(i), at=T0 + timedelta(seconds=i)
         )
-        kept = board.record(kept, m, limit=3)
-        kept = board.record(kept, m, limit=3)  # seen twice: once
+        kept = releasepage.record(kept, m, limit=3)
+        kept = releasepage.record(kept, m, limit=3)  # seen twice: once
     assert [r.value for r in kept] == [2.0, 3.0, 4.0]
-    assert board.record(kept, release.MetricStatus(metric="m"), limit=3) == kept  # never measured
+    assert (
+        releasepage.record(kept, release.MetricStatus(metric="m"), limit=3) == kept
+    )  # never measured
 
 
 def test_the_gate_of_each_kind_of_metric() -> None:
     """Sequential: 1/alpha; thresholds: min/max."""
     metrics = {m.name: m for m in POLICY.analysis.metrics}  # type: ignore[union-attr]
-    assert board.Gate.of(metrics["errors-vs-stable"]) == board.Gate("sequential", line=100.0)
-    assert board.Gate.of(metrics["error-rate"]) == board.Gate("threshold", high=0.05)
+    assert releasepage.Gate.of(metrics["errors-vs-stable"]) == releasepage.Gate(
+        "sequential", line=100.0
+    )
+    assert releasepage.Gate.of(metrics["error-rate"]) == releasepage.Gate("threshold", high=0.05)
 
 
 def test_a_release_page_has_every_metric_of_the_plan_and_its_step_counts() -> None:
     """A metric not measured yet is still shown; the evidence of a step is counted."""
     evidence = [release.StepEvidence(metric="error-rate", passes=3, failures=1)]
     history = [entry(0, "ReleaseStarted", 10), entry(60, "StepAdvanced", 50, evidence=evidence)]
-    page = board.release_page(svc(), rel(history=history), NOW)
+    page = releasepage.release_page(svc(), rel(history=history), NOW)
     assert [m.name for m in page.metrics] == ["errors-vs-stable", "error-rate"]
     rate = page.metrics[1]
     assert [(s.event, s.passes, s.failures) for s in rate.steps] == [("StepAdvanced", 3, 1)]
@@ -234,7 +238,7 @@ def test_a_release_page_has_every_metric_of_the_plan_and_its_step_counts() -> No
 
 def test_an_old_release_page_offers_no_command() -> None:
     """Only the service's current release can be acted on from its page."""
-    page = board.release_page(
+    page = releasepage.release_page(
         svc(current="web-00003"), rel(Phase.PAUSED, reason=PauseReason.USER, paused=True), NOW
     )
     assert page.card.actions == ()
@@ -251,7 +255,10 @@ def test_the_weight_bar_has_a_rect_per_revision_with_traffic() -> None:
 
 def test_the_weight_chart_has_a_series_per_revision() -> None:
     """Two step lines, the stable's the complement of the canary's."""
-    points = (board.WeightPoint(T0, 0), board.WeightPoint(T0 + timedelta(seconds=60), 50))
+    points = (
+        releasepage.WeightPoint(T0, 0),
+        releasepage.WeightPoint(T0 + timedelta(seconds=60), 50),
+    )
     svg = charts.weight_chart(points, stable="web-00001", canary="web-00002", end=NOW)
     assert re.findall(r'<path class="series (\w+)" data-series="([^"]+)"', svg) == [
         ("stable", "web-00001"),
@@ -267,13 +274,13 @@ def test_the_e_value_chart_draws_one_over_alpha_and_marks_each_verdict() -> None
     """A sequential metric: the gate line at 1/alpha, a point per reading by verdict;
     an Error is a cross, an Inconclusive without value sits on the floor."""
     readings = (
-        board.Reading(T0, 0.5, "Passed"),
-        board.Reading(T0 + timedelta(seconds=10), None, "Inconclusive"),
-        board.Reading(T0 + timedelta(seconds=20), None, "Error"),
-        board.Reading(T0 + timedelta(seconds=30), 250.0, "Failed"),
+        releasepage.Reading(T0, 0.5, "Passed"),
+        releasepage.Reading(T0 + timedelta(seconds=10), None, "Inconclusive"),
+        releasepage.Reading(T0 + timedelta(seconds=20), None, "Error"),
+        releasepage.Reading(T0 + timedelta(seconds=30), 250.0, "Failed"),
     )
-    view = board.MetricView(
-        "errors-vs-stable", board.Gate("sequential", line=100.0), None, readings, ()
+    view = releasepage.MetricView(
+        "errors-vs-stable", releasepage.Gate("sequential", line=100.0), None, readings, ()
     )
     svg = charts.metric_chart(view, start=T0, end=NOW)
     assert re.findall(r'class="gate" data-gate="(\w+)" data-value="([^"]+)"', svg) == [
@@ -291,11 +298,11 @@ def test_the_e_value_chart_draws_one_over_alpha_and_marks_each_verdict() -> None
 
 
 def test_a_threshold_chart_draws_its_bounds() -> None:
-    view = board.MetricView(
+    view = releasepage.MetricView(
         "error-rate",
-        board.Gate("threshold", low=0.001, high=0.05),
+        releasepage.Gate("threshold", low=0.001, high=0.05),
         None,
-        (board.Reading(T0, 0.01, "Passed"),),
+        (releasepage.Reading(T0, 0.01, "Passed"),),
         (),
     )
     svg = charts.metric_chart(view, start=T0, end=NOW)
@@ -303,13 +310,13 @@ def test_a_threshold_chart_draws_its_bounds() -> None:
 
 
 def test_a_chart_without_readings_says_so() -> None:
-    view = board.MetricView("m", board.Gate("sequential", line=100.0), None, (), ())
+    view = releasepage.MetricView("m", releasepage.Gate("sequential", line=100.0), None, (), ())
     assert "no readings recorded yet" in charts.metric_chart(view, start=T0, end=NOW)
 
 
 def test_chart_text_is_escaped() -> None:
     """A revision or reason is text, never markup."""
-    points = (board.WeightPoint(T0, 10),)
+    points = (releasepage.WeightPoint(T0, 10),)
     svg = charts.weight_chart(points, stable="<b>", canary='x"y', end=NOW)
     assert "<b>" not in svg
     assert 'data-series="x&quot;y"' in svg
@@ -367,7 +374,7 @@ class _Frags(HTMLParser):
 def test_fragments_are_never_nested() -> None:
     """The script swaps fragments one by one: none holds another."""
     history = [entry(0, "ReleaseStarted", 10)]
-    page = board.release_page(svc(), rel(history=history), NOW)
+    page = releasepage.release_page(svc(), rel(history=history), NOW)
     parser = _Frags()
     parser.feed(pages.release(page, csrf="T", read_only=False))
     assert (parser.deepest, parser.stack) == (1, [])
@@ -402,9 +409,9 @@ def test_webhook_calls_are_shown_without_their_url() -> None:
             last_call_at=T0 + timedelta(seconds=80),
         )
     ]
-    page = board.release_page(svc(), r, NOW)
+    page = releasepage.release_page(svc(), r, NOW)
     assert page.webhooks == (
-        board.Hook("approve", "confirm-promotion", "step 2", False, "HTTP 403", 3, "15s"),
+        releasepage.Hook("approve", "confirm-promotion", "step 2", False, "HTTP 403", 3, "15s"),
     )
     html = pages.release(page, csrf="t", read_only=True)
     assert '<section data-frag="webhooks">' in html
