@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 from rollout import clock as clocks  # noqa: E402
 from rollout.api import meta, names, policyspec, release, revision, route, service  # noqa: E402
 from rollout.api.release import PauseReason, Phase, Verdict  # noqa: E402
-from rollout.cli.dashboard import guard, server, source  # noqa: E402
+from rollout.cli.dashboard import background, guard, server, source  # noqa: E402
 from rollout.store import sqlite  # noqa: E402
 
 TEMPLATE = {"spec": {"containers": [{"name": "app", "command": ["app"]}]}}
@@ -210,7 +210,7 @@ def main() -> None:
         src.look()
         first_look = time.perf_counter() - started
         board = server.Dashboard(src, guard=guard.Guard("127.0.0.1", 0), read_only=False, by="b")
-        running = server.start(board, "127.0.0.1", 0)
+        running = background.start(board, "127.0.0.1", 0)
         try:
             _get(running.port, "/")  # the first snapshot
             fragment = [_get(running.port, "/?fragment=1")[0] for _ in range(args.runs)]

@@ -31,7 +31,7 @@ from rollout.store import eventlog, heartbeat, port
 from rollout.views import problems as problem_view
 
 if TYPE_CHECKING:  # aiohttp is loaded when the command runs, not when `--help` lists it
-    from rollout.cli.dashboard import guard, server
+    from rollout.cli.dashboard import background, guard, server
 
 __all__ = ["MIN_TOKEN", "dashboard_command", "heartbeat_of", "loopback_addr", "serve_in_thread"]
 
@@ -196,12 +196,12 @@ def loopback_addr(addr: str, *, option: str = "--dashboard-addr") -> tuple[str, 
 
 def serve_in_thread(
     store: port.Store, clock: clocks.Clock, state_dir: pathlib.Path, host: str, port: int
-) -> server.Running:
+) -> background.Running:
     """The dashboard of a state dir this process already holds (`rollout demo
     --dashboard`, its controller in the same process: no heartbeat to read): every
     namespace, read-write, on `host:port` (`loopback_addr`), served from a thread until
     `stop()`; exit 1 when the address cannot be listened on."""
-    from rollout.cli.dashboard import guard, server, source
+    from rollout.cli.dashboard import background, guard, server, source
 
     src = source.Source(
         store,
@@ -214,6 +214,6 @@ def serve_in_thread(
         src, guard=guard.Guard(host, port), read_only=False, by=common.requester()
     )
     try:
-        return server.start(board, host, port)
+        return background.start(board, host, port)
     except OSError as exc:
         common.fail(f"{guard.host_port(host, port)}: {exc.strerror or exc}", code=1)

@@ -24,7 +24,7 @@ from conftest import Env
 
 from rollout.api import durations
 from rollout.api.release import Phase
-from rollout.cli.dashboard import guard, server, source
+from rollout.cli.dashboard import background, guard, server, source
 from rollout.views import pages, releasepage
 
 GATED = [{"setWeight": 20}, {"pause": {}}, {"setWeight": 50}, {"pause": {}}]
@@ -54,7 +54,7 @@ def paused_release(env: Env) -> str:
 class Client:
     """HTTP to the dashboard, as a browser on its page would send it (or not)."""
 
-    def __init__(self, running: server.Running) -> None:
+    def __init__(self, running: background.Running) -> None:
         self.port = running.port
         self.csrf = running.dashboard.guard.csrf
 
@@ -85,15 +85,15 @@ class Client:
 
 
 @pytest.fixture
-def dashboard(env: Env) -> Iterator[Callable[..., tuple[server.Running, Client]]]:
-    started: list[server.Running] = []
+def dashboard(env: Env) -> Iterator[Callable[..., tuple[background.Running, Client]]]:
+    started: list[background.Running] = []
 
-    def start(*, read_only: bool = False) -> tuple[server.Running, Client]:
+    def start(*, read_only: bool = False) -> tuple[background.Running, Client]:
         src = source.Source(env.store, clock=env.clock, namespace=None)
         board = server.Dashboard(
             src, guard=guard.Guard("127.0.0.1", 0), read_only=read_only, by="browser", tick=0.5
         )
-        running = server.start(board, "127.0.0.1", 0)
+        running = background.start(board, "127.0.0.1", 0)
         started.append(running)
         return running, Client(running)
 

@@ -22,8 +22,9 @@ a read-only dashboard, from another origin, or without the CSRF token — before
 form is even read for anything else. GET never acts.
 
 All store work runs on one worker thread (`_io`), in order; the event loop only
-renders and answers. Called by `rollout.cli.dashboard_cmd` (and the tests, which
-start it on port 0).
+renders and answers. What an action does is `actions`. Served by
+`rollout.cli.dashboard_cmd`, or from a thread by `background.start` (the demo, the
+tests).
 """
 
 from __future__ import annotations
@@ -34,26 +35,25 @@ import contextlib
 import dataclasses
 import importlib.resources
 import sqlite3
-import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import structlog
 from aiohttp import web
 
-from rollout.cli import common, intents
+from rollout.cli import common
+from rollout.cli.dashboard import actions
 from rollout.cli.dashboard import guard as guards
 from rollout.cli.dashboard import source as sources
 from rollout.store import errors
 from rollout.views import board, pages, releasepage
 from rollout.views import events as event_view
 
-__all__ = ["ACTIONS", "Dashboard", "Running", "start"]
+__all__ = ["Dashboard"]
 
 log = structlog.get_logger(__name__)
 _T = TypeVar("_T")
 
-ACTIONS = ("promote", "promote-full", "pause", "resume", "retry", "abort", "undo")
 _STATIC = {"dashboard.js": "text/javascript", "dashboard.css": "text/css"}
 _EVENTS = 20  # events under a release
 
@@ -328,7 +328,7 @@ class Dashboard:
 
     async def _act(self, request: web.Request) -> web.Response:
         ns, name, action = (request.match_info[k] for k in ("ns", "name", "action"))
-        if action not in ACTIONS:
+        if action not in actions.NAMES:
             raise web.HTTPNotFound(text=f"no action {action!r}\n")
         form = await request.post()
         given = form.get("csrf")
@@ -336,7 +336,7 @@ class Dashboard:
             return _refused(request, "refused: the form's CSRF token is missing or wrong")
         back = pages.service_path(ns, name)
         if action in pages.CONFIRM and form.get("confirm") != "yes":
-            question = await self._question(ns, name, action)
+            question = actions.question(await self.snapshot(), ns, name, action)
             if _wants_json(request):
                 return web.json_response({"confirm": question})
             path = f"{back}/{action}"
@@ -350,7 +350,9 @@ class Dashboard:
                 return _answer(request, False, message, status=400, back=back)
             step = int(given_step)
         try:
-            outcome = await self._run(lambda: self._command(ns, name, action, step=step))
+            outcome = await self._run(
+                lambda: actions.run(self.source, self.by, ns, name, action, step=step)
+            )
         except (errors.StoreError, sqlite3.Error, OSError) as exc:
             log.warning("dashboard action failed", action=action, error=common.message_of(exc))
             return _answer(request, False, common.message_of(exc), status=503, back=back)
@@ -361,50 +363,6 @@ class Dashboard:
         self._wake.set()  # look at the store now: the page shows the change at once
         return _answer(
             request, outcome.ok, outcome.message, status=200 if outcome.ok else 409, back=back
-        )
-
-    def _command(self, ns: str, name: str, action: str, *, step: int | None) -> intents.Outcome:
-        """The CLI's command for `action` (on the store's worker thread)."""
-        store, clock, by = self.source.store, self.source.clock, self.by
-        if action in ("promote", "promote-full"):
-            full = action == "promote-full"
-            return intents.promote(
-                store,
-                ns,
-                name,
-                full=full,
-                force=False,
-                step=None if full else step,
-                clock=clock,
-                by=by,
-                given_at=None if step is not None else clock.now(),
-            )
-        if action == "abort":
-            return intents.abort(store, ns, name)
-        if action == "pause":
-            return intents.pause(store, ns, name)
-        if action == "resume":
-            return intents.resume(store, ns, name, clock=clock, by=by)
-        if action == "retry":
-            return intents.retry(store, ns, name, clock=clock, by=by)
-        assert action == "undo"
-        return intents.undo(store, ns, name, to_revision=None)
-
-    async def _question(self, ns: str, name: str, action: str) -> str:
-        snap = await self.snapshot()
-        svc = snap.find(ns, name)
-        rel = snap.current(svc) if svc is not None else None
-        if action == "abort":
-            if rel is None:
-                return f"Abort the release of {name}?"
-            return (
-                f"Abort release {rel.metadata.name}? All traffic goes back to"
-                f" {rel.spec.stable_revision} at once."
-            )
-        stable = svc.status.stable_revision if svc is not None else None
-        return (
-            f"Undo {name}? The template of the revision before {stable or 'the stable one'}"
-            " is applied again and released under the service's policy."
         )
 
 
@@ -435,55 +393,3 @@ def _refused(request: web.Request, message: str) -> web.Response:
     if _wants_json(request):
         return web.json_response({"ok": False, "message": message}, status=403)
     return web.Response(status=403, text=message + "\n")
-
-
-class Running:
-    """A dashboard serving on its own event loop in a thread (`start`): its `url`,
-    `stop()` to end it."""
-
-    def __init__(self, dashboard: Dashboard, host: str, port: int) -> None:
-        self.dashboard = dashboard
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._runner: web.AppRunner | None = None
-        self._error: BaseException | None = None
-        self.port = 0
-        self._thread = threading.Thread(
-            target=self._serve, args=(host, port), name="dashboard", daemon=True
-        )
-        self._thread.start()
-        self._ready.wait()
-        if self._error is not None:
-            raise self._error
-        self.url = f"http://{guards.host_port(host, self.port)}"
-
-    def _serve(self, host: str, port: int) -> None:
-        asyncio.set_event_loop(self._loop)
-        try:
-            self._loop.run_until_complete(self._setup(host, port))
-        except BaseException as exc:
-            self._error = exc
-            self._ready.set()
-            return
-        self._ready.set()
-        self._loop.run_forever()
-        assert self._runner is not None
-        self._loop.run_until_complete(self._runner.cleanup())
-        self._loop.close()
-
-    async def _setup(self, host: str, port: int) -> None:
-        self._runner = web.AppRunner(self.dashboard.app(), access_log=None, shutdown_timeout=2.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
-        await site.start()
-        self.port = int(self._runner.addresses[0][1])
-        self.dashboard.bound(self.port)
-
-    def stop(self) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
-
-
-def start(dashboard: Dashboard, host: str, port: int) -> Running:
-    """Serve `dashboard` on `host:port` (0: any free port) from a thread."""
-    return Running(dashboard, host, port)

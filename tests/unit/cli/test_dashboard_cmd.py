@@ -7,6 +7,7 @@ import http.client
 import os
 import pathlib
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -217,3 +218,17 @@ def test_the_demos_dashboard_is_refused_off_loopback_before_anything_starts(
     assert result.exit_code == 2
     assert result.stderr.startswith(f"error: {message}")
     assert not state.exists()
+
+
+def test_an_address_in_use_is_one_line_and_exit_1(state: pathlib.Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(
+            main.cli, ["dashboard", "--state-dir", str(state), "--addr", f"127.0.0.1:{port}"]
+        )
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith(f"error: --addr 127.0.0.1:{port}: ")
+    assert "in use" in result.stderr
+    assert result.stderr.count("\n") == 1
