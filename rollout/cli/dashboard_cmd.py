@@ -9,8 +9,10 @@ with `--read-only`, else as `promote` does, an existing state only), and serves
 Safe by default: bound to 127.0.0.1; any other address needs a token (`--token`, or
 `--token-file`: a token on the command line is seen by `ps`), at least 16
 characters. The printed URL carries it once (`?token=`); the page keeps it in a
-cookie. `--backend kubernetes` is refused for now: the dashboard's polling of a
-cluster (a watch per kind, four times a second) is not built yet (issue 21).
+cookie. With `--backend kubernetes` it reads the cluster the kubeconfig names, as
+every command does: the objects through the store's buffered watch (its feed: no
+request per poll), the Events of `-n`'s namespace every 2 s; what the controller's
+Lease says is not shown yet.
 
 Exit codes as every command (`rollout.cli.common`): 2 for a bad option, 1 when the
 address cannot be listened on or there is no state yet.
@@ -37,6 +39,7 @@ __all__ = ["MIN_TOKEN", "dashboard_command", "heartbeat_of", "loopback_addr", "s
 
 MIN_TOKEN = 16  # characters
 _GRACE = 30.0  # seconds without a controller before the page says the service is blocked
+_CLUSTER_EVENTS = 2.0  # seconds between two reads of a cluster's Events
 
 
 def _token(token: str | None, token_file: pathlib.Path | None) -> str | None:
@@ -103,12 +106,6 @@ def dashboard_command(
     """
     from rollout.cli.dashboard import guard
 
-    if opts.backend == "kubernetes":
-        common.fail(
-            "rollout dashboard: --backend kubernetes is not supported yet; run it on the"
-            " state dir of a local or sim controller",
-            code=2,
-        )
     try:
         host, port = guard.parse_addr(addr)
     except ValueError as exc:
@@ -140,14 +137,25 @@ def _serve(
     from rollout.cli.dashboard import server, source
 
     state_dir = opts.state_dir
-    src = source.Source(
-        opts.store,  # opened here: no state is "no state in DIR", exit 1
-        clock=opts.clock,
-        namespace=namespace,
-        events=lambda: eventlog.read(state_dir, now=opts.clock.now()),
-        heartbeat=lambda: heartbeat_of(state_dir),
-        journal=state_dir / eventlog.FILE,
-    )
+    if opts.backend == "kubernetes":
+        from rollout.cli import events_cmd
+
+        src = source.Source(
+            opts.store,  # the cluster the kubeconfig names, as every command's
+            clock=opts.clock,
+            namespace=namespace,
+            events=lambda: events_cmd.read_events(opts),  # the Events of -n's namespace
+            events_every=_CLUSTER_EVENTS,
+        )
+    else:
+        src = source.Source(
+            opts.store,  # opened here: no state is "no state in DIR", exit 1
+            clock=opts.clock,
+            namespace=namespace,
+            events=lambda: eventlog.read(state_dir, now=opts.clock.now()),
+            heartbeat=lambda: heartbeat_of(state_dir),
+            journal=state_dir / eventlog.FILE,
+        )
     board = server.Dashboard(src, guard=checks, read_only=read_only, by=common.requester())
     try:
         asyncio.run(_run(board, host, port, checks))

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import pathlib
+import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
@@ -88,8 +89,9 @@ class Snapshot:
 
 class Source:
     """The store of one dashboard: `namespace` None for every namespace; `events`
-    reads the journal (oldest first); `heartbeat` what is known of the controller;
-    `journal`: the file whose size and time say the events changed (None: none)."""
+    reads the events (oldest first); `heartbeat` what is known of the controller;
+    `journal`: the file whose size and time say the events changed (None: none);
+    `events_every`: without a journal, read the events again this often (seconds)."""
 
     def __init__(
         self,
@@ -100,6 +102,7 @@ class Source:
         events: Callable[[], list[eventlog.Event]] = list,
         heartbeat: Callable[[], problem_view.Heartbeat | None] = lambda: None,
         journal: pathlib.Path | None = None,
+        events_every: float | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -107,6 +110,8 @@ class Source:
         self._events = events
         self._heartbeat = heartbeat
         self._journal = journal
+        self._events_every = events_every
+        self._events_read_at = 0.0  # time.monotonic() of the last read of the events
         self._seen: dict[str, str] = {}  # kind → the resourceVersion looked from
         self._journal_seen: tuple[int, int] | None = None
         self._journal_events: list[eventlog.Event] | None = None
@@ -144,7 +149,15 @@ class Source:
                 self._seen.pop(kind, None)  # list again
                 self._pending[kind].clear()
                 moved = True
-        return moved or self._journal_stamp() != self._journal_seen
+        return moved or self._events_due()
+
+    def _events_due(self) -> bool:
+        """Whether the events are to be read again: the journal changed, or (events
+        with no journal to watch: a cluster's) `events_every` seconds passed."""
+        if self._journal_events is None or self._journal_stamp() != self._journal_seen:
+            return True
+        every = self._events_every
+        return every is not None and time.monotonic() - self._events_read_at >= every
 
     def _apply(self, kind: str) -> None:
         """The kind's objects brought up to date: listed when never listed (or the
@@ -174,7 +187,9 @@ class Source:
         for kind in KINDS:
             self._apply(kind)
         stamp = self._journal_stamp()
-        if self._journal_events is None or stamp != self._journal_seen:
+        events = self._journal_events
+        if events is None or self._events_due():
+            self._events_read_at = time.monotonic()
             events = self._events()
             if self.namespace is not None:
                 events = [e for e in events if e.namespace == self.namespace]
@@ -199,7 +214,7 @@ class Source:
             },
             revisions=revisions,
             policies={(key(p), p.metadata.name) for p in held["RolloutPolicy"]},
-            events=self._journal_events,
+            events=events,
             heartbeat=self._heartbeat(),
         )
         self._record(snap.releases.values())

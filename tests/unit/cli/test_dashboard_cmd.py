@@ -62,11 +62,6 @@ def state(tmp_path: pathlib.Path) -> pathlib.Path:
             "give -n or --all-namespaces, not both",
             id="namespace-and-all",
         ),
-        pytest.param(
-            ["--backend", "kubernetes"],
-            "rollout dashboard: --backend kubernetes is not supported yet",
-            id="kubernetes",
-        ),
     ],
 )
 def test_refused_options_exit_2_with_one_line(
