@@ -168,9 +168,23 @@ def overview(cards: Sequence[board.Card], *, csrf: str, read_only: bool, scope: 
     return f'{head}<div class="cards">{body}</div>'
 
 
+class _Link:
+    """A table cell that links (`href`, `text`: both escaped when drawn)."""
+
+    def __init__(self, href: str, text: str) -> None:
+        self.href, self.text = href, text
+
+    def __str__(self) -> str:
+        return f'<a href="{_e(self.href)}">{_e(self.text)}</a>'
+
+
+def _cell(value: object) -> str:
+    return str(value) if isinstance(value, _Link) else _e(value)
+
+
 def _table(headers: Sequence[str], rows: Iterable[Sequence[object]], *, cls: str) -> str:
     head = "".join(f"<th>{_e(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{_e(v)}</td>" for v in r) + "</tr>" for r in rows)
+    body = "".join("<tr>" + "".join(f"<td>{_cell(v)}</td>" for v in r) + "</tr>" for r in rows)
     return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
@@ -203,6 +217,7 @@ def release(page: releasepage.ReleasePage, *, csrf: str, read_only: bool) -> str
     """A release's content: its card, the weights over time, each metric against its
     gate, its history, the service's past releases and events."""
     c = page.card
+    here = service_path(c.namespace, c.name)
     extra = ("undo",) if page.can_undo and c.release == page.release else ()
     head = _card(c, csrf=csrf, read_only=True, link=False, frag=False)
     actions = _actions(c, csrf=csrf, read_only=read_only, extra=extra)
@@ -244,7 +259,17 @@ def release(page: releasepage.ReleasePage, *, csrf: str, read_only: bool) -> str
     )
     past = _table(
         ["Release", "Stable", "Canary", "Phase", "Took", "Message"],
-        ((r.name, r.stable or "", r.canary, r.phase, r.took, r.message) for r in page.releases),
+        (
+            (
+                _Link(f"{here}?release={quote(r.name)}", r.name),
+                r.stable or "",
+                r.canary,
+                r.phase,
+                r.took,
+                r.message,
+            )
+            for r in page.releases
+        ),
         cls="releases",
     )
     events = (

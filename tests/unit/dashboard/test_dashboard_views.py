@@ -437,3 +437,11 @@ def test_the_state_machine_marks_the_current_phase() -> None:
         ("node current", "Paused"),
     ]
     assert charts.highlight("not svg", "Paused") == ""
+
+
+def test_the_service_releases_link_to_their_pages() -> None:
+    """Past releases are a click away (`?release=NAME`), their names escaped."""
+    old = rel(Phase.ROLLED_BACK)
+    page = releasepage.release_page(svc(), rel(), NOW, releases=[old])
+    html = pages.release(page, csrf="t", read_only=True)
+    assert '<td><a href="/ns/shop/services/web?release=web-00002">web-00002</a></td>' in html
