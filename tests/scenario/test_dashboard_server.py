@@ -373,3 +373,16 @@ def test_the_time_in_step_moves_on_without_a_change_in_the_store(env: Env, dashb
     assert durations.parse_duration(after) - durations.parse_duration(before) == timedelta(
         seconds=90
     )
+
+
+def test_a_release_is_found_by_name_and_an_unknown_one_is_said(env: Env, dashboard) -> None:
+    name = paused_release(env)
+    _, client = dashboard()
+    status, page = client.request("GET", f"/ns/default/services/web?release={name}")
+    assert status == 200
+    assert f"Release {name}" in page
+    status, page = client.request("GET", "/ns/default/services/web?release=web-00009")
+    assert status == 200
+    assert "service web: release &#x27;web-00009&#x27;" in page
+    status, _ = client.request("GET", "/ns/default/services/nope")
+    assert status == 404
