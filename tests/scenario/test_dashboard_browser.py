@@ -12,11 +12,14 @@ import os
 import pathlib
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 import webdriver
-from conftest import Env
 from test_dashboard_server import ANALYSED, METRICS, dashboard, paused_release
+
+if TYPE_CHECKING:  # the scenario harness (tests/scenario/conftest.py), for types only
+    from conftest import Env
 
 __all__ = ["dashboard"]  # the fixture, shared with the HTTP tests
 

@@ -16,16 +16,18 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import pytest
-from conftest import Env
 
 from rollout.api import durations
 from rollout.api.release import Phase
 from rollout.cli.dashboard import background, guard, server, source
 from rollout.views import pages, releasepage
+
+if TYPE_CHECKING:  # the scenario harness (tests/scenario/conftest.py), for types only
+    from conftest import Env
 
 GATED = [{"setWeight": 20}, {"pause": {}}, {"setWeight": 50}, {"pause": {}}]
 PROMOTE = "/ns/default/services/web/promote"
