@@ -29,14 +29,19 @@ $(STAMP): pyproject.toml
 test: $(STAMP) system-deps
 	$(MAKE) check
 
-## Programs the tests need from Debian: Graphviz `dot` (state diagram as SVG/PNG) and
-## `prometheus` (the end-to-end tests of the prometheus metric provider start one).
+## Programs the tests need from Debian: Graphviz `dot` (state diagram as SVG/PNG),
+## `chromium` + `chromedriver` (the dashboard's browser tests) and `prometheus` (the
+## end-to-end tests of the prometheus metric provider start one).
 ## Installed with apt-get when missing and running as root; otherwise say what to install.
 system-deps:
 	@command -v dot >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz; \
 	  else echo "missing: Graphviz 'dot' (Debian package graphviz); install it and rerun" >&2; exit 1; fi; }
+	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	  else echo "missing: 'chromium' and 'chromedriver' (Debian packages chromium, chromium-driver: the dashboard's browser tests); install them and rerun" >&2; exit 1; fi; }
 	@command -v prometheus >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus; \

@@ -22,13 +22,11 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Strict, WithJsonSchema
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
-
-from rollout.api import fielddocs
 
 __all__ = [
     "CONTROLS",
@@ -164,13 +162,9 @@ class ApiModel(BaseModel):
         defer_build=True,  # validators built on first use: a command pays for the kinds it reads
     )
 
-    @classmethod
-    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
-        # A field's docstring (the string under it) is its description in the JSON
-        # schema, hence in the CRDs (`kubectl explain`): `fielddocs` (faster than
-        # pydantic's `use_attribute_docstrings`, same rule).
-        super().__pydantic_init_subclass__(**kwargs)
-        fielddocs.describe(cls)
+    # A field's docstring (the string under it) is its description in the JSON schema,
+    # hence in the CRDs (`kubectl explain`): `fielddocs.json_schema` fills them in when a
+    # schema is asked for — never at class creation, which every CLI call pays.
 
 
 def _check_dns1123(value: str) -> str:

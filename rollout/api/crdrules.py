@@ -131,7 +131,11 @@ RULES: dict[str, tuple[Rule, ...]] = {
             field=".maxReplicas",
         ),
     ),
-    "Step": (_exactly_one(("setWeight", "pause", "analysis"), prefix="a step needs"),),
+    "Step": (
+        _exactly_one(
+            ("setWeight", "pause", "analysis", "setHeaderRoute", "setMirror"), prefix="a step needs"
+        ),
+    ),
     "CanaryShorthand": (
         _rule("self.stepWeight >= 1", "must be at least 1", field=".stepWeight"),
         _rule(

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from rollout.api import crdrules, kinds, podschema, podspec
+from rollout.api import crdrules, fielddocs, kinds, podschema, podspec
 
 __all__ = ["CATEGORIES", "crd", "file_name", "render", "structural"]
 
@@ -35,7 +35,7 @@ _KUBERNETES_DEFINITION = "x-rollout-kubernetes-definition"
 
 def crd(kind: kinds.Kind) -> dict[str, Any]:
     """The `apiextensions.k8s.io/v1` CustomResourceDefinition of one kind."""
-    schema = kind.model.model_json_schema(by_alias=True, mode="validation")
+    schema = fielddocs.json_schema(kind.model, by_alias=True, mode="validation")
     properties = structural(schema, schema.get("$defs", {}))["properties"]
     top: dict[str, Any] = {
         "type": "object",

@@ -1,15 +1,18 @@
-"""Field docstrings — the string under a field — as the field's description.
+"""Field docstrings — the string under a field — as the field's description in the JSON
+schema, hence in the CRDs (`kubectl explain`).
 
-A description reaches the JSON schema and so the CRDs (`kubectl explain`). pydantic's
-own `use_attribute_docstrings` finds each class's source by walking the call stack and
-re-tokenizing its module from the class's first line: about 2.5 ms a class, 0.15 s of
-every CLI call that imports the resource models (bench/cli_startup.py). Here each
-module's source is parsed once (`ast`) and every class found by its qualified name;
-`ApiModel.__pydantic_init_subclass__` sets the descriptions, which is early enough as
-the models' schemas are built on first use (`defer_build`). The rule is pydantic's: an
-annotated field followed by a string literal; an explicit `Field(description=…)` wins.
+pydantic's own `use_attribute_docstrings` finds each class's source when the class is
+created, re-tokenizing its module: about 2.5 ms a class, paid by every CLI call that
+imports the resource models, though only `rollout crds` (and the tests of the CRDs)
+ever ask for a JSON schema. Here nothing happens when a class is created: `json_schema`
+generates a model's schema with `Described`, a schema generator that fills in each
+model's field descriptions from its source — each module parsed once (`ast`), every
+class found by its qualified name, inherited fields described by the class that
+declares them. The rule is pydantic's: an annotated field followed by a string
+literal; an explicit `Field(description=…)` wins.
 
-Pure apart from reading a module's own source file, once per module.
+Pure apart from reading a module's own source file, once per module, when a schema is
+generated.
 """
 
 from __future__ import annotations
@@ -18,10 +21,13 @@ import ast
 import functools
 import inspect
 import sys
+from typing import Any
 
 from pydantic import BaseModel
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
+from pydantic_core import core_schema
 
-__all__ = ["describe", "docstrings"]
+__all__ = ["Described", "docstrings", "json_schema"]
 
 
 @functools.cache
@@ -66,10 +72,37 @@ def docstrings(cls: type) -> dict[str, str]:
     return docs
 
 
-def describe(cls: type[BaseModel]) -> None:
-    """Give each of `cls`'s own fields without a description its docstring."""
-    fields = cls.__pydantic_fields__
-    for name, doc in docstrings(cls).items():
-        info = fields.get(name)
-        if info is not None and info.description is None:
-            info.description = doc
+def _field_docs(cls: type[BaseModel]) -> dict[str, str]:
+    """The docstrings of `cls`'s fields, own and inherited (the nearest class wins)."""
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if isinstance(klass, type) and issubclass(klass, BaseModel) and klass is not BaseModel:
+            docs.update(docstrings(klass))
+    return docs
+
+
+class Described(GenerateJsonSchema):
+    """pydantic's JSON schema generator, with each model's field docstrings as the
+    descriptions of the fields that have none."""
+
+    def model_schema(self, schema: core_schema.ModelSchema) -> JsonSchemaValue:
+        json_schema = super().model_schema(schema)
+        cls = schema["cls"]
+        properties = json_schema.get("properties")
+        if not isinstance(properties, dict):
+            return json_schema
+        docs = _field_docs(cls)
+        for name, info in cls.model_fields.items():
+            doc = docs.get(name)
+            if doc is None or info.description is not None:
+                continue
+            key = (info.alias or name) if self.by_alias else name
+            prop = properties.get(key)
+            if isinstance(prop, dict) and "description" not in prop:
+                prop["description"] = doc
+        return json_schema
+
+
+def json_schema(model: type[BaseModel], **kwargs: Any) -> dict[str, Any]:
+    """`model.model_json_schema(**kwargs)` with the field docstrings as descriptions."""
+    return model.model_json_schema(schema_generator=Described, **kwargs)

@@ -19,9 +19,9 @@ import os
 import pathlib
 from collections.abc import Iterable
 
-from rollout.api import base, documents, limits, service
+from rollout.api import base, documents, limits, route, routefit, routing, service
 
-__all__ = ["load_paths", "unknown_policies"]
+__all__ = ["load_paths", "route_rule_problems", "unknown_policies"]
 
 _SUFFIXES = (".yaml", ".yml")
 
@@ -122,6 +122,77 @@ def unknown_policies(docs: list[documents.Document]) -> list[documents.Diagnosti
         line = doc.line_of(("spec", "policy"))
         message = f'policy "{name}" not found in this run'
         found.append(documents.Diagnostic(doc.path, line, "spec.policy", message, "warning"))
+    return found
+
+
+def route_rule_problems(docs: list[documents.Document]) -> list[documents.Diagnostic]:
+    """An error for each Service whose policy (in this run) asks for request rules its
+    router cannot express (`routefit`): at the Service's `spec.policy` and at the
+    policy's step; and for each Route whose rules its router cannot express. A Service
+    naming no router is checked for gateway-api, the controller's default unless it
+    runs with `--router istio`."""
+    policies = [d for d in docs if d.resource.kind == "RolloutPolicy"]
+    found = []
+    for doc in docs:
+        obj = doc.resource
+        if isinstance(obj, route.Route):  # a Route written out: its rules as they stand
+            rt = obj.spec
+            for limit in routing.route_limits(
+                rt.routing,
+                rt.traffic,
+                (),
+                header_routes=rt.header_routes,
+                mirrors=rt.mirrors,
+                sticky=rt.session_affinity,
+            ):
+                at = (
+                    "mirrors"
+                    if rt.mirrors
+                    else "headerRoutes"
+                    if rt.header_routes
+                    else "sessionAffinity"
+                )
+                line = doc.line_of(("spec", at))
+                found.append(documents.Diagnostic(doc.path, line, "spec", limit.message))
+            continue
+        if not isinstance(obj, service.Service) or obj.spec.policy is None:
+            continue
+        namespace = obj.metadata.namespace
+        policy = next(
+            (
+                p
+                for p in policies
+                if p.resource.metadata.name == obj.spec.policy
+                and (
+                    None in (p.resource.metadata.namespace, namespace)
+                    or p.resource.metadata.namespace == namespace
+                )
+            ),
+            None,
+        )
+        if policy is None:
+            continue
+        spec = getattr(policy.resource, "spec", None)
+        steps = getattr(spec, "steps", None) or []
+        affinity = getattr(spec, "session_affinity", None)
+        router = (obj.spec.routing.router if obj.spec.routing else None) or "gateway-api"
+        for problem in routefit.policy_fit(obj.spec.routing, steps, affinity):
+            where = f"step {problem.step + 1} of policy {obj.spec.policy!r}"
+            message = f"{where}: {problem.message}"
+            if obj.spec.routing is None or obj.spec.routing.router is None:
+                message += (
+                    f" (checked for {router}, the controller's default router; name one in"
+                    " spec.routing.router)"
+                )
+            line = doc.line_of(("spec", "policy"))
+            found.append(documents.Diagnostic(doc.path, line, "spec.policy", message))
+            step_line = policy.line_of(("spec", "steps", problem.step))
+            step_message = f"service {obj.metadata.name!r} ({router}): {problem.message}"
+            found.append(
+                documents.Diagnostic(
+                    policy.path, step_line, f"spec.steps[{problem.step}]", step_message
+                )
+            )
     return found
 
 

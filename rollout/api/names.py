@@ -44,6 +44,7 @@ __all__ = [
     "release_name",
     "revision_name",
     "revision_number",
+    "sticky_value",
 ]
 
 SERVICE_LABEL = "rollout.dev/service"
@@ -85,6 +86,13 @@ def revision_number(name: str | None) -> int:
 def release_name(canary: str, attempt: int) -> str:
     """`web-00002` for the first release of a canary, `web-00002-2` for a retry."""
     return canary if attempt == 1 else f"{canary}-{attempt}"
+
+
+def sticky_value(canary: str, attempt: int) -> str:
+    """The sticky-session cookie's value of a release: `web-00002-1`, `web-00002-2` for
+    its retry — its canary and attempt, so that a cookie an earlier release gave never
+    pins a later canary, nor a retried release's clients to the attempt rolled back."""
+    return f"{canary}-{attempt}"
 
 
 def attempt_of(annotations: dict[str, str]) -> int:

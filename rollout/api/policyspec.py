@@ -12,6 +12,8 @@ never make a policy invalid). Its parts live beside it and are re-exported here,
 that the rest of the code names the policy's vocabulary as `policyspec.X`:
 
     steps        Step, PauseStep, AnalysisStep, CanaryShorthand
+    matching     HeaderRouteStep, MirrorStep, SessionAffinity, Match (the request
+                 rules of `setHeaderRoute`, `setMirror` and `sessionAffinity`)
     metricspec   Analysis, Metric, Provider (local, prometheus, web), Thresholds,
                  Compare
     endpoints    URLs, headers and credentials (ValueFrom), `redact_url`
@@ -40,6 +42,7 @@ from rollout.api.endpoints import (
     redact_url,
 )
 from rollout.api.hookspec import Webhook, WebhookType
+from rollout.api.matching import HeaderRouteStep, Match, MirrorStep, SessionAffinity
 from rollout.api.metricspec import (
     LATENCY_STATS,
     QUANTILES,
@@ -70,10 +73,13 @@ __all__ = [
     "CanaryShorthand",
     "Compare",
     "CompareMethod",
+    "HeaderRouteStep",
     "HeaderValue",
     "LocalProvider",
     "LocalStat",
+    "Match",
     "Metric",
+    "MirrorStep",
     "Notification",
     "NotificationTrigger",
     "OnFailure",
@@ -84,6 +90,7 @@ __all__ = [
     "RollbackPolicy",
     "RolloutPolicySpec",
     "SecretKeyRef",
+    "SessionAffinity",
     "Sink",
     "Step",
     "Thresholds",
@@ -175,6 +182,10 @@ class RolloutPolicySpec(base.ApiModel):
     30s)."""
     canary_scale: CanaryScale | None = None
     """The canary's replicas follow its weight while a release runs."""
+    session_affinity: SessionAffinity | None = None
+    """A client the release routes to the canary gets a cookie that keeps it on the canary
+    while the release runs (weights only grow); on promotion the cookie no longer matters,
+    on rollback or abort the Route drops it and the client goes back to the stable."""
 
     @model_validator(mode="after")
     def _rules(self) -> RolloutPolicySpec:
@@ -203,6 +214,7 @@ def policy_problems(spec: RolloutPolicySpec) -> list[problems.Problem]:
         _webhook_name_problems,
         _webhook_problems,
         _notification_name_problems,
+        _rule_problems,
     )
 
 
@@ -252,6 +264,67 @@ def _analysis_problems(spec: RolloutPolicySpec) -> list[problems.Problem]:
         if step.analysis is not None:
             found.extend(_analysis_step_problems(step.analysis, ("steps", i, "analysis"), known))
     return found
+
+
+def _rule_problems(spec: RolloutPolicySpec) -> list[problems.Problem]:
+    """setHeaderRoute and setMirror: a step that removes a route or a mirror (no match,
+    percent 0) names one an earlier step set, and one name is not both a header route
+    and a mirror (the status and `rollout status` name them alone). Rules still set at
+    the last step are fine: they end with the release. A rule with no analysis after it
+    is fine too (a person may judge it at a pause)."""
+    found: list[problems.Problem] = []
+    routes: set[str] = set()
+    mirrors: set[str] = set()
+    for i, step in enumerate(spec.steps or []):
+        if (route := step.set_header_route) is not None:
+            loc: problems.Loc = ("steps", i, "setHeaderRoute", "name")
+            if route.name in mirrors:
+                found.append(_shared_name(loc, route.name, "a mirror"))
+            elif route.match is not None:
+                routes.add(route.name)
+            elif route.name in routes:
+                routes.discard(route.name)
+            else:
+                found.append(_unknown_rule(loc, "header route", route.name, routes))
+        if (mirror := step.set_mirror) is not None:
+            loc = ("steps", i, "setMirror", "name")
+            if mirror.name in routes:
+                found.append(_shared_name(loc, mirror.name, "a header route"))
+            elif mirror.percent > 0:
+                mirrors.add(mirror.name)
+            elif mirror.name in mirrors:
+                mirrors.discard(mirror.name)
+            else:
+                found.append(_unknown_rule(loc, "mirror", mirror.name, mirrors))
+    plan = spec.expanded_steps()
+    serves = any(
+        (step.set_weight or 0) > 0
+        or (step.set_header_route is not None and step.set_header_route.match is not None)
+        for step in plan
+    )
+    if spec.session_affinity is not None and plan and not serves:
+        found.append(
+            problems.Problem(
+                ("sessionAffinity",),
+                "no step sends a client to the canary before the promotion (no setWeight"
+                " above 0, no setHeaderRoute; a mirror's client gets the stable's answer),"
+                " so no client would get the cookie: remove sessionAffinity",
+            )
+        )
+    return found
+
+
+def _unknown_rule(loc: problems.Loc, what: str, name: str, known: set[str]) -> problems.Problem:
+    set_now = f"set here: {', '.join(sorted(known))}" if known else f"no {what} is set here"
+    return problems.Problem(
+        loc, f"removes the {what} {name!r}, which no earlier step set ({set_now})"
+    )
+
+
+def _shared_name(loc: problems.Loc, name: str, other: str) -> problems.Problem:
+    return problems.Problem(
+        loc, f"{name!r} already names {other} in force here: give each rule its own name"
+    )
 
 
 def _webhook_name_problems(spec: RolloutPolicySpec) -> list[problems.Problem]:

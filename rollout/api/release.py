@@ -19,7 +19,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from rollout.api import base, condition, meta, policyspec, problems, split
+from rollout.api import base, condition, matching, meta, policyspec, problems, split
 
 __all__ = [
     "TERMINAL_PHASES",
@@ -351,6 +351,15 @@ class ReleaseStatus(base.ApiModel):
     `Step` column of `rollout get releases` and `kubectl get rrel`)."""
     weights: Weights | None = None
     """The stable and canary percents now applied."""
+    header_routes: list[matching.HeaderRoute] = Field(default_factory=list)
+    """The header routes the release asks the Route to carry: its setHeaderRoute steps in
+    force, to the canary (none once it promotes, rolls back or ends)."""
+    mirrors: list[matching.Mirror] = Field(default_factory=list)
+    """The mirrors the release asks the Route to carry: its setMirror steps in force, to the
+    canary (none once it promotes, rolls back or ends)."""
+    session_affinity: matching.StickySession | None = None
+    """The sticky session the release asks the Route to carry (the policy's
+    sessionAffinity, its cookie's value naming this release and attempt) while it runs."""
     started_at: datetime | None = None
     """When the release started."""
     finished_at: datetime | None = None

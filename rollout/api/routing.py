@@ -14,7 +14,11 @@ Gateway API CRDs would (the HTTPRoute schema, v1): at most 32 `parentRefs` and 1
 HTTPRoute's at most 16 rules (one per tag, plus the weighted rule) and 16
 backendRefs per rule — for the `gateway-api` router, and for a Service that names no
 router (the controller's default router is `gateway-api` unless it is started with
-`--router istio`). `parse_gateway` reads the controller's `--gateway [NAMESPACE/]NAME`.
+`--router istio`). Given a route's header routes, mirrors and sticky session it
+counts their rules too (`ruleplan`: 16 rules, 64 matches per rule, 128 in all, 16
+headers per match) and names what the router cannot express faithfully, for either
+router (the controller refuses such a route; `rollout validate` checks a Service's
+policy through `routefit`). `parse_gateway` reads the controller's `--gateway [NAMESPACE/]NAME`.
 
 Pure data and rules; no I/O.
 """
@@ -27,7 +31,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from rollout.api import base, problems, split
+from rollout.api import base, matching, problems, ruleplan, split
 
 __all__ = [
     "MAX_BACKENDS",
@@ -148,16 +152,35 @@ def _hostname_problem(host: str) -> str:
 
 
 def route_limits(
-    routing: Routing | None, traffic: Sequence[split.TrafficTarget], loc: problems.Loc
+    routing: Routing | None,
+    traffic: Sequence[split.TrafficTarget],
+    loc: problems.Loc,
+    *,
+    header_routes: Sequence[matching.HeaderRoute] = (),
+    mirrors: Sequence[matching.Mirror] = (),
+    sticky: matching.StickySession | None = None,
+    router: Router | None = None,
 ) -> list[problems.Problem]:
-    """A split as one HTTPRoute — a rule per tag plus the weighted rule, a backendRef per
-    target with a percent above 0 — against the HTTPRoute's limits. Nothing for the
-    `istio` router."""
-    if routing is not None and routing.router == "istio":
+    """A route as one HTTPRoute — a rule per tag plus the weighted rule, a backendRef per
+    target with a percent above 0, and the rules of its header routes, mirrors and
+    sticky session (`ruleplan`) — against the HTTPRoute's limits, and the request rules
+    the router cannot express faithfully. `router` overrides `routing.router` (the
+    controller's default applies when the Service names none; `gateway-api` here)."""
+    chosen = router or (routing.router if routing is not None else None) or "gateway-api"
+    has_rules = bool(header_routes or mirrors or sticky)
+    found = []
+    if has_rules:
+        planned = ruleplan.plan(
+            traffic, header_routes, mirrors, sticky, by_specificity=chosen == "gateway-api"
+        )
+        said = list(planned.problems)
+        if chosen == "gateway-api" and not said:
+            said += ruleplan.limits(planned.rules, sum(1 for t in traffic if t.percent > 0))
+        return [problems.Problem(loc, f"{chosen}: {why}") for why in said]
+    if chosen == "istio":
         return []
     tags = sum(1 for t in traffic if t.tag)
     backends = sum(1 for t in traffic if t.percent > 0)
-    found = []
     if tags + 1 > MAX_RULES:
         found.append(
             problems.Problem(

@@ -4,13 +4,16 @@ Runs in a temporary state dir (or `--state-dir`): a controller, the proxy and th
 demo app's processes, load through the proxy, then a release per scenario — by
 default a bad version (rolled back) and then a good one (promoted). On a terminal it
 shows the live status view; piped, one line per change; `--json` prints only one
-summary object per scenario. Exit 0 when every release ended as the scenario
-expects. Everything it started is stopped at the end. On the state dir of a running
-controller it exits 2 (`another controller … is running on …`): the two would fight.
+summary object per scenario. `--dashboard` also serves the web dashboard on the tour's
+state (`rollout.cli.dashboard_cmd.serve_in_thread`) and prints its URL on stderr. Exit
+0 when every release ended as the scenario expects. Everything it started is stopped
+at the end. On the state dir of a running controller it exits 2 (`another controller
+… is running on …`): the two would fight.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import pathlib
 import shutil
@@ -51,9 +54,34 @@ _INTRO = {
     type=click.Path(file_okay=False, path_type=pathlib.Path),
     help="Where to keep state and logs (default: a temporary dir, removed at the end).",
 )
-def demo_command(scenario: str, as_json: bool, state_dir: pathlib.Path | None) -> None:
+@click.option(
+    "--dashboard",
+    "with_dashboard",
+    is_flag=True,
+    help="Also serve the web dashboard while the tour runs (its URL on stderr).",
+)
+@click.option(
+    "--dashboard-addr",
+    default="127.0.0.1:8765",
+    show_default=True,
+    help="Where --dashboard serves (loopback only; port 0: any free one).",
+)
+def demo_command(
+    scenario: str,
+    as_json: bool,
+    state_dir: pathlib.Path | None,
+    with_dashboard: bool,
+    dashboard_addr: str,
+) -> None:
     """The tour: two versions of a service running for real, traffic split between
-    them by the proxy, a bad version caught and rolled back, a good one promoted."""
+    them by the proxy, a bad version caught and rolled back, a good one promoted.
+
+    With --dashboard, the web dashboard (`rollout dashboard`) follows it too."""
+    where = None
+    if with_dashboard:
+        from rollout.cli import dashboard_cmd  # aiohttp: only with --dashboard
+
+        where = dashboard_cmd.loopback_addr(dashboard_addr)  # before anything starts
     scenarios = ["bad", "good"] if scenario == "both" else [scenario]
     temporary = state_dir is None
     directory = state_dir or pathlib.Path(tempfile.mkdtemp(prefix="rollout-demo-"))
@@ -78,7 +106,15 @@ def demo_command(scenario: str, as_json: bool, state_dir: pathlib.Path | None) -
                 world_of_demo = tour.Tour(directory)
             except statelock.Held as exc:
                 common.fail(str(exc), code=2)
-            with world_of_demo as world:
+            with world_of_demo as world, contextlib.ExitStack() as stack:
+                if where is not None:
+                    from rollout.cli import dashboard_cmd
+
+                    running = dashboard_cmd.serve_in_thread(
+                        world.store, world.clock, directory, *where
+                    )
+                    stack.callback(running.stop)
+                    click.echo(f"dashboard: {running.url}/", err=True)
                 say("starting v1 and the proxy …")
                 url = world.deploy_v1()
                 say(f"v1 is serving at {url}; sending {tour.LOAD_RPS:.0f} requests/s through it")

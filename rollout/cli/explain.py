@@ -60,6 +60,13 @@ def explain_policy(spec: policyspec.RolloutPolicySpec) -> list[str]:
     if analysis is not None and analysis.metrics:
         deadline += f"; on failed analysis: {spec.rollback.on_failure.value}"
     lines.append(deadline)
+    if spec.session_affinity is not None:
+        affinity = spec.session_affinity
+        lines.append(
+            f"  sticky: a client sent to the canary gets cookie {affinity.cookie_name}"
+            f" (max-age {durations.format_duration(affinity.max_age)}) and stays there while"
+            " the release runs; back to the stable on rollback"
+        )
     if spec.canary_scale is not None:
         lines.append(
             f"  canary replicas follow its weight: max({spec.canary_scale.min_replicas},"

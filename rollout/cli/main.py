@@ -43,6 +43,7 @@ COMMANDS: dict[str, str] = {
     "undo": "release_cmds:undo_command",
     "history": "status_cmd:history_command",
     "events": "events_cmd:events_command",
+    "dashboard": "dashboard_cmd:dashboard_command",
     "analyze": "analyze_cmd:analyze_command",
     "controller": "controller_cmd:controller_command",
     "demo": "demo_cmd:demo_command",

@@ -13,48 +13,21 @@ the release was in when it was given (`main.GIVEN_AT`, before the command's impo
 one that first reads the release after another promote took effect after that moment
 is its repeat ("already past step N", exit 0). The store is opened only if it
 exists ("no state in DIR", exit 1, and nothing created); a lock held by another
-process past `common.LOCK_WAIT` is exit 1 naming the holder. The intents themselves
+process past `common.LOCK_WAIT` is exit 1 naming the holder. Reading, deciding and
+writing is `rollout.cli.intents` (shared with the dashboard); the intents themselves
 are `rollout.release.commands` (pure, shared with the tests).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import click
 
-from rollout.api import names, release, revision, service
-from rollout.cli import common, main
-from rollout.release import commands
-from rollout.store import errors
+from rollout.cli import common, intents, main
 
 __all__ = ["COMMANDS"]
-
-_ATTEMPTS = 5
-
-
-def _service(opts: common.Options, name: str) -> service.Service:
-    try:
-        svc = opts.store.get("Service", opts.namespace, name)
-    except errors.NotFound:
-        common.fail(f"service {name!r} not found in namespace {opts.namespace}")
-    assert isinstance(svc, service.Service)
-    return svc
-
-
-def _current_release(opts: common.Options, name: str) -> release.Release:
-    svc = _service(opts, name)
-    current = svc.status.current_release
-    if current is None:
-        common.fail(f"service {name!r} has no release yet")
-    try:
-        rel = opts.store.get("Release", opts.namespace, current)
-    except errors.NotFound:
-        common.fail(f"release {current!r} of service {name!r} no longer exists")
-    assert isinstance(rel, release.Release)
-    return rel
 
 
 def _given_at(opts: common.Options) -> datetime:
@@ -66,28 +39,11 @@ def _given_at(opts: common.Options) -> datetime:
     return opts.clock.now() - timedelta(seconds=elapsed * speed)
 
 
-def _command(
-    service_name: str,
-    opts: common.Options,
-    intent: Callable[[release.Release], release.ReleaseSpec],
-    done: Callable[[release.Release], str],
-) -> None:
-    for _ in range(_ATTEMPTS):
-        rel = _current_release(opts, service_name)
-        try:
-            spec = intent(rel)
-        except commands.AlreadyDone as exc:
-            click.echo(f"release {rel.metadata.name}: {exc}")
-            return
-        except commands.NotApplicable as exc:
-            common.fail(str(exc))
-        try:
-            opts.store.update(rel.model_copy(update={"spec": spec}))
-        except errors.Conflict:
-            continue  # the controller wrote in between: read again and decide again
-        click.echo(f"release {rel.metadata.name}: {done(rel)}")
-        return
-    common.fail(f"release of {service_name!r} kept changing; try again")
+def _report(outcome: intents.Outcome) -> None:
+    """The outcome's line: on stdout (exit 0), or as the error (exit 1)."""
+    if not outcome.ok:
+        common.fail(outcome.message)
+    click.echo(outcome.message)
 
 
 @click.command("promote")
@@ -117,36 +73,18 @@ def promote_command(
     A release waiting for a confirm-* webhook's yes is not promoted unless --force: the
     gate is there because something outside (an approval, a change freeze) must agree.
     """
-    seen: dict[str, int] = {}  # release → the step first read: kept when reading again
-    given_at = None if step is not None else _given_at(opts)
-
-    def intent(rel: release.Release) -> release.ReleaseSpec:
-        name = rel.metadata.name
-        if seen and name not in seen:
-            common.fail(f"release {next(iter(seen))} was superseded by {name}; not promoted")
-        first = seen.setdefault(name, rel.status.step_index if step is None else step - 1)
-        return commands.promote(
-            rel,
+    _report(
+        intents.promote(
+            opts.store,
+            opts.namespace,
+            service_name,
             full=full,
             force=force,
-            now=opts.clock.now(),
+            step=None if step is None else step - 1,
+            clock=opts.clock,
             by=common.requester(),
-            from_step=first,
-            given_at=given_at,
+            given_at=None if step is not None else _given_at(opts),
         )
-
-    _command(
-        service_name,
-        opts,
-        intent,
-        lambda rel: (
-            (
-                "full promotion requested"
-                if full
-                else f"promotion from step {seen[rel.metadata.name] + 1} requested"
-            )
-            + (" (over its webhook gates)" if force else "")
-        ),
     )
 
 
@@ -155,12 +93,7 @@ def promote_command(
 @common.state_options(store="write")
 def abort_command(service_name: str, opts: common.Options) -> None:
     """Abort the current release: all traffic back to the stable revision at once."""
-    _command(
-        service_name,
-        opts,
-        commands.abort,
-        lambda rel: f"abort requested; traffic goes back to {rel.spec.stable_revision}",
-    )
+    _report(intents.abort(opts.store, opts.namespace, service_name))
 
 
 @click.command("pause")
@@ -168,7 +101,7 @@ def abort_command(service_name: str, opts: common.Options) -> None:
 @common.state_options(store="write")
 def pause_command(service_name: str, opts: common.Options) -> None:
     """Pause the current release at its current weight."""
-    _command(service_name, opts, commands.pause, lambda rel: "pause requested")
+    _report(intents.pause(opts.store, opts.namespace, service_name))
 
 
 @click.command("resume")
@@ -176,11 +109,10 @@ def pause_command(service_name: str, opts: common.Options) -> None:
 @common.state_options(store="write")
 def resume_command(service_name: str, opts: common.Options) -> None:
     """Resume a paused release."""
-    _command(
-        service_name,
-        opts,
-        lambda rel: commands.resume(rel, now=opts.clock.now(), by=common.requester()),
-        lambda rel: "resume requested",
+    _report(
+        intents.resume(
+            opts.store, opts.namespace, service_name, clock=opts.clock, by=common.requester()
+        )
     )
 
 
@@ -189,11 +121,10 @@ def resume_command(service_name: str, opts: common.Options) -> None:
 @common.state_options(store="write")
 def retry_command(service_name: str, opts: common.Options) -> None:
     """Retry: look again at a paused step, or run a failed release again."""
-    _command(
-        service_name,
-        opts,
-        lambda rel: commands.retry(rel, now=opts.clock.now(), by=common.requester()),
-        lambda rel: "retry requested",
+    _report(
+        intents.retry(
+            opts.store, opts.namespace, service_name, clock=opts.clock, by=common.requester()
+        )
     )
 
 
@@ -204,31 +135,7 @@ def retry_command(service_name: str, opts: common.Options) -> None:
 def undo_command(service_name: str, to_revision: str | None, opts: common.Options) -> None:
     """Release an earlier revision's template again (the one before the stable revision
     by default), under the service's policy."""
-    for _ in range(_ATTEMPTS):
-        svc = _service(opts, service_name)
-        listed = opts.store.list(
-            "Revision", opts.namespace, labels={names.SERVICE_LABEL: service_name}
-        ).items
-        revs = [r for r in listed if isinstance(r, revision.Revision)]
-        try:
-            spec = commands.undo(svc, revs, to_revision=to_revision)
-        except commands.NotApplicable as exc:
-            common.fail(str(exc))
-        try:
-            opts.store.update(svc.model_copy(update={"spec": spec}))
-        except errors.Conflict:
-            continue
-        source = next(
-            r.metadata.name
-            for r in revs
-            if r.spec.template == spec.template and r.spec.scaling == spec.scaling
-        )
-        click.echo(
-            f"service {service_name}: template of {source} applied again; a new revision"
-            " will be released"
-        )
-        return
-    common.fail(f"service {service_name!r} kept changing; try again")
+    _report(intents.undo(opts.store, opts.namespace, service_name, to_revision=to_revision))
 
 
 COMMANDS = [

@@ -260,7 +260,8 @@ def status_command(
                     click.echo(text)
                     last = text
             else:
-                text = status_view.line(data)
+                rules = (f"  {rule}" for rule in status_view.rule_lines(data))
+                text = "\n".join([status_view.line(data), *rules])
                 if text != last:
                     click.echo(text)
                     last = text

@@ -6,7 +6,11 @@ unwise: a literal credential in a policy) are printed on stderr too, as
 `PATH:LINE: FIELD.PATH: warning: message`, and change the exit code only with
 `--strict` (exit 2, as problems). A Service naming a policy that none of the files
 defines is such a warning (`policy "nope" not found in this run`): validate reads no
-state, so a policy applied before is not seen.
+state, so a policy applied before is not seen. A Service whose policy (in the files)
+asks for header routes, mirrors or a sticky session its router cannot express is a
+problem, reported at the Service's `spec.policy` and at the policy's step
+(`loader.route_rule_problems`; the router is the Service's `spec.routing.router`, else
+gateway-api, the controller's default).
 """
 
 from __future__ import annotations
@@ -64,10 +68,11 @@ def validate(
     warnings = [*result.warnings, *loader.unknown_policies(result.documents)]
     for warning in warnings:
         click.echo(str(warning), err=True)
-    for diagnostic in result.diagnostics:
+    diagnostics = [*result.diagnostics, *loader.route_rule_problems(result.documents)]
+    for diagnostic in diagnostics:
         click.echo(str(diagnostic), err=True)
-    if result.diagnostics or (strict and warnings):
-        counted = len(result.diagnostics) + (len(warnings) if strict else 0)
+    if diagnostics or (strict and warnings):
+        counted = len(diagnostics) + (len(warnings) if strict else 0)
         click.echo(f"{counted} problem(s) found", err=True)
         raise SystemExit(2)
     click.echo(f"{len(result.documents)} resource(s) valid")

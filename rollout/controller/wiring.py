@@ -4,8 +4,8 @@ A change to one object can matter to others: a Revision's readiness to its Servi
 to its Route when the route sends it traffic, and to the running Release it is the
 canary of; a Route's applied split (its status: a new spec is the doing of its
 service) to the running Release, else to its Service; a Release's start, end, command
-or new split (its weights, its phase's end state) to its Service, the one writer of
-the Route's spec; a Service's spec or newest revision to its running Release (what
+or new split (its weights and request rules, its phase's end state) to its Service,
+the one writer of the Route's spec; a Service's spec or newest revision to its running Release (what
 supersedes it); a RolloutPolicy to the Services that name it. The index remembers,
 from the events it has seen, the releases of each service (their canary, whether they
 are still running), the revisions each route names, each service's newest revision
@@ -42,6 +42,7 @@ from rollout.store import errors, port
 __all__ = ["Index"]
 
 _Service = tuple[str, str]  # namespace, name
+_Asks = tuple[list[split.TrafficTarget] | None, route.Rules] | None
 _MARKS = (
     names.ROUTING_STATE_MODIFIED_ANNOTATION,
     names.SCALE_DOWN_DELAY_ANNOTATION,
@@ -57,8 +58,9 @@ class Index:
         self._policy_of: dict[_Service, str | None] = {}
         self._latest_of: dict[_Service, str | None] = {}  # status.latestCreatedRevision
         self._routed: dict[_Service, frozenset[str]] = {}  # the route's spec.traffic
-        # (namespace, release) → the split it asks for (`builders.release_traffic`)
-        self._split_of: dict[tuple[str, str], list[split.TrafficTarget] | None] = {}
+        # (namespace, release) → the split and request rules it asks for
+        # (`builders.release_traffic`, `builders.release_rules`)
+        self._split_of: dict[tuple[str, str], _Asks] = {}
         self._generations: dict[base.Key, int | None] = {}
         self._marks: dict[base.Key, tuple[str | None, ...]] = {}  # a Revision's routing marks
         self._lock = threading.Lock()
@@ -126,7 +128,7 @@ class Index:
         svc = (namespace, obj.spec.service)
         was_running = self._releases[svc].get(name)
         running = not deleted and obj.status.phase not in TERMINAL_PHASES
-        asks = None if deleted else builders.release_traffic(obj)
+        asks = None if deleted else (builders.release_traffic(obj), builders.release_rules(obj))
         previous = self._split_of.get((namespace, name))
         if deleted:
             self._releases[svc].pop(name, None)

@@ -152,12 +152,15 @@ class MemoryRuntime:
 
 
 class MemoryRouter:
-    """Applies every split at once and remembers it (`history` for assertions)."""
+    """Applies every split and request rule at once and remembers them (`history` and
+    `rules` for assertions); reads the rules back as applied (so a Route's Ready holds
+    here as on a real data plane that took them)."""
 
     def __init__(self, clock: clocks.Clock) -> None:
         self.clock = clock
         self.applied: dict[_Key, list[split.TrafficStatus]] = {}
         self.history: list[tuple[datetime, str, tuple[tuple[str, int], ...]]] = []
+        self.rules: dict[_Key, route.Rules] = {}
         self._lock = threading.Lock()
 
     def apply(self, rt: route.Route) -> ports.AppliedRoute:
@@ -171,7 +174,9 @@ class MemoryRouter:
             )
             for t in rt.spec.traffic
         ]
+        rules = route.Rules.of(rt.spec)
         with self._lock:
+            self.rules[key] = rules
             if self.applied.get(key) != traffic:
                 self.applied[key] = traffic
                 self.history.append(
@@ -181,11 +186,18 @@ class MemoryRouter:
                         tuple((t.revision_name, t.percent) for t in traffic),
                     )
                 )
-            return ports.AppliedRoute(list(traffic), url=f"memory://{key[0]}/{key[1]}")
+            return ports.AppliedRoute(
+                list(traffic),
+                url=f"memory://{key[0]}/{key[1]}",
+                header_routes=list(rules.header_routes),
+                mirrors=list(rules.mirrors),
+                session_affinity=rules.session_affinity,
+            )
 
     def remove(self, namespace: str, name: str) -> None:
         with self._lock:
             self.applied.pop((namespace, name), None)
+            self.rules.pop((namespace, name), None)
 
     def weight_of(self, namespace: str, name: str, revision_name: str) -> int:
         with self._lock:

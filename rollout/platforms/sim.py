@@ -6,7 +6,10 @@ Each release (service, canary revision) gets its own simulated `World` of the ch
 scenario, seeded from the names; its time 0 is when the router first sees the canary.
 The router advances the world to the present at the old weight before it applies a
 new one, so the traffic each revision got follows the applied weights second by
-second; metrics come from `rollout.sim.readings.read`, the same readings
+second — the canary's share being its weight plus the requests its header routes and
+mirrors send it (`rollout.sim.requests.canary_share`: a fixed 5 % of the requests
+matches any header route; mirrored copies count as canary requests), so a weight-0
+A/B test gets canary readings; metrics come from `rollout.sim.readings.read`, the same readings
 `rollout simulate` uses, behind the world's scrape delay. A world is the canary's,
 not its release's: a release retried after a rollback continues the same world, and
 its readings count only what came after its start (or its last `retry`:
@@ -46,7 +49,7 @@ from rollout import clock as clocks
 from rollout.analysis import measurement
 from rollout.api import policyspec, route
 from rollout.platforms import memory, ports
-from rollout.sim import readings, scenarios, world
+from rollout.sim import readings, requests, scenarios, world
 
 __all__ = ["JOURNAL_FILE", "SimTraffic", "make"]
 
@@ -59,7 +62,7 @@ class _Run:
 
     def __init__(self, make: Callable[[], world.World], origin: datetime) -> None:
         self.origin = origin
-        self.weight = 0
+        self.weight = 0.0  # the canary's share of the requests, in percent
         self.now = 0.0  # seconds from `origin` the traffic has reached
         self._make: Callable[[], world.World] | None = make
         self._world: world.World | None = None
@@ -109,7 +112,7 @@ class SimTraffic:
         self._lock = threading.Lock()
         self._journal = journal
         # What the journal says of runs not made yet: key → (origin, [(t, weight)]).
-        self._journaled: dict[_Key, tuple[datetime, list[tuple[float, int]]]] = (
+        self._journaled: dict[_Key, tuple[datetime, list[tuple[float, float]]]] = (
             _read_journal(journal) if journal is not None else {}
         )
 
@@ -158,8 +161,11 @@ class SimTraffic:
                 key = (namespace, rt.spec.service, canary.revision_name)
                 run = self._run(*key)
                 self._advance(run)
-                if run.weight != canary.percent:
-                    run.weight = canary.percent
+                share = 100 * requests.canary_share(
+                    canary.percent, rt.spec.header_routes, rt.spec.mirrors
+                )
+                if run.weight != share:
+                    run.weight = share
                     self._record(key, run)
             return self.router.apply(rt)
 
@@ -196,9 +202,9 @@ class SimTraffic:
             return run.world().canary_failed
 
 
-def _read_journal(path: pathlib.Path) -> dict[_Key, tuple[datetime, list[tuple[float, int]]]]:
+def _read_journal(path: pathlib.Path) -> dict[_Key, tuple[datetime, list[tuple[float, float]]]]:
     """The runs a journal holds (a torn last line, from a kill mid-write, is skipped)."""
-    runs: dict[_Key, tuple[datetime, list[tuple[float, int]]]] = {}
+    runs: dict[_Key, tuple[datetime, list[tuple[float, float]]]] = {}
     with contextlib.suppress(FileNotFoundError):
         for text in path.read_text(encoding="utf-8").splitlines():
             try:
@@ -206,7 +212,7 @@ def _read_journal(path: pathlib.Path) -> dict[_Key, tuple[datetime, list[tuple[f
                 key = (str(line["key"][0]), str(line["key"][1]), str(line["key"][2]))
                 origin = datetime.fromisoformat(line["origin"])
                 entry = runs.setdefault(key, (origin, []))
-                entry[1].append((float(line["t"]), int(line["weight"])))
+                entry[1].append((float(line["t"]), float(line["weight"])))
             except (ValueError, KeyError, TypeError, IndexError):
                 continue
     return runs

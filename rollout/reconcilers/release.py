@@ -19,7 +19,9 @@ observe → decide → apply → persist:
   costs seconds, not a spin). An object that cannot be read (a store or API failure,
   not NotFound) is unknown, never a decision: the Route's weights as not known, the
   canary as not ready but not failed, the Service as not moved on — so `abort` and a
-  supersede are still decided;
+  supersede are still decided. The request rules the Route reads back (`RouteStatus`
+  header routes, mirrors, sticky session) are observed with the weights, and the
+  release's attempt (its sticky cookie names it);
   The webhooks due (`rollout.release.hooks.due`) are called the same way, through
   `ctx.hooks` (`rollout.controller.hooking`): the answers that are in join the
   observation, the hooks still being called are left out of the requeue and wake the
@@ -29,8 +31,8 @@ observe → decide → apply → persist:
   outcome, the last events — and then left;
 - decide: `rollout.release.engine.decide` (pure);
 - apply: the decision's events → the recorder (best effort: an event that cannot be
-  recorded is logged). Weights are not applied here: the release's status carries
-  them, and the Service reconciler — the one writer of `Route.spec` — turns them into
+  recorded is logged). Weights and request rules are not applied here: the release's
+  status carries them, and the Service reconciler — the one writer of `Route.spec` — turns them into
   the Route's split (`reconcilers/service/plan.py`); the controller's wiring wakes it
   when a release's weights or phase change. The engine steps on only once the Route
   reports the weights applied, so a status written before the Route is harmless, and
@@ -115,6 +117,8 @@ def _observe(
         canary_ready=ready,
         canary_failure=failure,
         applied=_applied(rt, spec) if isinstance(rt, route.Route) else None,
+        applied_rules=route.Rules.of(rt.status) if isinstance(rt, route.Route) else route.Rules(),
+        attempt=names.attempt_of(rel.metadata.annotations),
         route_problem=_route_problem(rt) if isinstance(rt, route.Route) else None,
         readings=taken.readings,
         superseded_by=_superseded_by(ctx, rel),

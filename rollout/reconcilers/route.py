@@ -1,12 +1,17 @@
-"""The Route reconciler: asks the TrafficRouter to apply the split and reports what it
-actually applied.
+"""The Route reconciler: asks the TrafficRouter to apply the split and the request rules
+(header routes, mirrors, sticky session) and reports what it actually applied.
 
 `status.traffic` is what the router reads back, never what was asked, with each
-target's readiness where the router knows it; Ready is `route.traffic_ready`: True
+target's readiness where the router knows it (and `status.headerRoutes`, `mirrors`,
+`sessionAffinity` the request rules it reads back, kept as they were while the router
+reports a problem); Ready is `route.traffic_ready`: True
 (`TrafficApplied`) only when that equals `spec.traffic` and every target with weight
-is served. When the router could not apply the split now (`AppliedRoute.problem`:
-the runtime has not confirmed an endpoint yet, the proxy is down) Ready is False with
-its reason, the status keeps the last URL, and the route is reconciled again soon:
+is served, and the rules it reads back (copied into `status.headerRoutes`,
+`status.mirrors`, `status.sessionAffinity`) equal the spec's (`TrafficNotApplied`,
+naming the first rule that differs, otherwise). When the router could not apply the
+split now (`AppliedRoute.problem`: the runtime has not confirmed an endpoint yet, the
+proxy is down) Ready is False with its reason, the status keeps the last URL, and the
+route is reconciled again soon:
 `RETRY` at first (a gateway usually takes a new generation within moments), then
 less often the longer Ready has been False — a quarter of that time, at most
 `RETRY_MAX` — so that a route a gateway refuses is not polled twice a second for
@@ -53,6 +58,10 @@ def reconcile(ctx: base.Context, key: base.Key) -> base.Result:
     status = rt.status.model_copy()
     status.observed_generation = rt.metadata.generation
     status.traffic = applied.traffic
+    if problem is None:  # with a problem the data plane keeps what it held: so does the status
+        status.header_routes = list(applied.header_routes)
+        status.mirrors = list(applied.mirrors)
+        status.session_affinity = applied.session_affinity
     if applied.url is not None or problem is None:
         status.url = applied.url
     if applied.drift:
@@ -62,6 +71,7 @@ def reconcile(ctx: base.Context, key: base.Key) -> base.Result:
         problem=(problem.reason, problem.message) if problem is not None else None,
         now=now,
         generation=rt.metadata.generation,
+        rules=route.Rules.of(rt.spec),
     )
     base.write_status(ctx, rt, status)
     return base.Result(retry_after(status, now) if problem is not None else RESYNC)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from rollout.api import policyspec
 from rollout.api.hookspec import WebhookType
 from rollout.api.release import PauseReason
-from rollout.release import hooks, steps
+from rollout.release import hooks, rules, steps
 from rollout.release.model import Model
 
 __all__ = ["NAMED"]
@@ -53,16 +53,24 @@ def pause_on_failure(m: Model) -> bool:
 
 
 def weights_applied(m: Model) -> bool:
-    return m.obs.applied is not None and m.obs.applied == m.status.weights
+    """The Route reads back the weights *and* the request rules the status asks for (a
+    step's header route or mirror counts as in force only once the data plane has it)."""
+    return (
+        m.obs.applied is not None
+        and m.obs.applied == m.status.weights
+        and rules.applied(m.status, m.obs.applied_rules)
+    )
 
 
 def weights_ahead(m: Model) -> bool:
-    """The router already has the next step's weights: the decision that set them was
-    not persisted (a failed or lost status write). Deciding again redoes it."""
+    """The router already has the next step's weights and rules: the decision that set
+    them was not persisted (a failed or lost status write). Deciding again redoes it."""
     index = m.status.step_index + 1
     if m.obs.applied is None or index >= len(m.steps):
         return False
-    return m.obs.applied == steps.weights(steps.weight_at(m.steps, index))
+    next_weights = steps.weights(steps.weight_at(m.steps, index))
+    next_rules = rules.for_step(m.spec, m.steps, index, attempt=m.obs.attempt)
+    return m.obs.applied == next_weights and next_rules.difference(m.obs.applied_rules) is None
 
 
 def weights_stuck(m: Model) -> bool:
@@ -184,7 +192,7 @@ def step_done(m: Model) -> bool:
         return False
     if not hooks.checks_passed(m.policy, m.status, step) and not weights_ahead(m):
         return False  # a rollout webhook (a load or smoke test) has not said yes yet
-    if step.set_weight is not None:
+    if steps.is_instant(step):
         return True
     started = m.status.step_started_at or m.now
     end = steps.ends_at(step, started)

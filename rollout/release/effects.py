@@ -1,11 +1,14 @@
 """The callbacks of the release state machine: what a row does once it fired.
 
 One function per name the table uses in `after`, each changing the decision in progress
-(`model.Model`): the working status (step, clock, weights, pause reason, end) and the
-actions (`SetWeights`, as absolute weights). `record` is every row's last callback: the
-row's event, as an action and a history entry, with its message formatted by
-`rollout.release.messages`. Nothing here does I/O or raises once the phase changed.
-Resolved by name by `rollout.release.engine` through `NAMED`.
+(`model.Model`): the working status (step, clock, weights and request rules, pause
+reason, end) and the actions (`SetWeights`, as absolute weights). Entering a step asks
+for its rules (`rules.for_step`: the header routes and mirrors in force, the sticky
+session); promoting and rolling back ask for none — everyone goes to one revision, and
+a sticky client of a rolled-back canary goes back to the stable. `record` is every
+row's last callback: the row's event, as an action and a history entry, with its
+message formatted by `rollout.release.messages`. Nothing here does I/O or raises once
+the phase changed. Resolved by name by `rollout.release.engine` through `NAMED`.
 """
 
 from __future__ import annotations
@@ -13,8 +16,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from rollout.analysis import assess
+from rollout.api import route
 from rollout.api.release import PauseReason, StepEvidence
-from rollout.release import actions, hooks, messages, steps, table
+from rollout.release import actions, hooks, messages, rules, steps, table
 from rollout.release.model import Model
 
 __all__ = ["NAMED", "record"]
@@ -56,10 +60,12 @@ def forget_evidence(m: Model) -> None:
 def route_to_canary(m: Model) -> None:
     m.left = _step_evidence(m)
     m.route(100)
+    m.ask_rules(route.Rules())
 
 
 def route_to_stable(m: Model) -> None:
     m.route(0)
+    m.ask_rules(route.Rules())
 
 
 def finish(m: Model) -> None:
@@ -68,13 +74,14 @@ def finish(m: Model) -> None:
 
 
 def _enter_step(m: Model, index: int) -> None:
-    """Start step `index` afresh: its clock, its counters, its weight."""
+    """Start step `index` afresh: its clock, its counters, its weight and rules."""
     m.left = _step_evidence(m)
     m.status.step_index = index
     m.status.step_started_at = m.now
     m.status.analysis = assess.reset_step(m.status.analysis)
     m.status.webhooks = hooks.reset_step(m.status.webhooks, index)
     m.route(steps.weight_at(m.steps, index))
+    m.ask_rules(rules.for_step(m.spec, m.steps, index, attempt=m.obs.attempt))
 
 
 def _step_evidence(m: Model) -> list[StepEvidence]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from rollout.analysis import assess
 from rollout.api import policyspec
 from rollout.api.release import HistoryEntry, Phase, ReleaseSpec, ReleaseStatus, StepEvidence
+from rollout.api.route import Rules
 from rollout.release import actions, observation, steps
 
 __all__ = ["HISTORY_LIMIT", "Model"]
@@ -69,6 +70,12 @@ class Model:
         if self.status.weights != wanted:
             self.status.weights = wanted
         self.actions.append(actions.SetWeights(wanted))
+
+    def ask_rules(self, rules: Rules) -> None:
+        """Ask the Route to carry these request rules (beside the weights)."""
+        self.status.header_routes = list(rules.header_routes)
+        self.status.mirrors = list(rules.mirrors)
+        self.status.session_affinity = rules.session_affinity
 
     def history(
         self,

@@ -1,7 +1,8 @@
 """What the release engine sees: a frozen snapshot gathered before it decides.
 
 The release reconciler (or the simulator) builds an `Observation` from the platform —
-revision readiness, the weights the router reports as applied, new metric readings,
+revision readiness, the weights and request rules the router reports as applied, new
+metric readings,
 the answers of the webhooks called for it (`HookAnswer`), whether a newer revision
 supersedes the release — and the time. Conditions of the state machine read only this
 and the status.
@@ -15,7 +16,7 @@ import dataclasses
 from datetime import datetime
 
 from rollout.analysis import measurement
-from rollout.api import policyspec
+from rollout.api import policyspec, route
 from rollout.api.release import Weights
 
 __all__ = ["HookAnswer", "Observation"]
@@ -41,6 +42,12 @@ class Observation:
     canary_ready: bool = False
     canary_failure: str | None = None  # e.g. "crash loop: 5 restarts"; None when healthy
     applied: Weights | None = None  # what the traffic router reports it applied
+    # The request rules (header routes, mirrors, sticky session) the Route reads back
+    # from its data plane (`RouteStatus`): with `applied`, what a step waits for.
+    applied_rules: route.Rules = dataclasses.field(default_factory=route.Rules)
+    # Which attempt of its canary this release is (1, or more after `retry` of a finished
+    # one): the sticky session's cookie names it (`names.sticky_value`).
+    attempt: int = 1
     # Why the Route's split is not in effect, when its router says (the Route's Ready
     # reason and message, e.g. "RouteNotAccepted: gateway default/public did not …").
     route_problem: str | None = None

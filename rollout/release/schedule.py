@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from rollout.api import policyspec
 from rollout.api.release import TERMINAL_PHASES, Phase, ReleaseSpec, ReleaseStatus
-from rollout.release import hooks, notify, observation, steps
+from rollout.release import hooks, notify, observation, rules, steps
 
 __all__ = ["POLL", "due_metrics", "fresh_since", "requeue_after"]
 
@@ -77,7 +77,8 @@ def requeue_after(
         and obs.canary_failure is None
     )
     if (phase in (Phase.PENDING, Phase.PROMOTING, Phase.ROLLING_BACK) and not woken) or (
-        status.weights is not None and obs.applied != status.weights
+        status.weights is not None
+        and (obs.applied != status.weights or not rules.applied(status, obs.applied_rules))
     ):
         due.append(now + POLL)
     if phase in (Phase.PROGRESSING, Phase.PAUSED) and policy.analysis and status.weights:

@@ -19,6 +19,7 @@ __all__ = [
     "entered_phase_at",
     "gating_metrics",
     "is_indefinite_pause",
+    "is_instant",
     "weight_at",
     "weights",
 ]
@@ -43,6 +44,16 @@ def ends_at(step: policyspec.Step, started_at: datetime) -> datetime | None:
     if step.pause is not None and step.pause.duration is not None:
         return started_at + step.pause.duration
     return None
+
+
+def is_instant(step: policyspec.Step) -> bool:
+    """A step that is done once the Route applies it: setWeight, setHeaderRoute,
+    setMirror."""
+    return (
+        step.set_weight is not None
+        or step.set_header_route is not None
+        or step.set_mirror is not None
+    )
 
 
 def is_indefinite_pause(step: policyspec.Step) -> bool:

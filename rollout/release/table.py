@@ -174,7 +174,7 @@ ROWS: tuple[Row, ...] = (
     Row("weights-stuck", T.TICK, (P.PROGRESSING,), P.ROLLING_BACK,
         conditions=("weights_stuck",), after=("route_to_stable",),
         event="ProgressDeadlineExceeded", warning=True,
-        message="traffic weights were not applied within the progress deadline"),
+        message="traffic weights were not applied within the progress deadline{rules_held}"),
     Row("wait-at-pause-step", T.TICK, (P.PROGRESSING,), P.PAUSED,
         conditions=("at_pause_step", "weights_applied"), after=("pause_for_promotion",),
         event="WaitingForPromotion"),

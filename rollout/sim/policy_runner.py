@@ -3,9 +3,11 @@
 Each decision gathers readings for the metrics that are due (`engine.due_metrics`)
 from the simulated world, exactly as the release reconciler will gather them from a
 provider — with the world's scrape delay — builds an `Observation`, calls
-`engine.decide`, and applies the `SetWeights` actions at once (a router with no
-latency; the engine is asked again at the same instant so that an applied weight is
-observed, as a watch event would trigger a reconcile).
+`engine.decide`, and applies the `SetWeights` actions and the request rules the status
+asks for at once (a router with no latency; the engine is asked again at the same
+instant so that what was applied is observed, as a watch event would trigger a
+reconcile). The canary's share of the world's requests is its weight plus what its
+header routes and mirrors send it (`requests.canary_share`).
 
 Readings come from `readings.read`, shared with the rehearsal platform.
 
@@ -17,10 +19,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from rollout.api import policyspec
+from rollout.api import policyspec, route
 from rollout.api.release import PauseReason, Phase, ReleaseSpec, ReleaseStatus, Weights
-from rollout.release import actions, engine, observation
-from rollout.sim import harness, readings, world
+from rollout.release import actions, engine, observation, rules
+from rollout.sim import harness, readings, requests, world
 
 __all__ = ["EPOCH", "PolicyRunner", "check"]
 
@@ -58,6 +60,7 @@ class PolicyRunner:
         )
         self.status = ReleaseStatus()
         self.applied = Weights(stable=100, canary=0)
+        self.applied_rules = route.Rules()
         self._next = 0.0
 
     def start(self, w: world.World) -> None:
@@ -68,7 +71,9 @@ class PolicyRunner:
 
     @property
     def weight(self) -> float:
-        return self.applied.canary / 100
+        return requests.canary_share(
+            self.applied.canary, self.applied_rules.header_routes, self.applied_rules.mirrors
+        )
 
     @property
     def outcome(self) -> harness.Outcome | None:
@@ -90,16 +95,22 @@ class PolicyRunner:
         requeue: timedelta | None = None
         for _ in range(_AT_ONCE):
             obs = observation.Observation(
-                now=now, canary_ready=True, applied=self.applied, readings=due
+                now=now,
+                canary_ready=True,
+                applied=self.applied,
+                applied_rules=self.applied_rules,
+                readings=due,
             )
             decision = engine.decide(self.spec, self.status, obs)
             self.status = decision.status
             due = ()
             moved = [a.weights for a in decision.actions if isinstance(a, actions.SetWeights)]
             requeue = decision.requeue_after
-            if not moved or moved[-1] == self.applied:
+            asked = rules.wanted(self.status)
+            if (not moved or moved[-1] == self.applied) and asked == self.applied_rules:
                 break
-            self.applied = moved[-1]
+            self.applied = moved[-1] if moved else self.applied
+            self.applied_rules = asked
         step = requeue.total_seconds() if requeue is not None else 3600.0
         self._next = w.now + max(step, 0.5)
 

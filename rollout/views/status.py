@@ -1,8 +1,13 @@
 """What `rollout status` shows, computed from the Service and its current Release.
 
 - `snapshot(...)`: the stable `-o json` shape of DESIGN §7, plus `problems`
-  (`[{source, reason, message}]`); traffic as the Route reports it applied (the
-  Service's copy is refreshed when no release runs);
+  (`[{source, reason, message}]`) and the request rules in force — `headerRoutes`
+  (`[{name, match, revision}]`), `mirrors` (`[{name, percent, match, revision}]`),
+  `sessionAffinity` (`{cookieName, revision}` or null) — the match in words; traffic
+  and rules as the Route reports them applied (the Service's copy of the traffic is
+  refreshed when no release runs; without a Route, the rules the release asks for);
+- `rule_lines(data)`: those rules, one line each (`header route beta: header X-Beta =
+  '1' → web-00002`), shown under the weights;
 - `outcome(...)`: 0 when the latest change has been rolled out (release Succeeded, or
   an immediate rollout done), 1 when it ended otherwise, None while it is going;
 - `line(...)`: one line per change, for logs and pipes (no TTY); `problem_lines(...)`:
@@ -13,7 +18,7 @@
   service's recent events, and the notes it is given (what the runtime says about
   revisions, e.g. `IgnoredOnLocal`).
 
-The message comes from `rollout.release.messages.describe` (the engine's), a pure
+The message comes from `rollout.release.summary.describe` (the engine's), a pure
 function of spec and status, so it is current even between the controller's writes. Pure; no I/O.
 """
 
@@ -28,12 +33,12 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from rollout.api import condition, durations, release, route, service
+from rollout.api import condition, durations, matching, release, route, service, steps
 from rollout.api.release import TERMINAL_PHASES, Phase
-from rollout.release import messages  # not the engine: it loads the state machine and analysis
+from rollout.release import summary  # not the engine: it loads the state machine and analysis
 from rollout.views import problems as problem_view
 
-__all__ = ["line", "outcome", "panel", "problem_lines", "snapshot"]
+__all__ = ["line", "outcome", "panel", "problem_lines", "rule_lines", "snapshot"]
 
 _BAR = 30
 _GOOD = {Phase.SUCCEEDED}
@@ -41,8 +46,8 @@ _GOOD = {Phase.SUCCEEDED}
 
 def _message(rel: release.Release, now: datetime, *, countdown: bool = True) -> str:
     if rel.status.phase in TERMINAL_PHASES:
-        return rel.status.message or messages.describe(rel.spec, rel.status, now)
-    return messages.describe(rel.spec, rel.status, now, countdown=countdown)
+        return rel.status.message or summary.describe(rel.spec, rel.status, now)
+    return summary.describe(rel.spec, rel.status, now, countdown=countdown)
 
 
 def _current(svc: service.Service, rel: release.Release | None) -> release.Release | None:
@@ -77,6 +82,7 @@ def snapshot(
         "release": None,
         "analysis": [],
         "problems": [p.to_json() for p in problems],
+        **_rules(rt, rel),
     }
     if rel is not None:
         data["release"] = {
@@ -97,6 +103,51 @@ def snapshot(
             for m in rel.status.analysis
         ]
     return data
+
+
+def _rules(rt: route.Route | None, rel: release.Release | None) -> dict[str, Any]:
+    """The request rules in force: the Route's as applied, else the running release's."""
+    holder: route.RouteStatus | release.ReleaseStatus | None = None
+    if rt is not None:
+        holder = rt.status
+    elif rel is not None and rel.status.phase not in TERMINAL_PHASES:
+        holder = rel.status
+    rules = route.Rules.of(holder) if holder is not None else route.Rules()
+    sticky = rules.session_affinity
+    return {
+        "headerRoutes": [
+            {"name": r.name, "match": steps.describe_match(r.match), "revision": r.revision_name}
+            for r in rules.header_routes
+        ],
+        "mirrors": [
+            {
+                "name": m.name,
+                "percent": m.percent,
+                "match": steps.describe_match(m.match) if m.match else None,
+                "revision": m.revision_name,
+            }
+            for m in rules.mirrors
+        ],
+        "sessionAffinity": _sticky(sticky) if sticky is not None else None,
+    }
+
+
+def _sticky(sticky: matching.StickySession) -> dict[str, Any]:
+    return {"cookieName": sticky.cookie_name, "revision": sticky.revision_name}
+
+
+def rule_lines(data: dict[str, Any]) -> list[str]:
+    """The request rules of a snapshot, one line each."""
+    out = [
+        f"header route {r['name']}: {r['match']} → {r['revision']}" for r in data["headerRoutes"]
+    ]
+    for m in data["mirrors"]:
+        which = f"requests with {m['match']}" if m["match"] else "all requests"
+        out.append(f"mirror {m['name']}: {m['percent']}% of {which} → {m['revision']}")
+    sticky = data["sessionAffinity"]
+    if sticky is not None:
+        out.append(f"sticky: cookie {sticky['cookieName']} → {sticky['revision']}")
+    return out
 
 
 def _webhook(w: release.WebhookStatus, now: datetime) -> dict[str, Any]:
@@ -202,6 +253,7 @@ def panel(
     for t in data["traffic"]:
         weights.add_row(t["revision"], _bar(t["percent"]), f"{t['percent']:>3}%", t["tag"] or "")
     parts.append(weights)
+    parts.extend(Text(f"  {text}", style="cyan") for text in rule_lines(data))
     info = data["release"]
     if info is not None and rel is not None:
         style = {"Succeeded": "green", "RolledBack": "red", "Failed": "red"}.get(

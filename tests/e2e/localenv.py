@@ -222,7 +222,7 @@ class Local:
 class Load:
     """The load generator in a thread, until stopped."""
 
-    def __init__(self, url: str, rps: float = 40) -> None:
+    def __init__(self, url: str, rps: float = 40, headers: dict[str, str] | None = None) -> None:
         self.result: loadgen.LoadResult | None = None
         self._stop: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -233,7 +233,7 @@ class Load:
             self._stop = asyncio.Event()
             started.set()
             self.result = self._loop.run_until_complete(
-                loadgen.run_open(url, rps=rps, duration=600, stop=self._stop)
+                loadgen.run_open(url, rps=rps, duration=600, stop=self._stop, headers=headers)
             )
             self._loop.close()
 

@@ -115,7 +115,8 @@ CASES: dict[str, tuple[Doc, str]] = {
     ),
     "step-two-kinds": (
         _policy(steps=[{"setWeight": 20, "pause": {}}]),
-        "a step needs exactly one of setWeight, pause, analysis (got setWeight, pause)",
+        "a step needs exactly one of setWeight, pause, analysis, setHeaderRoute, setMirror"
+        " (got setWeight, pause)",
     ),
     "steps-and-canary": (
         _policy(canary={"stepWeight": 10, "interval": "1m"}),

@@ -1,18 +1,44 @@
 """The Gateway API router (`routing.router: gateway-api`): a Route as a
-`gateway.networking.k8s.io/v1` HTTPRoute, and the split a stored HTTPRoute applies.
+`gateway.networking.k8s.io/v1` HTTPRoute, and the split and request rules a stored
+HTTPRoute applies.
 
-    rules: one per tag  (PathPrefix /, header `Rollout-Tag: <tag>` Exact → that revision)
-           then the catch-all (PathPrefix / → the weighted revision Services)
+    rules, in the order of `ruleplan.plan` (all with path PathPrefix /):
+      per tag            header `Rollout-Tag: <tag>` Exact → that revision
+      per header route   its matches → its revision
+      sticky session     Cookie header regex for NAME=VALUE → the sticky revision
+      per mirror w/ match  its matches → the weighted revisions, RequestMirror filter
+      the catch-all      every request → the weighted revision Services (RequestMirror
+                         for a mirror of every request)
+    plus "S ∧ M" rules (a rule S's matches with a mirror M's, S's revision, M's filter)
+    where M copies what S sends to another revision, and `boosts` (see `ruleplan`).
 
 Decisions:
-- Gateway API ranks header matches above plain ones anyway; tag rules still come
-  first, each with its revision as the only backend (weight 1: all of its requests).
+- Gateway API ranks matches by their number of header matches, list order only
+  breaking ties; `ruleplan` keeps our precedence by adding to an earlier rule the
+  conjunction of its match with a later, more specific one (which matches nothing
+  new), and refuses what no match can say (`RouteRulesUnsupported` in `router.py`).
+- Header matches are Exact or RegularExpression only: a prefix is an anchored,
+  escaped regex, a cookie a regex on the Cookie header (`matchers`, with its limits).
+- Mirroring is the rule-level `RequestMirror` filter with `percent`: that field is in
+  the standard channel since Gateway API v1.3.0 (experimental in v1.2, absent before).
+  An older CRD prunes it silently and the gateway would mirror every request: the
+  read-back then sees no percent (100%) and the Route is not Ready — install v1.3+.
+  RequestMirror is "Extended" support: a gateway without it refuses the route
+  (Accepted=False), which the Route reports.
+- Sticky sessions the Flagger way: every backendRef to the sticky revision carries a
+  `ResponseHeaderModifier` adding `Set-Cookie: NAME=VALUE; Max-Age=N; Path=/`
+  (backendRef filters are Extended support), and the cookie's rule sends it back.
 - With no target carrying traffic the catch-all stays with no backend: the gateway
   answers 500 instead of letting requests fall through to another route.
 - Fields the API server would default are written out (matches, backend kinds,
   weights) so that the read-back compares like with like.
-- Read-back: the first rule without a tag match gives the weights, each rule matching
-  `Rollout-Tag` gives a tag; other rules are ignored. URL: the first concrete hostname.
+- Read-back: the annotation `rollout.dev/rules` names each rule's role (one label per
+  rule, `ruleplan.PlannedRule.label`); what each rule matches, where it sends and what
+  it copies is read from the rule itself — the weighted rule gives the weights, each
+  tag rule a tag, the header-route, mirror and sticky rules the request rules (implied
+  `boost` matches read as nothing). Without the annotation (an object of an older
+  rollout), the first rule without a tag match gives the weights. URL: the first
+  concrete hostname.
 - In effect (`in_effect`), not just stored: the split counts only when, for every
   `parentRef`, the gateway controllers' entries in `status.parents` say `Accepted=True`
   and `ResolvedRefs=True`, each with `observedGeneration` equal to the route's
@@ -29,11 +55,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rollout.api import names, route, routing, split
+from rollout.api import matching, names, route, routing, ruleplan, split
 from rollout.platforms import ports
-from rollout.platforms.kubernetes import owned, refs, traffic
+from rollout.platforms.kubernetes import matchers, owned, refs, traffic
 
-__all__ = ["REF", "applied", "build", "in_effect", "url"]
+__all__ = [
+    "REF",
+    "RULES_ANNOTATION",
+    "applied",
+    "build",
+    "header_match",
+    "in_effect",
+    "plan",
+    "rules",
+    "url",
+]
 
 Obj = owned.Obj
 
@@ -41,49 +77,106 @@ GROUP = "gateway.networking.k8s.io"
 REF = refs.Ref(GROUP, "v1", "httproutes")
 
 
+RULES_ANNOTATION = "rollout.dev/rules"  # the label of each rule, in order (read-back)
+
+
+def plan(rt: route.Route) -> ruleplan.Plan:
+    """The rules of `rt` in Gateway API order (boosted), with what cannot be expressed
+    (the HTTPRoute's limits included)."""
+    planned = ruleplan.plan(
+        rt.spec.traffic,
+        rt.spec.header_routes,
+        rt.spec.mirrors,
+        rt.spec.session_affinity,
+        by_specificity=True,
+    )
+    if not planned.problems:
+        backends = len(traffic.weighted(rt))
+        planned.problems.extend(ruleplan.limits(planned.rules, backends))
+    return planned
+
+
 def build(rt: route.Route, *, backend_port: int = owned.SERVICE_PORT) -> Obj:
-    """A Gateway API HTTPRoute: a rule per tag, then the weighted catch-all rule."""
+    """A Gateway API HTTPRoute: the planned rules (tags, header routes, the sticky
+    cookie, mirrors), then the weighted catch-all rule. Raises ValueError when the
+    route's rules cannot be expressed (`plan(rt).problems`)."""
     spec_routing = rt.spec.routing or routing.Routing()
-    every_path = {"path": {"type": "PathPrefix", "value": "/"}}
+    planned = plan(rt)
+    if planned.problems:
+        raise ValueError("; ".join(planned.problems))
+    sticky = rt.spec.session_affinity
 
     def backend(name: str, weight: int) -> Obj:
-        return {
+        ref: Obj = {
             "group": "",
             "kind": "Service",
             "name": name,
             "port": backend_port,
             "weight": weight,
         }
+        if sticky is not None and name == sticky.revision_name:
+            cookie = {"name": "Set-Cookie", "value": matchers.set_cookie(sticky)}
+            ref["filters"] = [
+                {"type": "ResponseHeaderModifier", "responseHeaderModifier": {"add": [cookie]}}
+            ]
+        return ref
 
-    rules: list[Obj] = [
-        {
-            "matches": [
-                {
-                    **every_path,
-                    "headers": [{"type": "Exact", "name": names.TAG_HEADER, "value": tag}],
-                }
-            ],
-            "backendRefs": [backend(name, 1)],  # the only backend: all of the tag's requests
-        }
-        for tag, name in traffic.tagged(rt)
-    ]
-    rules.append(
-        {
-            "matches": [every_path],
-            "backendRefs": [backend(t.revision_name, t.percent) for t in traffic.weighted(rt)],
-        }
-    )
+    rules: list[Obj] = []
+    for planned_rule in planned.rules:
+        if planned_rule.revision is not None:  # the only backend: all of its requests
+            backends = [backend(planned_rule.revision, 1)]
+        else:
+            backends = [backend(t.revision_name, t.percent) for t in traffic.weighted(rt)]
+        rule: Obj = {"matches": [_match(e) for e in planned_rule.all_entries()]}
+        if planned_rule.mirror is not None:
+            rule["filters"] = [_mirror_filter(planned_rule.mirror, backend_port)]
+        rule["backendRefs"] = backends
+        rules.append(rule)
     spec: Obj = {}
     if spec_routing.parent_refs:
         spec["parentRefs"] = [_parent_ref(p) for p in spec_routing.parent_refs]
     if spec_routing.hostnames:
         spec["hostnames"] = list(spec_routing.hostnames)
     spec["rules"] = rules
+    metadata = owned.metadata(rt.spec.service, rt, traffic.labels(rt))
+    metadata["annotations"] = {RULES_ANNOTATION: ",".join(r.label for r in planned.rules)}
     return {
         "apiVersion": REF.api_version,
         "kind": "HTTPRoute",
-        "metadata": owned.metadata(rt.spec.service, rt, traffic.labels(rt)),
+        "metadata": metadata,
         "spec": spec,
+    }
+
+
+_EVERY_PATH = {"path": {"type": "PathPrefix", "value": "/"}}
+
+
+def _match(entry: ruleplan.Entry) -> Obj:
+    if not entry:
+        return dict(_EVERY_PATH)
+    return {**_EVERY_PATH, "headers": [header_match(c) for c in entry]}
+
+
+def header_match(c: ruleplan.Cond) -> Obj:
+    """One condition as an HTTPRoute header match (`matchers` for the regexes)."""
+    if c.cookie:
+        value = matchers.cookie_regex(c.name, c.kind, c.value)
+        return {"type": "RegularExpression", "name": matchers.COOKIE_HEADER, "value": value}
+    name = names.TAG_HEADER if c.name == names.TAG_HEADER.lower() else c.name
+    if c.kind == "exact" and c.value:
+        return {"type": "Exact", "name": name, "value": c.value}
+    return {
+        "type": "RegularExpression",
+        "name": name,
+        "value": matchers.header_regex(c.kind, c.value),
+    }
+
+
+def _mirror_filter(mirror: matching.Mirror, port: int) -> Obj:
+    target = {"group": "", "kind": "Service", "name": mirror.revision_name, "port": port}
+    return {
+        "type": "RequestMirror",
+        "requestMirror": {"backendRef": target, "percent": mirror.percent},
     }
 
 
@@ -102,25 +195,104 @@ def url(obj: Obj) -> str | None:
 
 
 def applied(obj: Obj) -> list[split.TrafficStatus]:
-    """The split a stored HTTPRoute applies: the first rule without a tag match gives
-    the weights, each rule matching `Rollout-Tag` gives a tag. Other rules are ignored."""
+    """The split a stored HTTPRoute applies: the weighted rule (by its label; without
+    labels, the first rule without a tag match) gives the weights, each tag rule (a
+    `Rollout-Tag` match; not one that only copies for a mirror) gives a tag."""
     weights: list[tuple[str, int]] = []
     tags: list[tuple[str, str]] = []
     found_weighted = False
-    for rule in (obj.get("spec") or {}).get("rules") or []:
+    rules = (obj.get("spec") or {}).get("rules") or []
+    labels = _labels(obj, len(rules))
+    for rule, label in zip(rules, labels, strict=True):
         refs_ = [
             (str(ref.get("name", "")), owned.count(ref.get("weight"), 1))
             for ref in rule.get("backendRefs") or []
             if ref.get("kind", "Service") == "Service"
         ]
-        tag = _tag(rule.get("matches") or [])
+        role, _, _, combo = ruleplan.parse_label(label)
+        tag = _tag(rule.get("matches") or []) if role in ("tag", "") else None
         if tag is not None:
-            if refs_:
+            if refs_ and not combo:
                 tags.append((tag, max(refs_, key=lambda r: r[1])[0]))
-        elif not found_weighted:
+        elif not found_weighted and role in ("weighted", ""):
             found_weighted = True
             weights = refs_
     return traffic.assemble(weights, tags, url(obj))
+
+
+def _labels(obj: Obj, count: int) -> list[str]:
+    """The rules' labels from the annotation; "" each when absent or not one per rule."""
+    said = ((obj.get("metadata") or {}).get("annotations") or {}).get(RULES_ANNOTATION)
+    labels = str(said).split(",") if said else []
+    return labels if len(labels) == count else [""] * count
+
+
+def rules(obj: Obj) -> traffic.Rules:
+    """The header routes, mirrors and sticky session a stored HTTPRoute holds: read from
+    its rules' matches, backends and filters; the annotation only names the rules."""
+    stored = (obj.get("spec") or {}).get("rules") or []
+    read: list[traffic.ReadRule] = []
+    for rule, label in zip(stored, _labels(obj, len(stored)), strict=True):
+        if not label:
+            continue
+        services = [
+            ref for ref in rule.get("backendRefs") or [] if ref.get("kind", "Service") == "Service"
+        ]
+        entries = [_entry(m) for m in rule.get("matches") or []]
+        read.append(
+            traffic.ReadRule(
+                label=label,
+                entries=[e for e in entries if e is not None],
+                revision=str(services[0].get("name")) if len(services) == 1 else None,
+                mirror=_mirror(rule.get("filters") or []),
+                set_cookies=_set_cookies(services),
+            )
+        )
+    return traffic.read_rules(read)
+
+
+def _entry(match: Obj) -> ruleplan.Entry | None:
+    conds = []
+    for header in match.get("headers") or []:
+        name, value = str(header.get("name", "")), str(header.get("value", ""))
+        if header.get("type", "Exact") == "Exact":
+            conds.append(ruleplan.Cond(False, name.lower(), "exact", value))
+        elif name.lower() == matchers.COOKIE_HEADER.lower():
+            cookie = matchers.parse_cookie_regex(value)
+            if cookie is None:
+                return None
+            conds.append(cookie)
+        else:
+            kind, said = matchers.parse_header_regex(value)
+            conds.append(ruleplan.Cond(False, name.lower(), kind, said))  # type: ignore[arg-type]
+    return tuple(sorted(conds))
+
+
+def _mirror(filters: list[Obj]) -> tuple[str, int] | None:
+    for f in filters:
+        if f.get("type") == "RequestMirror":
+            mirror = f.get("requestMirror") or {}
+            name = str((mirror.get("backendRef") or {}).get("name", ""))
+            if "percent" in mirror:
+                return name, owned.count(mirror.get("percent"), 100)
+            fraction = mirror.get("fraction")
+            if isinstance(fraction, dict):
+                num = owned.count(fraction.get("numerator"), 0)
+                den = owned.count(fraction.get("denominator"), 100) or 100
+                return name, round(num * 100 / den)
+            return name, 100
+    return None
+
+
+def _set_cookies(services: list[Obj]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for ref in services:
+        for f in ref.get("filters") or []:
+            if f.get("type") == "ResponseHeaderModifier":
+                for added in (f.get("responseHeaderModifier") or {}).get("add") or []:
+                    if str(added.get("name", "")).lower() == "set-cookie":
+                        out[str(ref.get("name", ""))] = str(added.get("value", ""))
+    return out
 
 
 def _tag(matches: Sequence[Obj]) -> str | None:

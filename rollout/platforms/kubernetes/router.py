@@ -7,7 +7,8 @@
 - the object of the route's router — `ROUTERS[name]`, a module implementing
   `traffic.Router`: an `HTTPRoute` (`gateway-api`, `gateway_api.py`) or a
   `VirtualService` (`istio`, `istio.py`) with one weighted rule over the revision
-  Services and a header-matched rule per tag,
+  Services, a header-matched rule per tag, and the route's header routes, mirrors and
+  sticky session (`rollout.api.ruleplan`),
 
 then reads the split back from what the API server stored (`Router.applied`), never
 from what it asked for, and counts it only once it is in effect, not just stored
@@ -21,6 +22,14 @@ or none when a gateway refused the current generation (a refused route is detach
 The router is `route.spec.routing.router`, else the cluster default given to the
 controller (`--router`). A new router is one module and one entry in `ROUTERS` (its
 RBAC use follows from the table).
+
+Request rules the router cannot express faithfully (`routing.route_limits` with the
+route's rules: a mirror to a revision with weight, two conditions on one header, an
+order Gateway API's ranking would overturn, the HTTPRoute's limits) are refused whole:
+nothing is written, the data plane keeps what it held, and the route reports
+`RouteRulesUnsupported` with the reasons (Ready False) — never a partial route. The
+rules are read back from the stored object (`Router.rules`) into `AppliedRoute`, and a
+stored object whose rules differ from the route's is set right as drift.
 
 Gateway API parents: a Route's `routing.parentRefs`, else the controller's
 `--gateway` (`default_gateway`); with neither the HTTPRoute is not written (it would
@@ -42,7 +51,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from rollout.api import podspec, route, routing, split
+from rollout.api import podspec, route, routing, ruleplan, split
 from rollout.platforms import ports
 from rollout.platforms.kubernetes import (
     gateway_api,
@@ -110,7 +119,22 @@ class KubernetesRouter:
             if not rt.spec.routing or not rt.spec.routing.parent_refs:
                 missing = ports.RouteProblem(traffic.NO_PARENT_REFS, NO_PARENTS)
                 return ports.AppliedRoute(list(rt.status.traffic), url_of(rt), problem=missing)
-        stored, drift = self._write(kind, namespace, kind.build(rt), rt.spec.traffic)
+        refused = routing.route_limits(
+            rt.spec.routing,
+            rt.spec.traffic,
+            (),
+            header_routes=rt.spec.header_routes,
+            mirrors=rt.spec.mirrors,
+            sticky=rt.spec.session_affinity,
+            router=chosen,
+        )
+        if refused:  # never a partial route: the data plane keeps what it holds
+            message = f"the {chosen} router cannot apply this route: " + "; ".join(
+                p.message for p in refused
+            )
+            unsupported = ports.RouteProblem(traffic.RULES_UNSUPPORTED, message)
+            return ports.AppliedRoute(list(rt.status.traffic), url_of(rt), problem=unsupported)
+        stored, drift = self._write(kind, namespace, kind.build(rt), rt)
         with self._lock:
             previous = self._known.get((namespace, name))
             self._known[(namespace, name)] = chosen
@@ -120,7 +144,15 @@ class KubernetesRouter:
                     self.res.delete(other.REF, namespace, name)
         problem = kind.in_effect(stored)
         if problem is None:
-            return ports.AppliedRoute(traffic=kind.applied(stored), url=url_of(rt), drift=drift)
+            holds = kind.rules(stored)
+            return ports.AppliedRoute(
+                traffic=kind.applied(stored),
+                url=url_of(rt),
+                header_routes=holds.header_routes,
+                mirrors=holds.mirrors,
+                session_affinity=holds.session_affinity,
+                drift=drift,
+            )
         # stored, not in effect: what the data plane still serves is the last split in
         # effect, nothing once a gateway refused this generation (the route is detached)
         held = [] if problem.reason == traffic.NOT_ACCEPTED else list(rt.status.traffic)
@@ -139,16 +171,18 @@ class KubernetesRouter:
         kind: traffic.Router,
         namespace: str,
         body: dict[str, Any],
-        wanted: list[split.TrafficTarget],
+        rt: route.Route,
     ) -> tuple[dict[str, Any], str]:
         stored = runtime.converge(self.res, kind.REF, namespace, body)
         applied = kind.applied(stored)
-        if split.same_split(applied, wanted):
+        if split.same_split(applied, rt.spec.traffic) and _same_rules(kind.rules(stored), rt):
             return stored, ""
         # ours by fingerprint, yet another split: edited by someone else — set it right
         name = body["metadata"]["name"]
         found = ", ".join(f"{t.revision_name}={t.percent}%" for t in applied) or "nothing"
-        patch = {"spec": body["spec"]}
+        patch: dict[str, Any] = {"spec": body["spec"]}
+        if body["metadata"].get("annotations"):  # the rules' labels, if they were edited too
+            patch["metadata"] = {"annotations": body["metadata"]["annotations"]}
         stored = self.res.patch(kind.REF, namespace, name, patch)
         return (
             stored,
@@ -160,6 +194,14 @@ class KubernetesRouter:
             self.res.delete(ref, namespace, name)
         with self._lock:
             self._known.pop((namespace, name), None)
+
+
+def _same_rules(held: traffic.Rules, rt: route.Route) -> bool:
+    """Whether a stored object holds the route's header routes, mirrors and sticky session."""
+    spec = rt.spec
+    return ruleplan.rules_key(
+        held.header_routes, held.mirrors, held.session_affinity
+    ) == ruleplan.rules_key(spec.header_routes, spec.mirrors, spec.session_affinity)
 
 
 def url_of(rt: route.Route) -> str:

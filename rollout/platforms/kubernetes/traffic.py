@@ -7,8 +7,9 @@ the stable Service, and the pieces of a split both routers build and read back.
 A router is a module with `REF` (where its object lives), `build(route)` (the object,
 owned by the Route and labelled `rollout.dev/service` and
 `app.kubernetes.io/managed-by: rollout`), `applied(stored)` (the split the stored
-object asks for), `in_effect(stored)` (None once the data plane has taken it, else
-why not: the reasons below) and `url(stored)` (its first concrete host). `router.py` picks
+object asks for), `rules(stored)` (the header routes, mirrors and sticky session it
+holds, through `read_rules`), `in_effect(stored)` (None once the data plane has taken
+it, else why not: the reasons below) and `url(stored)` (its first concrete host). `router.py` picks
 one from its table by `routing.router`; adding a router is one module and one entry.
 
 Decisions:
@@ -21,7 +22,10 @@ Decisions:
 - A target at 0% is not a weighted backend (a tag still reaches it). Each router
   keeps its catch-all rule when no target carries traffic, so that requests do not
   fall through to another route on the same hostname.
-- Tag rules come first and match the header `Rollout-Tag: <tag>` exactly.
+- Tag rules come first and match the header `Rollout-Tag: <tag>` exactly; header
+  routes, the sticky cookie and mirrors follow, planned once for both routers
+  (`rollout.api.ruleplan`). A route whose rules a router cannot express is not
+  written (`RULES_UNSUPPORTED`).
 - Read-back reports what a stored object splits, for drift detection: weights are
   turned into percents summing to 100 (largest remainder); a tag's URL is the
   object's first concrete hostname/host (send the header there), None without one.
@@ -32,23 +36,28 @@ router modules; table-tested in tests/unit/kubernetes/test_builders.py.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import dataclasses
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
-from rollout.api import names, route, split
+from rollout.api import matching, names, route, ruleplan, split
 from rollout.platforms import ports
-from rollout.platforms.kubernetes import owned, refs
+from rollout.platforms.kubernetes import matchers, owned, refs
 
 __all__ = [
     "NOT_ACCEPTED",
     "NO_PARENT_REFS",
     "REFS",
     "ROUTE_PENDING",
+    "RULES_UNSUPPORTED",
+    "ReadRule",
     "Router",
+    "Rules",
     "assemble",
     "labels",
     "make_stable_service",
     "primary_revision",
+    "read_rules",
     "tagged",
     "url",
     "weighted",
@@ -61,6 +70,7 @@ ROUTE_PENDING = "RoutePending"  # its controller has not taken the current gener
 NOT_ACCEPTED = "RouteNotAccepted"  # a gateway refused it (its reason and message follow)
 REFS = "RouteRefsNotResolved"  # a gateway accepted it but cannot resolve a backend
 NO_PARENT_REFS = "NoParentRefs"  # an HTTPRoute with no parent attaches to nothing
+RULES_UNSUPPORTED = "RouteRulesUnsupported"  # request rules this router cannot express
 
 
 class Router(Protocol):
@@ -74,6 +84,10 @@ class Router(Protocol):
 
     def applied(self, obj: Obj) -> list[split.TrafficStatus]:
         """The split a stored object applies (weights as percents, tags, tag URLs)."""
+        ...
+
+    def rules(self, obj: Obj) -> Rules:
+        """The header routes, mirrors and sticky session a stored object holds."""
         ...
 
     def in_effect(self, obj: Obj) -> ports.RouteProblem | None:
@@ -165,3 +179,69 @@ def _percents(weights: list[int]) -> list[int]:
     for i in order[: 100 - sum(floors)]:
         floors[i] += 1
     return floors
+
+
+@dataclasses.dataclass(frozen=True)
+class Rules:
+    """The request rules a stored object holds (read back)."""
+
+    header_routes: list[matching.HeaderRoute] = dataclasses.field(default_factory=list)
+    mirrors: list[matching.Mirror] = dataclasses.field(default_factory=list)
+    session_affinity: matching.StickySession | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ReadRule:
+    """One stored rule as a router parsed it: its label (`ruleplan.PlannedRule.label`;
+    "" when unknown), its entries, its one revision (None: weighted), what it mirrors
+    (revision, percent) and the Set-Cookie values its backends add, by revision."""
+
+    label: str
+    entries: list[ruleplan.Entry]
+    revision: str | None
+    mirror: tuple[str, int] | None = None
+    set_cookies: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+def read_rules(rules: Sequence[ReadRule]) -> Rules:
+    """Header routes, mirrors and the sticky session from labelled stored rules; rules
+    that copy what another rule sends elsewhere (`X+copy-M`) only repeat those."""
+    header_routes: list[matching.HeaderRoute] = []
+    mirrors: list[matching.Mirror] = []
+    sticky: matching.StickySession | None = None
+    cookies = [v for r in rules for v in r.set_cookies.items()]
+    for r in rules:
+        role, name, mirrored, combo = ruleplan.parse_label(r.label)
+        if combo:
+            continue
+        entries = ruleplan.minimal(r.entries)
+        if role == "header" and r.revision and entries:
+            match = [ruleplan.match_of(e) for e in entries if e]
+            header_routes.append(
+                matching.HeaderRoute(name=name, match=match, revision_name=r.revision)
+            )
+        elif role == "mirror" and r.mirror is not None and entries:
+            match = [ruleplan.match_of(e) for e in entries if e]
+            mirrors.append(
+                matching.Mirror(
+                    name=name, percent=r.mirror[1], match=match, revision_name=r.mirror[0]
+                )
+            )
+        elif role == "weighted" and mirrored and r.mirror is not None:
+            mirrors.append(
+                matching.Mirror(name=mirrored, percent=r.mirror[1], revision_name=r.mirror[0])
+            )
+        elif role == "sticky" and r.revision and len(entries) == 1:
+            (entry,) = entries
+            said = [matchers.parse_set_cookie(v) for rev, v in cookies if rev == r.revision]
+            found = [s for s in said if s is not None]
+            if len(entry) == 1 and entry[0].cookie and entry[0].kind == "exact" and found:
+                cookie_name, cookie_value, max_age = found[0]
+                if (cookie_name, cookie_value) == (entry[0].name, entry[0].value):
+                    sticky = matching.StickySession(
+                        cookie_name=cookie_name,
+                        cookie_value=cookie_value,
+                        max_age=max_age,
+                        revision_name=r.revision,
+                    )
+    return Rules(header_routes, mirrors, sticky)

@@ -17,18 +17,26 @@ the runtime (`endpoint_of`):
   (the reconciler asks again in half a second). A split with weight on a revision
   without a URL is never sent because the controller does not know the revision yet.
 
+Request rules: the route's `headerRoutes`, `mirrors` and `sessionAffinity` go in the
+same body, and the rules the proxy holds are read back into `AppliedRoute`. The proxy
+takes a rule's revision from the table's targets (its URL and readiness), so a
+revision a rule names that `spec.traffic` does not is sent as an extra untagged
+target at 0% (no weighted traffic; `split.same_split` ignores it). A revision a rule
+names counts as one with weight for `EndpointsPending`: a header-routed user must not
+get a 502 because the controller just restarted.
+
 Ports: the Service's `spec.port` (`port_of`) when it has one; else the port the proxy
 already listens on for the route; else (the proxy restarted empty) the port of the
 route's last URL, so a restarted proxy serves each service where it was — a free
 port only when that one is taken.
 
-Drift: the router remembers the table it last put for each route. Before a put it
-reads the proxy's table; one that differs from what it put was changed by someone
-else and is reported in `AppliedRoute.drift` (the reconciler records a
-`DriftCorrected` event) as it is set right. A route missing from the proxy is not
-drift (the proxy restarted; the supervisor says so). `stale(routes)` is the same
-comparison for the supervisor, which reads the proxy's tables when its `/healthz`
-version moves and wakes the routes that differ.
+Drift: the router remembers the table it last put for each route (its split and its
+request rules). Before a put it reads the proxy's table; one that differs from what
+it put was changed by someone else and is reported in `AppliedRoute.drift` (the
+reconciler records a `DriftCorrected` event) as it is set right. A route missing
+from the proxy is not drift (the proxy restarted; the supervisor says so).
+`stale(routes)` is the same comparison for the supervisor, which reads the proxy's
+tables when its `/healthz` version moves and wakes the routes that differ.
 
 A proxy that cannot be reached is not an error of the route: `apply` answers
 `ProxyDown` (no traffic, the last URL kept) and the supervisor restarts the proxy and
@@ -46,6 +54,7 @@ it changes when the proxy is restarted.
 
 from __future__ import annotations
 
+import functools
 import threading
 import urllib.parse
 from collections.abc import Callable, Sequence
@@ -67,17 +76,39 @@ _Key = tuple[str, str]
 
 
 def _table(rt: proxy_client.Route | None) -> object:
-    """What a route routes where (compared to find drift)."""
+    """What a route routes where, and its request rules (compared to find drift)."""
     if rt is None:
         return None
-    return rt.port, tuple((t.revision, t.url, t.percent, t.tag) for t in rt.targets)
+    return (
+        rt.port,
+        tuple((t.revision, t.url, t.percent, t.tag) for t in rt.targets),
+        rt.header_routes,
+        rt.mirrors,
+        rt.session_affinity,
+    )
 
 
 def _describe(rt: proxy_client.Route) -> str:
-    return (
+    split_ = (
         ", ".join(f"{t.revision}={t.percent}% ({t.url or 'not ready'})" for t in rt.targets)
         or "nothing"
     )
+    rules = [
+        *(f"header route {r.name} to {r.revision_name}" for r in rt.header_routes),
+        *(f"mirror {m.name} {m.percent}% to {m.revision_name}" for m in rt.mirrors),
+    ]
+    if (sticky := rt.session_affinity) is not None:
+        rules.append(f"sticky cookie {sticky.cookie_name} to {sticky.revision_name}")
+    return split_ + (f"; {', '.join(rules)}" if rules else "")
+
+
+def _rule_revisions(spec: route.RouteSpec) -> list[str]:
+    """The revisions the route's request rules send to, in order, once each."""
+    found = [r.revision_name for r in spec.header_routes]
+    found += [m.revision_name for m in spec.mirrors]
+    if spec.session_affinity is not None:
+        found.append(spec.session_affinity.revision_name)
+    return list(dict.fromkeys(found))
 
 
 def _port_in(url: str | None) -> int | None:
@@ -108,16 +139,15 @@ class LocalRouter:
         key = (namespace, rt.metadata.name)
         with self._lock:
             self._routes.add(key)
+        in_traffic = {t.revision_name for t in rt.spec.traffic}
+        extra = [r for r in _rule_revisions(rt.spec) if r not in in_traffic]
         endpoints = {
-            t.revision_name: self.endpoint_of(namespace, t.revision_name) for t in rt.spec.traffic
+            name: self.endpoint_of(namespace, name)
+            for name in [*(t.revision_name for t in rt.spec.traffic), *extra]
         }
-        unknown = sorted(
-            {
-                t.revision_name
-                for t in rt.spec.traffic
-                if t.percent and not endpoints[t.revision_name].known
-            }
-        )
+        needed = {t.revision_name for t in rt.spec.traffic if t.percent}
+        needed.update(_rule_revisions(rt.spec))
+        unknown = sorted(name for name in needed if not endpoints[name].known)
         client = self.proxy()
         try:
             current = client.get_route(*key)
@@ -139,6 +169,10 @@ class LocalRouter:
                     tag=t.tag,
                 )
                 for t in rt.spec.traffic
+            ]
+            targets += [  # rules' revisions with no traffic entry: their URL, at 0%
+                proxy_client.RouteTarget(revision=name, url=endpoints[name].url, percent=0)
+                for name in extra
             ]
             applied = self._send(client, key, rt, targets, current)
         except proxy_client.ProxyError as exc:
@@ -196,16 +230,24 @@ class LocalRouter:
     ) -> proxy_client.Route:
         """PUT the table on the port the route should keep (see the module docstring)."""
         wanted = self.port_of(key[0], rt.spec.service)
+        put = functools.partial(
+            client.put_route,
+            *key,
+            targets=targets,
+            header_routes=rt.spec.header_routes,
+            mirrors=rt.spec.mirrors,
+            session_affinity=rt.spec.session_affinity,
+        )
         if wanted is not None or current is not None:
-            return client.put_route(*key, port=wanted, targets=targets)
+            return put(port=wanted)
         previous = _port_in(rt.status.url)  # the proxy lost the route: where it was
         try:
-            return client.put_route(*key, port=previous, targets=targets)
+            return put(port=previous)
         except proxy_client.ProxyError as exc:
             if exc.status != 409 or previous is None:
                 raise
             log.warning("service port taken; moving", route=f"{key[0]}/{key[1]}", port=previous)
-            return client.put_route(*key, port=None, targets=targets)
+            return put(port=None)
 
     @staticmethod
     def _answer(
@@ -228,6 +270,9 @@ class LocalRouter:
                 for t in applied.targets
             ],
             url=applied.url,
+            header_routes=list(applied.header_routes),
+            mirrors=list(applied.mirrors),
+            session_affinity=applied.session_affinity,
             drift=drift,
             problem=problem,
         )

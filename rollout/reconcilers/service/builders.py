@@ -1,5 +1,6 @@
 """Pure builders and selections of the Service reconciler: revision names and objects,
-releases, the steady-state route, which revisions to collect, and the status.
+releases, the steady-state route, the split and request rules a release asks for,
+which revisions to collect, and the status.
 
 No I/O, no clock: `now` is passed in. Table-tested in tests/unit/reconcilers.
 """
@@ -18,6 +19,7 @@ __all__ = [
     "make_revision",
     "make_route",
     "next_number",
+    "release_rules",
     "release_traffic",
     "select_garbage",
     "steady_traffic",
@@ -130,6 +132,18 @@ def release_traffic(rel: release.Release) -> list[split.TrafficTarget] | None:
     return tagged_traffic(spec.stable_revision, spec.canary_revision, status.weights.canary)
 
 
+def release_rules(rel: release.Release) -> route.Rules:
+    """The request rules a running release asks the Route to carry, from its status (its
+    header routes and mirrors in force, its sticky session); none once it promotes or
+    rolls back — everyone goes to one revision, a sticky client of a rolled-back canary
+    back to the stable — or has ended."""
+    if rel.status.phase in (release.Phase.PROMOTING, release.Phase.ROLLING_BACK):
+        return route.Rules()
+    if rel.status.phase in release.TERMINAL_PHASES:
+        return route.Rules()
+    return route.Rules.of(rel.status)
+
+
 def tagged_traffic(stable: str | None, canary: str, percent: int) -> list[split.TrafficTarget]:
     """A release's split: `percent` on the canary, the rest on the stable, both tagged."""
     traffic = [split.TrafficTarget(revision_name=canary, percent=percent, tag="canary")]
@@ -140,7 +154,12 @@ def tagged_traffic(stable: str | None, canary: str, percent: int) -> list[split.
     return traffic
 
 
-def make_route(svc: service.Service, traffic: list[split.TrafficTarget]) -> route.Route:
+def make_route(
+    svc: service.Service,
+    traffic: list[split.TrafficTarget],
+    rules: route.Rules | None = None,
+) -> route.Route:
+    rules = rules or route.Rules()
     return route.Route(
         metadata=meta.ObjectMeta(
             name=svc.metadata.name,
@@ -148,7 +167,14 @@ def make_route(svc: service.Service, traffic: list[split.TrafficTarget]) -> rout
             labels=_labels(svc),
             owner_references=[base.owner_reference(svc)],
         ),
-        spec=route.RouteSpec(service=svc.metadata.name, traffic=traffic, routing=svc.spec.routing),
+        spec=route.RouteSpec(
+            service=svc.metadata.name,
+            traffic=traffic,
+            routing=svc.spec.routing,
+            header_routes=list(rules.header_routes),
+            mirrors=list(rules.mirrors),
+            session_affinity=rules.session_affinity,
+        ),
     )
 
 

@@ -20,6 +20,10 @@ releases, its Route and the policy it names, in this order:
      before a change stalls on it;
    - a policy and a newer revision than the stable: a Release from stable to it
      (again after a `retry` of a finished one); otherwise all traffic on the stable;
+   a running release's request rules (`builders.release_rules`: its header routes,
+   mirrors and sticky session, none once it promotes, rolls back or ends) go to the
+   Route's spec beside the split; with no running release, or a manual split, the
+   Route carries none;
    with `canaryScale` (matchWeight), a running release's canary weight reaches the
    Route only once the canary's ready replicas can serve it
    (`scaling.routable_weight`): until then the Route keeps the weight it has;
@@ -106,7 +110,9 @@ def plan(observed: Observed, now: datetime) -> Plan:
     _promoted(rels, by_name, out)
     active = next((r for r in rels if r.status.phase not in TERMINAL_PHASES), None)
     desired, active, problem = _traffic(observed, latest, ready, by_name, rels, active, out)
-    rt = _route(observed, desired, out)
+    manual = svc.spec.traffic is not None
+    rules = builders.release_rules(active) if active is not None and not manual else None
+    rt = _route(observed, desired, rules or route.Rules(), out)
     out.garbage = _garbage(svc, status.stable_revision, revs, rt, active)
     out.events.extend(("RevisionCollected", f"deleted revision {n}") for n in out.garbage)
     _mark(observed, revs, rt, rels, active, out, now)
@@ -313,15 +319,24 @@ def _mark(
             out.marks[name] = new
 
 
-def _route(observed: Observed, desired: list[split.TrafficTarget] | None, out: Plan) -> route.Route:
+def _route(
+    observed: Observed,
+    desired: list[split.TrafficTarget] | None,
+    rules: route.Rules,
+    out: Plan,
+) -> route.Route:
     """The Route as it will be: created, or with the spec it must have."""
     svc, rt = observed.service, observed.route
     if rt is None:
-        out.new_route = builders.make_route(svc, desired or [])
+        out.new_route = builders.make_route(svc, desired or [], rules)
         return out.new_route
     change: dict[str, object] = {}
     if desired is not None and rt.spec.traffic != desired:
         change["traffic"] = desired
+    if route.Rules.of(rt.spec) != rules:
+        change["header_routes"] = list(rules.header_routes)
+        change["mirrors"] = list(rules.mirrors)
+        change["session_affinity"] = rules.session_affinity
     if rt.spec.routing != svc.spec.routing:
         change["routing"] = svc.spec.routing
     if not change:

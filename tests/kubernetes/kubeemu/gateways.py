@@ -10,8 +10,9 @@ every namespace) mapped to `ACCEPT` or to a `Refuse(reason, message)`. For each
 `parentRef` of an HTTPRoute that names a known Gateway the controller writes one
 `status.parents` entry (its `controllerName`, the parentRef as written) with the
 conditions `Accepted` (False with the refusal's reason and message for a refusing
-Gateway) and `ResolvedRefs` (False, `BackendNotFound`, when a backendRef names a
-Service that does not exist in its namespace), each with `observedGeneration` = the
+Gateway) and `ResolvedRefs` (False, `BackendNotFound`, when a backendRef — or the
+backendRef of a rule's RequestMirror filter — names a Service that does not exist in
+its namespace), each with `observedGeneration` = the
 route's `metadata.generation`. A parentRef naming an unknown Gateway gets no entry
 (no controller owns it), as on a cluster. Entries of other controllers are kept.
 
@@ -176,7 +177,12 @@ class GatewayController:
     def _missing_backends(self, route: dict[str, Any], namespace: str) -> list[str]:
         missing = []
         for rule in (route.get("spec") or {}).get("rules") or []:
-            for ref in rule.get("backendRefs") or []:
+            mirrors = [
+                (f.get("requestMirror") or {}).get("backendRef") or {}
+                for f in rule.get("filters") or []
+                if f.get("type") == "RequestMirror"
+            ]
+            for ref in [*(rule.get("backendRefs") or []), *mirrors]:
                 if ref.get("group", "") != "" or ref.get("kind", "Service") != "Service":
                     continue
                 where = ref.get("namespace") or namespace

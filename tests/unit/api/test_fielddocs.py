@@ -1,6 +1,7 @@
-"""Field docstrings become descriptions (`rollout.api.fielddocs`), by pydantic's rule:
-an annotated field followed by a string; an explicit description wins; nested
-classes are found by their qualified name; inherited fields keep their parent's."""
+"""Field docstrings become descriptions in the JSON schema (`rollout.api.fielddocs`), by
+pydantic's rule: an annotated field followed by a string; an explicit description wins;
+nested classes are found by their qualified name; inherited fields keep their parent's.
+Nothing is read when a class is created (the CLI's start-up never pays for it)."""
 
 from __future__ import annotations
 
@@ -32,7 +33,8 @@ class Child(Outer):
 
 
 def describe(model: type[base.ApiModel]) -> dict[str, str | None]:
-    return {name: info.description for name, info in model.model_fields.items()}
+    properties = fielddocs.json_schema(model)["properties"]
+    return {name: properties[name].get("description") for name in model.model_fields}
 
 
 def test_docstrings_become_descriptions_by_pydantics_rule() -> None:
@@ -47,11 +49,21 @@ def test_docstrings_become_descriptions_by_pydantics_rule() -> None:
     assert describe(Child)["plain"] == "The plain field,\non two lines."
 
 
-def test_descriptions_reach_the_json_schema() -> None:
-    schema = Outer.model_json_schema()
-    assert schema["properties"]["plain"]["description"] == "The plain field,\non two lines."
-    assert schema["properties"]["explicit"]["description"] == "said in Field"
-    assert "description" not in schema["properties"]["undocumented"]
+def test_nested_models_are_described_in_the_definitions() -> None:
+    class Holder(base.ApiModel):
+        inner: Outer.Inner
+        """The inner one."""
+
+    schema = fielddocs.json_schema(Holder, by_alias=True)
+    assert schema["$defs"]["Inner"]["properties"]["depth"]["description"] == (
+        "A nested class's field."
+    )
+
+
+def test_creating_a_class_reads_no_source() -> None:
+    """Descriptions are filled in when a schema is asked for, not at class creation."""
+    assert Outer.model_fields["plain"].description is None
+    assert "description" not in Outer.model_json_schema()["properties"]["plain"]
 
 
 def test_a_class_defined_in_a_function_has_no_docstrings_and_no_error() -> None:
@@ -64,4 +76,6 @@ def test_a_class_defined_in_a_function_has_no_docstrings_and_no_error() -> None:
 
 
 def test_the_resource_models_are_described() -> None:
-    assert service.ServiceSpec.model_fields["policy"].description
+    assert fielddocs.json_schema(service.ServiceSpec, by_alias=True)["properties"]["policy"][
+        "description"
+    ]

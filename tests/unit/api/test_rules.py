@@ -152,7 +152,8 @@ STEP_RULES = [
         """,
         7,
         "spec.steps[0]",
-        "exactly one of setWeight, pause, analysis (got setWeight, pause)",
+        "exactly one of setWeight, pause, analysis, setHeaderRoute, setMirror"
+        " (got setWeight, pause)",
         id="step-with-setWeight-and-pause",
     ),
     pytest.param(

@@ -43,6 +43,7 @@ ARGS: dict[str, list[str]] = {
     "install": ["install", "--print"],
     "controller": ["controller", "--platform", "sim", "--metrics-addr", "off"],
     "demo": ["demo", "--json", "--state-dir", "STATE"],
+    "dashboard": ["dashboard", "--addr", "127.0.0.1:0", "--state-dir", "STATE"],
 }
 ARGS["controller"] += ["--state-dir", "STATE"]
 ARGS["simulate"] += ["--jobs", "1"]

@@ -73,6 +73,7 @@ def test_every_state_command_is_checked() -> None:
             "analyze",
             "delete",
             "controller",
+            "dashboard",
         ]
     )
 

@@ -267,6 +267,9 @@ def test_snapshot_has_exactly_the_design_shape() -> None:
             }
         ],
         "problems": [],
+        "headerRoutes": [],
+        "mirrors": [],
+        "sessionAffinity": None,
     }
     json.dumps(data)  # serialisable as it is
 

@@ -580,6 +580,9 @@ def test_status_json_has_the_design_shape(state: pathlib.Path, store: sqlite.Sql
         "release",
         "analysis",
         "problems",
+        "headerRoutes",
+        "mirrors",
+        "sessionAffinity",
     }
     assert (data["service"], data["namespace"]) == ("web", "default")
     assert (data["stableRevision"], data["canaryRevision"]) == ("web-00001", "web-00002")

@@ -47,7 +47,7 @@ STATELESS = {
     "install": 0,
     "events": 0,
 }
-RUNNERS = {"controller", "demo"}  # they run until stopped when the state is usable
+RUNNERS = {"controller", "demo", "dashboard"}  # they run until stopped when the state is usable
 
 POLICY = """\
 apiVersion: rollout.dev/v1alpha1

@@ -18,7 +18,17 @@ from typing import Any
 
 import pytest
 
-from rollout.api import meta, names, policyspec, release, revision, rolloutpolicy, route, service
+from rollout.api import (
+    matching,
+    meta,
+    names,
+    policyspec,
+    release,
+    revision,
+    rolloutpolicy,
+    route,
+    service,
+)
 from rollout.api.release import Phase
 from rollout.controller import wiring
 from rollout.reconcilers import base
@@ -364,3 +374,24 @@ def test_namespaces_are_kept_apart() -> None:
         k("Service", "web"),
         k("Route", "web"),
     ]
+
+
+def _with_status(r: release.Release, **status: Any) -> release.Release:
+    return r.model_copy(update={"status": r.status.model_copy(update=status)})
+
+
+def test_a_release_asking_for_other_rules_wakes_its_service() -> None:
+    """A step that only sets a header route (same weights): the Service hears it, as it
+    hears new weights — it is the one writer of the Route's spec (issue 20)."""
+    index = wiring.Index()
+    weights = release.Weights(stable=100, canary=0)
+    running = _with_status(rel(), weights=weights)
+    index.keys_for(event(ADDED, running))
+    header = {
+        "name": "beta",
+        "match": [{"header": "X-Beta", "exact": "1"}],
+        "revisionName": "web-00002",
+    }
+    routed = _with_status(running, header_routes=[matching.HeaderRoute.model_validate(header)])
+    assert index.keys_for(event(MODIFIED, routed)) == [k("Service", "web")]
+    assert index.keys_for(event(MODIFIED, routed)) == []  # nothing new asked

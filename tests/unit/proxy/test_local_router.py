@@ -4,11 +4,12 @@ drift, and the service port kept across a proxy restart."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import pytest
 
-from rollout.api import meta, route, split
+from rollout.api import matching, meta, route, split
 from rollout.platforms import ports
 from rollout.platforms.local import router, runtime
 from rollout.platforms.local.proxy import client
@@ -49,6 +50,9 @@ class FakeProxy(client.ProxyClient):
         *,
         port: int | None,
         targets: Sequence[client.RouteTarget],
+        header_routes: Sequence[matching.HeaderRoute] = (),
+        mirrors: Sequence[matching.Mirror] = (),
+        session_affinity: matching.StickySession | None = None,
     ) -> client.Route:
         self._check()
         self.puts.append((namespace, service, port, list(targets)))
@@ -62,7 +66,16 @@ class FakeProxy(client.ProxyClient):
             client.RouteTarget(t.revision, t.url, t.percent, t.tag, t.url is not None)
             for t in targets
         )
-        held = client.Route(namespace, service, port, f"http://127.0.0.1:{port}", answer)
+        held = client.Route(
+            namespace,
+            service,
+            port,
+            f"http://127.0.0.1:{port}",
+            answer,
+            tuple(header_routes),
+            tuple(mirrors),
+            session_affinity,
+        )
         self.tables[(namespace, service)] = held
         return held
 
@@ -229,3 +242,84 @@ class TestDrift:
 def applied_port(applied: ports.AppliedRoute) -> int:
     assert applied.url is not None
     return int(applied.url.rsplit(":", 1)[1])
+
+
+BETA = matching.HeaderRoute.model_validate(
+    {"name": "beta", "match": [{"header": "X-User", "exact": "beta"}], "revisionName": "web-00002"}
+)
+SHADOW = matching.Mirror.model_validate(
+    {"name": "shadow", "percent": 10, "revisionName": "web-00002"}
+)
+STICKY = matching.StickySession.model_validate(
+    {"cookieName": "c", "cookieValue": "rel-1", "maxAge": "1h", "revisionName": "web-00002"}
+)
+
+
+def _with_rules(rt: route.Route) -> route.Route:
+    rt.spec.header_routes = [BETA]
+    rt.spec.mirrors = [SHADOW]
+    rt.spec.session_affinity = STICKY
+    return rt
+
+
+class TestRequestRules:
+    def test_rules_are_sent_and_read_back(self, world: World) -> None:
+        """The route's header routes, mirrors and sticky session go in the body; the
+        AppliedRoute has those the proxy answered."""
+        applied = world.router.apply(_with_rules(_route(canary=0)))
+        held = world.proxy.tables[("team", "web")]
+        assert (held.header_routes, held.mirrors, held.session_affinity) == (
+            (BETA,),
+            (SHADOW,),
+            STICKY,
+        )
+        assert (applied.header_routes, applied.mirrors, applied.session_affinity) == (
+            [BETA],
+            [SHADOW],
+            STICKY,
+        )
+
+    def test_a_rule_revision_without_a_traffic_entry_is_sent_at_zero(self, world: World) -> None:
+        """The proxy takes a rule's URL from the targets: one not in spec.traffic is
+        added, untagged at 0%, and the split still counts as applied."""
+        rt = _route(canary=0)
+        rt.spec.traffic = rt.spec.traffic[:1]
+        rt.spec.traffic[0].percent = 100
+        applied = world.router.apply(_with_rules(rt))
+        sent = world.proxy.puts[-1][3]
+        assert [(t.revision, t.url, t.percent, t.tag) for t in sent] == [
+            ("web-00001", V1, 100, "stable"),
+            ("web-00002", V2, 0, None),
+        ]
+        assert route.traffic_ready(rt.spec.traffic, applied.traffic)[0]
+
+    def test_an_unprobed_rule_revision_keeps_the_last_table(self, world: World) -> None:
+        """A header-routed revision the runtime has not probed holds the put, as a
+        revision with weight does: matched users must not get 502s after a restart."""
+        world.endpoints["web-00002"] = runtime.Endpoint(None, known=False)
+        applied = world.router.apply(_with_rules(_route(canary=0)))
+        assert world.proxy.puts == []
+        assert applied.problem is not None
+        assert applied.problem.reason == "EndpointsPending"
+
+    def test_rules_changed_behind_our_back_are_drift(self, world: World) -> None:
+        """Someone dropping a header route through the admin API is drift, set right."""
+        world.router.apply(_with_rules(_route(canary=0)))
+        held = world.proxy.tables[("team", "web")]
+        world.proxy.tables[("team", "web")] = dataclasses.replace(held, header_routes=())
+        assert world.router.stale(world.proxy.routes()) == [("team", "web")]
+        again = world.router.apply(_with_rules(_route(canary=0)))
+        assert "was changed outside rollout" in again.drift
+        assert "mirror shadow 10% to web-00002" in again.drift
+        assert "header route beta" not in again.drift  # what it routed: without it
+        assert world.proxy.tables[("team", "web")].header_routes == (BETA,)
+        assert world.router.stale(world.proxy.routes()) == []
+
+    def test_a_rollback_drops_the_rules(self, world: World) -> None:
+        """The route without rules clears them in the proxy."""
+        world.router.apply(_with_rules(_route(canary=20)))
+        applied = world.router.apply(_route(canary=0))
+        held = world.proxy.tables[("team", "web")]
+        assert (held.header_routes, held.mirrors, held.session_affinity) == ((), (), None)
+        assert (applied.header_routes, applied.mirrors, applied.session_affinity) == ([], [], None)
+        assert applied.drift == ""

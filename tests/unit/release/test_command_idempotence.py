@@ -50,7 +50,7 @@ POLICY = policyspec.RolloutPolicySpec.model_validate(
         ]
     }
 )
-ATTEMPTS = 5  # as release_cmds._ATTEMPTS
+ATTEMPTS = 5  # as intents.ATTEMPTS (rollout.cli.intents)
 
 
 class World:

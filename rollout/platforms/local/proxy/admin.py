@@ -4,8 +4,10 @@ write, and the check that target URLs are our revisions'.
 Admin API (JSON; errors are `{"error": "<one clear line>"}` with 400/401/404/409):
 
     PUT    /v1/routes/{namespace}/{service}   {"port": int|null, "targets": [{"revision",
-           "url"|null, "percent", "tag"|null}]} → {"namespace", "service", "port", "url",
-           "targets": [{…, "ready"}]}; listens on `port` (null or 0: a free port, kept
+           "url"|null, "percent", "tag"|null}], "headerRoutes"?, "mirrors"?,
+           "sessionAffinity"?} → {"namespace", "service", "port", "url", "targets":
+           [{…, "ready"}], "headerRoutes", "mirrors", "sessionAffinity"} (the request
+           rules: `rules`); listens on `port` (null or 0: a free port, kept
            for later PUTs; another port: moves the listener) and swaps the table
     GET    /v1/routes/{namespace}/{service}   the same answer, or 404
     DELETE /v1/routes/{namespace}/{service}   stops the listener (in-flight requests

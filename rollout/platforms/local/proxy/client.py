@@ -38,6 +38,7 @@ import urllib.request
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from rollout.api import matching
 from rollout.platforms.local.proxy import auth
 
 __all__ = [
@@ -89,22 +90,34 @@ class RouteTarget:
 
 @dataclasses.dataclass(frozen=True)
 class Route:
-    """A route as the proxy applied it."""
+    """A route as the proxy applied it: its split and its request rules (read back)."""
 
     namespace: str
     service: str
     port: int
     url: str
     targets: tuple[RouteTarget, ...]
+    header_routes: tuple[matching.HeaderRoute, ...] = ()
+    mirrors: tuple[matching.Mirror, ...] = ()
+    session_affinity: matching.StickySession | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Route:
+        sticky = data.get("sessionAffinity")
         return cls(
             namespace=data["namespace"],
             service=data["service"],
             port=data["port"],
             url=data["url"],
             targets=tuple(RouteTarget(**t) for t in data["targets"]),
+            # absent: a proxy from before request rules, which holds none
+            header_routes=tuple(
+                matching.HeaderRoute.model_validate(r) for r in data.get("headerRoutes") or ()
+            ),
+            mirrors=tuple(matching.Mirror.model_validate(m) for m in data.get("mirrors") or ()),
+            session_affinity=(
+                matching.StickySession.model_validate(sticky) if sticky is not None else None
+            ),
         )
 
 
@@ -210,9 +223,25 @@ class ProxyClient:
         return f"/v1/routes/{quote(namespace, safe='')}/{quote(service, safe='')}"
 
     def put_route(
-        self, namespace: str, service: str, *, port: int | None, targets: Sequence[RouteTarget]
+        self,
+        namespace: str,
+        service: str,
+        *,
+        port: int | None,
+        targets: Sequence[RouteTarget],
+        header_routes: Sequence[matching.HeaderRoute] = (),
+        mirrors: Sequence[matching.Mirror] = (),
+        session_affinity: matching.StickySession | None = None,
     ) -> Route:
-        body = {"port": port, "targets": [t.as_json() for t in targets]}
+        """Set a service's table. The request rules are sent only when there are some:
+        a proxy from before them takes a plain split."""
+        body: dict[str, Any] = {"port": port, "targets": [t.as_json() for t in targets]}
+        if header_routes:
+            body["headerRoutes"] = [_wire(r) for r in header_routes]
+        if mirrors:
+            body["mirrors"] = [_wire(m) for m in mirrors]
+        if session_affinity is not None:
+            body["sessionAffinity"] = _wire(session_affinity)
         return Route.from_json(self._call("PUT", self._route_path(namespace, service), body))
 
     def get_route(self, namespace: str, service: str) -> Route | None:
@@ -282,6 +311,10 @@ class ProxyClient:
             raise ProxyError(f"proxy at {self.admin_url} unreachable: {reason}") from exc
         except (ValueError, KeyError, TypeError) as exc:
             raise ProxyError(f"proxy at {self.admin_url}: not a proxy's /healthz ({exc})") from exc
+
+
+def _wire(model: matching.HeaderRoute | matching.Mirror | matching.StickySession) -> Any:
+    return model.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
 # -- the process -----------------------------------------------------------------

@@ -30,6 +30,12 @@ picks, streaming both bodies.
 - Upstream timeouts: `connect_timeout` to connect, `read_timeout` between two reads
   (a slow stream is fine as long as bytes keep coming).
 
+Request rules (header routes, the sticky session, mirrors: `rules`) are hooks here:
+the table's `choose` decides (a header route is a pin: no retry elsewhere), a target
+of the sticky revision adds its `Set-Cookie` to the response, and a request with a
+mirror is handed to `mirror.Mirrors.prepare` first (which may read its small body:
+the primary is then sent a stream that replays it).
+
 Called by `server` (one `Listener` per service); records every request through the
 `record` callback.
 """
@@ -41,6 +47,7 @@ import errno
 import random
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import aiohttp
 from aiohttp import web
@@ -48,6 +55,9 @@ from multidict import CIMultiDict, MultiMapping
 
 from rollout.api import names
 from rollout.platforms.local.proxy import stats, table, upstream
+
+if TYPE_CHECKING:
+    from rollout.platforms.local.proxy import mirror
 
 __all__ = [
     "HOP_BY_HOP",
@@ -154,11 +164,13 @@ class Forwarder:
         rng: random.Random | None = None,
         connect_timeout: float = 5.0,
         read_timeout: float = 30.0,
+        mirrors: mirror.Mirrors | None = None,
     ) -> None:
         self.session = session
         self.pool = pool or upstream.Pool(
             connect_timeout=connect_timeout, read_timeout=read_timeout
         )
+        self.mirrors = mirrors
         self.record = record
         self.retried = retried
         self.clock = clock
@@ -170,17 +182,21 @@ class Forwarder:
     async def handle(self, listener: Listener, request: web.BaseRequest) -> web.StreamResponse:
         started = self.clock()
         routes = listener.table  # one read: a swap applies to the next request
-        revision = request.headers.get(REVISION_HEADER)
-        tag = request.headers.get(TAG_HEADER)
-        picked = routes.pick(self.rng, revision=revision, tag=tag)
+        choice = routes.choose(self.rng, request.headers)
+        picked = choice.picked
         where = f"{listener.namespace}/{listener.service}"
         if isinstance(picked, table.Miss):
             code = "error" if picked.status == 502 else stats.code_class(picked.status)
             self.record((listener.namespace, listener.service, ""), code, None)
             return _plain(picked.status, f"rollout proxy: {where}: {picked.reason}")
-        pinned = revision is not None or tag is not None
+        pinned = choice.pinned
+        body = None  # --- rules hook: a mirrored request's copy (and its buffered body)
+        if choice.mirror is not None and choice.mirror_target and self.mirrors is not None:
+            body = await self.mirrors.prepare(
+                listener, request, choice.mirror, choice.mirror_target
+            )
         try:
-            return await self._forward(listener, request, picked, started)
+            return await self._forward(listener, request, picked, started, body)
         except _Retriable as failed:
             key = (listener.namespace, listener.service, picked.revision)
             why = f"rollout proxy: {where}: revision {picked.revision}: {_describe(failed.cause)}"
@@ -191,7 +207,7 @@ class Forwarder:
             if self.retried is not None:
                 self.retried(key)
             try:
-                return await self._forward(listener, request, other, started)
+                return await self._forward(listener, request, other, started, body)
             except _Retriable as again:  # no second retry
                 self.record((listener.namespace, listener.service, other.revision), "error", None)
                 return _plain(
@@ -200,21 +216,31 @@ class Forwarder:
                 )
 
     async def _forward(
-        self, listener: Listener, request: web.BaseRequest, picked: table.Target, started: float
+        self,
+        listener: Listener,
+        request: web.BaseRequest,
+        picked: table.Target,
+        started: float,
+        buffered: aiohttp.StreamReader | None = None,
     ) -> web.StreamResponse:
         """Send the request to `picked` and stream its answer back; raises `_Retriable`
-        (nothing recorded) when sending it elsewhere is safe."""
+        (nothing recorded) when sending it elsewhere is safe. `buffered`: the request
+        body, read to be mirrored, to send instead of `request.content`."""
         where = f"{listener.namespace}/{listener.service}"
         key = (listener.namespace, listener.service, picked.revision)
         assert picked.url is not None  # pick() returns ready targets only
         headers = request_headers(request.headers, request.remote)
         body = request.content if request.body_exists else None
+        if buffered is not None:  # rules hook: the body was read for a mirror
+            body = buffered
         response: web.StreamResponse | None = None
         try:
             async with self.pool.request(
                 request.method, picked.url, request.raw_path, headers, body
             ) as upstream:
                 out_headers = response_headers(upstream.headers, picked.revision)
+                if picked.set_cookie is not None:  # rules hook: the sticky session
+                    out_headers.add("Set-Cookie", picked.set_cookie)
                 length = upstream.content_length
                 if length is not None and length <= SMALL and request.method != "HEAD":
                     # A small body of known length: one read, one write (no chunk loop).

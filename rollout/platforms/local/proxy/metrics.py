@@ -4,6 +4,14 @@ registry:
     rollout_proxy_requests_total{namespace,service,revision,code}      counter
     rollout_proxy_request_duration_seconds{namespace,service,revision}  histogram
     rollout_proxy_retries_total{namespace,service,revision}             counter
+    rollout_proxy_mirrored_total{namespace,service,revision,code}      counter
+    rollout_proxy_mirror_skipped_total{namespace,service,revision,reason}  counter
+
+A mirrored copy (`mirror`) is counted in `requests_total` (and its duration) under the
+revision that answered it, like any request that revision served — the analysis judges
+its answers — and in `mirrored_total`: the clients' requests of a revision are
+`requests_total - mirrored_total`. A copy not sent is counted in `mirror_skipped_total`
+with its reason (`saturated`, `body`, `not-ready`).
 
 A request retried on another revision because `revision` refused its connection
 (`forward`) counts twice in `requests_total` — an `error` of the revision that refused,
@@ -51,6 +59,18 @@ class ProxyMetrics:
             ["namespace", "service", "revision"],
             registry=self.registry,
         )
+        self._mirrored = prometheus_client.Counter(
+            "rollout_proxy_mirrored",
+            "Copies of requests sent to a mirror's revision (also in requests_total).",
+            ["namespace", "service", "revision", "code"],
+            registry=self.registry,
+        )
+        self._mirror_skipped = prometheus_client.Counter(
+            "rollout_proxy_mirror_skipped",
+            "Copies a mirror should have sent and did not: saturated, body, not-ready.",
+            ["namespace", "service", "revision", "reason"],
+            registry=self.registry,
+        )
         self._counters: dict[tuple[str, str, str, str], prometheus_client.Counter] = {}
         self._histograms: dict[tuple[str, str, str], prometheus_client.Histogram] = {}
 
@@ -68,6 +88,12 @@ class ProxyMetrics:
 
     def retried(self, key: tuple[str, str, str]) -> None:
         self._retries.labels(*key).inc()
+
+    def mirrored(self, key: tuple[str, str, str], code: str) -> None:
+        self._mirrored.labels(*key, code).inc()
+
+    def mirror_skipped(self, key: tuple[str, str, str], reason: str) -> None:
+        self._mirror_skipped.labels(*key, reason).inc()
 
     def render(self) -> bytes:
         return prometheus_client.generate_latest(self.registry)

@@ -45,7 +45,16 @@ import structlog
 from aiohttp import web
 
 from rollout import logs
-from rollout.platforms.local.proxy import admin, auth, client, forward, metrics, stats, table
+from rollout.platforms.local.proxy import (
+    admin,
+    auth,
+    client,
+    forward,
+    metrics,
+    mirror,
+    stats,
+    table,
+)
 
 __all__ = ["ProxyServer", "loop_factory", "main", "serve", "write_state"]
 
@@ -104,6 +113,7 @@ class ProxyServer:
         self.listeners: dict[tuple[str, str], forward.Listener] = {}
         self._session: aiohttp.ClientSession | None = None
         self._forwarder: forward.Forwarder | None = None
+        self._mirrors: mirror.Mirrors | None = None
         self._lock = asyncio.Lock()
         self._background: set[asyncio.Task[None]] = set()
 
@@ -114,11 +124,15 @@ class ProxyServer:
         self._session = aiohttp.ClientSession(
             connector=connector, auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar()
         )
+        self._mirrors = mirror.Mirrors(
+            session=self._session, record=self._record, proxy_metrics=self.metrics
+        )
         self._forwarder = forward.Forwarder(
             session=self._session,
             record=self._record,
             retried=self.metrics.retried,
             read_timeout=self.read_timeout,
+            mirrors=self._mirrors,
         )
         self._spawn(self._sweep_forever())
 
@@ -132,6 +146,8 @@ class ProxyServer:
         self.listeners.clear()
         if self._forwarder is not None:
             self._forwarder.pool.close()  # the upstream connections
+        if self._mirrors is not None:
+            await self._mirrors.close()
         if self._session is not None:
             await self._session.close()
 
@@ -188,6 +204,7 @@ class ProxyServer:
             "port": listener.port,
             "url": f"http://{_url_host(self.host)}:{listener.port}",
             "targets": [t.as_json() for t in listener.table.targets],
+            **listener.table.rules.as_json(),  # headerRoutes, mirrors, sessionAffinity
         }
 
     async def put_route(self, namespace: str, service: str, body: table.RouteBody) -> web.Response:
@@ -218,6 +235,11 @@ class ProxyServer:
             port=listener.port,
             split={t.revision: t.percent for t in body.table.targets},
             ready=[t.revision for t in body.table.targets if t.ready],
+            header_routes={r.name: r.revision_name for r in body.table.rules.header_routes},
+            mirrors={
+                m.name: f"{m.percent}% to {m.revision_name}" for m in body.table.rules.mirrors
+            },
+            sticky=body.table.rules.sticky.revision_name if body.table.rules.sticky else None,
         )
         return web.json_response(self.answer(listener), status=status)
 

@@ -17,6 +17,14 @@ Picking, in order:
    `pick(exclude=revision)` picks the same way among the other revisions: the one
    retry of a request whose upstream refused the connection (`forward`).
 
+`choose(rng, headers)` is the whole decision for one request, with the table's
+request rules (`rules`: header routes, mirrors, the sticky session): the pins above,
+then the first header route the request matches (a pin: its revision not ready →
+`Miss` 502, no retry elsewhere), then the session cookie of this release (its
+revision not ready → the weights), then the weights; and the mirror, if any, that
+gets a copy. A target of the sticky revision carries the `Set-Cookie` its responses
+get (`Target.set_cookie`), whichever way the request reached it.
+
 `parse_route` validates the admin body and returns a clear message per problem
 (`targets[1].percent: must be an integer between 0 and 100`). A target URL must be
 `http://127.0.0.1:PORT`: the proxy forwards only to revision processes on this
@@ -34,9 +42,14 @@ import dataclasses
 import random
 import re
 import urllib.parse
+from collections.abc import Mapping
 from typing import Any
 
+from rollout.api import matching, names
+from rollout.platforms.local.proxy import rules
+
 __all__ = [
+    "Choice",
     "InvalidRoute",
     "Miss",
     "RouteBody",
@@ -48,6 +61,8 @@ __all__ = [
 ]
 
 LOOPBACK = "127.0.0.1"
+REVISION_HEADER = names.REVISION_HEADER
+TAG_HEADER = names.TAG_HEADER
 _NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 
 
@@ -57,6 +72,8 @@ class Target:
     url: str | None  # None: not ready, gets no traffic
     percent: int
     tag: str | None = None
+    # The sticky session's Set-Cookie, on targets of its revision (set by `Table`).
+    set_cookie: str | None = dataclasses.field(default=None, compare=False, repr=False)
 
     @property
     def ready(self) -> bool:
@@ -80,15 +97,42 @@ class Miss:
     reason: str
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Choice:
+    """The decision for one request: where it goes, whether it was pinned (a pin or a
+    header route: no retry elsewhere), and the mirror that gets a copy."""
+
+    picked: Target | Miss
+    pinned: bool = False
+    mirror: matching.Mirror | None = None
+    mirror_target: Target | None = None  # the mirror's revision (maybe not ready)
+
+
 @dataclasses.dataclass(frozen=True)
 class Table:
-    """The targets of one service, with the cumulative weights of the ready ones."""
+    """The targets of one service, with the cumulative weights of the ready ones, and its
+    request rules."""
 
     targets: tuple[Target, ...] = ()
+    rules: rules.Rules = rules.NONE
     _weighted: tuple[Target, ...] = dataclasses.field(default=(), init=False, repr=False)
     _cumulative: tuple[int, ...] = dataclasses.field(default=(), init=False, repr=False)
 
     def __post_init__(self) -> None:
+        cookie = self.rules.set_cookie()
+        if cookie is not None:
+            sticky = self.rules.sticky
+            assert sticky is not None
+            object.__setattr__(
+                self,
+                "targets",
+                tuple(
+                    dataclasses.replace(t, set_cookie=cookie)
+                    if t.revision == sticky.revision_name
+                    else t
+                    for t in self.targets
+                ),
+            )
         weighted = tuple(t for t in self.targets if t.ready and t.percent > 0)
         cumulative: list[int] = []
         total = 0
@@ -105,6 +149,39 @@ class Table:
         for t in self._weighted:
             out[t.revision] = out.get(t.revision, 0.0) + t.percent / total
         return out
+
+    def choose(self, rng: random.Random, headers: Mapping[str, str]) -> Choice:
+        """The decision for one request (`headers`: case-insensitive, or keyed by
+        lower-case name); see the module docstring for the order."""
+        revision = headers.get(REVISION_HEADER)
+        tag = headers.get(TAG_HEADER)
+        pinned = revision is not None or tag is not None
+        if self.rules.empty:
+            return Choice(self.pick(rng, revision=revision, tag=tag), pinned)
+        cookies = self.rules.cookies(headers)
+        picked: Target | Miss | None = None
+        if not pinned:
+            route = self.rules.header_route(headers, cookies)
+            if route is not None:
+                pinned = True
+                picked = self._pinned(
+                    [t for t in self.targets if t.revision == route.revision_name],
+                    f"revision {route.revision_name!r} (header route {route.name!r})",
+                )
+        if picked is None and not pinned:
+            sticky = self.rules.sticky_revision(cookies)
+            if sticky is not None:
+                found = [t for t in self.targets if t.revision == sticky and t.ready]
+                picked = found[0] if found else None  # not ready: the weights
+        if picked is None:
+            picked = self.pick(rng, revision=revision, tag=tag)
+        if isinstance(picked, Miss):
+            return Choice(picked, pinned)
+        mirror = self.rules.mirror(rng, picked.revision, headers, cookies)
+        if mirror is None:
+            return Choice(picked, pinned)
+        target = next(t for t in self.targets if t.revision == mirror.revision_name)
+        return Choice(picked, pinned, mirror, target)
 
     def pick(
         self,
@@ -243,9 +320,10 @@ def parse_route(body: Any) -> RouteBody:
     """Validate a route body; raise `InvalidRoute` listing every problem."""
     if not isinstance(body, dict):
         raise InvalidRoute(["body: must be a JSON object with port and targets"])
+    known = {"port", "targets", *rules.RULE_KEYS}
     problems = [
-        f"{key}: unknown field (known: port, targets)"
-        for key in sorted(set(body) - {"port", "targets"})
+        f"{key}: unknown field (known: {', '.join(sorted(known))})"
+        for key in sorted(set(body) - known)
     ]
     port = body.get("port")
     if port is not None and (not _is_int(port) or not 0 <= port <= 65535):
@@ -268,6 +346,7 @@ def parse_route(body: Any) -> RouteBody:
                 if t.tag is not None and t.tag in seen:
                     problems.append(f"targets[{i}].tag: duplicate tag {t.tag!r}")
                 seen.add(t.tag or "")
+    found = rules.parse_rules(body, {t.revision for t in targets}, problems)
     if problems:
         raise InvalidRoute(problems)
-    return RouteBody(port=port or None, table=Table(tuple(targets)))
+    return RouteBody(port=port or None, table=Table(tuple(targets), found))
