@@ -30,8 +30,9 @@ test: $(STAMP) system-deps
 	$(MAKE) check
 
 ## Programs the tests need from Debian: Graphviz `dot` (state diagram as SVG/PNG),
-## `chromium` + `chromedriver` (the dashboard's browser tests) and `prometheus` (the
-## end-to-end tests of the prometheus metric provider start one).
+## `chromium` + `chromedriver` (the dashboard's browser tests), `haproxy` (bench/proxy.py's
+## reference, its config checked by a test) and `prometheus` (the end-to-end tests of the
+## prometheus metric provider start one).
 ## Installed with apt-get when missing and running as root; otherwise say what to install.
 system-deps:
 	@command -v dot >/dev/null 2>&1 || { \
@@ -42,6 +43,10 @@ system-deps:
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
 	  else echo "missing: 'chromium' and 'chromedriver' (Debian packages chromium, chromium-driver: the dashboard's browser tests); install them and rerun" >&2; exit 1; fi; }
+	@command -v haproxy >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy; \
+	  else echo "missing: 'haproxy' (Debian package haproxy: the proxy benchmark's reference, checked by a test); install it and rerun" >&2; exit 1; fi; }
 	@command -v prometheus >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus; \

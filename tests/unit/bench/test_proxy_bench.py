@@ -5,6 +5,7 @@ summary's ratios and goals come from the medians of one run."""
 from __future__ import annotations
 
 import importlib
+import os
 import pathlib
 import shutil
 import subprocess
@@ -52,7 +53,10 @@ def test_haproxy_config_with_the_runtime_api_socket() -> None:
     assert "    stats socket /tmp/x/haproxy.sock mode 600 level admin" in config
 
 
-@pytest.mark.skipif(shutil.which("haproxy") is None, reason="haproxy is not installed")
+@pytest.mark.skipif(
+    shutil.which("haproxy") is None and os.environ.get("CI") != "true",
+    reason="haproxy is not installed (make test installs it; under CI=true this fails)",
+)
 def test_haproxy_accepts_the_config(tmp_path: pathlib.Path) -> None:
     """`haproxy -c` (check only, binds nothing) finds the config valid."""
     bench = _proxy_bench()
