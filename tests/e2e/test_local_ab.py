@@ -10,9 +10,6 @@ Every process started here is stopped by its PID (`localenv`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from localenv import Load, Local
 
@@ -38,15 +35,6 @@ spec:
         window: 5s
         minSamples: 20
 """
-
-
-@pytest.fixture
-def local(tmp_path: Path) -> Iterator[Local]:
-    env = Local(tmp_path)
-    try:
-        yield env
-    finally:
-        env.cleanup()
 
 
 def _header_routes(local: Local) -> list[str]:

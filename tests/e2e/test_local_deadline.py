@@ -14,10 +14,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from localenv import HOLD, Local
 
 from rollout.api import condition, revision
@@ -47,15 +44,6 @@ CRASHING = (
     f"[{sys.executable}, -c,"
     " \"print('loading config'); print('boom: no config'); raise SystemExit(3)\"]"
 )
-
-
-@pytest.fixture
-def local(tmp_path: Path) -> Iterator[Local]:
-    env = Local(tmp_path)
-    try:
-        yield env
-    finally:
-        env.cleanup()
 
 
 def apply_service(local: Local, version: str, command: str = DEMO) -> None:

@@ -11,10 +11,8 @@ from __future__ import annotations
 import signal
 import socket
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from localenv import HOLD, Local, alive
 
 from rollout.platforms.local.proxy import client as proxy_client
@@ -59,15 +57,6 @@ def stored(state_dir: Path, kind: str) -> list[str]:
         return sorted(o.metadata.name for o in store.list(kind, "default").items)
     finally:
         store.close()
-
-
-@pytest.fixture
-def local(tmp_path: Path) -> Iterator[Local]:
-    env = Local(tmp_path)
-    try:
-        yield env
-    finally:
-        env.cleanup()
 
 
 def test_delete_service_stops_its_processes_and_frees_its_port(local: Local) -> None:

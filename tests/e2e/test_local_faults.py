@@ -13,24 +13,13 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from localenv import HOLD, ROLLOUT, Load, Local, Prober, alive
 
 from rollout.api import condition
 from rollout.platforms.local import statelock
 from rollout.platforms.local.proxy import client as proxy_client
-
-
-@pytest.fixture
-def local(tmp_path: Path) -> Iterator[Local]:
-    env = Local(tmp_path)
-    try:
-        yield env
-    finally:
-        env.cleanup()
 
 
 def _route_ready(local: Local) -> bool:

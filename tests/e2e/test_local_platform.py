@@ -14,10 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from localenv import HOLD, ROLLOUT, Load, Local, alive
 
 from rollout.api import condition, route
@@ -62,15 +59,6 @@ spec:
               revision="{{{{revision}}}}"}}[{{{{window}}}}]))
         thresholds: {{max: 0.1}}
 """
-
-
-@pytest.fixture
-def local(tmp_path: Path) -> Iterator[Local]:
-    env = Local(tmp_path)
-    try:
-        yield env
-    finally:
-        env.cleanup()
 
 
 def test_demo_rolls_back_the_bad_version_and_promotes_the_good_one(tmp_path):

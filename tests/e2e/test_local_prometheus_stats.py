@@ -12,10 +12,8 @@ revisions. Every process is stopped by its PID.
 from __future__ import annotations
 
 import signal
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
-import pytest
 from localenv import Load, Local
 from promserver import PrometheusServer
 
@@ -38,15 +36,6 @@ spec:
         provider: {local: {stat: errors}}
         compare: {against: stable, method: sequential, alpha: 0.01, maxRatio: 2}
 """
-
-
-@pytest.fixture
-def local(tmp_path: Path) -> Iterator[Local]:
-    env = Local(tmp_path)
-    try:
-        yield env
-    finally:
-        env.cleanup()
 
 
 def test_a_bad_canary_is_rolled_back_on_counts_read_from_prometheus(

@@ -15,10 +15,7 @@ from __future__ import annotations
 
 import time
 import urllib.request
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from localenv import Load, Local
 
 MIRROR = """\
@@ -56,15 +53,6 @@ spec:
     - setWeight: 50
     - pause: {}
 """
-
-
-@pytest.fixture
-def local(tmp_path: Path) -> Iterator[Local]:
-    env = Local(tmp_path)
-    try:
-        yield env
-    finally:
-        env.cleanup()
 
 
 def _mirrors(local: Local) -> list[str]:

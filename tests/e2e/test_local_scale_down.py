@@ -14,24 +14,12 @@ Every process is stopped by its PID (the `local` fixture's cleanup).
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 
-import pytest
 from localenv import HOLD, SERVICE, Local, Prober, alive
 
 from rollout.api import condition, release, revision
 from rollout.store import sqlite
-
-
-@pytest.fixture
-def local(tmp_path: Path) -> Iterator[Local]:
-    env = Local(tmp_path)
-    try:
-        yield env
-    finally:
-        env.cleanup()
 
 
 def deploy(local: Local, version: str) -> None:
