@@ -182,7 +182,7 @@ class Evidence(base.ApiModel):
 
 #: The readings of a metric a release keeps (`MetricStatus.recent`): enough to chart
 #: the last ten minutes at one reading every 10 s, small enough to write on every
-#: reconcile (about 5 kB a metric).
+#: reconcile (about 6 kB a metric).
 RECENT_READINGS = 60
 
 
