@@ -1,7 +1,8 @@
 """`rollout dashboard --backend kubernetes` on the API emulator (issue 21): the same
 store as every command (the kubeconfig's cluster), every namespace, and a Service
 applied by another process reaches an open page within a second (through the
-store's buffered watch)."""
+store's buffered watch); a controller whose leader Lease went stale is shown missing,
+as `rollout status` says it, and no longer once the Lease is renewed."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import pathlib
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 
 import kubeemu
 import pytest
@@ -115,3 +117,60 @@ def test_the_dashboard_follows_the_cluster(
     finally:
         conn.close()
     assert 'data-service="web" data-namespace="default"' in page
+
+
+LEASES = "/apis/coordination.k8s.io/v1/namespaces/default/leases"
+
+
+def lease(age: float, version: str | None = None) -> dict[str, object]:
+    renewed = datetime.now(UTC) - timedelta(seconds=age)
+    meta: dict[str, str] = {"name": "rollout-controller", "namespace": "default"}
+    if version is not None:
+        meta["resourceVersion"] = version
+    return {
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": meta,
+        "spec": {
+            "holderIdentity": "a",
+            "leaseDurationSeconds": 15,
+            "renewTime": renewed.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        },
+    }
+
+
+def until(port: int, holds: Callable[[str], bool], what: str, within: float = 8.0) -> str:
+    deadline = time.monotonic() + within
+    while True:
+        status, page = get(port, "/")
+        if status == 200 and holds(page):
+            return page
+        assert time.monotonic() < deadline, what
+        time.sleep(0.2)
+
+
+def test_a_missing_controller_is_shown_from_its_lease(
+    crds_applied: kubeemu.Emulator, kubeconfig: pathlib.Path, tmp_path: pathlib.Path, serving: int
+) -> None:
+    """No Lease: nothing said. A Lease renewed a minute ago (15 s duration): the card
+    says no controller is seen, as `rollout status` does, and the service comes first
+    as blocked; renewed: the warning goes, without a reload of the dashboard."""
+    apply(kubeconfig, tmp_path, "web", "default")
+    port = serving
+    page = until(port, lambda p: 'data-service="web"' in p, "web never shown")
+    time.sleep(2.5)  # a read of the (absent) Lease taken
+    assert "no controller seen" not in get(port, "/")[1]
+
+    made = rawclient.call(crds_applied.url, "POST", LEASES, body=lease(60))
+    assert made.status == 201, made.body
+    page = until(port, lambda p: "no controller seen for 6" in p, "the stale Lease never shown")
+    assert '<li class="blocking">controller: NoController: no controller seen for 6' in page
+    assert 'class="card attention-failing"' in page
+
+    stored = rawclient.call(crds_applied.url, "GET", f"{LEASES}/rollout-controller")
+    version = stored.body["metadata"]["resourceVersion"]
+    renewed = rawclient.call(
+        crds_applied.url, "PUT", f"{LEASES}/rollout-controller", body=lease(0, version)
+    )
+    assert renewed.status == 200, renewed.body
+    until(port, lambda p: "no controller seen" not in p, "the renewed Lease never seen")
