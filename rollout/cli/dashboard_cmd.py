@@ -11,7 +11,8 @@ Safe by default: bound to 127.0.0.1; any other address needs a token (`--token`,
 characters. The printed URL carries it once (`?token=`); the page keeps it in a
 cookie. With `--backend kubernetes` it reads the cluster the kubeconfig names, as
 every command does: the objects through the store's buffered watch (its feed: no
-request per poll), the Events of `-n`'s namespace every 2 s, and the controller's
+request per poll), the Events about them every 2 s (of `-n`'s namespace, or one
+cluster-wide list, at most `events_cmd.MOST_EVENTS`), and the controller's
 leader Lease at most every 2 s (`controller_seen`: "no controller seen" when its
 renewTime is older than its leaseDurationSeconds, as `rollout status` says it).
 
@@ -27,6 +28,7 @@ import signal
 from typing import TYPE_CHECKING
 
 import click
+import structlog
 
 from rollout import clock as clocks
 from rollout.cli import common, controller_seen
@@ -34,8 +36,11 @@ from rollout.store import eventlog, port
 
 if TYPE_CHECKING:  # aiohttp is loaded when the command runs, not when `--help` lists it
     from rollout.cli.dashboard import background, guard, server, source
+    from rollout.platforms.kubernetes import rest
 
 __all__ = ["MIN_TOKEN", "dashboard_command", "loopback_addr", "serve_in_thread"]
+
+log = structlog.get_logger(__name__)
 
 MIN_TOKEN = 16  # characters
 _GRACE = 30.0  # seconds without a controller before the page says the service is blocked
@@ -145,9 +150,9 @@ def _serve(
 
 def _cluster_source(opts: common.Options, namespace: str | None) -> source.Source:
     """The dashboard's view of the cluster the kubeconfig names: its objects through
-    the store, its Events, and the controller's Lease (in the install's namespace,
-    then in the one shown: `-n`, or `default`), both through one API client."""
-    from rollout.cli import events_cmd
+    the store, the Events about them (of `namespace`, or of every namespace), and the
+    controller's Lease (in the install's namespace, then in the one shown: `-n`, or
+    `default`), both through one API client."""
     from rollout.cli.dashboard import source
     from rollout.platforms.kubernetes import connect, manifests, rest
 
@@ -161,7 +166,7 @@ def _cluster_source(opts: common.Options, namespace: str | None) -> source.Sourc
         opts.store,  # the cluster the kubeconfig names, as every command's
         clock=opts.clock,
         namespace=namespace,
-        events=lambda: events_cmd.read_events(opts),  # the Events of -n's namespace
+        events=_ClusterEvents(resources, namespace),
         events_every=_CLUSTER_EVENTS,
         heartbeat=controller_seen.LeaseReader(
             lambda: controller_seen.find_lease(resources, where),
@@ -169,6 +174,33 @@ def _cluster_source(opts: common.Options, namespace: str | None) -> source.Sourc
             grace=_GRACE,
         ),
     )
+
+
+class _ClusterEvents:
+    """The Events about our kinds in `namespace` (None: one cluster-wide list,
+    `events_cmd.list_events`, bounded); when they cannot be read (no right to list
+    Events there, say), the last ones read — the page is drawn without new events,
+    and the reason logged once."""
+
+    def __init__(self, resources: rest.Resources, namespace: str | None) -> None:
+        self._resources = resources
+        self._namespace = namespace
+        self._kept: list[eventlog.Event] = []
+        self._failing = False
+
+    def __call__(self) -> list[eventlog.Event]:
+        from rollout.cli import events_cmd
+
+        try:
+            self._kept = events_cmd.list_events(self._resources, self._namespace)
+        except Exception as exc:  # forbidden, unreachable: not the end of the page
+            if not self._failing:
+                where = self._namespace or "every namespace"
+                log.warning("events unreadable", where=where, error=common.message_of(exc))
+            self._failing = True
+        else:
+            self._failing = False
+        return self._kept
 
 
 async def _run(board: server.Dashboard, host: str, port: int, checks: guard.Guard) -> None:

@@ -174,3 +174,77 @@ def test_a_missing_controller_is_shown_from_its_lease(
     )
     assert renewed.status == 200, renewed.body
     until(port, lambda p: "no controller seen" not in p, "the renewed Lease never seen")
+
+
+def released(url: str, namespace: str, service: str) -> None:
+    """A Release of `service` made current, as the controller would (none runs here)."""
+    base = f"/apis/rollout.dev/v1alpha1/namespaces/{namespace}"
+    rel = {
+        "apiVersion": "rollout.dev/v1alpha1",
+        "kind": "Release",
+        "metadata": {"name": f"{service}-00001", "namespace": namespace},
+        "spec": {
+            "service": service,
+            "canaryRevision": f"{service}-00001",
+            "policy": {"steps": [{"setWeight": 100}]},
+        },
+    }
+    made = rawclient.call(url, "POST", f"{base}/releases", body=rel)
+    assert made.status == 201, made.body
+    svc = rawclient.call(url, "GET", f"{base}/services/{service}").body
+    svc["status"] = {**(svc.get("status") or {}), "currentRelease": f"{service}-00001"}
+    put = rawclient.call(url, "PUT", f"{base}/services/{service}/status", body=svc)
+    assert put.status == 200, put.body
+
+
+def recorded(url: str, namespace: str, name: str, reason: str, api: str, kind: str) -> None:
+    at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    body = {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": f"{name}.{reason.lower()}", "namespace": namespace},
+        "involvedObject": {"apiVersion": api, "kind": kind, "name": name, "namespace": namespace},
+        "reason": reason,
+        "message": f"{reason} of {name}",
+        "type": "Normal",
+        "eventTime": at,
+        "reportingComponent": "rollout-controller",
+        "reportingInstance": "rollout-controller",
+        "action": "Reconcile",
+    }
+    made = rawclient.call(url, "POST", f"/api/v1/namespaces/{namespace}/events", body=body)
+    assert made.status == 201, made.body
+
+
+def test_every_namespace_shows_its_own_events(
+    crds_applied: kubeemu.Emulator, kubeconfig: pathlib.Path, tmp_path: pathlib.Path, serving: int
+) -> None:
+    """Shown across namespaces, the dashboard reads the Events of every namespace (one
+    cluster-wide list of those about our kinds): a service in `shop` shows its own —
+    not `default`'s, not a Pod's of the same name."""
+    url = crds_applied.url
+    shop = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}
+    rawclient.call(url, "POST", "/api/v1/namespaces", body=shop)
+    apply(kubeconfig, tmp_path, "web", "default")
+    apply(kubeconfig, tmp_path, "api", "shop")
+    released(url, "shop", "api")
+    released(url, "default", "web")
+    ours = "rollout.dev/v1alpha1"
+    recorded(url, "shop", "api", "ShopRevisionCreated", ours, "Service")
+    recorded(url, "shop", "api", "PodPulled", "v1", "Pod")
+    recorded(url, "default", "web", "DefaultRevisionCreated", ours, "Service")
+
+    port = serving
+    for path, mine, other in [
+        ("/ns/shop/services/api", "ShopRevisionCreated", "DefaultRevisionCreated"),
+        ("/ns/default/services/web", "DefaultRevisionCreated", "ShopRevisionCreated"),
+    ]:
+        deadline = time.monotonic() + 8
+        while True:
+            status, page = get(port, path)
+            if status == 200 and mine in page:
+                break
+            assert time.monotonic() < deadline, f"{mine} never shown on {path}"
+            time.sleep(0.2)
+        assert other not in page
+        assert "PodPulled" not in page
