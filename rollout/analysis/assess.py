@@ -1,7 +1,9 @@
 """A metric's readings over a step, with the policy's limits → the step's gate.
 
 `fold` takes the metrics' statuses (counters of the current step, evidence of the
-whole release) and new readings, evaluates each reading and returns the new statuses.
+whole release) and new readings, evaluates each reading and returns the new statuses,
+each with its reading added to the metric's `recent` ones (`remember`: the last
+`RECENT_READINGS`, by time — what the dashboard charts).
 `gate` reads the statuses of the metrics a step is gated on and says whether the
 step failed, must pause, has passed, or may end early:
 
@@ -41,13 +43,14 @@ Pure; no I/O. Called by the release engine.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import math
 from collections.abc import Iterable, Sequence
 
 from rollout.analysis import evaluate, measurement, sequential
 from rollout.api import policyspec
-from rollout.api.release import Evidence, MetricStatus, Verdict
+from rollout.api.release import RECENT_READINGS, Evidence, MetricStatus, Reading, Verdict
 
 __all__ = [
     "EMPTY_GRACE",
@@ -57,6 +60,7 @@ __all__ = [
     "fold",
     "forget_evidence",
     "gate",
+    "remember",
     "reset_step",
 ]
 
@@ -134,6 +138,7 @@ def _count(
         and reading.stable.requests == 0
     )
     run = old.consecutive_empty + 1 if empty else 0
+    recent = remember(old.recent, Reading(at=reading.at, verdict=verdict, value=result.value))
     if empty and run <= EMPTY_GRACE:  # between two scrapes: no reading for the counters
         return old.model_copy(
             update={
@@ -143,6 +148,7 @@ def _count(
                 "measured_until": reading.until or old.measured_until,
                 "consecutive_empty": run,
                 "passed_early": False,
+                "recent": recent,
                 "evidence": _evidence(result.evidence) or old.evidence,
                 "slower_than_seconds": reading.slower_than or old.slower_than_seconds,
             }
@@ -176,8 +182,17 @@ def _count(
             # up to a histogram bucket: that one, from then on)
             "slower_than_seconds": reading.slower_than or old.slower_than_seconds,
             "consecutive_empty": run,
+            "recent": recent,
         }
     )
+
+
+def remember(recent: Sequence[Reading], new: Reading) -> list[Reading]:
+    """`recent` with `new` in its place by time (after those of the same time), the
+    oldest dropped beyond `RECENT_READINGS`."""
+    out = list(recent)
+    bisect.insort_right(out, new, key=lambda r: r.at)
+    return out[-RECENT_READINGS:]
 
 
 def reset_step(statuses: Sequence[MetricStatus]) -> list[MetricStatus]:

@@ -22,6 +22,7 @@ from pydantic import Field, model_validator
 from rollout.api import base, condition, matching, meta, policyspec, problems, split
 
 __all__ = [
+    "RECENT_READINGS",
     "TERMINAL_PHASES",
     "Command",
     "Evidence",
@@ -31,6 +32,7 @@ __all__ = [
     "PauseReason",
     "Phase",
     "PromoteRequest",
+    "Reading",
     "Release",
     "ReleaseSpec",
     "ReleaseStatus",
@@ -178,6 +180,28 @@ class Evidence(base.ApiModel):
     """The canary's errors not yet judged by the guard."""
 
 
+#: The readings of a metric a release keeps (`MetricStatus.recent`): enough to chart
+#: the last ten minutes at one reading every 10 s, small enough to write on every
+#: reconcile (about 6 kB a metric).
+RECENT_READINGS = 60
+
+
+class Reading(base.ApiModel):
+    """One reading of a metric, as kept in `MetricStatus.recent`: when, its verdict and
+    its value — a sequential comparison's fail e-value, a threshold metric's measured
+    value, a Mann-Whitney test's p-value. What it was judged against (1/alpha, the
+    thresholds) is the release's policy snapshot, the same for all its readings, so it
+    is not repeated here; the reason of the latest is `MetricStatus.reason`."""
+
+    at: datetime
+    """When the reading was taken."""
+    verdict: Verdict
+    """Its verdict: Passed, Failed, Inconclusive or Error."""
+    value: base.Float | None = None
+    """Its value: the e-value of a sequential comparison, the measured value of a
+    threshold metric, the p-value of a Mann-Whitney test; absent without data."""
+
+
 class MetricStatus(base.ApiModel):
     """The latest verdict of one metric, its counters in the current step, its evidence.
 
@@ -220,6 +244,9 @@ class MetricStatus(base.ApiModel):
     """The metric passed decisively (advanceEarly)."""
     evidence: Evidence | None = None
     """The running state of a sequential comparison, kept for the whole release."""
+    recent: list[Reading] = Field(default_factory=list, max_length=RECENT_READINGS)
+    """The metric's last readings in this release, oldest first (at most 60, across
+    steps: the oldest are dropped)."""
     # a comparison of slow requests: the latency (seconds) above which a request was
     # slow, chosen at its first reading and kept for the release
     slower_than_seconds: base.Float | None = None

@@ -11,8 +11,10 @@ Safe by default: bound to 127.0.0.1; any other address needs a token (`--token`,
 characters. The printed URL carries it once (`?token=`); the page keeps it in a
 cookie. With `--backend kubernetes` it reads the cluster the kubeconfig names, as
 every command does: the objects through the store's buffered watch (its feed: no
-request per poll), the Events of `-n`'s namespace every 2 s; what the controller's
-Lease says is not shown yet.
+request per poll), the Events about them every 2 s (of `-n`'s namespace, or one
+cluster-wide list, at most `events_cmd.MOST_EVENTS`), and the controller's
+leader Lease at most every 2 s (`controller_seen`: "no controller seen" when its
+renewTime is older than its leaseDurationSeconds, as `rollout status` says it).
 
 Exit codes as every command (`rollout.cli.common`): 2 for a bad option, 1 when the
 address cannot be listened on or there is no state yet.
@@ -26,16 +28,19 @@ import signal
 from typing import TYPE_CHECKING
 
 import click
+import structlog
 
 from rollout import clock as clocks
-from rollout.cli import common
-from rollout.store import eventlog, heartbeat, port
-from rollout.views import problems as problem_view
+from rollout.cli import common, controller_seen
+from rollout.store import eventlog, port
 
 if TYPE_CHECKING:  # aiohttp is loaded when the command runs, not when `--help` lists it
-    from rollout.cli.dashboard import background, guard, server
+    from rollout.cli.dashboard import background, guard, server, source
+    from rollout.platforms.kubernetes import rest
 
-__all__ = ["MIN_TOKEN", "dashboard_command", "heartbeat_of", "loopback_addr", "serve_in_thread"]
+__all__ = ["MIN_TOKEN", "dashboard_command", "loopback_addr", "serve_in_thread"]
+
+log = structlog.get_logger(__name__)
 
 MIN_TOKEN = 16  # characters
 _GRACE = 30.0  # seconds without a controller before the page says the service is blocked
@@ -55,20 +60,6 @@ def _token(token: str | None, token_file: pathlib.Path | None) -> str | None:
     if token is not None and len(token) < MIN_TOKEN:
         common.fail(f"the token must be at least {MIN_TOKEN} characters long", code=2)
     return token
-
-
-def heartbeat_of(state_dir: pathlib.Path) -> problem_view.Heartbeat:
-    """What is known of the controller: the state dir's heartbeat file."""
-    beat = heartbeat.read(state_dir)
-    period = beat.period if beat is not None else heartbeat.PERIOD
-    return problem_view.Heartbeat(
-        at=beat.at if beat is not None else None,
-        now=clocks.WallClock().now(),
-        period=period,
-        stale_after=period * heartbeat.STALE_BEATS,
-        grace=max(_GRACE, period * heartbeat.STALE_BEATS),
-        where=str(state_dir),
-    )
 
 
 @click.command("dashboard")
@@ -138,22 +129,16 @@ def _serve(
 
     state_dir = opts.state_dir
     if opts.backend == "kubernetes":
-        from rollout.cli import events_cmd
-
-        src = source.Source(
-            opts.store,  # the cluster the kubeconfig names, as every command's
-            clock=opts.clock,
-            namespace=namespace,
-            events=lambda: events_cmd.read_events(opts),  # the Events of -n's namespace
-            events_every=_CLUSTER_EVENTS,
-        )
+        src = _cluster_source(opts, namespace)
     else:
         src = source.Source(
             opts.store,  # opened here: no state is "no state in DIR", exit 1
             clock=opts.clock,
             namespace=namespace,
             events=lambda: eventlog.read(state_dir, now=opts.clock.now()),
-            heartbeat=lambda: heartbeat_of(state_dir),
+            heartbeat=lambda: controller_seen.of_state_dir(
+                state_dir, now=clocks.WallClock().now(), grace=_GRACE
+            ),
             journal=state_dir / eventlog.FILE,
         )
     board = server.Dashboard(src, guard=checks, read_only=read_only, by=common.requester())
@@ -161,6 +146,61 @@ def _serve(
         asyncio.run(_run(board, host, port, checks))
     except OSError as exc:
         common.fail(f"--addr {host}:{port}: {exc.strerror or exc}", code=1)
+
+
+def _cluster_source(opts: common.Options, namespace: str | None) -> source.Source:
+    """The dashboard's view of the cluster the kubeconfig names: its objects through
+    the store, the Events about them (of `namespace`, or of every namespace), and the
+    controller's Lease (in the install's namespace, then in the one shown: `-n`, or
+    `default`), both through one API client."""
+    from rollout.cli.dashboard import source
+    from rollout.platforms.kubernetes import connect, manifests, rest
+
+    try:
+        api = connect.api_client(opts.kubeconfig, context=opts.context, user_agent="rollout-cli")
+    except connect.ConnectError as exc:
+        common.fail(str(exc), code=2)
+    resources = rest.Resources(api)
+    where = (manifests.DEFAULT_NAMESPACE, namespace or opts.namespace)
+    return source.Source(
+        opts.store,  # the cluster the kubeconfig names, as every command's
+        clock=opts.clock,
+        namespace=namespace,
+        events=_ClusterEvents(resources, namespace),
+        events_every=_CLUSTER_EVENTS,
+        heartbeat=controller_seen.LeaseReader(
+            lambda: controller_seen.find_lease(resources, where),
+            clock=clocks.WallClock(),
+            grace=_GRACE,
+        ),
+    )
+
+
+class _ClusterEvents:
+    """The Events about our kinds in `namespace` (None: one cluster-wide list,
+    `events_cmd.list_events`, bounded); when they cannot be read (no right to list
+    Events there, say), the last ones read — the page is drawn without new events,
+    and the reason logged once."""
+
+    def __init__(self, resources: rest.Resources, namespace: str | None) -> None:
+        self._resources = resources
+        self._namespace = namespace
+        self._kept: list[eventlog.Event] = []
+        self._failing = False
+
+    def __call__(self) -> list[eventlog.Event]:
+        from rollout.cli import events_cmd
+
+        try:
+            self._kept = events_cmd.list_events(self._resources, self._namespace)
+        except Exception as exc:  # forbidden, unreachable: not the end of the page
+            if not self._failing:
+                where = self._namespace or "every namespace"
+                log.warning("events unreadable", where=where, error=common.message_of(exc))
+            self._failing = True
+        else:
+            self._failing = False
+        return self._kept
 
 
 async def _run(board: server.Dashboard, host: str, port: int, checks: guard.Guard) -> None:

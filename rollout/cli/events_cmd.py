@@ -7,8 +7,10 @@ Route, Revisions and Releases), as a table (LAST SEEN, TYPE, OBJECT, REASON,
 MESSAGE, like `kubectl get events`) or `-o json|yaml` (a list of `{kind, namespace,
 name, reason, message, warning, at}`). On Kubernetes they are core/v1 Event objects
 (kept as long as the API server keeps events, an hour by default): those about our
-kinds (`involvedObject.apiVersion` rollout.dev/…) in the namespace are listed the
-same way. `read_events` is shared with `rollout status` and `history`.
+kinds (`involvedObject.apiVersion` rollout.dev/…, selected by the API server) in
+the namespace are listed the same way, at most `MOST_EVENTS`. `read_events` is shared
+with `rollout status` and `history`; `list_events` with the dashboard (which lists
+them across namespaces when it shows every namespace).
 
 Read-only; imports kept light (no store, no pydantic models): `rollout events` is a
 command people run in a loop.
@@ -17,15 +19,22 @@ command people run in a loop.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from rollout.api import kinds
 from rollout.cli import common, render
 from rollout.store import eventlog
 from rollout.views import events as event_view
 
-__all__ = ["events_command", "read_events"]
+if TYPE_CHECKING:  # the Kubernetes client is imported where a cluster is used
+    from rollout.platforms.kubernetes import rest
+
+__all__ = ["MOST_EVENTS", "events_command", "list_events", "read_events"]
+
+MOST_EVENTS = 2000  # Event objects read at a time, at most
+_PAGE = 500  # … in pages of this many
 
 
 @click.command("events")
@@ -67,14 +76,39 @@ def read_events(opts: common.Options) -> list[eventlog.Event]:
     on Kubernetes the Event objects about our kinds in `opts.namespace`."""
     if opts.backend != "kubernetes":
         return eventlog.read(opts.state_dir, now=opts.clock.now())
-    from rollout.platforms.kubernetes import connect, refs, rest  # only on a cluster
+    from rollout.platforms.kubernetes import connect, rest  # only on a cluster
 
     try:
         api = connect.api_client(opts.kubeconfig, context=opts.context, user_agent="rollout-cli")
     except connect.ConnectError as exc:
         common.fail(str(exc), code=2)
-    listed = rest.Resources(api).list(refs.EVENTS, opts.namespace)
-    found = [e for e in map(_from_kubernetes, listed.get("items") or []) if e is not None]
+    return list_events(rest.Resources(api), opts.namespace)
+
+
+def list_events(
+    resources: rest.Resources, namespace: str | None, *, most: int = MOST_EVENTS
+) -> list[eventlog.Event]:
+    """The Event objects about our kinds in `namespace` — in every namespace when None
+    (one cluster-wide list) —, oldest first. The API server selects them
+    (`involvedObject.apiVersion`: the other Events of a busy cluster never cross the
+    wire); read in pages of `_PAGE`, at most `most` (beyond, the rest is left unread)."""
+    from rollout.platforms.kubernetes import refs  # only on a cluster
+
+    items: list[Any] = []
+    after = ""
+    while len(items) < most:
+        page = resources.list(
+            refs.EVENTS,
+            namespace,
+            fields=f"involvedObject.apiVersion={kinds.API_VERSION}",
+            limit=min(_PAGE, most - len(items)),
+            after=after,
+        )
+        items.extend(page.get("items") or [])
+        after = str((page.get("metadata") or {}).get("continue") or "")
+        if not after:
+            break
+    found = [e for e in map(_from_kubernetes, items[:most]) if e is not None]
     return sorted(found, key=lambda e: e.at)
 
 

@@ -33,8 +33,8 @@ from rich.live import Live
 
 from rollout import clock as clocks
 from rollout.api import durations, names, release, revision, route, service
-from rollout.cli import common, events_cmd, render
-from rollout.store import errors, eventlog, heartbeat
+from rollout.cli import common, controller_seen, events_cmd, render
+from rollout.store import errors, eventlog
 from rollout.views import events as event_view
 from rollout.views import problems as problem_view
 from rollout.views import status as status_view
@@ -124,65 +124,24 @@ def _look(
 def _heartbeat(
     opts: common.Options, *, grace: float, watching_since: datetime | None
 ) -> problem_view.Heartbeat | None:
-    """What is known of the controller: on a state dir, its heartbeat file
-    (`rollout.store.heartbeat`); on Kubernetes, the leader-election Lease
-    (`controller_kubernetes.heartbeat`: None when there is none to look at)."""
+    """What is known of the controller (`controller_seen`): on a state dir, its
+    heartbeat file; on Kubernetes, the leader-election Lease, looked for in the
+    install's namespace, then in `-n` (None when there is none to look at)."""
     now = clocks.WallClock().now()
-    if opts.backend == "kubernetes":
-        return _lease_heartbeat(opts, now=now, grace=grace)
-    beat = heartbeat.read(opts.state_dir)
-    period = beat.period if beat is not None else heartbeat.PERIOD
-    return problem_view.Heartbeat(
-        at=beat.at if beat is not None else None,
-        now=now,
-        period=period,
-        stale_after=period * heartbeat.STALE_BEATS,
-        grace=max(grace, period * heartbeat.STALE_BEATS),
-        watching_since=watching_since,
-        where=str(opts.state_dir),
-    )
-
-
-_LEASE = "rollout-controller"  # `rollout controller --lease-name`'s default
-_LEASE_RETRY = 2.0  # seconds between two renewals (`leader.LeaseConfig.retry`)
-
-
-def _lease_heartbeat(
-    opts: common.Options, *, now: datetime, grace: float
-) -> problem_view.Heartbeat | None:
-    """The leader-election Lease's `renewTime` as the heartbeat, stale after its
-    `leaseDurationSeconds` (when another replica may take over). The Lease is looked
-    for in the install's namespace, then in `-n`; None when there is none (a
-    controller without `--leader-elect` leaves no trace to look at)."""
-    from rollout.platforms.kubernetes import connect, manifests, refs, rest  # only here
+    if opts.backend != "kubernetes":
+        return controller_seen.of_state_dir(
+            opts.state_dir, now=now, grace=grace, watching_since=watching_since
+        )
+    from rollout.platforms.kubernetes import connect, manifests, rest  # only here
 
     try:
         api = connect.api_client(opts.kubeconfig, context=opts.context, user_agent="rollout-cli")
     except connect.ConnectError as exc:
         common.fail(str(exc), code=2)
-    resources = rest.Resources(api)
-    for namespace in dict.fromkeys((manifests.DEFAULT_NAMESPACE, opts.namespace)):
-        try:
-            lease = resources.find(refs.LEASES, namespace, _LEASE)
-        except Exception:  # no right to read Leases, say: cannot tell
-            return None
-        if lease is None:
-            continue
-        spec = lease.get("spec") or {}
-        try:
-            at = datetime.fromisoformat(str(spec["renewTime"]).replace("Z", "+00:00"))
-            duration = float(spec.get("leaseDurationSeconds") or 15)
-        except (KeyError, ValueError):
-            return None
-        return problem_view.Heartbeat(
-            at=at,
-            now=now,
-            period=_LEASE_RETRY,
-            stale_after=duration,
-            grace=max(grace, duration),
-            where=f"Lease {namespace}/{_LEASE}",
-        )
-    return None
+    lease = controller_seen.find_lease(
+        rest.Resources(api), (manifests.DEFAULT_NAMESPACE, opts.namespace)
+    )
+    return controller_seen.of_lease(lease, now=now, grace=grace)
 
 
 def _recent_events(opts: common.Options, name: str, n: int = _EVENTS) -> list[eventlog.Event]:

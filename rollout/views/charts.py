@@ -181,7 +181,7 @@ def metric_chart(view: releasepage.MetricView, *, start: datetime | None, end: d
     label = f"{view.name}: readings against its gate ({gate.describe()})"
     readings = view.readings
     if not readings:
-        return _frame("metric", label) + _empty("no readings recorded yet") + "</svg>"
+        return _frame("metric", label) + _empty("no readings yet") + "</svg>"
     first = min(readings[0].at, start) if start is not None else readings[0].at
     axis = _Time(first, max(end, readings[-1].at))
     scale = _Scale([r.value for r in readings if r.value is not None], gate)

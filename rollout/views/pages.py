@@ -17,6 +17,7 @@ import html
 from collections.abc import Iterable, Sequence
 from urllib.parse import quote
 
+from rollout.api import release as release_api
 from rollout.views import board, charts, releasepage
 
 __all__ = [
@@ -222,11 +223,11 @@ def release(page: releasepage.ReleasePage, *, csrf: str, read_only: bool) -> str
     head = _card(c, csrf=csrf, read_only=True, link=False, frag=False)
     actions = _actions(c, csrf=csrf, read_only=read_only, extra=extra)
     since = '<p class="note">No metrics in this release\'s plan.</p>' if not page.metrics else ""
-    if page.recorded_since is not None and page.metrics:
+    if page.metrics:
         since = (
-            '<p class="note">Readings as this dashboard saw them since'
-            f" {page.recorded_since:%H:%M:%S} (a release keeps only the latest of each"
-            " metric); the counts per step come from the release's history.</p>"
+            f'<p class="note">The last {release_api.RECENT_READINGS} readings of each metric,'
+            " as the release keeps them; the counts per step come from the release's"
+            " history.</p>"
         )
     metrics = "".join(_metric(m, page) for m in page.metrics)
     hooks = ""

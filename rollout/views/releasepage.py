@@ -3,11 +3,11 @@
 against its gate, its webhook calls, its history, the service's releases and events.
 
 - `release_page(...)`: all of it. The weights over time come from `status.history`
-  (each entry carries the weights after it); the readings from what the dashboard
-  recorded (`record`: the status keeps only each metric's latest reading); the
-  per-step counts from `history[].evidence`;
-- `record(kept, status, limit)`: the readings of one metric with the latest one added
-  when it is new;
+  (each entry carries the weights after it); the readings from the release itself
+  (`readings`: `status.analysis[].recent`, the last `RECENT_READINGS` of each
+  metric), so a page shows the same whenever the dashboard was started; the per-step
+  counts from `history[].evidence`;
+- `readings(status)`: the readings of one metric, as a chart draws them;
 - `weight_points(rel)`: the canary's weight at each change.
 
 Pure: no I/O, no clock (`now` is passed in). Called by the dashboard's server
@@ -35,7 +35,7 @@ __all__ = [
     "ReleasePage",
     "StepCounts",
     "WeightPoint",
-    "record",
+    "readings",
     "release_page",
     "weight_points",
 ]
@@ -43,7 +43,8 @@ __all__ = [
 
 @dataclasses.dataclass(frozen=True)
 class Reading:
-    """One reading of a metric as the dashboard saw it."""
+    """One reading of a metric as a chart draws it (the reason: the latest's only,
+    the release keeps no other)."""
 
     at: datetime
     value: float | None
@@ -174,7 +175,6 @@ class ReleasePage:
     releases: tuple[PastRelease, ...]
     events: tuple[tuple[str, ...], ...]  # `views.events.rows`
     can_undo: bool
-    recorded_since: datetime | None  # readings are the dashboard's since then
     diagram: str  # the state machine (Graphviz SVG); "" when it could not be drawn
 
 
@@ -205,15 +205,17 @@ def _steps(rel: release.Release, metric: str) -> tuple[StepCounts, ...]:
     return tuple(out)
 
 
-def record(kept: Sequence[Reading], status: release.MetricStatus, *, limit: int) -> list[Reading]:
-    """`kept` with the metric's latest reading added when it is newer than the last
-    kept (a reading is known by its time); at most `limit`, the oldest dropped."""
-    out = list(kept)
-    if status.at is None or (out and out[-1].at >= status.at):
-        return out
-    verdict = status.verdict.value if status.verdict else None
-    out.append(Reading(status.at, status.value, verdict, status.reason))
-    return out[-limit:]
+def readings(status: release.MetricStatus) -> tuple[Reading, ...]:
+    """The metric's readings kept in the release, oldest first, the latest with its
+    reason. A status stored before releases kept them (no `recent`) gives its latest
+    reading alone."""
+    kept = [(r.at, r.value, r.verdict) for r in status.recent]
+    if not kept and status.at is not None and status.verdict is not None:
+        kept = [(status.at, status.value, status.verdict)]
+    return tuple(
+        Reading(at, value, verdict.value, status.reason if at == status.at else "")
+        for at, value, verdict in kept
+    )
 
 
 def _entry(h: release.HistoryEntry) -> Entry:
@@ -249,16 +251,14 @@ def release_page(
     *,
     rt: route.Route | None = None,
     problems: Sequence[problem_view.Problem] = (),
-    readings: dict[str, Sequence[Reading]] | None = None,
-    recorded_since: datetime | None = None,
     releases: Sequence[release.Release] = (),
     revisions: Sequence[revision.Revision] = (),
     events: Sequence[Sequence[str]] = (),
     diagram: str = "",
 ) -> ReleasePage:
-    """The page of `rel`, a release of `svc`; `readings`: metric → what was recorded;
-    `releases`: the service's releases, oldest first; `events`: `views.events.rows`;
-    `diagram`: the state machine's SVG (`rollout diagram`), drawn by the caller."""
+    """The page of `rel`, a release of `svc`; `releases`: the service's releases,
+    oldest first; `events`: `views.events.rows`; `diagram`: the state machine's SVG
+    (`rollout diagram`), drawn by the caller."""
     current = svc.status.current_release == rel.metadata.name
     shown = board.card(svc, rel, now, rt=rt, problems=problems)
     if not current:  # an old release: nothing to act on from its page
@@ -267,6 +267,7 @@ def release_page(
         {m.name: m for m in rel.spec.policy.analysis.metrics} if rel.spec.policy.analysis else {}
     )
     latest = {v.metric: v for v in shown.verdicts}
+    kept = {m.metric: readings(m) for m in rel.status.analysis}
     names = list(dict.fromkeys([*metrics, *latest]))
     try:
         commands.undo(svc, list(revisions), to_revision=None)
@@ -286,7 +287,7 @@ def release_page(
                 name=n,
                 gate=Gate.of(metrics.get(n)),
                 latest=latest.get(n),
-                readings=tuple((readings or {}).get(n, ())),
+                readings=kept.get(n, ()),
                 steps=_steps(rel, n),
             )
             for n in names
@@ -296,6 +297,5 @@ def release_page(
         releases=tuple(_past(r) for r in releases),
         events=tuple(tuple(row) for row in events),
         can_undo=can_undo,
-        recorded_since=recorded_since,
         diagram=diagram,
     )

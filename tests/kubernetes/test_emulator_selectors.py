@@ -94,6 +94,41 @@ def test_unsupported_field_selector_is_400(emulator: kubeemu.Emulator) -> None:
     assert reply.body["message"] == 'field label not supported: "spec.x"'
 
 
+def test_events_select_on_their_involved_object(emulator: kubeemu.Emulator) -> None:
+    """core/v1 Events take the apiserver's extra fields (involvedObject.*, reason,
+    type, …) across namespaces; another resource still refuses them."""
+    core = kubernetes.client.CoreV1Api(emulator.api_client())
+    core.create_namespace({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team"}})
+    for namespace, name, api, kind, type_ in [
+        ("default", "a", "rollout.dev/v1alpha1", "Service", "Normal"),
+        ("team", "b", "rollout.dev/v1alpha1", "Release", "Warning"),
+        ("team", "c", "v1", "Pod", "Warning"),
+    ]:
+        core.create_namespaced_event(
+            namespace,
+            {
+                "apiVersion": "v1",
+                "kind": "Event",
+                "metadata": {"name": name, "namespace": namespace},
+                "involvedObject": {"apiVersion": api, "kind": kind, "name": name},
+                "reason": "Seen",
+                "type": type_,
+            },
+        )
+
+    def names(selector: str) -> list[str]:
+        found = core.list_event_for_all_namespaces(field_selector=selector)
+        return sorted(e.metadata.name for e in found.items)
+
+    assert names("involvedObject.apiVersion=rollout.dev/v1alpha1") == ["a", "b"]
+    assert names("involvedObject.kind!=Service,type=Warning") == ["b", "c"]
+    assert names("reason=Other") == []
+    reply = rawclient.call(
+        emulator.url, "GET", "/api/v1/configmaps?fieldSelector=involvedObject.kind%3DPod"
+    )
+    assert reply.status == 400
+
+
 def _populate(emulator: kubeemu.Emulator) -> None:
     core = kubernetes.client.CoreV1Api(emulator.api_client())
     core.create_namespace({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team"}})

@@ -139,8 +139,8 @@ def test_a_post_without_the_csrf_token_is_refused_from_the_page(
 def test_the_e_value_chart_renders_with_its_threshold(
     env: Env, dashboard, browser: webdriver.Browser
 ) -> None:
-    """A release with a sequential comparison: its readings as the dashboard saw them,
-    a line through them, and the 1/alpha line."""
+    """A release with a sequential comparison: the readings it keeps, a line through
+    them, and the 1/alpha line."""
     env.apply(
         {
             "apiVersion": "rollout.dev/v1alpha1",

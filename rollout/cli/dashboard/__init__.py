@@ -2,7 +2,7 @@
 
 - `guard`: who may do what — the address, the token, the CSRF token, Host and Origin;
 - `source`: the store as the page sees it — one snapshot, taken again when something
-  changed (polled), and the readings recorded since the dashboard started;
+  changed (polled);
 - `server`: the aiohttp application — pages, fragments, server-sent events, actions;
 - `actions`: what a button does (the CLI's command through `rollout.cli.intents`);
 - `background`: a dashboard served from a thread (the demo, the tests);

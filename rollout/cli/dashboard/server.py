@@ -260,8 +260,6 @@ class Dashboard:
             now,
             rt=snap.routes.get((ns, name)),
             problems=snap.problems(svc),
-            readings=dict(self.source.readings_of(rel)),
-            recorded_since=self.source.since,
             releases=rels,
             revisions=snap.revisions.get((ns, name), []),
             events=event_view.rows(shown, now),

@@ -1,14 +1,13 @@
 """The store as the dashboard sees it: one `Snapshot` of every object the pages
-draw, taken again only when something changed, and the readings recorded since the
-dashboard started.
+draw, taken again only when something changed.
 
 `Source.changed()` is the cheap look made every poll (a quarter of a second): a
 watch of each kind from the resourceVersion last seen, with no wait (`timeout=0`:
 what is already there), and the size and time of the event journal. Only when it
 says yes does `Source.look()` make a new snapshot: the first lists every kind, the
 later ones apply the changes the watch gave (parsing only the objects that changed;
-a watch too old to resume, `Expired`, lists its kind again), and record each
-metric's latest reading (`views.releasepage.record`). A page is drawn from memory, and a
+a watch too old to resume, `Expired`, lists its kind again). A page is drawn from
+memory (a metric's readings too: the release keeps its last ones, `recent`), and a
 quiet store costs a few small reads a second.
 
 Blocking I/O (the store, the journal, the heartbeat file): the server calls it from
@@ -21,19 +20,17 @@ import dataclasses
 import os
 import pathlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import datetime
 
 from rollout import clock as clocks
 from rollout.api import kinds, names, release, revision, route, service
 from rollout.store import errors, eventlog, port
 from rollout.views import problems as problem_view
-from rollout.views import releasepage
 
-__all__ = ["KINDS", "READINGS_KEPT", "Snapshot", "Source"]
+__all__ = ["KINDS", "Snapshot", "Source"]
 
 KINDS = ("Service", "Release", "Route", "Revision", "RolloutPolicy")
-READINGS_KEPT = 500  # readings kept per metric of a release
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,9 +115,6 @@ class Source:
         # kind → (namespace, name) → the object, and the changes not applied yet
         self._held: dict[str, dict[tuple[str, str], kinds.Resource]] = {k: {} for k in KINDS}
         self._pending: dict[str, list[port.WatchEvent]] = {k: [] for k in KINDS}
-        # (namespace, release, metric) → what was recorded
-        self.readings: dict[tuple[str, str, str], list[releasepage.Reading]] = {}
-        self.since = clock.now()
 
     def _journal_stamp(self) -> tuple[int, int] | None:
         if self._journal is None:
@@ -183,7 +177,7 @@ class Source:
 
     def look(self) -> Snapshot:
         """The store as it is now (the first look lists everything; later ones apply
-        what `changed` saw), and the new readings recorded."""
+        what `changed` saw)."""
         for kind in KINDS:
             self._apply(kind)
         stamp = self._journal_stamp()
@@ -205,7 +199,7 @@ class Source:
             if isinstance(r, revision.Revision):
                 owner = r.metadata.labels.get(names.SERVICE_LABEL, "")
                 revisions.setdefault((key(r), owner), []).append(r)
-        snap = Snapshot(
+        return Snapshot(
             at=self.clock.now(),
             services=[s for s in held["Service"] if isinstance(s, service.Service)],
             releases=releases,
@@ -217,21 +211,3 @@ class Source:
             events=events,
             heartbeat=self._heartbeat(),
         )
-        self._record(snap.releases.values())
-        return snap
-
-    def _record(self, releases: Iterable[release.Release]) -> None:
-        for rel in releases:
-            ns = rel.metadata.namespace or port.DEFAULT_NAMESPACE
-            for m in rel.status.analysis:
-                k = (ns, rel.metadata.name, m.metric)
-                kept = self.readings.get(k, [])
-                self.readings[k] = releasepage.record(kept, m, limit=READINGS_KEPT)
-
-    def readings_of(self, rel: release.Release) -> dict[str, list[releasepage.Reading]]:
-        ns = rel.metadata.namespace or port.DEFAULT_NAMESPACE
-        return {
-            metric: kept
-            for (n, name, metric), kept in self.readings.items()
-            if (n, name) == (ns, rel.metadata.name)
-        }

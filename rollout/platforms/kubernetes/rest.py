@@ -113,10 +113,24 @@ class Resources:
                 return None
             raise
 
-    def list(self, ref: refs.Ref, namespace: str | None, *, labels: str = "") -> dict[str, Any]:
+    def list(
+        self,
+        ref: refs.Ref,
+        namespace: str | None,
+        *,
+        labels: str = "",
+        fields: str = "",
+        limit: int | None = None,
+        after: str = "",
+    ) -> dict[str, Any]:
         """The List object (`items`, `metadata.resourceVersion`) of one namespace, or of
-        every namespace when `namespace` is None."""
+        every namespace when `namespace` is None; `fields`: a field selector; `limit`:
+        one page of at most that many, the next from `after` (the page's
+        `metadata.continue`)."""
         query = [("labelSelector", labels)] if labels else []
+        query += [("fieldSelector", fields)] if fields else []
+        query += [("limit", str(limit))] if limit is not None else []
+        query += [("continue", after)] if after else []
         return self._request("GET", ref.path(namespace), query=query)
 
     def watch(

@@ -168,7 +168,8 @@ def label_and_fields(
     field_text = req.query.get("fieldSelector", "")
     if info.name:
         field_text = ",".join(t for t in (field_text, f"metadata.name={info.name}") if t)
-    return label, selectors.parse_field_selector(field_text)
+    fields = selectors.parse_field_selector(field_text, group=info.group, resource=info.resource)
+    return label, fields
 
 
 def namespace_of(rt: resources.ResourceType, info: routing.RequestInfo) -> str:

@@ -8,15 +8,18 @@ Keys and values are checked against the label syntax; a malformed selector is a
 requirement".
 
 Field selectors (`fieldSelector=`): `metadata.name` and `metadata.namespace` with
-`=`, `==`, `!=`. Any other field is a `BadRequest` ("field label not supported"):
-the emulator does not implement the per-resource extra fields (e.g. Events'
-`involvedObject.*`, CRD `selectableFields`).
+`=`, `==`, `!=`, and for core/v1 Events the apiserver's extra fields
+(`involvedObject.kind|namespace|name|uid|apiVersion|resourceVersion|fieldPath`,
+`reason`, `reportingComponent`, `source`, `type`). Any other field is a `BadRequest`
+("field label not supported"): the emulator implements no other per-resource fields
+(e.g. a Pod's `spec.nodeName`, CRD `selectableFields`).
 
 Pure; called by `api.py` for list, watch and deletecollection.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -25,6 +28,7 @@ from typing import Any
 from kubeemu import errors
 
 __all__ = [
+    "EXTRA_FIELDS",
     "FieldSelector",
     "LabelSelector",
     "Requirement",
@@ -199,14 +203,40 @@ _FIELDS: dict[str, Callable[[Mapping[str, Any]], str]] = {
 }
 
 
+def _involved(key: str) -> Callable[[Mapping[str, Any]], str]:
+    return lambda o: str((o.get("involvedObject") or {}).get(key, ""))
+
+
+# core/v1 Events (pkg/registry/core/event/strategy.go `ToSelectableFields`)
+_EVENT_FIELDS: dict[str, Callable[[Mapping[str, Any]], str]] = {
+    **{
+        f"involvedObject.{key}": _involved(key)
+        for key in ("kind", "namespace", "name", "uid", "apiVersion", "resourceVersion")
+    },
+    "involvedObject.fieldPath": _involved("fieldPath"),
+    "reason": lambda o: str(o.get("reason", "")),
+    "reportingComponent": lambda o: str(o.get("reportingComponent", "")),
+    "source": lambda o: str((o.get("source") or {}).get("component", "")),
+    "type": lambda o: str(o.get("type", "")),
+}
+
+#: (group, resource) → the fields its selectors may name besides metadata's
+EXTRA_FIELDS: dict[tuple[str, str], dict[str, Callable[[Mapping[str, Any]], str]]] = {
+    ("", "events"): _EVENT_FIELDS,
+}
+
+
 @dataclass(frozen=True)
 class FieldSelector:
     """All terms of a field selector: (field, equal?, value)."""
 
     terms: tuple[tuple[str, bool, str], ...] = ()
+    fields: Mapping[str, Callable[[Mapping[str, Any]], str]] = dataclasses.field(
+        default_factory=lambda: _FIELDS
+    )
 
     def matches(self, obj: Mapping[str, Any]) -> bool:
-        return all((_FIELDS[f](obj) == v) == eq for f, eq, v in self.terms)
+        return all((self.fields[f](obj) == v) == eq for f, eq, v in self.terms)
 
     def value_of(self, field: str) -> str | None:
         """The value an equality term pins `field` to, if any (to narrow a lookup)."""
@@ -216,8 +246,10 @@ class FieldSelector:
         return None
 
 
-def parse_field_selector(text: str) -> FieldSelector:
-    """Parse a `fieldSelector` query value; raise `BadRequest` when malformed/unsupported."""
+def parse_field_selector(text: str, *, group: str = "", resource: str = "") -> FieldSelector:
+    """Parse a `fieldSelector` query value for a list of `resource` (of `group`);
+    raise `BadRequest` when malformed/unsupported."""
+    known = {**_FIELDS, **EXTRA_FIELDS.get((group, resource), {})}
     terms: list[tuple[str, bool, str]] = []
     for raw in text.split(","):
         part = raw.strip()
@@ -227,7 +259,7 @@ def parse_field_selector(text: str) -> FieldSelector:
         if match is None:
             raise errors.BadRequest(f"invalid field selector: {part!r}")
         field, op, value = match.group(1).strip(), match.group(2), match.group(3).strip()
-        if field not in _FIELDS:
+        if field not in known:
             raise errors.BadRequest(f'field label not supported: "{field}"')
         terms.append((field, op != "!=", value))
-    return FieldSelector(tuple(terms))
+    return FieldSelector(tuple(terms), known)

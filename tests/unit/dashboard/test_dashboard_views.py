@@ -201,19 +201,48 @@ def test_weights_over_time_come_from_the_history_changes_only() -> None:
     ]
 
 
-def test_record_adds_a_reading_once_and_keeps_the_last_ones() -> None:
-    """A reading is known by its time; `limit` drops the oldest."""
-    kept: list[releasepage.Reading] = []
-    for i in range(5):
-        m = release.MetricStatus(
-            metric="m", verdict=Verdict.PASSED, value=float(i), at=T0 + timedelta(seconds=i)
+def test_readings_come_from_the_release_the_latest_with_its_reason() -> None:
+    """`recent`, oldest first; only the latest reading has a reason (the status's)."""
+    recent = [
+        release.Reading(at=T0 + timedelta(seconds=10 * i), verdict=v, value=value)
+        for i, (v, value) in enumerate(
+            [(Verdict.PASSED, 0.5), (Verdict.ERROR, None), (Verdict.FAILED, 250.0)]
         )
-        kept = releasepage.record(kept, m, limit=3)
-        kept = releasepage.record(kept, m, limit=3)  # seen twice: once
-    assert [r.value for r in kept] == [2.0, 3.0, 4.0]
-    assert (
-        releasepage.record(kept, release.MetricStatus(metric="m"), limit=3) == kept
-    )  # never measured
+    ]
+    m = release.MetricStatus(
+        metric="m",
+        verdict=Verdict.FAILED,
+        value=250.0,
+        reason="e-value 250 ≥ 100",
+        at=T0 + timedelta(seconds=20),
+        recent=recent,
+    )
+    assert releasepage.readings(m) == (
+        releasepage.Reading(T0, 0.5, "Passed"),
+        releasepage.Reading(T0 + timedelta(seconds=10), None, "Error"),
+        releasepage.Reading(T0 + timedelta(seconds=20), 250.0, "Failed", "e-value 250 ≥ 100"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        pytest.param(release.MetricStatus(metric="m"), (), id="never-measured"),
+        pytest.param(
+            release.MetricStatus(
+                metric="m", verdict=Verdict.PASSED, value=0.01, at=T0, reason="within"
+            ),
+            (releasepage.Reading(T0, 0.01, "Passed", "within"),),
+            id="stored-before-recent-its-latest",
+        ),
+    ],
+)
+def test_a_status_without_recent_readings(
+    status: release.MetricStatus, expected: tuple[releasepage.Reading, ...]
+) -> None:
+    """Nothing measured: nothing; a status stored before releases kept readings: its
+    latest one."""
+    assert releasepage.readings(status) == expected
 
 
 def test_the_gate_of_each_kind_of_metric() -> None:
@@ -311,7 +340,7 @@ def test_a_threshold_chart_draws_its_bounds() -> None:
 
 def test_a_chart_without_readings_says_so() -> None:
     view = releasepage.MetricView("m", releasepage.Gate("sequential", line=100.0), None, (), ())
-    assert "no readings recorded yet" in charts.metric_chart(view, start=T0, end=NOW)
+    assert "no readings yet" in charts.metric_chart(view, start=T0, end=NOW)
 
 
 def test_chart_text_is_escaped() -> None:
