@@ -28,9 +28,17 @@ from rollout.api import kinds, names, release, revision, route, service
 from rollout.store import errors, eventlog, port
 from rollout.views import problems as problem_view
 
-__all__ = ["KINDS", "Snapshot", "Source"]
+__all__ = ["BEAT_EVERY", "KINDS", "Snapshot", "Source"]
 
 KINDS = ("Service", "Release", "Route", "Revision", "RolloutPolicy")
+BEAT_EVERY = 1.0  # seconds between two looks at the heartbeat when nothing else changed
+
+
+def _said(beat: problem_view.Heartbeat | None) -> tuple[str, bool]:
+    """What a page says of the controller: the problem's reason ('' for none) and
+    whether it blocks."""
+    problem = beat.problem() if beat is not None else None
+    return (problem.reason, problem.blocking) if problem is not None else ("", False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,6 +123,11 @@ class Source:
         # kind → (namespace, name) → the object, and the changes not applied yet
         self._held: dict[str, dict[tuple[str, str], kinds.Resource]] = {k: {} for k in KINDS}
         self._pending: dict[str, list[port.WatchEvent]] = {k: [] for k in KINDS}
+        # What the last snapshot said of the controller, and when it was last checked:
+        # a controller that stops changes nothing in the store, so `changed` looks at
+        # the heartbeat itself, at most every BEAT_EVERY seconds.
+        self._beat_said: tuple[str, bool] | None = None
+        self._beat_checked_at = 0.0
 
     def _journal_stamp(self) -> tuple[int, int] | None:
         if self._journal is None:
@@ -143,7 +156,15 @@ class Source:
                 self._seen.pop(kind, None)  # list again
                 self._pending[kind].clear()
                 moved = True
-        return moved or self._events_due()
+        return moved or self._events_due() or self._beat_moved()
+
+    def _beat_moved(self) -> bool:
+        """Whether what is said of the controller (no problem, a warning, blocking)
+        differs from the last snapshot's, looked at every `BEAT_EVERY` seconds."""
+        if time.monotonic() - self._beat_checked_at < BEAT_EVERY:
+            return False
+        self._beat_checked_at = time.monotonic()
+        return _said(self._heartbeat()) != self._beat_said
 
     def _events_due(self) -> bool:
         """Whether the events are to be read again: the journal changed, or (events
@@ -190,6 +211,8 @@ class Source:
             self._journal_events = events
         self._journal_seen = stamp
         held = {kind: [self._held[kind][k] for k in sorted(self._held[kind])] for kind in KINDS}
+        beat = self._heartbeat()
+        self._beat_said = _said(beat)
         key = Snapshot._ns
         releases = {
             (key(r), r.metadata.name): r for r in held["Release"] if isinstance(r, release.Release)
@@ -209,5 +232,5 @@ class Source:
             revisions=revisions,
             policies={(key(p), p.metadata.name) for p in held["RolloutPolicy"]},
             events=events,
-            heartbeat=self._heartbeat(),
+            heartbeat=beat,
         )

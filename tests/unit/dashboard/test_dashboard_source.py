@@ -4,6 +4,7 @@ namespace when asked, nothing re-read when nothing changed."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from rollout import clock as clocks
 from rollout.api import service
 from rollout.cli.dashboard import source
 from rollout.store import memory
+from rollout.views import problems as problem_view
 
 
 def svc(name: str, ns: str = "default", version: str = "v1") -> service.Service:
@@ -103,3 +105,34 @@ def test_only_changed_objects_are_parsed_again(
     names = [s.metadata.name for s in kept.look().services]
     assert names == ["a", "b", "c"]
     assert listed == []
+
+
+def test_a_controller_that_stops_is_seen_though_the_store_does_not_change(
+    store: memory.MemoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The heartbeat going stale changes nothing in the store: `changed` looks at it
+    itself (at most every BEAT_EVERY seconds) and says yes when what a page says of
+    the controller changes — and only then."""
+    monkeypatch.setattr(source, "BEAT_EVERY", 0.0)
+    clock = clocks.FakeClock()
+    store.create(svc("a"))
+    beat_at: list[Any] = [clock.now()]
+
+    def heartbeat() -> problem_view.Heartbeat:
+        return problem_view.Heartbeat(
+            at=beat_at[0], now=clock.now(), period=2.0, stale_after=6.0, grace=30.0
+        )
+
+    kept = source.Source(store, clock=clock, namespace=None, heartbeat=heartbeat)
+    assert kept.look().heartbeat is not None
+    assert not kept.changed()  # beating: nothing to say
+    clock.advance(timedelta(seconds=10))  # no beat for 10 s: the controller stopped
+    assert kept.changed()
+    snap = kept.look()
+    assert snap.heartbeat is not None
+    problem = snap.heartbeat.problem()
+    assert problem is not None
+    assert problem.reason == "NoController"
+    assert not kept.changed()  # said once
+    beat_at[0] = clock.now()  # it is back
+    assert kept.changed()
