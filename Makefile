@@ -64,9 +64,11 @@ typecheck:
 	$(BIN)/mypy
 
 ## The suite runs on every core (at most 4 workers): the end-to-end tests mostly wait on
-## processes and HTTP, so two workers halve its time on a 2-core machine.
+## processes and HTTP, so two workers halve its time on a 2-core machine. `worksteal`: an
+## idle worker takes tests queued on a busy one, so the long end-to-end tests do not
+## end the run on one worker while the other waits.
 unit:
-	$(BIN)/pytest -q -n auto --maxprocesses 4
+	$(BIN)/pytest -q -n auto --maxprocesses 4 --dist worksteal
 
 ## make crds: regenerate crds/ from the resource models.
 crds:
