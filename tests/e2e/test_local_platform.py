@@ -11,11 +11,10 @@ from __future__ import annotations
 import json
 import random
 import signal
-import subprocess
 import sys
 import time
 
-from localenv import HOLD, ROLLOUT, Load, Local, alive
+from localenv import HOLD, Load, Local, alive
 
 from rollout.api import condition, route
 from rollout.platforms.local.proxy import client as proxy_client
@@ -59,28 +58,6 @@ spec:
               revision="{{{{revision}}}}"}}[{{{{window}}}}]))
         thresholds: {{max: 0.1}}
 """
-
-
-def test_demo_rolls_back_the_bad_version_and_promotes_the_good_one(tmp_path):
-    """`rollout demo --json`: bad → RolledBack with few failed requests; good → Succeeded."""
-    result = subprocess.run(
-        [ROLLOUT, "demo", "--json", "--state-dir", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    bad, good = (json.loads(line) for line in result.stdout.splitlines())
-    assert (bad["scenario"], bad["phase"]) == ("bad", "RolledBack")
-    assert 0 < bad["requests"]["canaryFailed"] <= 10
-    assert (good["scenario"], good["phase"]) == ("good", "Succeeded")
-    assert good["requests"]["canary"] > 0
-    assert good["requests"]["canaryFailed"] == 0
-    assert not list((tmp_path / "run").glob("*.json"))  # every revision process stopped
-    assert proxy_client.read_state(tmp_path) is None or not alive(
-        proxy_client.read_state(tmp_path)[0]  # type: ignore[index]
-    )
 
 
 def test_abort_returns_all_traffic_to_stable_without_failing_a_request(local):

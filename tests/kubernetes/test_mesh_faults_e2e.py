@@ -4,9 +4,10 @@ real Prometheus (issue 16, "Tests and measurements").
 The setup is the one of `test_mesh_metrics_e2e`: the API emulator, the controller
 process on `--metrics prometheus --preset istio --scrape-delay 2`, a real Prometheus
 scraping `meshexport` every second (400 requests a second split by the HTTPRoute the
-controller writes), and the ready policy with every duration divided by ten (a
-reading a second; step 1 is 3 s of analysis at 1%, step 3 6 s at 5%, step 5 15 s at
-25%, step 7 12 s at 50%; inconclusiveLimit 12, consecutiveErrorLimit 4). Each test
+controller writes), and the ready policy with every duration divided by ten and
+every alpha by a hundred (`test_mesh_metrics_e2e.scaled_policy`: a reading a second;
+step 1 is 3 s of analysis at 1%, step 3 6 s at 5%, step 5 15 s at 25%, step 7 12 s at
+50%; inconclusiveLimit 12, consecutiveErrorLimit 4). Each test
 has its own cluster, exporter, Prometheus and controller, and breaks the metrics in
 the middle of a release:
 

@@ -6,9 +6,16 @@ and whose series are Istio's (`istio_requests_total`, `istio_request_duration_
 milliseconds`).
 
 The policy is `policies/canary-standard.yaml` itself with every duration divided by
-ten (`interval: 10s` → `1s`, …: the same steps, metrics, alphas and limits), so a
-release takes under a minute. Prometheus scrapes every second; the controller reads
-2 s behind now.
+ten (`interval: 10s` → `1s`, …: the same steps, metrics and limits), so a release
+takes under a minute, and every alpha divided by a hundred (`ALPHA_DIVISOR`): at the
+policy's own alphas a release of a good canary is rolled back about once in a
+hundred (`rollout simulate -f policies/canary-standard.yaml --scenario good --rps
+400`: falseRollback 0.01; bench/results/decision_quality.md), and a bad canary is
+sometimes rolled back on the other comparison first — by design, and measured in the
+benchmark, but a test that asserts which gate fired would fail that often. At a
+hundredth the false rollbacks are about one in ten thousand releases, and the bad
+canaries here are still caught (a few more failed requests). Prometheus scrapes every
+second; the controller reads 2 s behind now.
 
 - a good canary is promoted through every step, and the latency comparison reports
   the bound it counted slow requests against: the stable's p90 (~183 ms) rounded up
@@ -36,16 +43,24 @@ from rollout.api import durations, names
 
 GATEWAY = "{router: gateway-api, parentRefs: [{name: public}], hostnames: [web.example]}"
 _DURATION_KEYS = {"duration", "maxDuration", "interval", "history", "progressDeadline", "window"}
+ALPHA_DIVISOR = 100  # false rollbacks ~1 in 10,000 releases instead of ~1 in 100
 
 
-def scaled_policy(name: str, factor: float) -> str:
-    """A ready policy with every duration divided by `factor` (same name, same gates)."""
+def scaled_policy(name: str, factor: float, alpha_divisor: float = ALPHA_DIVISOR) -> str:
+    """A ready policy with every duration divided by `factor` and every alpha by
+    `alpha_divisor` (same name, same steps, metrics and limits)."""
     doc = yaml.safe_load((ROOT / "policies" / f"{name}.yaml").read_text())
 
     def walk(node: Any) -> Any:
         if isinstance(node, dict):
             return {
-                k: (_scaled(v, factor) if k in _DURATION_KEYS and isinstance(v, str) else walk(v))
+                k: (
+                    _scaled(v, factor)
+                    if k in _DURATION_KEYS and isinstance(v, str)
+                    else v / alpha_divisor
+                    if k == "alpha" and isinstance(v, int | float)
+                    else walk(v)
+                )
                 for k, v in node.items()
             }
         if isinstance(node, list):
@@ -60,11 +75,13 @@ def _scaled(text: str, factor: float) -> str:
     return f"{max(ms, 1)}ms"
 
 
-def test_the_scaled_policy_keeps_its_gates_and_divides_its_durations() -> None:
+def test_the_scaled_policy_keeps_its_gates_and_divides_its_durations_and_alphas() -> None:
     text = scaled_policy("canary-standard", 10)
     assert "interval: 1000ms" in text
     assert "history: 360000ms" in text
     assert "maxRatio: 2" in text
+    assert "alpha: 0.00015" in text
+    assert "alpha: 0.0001\n" in text
     assert "latency_p90" in text
 
 
@@ -150,7 +167,7 @@ def test_canary_standard_gates_on_the_meshs_metrics_in_prometheus(
         assert code == 1, rel["status"]
         assert rel["status"]["phase"] == "RolledBack"
         errors = metric_status(rel, "errors-vs-stable")
-        assert errors["failures"] >= 1
+        assert errors["failures"] >= 1, rel["status"]
         assert re.search(r"canary errors exceed stable's", errors["failureReason"])
         cluster.wait_split((("web-00002", 100),), 10)
 
