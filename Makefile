@@ -63,12 +63,14 @@ lint:
 typecheck:
 	$(BIN)/mypy
 
-## The suite runs on every core (at most 4 workers): the end-to-end tests mostly wait on
-## processes and HTTP, so two workers halve its time on a 2-core machine. `worksteal`: an
-## idle worker takes tests queued on a busy one, so the long end-to-end tests do not
-## end the run on one worker while the other waits.
+## The suite runs on three workers: the end-to-end tests mostly wait on processes and
+## HTTP (on 2 cores, two workers kept the CPUs 42 % busy, 12:01 for the suite; three,
+## 55 % and 9:12). `worksteal`: an idle worker takes tests queued on a busy one, so the
+## long end-to-end tests do not end the run on one worker while the others wait.
+## PYTEST_WORKERS=N to choose another number.
+PYTEST_WORKERS ?= 3
 unit:
-	$(BIN)/pytest -q -n auto --maxprocesses 4 --dist worksteal
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist worksteal
 
 ## make crds: regenerate crds/ from the resource models.
 crds:

@@ -82,13 +82,17 @@ class World:
         return rel
 
     def decide(self) -> None:
-        """One reconcile of the release: the controller's decision, written."""
+        """One reconcile of the release: the controller's decision, written when it
+        changed the status (as the release reconciler does: a status write changes the
+        resourceVersion, and a write of every look would conflict with every command
+        written in between — a CLI session retries 5 times, not forever)."""
         rel = self.read()
         obs = observation.Observation(
             now=self.tick(), canary_ready=True, applied=rel.status.weights
         )
         decision = engine.decide(rel.spec, rel.status, obs)
-        self.store.update_status(rel.model_copy(update={"status": decision.status}))
+        if decision.status != rel.status:
+            self.store.update_status(rel.model_copy(update={"status": decision.status}))
 
 
 Intent = Callable[[release.Release], release.ReleaseSpec]
@@ -268,3 +272,18 @@ def test_repeated_levels_are_idempotent(
     if between == 0:  # at once: what the first said, exit 0 unless the first was refused
         assert after.spec == spec
         assert second == ("refused" if first == "refused" else "already"), (first, before.status)
+
+
+def test_a_promote_written_between_the_controllers_looks_is_not_starved() -> None:
+    """Found by hypothesis: a look of the controller between each read and write of a
+    promote. The controller writes the status only when its decision changed it (the
+    first look fills in the step and message), so the promote's second write lands."""
+    world = World(PAUSED_AT_STEP_2)
+    given = world.tick()
+    sessions = [session(world, promote_intent(world, given), world.read())]
+    outcomes = run(world, sessions, [0, 1, 0, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0, 1])
+    assert outcomes == ["written"]
+    for _ in range(3):
+        world.decide()
+    final = world.read().status
+    assert (final.phase, final.step_index) == (Phase.PAUSED, 2), final.history
