@@ -4,9 +4,10 @@ reach an open page.
 
 The store is seeded directly (no controller): every service has two revisions, a
 Route and a status; 50 of them have a release in progress (half paused at a pause
-step, half analysing, each with two metrics' latest verdicts and a history of 20
-entries). The dashboard (`rollout.cli.dashboard.server`) is started in this process
-on 127.0.0.1 with the same code `rollout dashboard` runs, and measured over HTTP:
+step, half analysing, each with two metrics — their latest verdicts and the 60
+readings a metric keeps for the charts — and a history of 20 entries). The dashboard
+(`rollout.cli.dashboard.server`) is started in this process on 127.0.0.1 with the same
+code `rollout dashboard` runs, and measured over HTTP:
 
 - **first look**: `Source.look()`, listing and parsing every object (taken once at
   start; later looks apply the watch's changes);
@@ -34,6 +35,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -158,9 +160,19 @@ def _status(i: int, tick: int) -> release.ReleaseStatus:
         step_started_at=T0,
         analysis=[
             release.MetricStatus(
-                metric="errors-vs-stable", verdict=Verdict.PASSED, value=0.5 + tick, at=at
+                metric="errors-vs-stable",
+                verdict=Verdict.PASSED,
+                value=0.5 + tick,
+                at=at,
+                recent=_recent(at, lambda k: 0.5 + tick * (k + 1) / release.RECENT_READINGS),
             ),
-            release.MetricStatus(metric="error-rate", verdict=Verdict.PASSED, value=0.01, at=at),
+            release.MetricStatus(
+                metric="error-rate",
+                verdict=Verdict.PASSED,
+                value=0.01,
+                at=at,
+                recent=_recent(at, lambda k: 0.01),
+            ),
         ],
         history=[
             release.HistoryEntry(
@@ -173,6 +185,18 @@ def _status(i: int, tick: int) -> release.ReleaseStatus:
             for k in range(20)
         ],
     )
+
+
+def _recent(last: datetime, value: Callable[[int], float]) -> list[release.Reading]:
+    """A full `recent` (the release page's charts): the most a metric keeps, a reading
+    every 10 s up to `last`."""
+    n = release.RECENT_READINGS
+    return [
+        release.Reading(
+            at=last - timedelta(seconds=10 * (n - 1 - k)), verdict=Verdict.PASSED, value=value(k)
+        )
+        for k in range(n)
+    ]
 
 
 def _get(port: int, path: str) -> tuple[float, str]:
@@ -235,6 +259,8 @@ def main() -> None:
                 written = time.perf_counter()
                 store.update_status(rel.model_copy(update={"status": status}))
                 while True:
+                    if time.perf_counter() - written > 30:
+                        raise SystemExit(f"{ns}/{name}: the page did not show {wanted!r}")
                     line = stream.readline()
                     if line != b"event: change\n":
                         continue
@@ -290,10 +316,10 @@ def _report(r: dict[str, object], args: argparse.Namespace) -> None:
 {platform.python_version()}, {os.cpu_count()} CPUs (shared), {datetime.now(UTC):%Y-%m-%d}.
 
 {r["services"]} services (two revisions, a Route each) in 10 namespaces, {r["releases"]}
-releases in progress (half paused at a pause step, half analysing, two metrics and 20
-history entries each), in a SQLite state dir; the dashboard's server in the same process,
-measured over HTTP on 127.0.0.1 ({args.runs} requests each; {args.changes} changes). The
-overview page holds {r["cards"]} cards, {r["page_kb"]} KiB.
+releases in progress (half paused at a pause step, half analysing, two metrics with 60
+readings each and 20 history entries), in a SQLite state dir; the dashboard's server in
+the same process, measured over HTTP on 127.0.0.1 ({args.runs} requests each;
+{args.changes} changes). The overview page holds {r["cards"]} cards, {r["page_kb"]} KiB.
 
 {table}
 
