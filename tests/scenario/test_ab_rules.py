@@ -11,7 +11,7 @@ import dataclasses
 from typing import Any
 
 import pytest
-from conftest import Env
+from scenarioenv import Env
 
 from rollout.api import route
 from rollout.api.release import Phase

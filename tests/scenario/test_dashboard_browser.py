@@ -19,7 +19,7 @@ import webdriver
 from test_dashboard_server import ANALYSED, METRICS, dashboard, paused_release
 
 if TYPE_CHECKING:  # the scenario harness (tests/scenario/conftest.py), for types only
-    from conftest import Env
+    from scenarioenv import Env
 
 __all__ = ["dashboard"]  # the fixture, shared with the HTTP tests
 

@@ -26,7 +26,7 @@ from rollout.api.release import Phase, Verdict
 from rollout.cli.dashboard import background, guard, server, source
 
 if TYPE_CHECKING:  # the scenario harness (tests/scenario/conftest.py), for types only
-    from conftest import Env
+    from scenarioenv import Env
 
 GATED = [{"setWeight": 20}, {"pause": {}}, {"setWeight": 50}, {"pause": {}}]
 PROMOTE = "/ns/default/services/web/promote"

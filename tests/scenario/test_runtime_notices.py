@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from conftest import Env
+from scenarioenv import Env
 
 from rollout.api import condition, revision
 from rollout.controller import manager

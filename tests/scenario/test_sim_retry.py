@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
-from conftest import Env
+from scenarioenv import Env
 
 from rollout.api.release import Phase
 from rollout.controller import manager
