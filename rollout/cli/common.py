@@ -41,7 +41,7 @@ import pathlib
 import sqlite3
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 import pydantic
@@ -51,6 +51,11 @@ from rollout import files
 from rollout.analysis.providers import secrets
 from rollout.api import base, release, service
 from rollout.store import errors, factory, port, sqlite
+
+if TYPE_CHECKING:  # the Kubernetes client is imported where a cluster is used
+    from kubernetes.client import ApiClient
+
+    from rollout.platforms.kubernetes import rest
 
 __all__ = [
     "CLOCK_FILE",
@@ -123,25 +128,34 @@ def secret_reader(opts: Options) -> secrets.SecretReader | None:
     with `--backend kubernetes` (the user's own credentials), else none."""
     if opts.backend != "kubernetes":
         return None
-    from rollout.platforms.kubernetes import connect, rest  # only with --backend kubernetes
-    from rollout.platforms.kubernetes import secrets as kube_secrets
+    from rollout.platforms.kubernetes import secrets as kube_secrets  # only on a cluster
+
+    return kube_secrets.KubernetesSecrets(cluster_resources(opts))
+
+
+def cluster_api(kubeconfig: str | None, context: str | None) -> ApiClient:
+    """An API client for the cluster the kubeconfig names, as the CLI (exit 2 when
+    there is none)."""
+    from rollout.platforms.kubernetes import connect  # only with --backend kubernetes
 
     try:
-        api = connect.api_client(opts.kubeconfig, context=opts.context, user_agent="rollout-cli")
+        return connect.api_client(kubeconfig, context=context, user_agent="rollout-cli")
     except connect.ConnectError as exc:
         fail(str(exc), code=2)
-    return kube_secrets.KubernetesSecrets(rest.Resources(api))
+
+
+def cluster_resources(opts: Options) -> rest.Resources:
+    """The cluster's resources through `cluster_api` (exit 2 when there is none)."""
+    from rollout.platforms.kubernetes import rest  # only with --backend kubernetes
+
+    return rest.Resources(cluster_api(opts.kubeconfig, opts.context))
 
 
 def kubernetes_store(kubeconfig: str | None, context: str | None) -> port.Store:
     """The store on the cluster the kubeconfig names (exit 2 when there is none)."""
-    from rollout.platforms.kubernetes import connect, store  # only with --backend kubernetes
+    from rollout.platforms.kubernetes import store  # only with --backend kubernetes
 
-    try:
-        api = connect.api_client(kubeconfig, context=context, user_agent="rollout-cli")
-    except connect.ConnectError as exc:
-        fail(str(exc), code=2)
-    return store.KubernetesStore(api)
+    return store.KubernetesStore(cluster_api(kubeconfig, context))
 
 
 # --- failures ---------------------------------------------------------------------------

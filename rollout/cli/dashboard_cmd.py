@@ -154,13 +154,9 @@ def _cluster_source(opts: common.Options, namespace: str | None) -> source.Sourc
     controller's Lease (in the install's namespace, then in the one shown: `-n`, or
     `default`), both through one API client."""
     from rollout.cli.dashboard import source
-    from rollout.platforms.kubernetes import connect, manifests, rest
+    from rollout.platforms.kubernetes import manifests
 
-    try:
-        api = connect.api_client(opts.kubeconfig, context=opts.context, user_agent="rollout-cli")
-    except connect.ConnectError as exc:
-        common.fail(str(exc), code=2)
-    resources = rest.Resources(api)
+    resources = common.cluster_resources(opts)
     where = (manifests.DEFAULT_NAMESPACE, namespace or opts.namespace)
     return source.Source(
         opts.store,  # the cluster the kubeconfig names, as every command's

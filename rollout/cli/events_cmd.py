@@ -76,13 +76,7 @@ def read_events(opts: common.Options) -> list[eventlog.Event]:
     on Kubernetes the Event objects about our kinds in `opts.namespace`."""
     if opts.backend != "kubernetes":
         return eventlog.read(opts.state_dir, now=opts.clock.now())
-    from rollout.platforms.kubernetes import connect, rest  # only on a cluster
-
-    try:
-        api = connect.api_client(opts.kubeconfig, context=opts.context, user_agent="rollout-cli")
-    except connect.ConnectError as exc:
-        common.fail(str(exc), code=2)
-    return list_events(rest.Resources(api), opts.namespace)
+    return list_events(common.cluster_resources(opts), opts.namespace)
 
 
 def list_events(

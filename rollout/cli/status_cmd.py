@@ -132,14 +132,10 @@ def _heartbeat(
         return controller_seen.of_state_dir(
             opts.state_dir, now=now, grace=grace, watching_since=watching_since
         )
-    from rollout.platforms.kubernetes import connect, manifests, rest  # only here
+    from rollout.platforms.kubernetes import manifests  # only here
 
-    try:
-        api = connect.api_client(opts.kubeconfig, context=opts.context, user_agent="rollout-cli")
-    except connect.ConnectError as exc:
-        common.fail(str(exc), code=2)
     lease = controller_seen.find_lease(
-        rest.Resources(api), (manifests.DEFAULT_NAMESPACE, opts.namespace)
+        common.cluster_resources(opts), (manifests.DEFAULT_NAMESPACE, opts.namespace)
     )
     return controller_seen.of_lease(lease, now=now, grace=grace)
 
